@@ -1,0 +1,46 @@
+// Typed errors. Every user-facing failure is a ShoalError with a stable `code`; the CLI maps
+// codes to exit statuses in one place. Anything else that escapes is a bug.
+
+export type ErrorCode =
+  | 'NOT_A_REPOSITORY'
+  | 'ALREADY_A_REPOSITORY'
+  | 'PATH_OUTSIDE_REPOSITORY'
+  | 'PATH_NOT_FOUND'
+  | 'NOT_A_FILE'
+  | 'UNKNOWN_REV'
+  | 'AMBIGUOUS_REV'
+  | 'CORRUPT_OBJECT'
+  | 'MISSING_OBJECT'
+  | 'UNSUPPORTED_FORMAT'
+  | 'FILE_CHANGED_WHILE_READING'
+  | 'DISK_FULL'
+  | 'LOCKED'
+  | 'NOTHING_TO_COMMIT'
+  | 'DIRTY_WORKTREE'
+  | 'INVALID_NAME'
+  | 'ALREADY_EXISTS'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'BAD_SIGNATURE'
+  | 'INVALID_ARGUMENT'
+  | 'PEER_ERROR'
+  | 'PERMISSION_DENIED'
+  | 'NOT_FAST_FORWARD'
+  | 'ABORTED'
+  | 'USAGE';
+
+export class ShoalError extends Error {
+  override readonly name = 'ShoalError';
+  readonly code: ErrorCode;
+  readonly detail: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, detail?: Record<string, unknown>) {
+    super(message);
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+export function isShoalError(err: unknown, code?: ErrorCode): err is ShoalError {
+  return err instanceof ShoalError && (code === undefined || err.code === code);
+}
