@@ -1,0 +1,89 @@
+// The SQLite index of a repository (node:sqlite, WAL): which pack holds each object, refs,
+// HEAD, the staging index and format metadata. Schema changes bump SCHEMA_VERSION.
+
+import { DatabaseSync } from 'node:sqlite';
+import { ShoalError } from '../core/index.ts';
+
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS packs (
+  id INTEGER PRIMARY KEY,
+  size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+  id BLOB PRIMARY KEY,
+  type INTEGER NOT NULL,
+  pack INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  stored INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  codec INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_by_pack ON objects (pack);
+CREATE TABLE IF NOT EXISTS refs (name TEXT PRIMARY KEY, id BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reflog (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  old BLOB,
+  new BLOB,
+  time INTEGER NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS staging (
+  path TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  executable INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  id BLOB NOT NULL,
+  height INTEGER NOT NULL,
+  mtime_ns TEXT NOT NULL,
+  ctime_ns TEXT NOT NULL,
+  ino TEXT NOT NULL
+) WITHOUT ROWID;
+`;
+
+export function openDatabase(file: string, create: boolean): DatabaseSync {
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(file, { open: true, timeout: 10_000 });
+  } catch (err) {
+    throw new ShoalError('CORRUPT_OBJECT', `cannot open repository index: ${(err as Error).message}`);
+  }
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = FULL');
+  db.exec('PRAGMA foreign_keys = OFF');
+  if (create) {
+    db.exec(SCHEMA);
+    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
+      'schema',
+      String(SCHEMA_VERSION),
+    );
+  } else {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+      | { value: string }
+      | undefined;
+    if (!row) throw new ShoalError('CORRUPT_OBJECT', 'repository index has no schema version');
+    if (Number(row.value) > SCHEMA_VERSION) {
+      throw new ShoalError(
+        'UNSUPPORTED_FORMAT',
+        `repository index schema ${row.value} is newer than this shoal understands (${SCHEMA_VERSION})`,
+      );
+    }
+  }
+  return db;
+}
+
+/** Run fn inside one IMMEDIATE transaction; rolls back if it throws. */
+export function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const result = fn();
+    db.exec('COMMIT');
+    return result;
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}

@@ -1,0 +1,91 @@
+// The user's Ed25519 identity and global config, under the user's config directory
+// ($SHOAL_CONFIG_DIR, else $XDG_CONFIG_HOME/shoal, else ~/.config/shoal). The key is created
+// on first use with owner-only permissions.
+
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { generateKeyPair, type KeyPair, keyPairFromSeed, ShoalError } from '../core/index.ts';
+
+export function configDir(): string {
+  if (process.env.SHOAL_CONFIG_DIR) return process.env.SHOAL_CONFIG_DIR;
+  const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  return join(base, 'shoal');
+}
+
+interface IdentityFile {
+  version: 1;
+  type: 'ed25519';
+  seed: string; // base64
+}
+
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, file);
+}
+
+/** Load the user's key, creating it on first use. */
+export function loadIdentity(): KeyPair {
+  const dir = configDir();
+  const file = join(dir, 'identity.json');
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (text === undefined) {
+    const pair = generateKeyPair();
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const doc: IdentityFile = {
+      version: 1,
+      type: 'ed25519',
+      seed: Buffer.from(pair.seed).toString('base64'),
+    };
+    writeFileAtomic(file, JSON.stringify(doc, null, 2) + '\n', 0o600);
+    chmodSync(file, 0o600);
+    return pair;
+  }
+  let doc: IdentityFile;
+  try {
+    doc = JSON.parse(text) as IdentityFile;
+  } catch {
+    throw new ShoalError('CORRUPT_OBJECT', `identity file ${file} is not valid JSON`);
+  }
+  const seed = Buffer.from(doc.seed ?? '', 'base64');
+  if (doc.type !== 'ed25519' || seed.length !== 32) {
+    throw new ShoalError('CORRUPT_OBJECT', `identity file ${file} does not hold an Ed25519 key`);
+  }
+  return keyPairFromSeed(seed);
+}
+
+export type ConfigMap = Record<string, string>;
+
+export function readConfigFile(file: string): ConfigMap {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw err;
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('not an object');
+    return parsed as ConfigMap;
+  } catch {
+    throw new ShoalError('INVALID_ARGUMENT', `config file ${file} is not a JSON object`);
+  }
+}
+
+export function writeConfigFile(file: string, config: ConfigMap): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const sorted = Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : 1)));
+  writeFileAtomic(file, JSON.stringify(sorted, null, 2) + '\n');
+}
+
+export function globalConfigFile(): string {
+  return join(configDir(), 'config.json');
+}

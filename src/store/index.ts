@@ -1,0 +1,9 @@
+// Public surface of the store: one repository on disk.
+export { transaction } from './db.ts';
+export * from './identity.ts';
+export type { Compression, ObjectInfo, PackSession } from './object-store.ts';
+export { ObjectStore } from './object-store.ts';
+export type { StoredType } from './pack.ts';
+export * from './refs.ts';
+export { REPO_DIR, Repository } from './repository.ts';
+export * from './staging.ts';

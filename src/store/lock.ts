@@ -1,0 +1,61 @@
+// The writer lock: one process at a time changes a repository. The lock file holds the
+// owner's pid; a lock whose process is gone (killed, crashed) is taken over.
+
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { ShoalError } from '../core/index.ts';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class WriterLock {
+  private readonly file: string;
+  private held = false;
+
+  constructor(file: string) {
+    this.file = file;
+  }
+
+  acquire(): void {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const fd = openSync(this.file, 'wx');
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        this.held = true;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      let owner = Number.NaN;
+      try {
+        owner = Number.parseInt(readFileSync(this.file, 'utf8'), 10);
+      } catch {
+        continue; // released between our attempts
+      }
+      if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) {
+        throw new ShoalError(
+          'LOCKED',
+          `repository is locked by process ${owner} (another shoal command is running)`,
+        );
+      }
+      try {
+        unlinkSync(this.file); // stale: its owner is gone
+      } catch {}
+    }
+    throw new ShoalError('LOCKED', 'could not take the repository lock');
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    try {
+      unlinkSync(this.file);
+    } catch {}
+  }
+}

@@ -1,0 +1,375 @@
+// Content-addressed object storage: records in append-only packs, located through the SQLite
+// index. Every read is verified against its id before it is returned. Writes go through a
+// PackSession: bytes are written and fsynced before the index rows that point at them commit.
+
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { open as openFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import {
+  type EncodedObject,
+  hashChunk,
+  hashObject,
+  idEquals,
+  type ObjectId,
+  type ObjectKind,
+  ShoalError,
+  toHex,
+} from '../core/index.ts';
+import { transaction } from './db.ts';
+import {
+  CODEC_RAW,
+  CODEC_ZSTD,
+  PACK_MAGIC,
+  packFileName,
+  RECORD_HEADER,
+  readRecordHeader,
+  type StoredType,
+  typeCode,
+  typeName,
+  writeRecordHeader,
+} from './pack.ts';
+
+export type Compression = 'auto' | 'none';
+
+export interface ObjectInfo {
+  type: StoredType;
+  pack: number;
+  offset: number;
+  stored: number;
+  size: number;
+  codec: number;
+}
+
+interface ObjectRow {
+  type: number;
+  pack: number;
+  offset: number;
+  stored: number;
+  size: number;
+  codec: number;
+}
+
+const PACK_LIMIT = 512 * 1024 * 1024;
+const WRITE_BUFFER = 8 * 1024 * 1024;
+const MAX_WRITES_IN_FLIGHT = 4;
+const CHECKPOINT_BYTES = 256 * 1024 * 1024;
+const SAMPLE = 4096;
+
+function diskError(err: unknown): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    throw new ShoalError('DISK_FULL', 'no space left on device; nothing was committed');
+  }
+  throw err;
+}
+
+export class ObjectStore {
+  readonly packDir: string;
+  private readonly db: DatabaseSync;
+  private readonly fds = new Map<number, number>();
+  private readonly qGet: StatementSync;
+  private readonly qHas: StatementSync;
+  readonly compression: Compression;
+
+  constructor(packDir: string, db: DatabaseSync, compression: Compression) {
+    this.packDir = packDir;
+    this.db = db;
+    this.compression = compression;
+    this.qGet = db.prepare('SELECT type, pack, offset, stored, size, codec FROM objects WHERE id = ?');
+    this.qHas = db.prepare('SELECT 1 AS x FROM objects WHERE id = ?');
+  }
+
+  has(id: ObjectId): boolean {
+    return this.qHas.get(id) !== undefined;
+  }
+
+  info(id: ObjectId): ObjectInfo | undefined {
+    const row = this.qGet.get(id) as ObjectRow | undefined;
+    if (!row) return undefined;
+    return { ...row, type: typeName(row.type) };
+  }
+
+  private fd(pack: number): number {
+    let fd = this.fds.get(pack);
+    if (fd === undefined) {
+      try {
+        fd = openSync(join(this.packDir, packFileName(pack)), 'r');
+      } catch {
+        throw new ShoalError('CORRUPT_OBJECT', `pack ${packFileName(pack)} is missing`);
+      }
+      this.fds.set(pack, fd);
+    }
+    return fd;
+  }
+
+  /** The verified bytes of an object; throws MISSING_OBJECT or CORRUPT_OBJECT. */
+  read(id: ObjectId, expected?: StoredType): Uint8Array {
+    const row = this.qGet.get(id) as ObjectRow | undefined;
+    if (!row) throw new ShoalError('MISSING_OBJECT', `object ${toHex(id)} is missing`, { id: toHex(id) });
+    const type = typeName(row.type);
+    if (expected && type !== expected) {
+      throw new ShoalError('CORRUPT_OBJECT', `object ${toHex(id)} is a ${type}, expected a ${expected}`);
+    }
+    const buf = Buffer.allocUnsafe(RECORD_HEADER + row.stored);
+    const got = readSync(this.fd(row.pack), buf, 0, buf.length, row.offset);
+    const corrupt = (why: string): never => {
+      throw new ShoalError('CORRUPT_OBJECT', `object ${toHex(id)} is corrupt (${why})`, { id: toHex(id) });
+    };
+    if (got !== buf.length) corrupt('pack is truncated');
+    const header = readRecordHeader(buf, 0);
+    if (!header || !idEquals(header.id, id) || header.stored !== row.stored || header.type !== row.type) {
+      corrupt('bad record header');
+    }
+    let data: Uint8Array = buf.subarray(RECORD_HEADER);
+    if (row.codec === CODEC_ZSTD) {
+      try {
+        data = zstdDecompressSync(data);
+      } catch {
+        corrupt('cannot decompress');
+      }
+    } else if (row.codec !== CODEC_RAW) corrupt(`unknown codec ${row.codec}`);
+    if (data.length !== row.size) corrupt('wrong size');
+    const actual = type === 'chunk' ? hashChunk(data) : hashObject(type as ObjectKind, data);
+    if (!idEquals(actual, id)) corrupt('hash mismatch');
+    return data;
+  }
+
+  /** Every stored object id with its type, in id order, in pages (for fsck and gc). */
+  *list(): Generator<{ id: ObjectId; info: ObjectInfo }> {
+    const q = this.db.prepare(
+      'SELECT id, type, pack, offset, stored, size, codec FROM objects WHERE id > ? ORDER BY id LIMIT 1000',
+    );
+    let after: Uint8Array = new Uint8Array(0);
+    for (;;) {
+      const rows = q.all(after) as unknown as (ObjectRow & { id: Uint8Array })[];
+      if (rows.length === 0) return;
+      for (const r of rows) yield { id: r.id, info: { ...r, type: typeName(r.type) } };
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+
+  totals(): { objects: number; chunks: number; logical: number; stored: number } {
+    const r = this.db
+      .prepare(
+        'SELECT COUNT(*) AS objects, SUM(type = 0) AS chunks, COALESCE(SUM(size), 0) AS logical, COALESCE(SUM(stored + 44), 0) AS stored FROM objects',
+      )
+      .get() as { objects: number; chunks: number | null; logical: number; stored: number };
+    return { objects: r.objects, chunks: r.chunks ?? 0, logical: r.logical, stored: r.stored };
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+
+  /** Start writing; the caller must hold the repository's writer lock. */
+  async beginSession(): Promise<PackSession> {
+    const session = new PackSession(this, this.db);
+    await session.open();
+    return session;
+  }
+
+  forgetFd(pack: number): void {
+    const fd = this.fds.get(pack);
+    if (fd !== undefined) closeSync(fd);
+    this.fds.delete(pack);
+  }
+}
+
+interface PendingRow {
+  id: Uint8Array;
+  type: number;
+  pack: number;
+  offset: number;
+  stored: number;
+  size: number;
+  codec: number;
+}
+
+/** Decide how to store one chunk: zstd only when it saves at least 10%, probed on a sample. */
+function maybeCompress(bytes: Uint8Array, compression: Compression): { codec: number; data: Uint8Array } {
+  if (compression === 'none' || bytes.length < 64) return { codec: CODEC_RAW, data: bytes };
+  if (bytes.length > SAMPLE * 2) {
+    const mid = (bytes.length >>> 1) - SAMPLE / 2;
+    const probe = zstdCompressSync(bytes.subarray(mid, mid + SAMPLE), {
+      params: { [zc.ZSTD_c_compressionLevel]: 1 },
+    });
+    if (probe.length > SAMPLE * 0.9) return { codec: CODEC_RAW, data: bytes };
+  }
+  const packed = zstdCompressSync(bytes, { params: { [zc.ZSTD_c_compressionLevel]: 3 } });
+  if (packed.length <= bytes.length * 0.9) return { codec: CODEC_ZSTD, data: packed };
+  return { codec: CODEC_RAW, data: bytes };
+}
+
+export class PackSession {
+  private readonly store: ObjectStore;
+  private readonly db: DatabaseSync;
+  private pack = 0;
+  private fh: FileHandle | null = null;
+  private position = 0; // end of the bytes handed to write()
+  private buffer = Buffer.allocUnsafe(WRITE_BUFFER);
+  private used = 0;
+  private readonly inFlight: Promise<unknown>[] = [];
+  private writeError: unknown = null;
+  private pending: PendingRow[] = [];
+  private readonly pendingIds = new Set<string>();
+  private sinceCheckpoint = 0;
+  private readonly insert: StatementSync;
+  private readonly qHas: StatementSync;
+  bytesWritten = 0;
+
+  constructor(store: ObjectStore, db: DatabaseSync) {
+    this.store = store;
+    this.db = db;
+    this.insert = db.prepare(
+      'INSERT OR IGNORE INTO objects (id, type, pack, offset, stored, size, codec) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.qHas = db.prepare('SELECT 1 AS x FROM objects WHERE id = ?');
+  }
+
+  async open(): Promise<void> {
+    const last = this.db.prepare('SELECT id, size FROM packs ORDER BY id DESC LIMIT 1').get() as
+      | { id: number; size: number }
+      | undefined;
+    if (last && last.size < PACK_LIMIT) {
+      this.pack = last.id;
+      this.fh = await openFile(join(this.store.packDir, packFileName(last.id)), 'r+').catch(diskError);
+      this.position = last.size;
+    } else {
+      await this.newPack((last?.id ?? 0) + 1);
+    }
+  }
+
+  private async newPack(n: number): Promise<void> {
+    this.pack = n;
+    this.fh = await openFile(join(this.store.packDir, packFileName(n)), 'w+').catch(diskError);
+    await this.fh.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0).catch(diskError);
+    await this.fh.sync().catch(diskError);
+    this.db.prepare('INSERT INTO packs (id, size) VALUES (?, ?)').run(n, PACK_MAGIC.length);
+    this.position = PACK_MAGIC.length;
+  }
+
+  /** True when the object is already stored or written in this session. */
+  has(id: ObjectId): boolean {
+    return this.pendingIds.has(toHex(id)) || this.qHas.get(id) !== undefined;
+  }
+
+  /** Store a chunk whose id the caller computed from these bytes. Returns false for a duplicate. */
+  async putChunk(id: ObjectId, bytes: Uint8Array): Promise<boolean> {
+    if (this.has(id)) return false;
+    const { codec, data } = maybeCompress(bytes, this.store.compression);
+    await this.append(id, typeCode('chunk'), codec, data, bytes.length);
+    return true;
+  }
+
+  async putObject(obj: EncodedObject): Promise<boolean> {
+    if (this.has(obj.id)) return false;
+    const { codec, data } = maybeCompress(
+      obj.bytes,
+      obj.bytes.length > 1024 ? this.store.compression : 'none',
+    );
+    await this.append(obj.id, typeCode(obj.kind), codec, data, obj.bytes.length);
+    return true;
+  }
+
+  private async append(
+    id: ObjectId,
+    type: number,
+    codec: number,
+    data: Uint8Array,
+    size: number,
+  ): Promise<void> {
+    if (this.writeError) diskError(this.writeError);
+    const total = RECORD_HEADER + data.length;
+    if (this.position + this.used + total > PACK_LIMIT && this.position + this.used > PACK_MAGIC.length) {
+      await this.checkpoint();
+      await this.fh!.close();
+      this.fh = null;
+      await this.newPack(this.pack + 1);
+    }
+    if (this.used + total > this.buffer.length) {
+      this.submit();
+      if (total > this.buffer.length) this.buffer = Buffer.allocUnsafe(total);
+    }
+    const offset = this.position + this.used;
+    writeRecordHeader(this.buffer, this.used, { type, codec, stored: data.length, size, id });
+    this.buffer.set(data, this.used + RECORD_HEADER);
+    this.used += total;
+    const idCopy = new Uint8Array(id);
+    this.pending.push({ id: idCopy, type, pack: this.pack, offset, stored: data.length, size, codec });
+    this.pendingIds.add(toHex(idCopy));
+    this.bytesWritten += total;
+    this.sinceCheckpoint += total;
+    if (this.inFlight.length >= MAX_WRITES_IN_FLIGHT) await this.inFlight.shift();
+    if (this.sinceCheckpoint >= CHECKPOINT_BYTES) await this.checkpoint();
+  }
+
+  /** Hand the filled buffer to the kernel without waiting; errors surface at the next await. */
+  private submit(): void {
+    if (this.used === 0) return;
+    const buf = this.buffer;
+    const len = this.used;
+    const at = this.position;
+    this.position += len;
+    this.used = 0;
+    this.buffer = Buffer.allocUnsafe(WRITE_BUFFER);
+    const fh = this.fh!;
+    const p = (async () => {
+      let done = 0;
+      while (done < len) {
+        const { bytesWritten } = await fh.write(buf, done, len - done, at + done);
+        done += bytesWritten;
+      }
+    })().catch((err) => {
+      this.writeError ??= err;
+    });
+    this.inFlight.push(p);
+  }
+
+  /** Make everything appended so far durable: write, fsync, then commit the index rows. */
+  async checkpoint(): Promise<void> {
+    this.submit();
+    await Promise.all(this.inFlight.splice(0));
+    if (this.writeError) diskError(this.writeError);
+    if (this.pending.length === 0) return;
+    await this.fh!.datasync().catch(diskError);
+    const rows = this.pending;
+    this.pending = [];
+    transaction(this.db, () => {
+      for (const r of rows) this.insert.run(r.id, r.type, r.pack, r.offset, r.stored, r.size, r.codec);
+      this.db.prepare('UPDATE packs SET size = ? WHERE id = ?').run(this.position, this.pack);
+    });
+    this.pendingIds.clear();
+    this.sinceCheckpoint = 0;
+  }
+
+  /** Commit what was written and release the pack. */
+  async close(): Promise<void> {
+    try {
+      await this.checkpoint();
+    } finally {
+      await this.abort();
+    }
+  }
+
+  /** Drop uncommitted records; the pack is truncated back by recovery or here. */
+  async abort(): Promise<void> {
+    await Promise.allSettled(this.inFlight.splice(0));
+    const fh = this.fh;
+    this.fh = null;
+    if (!fh) return;
+    this.pending = [];
+    this.pendingIds.clear();
+    const row = this.db.prepare('SELECT size FROM packs WHERE id = ?').get(this.pack) as
+      | { size: number }
+      | undefined;
+    try {
+      if (row && fstatSync(fh.fd).size > row.size) await fh.truncate(row.size);
+    } catch {}
+    await fh.close();
+    this.store.forgetFd(this.pack);
+  }
+}

@@ -1,0 +1,95 @@
+// Refs (branches `refs/heads/<name>`, tags `refs/tags/<name>`) and HEAD, kept in the SQLite
+// index so that an update is atomic. Every change is logged in the reflog for recovery.
+
+import type { DatabaseSync } from 'node:sqlite';
+import type { ObjectId } from '../core/index.ts';
+import { transaction } from './db.ts';
+
+export type Head = { kind: 'branch'; name: string } | { kind: 'detached'; id: ObjectId };
+
+export interface RefEntry {
+  name: string;
+  id: ObjectId;
+}
+
+export interface ReflogEntry {
+  seq: number;
+  name: string;
+  old: ObjectId | null;
+  new: ObjectId | null;
+  time: number;
+  message: string;
+}
+
+export class Refs {
+  private readonly db: DatabaseSync;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  get(name: string): ObjectId | undefined {
+    const row = this.db.prepare('SELECT id FROM refs WHERE name = ?').get(name) as
+      | { id: Uint8Array }
+      | undefined;
+    return row?.id;
+  }
+
+  list(prefix = ''): RefEntry[] {
+    const rows = this.db
+      .prepare('SELECT name, id FROM refs WHERE substr(name, 1, ?) = ? ORDER BY name')
+      .all(prefix.length, prefix) as unknown as RefEntry[];
+    return rows;
+  }
+
+  /**
+   * Set (or with id null, delete) a ref, optionally only if it still has the value `expected`
+   * (compare-and-swap). Returns false when the expectation failed.
+   */
+  update(name: string, id: ObjectId | null, message: string, expected?: ObjectId | null): boolean {
+    return transaction(this.db, () => {
+      const old = this.get(name) ?? null;
+      if (expected !== undefined) {
+        const same =
+          (expected === null && old === null) ||
+          (expected !== null && old !== null && Buffer.compare(expected, old) === 0);
+        if (!same) return false;
+      }
+      if (id === null) this.db.prepare('DELETE FROM refs WHERE name = ?').run(name);
+      else this.db.prepare('INSERT OR REPLACE INTO refs (name, id) VALUES (?, ?)').run(name, id);
+      this.db
+        .prepare('INSERT INTO reflog (name, old, new, time, message) VALUES (?, ?, ?, ?, ?)')
+        .run(name, old, id, Date.now(), message);
+      return true;
+    });
+  }
+
+  head(): Head {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'HEAD'").get() as
+      | { value: string }
+      | undefined;
+    const value = row?.value ?? 'ref: refs/heads/main';
+    if (value.startsWith('ref: refs/heads/'))
+      return { kind: 'branch', name: value.slice('ref: refs/heads/'.length) };
+    return { kind: 'detached', id: new Uint8Array(Buffer.from(value, 'hex')) };
+  }
+
+  setHead(head: Head): void {
+    const value =
+      head.kind === 'branch' ? `ref: refs/heads/${head.name}` : Buffer.from(head.id).toString('hex');
+    this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('HEAD', ?)").run(value);
+  }
+
+  /** The commit HEAD points at, or undefined on an unborn branch. */
+  headCommit(): ObjectId | undefined {
+    const head = this.head();
+    return head.kind === 'branch' ? this.get(`refs/heads/${head.name}`) : head.id;
+  }
+
+  reflog(name?: string, limit = 100): ReflogEntry[] {
+    const rows = name
+      ? this.db.prepare('SELECT * FROM reflog WHERE name = ? ORDER BY seq DESC LIMIT ?').all(name, limit)
+      : this.db.prepare('SELECT * FROM reflog ORDER BY seq DESC LIMIT ?').all(limit);
+    return rows as unknown as ReflogEntry[];
+  }
+}

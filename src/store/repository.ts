@@ -1,0 +1,171 @@
+// One repository on disk: a working tree with a `.shoal/` directory holding packs, the SQLite
+// index and the repository config. Opening for writing takes the writer lock and runs crash
+// recovery (truncating pack bytes that no committed index row points at).
+
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import { type ChunkerParams, DEFAULT_CHUNKER, ShoalError } from '../core/index.ts';
+import { openDatabase, transaction } from './db.ts';
+import { type ConfigMap, globalConfigFile, readConfigFile, writeConfigFile } from './identity.ts';
+import { WriterLock } from './lock.ts';
+import { type Compression, ObjectStore } from './object-store.ts';
+import { packFileName } from './pack.ts';
+import { Refs } from './refs.ts';
+import { Staging } from './staging.ts';
+
+export const REPO_DIR = '.shoal';
+export const FORMAT = 1;
+
+export class Repository {
+  readonly root: string;
+  readonly dir: string;
+  readonly db: DatabaseSync;
+  readonly objects: ObjectStore;
+  readonly refs: Refs;
+  readonly staging: Staging;
+  readonly chunker: ChunkerParams;
+  private readonly lock: WriterLock;
+
+  private constructor(root: string, db: DatabaseSync) {
+    this.root = root;
+    this.dir = join(root, REPO_DIR);
+    this.db = db;
+    this.lock = new WriterLock(join(this.dir, 'lock'));
+    this.refs = new Refs(db);
+    this.staging = new Staging(db);
+    this.chunker = parseChunker(this.meta('chunker'));
+    const compression = (this.config('core.compression') ?? 'auto') as Compression;
+    this.objects = new ObjectStore(join(this.dir, 'packs'), db, compression === 'none' ? 'none' : 'auto');
+  }
+
+  /** Create a repository in `root` (which may exist and hold files). */
+  static init(root: string): Repository {
+    const abs = resolve(root);
+    const dir = join(abs, REPO_DIR);
+    if (existsSync(join(dir, 'index.db'))) {
+      throw new ShoalError('ALREADY_A_REPOSITORY', `'${abs}' is already a shoal repository`);
+    }
+    mkdirSync(join(dir, 'packs'), { recursive: true });
+    const db = openDatabase(join(dir, 'index.db'), true);
+    transaction(db, () => {
+      const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+      put.run('format', String(FORMAT));
+      put.run('chunker', `${DEFAULT_CHUNKER.min}/${DEFAULT_CHUNKER.avg}/${DEFAULT_CHUNKER.max}`);
+      put.run('created', String(Date.now()));
+      put.run('HEAD', 'ref: refs/heads/main');
+    });
+    writeConfigFile(join(dir, 'config.json'), {});
+    return new Repository(abs, db);
+  }
+
+  /** Find the repository containing `start` (walking up, as git does) and open it. */
+  static open(start: string): Repository {
+    const root = Repository.find(start);
+    if (!root)
+      throw new ShoalError('NOT_A_REPOSITORY', `not a shoal repository (or any parent): ${resolve(start)}`);
+    const db = openDatabase(join(root, REPO_DIR, 'index.db'), false);
+    const format = (
+      db.prepare("SELECT value FROM meta WHERE key = 'format'").get() as { value: string } | undefined
+    )?.value;
+    if (Number(format) !== FORMAT) {
+      throw new ShoalError(
+        'UNSUPPORTED_FORMAT',
+        `repository format ${format} is not supported by this shoal`,
+      );
+    }
+    return new Repository(root, db);
+  }
+
+  static find(start: string): string | undefined {
+    let dir = resolve(start);
+    if (!existsSync(dir)) throw new ShoalError('PATH_NOT_FOUND', `no such directory: ${dir}`);
+    for (;;) {
+      if (existsSync(join(dir, REPO_DIR, 'index.db'))) return dir;
+      const parent = dirname(dir);
+      if (parent === dir) return undefined;
+      dir = parent;
+    }
+  }
+
+  meta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)
+      ?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+  }
+
+  /** A config value: the repository's config, else the user's global config. */
+  config(key: string): string | undefined {
+    return this.localConfig()[key] ?? readConfigFile(globalConfigFile())[key];
+  }
+
+  localConfig(): ConfigMap {
+    return readConfigFile(join(this.dir, 'config.json'));
+  }
+
+  setLocalConfig(config: ConfigMap): void {
+    writeConfigFile(join(this.dir, 'config.json'), config);
+  }
+
+  /** Take the writer lock and repair what a crash may have left. */
+  lockForWrite(): void {
+    this.lock.acquire();
+    try {
+      this.recover();
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
+  }
+
+  unlock(): void {
+    this.lock.release();
+  }
+
+  /** Run fn holding the writer lock. */
+  async withWriteLock<T>(fn: () => Promise<T> | T): Promise<T> {
+    this.lockForWrite();
+    try {
+      return await fn();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  private recover(): void {
+    const packDir = join(this.dir, 'packs');
+    const rows = this.db.prepare('SELECT id, size FROM packs').all() as { id: number; size: number }[];
+    const known = new Set<string>();
+    for (const { id, size } of rows) {
+      const file = join(packDir, packFileName(id));
+      known.add(packFileName(id));
+      let actual: number;
+      try {
+        actual = statSync(file).size;
+      } catch {
+        throw new ShoalError('CORRUPT_OBJECT', `pack ${packFileName(id)} is missing`);
+      }
+      // Bytes past the committed size belong to an operation that never committed.
+      if (actual > size) truncateSync(file, size);
+    }
+    for (const name of readdirSync(packDir)) {
+      if (!known.has(name)) rmSync(join(packDir, name), { force: true });
+    }
+  }
+
+  close(): void {
+    this.objects.close();
+    this.db.close();
+    this.lock.release();
+  }
+}
+
+function parseChunker(value: string | undefined): ChunkerParams {
+  if (!value) return DEFAULT_CHUNKER;
+  const [min, avg, max] = value.split('/').map(Number);
+  if (!min || !avg || !max) throw new ShoalError('UNSUPPORTED_FORMAT', `bad chunker parameters '${value}'`);
+  return { min, avg, max };
+}

@@ -1,0 +1,108 @@
+// The staging index: for every tracked path, the content it will have in the next commit and
+// the stat data of the working file it was read from, so unchanged files are never re-read.
+
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { EntryKind, ObjectId } from '../core/index.ts';
+import { transaction } from './db.ts';
+
+export interface StatStamp {
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  size: number;
+}
+
+export interface StagedEntry {
+  path: string;
+  kind: EntryKind;
+  executable: boolean;
+  size: number;
+  id: ObjectId;
+  height: number;
+  stamp: StatStamp | null; // null: not known to match any working file
+}
+
+interface Row {
+  path: string;
+  kind: string;
+  executable: number;
+  size: number;
+  id: Uint8Array;
+  height: number;
+  mtime_ns: string;
+  ctime_ns: string;
+  ino: string;
+}
+
+function fromRow(r: Row): StagedEntry {
+  return {
+    path: r.path,
+    kind: r.kind as EntryKind,
+    executable: r.executable === 1,
+    size: r.size,
+    id: r.id,
+    height: r.height,
+    stamp:
+      r.mtime_ns === ''
+        ? null
+        : { mtimeNs: BigInt(r.mtime_ns), ctimeNs: BigInt(r.ctime_ns), ino: BigInt(r.ino), size: r.size },
+  };
+}
+
+export class Staging {
+  private readonly db: DatabaseSync;
+  private readonly qPut: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    this.qPut = db.prepare(
+      'INSERT OR REPLACE INTO staging (path, kind, executable, size, id, height, mtime_ns, ctime_ns, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+  }
+
+  all(): StagedEntry[] {
+    return (this.db.prepare('SELECT * FROM staging ORDER BY path').all() as unknown as Row[]).map(fromRow);
+  }
+
+  get(path: string): StagedEntry | undefined {
+    const r = this.db.prepare('SELECT * FROM staging WHERE path = ?').get(path) as Row | undefined;
+    return r ? fromRow(r) : undefined;
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM staging').get() as { n: number }).n;
+  }
+
+  /** Apply puts and removals in one transaction. */
+  apply(puts: StagedEntry[], removals: string[] = []): void {
+    if (puts.length === 0 && removals.length === 0) return;
+    transaction(this.db, () => {
+      const del = this.db.prepare('DELETE FROM staging WHERE path = ?');
+      for (const p of removals) del.run(p);
+      for (const e of puts) this.put(e);
+    });
+  }
+
+  private put(e: StagedEntry): void {
+    const s = e.stamp;
+    this.qPut.run(
+      e.path,
+      e.kind,
+      e.executable ? 1 : 0,
+      e.size,
+      e.id,
+      e.height,
+      s ? String(s.mtimeNs) : '',
+      s ? String(s.ctimeNs) : '',
+      s ? String(s.ino) : '',
+    );
+  }
+
+  /** Replace the whole index (checkout, reset). */
+  replace(entries: StagedEntry[]): void {
+    transaction(this.db, () => {
+      this.db.exec('DELETE FROM staging');
+      for (const e of entries) this.put(e);
+    });
+  }
+}
