@@ -1,0 +1,186 @@
+// `add`: stage files and directories. Unchanged files (same size, mtime, ctime, inode as when
+// last staged) are not read again; files removed under a named directory are unstaged.
+
+import { readlinkSync } from 'node:fs';
+import { hashChunk, idEquals, type ObjectId, ShoalError } from '../core/index.ts';
+import type { PackSession, Repository, StagedEntry, StatStamp } from '../store/index.ts';
+import { ingestFile } from './ingest.ts';
+import type { OnProgress } from './progress.ts';
+import { IgnoreRules, isExecutable, lstatOrNull, repoPath, type WorkEntry, walk } from './worktree.ts';
+
+export interface AddOptions {
+  cwd: string;
+  paths: string[];
+  onProgress?: OnProgress;
+  signal?: AbortSignal;
+}
+
+export interface AddResult {
+  added: string[];
+  modified: string[];
+  removed: string[];
+  unchanged: number;
+  failed: { path: string; code: string; message: string }[];
+  bytesRead: number;
+  newBytes: number;
+}
+
+const BATCH_FILES = 2000;
+// A file modified within this window of being read could change again within the same timestamp
+// tick unnoticed, so its stat stamp is not trusted: the next status or add reads it again.
+const RACY_WINDOW_NS = 100_000_000n;
+
+export function stampOf(entry: WorkEntry, nowNs: bigint): StatStamp | null {
+  const st = entry.stat;
+  if (nowNs - st.mtimeNs < RACY_WINDOW_NS || nowNs - st.ctimeNs < RACY_WINDOW_NS) return null;
+  return { mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, size: Number(st.size) };
+}
+
+export function stampMatches(staged: StagedEntry | undefined, entry: WorkEntry): boolean {
+  const s = staged?.stamp;
+  if (!s) return false;
+  const st = entry.stat;
+  return (
+    s.mtimeNs === st.mtimeNs &&
+    s.ctimeNs === st.ctimeNs &&
+    s.ino === st.ino &&
+    BigInt(s.size) === st.size &&
+    staged.executable === isExecutable(st) &&
+    staged.kind === entry.kind
+  );
+}
+
+export function underAny(path: string, targets: string[]): boolean {
+  return targets.some((t) => t === '' || path === t || path.startsWith(`${t}/`));
+}
+
+/** Store a symlink's target as a chunk. */
+export async function stageSymlink(
+  entry: WorkEntry,
+  session: PackSession | null,
+): Promise<{ id: ObjectId; size: number }> {
+  const target = Buffer.from(readlinkSync(entry.abs, { encoding: 'buffer' }));
+  const id = hashChunk(target);
+  if (session) await session.putChunk(id, target);
+  return { id, size: target.length };
+}
+
+export async function add(repo: Repository, opts: AddOptions): Promise<AddResult> {
+  const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
+  return repo.withWriteLock(async () => {
+    const staged = new Map(repo.staging.all().map((e) => [e.path, e]));
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      const exists = t === '' || lstatOrNull(`${repo.root}/${t}`) !== null;
+      const tracked = [...staged.keys()].some((p) => underAny(p, [t]));
+      if (!exists && !tracked) {
+        throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any files`, {
+          path: opts.paths[i],
+        });
+      }
+    }
+    const rules = new IgnoreRules(repo.root);
+    const seen = new Set<string>();
+    const work: WorkEntry[] = [];
+    let bytesTotal = 0;
+    for (const t of targets) {
+      for (const e of walk(repo.root, t, rules)) {
+        if ('skipped' in e || seen.has(e.path)) continue;
+        seen.add(e.path);
+        if (stampMatches(staged.get(e.path), e)) continue;
+        work.push(e);
+        bytesTotal += Number(e.stat.size);
+      }
+    }
+    const result: AddResult = {
+      added: [],
+      modified: [],
+      removed: [...staged.keys()].filter((p) => underAny(p, targets) && !seen.has(p)),
+      unchanged: seen.size - work.length,
+      failed: [],
+      bytesRead: 0,
+      newBytes: 0,
+    };
+    const session = await repo.objects.beginSession();
+    try {
+      let batch: StagedEntry[] = [];
+      const flush = async (): Promise<void> => {
+        await session.checkpoint(); // objects are durable before the index points at them
+        repo.staging.apply(batch);
+        batch = [];
+      };
+      let itemsDone = 0;
+      for (const e of work) {
+        if (opts.signal?.aborted) throw new ShoalError('ABORTED', 'interrupted');
+        const nowNs = BigInt(Date.now()) * 1_000_000n;
+        let entry: StagedEntry;
+        try {
+          if (e.kind === 'symlink') {
+            const link = await stageSymlink(e, session);
+            entry = {
+              path: e.path,
+              kind: 'symlink',
+              executable: false,
+              ...link,
+              height: 0,
+              stamp: stampOf(e, nowNs),
+            };
+          } else {
+            const before = result.bytesRead;
+            const ing = await ingestFile(e.abs, {
+              chunker: repo.chunker,
+              session,
+              signal: opts.signal,
+              onBytes: (n) => {
+                result.bytesRead += n;
+                opts.onProgress?.({
+                  phase: 'add',
+                  bytesDone: result.bytesRead,
+                  bytesTotal,
+                  itemsDone,
+                  itemsTotal: work.length,
+                });
+              },
+            });
+            result.bytesRead = before + ing.size;
+            result.newBytes += ing.newBytes;
+            entry = {
+              path: e.path,
+              kind: 'file',
+              executable: isExecutable(ing.stat),
+              size: ing.size,
+              id: ing.id,
+              height: ing.height,
+              stamp: stampOf({ ...e, stat: ing.stat }, nowNs),
+            };
+          }
+        } catch (err) {
+          if (err instanceof ShoalError && err.code !== 'DISK_FULL' && err.code !== 'ABORTED') {
+            result.failed.push({ path: e.path, code: err.code, message: err.message });
+            continue;
+          }
+          throw err;
+        }
+        const old = staged.get(e.path);
+        if (!old) result.added.push(e.path);
+        else if (
+          old.kind === entry.kind &&
+          old.executable === entry.executable &&
+          idEquals(old.id, entry.id)
+        ) {
+          result.unchanged++;
+        } else result.modified.push(e.path);
+        batch.push(entry);
+        itemsDone++;
+        if (batch.length >= BATCH_FILES) await flush();
+      }
+      await flush();
+      await session.close();
+      repo.staging.apply([], result.removed);
+    } catch (err) {
+      await session.abort();
+      throw err;
+    }
+    return result;
+  });
+}

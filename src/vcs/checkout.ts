@@ -1,0 +1,161 @@
+// `checkout`: make the working tree and staging index match a commit. Paths that the move
+// does not touch keep their local changes, as in git; a path it would overwrite while it has
+// uncommitted changes stops the whole checkout before anything is written.
+
+import { mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
+import type { Repository, StagedEntry } from '../store/index.ts';
+import { stageSymlink, stampMatches, stampOf } from './add.ts';
+import { writeContent, writeSymlink } from './content.ts';
+import { ingestFile } from './ingest.ts';
+import type { OnProgress } from './progress.ts';
+import { commitTree, type FlatEntry, flattenToMap } from './trees.ts';
+import { isExecutable, lstatOrNull, type WorkEntry } from './worktree.ts';
+
+export interface CheckoutOptions {
+  onProgress?: OnProgress;
+  force?: boolean;
+  /** What HEAD becomes afterwards; default: detached at the commit. */
+  attach?: string;
+}
+
+export interface CheckoutResult {
+  commit: ObjectId;
+  written: string[];
+  removed: string[];
+}
+
+function sameEntry(a: FlatEntry | StagedEntry | undefined, b: FlatEntry | StagedEntry | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
+}
+
+/** Whether the working file at `path` differs from what is staged (or exists while nothing is). */
+export async function workingFileDiffers(
+  repo: Repository,
+  path: string,
+  staged: StagedEntry | undefined,
+): Promise<boolean> {
+  const abs = join(repo.root, path);
+  const stat = lstatOrNull(abs);
+  if (!stat) return staged !== undefined;
+  if (!staged) return true;
+  const kind = stat.isSymbolicLink() ? 'symlink' : stat.isFile() ? 'file' : null;
+  if (!kind) return true;
+  const entry: WorkEntry = { path, abs, stat, kind };
+  if (stampMatches(staged, entry)) return false;
+  if (kind !== staged.kind || isExecutable(stat) !== staged.executable || stat.size !== BigInt(staged.size))
+    return true;
+  try {
+    const id =
+      kind === 'symlink'
+        ? (await stageSymlink(entry, null)).id
+        : (await ingestFile(abs, { chunker: repo.chunker, session: null })).id;
+    return !idEquals(id, staged.id);
+  } catch (err) {
+    if (isShoalError(err)) return true;
+    throw err;
+  }
+}
+
+function removeEmptyParents(root: string, path: string): void {
+  let dir = dirname(path);
+  while (dir !== '.' && dir !== '') {
+    try {
+      if (readdirSync(join(root, dir)).length > 0) return;
+      rmdirSync(join(root, dir));
+    } catch {
+      return;
+    }
+    dir = dirname(dir);
+  }
+}
+
+/** Bring the working tree from the state of commit `from` to `target` (both may be undefined). */
+export async function moveWorktree(
+  repo: Repository,
+  from: ObjectId | undefined,
+  target: ObjectId | undefined,
+  opts: { force?: boolean; onProgress?: OnProgress },
+): Promise<{ written: string[]; removed: string[] }> {
+  const headFiles = flattenToMap(repo.objects, from ? commitTree(repo.objects, from) : undefined);
+  const targetFiles = flattenToMap(repo.objects, target ? commitTree(repo.objects, target) : undefined);
+  const staged = new Map(repo.staging.all().map((e) => [e.path, e]));
+  const paths = new Set([...headFiles.keys(), ...targetFiles.keys(), ...staged.keys()]);
+
+  const changing: string[] = [];
+  for (const p of paths) if (!sameEntry(headFiles.get(p), targetFiles.get(p))) changing.push(p);
+  changing.sort();
+
+  if (!opts.force) {
+    const atRisk: string[] = [];
+    for (const p of changing) {
+      const s = staged.get(p);
+      const t = targetFiles.get(p);
+      if (!sameEntry(s, headFiles.get(p)) && !sameEntry(s, t)) atRisk.push(p);
+      else if (
+        // A modified or untracked working file, unless it already holds exactly the target's content.
+        (await workingFileDiffers(repo, p, s)) &&
+        (!t || (await workingFileDiffers(repo, p, { ...t, stamp: null })))
+      ) {
+        atRisk.push(p);
+      }
+    }
+    if (atRisk.length > 0) {
+      throw new ShoalError(
+        'DIRTY_WORKTREE',
+        `your local changes to these paths would be overwritten:\n  ${atRisk.join('\n  ')}\ncommit them or restore them first`,
+        { paths: atRisk },
+      );
+    }
+  }
+
+  const written: string[] = [];
+  const removed: string[] = [];
+  const bytesTotal = changing.reduce((n, p) => n + (targetFiles.get(p)?.size ?? 0), 0);
+  let bytesDone = 0;
+  const nowNs = BigInt(Date.now()) * 1_000_000n;
+  const next = new Map(staged);
+  for (const p of changing) {
+    const t = targetFiles.get(p);
+    const abs = join(repo.root, p);
+    if (!t) {
+      rmSync(abs, { force: true });
+      removeEmptyParents(repo.root, p);
+      next.delete(p);
+      removed.push(p);
+      continue;
+    }
+    const existing = lstatOrNull(abs);
+    if (existing?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+    mkdirSync(dirname(abs), { recursive: true });
+    if (t.kind === 'symlink') writeSymlink(repo.objects, t.id, abs);
+    else {
+      await writeContent(repo.objects, t, abs, t.executable, (n) => {
+        bytesDone += n;
+        opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal });
+      });
+    }
+    const stat = lstatOrNull(abs)!;
+    next.set(p, { ...t, stamp: stampOf({ path: p, abs, stat, kind: t.kind }, nowNs) });
+    written.push(p);
+  }
+  repo.staging.replace([...next.values()]);
+  return { written, removed };
+}
+
+export async function checkout(
+  repo: Repository,
+  commitId: ObjectId,
+  opts: CheckoutOptions = {},
+): Promise<CheckoutResult> {
+  return repo.withWriteLock(async () => {
+    const from = repo.refs.headCommit();
+    const moved = await moveWorktree(repo, from, commitId, opts);
+    repo.refs.setHead(
+      opts.attach ? { kind: 'branch', name: opts.attach } : { kind: 'detached', id: commitId },
+    );
+    return { commit: commitId, ...moved };
+  });
+}

@@ -1,0 +1,144 @@
+// Reading a file's content back: walk its index tree in order, verifying every node and chunk,
+// and write it to a working file through a temporary name, fsynced and renamed into place, so
+// a failure (a corrupt chunk, a full disk) never leaves wrong bytes at the path.
+
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, symlinkSync, write } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { decodeIndexNode, type ObjectId, ShoalError, toHex } from '../core/index.ts';
+import type { ObjectStore } from '../store/index.ts';
+
+export interface ContentRef {
+  id: ObjectId;
+  height: number;
+  size: number;
+}
+
+/** The verified chunks of a file's content, in order. */
+export function* contentChunks(objects: ObjectStore, ref: ContentRef): Generator<Uint8Array> {
+  let total = 0;
+  for (const chunk of walkContent(objects, ref.id, ref.height, ref.size)) {
+    total += chunk.length;
+    yield chunk;
+  }
+  if (total !== ref.size) {
+    throw new ShoalError(
+      'CORRUPT_OBJECT',
+      `content ${toHex(ref.id)} has ${total} bytes, expected ${ref.size}`,
+    );
+  }
+}
+
+function* walkContent(
+  objects: ObjectStore,
+  id: ObjectId,
+  height: number,
+  size: number,
+): Generator<Uint8Array> {
+  if (height === 0) {
+    const chunk = objects.read(id, 'chunk');
+    if (chunk.length !== size) {
+      throw new ShoalError(
+        'CORRUPT_OBJECT',
+        `chunk ${toHex(id)} has ${chunk.length} bytes, its index says ${size}`,
+      );
+    }
+    yield chunk;
+    return;
+  }
+  const node = decodeIndexNode(objects.read(id, 'node'));
+  if (node.height !== height)
+    throw new ShoalError('CORRUPT_OBJECT', `index node ${toHex(id)} has the wrong height`);
+  let sum = 0;
+  for (const e of node.entries) sum += e.size;
+  if (sum !== size)
+    throw new ShoalError('CORRUPT_OBJECT', `index node ${toHex(id)} does not add up to ${size} bytes`);
+  for (const e of node.entries) yield* walkContent(objects, e.id, height - 1, e.size);
+}
+
+const WRITE_BUFFER = 8 * 1024 * 1024;
+const MAX_IN_FLIGHT = 3;
+
+function writeAll(fd: number, buf: Buffer, len: number, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (done: number): void => {
+      if (done >= len) {
+        resolve();
+        return;
+      }
+      write(fd, buf, done, len - done, position + done, (err, n) => (err ? reject(err) : step(done + n)));
+    };
+    step(0);
+  });
+}
+
+export function tempPathFor(abs: string): string {
+  return join(dirname(abs), `.${basename(abs)}.shoal-tmp-${process.pid}`);
+}
+
+function mapWriteError(err: unknown, abs: string): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    throw new ShoalError('DISK_FULL', `no space left on device writing '${abs}'`);
+  if (code === 'EACCES')
+    throw new ShoalError('PERMISSION_DENIED', `cannot write '${abs}': permission denied`);
+  throw err;
+}
+
+/** Write a file's content to `abs` atomically (temp file, fsync, rename). */
+export async function writeContent(
+  objects: ObjectStore,
+  ref: ContentRef,
+  abs: string,
+  executable: boolean,
+  onBytes?: (n: number) => void,
+): Promise<void> {
+  const tmp = tempPathFor(abs);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w', executable ? 0o777 : 0o666);
+  } catch (err) {
+    mapWriteError(err, abs);
+  }
+  const inFlight: Promise<void>[] = [];
+  try {
+    let buf = Buffer.allocUnsafe(WRITE_BUFFER);
+    let used = 0;
+    let position = 0;
+    const submit = async (): Promise<void> => {
+      if (used === 0) return;
+      inFlight.push(writeAll(fd, buf, used, position));
+      position += used;
+      buf = Buffer.allocUnsafe(WRITE_BUFFER);
+      used = 0;
+      if (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
+    };
+    for (const chunk of contentChunks(objects, ref)) {
+      if (used + chunk.length > buf.length) await submit();
+      if (chunk.length > buf.length) buf = Buffer.allocUnsafe(chunk.length);
+      buf.set(chunk, used);
+      used += chunk.length;
+      onBytes?.(chunk.length);
+    }
+    await submit();
+    await Promise.all(inFlight.splice(0));
+    if (executable) fchmodSync(fd, 0o755);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, abs);
+  } catch (err) {
+    await Promise.allSettled(inFlight);
+    try {
+      closeSync(fd);
+    } catch {}
+    rmSync(tmp, { force: true });
+    mapWriteError(err, abs);
+  }
+}
+
+export function writeSymlink(objects: ObjectStore, id: ObjectId, abs: string): void {
+  const target = Buffer.from(objects.read(id, 'chunk')).toString('utf8');
+  const tmp = tempPathFor(abs);
+  rmSync(tmp, { force: true });
+  symlinkSync(target, tmp);
+  renameSync(tmp, abs);
+}

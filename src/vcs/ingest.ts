@@ -1,0 +1,178 @@
+// Reads one working file, chunks it, hashes every chunk and (given a pack session) stores the
+// chunks and index nodes not already present. Reads are double-buffered so the disk works
+// while this thread chunks and hashes; memory is bounded by two read buffers.
+
+import { type BigIntStats, closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import {
+  type ChunkerParams,
+  cutRule,
+  type EncodedObject,
+  FileIndexBuilder,
+  type FileRoot,
+  findCut,
+  hashChunk,
+  ShoalError,
+} from '../core/index.ts';
+import type { PackSession } from '../store/index.ts';
+
+const READ_SIZE = 16 * 1024 * 1024;
+const SMALL_FILE = 1024 * 1024;
+
+export interface IngestOptions {
+  chunker: ChunkerParams;
+  session: PackSession | null; // null: only compute the content id
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface Ingested extends FileRoot {
+  stat: BigIntStats;
+  newBytes: number; // bytes of chunks that were not stored before
+}
+
+function sameFile(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+}
+
+function changed(path: string): never {
+  throw new ShoalError(
+    'FILE_CHANGED_WHILE_READING',
+    `'${path}' changed while it was being read; it was not added (try again when it is not being written)`,
+    { path },
+  );
+}
+
+class ChunkSink {
+  readonly builder: FileIndexBuilder;
+  private readonly nodes: EncodedObject[] = [];
+  private readonly session: PackSession | null;
+  newBytes = 0;
+
+  constructor(session: PackSession | null) {
+    this.session = session;
+    this.builder = new FileIndexBuilder((node) => this.nodes.push(node));
+  }
+
+  async chunk(bytes: Uint8Array): Promise<void> {
+    const id = hashChunk(bytes);
+    this.builder.addChunk(id, bytes.length);
+    if (this.session && (await this.session.putChunk(id, bytes))) this.newBytes += bytes.length;
+    if (this.nodes.length > 0) await this.flushNodes();
+  }
+
+  async flushNodes(): Promise<void> {
+    const nodes = this.nodes.splice(0);
+    if (this.session) for (const n of nodes) await this.session.putObject(n);
+  }
+
+  async finish(): Promise<FileRoot> {
+    const root = this.builder.finish();
+    await this.flushNodes();
+    return root;
+  }
+}
+
+/** Chunk and store one regular file. */
+export async function ingestFile(path: string, opts: IngestOptions): Promise<Ingested> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ShoalError('PATH_NOT_FOUND', `'${path}' does not exist`, { path });
+    if (code === 'EACCES')
+      throw new ShoalError('PERMISSION_DENIED', `cannot read '${path}': permission denied`);
+    throw err;
+  }
+  try {
+    const before = fstatSync(fd, { bigint: true });
+    if (!before.isFile()) throw new ShoalError('NOT_A_FILE', `'${path}' is not a regular file`);
+    const sink = new ChunkSink(opts.session);
+    const total =
+      before.size <= BigInt(SMALL_FILE)
+        ? await readSmall(fd, path, sink, opts)
+        : await readLarge(fd, sink, opts);
+    const after = fstatSync(fd, { bigint: true });
+    if (!sameFile(before, after) || BigInt(total) !== before.size) changed(path);
+    const root = await sink.finish();
+    return { ...root, stat: before, newBytes: sink.newBytes };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function readSmall(fd: number, path: string, sink: ChunkSink, opts: IngestOptions): Promise<number> {
+  const buf = Buffer.allocUnsafe(SMALL_FILE + 1);
+  let n = 0;
+  for (;;) {
+    const got = readSync(fd, buf, n, buf.length - n, n);
+    if (got === 0) break;
+    n += got;
+    if (n > SMALL_FILE) changed(path);
+  }
+  const rule = cutRule(opts.chunker);
+  let pos = 0;
+  while (pos < n) {
+    const len = findCut(buf, pos, n, rule);
+    await sink.chunk(buf.subarray(pos, pos + len));
+    pos += len;
+  }
+  opts.onBytes?.(n);
+  return n;
+}
+
+async function readLarge(fd: number, sink: ChunkSink, opts: IngestOptions): Promise<number> {
+  const rule = cutRule(opts.chunker);
+  const max = rule.max;
+  // Each buffer receives reads at offset `max`; the unchunked tail of the previous buffer (always
+  // shorter than `max`) is copied just before it, so a chunk never spans two buffers.
+  const buffers = [Buffer.allocUnsafe(max + READ_SIZE), Buffer.allocUnsafe(max + READ_SIZE)];
+  // fs.read on the threadpool, so the next buffer fills while this one is chunked.
+  const readAt = (buf: Buffer, position: number): Promise<number> =>
+    new Promise((resolve, reject) =>
+      read(fd, buf, max, READ_SIZE, position, (err, n) => (err ? reject(err) : resolve(n))),
+    );
+  let pending: Promise<number> | null = null;
+  try {
+    let position = 0;
+    let which = 0;
+    pending = readAt(buffers[0]!, 0);
+    let tailStart = 0;
+    let tailLen = 0;
+    let prev: Buffer | null = null;
+    for (;;) {
+      if (opts.signal?.aborted) throw new ShoalError('ABORTED', 'interrupted');
+      const got = await pending;
+      const buf = buffers[which]!;
+      if (prev && tailLen > 0) prev.copy(buf, max - tailLen, tailStart, tailStart + tailLen);
+      if (got === 0) {
+        // End of file: chunk the tail with nothing more to come.
+        let pos = max - tailLen;
+        const end = max;
+        while (pos < end) {
+          const len = findCut(buf, pos, end, rule);
+          await sink.chunk(buf.subarray(pos, pos + len));
+          pos += len;
+        }
+        return position;
+      }
+      position += got;
+      which ^= 1;
+      pending = readAt(buffers[which]!, position);
+      let pos = max - tailLen;
+      const end = max + got;
+      while (end - pos >= max) {
+        const len = findCut(buf, pos, end, rule);
+        await sink.chunk(buf.subarray(pos, pos + len));
+        pos += len;
+      }
+      tailStart = pos;
+      tailLen = end - pos;
+      prev = buf;
+      opts.onBytes?.(got);
+    }
+  } finally {
+    // Never close the fd under a read still in flight (an error or abort mid-file).
+    await pending?.catch(() => {});
+  }
+}

@@ -1,0 +1,47 @@
+// `restore`: overwrite working files with their staged content, or with a commit's content
+// (`--source`). It is the way to throw local changes away, so it never asks.
+
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ShoalError } from '../core/index.ts';
+import type { Repository } from '../store/index.ts';
+import { stampOf, underAny } from './add.ts';
+import { writeContent, writeSymlink } from './content.ts';
+import { commitTree, type FlatEntry, flatten } from './trees.ts';
+import { lstatOrNull, repoPath } from './worktree.ts';
+
+export async function restore(
+  repo: Repository,
+  opts: { cwd: string; paths: string[]; source?: Uint8Array },
+): Promise<{ restored: string[] }> {
+  const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
+  return repo.withWriteLock(async () => {
+    const all: FlatEntry[] = opts.source
+      ? [...flatten(repo.objects, commitTree(repo.objects, opts.source))]
+      : repo.staging.all().map((e) => ({ ...e, kind: e.kind === 'symlink' ? 'symlink' : 'file' }));
+    const chosen = all.filter((e) => underAny(e.path, targets));
+    for (let i = 0; i < targets.length; i++) {
+      if (!chosen.some((e) => underAny(e.path, [targets[i]!]))) {
+        throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any tracked file`, {
+          path: opts.paths[i],
+        });
+      }
+    }
+    const restored: string[] = [];
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const refreshed = [];
+    for (const e of chosen) {
+      const abs = join(repo.root, e.path);
+      mkdirSync(dirname(abs), { recursive: true });
+      if (e.kind === 'symlink') writeSymlink(repo.objects, e.id, abs);
+      else await writeContent(repo.objects, e, abs, e.executable);
+      restored.push(e.path);
+      if (!opts.source) {
+        const stat = lstatOrNull(abs)!;
+        refreshed.push({ ...e, stamp: stampOf({ path: e.path, abs, stat, kind: e.kind }, nowNs) });
+      }
+    }
+    repo.staging.apply(refreshed);
+    return { restored };
+  });
+}

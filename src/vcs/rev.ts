@@ -1,0 +1,55 @@
+// Revision syntax: a full or abbreviated (7+ hex) commit id, HEAD, a branch or tag name, each
+// optionally followed by ~N or ^ (first parent), as git spells them.
+
+import { decodeCommit, isHexPrefix, type ObjectId, ShoalError } from '../core/index.ts';
+import type { Repository } from '../store/index.ts';
+
+export function resolveRev(repo: Repository, rev: string): ObjectId {
+  const m = /^(.*?)((?:~\d*|\^)*)$/.exec(rev);
+  const base = m?.[1] ?? rev;
+  const suffix = m?.[2] ?? '';
+  if (base === '') throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}'`);
+  let id = resolveBase(repo, base, rev);
+  for (const step of suffix.match(/~\d*|\^/g) ?? []) {
+    const n = step === '^' || step === '~' ? 1 : Number(step.slice(1));
+    for (let i = 0; i < n; i++) {
+      const parent = decodeCommit(repo.objects.read(id, 'commit')).parents[0];
+      if (!parent) throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}': history is not that deep`);
+      id = parent;
+    }
+  }
+  return id;
+}
+
+function resolveBase(repo: Repository, base: string, rev: string): ObjectId {
+  if (base === 'HEAD' || base === '@') {
+    const id = repo.refs.headCommit();
+    if (!id)
+      throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}': the current branch has no commits yet`);
+    return id;
+  }
+  const branch = repo.refs.get(`refs/heads/${base}`);
+  if (branch) return branch;
+  const tag = repo.refs.get(`refs/tags/${base}`);
+  if (tag) return tag;
+  const remote = repo.refs.get(`refs/remotes/${base}`);
+  if (remote) return remote;
+  if (isHexPrefix(base)) {
+    const lower = Buffer.from(base.padEnd(64, '0'), 'hex');
+    const upper = Buffer.from(base.padEnd(64, 'f'), 'hex');
+    const rows = repo.db
+      .prepare('SELECT id FROM objects WHERE id BETWEEN ? AND ? AND type = 3 LIMIT 2')
+      .all(lower, upper) as { id: Uint8Array }[];
+    if (rows.length > 1)
+      throw new ShoalError('AMBIGUOUS_REV', `ambiguous revision '${rev}': more than one commit matches`);
+    if (rows.length === 1) return rows[0]!.id;
+  }
+  throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}'`);
+}
+
+/** Split `<rev>:<path>`; a bare path means HEAD. */
+export function splitRevPath(spec: string): { rev: string; path: string } {
+  const i = spec.indexOf(':');
+  if (i < 0) return { rev: 'HEAD', path: spec };
+  return { rev: spec.slice(0, i) || 'HEAD', path: spec.slice(i + 1).replace(/^\/+|\/+$/g, '') };
+}

@@ -1,0 +1,140 @@
+// The working tree: repository-relative paths, .shoalignore rules (gitignore syntax, in any
+// directory) and a sorted, recursive walk that never enters `.shoal/`.
+
+import { type BigIntStats, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { compareNames, ShoalError } from '../core/index.ts';
+import { REPO_DIR } from '../store/index.ts';
+
+export const IGNORE_FILE = '.shoalignore';
+
+export interface WorkEntry {
+  path: string; // repository-relative, '/'-separated
+  abs: string;
+  stat: BigIntStats;
+  kind: 'file' | 'symlink';
+}
+
+/** Turn a command-line path into a repository-relative one ('' is the root). */
+export function repoPath(root: string, cwd: string, arg: string): string {
+  const abs = isAbsolute(arg) ? resolve(arg) : resolve(cwd, arg);
+  const rel = relative(root, abs);
+  if (rel === '') return '';
+  if (rel.startsWith('..') || isAbsolute(rel)) {
+    throw new ShoalError('PATH_OUTSIDE_REPOSITORY', `'${arg}' is outside the repository at '${root}'`, {
+      path: arg,
+    });
+  }
+  const posix = rel.split(sep).join('/');
+  if (posix === REPO_DIR || posix.startsWith(`${REPO_DIR}/`)) {
+    throw new ShoalError(
+      'PATH_OUTSIDE_REPOSITORY',
+      `'${arg}' is inside the repository's own ${REPO_DIR} directory`,
+    );
+  }
+  return posix;
+}
+
+export function lstatOrNull(abs: string): BigIntStats | null {
+  try {
+    return lstatSync(abs, { bigint: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+interface Rules {
+  base: string; // directory the rules are relative to ('' is the root)
+  matcher: Ignore;
+}
+
+export class IgnoreRules {
+  private readonly root: string;
+  private readonly cache = new Map<string, Rules | null>();
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  private rulesFor(dir: string): Rules | null {
+    let rules = this.cache.get(dir);
+    if (rules === undefined) {
+      rules = null;
+      try {
+        const text = readFileSync(join(this.root, dir, IGNORE_FILE), 'utf8');
+        rules = { base: dir, matcher: ignore().add(text) };
+      } catch {}
+      this.cache.set(dir, rules);
+    }
+    return rules;
+  }
+
+  /** Whether a path (a directory when isDir) is ignored by any .shoalignore above it. */
+  ignored(path: string, isDir: boolean): boolean {
+    const parts = path.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      const rules = this.rulesFor(dir);
+      if (!rules) continue;
+      const rel = parts.slice(i).join('/') + (isDir ? '/' : '');
+      if (rules.matcher.ignores(rel)) return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * Walk the tree below `start` (repository-relative) in path order, yielding files and symlinks.
+ * `enter(dir)` may return false to skip a directory (status uses it to collapse untracked ones).
+ */
+export function* walk(
+  root: string,
+  start: string,
+  rules: IgnoreRules,
+  enter?: (dir: string) => boolean,
+): Generator<WorkEntry | { dir: string; skipped: true }> {
+  const abs = start === '' ? root : join(root, start);
+  const st = lstatOrNull(abs);
+  if (!st) return;
+  if (!st.isDirectory()) {
+    if (st.isFile() || st.isSymbolicLink()) {
+      yield { path: start, abs, stat: st, kind: st.isFile() ? 'file' : 'symlink' };
+    }
+    return;
+  }
+  let names: string[];
+  try {
+    names = readdirSync(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') {
+      throw new ShoalError('PERMISSION_DENIED', `cannot read directory '${start || '.'}': permission denied`);
+    }
+    throw err;
+  }
+  names.sort(compareNames);
+  for (const name of names) {
+    if (start === '' && name === REPO_DIR) continue;
+    const path = start === '' ? name : `${start}/${name}`;
+    const childAbs = join(abs, name);
+    const cst = lstatOrNull(childAbs);
+    if (!cst) continue;
+    if (cst.isDirectory()) {
+      if (rules.ignored(path, true)) continue;
+      if (enter && !enter(path)) {
+        yield { dir: path, skipped: true };
+        continue;
+      }
+      yield* walk(root, path, rules, enter);
+    } else if (cst.isFile() || cst.isSymbolicLink()) {
+      if (rules.ignored(path, false)) continue;
+      yield { path, abs: childAbs, stat: cst, kind: cst.isFile() ? 'file' : 'symlink' };
+    }
+  }
+}
+
+export function isExecutable(st: BigIntStats): boolean {
+  return (st.mode & 0o100n) !== 0n;
+}
