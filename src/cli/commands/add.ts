@@ -1,0 +1,43 @@
+// shoal add <path>...: stage files and directories.
+import { add } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import { formatBytes } from '../format.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal add <path>...';
+
+export const command: Command = {
+  summary: 'stage files and directories (recursive, honours .shoalignore)',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { positionals } = parse(args, {}, USAGE);
+      if (positionals.length === 0) usage(USAGE);
+      const progress = ctx.progress('add');
+      const controller = new AbortController();
+      const onSignal = (): void => controller.abort();
+      process.once('SIGINT', onSignal);
+      let result: Awaited<ReturnType<typeof add>>;
+      try {
+        result = await add(repo, {
+          cwd: ctx.cwd,
+          paths: positionals,
+          onProgress: progress.onProgress,
+          signal: controller.signal,
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        progress.done();
+      }
+      if (ctx.json) ctx.emit(result);
+      else {
+        for (const f of result.failed) ctx.err(`error: ${f.message}`);
+        ctx.out(
+          `${result.added.length} added, ${result.modified.length} modified, ${result.removed.length} removed, ` +
+            `${result.unchanged} unchanged; ${formatBytes(result.bytesRead)} read, ${formatBytes(result.newBytes)} new`,
+        );
+      }
+      return result.failed.length > 0 ? 1 : 0;
+    }),
+};

@@ -1,0 +1,28 @@
+// shoal cat <rev>:<path>: one file's bytes on stdout, streamed and verified chunk by chunk.
+import { once } from 'node:events';
+import { ShoalError } from '../../core/index.ts';
+import { commitTree, contentChunks, lookup, resolveRev, splitRevPath } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal cat <rev>:<path>';
+
+export const command: Command = {
+  summary: "write one file's bytes to stdout",
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { positionals } = parse(args, {}, USAGE);
+      if (positionals.length !== 1) usage(USAGE);
+      const { rev, path } = splitRevPath(positionals[0]!);
+      const entry = lookup(repo.objects, commitTree(repo.objects, resolveRev(repo, rev)), path);
+      if (!entry) throw new ShoalError('PATH_NOT_FOUND', `path '${path}' does not exist in '${rev}'`);
+      if (entry.kind === 'dir') throw new ShoalError('NOT_A_FILE', `'${path}' is a directory in '${rev}'`);
+      const out = process.stdout;
+      for (const chunk of contentChunks(repo.objects, entry)) {
+        if (!out.write(chunk)) await once(out, 'drain');
+      }
+      return 0;
+    }),
+};

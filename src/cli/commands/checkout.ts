@@ -1,0 +1,44 @@
+// shoal checkout <rev>: materialise a commit into the working tree.
+import { toHex } from '../../core/index.ts';
+import { checkout, resolveRev } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal checkout [--force] <rev>';
+
+export const command: Command = {
+  summary: 'materialise a commit (or branch) into the working tree',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(args, { force: { type: 'boolean', short: 'f' } }, USAGE);
+      if (positionals.length !== 1) usage(USAGE);
+      const rev = positionals[0]!;
+      const id = resolveRev(repo, rev);
+      const isBranch = repo.refs.get(`refs/heads/${rev}`) !== undefined;
+      const progress = ctx.progress('checkout');
+      let result: Awaited<ReturnType<typeof checkout>>;
+      try {
+        result = await checkout(repo, id, {
+          force: values.force === true,
+          attach: isBranch ? rev : undefined,
+          onProgress: progress.onProgress,
+        });
+      } finally {
+        progress.done();
+      }
+      if (ctx.json)
+        ctx.emit({
+          commit: toHex(id),
+          branch: isBranch ? rev : null,
+          written: result.written,
+          removed: result.removed,
+        });
+      else {
+        ctx.out(isBranch ? `switched to branch '${rev}'` : `HEAD is now at ${toHex(id).slice(0, 12)}`);
+        ctx.out(`${result.written.length} files written, ${result.removed.length} removed`);
+      }
+      return 0;
+    }),
+};

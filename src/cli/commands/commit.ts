@@ -1,0 +1,45 @@
+// shoal commit -m <msg> [--author <name>]: record the staged tree as a signed commit.
+import { toHex } from '../../core/index.ts';
+import { commit } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { authorName, identity, withRepo } from '../repo.ts';
+
+const USAGE = 'shoal commit -m <message> [--author <name>] [--allow-empty]';
+
+export const command: Command = {
+  summary: 'record the staged changes as a signed commit',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(
+        args,
+        {
+          message: { type: 'string', short: 'm', multiple: true },
+          author: { type: 'string' },
+          'allow-empty': { type: 'boolean' },
+        },
+        USAGE,
+      );
+      const messages = values.message as string[] | undefined;
+      if (!messages || positionals.length > 0) usage(USAGE);
+      const result = await commit(repo, {
+        message: messages.join('\n\n'),
+        authorName: authorName(repo, values.author as string | undefined),
+        identity: identity(),
+        allowEmpty: values['allow-empty'] === true,
+      });
+      if (ctx.json)
+        ctx.emit({
+          id: toHex(result.id),
+          tree: toHex(result.tree),
+          parents: result.parents.map(toHex),
+          branch: result.branch,
+        });
+      else
+        ctx.out(
+          `[${result.branch ?? 'detached HEAD'} ${toHex(result.id).slice(0, 12)}] ${messages[0]!.split('\n')[0]}`,
+        );
+      return 0;
+    }),
+};

@@ -1,0 +1,57 @@
+// shoal config get|set|unset|list [--global]: repository or user configuration.
+import { ShoalError } from '../../core/index.ts';
+import { globalConfigFile, Repository, readConfigFile, writeConfigFile } from '../../store/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+
+const USAGE = 'shoal config [--global] get <key> | set <key> <value> | unset <key> | list';
+const KEY = /^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/i;
+
+export const command: Command = {
+  summary: 'read and write configuration (repository, or --global for the user)',
+  usage: USAGE,
+  run(ctx: Context, args: string[]) {
+    const { values, positionals } = parse(args, { global: { type: 'boolean' } }, USAGE);
+    let [verb, key, value] = positionals;
+    // git-style shorthands: `config <key>` reads, `config <key> <value>` writes.
+    if (verb && KEY.test(verb)) [verb, key, value] = [positionals.length === 1 ? 'get' : 'set', verb, key];
+    if (!verb) usage(USAGE);
+    const repo = values.global ? null : Repository.open(ctx.cwd);
+    try {
+      const file = repo ? `${repo.dir}/config.json` : globalConfigFile();
+      const config = readConfigFile(file);
+      const needKey = (): string => {
+        if (!key || !KEY.test(key))
+          throw new ShoalError('USAGE', `invalid config key '${key ?? ''}' (expected section.name)`);
+        return key;
+      };
+      switch (verb) {
+        case 'get': {
+          const k = needKey();
+          const v = repo ? repo.config(k) : config[k];
+          if (v === undefined) return 1;
+          if (ctx.json) ctx.emit({ key: k, value: v });
+          else ctx.out(v);
+          return 0;
+        }
+        case 'set':
+          if (value === undefined) usage(USAGE);
+          config[needKey()] = value;
+          writeConfigFile(file, config);
+          return 0;
+        case 'unset':
+          delete config[needKey()];
+          writeConfigFile(file, config);
+          return 0;
+        case 'list':
+          if (ctx.json) ctx.emit(config);
+          else for (const [k, v] of Object.entries(config)) ctx.out(`${k}=${v}`);
+          return 0;
+        default:
+          return usage(USAGE);
+      }
+    } finally {
+      repo?.close();
+    }
+  },
+};

@@ -1,0 +1,33 @@
+// shoal fsck [--json]: verify every stored object and everything reachable.
+import { fsck } from '../../vcs/index.ts';
+import { type Context, parse } from '../context.ts';
+import { formatBytes } from '../format.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal fsck [--json]';
+
+export const command: Command = {
+  summary: 'verify every object, hash and signature',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, (repo) => {
+      parse(args, {}, USAGE);
+      const progress = ctx.progress('fsck');
+      let result: ReturnType<typeof fsck>;
+      try {
+        result = fsck(repo, progress.onProgress);
+      } finally {
+        progress.done();
+      }
+      if (ctx.json) ctx.emit({ ok: result.problems.length === 0, ...result });
+      else {
+        for (const p of result.problems) ctx.err(`error: ${p.id}: ${p.problem}`);
+        ctx.out(
+          `${result.objects} objects (${formatBytes(result.bytes)}) verified, ${result.reachable} reachable, ` +
+            `${result.problems.length} problems`,
+        );
+      }
+      return result.problems.length === 0 ? 0 : 1;
+    }),
+};

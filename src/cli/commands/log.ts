@@ -1,0 +1,60 @@
+// shoal log [--oneline] [-n <N>] [--json] [<rev>]: history, newest first.
+import { toHex } from '../../core/index.ts';
+import { log, resolveRev } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import { formatTime } from '../format.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal log [--oneline] [-n <N>] [--json] [<rev>]';
+
+export const command: Command = {
+  summary: 'show the history, newest first',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, (repo) => {
+      const { values, positionals } = parse(
+        args,
+        { oneline: { type: 'boolean' }, 'max-count': { type: 'string', short: 'n' } },
+        USAGE,
+      );
+      if (positionals.length > 1) usage(USAGE);
+      const limit =
+        values['max-count'] === undefined ? Number.POSITIVE_INFINITY : Number(values['max-count']);
+      if (!Number.isInteger(limit) && limit !== Number.POSITIVE_INFINITY) usage(USAGE);
+      if (!positionals[0] && !repo.refs.headCommit()) {
+        if (ctx.json) ctx.emit([]);
+        else ctx.out('no commits yet');
+        return 0;
+      }
+      const start = resolveRev(repo, positionals[0] ?? 'HEAD');
+      const entries = [...log(repo, [start], limit)];
+      if (ctx.json) {
+        ctx.emit(
+          entries.map(({ id, commit: c }) => ({
+            id: toHex(id),
+            tree: toHex(c.tree),
+            parents: c.parents.map(toHex),
+            author: { name: c.author.name, key: toHex(c.author.key) },
+            time: c.time,
+            message: c.message,
+          })),
+        );
+        return 0;
+      }
+      for (const { id, commit: c } of entries) {
+        if (values.oneline) {
+          ctx.out(`${toHex(id).slice(0, 12)} ${c.message.split('\n')[0]}`);
+          continue;
+        }
+        ctx.out(`commit ${toHex(id)}`);
+        if (c.parents.length > 1) ctx.out(`merge: ${c.parents.map((p) => toHex(p).slice(0, 12)).join(' ')}`);
+        ctx.out(`author: ${c.author.name} <${toHex(c.author.key).slice(0, 16)}>`);
+        ctx.out(`date:   ${formatTime(c.time)}`);
+        ctx.out('');
+        for (const line of c.message.split('\n')) ctx.out(`    ${line}`);
+        ctx.out('');
+      }
+      return 0;
+    }),
+};

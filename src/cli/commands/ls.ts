@@ -1,0 +1,52 @@
+// shoal ls [<rev>] [<path>] [--json]: the files of a commit with size and content id.
+import { ShoalError, toHex } from '../../core/index.ts';
+import { commitTree, flatten, lookup, resolveRev } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal ls [<rev>] [<path>] [--json]';
+
+export const command: Command = {
+  summary: 'list the files of a commit with size and id',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, (repo) => {
+      const { positionals } = parse(args, {}, USAGE);
+      if (positionals.length > 2) usage(USAGE);
+      const rev = positionals[0] ?? 'HEAD';
+      const path = (positionals[1] ?? '').replace(/^\/+|\/+$/g, '');
+      const tree = commitTree(repo.objects, resolveRev(repo, rev));
+      const entry = lookup(repo.objects, tree, path);
+      if (!entry) throw new ShoalError('PATH_NOT_FOUND', `path '${path}' does not exist in '${rev}'`);
+      const files =
+        entry.kind === 'dir'
+          ? [...flatten(repo.objects, entry.id, path)]
+          : [
+              {
+                path,
+                kind: entry.kind,
+                executable: entry.executable,
+                size: entry.size,
+                id: entry.id,
+                height: entry.height,
+              },
+            ];
+      if (ctx.json) {
+        ctx.emit(
+          files.map((f) => ({
+            path: f.path,
+            kind: f.kind,
+            executable: f.executable,
+            size: f.size,
+            id: toHex(f.id),
+          })),
+        );
+        return 0;
+      }
+      const width = Math.max(1, ...files.map((f) => String(f.size).length));
+      for (const f of files)
+        ctx.out(`${toHex(f.id).slice(0, 12)} ${String(f.size).padStart(width)} ${f.path}`);
+      return 0;
+    }),
+};

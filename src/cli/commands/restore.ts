@@ -1,0 +1,22 @@
+// shoal restore [--source <rev>] <path>...: overwrite working files with staged or committed content.
+import { resolveRev, restore } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal restore [--source <rev>] <path>...';
+
+export const command: Command = {
+  summary: 'restore working files from the staging index or a commit',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(args, { source: { type: 'string', short: 's' } }, USAGE);
+      if (positionals.length === 0) usage(USAGE);
+      const source = values.source === undefined ? undefined : resolveRev(repo, values.source as string);
+      const result = await restore(repo, { cwd: ctx.cwd, paths: positionals, source });
+      if (ctx.json) ctx.emit(result);
+      else ctx.out(`${result.restored.length} files restored`);
+      return 0;
+    }),
+};

@@ -1,0 +1,29 @@
+// shoal stats [--json]: objects, chunks, logical and stored bytes, dedup ratio.
+import { stats } from '../../vcs/index.ts';
+import { type Context, parse } from '../context.ts';
+import { formatBytes } from '../format.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal stats [--json]';
+
+export const command: Command = {
+  summary: 'show storage figures and the deduplication ratio',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, (repo) => {
+      parse(args, {}, USAGE);
+      const s = stats(repo);
+      if (ctx.json) ctx.emit(s);
+      else {
+        ctx.out(`commits        ${s.commits}`);
+        ctx.out(`objects        ${s.objects}`);
+        ctx.out(`chunks         ${s.chunks}`);
+        ctx.out(`logical bytes  ${formatBytes(s.logicalBytes)} (every version whole)`);
+        ctx.out(`unique bytes   ${formatBytes(s.uniqueBytes)}`);
+        ctx.out(`stored bytes   ${formatBytes(s.storedBytes)}`);
+        ctx.out(`dedup ratio    ${s.dedupRatio.toFixed(2)}x`);
+      }
+      return 0;
+    }),
+};

@@ -1,0 +1,43 @@
+// shoal status: staged, modified, deleted and untracked paths.
+import { toHex } from '../../core/index.ts';
+import { status } from '../../vcs/index.ts';
+import { type Context, parse } from '../context.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal status [--json]';
+
+export const command: Command = {
+  summary: 'show staged, modified, deleted and untracked paths',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      parse(args, {}, USAGE);
+      const s = await status(repo);
+      if (ctx.json) {
+        ctx.emit({ ...s, head: s.head ? toHex(s.head) : null });
+        return 0;
+      }
+      ctx.out(s.branch ? `on branch ${s.branch}` : `HEAD detached at ${toHex(s.head!).slice(0, 12)}`);
+      if (!s.head) ctx.out('no commits yet');
+      const section = (title: string, lines: string[]): void => {
+        if (lines.length === 0) return;
+        ctx.out('');
+        ctx.out(`${title}:`);
+        for (const l of lines) ctx.out(`  ${l}`);
+      };
+      section(
+        'changes to be committed',
+        s.staged.map((c) => `${c.change.padEnd(9)} ${c.path}`),
+      );
+      section(
+        'changes not staged for commit',
+        s.unstaged.map((c) => `${c.change.padEnd(9)} ${c.path}`),
+      );
+      section('untracked files', s.untracked);
+      if (s.staged.length + s.unstaged.length + s.untracked.length === 0) {
+        ctx.out('nothing to commit, working tree clean');
+      }
+      return 0;
+    }),
+};

@@ -1,0 +1,60 @@
+// What every command is handed: where it runs, how it prints, and its parsed global options.
+// Only this folder writes to the terminal.
+
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ShoalError } from '../core/index.ts';
+import type { OnProgress } from '../vcs/index.ts';
+import { progressPrinter } from './progress.ts';
+
+export interface Context {
+  cwd: string;
+  json: boolean;
+  quiet: boolean;
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Print a JSON document (for --json). */
+  emit: (value: unknown) => void;
+  /** A progress callback that draws on stderr when it is a terminal, else does nothing. */
+  progress: (label: string) => { onProgress: OnProgress; done: () => void };
+}
+
+export function createContext(cwd: string, json: boolean, quiet: boolean): Context {
+  const show = process.stderr.isTTY && !json && !quiet;
+  return {
+    cwd,
+    json,
+    quiet,
+    out: (line) => {
+      if (!quiet || json) process.stdout.write(`${line}\n`);
+    },
+    err: (line) => process.stderr.write(`${line}\n`),
+    emit: (value) => process.stdout.write(`${JSON.stringify(value, jsonReplacer, 2)}\n`),
+    progress: (label) => (show ? progressPrinter(label) : { onProgress: () => {}, done: () => {} }),
+  };
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs that turns its errors into usage errors (exit status 2). */
+export function parse<T extends Options>(
+  args: string[],
+  options: T,
+  usage: string,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+    return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
+  } catch (err) {
+    throw new ShoalError('USAGE', `${(err as Error).message.split('\n')[0]}\nusage: ${usage}`);
+  }
+}
+
+export function usage(text: string): never {
+  throw new ShoalError('USAGE', `usage: ${text}`);
+}

@@ -1,0 +1,37 @@
+// Opening the repository a command runs in, and the user's identity and name.
+
+import { spawnSync } from 'node:child_process';
+import { userInfo } from 'node:os';
+import type { KeyPair } from '../core/index.ts';
+import { loadIdentity, Repository } from '../store/index.ts';
+import type { Context } from './context.ts';
+
+export async function withRepo<T>(ctx: Context, fn: (repo: Repository) => Promise<T> | T): Promise<T> {
+  const repo = Repository.open(ctx.cwd);
+  try {
+    return await fn(repo);
+  } finally {
+    repo.close();
+  }
+}
+
+export function identity(): KeyPair {
+  return loadIdentity();
+}
+
+/** The author's display name: --author, shoal's user.name, git's user.name, the login name. */
+export function authorName(repo: Repository, explicit?: string): string {
+  if (explicit) return explicit;
+  const configured = repo.config('user.name');
+  if (configured) return configured;
+  try {
+    const git = spawnSync('git', ['config', 'user.name'], {
+      cwd: repo.root,
+      encoding: 'utf8',
+      timeout: 5000,
+    });
+    const name = git.status === 0 ? git.stdout.trim() : '';
+    if (name) return name;
+  } catch {}
+  return userInfo().username;
+}
