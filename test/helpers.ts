@@ -1,0 +1,70 @@
+// Shared test helpers: temporary directories and running the real CLI as a child process with
+// an isolated user config directory.
+
+import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const BIN = join(ROOT, 'bin', 'shoal.js');
+
+/** A fresh temporary directory, removed when the test ends. */
+export function tempDir(t: { after: (fn: () => void) => void }, prefix = 'shoal-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Buffer;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  configDir: string;
+  input?: string | Buffer;
+}
+
+export function shoalEnv(opts: RunOptions): NodeJS.ProcessEnv {
+  return { ...process.env, SHOAL_CONFIG_DIR: opts.configDir, SHOAL_DEBUG: '', ...opts.env };
+}
+
+/** Run `shoal <args>` synchronously and capture its output. */
+export function shoal(args: string[], opts: RunOptions): RunResult {
+  const r: SpawnSyncReturns<Buffer> = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: shoalEnv(opts),
+    input: opts.input,
+    maxBuffer: 1024 * 1024 * 1024,
+  });
+  return {
+    status: r.status ?? -1,
+    stdout: r.stdout.toString('utf8'),
+    stderr: r.stderr.toString('utf8'),
+    stdoutBytes: r.stdout,
+  };
+}
+
+/** Start `shoal <args>` without waiting (for kill tests and servers). */
+export function shoalSpawn(args: string[], opts: RunOptions) {
+  return spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: shoalEnv(opts),
+    stdio: 'pipe',
+  });
+}
+
+/** Parse --json output, failing the test with the captured output when it is not JSON. */
+export function json<T = unknown>(r: RunResult): T {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`not JSON (status ${r.status}): ${r.stdout}\n${r.stderr}`);
+  }
+}
