@@ -4,6 +4,7 @@
 import { readlinkSync } from 'node:fs';
 import { hashChunk, idEquals, type ObjectId, ShoalError } from '../core/index.ts';
 import type { PackSession, Repository, StagedEntry, StatStamp } from '../store/index.ts';
+import { ChunkPipeline } from './chunk-pipeline.ts';
 import { ingestFile } from './ingest.ts';
 import type { OnProgress } from './progress.ts';
 import { IgnoreRules, isExecutable, lstatOrNull, repoPath, type WorkEntry, walk } from './worktree.ts';
@@ -102,10 +103,11 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
       newBytes: 0,
     };
     const session = await repo.objects.beginSession();
+    const pipeline = new ChunkPipeline();
     try {
       let batch: StagedEntry[] = [];
       const flush = async (): Promise<void> => {
-        await session.checkpoint(); // objects are durable before the index points at them
+        await session.flush(); // objects are durable before the staging index points at them
         repo.staging.apply(batch);
         batch = [];
       };
@@ -130,6 +132,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
             const ing = await ingestFile(e.abs, {
               chunker: repo.chunker,
               session,
+              pipeline,
               signal: opts.signal,
               onBytes: (n) => {
                 result.bytesRead += n;
@@ -180,6 +183,8 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
     } catch (err) {
       await session.abort();
       throw err;
+    } finally {
+      await pipeline.close();
     }
     return result;
   });

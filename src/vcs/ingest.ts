@@ -14,13 +14,16 @@ import {
   ShoalError,
 } from '../core/index.ts';
 import type { PackSession } from '../store/index.ts';
+import type { ChunkPipeline } from './chunk-pipeline.ts';
 
 const READ_SIZE = 16 * 1024 * 1024;
 const SMALL_FILE = 1024 * 1024;
+const PIPELINE_FILE = 32 * 1024 * 1024;
 
 export interface IngestOptions {
   chunker: ChunkerParams;
   session: PackSession | null; // null: only compute the content id
+  pipeline?: ChunkPipeline; // reads, chunks and hashes large files on a worker thread
   onBytes?: (n: number) => void;
   signal?: AbortSignal;
 }
@@ -54,7 +57,10 @@ class ChunkSink {
   }
 
   async chunk(bytes: Uint8Array): Promise<void> {
-    const id = hashChunk(bytes);
+    await this.hashed(bytes, hashChunk(bytes));
+  }
+
+  async hashed(bytes: Uint8Array, id: Uint8Array): Promise<void> {
     this.builder.addChunk(id, bytes.length);
     if (this.session && (await this.session.putChunk(id, bytes))) this.newBytes += bytes.length;
     if (this.nodes.length > 0) await this.flushNodes();
