@@ -36,7 +36,6 @@ export class ChunkPipeline {
       this.failure = err;
       this.wake?.();
     });
-    worker.unref();
     this.worker = worker;
     return worker;
   }

@@ -94,10 +94,17 @@ export async function ingestFile(path: string, opts: IngestOptions): Promise<Ing
     const before = fstatSync(fd, { bigint: true });
     if (!before.isFile()) throw new ShoalError('NOT_A_FILE', `'${path}' is not a regular file`);
     const sink = new ChunkSink(opts.session);
-    const total =
-      before.size <= BigInt(SMALL_FILE)
-        ? await readSmall(fd, path, sink, opts)
-        : await readLarge(fd, sink, opts);
+    let total: number;
+    if (before.size <= BigInt(SMALL_FILE)) total = await readSmall(fd, path, sink, opts);
+    else if (opts.pipeline && before.size >= BigInt(PIPELINE_FILE)) {
+      total = await opts.pipeline.run(
+        fd,
+        opts.chunker,
+        (b, id) => sink.hashed(b, id),
+        opts.onBytes,
+        opts.signal,
+      );
+    } else total = await readLarge(fd, sink, opts);
     const after = fstatSync(fd, { bigint: true });
     if (!sameFile(before, after) || BigInt(total) !== before.size) changed(path);
     const root = await sink.finish();
