@@ -85,7 +85,15 @@ export async function moveWorktree(
   const paths = new Set([...headFiles.keys(), ...targetFiles.keys(), ...staged.keys()]);
 
   const changing: string[] = [];
-  for (const p of paths) if (!sameEntry(headFiles.get(p), targetFiles.get(p))) changing.push(p);
+  for (const p of paths) {
+    if (!sameEntry(headFiles.get(p), targetFiles.get(p))) changing.push(p);
+    else if (
+      opts.force &&
+      (!sameEntry(staged.get(p), targetFiles.get(p)) || (await workingFileDiffers(repo, p, staged.get(p))))
+    ) {
+      changing.push(p); // --force also restores deleted or locally modified files
+    }
+  }
   changing.sort();
 
   if (!opts.force) {
