@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Entry point: hands over to the TypeScript CLI, which Node runs with type stripping.
-import { main } from '../src/cli/main.ts';
+// Entry point: hands over to the TypeScript CLI, which Node runs with type stripping. The
+// compile cache keeps start-up short after the first run.
+import module from 'node:module';
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+module.enableCompileCache?.();
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));
