@@ -1,0 +1,382 @@
+// The store: packs and the SQLite index (round trip, dedup, verification on read), crash
+// recovery, the writer lock, refs and the staging index.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import {
+  encodeTree,
+  hashChunk,
+  isShoalError,
+  type ObjectId,
+  toHex,
+  xorshiftStream,
+} from '../../src/core/index.ts';
+import { Repository } from '../../src/store/index.ts';
+import { ROOT, tempDir } from '../helpers.ts';
+
+// Keep the user's real config out of these tests (Repository reads the global config).
+process.env.SHOAL_CONFIG_DIR = mkdtempSync(join(tmpdir(), 'shoal-store-config-'));
+process.on('exit', () => rmSync(process.env.SHOAL_CONFIG_DIR!, { recursive: true, force: true }));
+
+type T = Parameters<typeof tempDir>[0];
+
+function closeOnce(repo: Repository): void {
+  if (repo.db.isOpen) repo.close();
+}
+
+function newRepo(t: T): { dir: string; repo: Repository } {
+  const dir = tempDir(t);
+  const repo = Repository.init(dir);
+  t.after(() => closeOnce(repo));
+  return { dir, repo };
+}
+
+function reopen(t: T, dir: string): Repository {
+  const repo = Repository.open(dir);
+  t.after(() => closeOnce(repo));
+  return repo;
+}
+
+const packDir = (dir: string): string => join(dir, '.shoal', 'packs');
+const packs = (dir: string): string[] => readdirSync(packDir(dir)).sort();
+const packPath = (dir: string, n = 1): string =>
+  join(packDir(dir), `pack-${String(n).padStart(6, '0')}.pack`);
+const committedSize = (repo: Repository, n = 1): number =>
+  (repo.db.prepare('SELECT size FROM packs WHERE id = ?').get(n) as { size: number }).size;
+
+function flipByte(file: string, offset: number): void {
+  const buf = readFileSync(file);
+  buf[offset]! ^= 0x5a;
+  writeFileSync(file, buf);
+}
+
+/** Store chunks (and commit them) holding the writer lock. */
+async function put(repo: Repository, chunks: Uint8Array[]): Promise<{ ids: ObjectId[]; fresh: boolean[] }> {
+  return repo.withWriteLock(async () => {
+    const session = await repo.objects.beginSession();
+    const ids: ObjectId[] = [];
+    const fresh: boolean[] = [];
+    for (const c of chunks) {
+      const id = hashChunk(c);
+      ids.push(id);
+      fresh.push(await session.putChunk(id, c));
+    }
+    await session.close();
+    return { ids, fresh };
+  });
+}
+
+function assertCode(fn: () => unknown, code: string, pattern?: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(isShoalError(e), `not a ShoalError: ${e}`);
+    assert.equal(e.code, code, e.message);
+    if (pattern) assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+test('init creates the layout; open finds the root from below; errors are typed', (t) => {
+  const { dir } = newRepo(t);
+  assert.ok(existsSync(join(dir, '.shoal', 'index.db')));
+  assert.ok(existsSync(join(dir, '.shoal', 'config.json')));
+  assert.deepEqual(packs(dir), []);
+  mkdirSync(join(dir, 'a', 'b'), { recursive: true });
+  const repo = reopen(t, join(dir, 'a', 'b'));
+  assert.equal(repo.root, dir);
+  assert.deepEqual(repo.chunker, { min: 16384, avg: 65536, max: 262144 });
+  assert.deepEqual(repo.refs.head(), { kind: 'branch', name: 'main' });
+  assert.equal(repo.refs.headCommit(), undefined);
+  assertCode(() => Repository.init(dir), 'ALREADY_A_REPOSITORY');
+  assertCode(() => Repository.open(tempDir(t)), 'NOT_A_REPOSITORY');
+  assertCode(() => Repository.open(join(dir, 'missing')), 'PATH_NOT_FOUND');
+});
+
+test('putChunk, checkpoint and read round trip; readers see only committed objects', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const random = randomBytes(200_000);
+  const zeros = new Uint8Array(100_000);
+  const empty = new Uint8Array(0);
+  const tree = encodeTree({ entries: [] });
+  const ids = [hashChunk(random), hashChunk(zeros), hashChunk(empty)];
+  await repo.withWriteLock(async () => {
+    const session = await repo.objects.beginSession();
+    assert.equal(await session.putChunk(ids[0]!, random), true);
+    assert.equal(await session.putChunk(ids[1]!, zeros), true);
+    assert.equal(await session.putChunk(ids[2]!, empty), true);
+    assert.equal(await session.putObject(tree), true);
+    // Written but not committed: the session knows, the index does not yet.
+    assert.equal(session.has(ids[0]!), true);
+    assert.equal(repo.objects.has(ids[0]!), false);
+    assert.equal(repo.objects.info(ids[0]!), undefined);
+    await session.flush();
+    assert.equal(repo.objects.has(ids[0]!), true);
+    await session.close();
+  });
+  const again = reopen(t, dir);
+  assert.deepEqual(Buffer.from(again.objects.read(ids[0]!, 'chunk')), random);
+  assert.deepEqual(Buffer.from(again.objects.read(ids[1]!)), Buffer.from(zeros));
+  assert.equal(again.objects.read(ids[2]!).length, 0);
+  assert.deepEqual(Buffer.from(again.objects.read(tree.id, 'tree')), Buffer.from(tree.bytes));
+  // Compression only where it pays: random stays raw, zeros shrink.
+  const rnd = again.objects.info(ids[0]!)!;
+  const zer = again.objects.info(ids[1]!)!;
+  assert.equal(rnd.type, 'chunk');
+  assert.equal(rnd.codec, 0);
+  assert.equal(rnd.stored, random.length);
+  assert.equal(zer.codec, 1);
+  assert.ok(zer.stored < 1000, `zeros stored in ${zer.stored} bytes`);
+  assert.equal(zer.size, zeros.length);
+  assert.equal(again.objects.info(tree.id)!.type, 'tree');
+  const totals = again.objects.totals();
+  assert.equal(totals.objects, 4);
+  assert.equal(totals.chunks, 3);
+  assert.equal(totals.logical, random.length + zeros.length + tree.bytes.length);
+  assert.deepEqual(
+    [...again.objects.list()].map((o) => toHex(o.id)).sort(),
+    [...ids, tree.id].map(toHex).sort(),
+  );
+  // The pack holds exactly the committed bytes.
+  assert.deepEqual(packs(dir), ['pack-000001.pack']);
+  assert.equal(statSync(packPath(dir)).size, committedSize(again));
+  // Reading asks for a type: a chunk is not a tree.
+  assertCode(() => again.objects.read(ids[0]!, 'tree'), 'CORRUPT_OBJECT');
+  assertCode(() => again.objects.read(hashChunk(Buffer.from('never stored'))), 'MISSING_OBJECT');
+});
+
+test('dedup: a second put of the same chunk returns false and stores nothing', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const a = randomBytes(70_000);
+  const b = randomBytes(70_000);
+  const first = await put(repo, [a, b, a]);
+  assert.deepEqual(first.fresh, [true, true, false], 'a duplicate within one session');
+  const size = statSync(packPath(dir)).size;
+  const second = await put(repo, [b, a]);
+  assert.deepEqual(second.fresh, [false, false], 'duplicates across sessions');
+  assert.equal(statSync(packPath(dir)).size, size);
+  assert.equal(repo.objects.totals().chunks, 2);
+  // putObject dedups the same way.
+  const tree = encodeTree({ entries: [] });
+  await repo.withWriteLock(async () => {
+    const s = await repo.objects.beginSession();
+    assert.equal(await s.putObject(tree), true);
+    assert.equal(await s.putObject(tree), false);
+    await s.close();
+    const s2 = await repo.objects.beginSession();
+    assert.equal(await s2.putObject(tree), false);
+    await s2.close();
+  });
+});
+
+test('a flipped byte in a pack is detected on read, naming the object', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const raw = randomBytes(100_000);
+  const packed = Buffer.from(xorshiftStream(3, 1000).toString().repeat(50)); // compressible
+  const other = randomBytes(50_000);
+  const { ids } = await put(repo, [raw, packed, other]);
+  const [rawInfo, packedInfo] = [repo.objects.info(ids[0]!)!, repo.objects.info(ids[1]!)!];
+  assert.equal(packedInfo.codec, 1);
+  repo.close();
+
+  flipByte(packPath(dir), rawInfo.offset + 44 + 5000); // inside the raw chunk's data
+  let r = reopen(t, dir);
+  assertCode(() => r.objects.read(ids[0]!), 'CORRUPT_OBJECT', new RegExp(toHex(ids[0]!)));
+  assert.deepEqual(Buffer.from(r.objects.read(ids[2]!)), other, 'other objects still read');
+  r.close();
+
+  flipByte(packPath(dir), packedInfo.offset + 44 + 20); // inside compressed data
+  r = reopen(t, dir);
+  assertCode(() => r.objects.read(ids[1]!), 'CORRUPT_OBJECT', new RegExp(toHex(ids[1]!)));
+  r.close();
+
+  flipByte(packPath(dir), rawInfo.offset + 44 + 5000); // undo
+  flipByte(packPath(dir), rawInfo.offset + 20); // inside the record header's id
+  r = reopen(t, dir);
+  assertCode(() => r.objects.read(ids[0]!), 'CORRUPT_OBJECT', /header/);
+  r.close();
+
+  truncateSync(packPath(dir), statSync(packPath(dir)).size - 10); // the last record is cut short
+  r = reopen(t, dir);
+  assertCode(() => r.objects.read(ids[2]!), 'CORRUPT_OBJECT');
+  r.close();
+
+  renameSync(packPath(dir), `${packPath(dir)}.moved`);
+  r = reopen(t, dir);
+  assertCode(() => r.objects.read(ids[2]!), 'CORRUPT_OBJECT', /missing/);
+});
+
+test('recovery on open for writing truncates an uncommitted pack tail and removes stray packs', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const a = randomBytes(300_000);
+  const { ids } = await put(repo, [a]);
+  const committed = committedSize(repo);
+  repo.close();
+  // What a crash between writing pack bytes and committing their rows leaves behind.
+  appendFileSync(packPath(dir), randomBytes(123_457));
+  writeFileSync(packPath(dir, 2), randomBytes(1000));
+  const r = reopen(t, dir);
+  assert.equal(statSync(packPath(dir)).size, committed + 123_457, 'readers do not repair');
+  assert.deepEqual(Buffer.from(r.objects.read(ids[0]!)), a, 'the tail does not disturb readers');
+  r.lockForWrite();
+  r.unlock();
+  assert.equal(statSync(packPath(dir)).size, committed);
+  assert.deepEqual(packs(dir), ['pack-000001.pack']);
+  // Writing resumes at the committed end.
+  const b = randomBytes(100_000);
+  const next = await put(r, [b]);
+  assert.equal(r.objects.info(next.ids[0]!)!.offset, committed);
+  assert.deepEqual(Buffer.from(r.objects.read(ids[0]!)), a);
+  assert.deepEqual(Buffer.from(r.objects.read(next.ids[0]!)), b);
+  // A pack the index knows but the disk lost is an error, not silently dropped.
+  r.close();
+  rmSync(packPath(dir));
+  const broken = reopen(t, dir);
+  assertCode(() => broken.lockForWrite(), 'CORRUPT_OBJECT', /missing/);
+});
+
+test('abort drops what was written since the last flush', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const kept = randomBytes(50_000);
+  const dropped = Array.from({ length: 5 }, () => randomBytes(3 << 20)); // past the write buffer
+  await repo.withWriteLock(async () => {
+    const s = await repo.objects.beginSession();
+    await s.putChunk(hashChunk(kept), kept);
+    await s.flush();
+    for (const d of dropped) await s.putChunk(hashChunk(d), d);
+    await s.abort();
+  });
+  assert.equal(repo.objects.has(hashChunk(kept)), true);
+  for (const d of dropped) assert.equal(repo.objects.has(hashChunk(d)), false);
+  assert.equal(statSync(packPath(dir)).size, committedSize(repo));
+  assert.deepEqual(Buffer.from(repo.objects.read(hashChunk(kept))), kept);
+});
+
+/** A child process holding the writer lock of `dir` until it is killed. */
+async function lockHolder(dir: string) {
+  const store = pathToFileURL(join(ROOT, 'src', 'store', 'index.ts')).href;
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { Repository } = await import(${JSON.stringify(store)});
+       const repo = Repository.open(${JSON.stringify(dir)});
+       repo.lockForWrite();
+       process.stdout.write('locked\\n');
+       setInterval(() => {}, 1000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: process.env },
+  );
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  // Wait for the child to say it holds the lock (an event, not a sleep).
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      if (out.includes('locked')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+  });
+  return child;
+}
+
+test('the writer lock keeps a second writer out and is taken over from a dead owner', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const lockFile = join(dir, '.shoal', 'lock');
+  const child = await lockHolder(dir);
+  t.after(() => child.kill('SIGKILL'));
+  assert.equal(readFileSync(lockFile, 'utf8'), String(child.pid));
+  assertCode(() => repo.lockForWrite(), 'LOCKED', new RegExp(String(child.pid)));
+  await assert.rejects(put(repo, [randomBytes(10)]), (e) => isShoalError(e, 'LOCKED'));
+  // The owner dies without releasing the lock (kill -9): the next writer takes it over.
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+  assert.equal(readFileSync(lockFile, 'utf8'), String(child.pid), 'the stale lock is still there');
+  repo.lockForWrite();
+  assert.equal(readFileSync(lockFile, 'utf8'), String(process.pid));
+  repo.unlock();
+  assert.equal(existsSync(lockFile), false, 'unlock removes the lock file');
+});
+
+test('a lock file naming a dead process is stale', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const dead = spawnSync(process.execPath, ['-e', '']);
+  assert.equal(dead.status, 0);
+  writeFileSync(join(dir, '.shoal', 'lock'), String(dead.pid));
+  const { fresh } = await put(repo, [randomBytes(1000)]);
+  assert.deepEqual(fresh, [true]);
+  assert.equal(existsSync(join(dir, '.shoal', 'lock')), false);
+});
+
+test('refs: compare-and-swap updates, HEAD, reflog', (t) => {
+  const { repo } = newRepo(t);
+  const a = hashChunk(Buffer.from('a'));
+  const b = hashChunk(Buffer.from('b'));
+  assert.equal(repo.refs.update('refs/heads/main', a, 'first', null), true);
+  assert.equal(repo.refs.update('refs/heads/main', b, 'lost race', null), false);
+  assert.equal(toHex(repo.refs.get('refs/heads/main')!), toHex(a));
+  assert.equal(repo.refs.update('refs/heads/main', b, 'second', a), true);
+  assert.equal(toHex(repo.refs.headCommit()!), toHex(b));
+  repo.refs.setHead({ kind: 'detached', id: a });
+  assert.equal(toHex(repo.refs.headCommit()!), toHex(a));
+  repo.refs.setHead({ kind: 'branch', name: 'main' });
+  assert.deepEqual(
+    repo.refs.reflog('refs/heads/main').map((e) => e.message),
+    ['second', 'first'],
+  );
+  assert.equal(repo.refs.update('refs/heads/main', null, 'delete'), true);
+  assert.equal(repo.refs.get('refs/heads/main'), undefined);
+});
+
+test('staging: apply and replace are atomic and keep stat stamps', (t) => {
+  const { repo } = newRepo(t);
+  const id = hashChunk(Buffer.from('x'));
+  const stamp = {
+    mtimeNs: 1_700_000_000_123_456_789n,
+    ctimeNs: 1_700_000_000_987_654_321n,
+    ino: 42n,
+    size: 1,
+  };
+  repo.staging.apply([
+    { path: 'a/b', kind: 'file', executable: true, size: 1, id, height: 0, stamp },
+    { path: 'c', kind: 'symlink', executable: false, size: 1, id, height: 0, stamp: null },
+  ]);
+  const all = repo.staging.all();
+  assert.deepEqual(
+    all.map((e) => [e.path, e.kind, e.executable, e.stamp]),
+    [
+      ['a/b', 'file', true, stamp],
+      ['c', 'symlink', false, null],
+    ],
+  );
+  repo.staging.apply([], ['a/b']);
+  assert.deepEqual(
+    repo.staging.all().map((e) => e.path),
+    ['c'],
+  );
+  repo.staging.replace([{ path: 'z', kind: 'file', executable: false, size: 1, id, height: 0, stamp: null }]);
+  assert.deepEqual(
+    repo.staging.all().map((e) => e.path),
+    ['z'],
+  );
+  assert.equal(repo.staging.count(), 1);
+});
