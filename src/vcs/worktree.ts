@@ -135,6 +135,7 @@ export function* walk(
   }
 }
 
+/** The executable bit of a regular file; symlinks (whose lstat mode is 0777) never have one. */
 export function isExecutable(st: BigIntStats): boolean {
-  return (st.mode & 0o100n) !== 0n;
+  return st.isFile() && (st.mode & 0o100n) !== 0n;
 }
