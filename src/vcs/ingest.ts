@@ -123,6 +123,9 @@ async function readSmall(fd: number, path: string, sink: ChunkSink, opts: Ingest
     n += got;
     if (n > SMALL_FILE) changed(path);
   }
+  // An empty file's root is the empty chunk (docs/format.md): store it like any other chunk,
+  // so that cat, checkout and fsck find it.
+  if (n === 0) await sink.chunk(buf.subarray(0, 0));
   const rule = cutRule(opts.chunker);
   let pos = 0;
   while (pos < n) {
