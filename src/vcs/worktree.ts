@@ -124,7 +124,8 @@ export function* walk(
     if (cst.isDirectory()) {
       if (rules.ignored(path, true)) continue;
       if (enter && !enter(path)) {
-        yield { dir: path, skipped: true };
+        // Reported as one entry, as git does, and only when it holds a file that is not ignored.
+        if (!walk(root, path, rules).next().done) yield { dir: path, skipped: true };
         continue;
       }
       yield* walk(root, path, rules, enter);
