@@ -72,15 +72,21 @@ export class IgnoreRules {
     return rules;
   }
 
-  /** Whether a path (a directory when isDir) is ignored by any .shoalignore above it. */
+  /**
+   * Whether a path (a directory when isDir) is ignored by the .shoalignore files above it. As in
+   * git, the file nearest to the path decides first, so a nested `!pattern` re-includes what a
+   * higher file excludes.
+   */
   ignored(path: string, isDir: boolean): boolean {
     const parts = path.split('/');
-    for (let i = 0; i < parts.length; i++) {
+    for (let i = parts.length - 1; i >= 0; i--) {
       const dir = parts.slice(0, i).join('/');
       const rules = this.rulesFor(dir);
       if (!rules) continue;
       const rel = parts.slice(i).join('/') + (isDir ? '/' : '');
-      if (rules.matcher.ignores(rel)) return true;
+      const r = rules.matcher.test(rel);
+      if (r.ignored) return true;
+      if (r.unignored) return false;
     }
     return false;
   }
