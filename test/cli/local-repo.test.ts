@@ -1,0 +1,660 @@
+// End to end: the local-repository workflow through the real CLI in temporary directories.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { test } from 'node:test';
+import { json, shoal, tempDir } from '../helpers.ts';
+import { configFor, newRepo, sha256, sha256File } from './repo-helpers.ts';
+
+interface LogEntry {
+  id: string;
+  tree: string;
+  parents: string[];
+  author: { name: string; key: string };
+  time: number;
+  message: string;
+}
+
+interface Status {
+  branch: string | null;
+  head: string | null;
+  staged: { path: string; change: string }[];
+  unstaged: { path: string; change: string }[];
+  untracked: string[];
+}
+
+interface LsEntry {
+  path: string;
+  kind: string;
+  executable: boolean;
+  size: number;
+  id: string;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+test('the whole workflow: init, add, status, commit, log, show, ls, cat, fsck, stats', (t) => {
+  const dir = tempDir(t);
+  const configDir = configFor(t);
+  const init = shoal(['init', '--json'], { cwd: dir, configDir });
+  assert.equal(init.status, 0, init.stderr);
+  assert.deepEqual(json(init), { root: dir });
+  assert.ok(statSync(join(dir, '.shoal')).isDirectory());
+  // init <dir> creates the directory.
+  const second = shoal(['init', 'second', '--json'], { cwd: dir, configDir });
+  assert.equal(second.status, 0, second.stderr);
+  assert.deepEqual(json(second), { root: join(dir, 'second') });
+  const repo = newRepo(t, { dir: join(dir, 'second'), configDir, init: false });
+  repo.fails(['init'], 'ALREADY_A_REPOSITORY');
+  repo.fails(['init', dir], 'ALREADY_A_REPOSITORY');
+
+  // An empty repository.
+  assert.deepEqual(repo.j<unknown[]>(['log']), []);
+  assert.match(repo.ok(['log']).stdout, /no commits yet/);
+  let st = repo.j<Status>(['status']);
+  assert.deepEqual([st.branch, st.head, st.staged, st.unstaged, st.untracked], ['main', null, [], [], []]);
+  assert.match(repo.ok(['status']).stdout, /on branch main\nno commits yet/);
+
+  const big = randomBytes(3 << 20);
+  repo.write('a.txt', 'hello\n');
+  repo.write('dir/b.bin', big);
+  repo.write('dir/sub/c.txt', 'see\n');
+  st = repo.j<Status>(['status']);
+  assert.deepEqual(st.untracked, ['a.txt', 'dir/']);
+
+  const added = repo.j<{ added: string[]; modified: string[]; removed: string[]; unchanged: number }>([
+    'add',
+    '.',
+  ]);
+  assert.deepEqual(added.added, ['a.txt', 'dir/b.bin', 'dir/sub/c.txt']);
+  assert.deepEqual([added.modified, added.removed, added.unchanged], [[], [], 0]);
+  st = repo.j<Status>(['status']);
+  assert.deepEqual(st.staged, [
+    { path: 'a.txt', change: 'added' },
+    { path: 'dir/b.bin', change: 'added' },
+    { path: 'dir/sub/c.txt', change: 'added' },
+  ]);
+  assert.deepEqual([st.unstaged, st.untracked], [[], []]);
+  assert.match(repo.ok(['status']).stdout, /changes to be committed:\n\s+added\s+a.txt\n/);
+
+  const c1 = repo.j<{ id: string; tree: string; parents: string[]; branch: string }>([
+    'commit',
+    '-m',
+    'first',
+  ]);
+  assert.match(c1.id, HEX64);
+  assert.match(c1.tree, HEX64);
+  assert.deepEqual([c1.parents, c1.branch], [[], 'main']);
+  assert.match(repo.ok(['status']).stdout, /nothing to commit, working tree clean/);
+  repo.fails(['commit', '-m', 'again'], 'NOTHING_TO_COMMIT');
+
+  repo.write('a.txt', 'hello again\n');
+  repo.ok(['add', 'a.txt']);
+  const commitOut = repo.ok(['commit', '-m', 'second', '--author', 'Someone Else']).stdout;
+  const c2 = repo.j<LogEntry[]>(['log', '-n', '1'])[0]!.id;
+  assert.equal(commitOut.trim(), `[main ${c2.slice(0, 12)}] second`);
+  rmSync(repo.path('dir/sub/c.txt'));
+  const c3 = repo.commit('third\n\nwith a body', ['dir']);
+
+  // log
+  const log = repo.j<LogEntry[]>(['log']);
+  assert.deepEqual(
+    log.map((e) => [e.id, e.parents, e.message, e.author.name]),
+    [
+      [c3, [c2], 'third\n\nwith a body', 'Test Author'],
+      [c2, [c1.id], 'second', 'Someone Else'],
+      [c1.id, [], 'first', 'Test Author'],
+    ],
+  );
+  for (const e of log) {
+    assert.match(e.tree, HEX64);
+    assert.match(e.author.key, HEX64);
+    assert.equal(typeof e.time, 'number');
+  }
+  assert.equal(log[0]!.author.key, log[2]!.author.key, 'one identity signs all');
+  assert.ok(log[0]!.time >= log[1]!.time && log[1]!.time >= log[2]!.time);
+  assert.equal(log[2]!.tree, c1.tree);
+  assert.equal(
+    repo.ok(['log', '--oneline']).stdout,
+    `${c3.slice(0, 12)} third\n${c2.slice(0, 12)} second\n${c1.id.slice(0, 12)} first\n`,
+  );
+  assert.deepEqual(
+    repo.j<LogEntry[]>(['log', '-n', '2']).map((e) => e.id),
+    [c3, c2],
+  );
+  assert.deepEqual(
+    repo.j<LogEntry[]>(['log', 'HEAD~1']).map((e) => e.id),
+    [c2, c1.id],
+  );
+  const human = repo.ok(['log', '-n', '1']).stdout;
+  assert.match(
+    human,
+    new RegExp(`^commit ${c3}\nauthor: Test Author <[0-9a-f]{16}>\ndate: +\\d{4}-\\d\\d-\\d\\d`),
+  );
+  assert.match(human, /\n {4}third\n {4}\n {4}with a body\n/);
+
+  // show
+  const show = repo.j<{
+    id: string;
+    parents: string[];
+    message: string;
+    signatureValid: boolean;
+    changes: { path: string; change: string; oldSize: number | null; newSize: number | null }[];
+  }>(['show', 'HEAD']);
+  assert.equal(show.id, c3);
+  assert.deepEqual(show.parents, [c2]);
+  assert.equal(show.signatureValid, true);
+  assert.deepEqual(show.changes, [{ path: 'dir/sub/c.txt', change: 'deleted', oldSize: 4, newSize: null }]);
+  assert.deepEqual(repo.j<{ changes: unknown[] }>(['show', c2]).changes, [
+    { path: 'a.txt', change: 'modified', oldSize: 6, newSize: 12 },
+  ]);
+  assert.equal(repo.j<{ changes: unknown[] }>(['show', c1.id]).changes.length, 3);
+  const showHuman = repo.ok(['show', c2]).stdout;
+  assert.match(showHuman, new RegExp(`^commit ${c2}\nparent ${c1.id}\n`));
+  assert.match(showHuman, /signature: good/);
+  assert.match(showHuman, /modified +a\.txt \(6 B -> 12 B\)/);
+
+  // ls
+  const ls1 = repo.j<LsEntry[]>(['ls', c1.id]);
+  assert.deepEqual(
+    ls1.map((e) => [e.path, e.kind, e.executable, e.size]),
+    [
+      ['a.txt', 'file', false, 6],
+      ['dir/b.bin', 'file', false, big.length],
+      ['dir/sub/c.txt', 'file', false, 4],
+    ],
+  );
+  for (const e of ls1) assert.match(e.id, HEX64);
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls']).map((e) => e.path),
+    ['a.txt', 'dir/b.bin'],
+  );
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls', 'HEAD~2', 'dir/sub']).map((e) => e.path),
+    ['dir/sub/c.txt'],
+  );
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls', 'HEAD', 'a.txt']).map((e) => [e.path, e.size]),
+    [['a.txt', 12]],
+  );
+  const lsHuman = repo.ok(['ls', c1.id]).stdout.split('\n');
+  assert.match(lsHuman[0]!, /^[0-9a-f]{12} +6 a\.txt$/);
+  assert.match(lsHuman[1]!, new RegExp(`^[0-9a-f]{12} ${big.length} dir/b\\.bin$`));
+
+  // cat: the exact bytes, binary included
+  assert.equal(repo.ok(['cat', `${c1.id}:a.txt`]).stdout, 'hello\n');
+  assert.equal(repo.ok(['cat', 'HEAD:a.txt']).stdout, 'hello again\n');
+  assert.equal(repo.ok(['cat', 'HEAD~2:dir/sub/c.txt']).stdout, 'see\n');
+  assert.ok(repo.ok(['cat', 'HEAD:dir/b.bin']).stdoutBytes.equals(big));
+
+  // fsck and stats
+  const fsck = repo.j<{ ok: boolean; problems: unknown[]; objects: number; reachable: number }>(['fsck']);
+  assert.deepEqual([fsck.ok, fsck.problems], [true, []]);
+  assert.ok(fsck.reachable > 0 && fsck.objects >= fsck.reachable);
+  assert.match(repo.ok(['fsck']).stdout, /0 problems/);
+  const stats = repo.j<{ commits: number; chunks: number; logicalBytes: number; storedBytes: number }>([
+    'stats',
+  ]);
+  assert.equal(stats.commits, 3);
+  assert.equal(stats.logicalBytes, 3 * big.length + 6 + 4 + 12 + 12 + 4);
+  assert.ok(stats.storedBytes > big.length && stats.storedBytes < big.length + 64 * 1024);
+  assert.match(repo.ok(['stats']).stdout, /dedup ratio +\d+\.\d\dx/);
+});
+
+test('-C, -q and running from a subdirectory', (t) => {
+  const repo = newRepo(t);
+  repo.write('sub/deeper/f.txt', 'f\n');
+  repo.write('top.txt', 't\n');
+  // A relative path is relative to the directory the command runs in.
+  repo.ok(['add', 'deeper'], repo.path('sub'));
+  const st = repo.j<Status>(['status'], repo.path('sub/deeper'));
+  assert.deepEqual(st.staged, [{ path: 'sub/deeper/f.txt', change: 'added' }]);
+  assert.deepEqual(st.untracked, ['top.txt']);
+  // -C runs as if started there, from anywhere.
+  const elsewhere = tempDir(t);
+  const viaC = json<Status>(
+    shoal(['-C', repo.dir, 'status', '--json'], { cwd: elsewhere, configDir: repo.configDir }),
+  );
+  assert.deepEqual(viaC.staged, st.staged);
+  const q = repo.run(['-q', 'add', 'top.txt']);
+  assert.equal(q.status, 0);
+  assert.equal(q.stdout, '');
+  assert.equal(repo.run(['commit', '-q', '-m', 'quiet']).stdout, '');
+  assert.equal(repo.j<LogEntry[]>(['log']).length, 1);
+});
+
+test('.shoalignore, including a nested one, is honoured by add and status', (t) => {
+  const repo = newRepo(t);
+  repo.write('.shoalignore', '# build output\n*.tmp\nbuild/\n/only-root.txt\n');
+  repo.write('keep.txt', 'k');
+  repo.write('scratch.tmp', 'x');
+  repo.write('build/out.bin', 'x');
+  repo.write('build/nested/more.bin', 'x');
+  repo.write('only-root.txt', 'x');
+  repo.write('sub/only-root.txt', 'anchored patterns apply at their own level only');
+  repo.write('sub/.shoalignore', 'secret.txt\n*.log\n!important.log\n');
+  repo.write('sub/secret.txt', 'x');
+  repo.write('sub/deeper/secret.txt', 'x');
+  repo.write('sub/debug.log', 'x');
+  repo.write('sub/important.log', 'kept by a negation');
+  repo.write('sub/x.tmp', 'x');
+  repo.write('other/secret.txt', 'the nested file does not apply to siblings');
+  repo.write('other/app.log', 'nor here');
+  const expected = [
+    '.shoalignore',
+    'keep.txt',
+    'other/app.log',
+    'other/secret.txt',
+    'sub/.shoalignore',
+    'sub/important.log',
+    'sub/only-root.txt',
+  ];
+  const st = repo.j<Status>(['status']);
+  assert.deepEqual(st.untracked, ['.shoalignore', 'keep.txt', 'other/', 'sub/']);
+  assert.deepEqual(repo.j<{ added: string[] }>(['add', '.']).added, expected);
+  repo.ok(['commit', '-m', 'ignored files stay out']);
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls']).map((e) => e.path),
+    expected,
+  );
+  // Ignored files never show up as untracked, even in tracked directories.
+  repo.write('sub/new.tmp', 'x');
+  repo.write('sub/deeper/new.log', 'x');
+  assert.deepEqual(repo.j<Status>(['status']).untracked, []);
+  // A nested negation re-includes what a higher file excludes (later, deeper rules win, as in git).
+  repo.write('sub/.shoalignore', 'secret.txt\n*.log\n!important.log\n!keep.tmp\n');
+  repo.write('sub/keep.tmp', 'x');
+  assert.deepEqual(repo.j<Status>(['status']).untracked, ['sub/keep.tmp']);
+});
+
+test('status reports every category', (t) => {
+  const repo = newRepo(t);
+  for (const f of ['keep', 'mod-staged', 'del-staged', 'mod-unstaged', 'del-unstaged', 'both']) {
+    repo.write(`${f}.txt`, `${f}\n`);
+  }
+  repo.commit('base');
+  repo.write('new-staged.txt', 'new\n');
+  repo.write('mod-staged.txt', 'changed and staged\n');
+  rmSync(repo.path('del-staged.txt'));
+  repo.ok(['add', 'new-staged.txt', 'mod-staged.txt', 'del-staged.txt']);
+  repo.write('mod-unstaged.txt', 'changed, not staged\n');
+  rmSync(repo.path('del-unstaged.txt'));
+  repo.write('both.txt', 'staged version\n');
+  repo.ok(['add', 'both.txt']);
+  repo.write('both.txt', 'and a newer working version\n');
+  repo.write('untracked.txt', 'u');
+  repo.write('newdir/x', 'x');
+  repo.write('newdir/y/z', 'z');
+  const st = repo.j<Status>(['status']);
+  assert.equal(st.branch, 'main');
+  assert.match(st.head!, HEX64);
+  assert.deepEqual(st.staged, [
+    { path: 'both.txt', change: 'modified' },
+    { path: 'del-staged.txt', change: 'deleted' },
+    { path: 'mod-staged.txt', change: 'modified' },
+    { path: 'new-staged.txt', change: 'added' },
+  ]);
+  assert.deepEqual(st.unstaged, [
+    { path: 'both.txt', change: 'modified' },
+    { path: 'del-unstaged.txt', change: 'deleted' },
+    { path: 'mod-unstaged.txt', change: 'modified' },
+  ]);
+  assert.deepEqual(st.untracked, ['newdir/', 'untracked.txt']);
+  const human = repo.ok(['status']).stdout;
+  assert.match(
+    human,
+    /changes to be committed:\n {2}modified +both\.txt\n {2}deleted +del-staged\.txt\n {2}modified +mod-staged\.txt\n {2}added +new-staged\.txt\n/,
+  );
+  assert.match(
+    human,
+    /changes not staged for commit:\n {2}modified +both\.txt\n {2}deleted +del-unstaged\.txt\n {2}modified +mod-unstaged\.txt\n/,
+  );
+  assert.match(human, /untracked files:\n {2}newdir\/\n {2}untracked\.txt\n/);
+  // Everything staged and committed: clean again.
+  repo.commit('all');
+  const clean = repo.j<Status>(['status']);
+  assert.deepEqual([clean.staged, clean.unstaged, clean.untracked], [[], [], []]);
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls']).map((e) => e.path),
+    [
+      'both.txt',
+      'keep.txt',
+      'mod-staged.txt',
+      'mod-unstaged.txt',
+      'new-staged.txt',
+      'newdir/x',
+      'newdir/y/z',
+      'untracked.txt',
+    ],
+  );
+});
+
+test('status uses the stat cache and still notices same-size edits', (t) => {
+  const repo = newRepo(t);
+  repo.write('f.bin', randomBytes(100_000));
+  const past = new Date(Date.now() - 3600_000);
+  utimesSync(repo.path('f.bin'), past, past);
+  repo.commit('one');
+  const clean = (): boolean => {
+    const st = repo.j<Status>(['status']);
+    return st.staged.length + st.unstaged.length + st.untracked.length === 0;
+  };
+  assert.ok(clean(), 'an unchanged tree is clean');
+  // touch without a content change: still clean (the file is re-read, found identical).
+  const later = new Date(Date.now() - 1800_000);
+  utimesSync(repo.path('f.bin'), later, later);
+  assert.ok(clean(), 'touch is not a change');
+  // Same size, same mtime, different content: the ctime (which cannot be set back) betrays it.
+  const original = repo.read('f.bin');
+  const edited = Buffer.from(original);
+  edited[50_000]! ^= 1;
+  writeFileSync(repo.path('f.bin'), edited);
+  utimesSync(repo.path('f.bin'), later, later);
+  assert.deepEqual(repo.j<Status>(['status']).unstaged, [{ path: 'f.bin', change: 'modified' }]);
+  writeFileSync(repo.path('f.bin'), original);
+  assert.ok(clean());
+
+  // White box: when the staged stat stamp matches the working file, status and add trust it and
+  // do not read the file. Give the staged entry (content `original`) the stamp of `edited`.
+  writeFileSync(repo.path('f.bin'), edited);
+  utimesSync(repo.path('f.bin'), past, past);
+  const s = statSync(repo.path('f.bin'), { bigint: true });
+  const db = new DatabaseSync(repo.path('.shoal/index.db'));
+  db.prepare('UPDATE staging SET mtime_ns = ?, ctime_ns = ?, ino = ? WHERE path = ?').run(
+    String(s.mtimeNs),
+    String(s.ctimeNs),
+    String(s.ino),
+    'f.bin',
+  );
+  db.close();
+  assert.ok(clean(), 'a matching stamp is trusted');
+  assert.equal(repo.j<{ unchanged: number }>(['add', 'f.bin']).unchanged, 1);
+  // Any stat change (here mtime) invalidates the stamp, and the content is compared again.
+  utimesSync(repo.path('f.bin'), later, later);
+  assert.deepEqual(repo.j<Status>(['status']).unstaged, [{ path: 'f.bin', change: 'modified' }]);
+});
+
+test('revisions: HEAD~N, HEAD^, abbreviated ids, branch names', (t) => {
+  const repo = newRepo(t);
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    repo.write('f.txt', `version ${i}\n`);
+    ids.push(repo.commit(`c${i}`));
+  }
+  const resolve = (rev: string): string => repo.j<LogEntry[]>(['log', '-n', '1', rev])[0]!.id;
+  const cases: [string, number][] = [
+    ['HEAD', 3],
+    ['@', 3],
+    ['main', 3],
+    ['HEAD~0', 3],
+    ['HEAD~', 2],
+    ['HEAD~1', 2],
+    ['HEAD^', 2],
+    ['HEAD^^', 1],
+    ['HEAD~3', 0],
+    ['HEAD~1~2', 0],
+    ['main~2', 1],
+    [ids[1]!, 1],
+    [ids[1]!.slice(0, 7), 1],
+    [ids[2]!.slice(0, 12), 2],
+    [`${ids[2]!.slice(0, 9)}~2`, 0],
+  ];
+  for (const [rev, n] of cases) assert.equal(resolve(rev), ids[n], rev);
+  assert.equal(repo.ok(['cat', `${ids[0]!.slice(0, 8)}:f.txt`]).stdout, 'version 0\n');
+  assert.equal(repo.ok(['cat', 'HEAD~2:f.txt']).stdout, 'version 1\n');
+  assert.equal(repo.ok(['cat', 'main^:f.txt']).stdout, 'version 2\n');
+  assert.equal(repo.ok(['cat', 'f.txt']).stdout, 'version 3\n', 'a bare path means HEAD');
+  assert.equal(repo.j<{ id: string }>(['show', ids[1]!.slice(0, 7)]).id, ids[1]);
+});
+
+test('checkout materialises old versions byte-exactly and moves HEAD', (t) => {
+  const repo = newRepo(t);
+  const big1 = randomBytes(3 << 20);
+  repo.write('big.bin', big1);
+  repo.write('small.txt', 'v1\n');
+  repo.write('dir/x.txt', 'x\n');
+  repo.write('gone-later.txt', 'only in v1\n');
+  const c1 = repo.commit('v1');
+  const v1 = Object.fromEntries(
+    ['big.bin', 'small.txt', 'dir/x.txt', 'gone-later.txt'].map((p) => [p, sha256File(repo.path(p))]),
+  );
+  const big2 = Buffer.concat([big1.subarray(0, 1 << 20), randomBytes(5000), big1.subarray((1 << 20) + 100)]);
+  repo.write('big.bin', big2);
+  repo.write('small.txt', 'v2\n');
+  rmSync(repo.path('gone-later.txt'));
+  repo.write('new/deep/new.txt', 'only in v2\n');
+  const c2 = repo.commit('v2');
+  const v2 = Object.fromEntries(
+    ['big.bin', 'small.txt', 'dir/x.txt', 'new/deep/new.txt'].map((p) => [p, sha256File(repo.path(p))]),
+  );
+
+  const out = repo.j<{ commit: string; branch: string | null; written: string[]; removed: string[] }>([
+    'checkout',
+    c1.slice(0, 10),
+  ]);
+  assert.deepEqual(out, {
+    commit: c1,
+    branch: null,
+    written: ['big.bin', 'gone-later.txt', 'small.txt'],
+    removed: ['new/deep/new.txt'],
+  });
+  for (const [p, h] of Object.entries(v1)) assert.equal(sha256File(repo.path(p)), h, p);
+  assert.equal(existsSync(repo.path('new')), false, 'emptied directories are removed');
+  let st = repo.j<Status>(['status']);
+  assert.deepEqual([st.branch, st.head, st.staged, st.unstaged, st.untracked], [null, c1, [], [], []]);
+  assert.match(repo.ok(['status']).stdout, new RegExp(`HEAD detached at ${c1.slice(0, 12)}`));
+
+  assert.match(repo.ok(['checkout', 'main']).stdout, /switched to branch 'main'/);
+  for (const [p, h] of Object.entries(v2)) assert.equal(sha256File(repo.path(p)), h, p);
+  assert.equal(existsSync(repo.path('gone-later.txt')), false);
+  st = repo.j<Status>(['status']);
+  assert.deepEqual([st.branch, st.head, st.staged, st.unstaged, st.untracked], ['main', c2, [], [], []]);
+
+  // A local change that checkout would overwrite stops it before anything is written.
+  repo.write('small.txt', 'local edit\n');
+  const dirty = repo.fails(['checkout', 'HEAD~1'], 'DIRTY_WORKTREE');
+  assert.match(dirty.stderr, /small\.txt/);
+  assert.equal(repo.read('small.txt').toString(), 'local edit\n');
+  assert.equal(sha256File(repo.path('big.bin')), v2['big.bin']);
+  assert.equal(repo.j<Status>(['status']).branch, 'main');
+  // An untracked file in the way is protected too.
+  repo.write('small.txt', 'v2\n');
+  repo.ok(['checkout', c1]);
+  repo.write('new/deep/new.txt', 'untracked, in the way\n');
+  repo.fails(['checkout', 'main'], 'DIRTY_WORKTREE');
+  assert.equal(repo.read('new/deep/new.txt').toString(), 'untracked, in the way\n');
+  // --force overwrites.
+  repo.ok(['checkout', '--force', 'main']);
+  for (const [p, h] of Object.entries(v2)) assert.equal(sha256File(repo.path(p)), h, p);
+  st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+  // A commit on a detached HEAD moves HEAD, not the branch.
+  repo.ok(['checkout', c1]);
+  repo.write('small.txt', 'detached work\n');
+  const d = repo.commit('detached');
+  assert.equal(repo.j<Status>(['status']).head, d);
+  assert.equal(repo.j<LogEntry[]>(['log', '-n', '1', 'main'])[0]!.id, c2);
+});
+
+test('restore, from the staging index and from a commit', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a1\n');
+  repo.write('d/b.txt', 'b1\n');
+  repo.write('d/e/c.txt', 'c1\n');
+  repo.commit('one');
+  repo.write('a.txt', 'a2\n');
+  repo.write('d/b.txt', 'b2\n');
+  repo.commit('two');
+
+  // Without --source: back to the staged content, and status is clean.
+  repo.write('a.txt', 'scribble');
+  rmSync(repo.path('d'), { recursive: true });
+  assert.deepEqual(repo.j<{ restored: string[] }>(['restore', 'a.txt', 'd']).restored, [
+    'a.txt',
+    'd/b.txt',
+    'd/e/c.txt',
+  ]);
+  assert.equal(repo.read('a.txt').toString(), 'a2\n');
+  assert.equal(repo.read('d/b.txt').toString(), 'b2\n');
+  assert.equal(repo.read('d/e/c.txt').toString(), 'c1\n');
+  let st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+  // Staged but not committed content is what restore brings back.
+  repo.write('a.txt', 'a3 staged\n');
+  repo.ok(['add', 'a.txt']);
+  repo.write('a.txt', 'a4 working\n');
+  assert.match(repo.ok(['restore', 'a.txt']).stdout, /1 files restored/);
+  assert.equal(repo.read('a.txt').toString(), 'a3 staged\n');
+
+  // With --source: a commit's content; the staging index is left alone.
+  repo.ok(['restore', '--source', 'HEAD~1', 'a.txt', 'd/b.txt']);
+  assert.equal(repo.read('a.txt').toString(), 'a1\n');
+  assert.equal(repo.read('d/b.txt').toString(), 'b1\n');
+  st = repo.j<Status>(['status']);
+  assert.deepEqual(st.staged, [{ path: 'a.txt', change: 'modified' }]);
+  assert.deepEqual(st.unstaged, [
+    { path: 'a.txt', change: 'modified' },
+    { path: 'd/b.txt', change: 'modified' },
+  ]);
+  // From inside a subdirectory, paths are relative to it.
+  repo.ok(['restore', '-s', 'HEAD', 'b.txt'], repo.path('d'));
+  assert.equal(repo.read('d/b.txt').toString(), 'b2\n');
+});
+
+test('stats: a second version of a 20 MiB file with a small change stores little more', (t) => {
+  const repo = newRepo(t);
+  const size = 20 << 20;
+  const v1 = randomBytes(size);
+  repo.write('model.bin', v1);
+  repo.commit('v1');
+  interface Stats {
+    commits: number;
+    chunks: number;
+    uniqueBytes: number;
+    logicalBytes: number;
+    storedBytes: number;
+    dedupRatio: number;
+  }
+  const s1 = repo.j<Stats>(['stats']);
+  assert.ok(s1.storedBytes >= size && s1.storedBytes < size + (1 << 20), `stored ${s1.storedBytes}`);
+  // 100 bytes inserted near the start, 64 KiB overwritten in the middle.
+  const v2 = Buffer.concat([v1.subarray(0, 1000), randomBytes(100), v1.subarray(1000)]);
+  randomBytes(64 * 1024).copy(v2, 12 << 20);
+  repo.write('model.bin', v2);
+  const add = repo.j<{ modified: string[]; bytesRead: number; newBytes: number }>(['add', 'model.bin']);
+  assert.deepEqual(add.modified, ['model.bin']);
+  assert.equal(add.bytesRead, v2.length);
+  assert.ok(add.newBytes < 1 << 20, `new bytes ${add.newBytes}`);
+  repo.ok(['commit', '-m', 'v2']);
+  const s2 = repo.j<Stats>(['stats']);
+  assert.equal(s2.commits, 2);
+  assert.equal(s2.logicalBytes, v1.length + v2.length);
+  assert.ok(s2.storedBytes - s1.storedBytes < 1 << 20, `grew by ${s2.storedBytes - s1.storedBytes}`);
+  assert.ok(s2.dedupRatio > 1.9, `dedup ratio ${s2.dedupRatio}`);
+  // Both versions read back intact.
+  assert.equal(sha256(repo.ok(['cat', 'HEAD~1:model.bin']).stdoutBytes), sha256(v1));
+  assert.equal(sha256(repo.ok(['cat', 'HEAD:model.bin']).stdoutBytes), sha256(v2));
+});
+
+test('the executable bit and symlinks survive a round trip', (t) => {
+  const repo = newRepo(t);
+  repo.write('run.sh', '#!/bin/sh\necho hi\n');
+  chmodSync(repo.path('run.sh'), 0o755);
+  repo.write('plain.txt', 'target\n');
+  repo.write('dir/inner.txt', 'inner\n');
+  symlinkSync('plain.txt', repo.path('link'));
+  symlinkSync('does/not/exist', repo.path('dangling'));
+  symlinkSync('dir', repo.path('dirlink'));
+  symlinkSync('../plain.txt', repo.path('dir/up'));
+  const c1 = repo.commit('modes');
+  const ls = repo.j<LsEntry[]>(['ls']);
+  assert.deepEqual(
+    ls.map((e) => [e.path, e.kind, e.executable]),
+    [
+      ['dangling', 'symlink', false],
+      ['dir/inner.txt', 'file', false],
+      ['dir/up', 'symlink', false],
+      ['dirlink', 'symlink', false],
+      ['link', 'symlink', false],
+      ['plain.txt', 'file', false],
+      ['run.sh', 'file', true],
+    ],
+  );
+  assert.equal(repo.ok(['cat', 'HEAD:link']).stdout, 'plain.txt');
+  // Remove everything, commit, and check the first commit out again.
+  for (const p of ['run.sh', 'link', 'dangling', 'dirlink', 'dir/up']) rmSync(repo.path(p));
+  repo.commit('gone');
+  assert.equal(existsSync(repo.path('run.sh')), false);
+  repo.ok(['checkout', c1]);
+  assert.equal(statSync(repo.path('run.sh')).mode & 0o111, 0o111);
+  assert.equal(statSync(repo.path('plain.txt')).mode & 0o111, 0);
+  assert.equal(readlinkSync(repo.path('link')), 'plain.txt');
+  assert.equal(readlinkSync(repo.path('dangling')), 'does/not/exist');
+  assert.equal(readlinkSync(repo.path('dirlink')), 'dir');
+  assert.equal(readlinkSync(repo.path('dir/up')), '../plain.txt');
+  assert.ok(lstatSync(repo.path('dirlink')).isSymbolicLink());
+  let st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+  // Changing only the mode is a change.
+  repo.ok(['checkout', 'main']);
+  repo.ok(['checkout', c1]);
+  chmodSync(repo.path('run.sh'), 0o644);
+  st = repo.j<Status>(['status']);
+  assert.deepEqual(st.unstaged, [{ path: 'run.sh', change: 'modified' }]);
+  repo.ok(['add', 'run.sh']);
+  assert.deepEqual(repo.j<Status>(['status']).staged, [{ path: 'run.sh', change: 'modified' }]);
+  // Retargeting a symlink is a change too; restore puts the mode and the link back.
+  rmSync(repo.path('link'));
+  symlinkSync('dir/inner.txt', repo.path('link'));
+  assert.deepEqual(repo.j<Status>(['status']).unstaged, [{ path: 'link', change: 'modified' }]);
+  repo.ok(['restore', '--source', c1, 'link', 'run.sh']);
+  assert.equal(readlinkSync(repo.path('link')), 'plain.txt');
+  assert.equal(statSync(repo.path('run.sh')).mode & 0o111, 0o111);
+});
+
+test('empty files', (t) => {
+  const repo = newRepo(t);
+  repo.write('empty', '');
+  repo.write('dir/also-empty', '');
+  repo.write('not-empty', 'x');
+  const c1 = repo.commit('empties');
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls']).map((e) => [e.path, e.size]),
+    [
+      ['dir/also-empty', 0],
+      ['empty', 0],
+      ['not-empty', 1],
+    ],
+  );
+  const cat = repo.ok(['cat', 'HEAD:empty']);
+  assert.equal(cat.stdoutBytes.length, 0);
+  // An empty file is a file, distinct from a missing one.
+  rmSync(repo.path('empty'));
+  assert.deepEqual(repo.j<Status>(['status']).unstaged, [{ path: 'empty', change: 'deleted' }]);
+  repo.ok(['restore', 'empty']);
+  assert.equal(statSync(repo.path('empty')).size, 0);
+  // An empty file that gains content, and back.
+  repo.write('dir/also-empty', 'now with content');
+  repo.commit('filled');
+  repo.ok(['checkout', c1]);
+  assert.equal(readFileSync(repo.path('dir/also-empty')).length, 0);
+  assert.ok(statSync(repo.path('dir/also-empty')).isFile());
+  mkdirSync(repo.path('empty-dir'));
+  const st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+});

@@ -1,0 +1,104 @@
+// Helpers shared by the CLI tests: a fresh repository in a temp dir driven through the real CLI.
+
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { json, type RunResult, shoal, tempDir } from '../helpers.ts';
+
+type T = Parameters<typeof tempDir>[0];
+
+export interface TestRepo {
+  dir: string;
+  configDir: string;
+  /** Run shoal in the repository (or `cwd`), whatever its exit status. */
+  run: (args: string[], cwd?: string) => RunResult;
+  /** Run shoal and require exit status 0. */
+  ok: (args: string[], cwd?: string) => RunResult;
+  /** Run shoal with --json, require exit status 0 and parse stdout. */
+  j: <T = unknown>(args: string[], cwd?: string) => T;
+  /** Run shoal with --json, require the given exit status and error code. */
+  fails: (args: string[], code: string, status?: number, cwd?: string) => RunResult;
+  write: (path: string, data: string | Uint8Array) => void;
+  read: (path: string) => Buffer;
+  path: (path: string) => string;
+  /** add, commit and return the new commit's id. */
+  commit: (message: string, paths?: string[]) => string;
+}
+
+/** A configuration directory with a fixed author name (so git's config is never consulted). */
+export function configFor(t: T): string {
+  const configDir = tempDir(t, 'shoal-config-');
+  writeFileSync(join(configDir, 'config.json'), JSON.stringify({ 'user.name': 'Test Author' }));
+  return configDir;
+}
+
+export function describe(r: RunResult): string {
+  return `exit ${r.status}\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)}`;
+}
+
+/** Create a repository (shoal init) in a fresh temp dir. */
+export function newRepo(t: T, opts: { dir?: string; configDir?: string; init?: boolean } = {}): TestRepo {
+  const dir = opts.dir ?? tempDir(t);
+  const configDir = opts.configDir ?? configFor(t);
+  const run = (args: string[], cwd = dir): RunResult => shoal(args, { cwd, configDir });
+  const ok = (args: string[], cwd = dir): RunResult => {
+    const r = run(args, cwd);
+    assert.equal(r.status, 0, `shoal ${args.join(' ')}: ${describe(r)}`);
+    return r;
+  };
+  const repo: TestRepo = {
+    dir,
+    configDir,
+    run,
+    ok,
+    j: <T>(args: string[], cwd = dir) => json<T>(ok([...args, '--json'], cwd)),
+    fails: (args, code, status = 1, cwd = dir) => {
+      const r = run([...args, '--json'], cwd);
+      assert.equal(r.status, status, `shoal ${args.join(' ')}: ${describe(r)}`);
+      const out = json<{ error: { code: string; message: string } }>(r);
+      assert.equal(out.error?.code, code, `shoal ${args.join(' ')}: ${describe(r)}`);
+      assert.ok(out.error.message.length > 0);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      return r;
+    },
+    write: (path, data) => {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), data);
+    },
+    read: (path) => readFileSync(join(dir, path)),
+    path: (path) => join(dir, path),
+    commit: (message, paths = ['.']) => {
+      ok(['add', ...paths]);
+      return json<{ id: string }>(ok(['commit', '-m', message, '--json'])).id;
+    },
+  };
+  if (opts.init !== false) ok(['init']);
+  return repo;
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function sha256File(file: string): string {
+  return sha256(readFileSync(file));
+}
+
+/** Write `size` random bytes to `file` in 16 MiB blocks; returns the file's sha256. */
+export function randomFile(file: string, size: number): string {
+  mkdirSync(dirname(file), { recursive: true });
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'w');
+  try {
+    for (let done = 0; done < size; ) {
+      const block = randomBytes(Math.min(16 << 20, size - done));
+      writeSync(fd, block);
+      hash.update(block);
+      done += block.length;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
