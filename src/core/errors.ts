@@ -27,6 +27,11 @@ export type ErrorCode =
   | 'PERMISSION_DENIED'
   | 'NOT_FAST_FORWARD'
   | 'ABORTED'
+  | 'CURRENT_BRANCH'
+  | 'NOT_MERGED'
+  | 'MERGE_IN_PROGRESS'
+  | 'NO_MERGE_IN_PROGRESS'
+  | 'UNRESOLVED_CONFLICTS'
   | 'USAGE';
 
 export class ShoalError extends Error {

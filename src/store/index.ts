@@ -1,5 +1,6 @@
 // Public surface of the store: one repository on disk.
 export { transaction } from './db.ts';
+export * from './gc.ts';
 export * from './identity.ts';
 export type { Compression, ObjectInfo, PackSession } from './object-store.ts';
 export { ObjectStore } from './object-store.ts';

@@ -13,6 +13,7 @@ import {
   hashChunk,
   hashObject,
   idEquals,
+  isShoalError,
   type ObjectId,
   type ObjectKind,
   ShoalError,
@@ -107,12 +108,43 @@ export class ObjectStore {
 
   /** The verified bytes of an object; throws MISSING_OBJECT or CORRUPT_OBJECT. */
   read(id: ObjectId, expected?: StoredType): Uint8Array {
+    return this.load(id, expected).data;
+  }
+
+  /** A record exactly as stored (gc copies it verbatim), verified like read(). */
+  readStored(id: ObjectId): { type: number; codec: number; size: number; stored: Uint8Array } {
+    const { row, stored } = this.load(id);
+    return { type: row.type, codec: row.codec, size: row.size, stored };
+  }
+
+  private lookup(id: ObjectId, expected?: StoredType): ObjectRow {
     const row = this.qGet.get(id) as ObjectRow | undefined;
     if (!row) throw new ShoalError('MISSING_OBJECT', `object ${toHex(id)} is missing`, { id: toHex(id) });
     const type = typeName(row.type);
     if (expected && type !== expected) {
       throw new ShoalError('CORRUPT_OBJECT', `object ${toHex(id)} is a ${type}, expected a ${expected}`);
     }
+    return row;
+  }
+
+  private load(
+    id: ObjectId,
+    expected?: StoredType,
+  ): { row: ObjectRow; stored: Uint8Array; data: Uint8Array } {
+    const row = this.lookup(id, expected);
+    try {
+      return this.loadFrom(id, row);
+    } catch (err) {
+      if (!isShoalError(err, 'CORRUPT_OBJECT')) throw err;
+      // gc may have moved the object and unlinked its pack after the row was read, or a cached
+      // fd may belong to a pack file gc has since removed: look the row up afresh, once.
+      this.forgetFd(row.pack);
+      return this.loadFrom(id, this.lookup(id, expected));
+    }
+  }
+
+  private loadFrom(id: ObjectId, row: ObjectRow): { row: ObjectRow; stored: Uint8Array; data: Uint8Array } {
+    const type = typeName(row.type);
     const buf = Buffer.allocUnsafe(RECORD_HEADER + row.stored);
     const got = readSync(this.fd(row.pack), buf, 0, buf.length, row.offset);
     const corrupt = (why: string): never => {
@@ -123,10 +155,11 @@ export class ObjectStore {
     if (!header || !idEquals(header.id, id) || header.stored !== row.stored || header.type !== row.type) {
       corrupt('bad record header');
     }
-    let data: Uint8Array = buf.subarray(RECORD_HEADER);
+    const stored: Uint8Array = buf.subarray(RECORD_HEADER);
+    let data = stored;
     if (row.codec === CODEC_ZSTD) {
       try {
-        data = zstdDecompressSync(data);
+        data = zstdDecompressSync(stored);
       } catch {
         corrupt('cannot decompress');
       }
@@ -134,7 +167,7 @@ export class ObjectStore {
     if (data.length !== row.size) corrupt('wrong size');
     const actual = type === 'chunk' ? hashChunk(data) : hashObject(type as ObjectKind, data);
     if (!idEquals(actual, id)) corrupt('hash mismatch');
-    return data;
+    return { row, stored, data };
   }
 
   /** Every stored object id with its type, in id order, in pages (for fsck and gc). */
@@ -165,10 +198,13 @@ export class ObjectStore {
     this.fds.clear();
   }
 
-  /** Start writing; the caller must hold the repository's writer lock. */
-  async beginSession(): Promise<PackSession> {
+  /**
+   * Start writing; the caller must hold the repository's writer lock. `newPack` starts a fresh
+   * pack instead of appending to the last one (gc must not append to a pack it may remove).
+   */
+  async beginSession(opts: { newPack?: boolean } = {}): Promise<PackSession> {
     const session = new PackSession(this, this.db);
-    await session.open();
+    await session.open(opts.newPack === true);
     return session;
   }
 
@@ -187,6 +223,7 @@ interface PendingRow {
   stored: number;
   size: number;
   codec: number;
+  copy?: boolean; // a verbatim copy by gc: the existing row is repointed
 }
 
 /**
@@ -240,6 +277,7 @@ export class PackSession {
   private readonly pendingIds = new Set<string>();
   private sinceCheckpoint = 0;
   private readonly insert: StatementSync;
+  private readonly repoint: StatementSync;
   private readonly qHas: StatementSync;
   bytesWritten = 0;
   private readonly chunkPolicy: CompressionPolicy;
@@ -256,14 +294,15 @@ export class PackSession {
     this.insert = db.prepare(
       'INSERT OR IGNORE INTO objects (id, type, pack, offset, stored, size, codec) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
+    this.repoint = db.prepare('UPDATE objects SET pack = ?, offset = ? WHERE id = ?');
     this.qHas = db.prepare('SELECT 1 AS x FROM objects WHERE id = ?');
   }
 
-  async open(): Promise<void> {
+  async open(newPack = false): Promise<void> {
     const last = this.db.prepare('SELECT id, size FROM packs ORDER BY id DESC LIMIT 1').get() as
       | { id: number; size: number }
       | undefined;
-    if (last && last.size < PACK_LIMIT) {
+    if (last && last.size < PACK_LIMIT && !newPack) {
       this.pack = last.id;
       this.fh = await openFile(join(this.store.packDir, packFileName(last.id)), 'r+').catch(diskError);
       this.position = last.size;
@@ -302,12 +341,27 @@ export class PackSession {
     return true;
   }
 
+  /**
+   * Append a stored record verbatim (gc compacting packs): read and verified from its current
+   * pack, its row is repointed to the copy when the copy is durable, at a checkpoint.
+   */
+  async copyRecord(id: ObjectId): Promise<void> {
+    const r = this.store.readStored(id);
+    await this.append(id, r.type, r.codec, r.stored, r.size, true);
+  }
+
+  /** The pack this session appends to. */
+  get currentPack(): number {
+    return this.pack;
+  }
+
   private async append(
     id: ObjectId,
     type: number,
     codec: number,
     data: Uint8Array,
     size: number,
+    copy = false,
   ): Promise<void> {
     if (this.writeError) diskError(this.writeError);
     const total = RECORD_HEADER + data.length;
@@ -326,7 +380,7 @@ export class PackSession {
     this.buffer.set(data, this.used + RECORD_HEADER);
     this.used += total;
     const idCopy = new Uint8Array(id);
-    this.pending.push({ id: idCopy, type, pack: this.pack, offset, stored: data.length, size, codec });
+    this.pending.push({ id: idCopy, type, pack: this.pack, offset, stored: data.length, size, codec, copy });
     this.pendingIds.add(toHex(idCopy));
     this.bytesWritten += total;
     this.sinceCheckpoint += total;
@@ -389,7 +443,10 @@ export class PackSession {
     await s.done;
     if (this.writeError) diskError(this.writeError);
     transaction(this.db, () => {
-      for (const r of s.rows) this.insert.run(r.id, r.type, r.pack, r.offset, r.stored, r.size, r.codec);
+      for (const r of s.rows) {
+        if (r.copy) this.repoint.run(r.pack, r.offset, r.id);
+        else this.insert.run(r.id, r.type, r.pack, r.offset, r.stored, r.size, r.codec);
+      }
       this.db.prepare('UPDATE packs SET size = MAX(size, ?) WHERE id = ?').run(s.size, s.pack);
     });
     for (const r of s.rows) this.pendingIds.delete(toHex(r.id));

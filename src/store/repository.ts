@@ -2,6 +2,7 @@
 // index and the repository config. Opening for writing takes the writer lock and runs crash
 // recovery (truncating pack bytes that no committed index row points at).
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
@@ -26,6 +27,7 @@ export class Repository {
   readonly staging: Staging;
   readonly chunker: ChunkerParams;
   private readonly lock: WriterLock;
+  private readonly lockScope = new AsyncLocalStorage<true>();
 
   private constructor(root: string, db: DatabaseSync) {
     this.root = root;
@@ -125,11 +127,15 @@ export class Repository {
     this.lock.release();
   }
 
-  /** Run fn holding the writer lock. */
+  /**
+   * Run fn holding the writer lock. Re-entrant within one async call chain, so an operation
+   * that holds the lock can call another that takes it (merge commits through commit()).
+   */
   async withWriteLock<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (this.lockScope.getStore()) return await fn();
     this.lockForWrite();
     try {
-      return await fn();
+      return await this.lockScope.run(true, fn);
     } finally {
       this.unlock();
     }
