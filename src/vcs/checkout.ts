@@ -9,6 +9,7 @@ import type { Repository, StagedEntry } from '../store/index.ts';
 import { stageSymlink, stampMatches, stampOf } from './add.ts';
 import { writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
+import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
 import { commitTree, type FlatEntry, flattenToMap } from './trees.ts';
 import { isExecutable, lstatOrNull, type WorkEntry } from './worktree.ts';
@@ -72,15 +73,26 @@ function removeEmptyParents(root: string, path: string): void {
   }
 }
 
-/** Bring the working tree from the state of commit `from` to `target` (both may be undefined). */
+/** A commit, or the files of a state that is not a commit (a merge in progress). */
+export type WorktreeState = ObjectId | Map<string, FlatEntry> | undefined;
+
+function filesOf(repo: Repository, state: WorktreeState): Map<string, FlatEntry> {
+  if (state instanceof Map) return state;
+  return flattenToMap(repo.objects, state ? commitTree(repo.objects, state) : undefined);
+}
+
+/**
+ * Bring the working tree from the state of commit `from` to `target` (both may be undefined).
+ * With `checkOnly` it stops after the check for paths at risk (DIRTY_WORKTREE) and writes nothing.
+ */
 export async function moveWorktree(
   repo: Repository,
-  from: ObjectId | undefined,
-  target: ObjectId | undefined,
-  opts: { force?: boolean; onProgress?: OnProgress },
+  from: WorktreeState,
+  target: WorktreeState,
+  opts: { force?: boolean; onProgress?: OnProgress; checkOnly?: boolean },
 ): Promise<{ written: string[]; removed: string[] }> {
-  const headFiles = flattenToMap(repo.objects, from ? commitTree(repo.objects, from) : undefined);
-  const targetFiles = flattenToMap(repo.objects, target ? commitTree(repo.objects, target) : undefined);
+  const headFiles = filesOf(repo, from);
+  const targetFiles = filesOf(repo, target);
   const staged = new Map(repo.staging.all().map((e) => [e.path, e]));
   const paths = new Set([...headFiles.keys(), ...targetFiles.keys(), ...staged.keys()]);
 
@@ -118,6 +130,7 @@ export async function moveWorktree(
       );
     }
   }
+  if (opts.checkOnly) return { written: [], removed: [] };
 
   const written: string[] = [];
   const removed: string[] = [];
@@ -159,6 +172,7 @@ export async function checkout(
   opts: CheckoutOptions = {},
 ): Promise<CheckoutResult> {
   return repo.withWriteLock(async () => {
+    assertNoMerge(repo);
     const from = repo.refs.headCommit();
     const moved = await moveWorktree(repo, from, commitId, opts);
     repo.refs.setHead(

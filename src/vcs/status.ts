@@ -5,7 +5,9 @@
 import { idEquals, isShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { stageSymlink, stampMatches, stampOf } from './add.ts';
+import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
+import { readMergeState } from './merge-state.ts';
 import { commitTree, flattenToMap } from './trees.ts';
 import { IgnoreRules, isExecutable, walk } from './worktree.ts';
 
@@ -20,6 +22,9 @@ export interface StatusResult {
   staged: PathChange[];
   unstaged: PathChange[];
   untracked: string[];
+  /** What is being merged in, while a merge waits for conflicts to be resolved. */
+  merging: string | null;
+  conflicts: ConflictStatus[];
 }
 
 export async function status(repo: Repository): Promise<StatusResult> {
@@ -100,11 +105,14 @@ export async function status(repo: Repository): Promise<StatusResult> {
     }
   }
   stagedChanges.sort((a, b) => (a.path < b.path ? -1 : 1));
+  const merge = readMergeState(repo);
   return {
     branch: head.kind === 'branch' ? head.name : null,
     head: headId,
     staged: stagedChanges,
     unstaged,
     untracked,
+    merging: merge?.name ?? null,
+    conflicts: merge ? await conflictStatus(repo, merge) : [],
   };
 }

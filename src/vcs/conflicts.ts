@@ -1,0 +1,36 @@
+// Whether the conflicts of a merge in progress are resolved. A conflict is resolved when its
+// side file (`<path>~<branch>`) is gone, its working file holds no conflict markers, and the
+// working file matches what is staged: the user has `shoal add`ed (or removed) the result.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Repository } from '../store/index.ts';
+import { workingFileDiffers } from './checkout.ts';
+import type { MergeConflict, MergeState } from './merge-state.ts';
+import { hasConflictMarkers } from './text-merge.ts';
+import { lstatOrNull } from './worktree.ts';
+
+export interface ConflictStatus extends MergeConflict {
+  resolved: boolean;
+}
+
+const MARKER_SCAN_LIMIT = 64 * 1024 * 1024;
+
+export async function conflictStatus(repo: Repository, state: MergeState): Promise<ConflictStatus[]> {
+  const out: ConflictStatus[] = [];
+  for (const c of state.conflicts) {
+    const sideGone = c.side === null || lstatOrNull(join(repo.root, c.side)) === null;
+    let markersGone = true;
+    if (c.markers) {
+      const abs = join(repo.root, c.path);
+      const st = lstatOrNull(abs);
+      if (st?.isFile() && st.size < BigInt(MARKER_SCAN_LIMIT)) {
+        markersGone = !hasConflictMarkers(readFileSync(abs, 'utf8'));
+      }
+    }
+    const staged = repo.staging.get(c.path);
+    const matches = !(await workingFileDiffers(repo, c.path, staged));
+    out.push({ ...c, resolved: state.phase === 'conflicts' && sideGone && markersGone && matches });
+  }
+  return out;
+}

@@ -1,0 +1,286 @@
+// `diff`: what changed between two states (two commits, a commit and the staging index, or
+// either and the working tree), per path: added, deleted, modified, or renamed (the same content
+// id under a new path); sizes before and after; for text files under 1 MiB a unified diff; for
+// the others how many bytes of chunks differ, found by opening only the index nodes that differ.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeIndexNode, type EncodedObject, idEquals, type ObjectId, toHex } from '../core/index.ts';
+import type { PackSession, Repository } from '../store/index.ts';
+import { stageSymlink, stampMatches, underAny } from './add.ts';
+import { type ChunkDiff, diffChunks, type NodeReader } from './chunk-diff.ts';
+import { contentChunks } from './content.ts';
+import { ingestFile } from './ingest.ts';
+import { decodeText, diffLines, splitLines, unifiedHunks } from './line-diff.ts';
+import { commitTree, diffTrees, type FlatEntry, flattenToMap, type TreeChange } from './trees.ts';
+import { isExecutable, lstatOrNull } from './worktree.ts';
+
+/** Text files smaller than this get a line diff; larger ones are compared by chunks. */
+export const TEXT_LIMIT = 1024 * 1024;
+
+/** A commit (null: the empty tree of an unborn branch), the staging index, or the working tree. */
+export type DiffEnd = { commit: ObjectId | null } | { index: true } | { worktree: true };
+
+export interface DiffOptions {
+  from: DiffEnd;
+  to: DiffEnd;
+  /** Repository-relative paths to limit the diff to ('' or none: everything). */
+  paths?: string[];
+  /** Compute unified diffs of text files (default true). */
+  patches?: boolean;
+}
+
+export type FileChange = 'added' | 'deleted' | 'modified' | 'renamed';
+
+export interface FileDiff {
+  path: string;
+  oldPath: string | null; // for a rename
+  change: FileChange;
+  kind: FlatEntry['kind'];
+  oldSize: number | null;
+  newSize: number | null;
+  oldId: ObjectId | null;
+  newId: ObjectId | null;
+  oldExecutable: boolean | null;
+  newExecutable: boolean | null;
+  /** False for small UTF-8 text files, which get `lines` and `patch`; true for the rest. */
+  binary: boolean;
+  lines: { added: number; removed: number } | null;
+  patch: string | null;
+  chunks: ChunkDiff | null;
+}
+
+export interface DiffSummary {
+  files: number;
+  added: number;
+  deleted: number;
+  modified: number;
+  renamed: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  linesAdded: number;
+  linesRemoved: number;
+  chunkBytesAdded: number;
+  chunkBytesRemoved: number;
+  nodesRead: number;
+}
+
+export interface DiffResult {
+  files: FileDiff[];
+  summary: DiffSummary;
+}
+
+/** One side of the diff: its files, and which of them must be read from the working tree. */
+interface Side {
+  files: Map<string, FlatEntry>;
+  onDisk: Set<string>;
+}
+
+// ingestFile stores what it chunks through a PackSession; this stand-in keeps only the index
+// nodes, in memory, so a working file can be compared chunk-wise without storing anything.
+function nodeCapture(nodes: Map<string, Uint8Array>): PackSession {
+  const capture = {
+    putChunk: async (): Promise<boolean> => false,
+    putObject: async (o: EncodedObject): Promise<boolean> => {
+      nodes.set(toHex(o.id), o.bytes);
+      return true;
+    },
+  };
+  return capture as unknown as PackSession;
+}
+
+async function snapshot(
+  repo: Repository,
+  end: DiffEnd,
+  filter: string[],
+  nodes: Map<string, Uint8Array>,
+): Promise<Side> {
+  const side: Side = { files: new Map(), onDisk: new Set() };
+  if ('commit' in end) {
+    const tree = end.commit ? commitTree(repo.objects, end.commit) : undefined;
+    for (const [path, e] of flattenToMap(repo.objects, tree)) {
+      if (underAny(path, filter)) side.files.set(path, e);
+    }
+    return side;
+  }
+  const staged = repo.staging.all().filter((e) => underAny(e.path, filter));
+  for (const s of staged) {
+    const flat: FlatEntry = {
+      path: s.path,
+      kind: s.kind === 'symlink' ? 'symlink' : 'file',
+      executable: s.executable,
+      size: s.size,
+      id: s.id,
+      height: s.height,
+    };
+    if ('index' in end) {
+      side.files.set(s.path, flat);
+      continue;
+    }
+    const abs = join(repo.root, s.path);
+    const stat = lstatOrNull(abs);
+    if (!stat || !(stat.isFile() || stat.isSymbolicLink())) continue; // deleted in the working tree
+    const work = { path: s.path, abs, stat, kind: stat.isFile() ? ('file' as const) : ('symlink' as const) };
+    if (stampMatches(s, work)) {
+      side.files.set(s.path, flat);
+      continue;
+    }
+    if (work.kind === 'symlink') {
+      const link = await stageSymlink(work, null);
+      side.files.set(s.path, { ...flat, kind: 'symlink', executable: false, ...link, height: 0 });
+    } else {
+      const ing = await ingestFile(abs, { chunker: repo.chunker, session: nodeCapture(nodes) });
+      side.files.set(s.path, {
+        path: s.path,
+        kind: 'file',
+        executable: isExecutable(ing.stat),
+        size: ing.size,
+        id: ing.id,
+        height: ing.height,
+      });
+    }
+    side.onDisk.add(s.path);
+  }
+  return side;
+}
+
+function same(a: FlatEntry, b: FlatEntry): boolean {
+  return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
+}
+
+/** Pair deletions with additions of the same content: those are renames. */
+function findRenames(changes: TreeChange[]): (TreeChange & { oldPath?: string })[] {
+  const key = (e: FlatEntry): string => `${e.kind}:${toHex(e.id)}`;
+  const added = new Map<string, TreeChange[]>();
+  for (const c of changes) {
+    if (c.change !== 'added') continue;
+    const k = key(c.new!);
+    added.set(k, [...(added.get(k) ?? []), c]);
+  }
+  const paired = new Set<TreeChange>();
+  const out: (TreeChange & { oldPath?: string; renamed?: boolean })[] = [];
+  for (const c of changes) {
+    if (c.change !== 'deleted') continue;
+    const match = added.get(key(c.old!))?.find((a) => !paired.has(a));
+    if (!match) continue;
+    paired.add(match);
+    paired.add(c);
+    out.push({ ...match, old: c.old, oldPath: c.path, renamed: true });
+  }
+  for (const c of changes) if (!paired.has(c)) out.push(c);
+  return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+}
+
+export async function diff(repo: Repository, opts: DiffOptions): Promise<DiffResult> {
+  const filter = opts.paths && opts.paths.length > 0 ? opts.paths : [''];
+  const nodes = new Map<string, Uint8Array>();
+  let changes: TreeChange[] = [];
+  let fromDisk = new Set<string>();
+  let toDisk = new Set<string>();
+  if ('commit' in opts.from && 'commit' in opts.to) {
+    const a = opts.from.commit ? commitTree(repo.objects, opts.from.commit) : undefined;
+    const b = opts.to.commit ? commitTree(repo.objects, opts.to.commit) : undefined;
+    for (const c of diffTrees(repo.objects, a, b)) if (underAny(c.path, filter)) changes.push(c);
+  } else {
+    const a = await snapshot(repo, opts.from, filter, nodes);
+    const b = await snapshot(repo, opts.to, filter, nodes);
+    fromDisk = a.onDisk;
+    toDisk = b.onDisk;
+    const paths = [...new Set([...a.files.keys(), ...b.files.keys()])].sort();
+    for (const path of paths) {
+      const o = a.files.get(path);
+      const n = b.files.get(path);
+      if (o && n && same(o, n)) continue;
+      changes.push(
+        o && n
+          ? { path, change: 'modified', old: o, new: n }
+          : o
+            ? { path, change: 'deleted', old: o }
+            : { path, change: 'added', new: n },
+      );
+    }
+  }
+  changes = findRenames(changes);
+
+  const readNode: NodeReader = (id) => {
+    const held = nodes.get(toHex(id));
+    return decodeIndexNode(held ?? repo.objects.read(id, 'node'));
+  };
+  const textOf = (e: FlatEntry | undefined, onDisk: boolean): string | null => {
+    if (!e) return '';
+    if (e.kind !== 'file' || e.size >= TEXT_LIMIT) return null;
+    const bytes = onDisk
+      ? readFileSync(join(repo.root, e.path))
+      : Buffer.concat([...contentChunks(repo.objects, e)]);
+    return decodeText(bytes);
+  };
+
+  const files: FileDiff[] = [];
+  for (const c of changes as (TreeChange & { oldPath?: string; renamed?: boolean })[]) {
+    const o = c.old;
+    const n = c.new;
+    const f: FileDiff = {
+      path: c.path,
+      oldPath: c.oldPath ?? null,
+      change: c.renamed ? 'renamed' : c.change,
+      kind: (n ?? o)!.kind,
+      oldSize: o?.size ?? null,
+      newSize: n?.size ?? null,
+      oldId: o?.id ?? null,
+      newId: n?.id ?? null,
+      oldExecutable: o?.executable ?? null,
+      newExecutable: n?.executable ?? null,
+      binary: false,
+      lines: null,
+      patch: null,
+      chunks: null,
+    };
+    files.push(f);
+    if (o && n && idEquals(o.id, n.id)) continue; // a rename or a mode change: no content diff
+    const before = textOf(o, o !== undefined && fromDisk.has(o.path));
+    const after = textOf(n, n !== undefined && toDisk.has(n.path));
+    if (before !== null && after !== null) {
+      const a = splitLines(before);
+      const b = splitLines(after);
+      const blocks = diffLines(a, b);
+      let added = 0;
+      let removed = 0;
+      for (const k of blocks) {
+        added += k.b1 - k.b0;
+        removed += k.a1 - k.a0;
+      }
+      f.lines = { added, removed };
+      if (opts.patches !== false) f.patch = unifiedHunks(a, b, blocks);
+    } else {
+      f.binary = true;
+      if ((!o || o.kind === 'file') && (!n || n.kind === 'file'))
+        f.chunks = diffChunks(readNode, o ?? null, n ?? null);
+    }
+  }
+
+  const summary: DiffSummary = {
+    files: files.length,
+    added: 0,
+    deleted: 0,
+    modified: 0,
+    renamed: 0,
+    bytesBefore: 0,
+    bytesAfter: 0,
+    linesAdded: 0,
+    linesRemoved: 0,
+    chunkBytesAdded: 0,
+    chunkBytesRemoved: 0,
+    nodesRead: 0,
+  };
+  for (const f of files) {
+    summary[f.change]++;
+    summary.bytesBefore += f.oldSize ?? 0;
+    summary.bytesAfter += f.newSize ?? 0;
+    summary.linesAdded += f.lines?.added ?? 0;
+    summary.linesRemoved += f.lines?.removed ?? 0;
+    summary.chunkBytesAdded += f.chunks?.addedBytes ?? 0;
+    summary.chunkBytesRemoved += f.chunks?.removedBytes ?? 0;
+    summary.nodesRead += f.chunks?.nodesRead ?? 0;
+  }
+  return { files, summary };
+}

@@ -1,0 +1,77 @@
+// Ancestry questions on the commit graph: is one commit an ancestor of another, and what is the
+// best common ancestor of two (the base of a three-way merge).
+
+import { decodeCommit, idEquals, type ObjectId, toHex } from '../core/index.ts';
+import type { ObjectStore } from '../store/index.ts';
+
+function parentsOf(objects: ObjectStore, id: ObjectId): ObjectId[] {
+  return decodeCommit(objects.read(id, 'commit')).parents;
+}
+
+/** Every commit reachable from `start`, itself included, as hex ids. */
+export function ancestors(objects: ObjectStore, start: ObjectId): Set<string> {
+  const seen = new Set<string>();
+  const stack = [start];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    const key = toHex(id);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    stack.push(...parentsOf(objects, id));
+  }
+  return seen;
+}
+
+/** Whether `a` is `b` or one of its ancestors. */
+export function isAncestor(objects: ObjectStore, a: ObjectId, b: ObjectId): boolean {
+  if (idEquals(a, b)) return true;
+  const target = toHex(a);
+  const seen = new Set<string>();
+  const stack = [b];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    const key = toHex(id);
+    if (key === target) return true;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    stack.push(...parentsOf(objects, id));
+  }
+  return false;
+}
+
+/**
+ * The best common ancestor of two commits: among the common ancestors that no other common
+ * ancestor descends from, the newest. Undefined for unrelated histories.
+ */
+export function mergeBase(objects: ObjectStore, a: ObjectId, b: ObjectId): ObjectId | undefined {
+  const ofA = ancestors(objects, a);
+  // Walk b's history; stop at the first common commits on each path.
+  const candidates = new Map<string, ObjectId>();
+  const seen = new Set<string>();
+  const stack = [b];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    const key = toHex(id);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (ofA.has(key)) {
+      candidates.set(key, id);
+      continue;
+    }
+    stack.push(...parentsOf(objects, id));
+  }
+  const list = [...candidates.values()];
+  const best = list.filter(
+    (c) => !list.some((other) => !idEquals(other, c) && isAncestor(objects, c, other)),
+  );
+  let chosen: ObjectId | undefined;
+  let chosenTime = -1;
+  for (const c of best) {
+    const time = decodeCommit(objects.read(c, 'commit')).time;
+    if (time > chosenTime || (time === chosenTime && chosen && toHex(c) > toHex(chosen))) {
+      chosen = c;
+      chosenTime = time;
+    }
+  }
+  return chosen;
+}

@@ -1,0 +1,546 @@
+// `merge`: bring another line of history into HEAD. A fast-forward when HEAD is an ancestor of
+// theirs; otherwise a three-way merge by path against the best common ancestor: a path changed
+// on one side takes that side, a path changed identically on both takes it, and a path changed
+// differently on both is a conflict. Small text files are merged line by line first; binary
+// content never is: ours stays at the path and theirs is written beside it (<path>~<branch>).
+//
+// Crash safety: the merge state (both sides, the conflicts) is recorded before the working tree
+// is touched, so an interrupted merge is always visible and `merge --abort` restores the tree.
+
+import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import {
+  decodeCommit,
+  fromHex,
+  idEquals,
+  isShoalError,
+  type KeyPair,
+  type ObjectId,
+  ShoalError,
+  toHex,
+} from '../core/index.ts';
+import type { PackSession, Repository, StagedEntry } from '../store/index.ts';
+import { stampOf } from './add.ts';
+import { moveWorktree, workingFileDiffers } from './checkout.ts';
+import { commit } from './commit.ts';
+import { type ConflictStatus, conflictStatus } from './conflicts.ts';
+import { contentChunks, tempPathFor, writeContent, writeSymlink } from './content.ts';
+import { TEXT_LIMIT } from './diff.ts';
+import { decodeText } from './line-diff.ts';
+import { isAncestor, mergeBase } from './merge-base.ts';
+import {
+  assertNoMerge,
+  clearMergeState,
+  type MergeConflict,
+  type MergeState,
+  readMergeState,
+  writeMergeState,
+} from './merge-state.ts';
+import type { OnProgress } from './progress.ts';
+import { storeBytes } from './store-bytes.ts';
+import { mergeText } from './text-merge.ts';
+import { commitTree, diffTrees, type FlatEntry, flattenToMap } from './trees.ts';
+import { lstatOrNull } from './worktree.ts';
+
+export interface MergeOptions {
+  /** How the user named the other side (a branch name, a tag, an id): used in messages and side files. */
+  name: string;
+  message?: string;
+  identity: KeyPair;
+  authorName: string;
+  time?: number;
+  onProgress?: OnProgress;
+}
+
+export type MergeOutcome = 'up-to-date' | 'fast-forward' | 'merged' | 'conflicts';
+
+export interface MergeResult {
+  outcome: MergeOutcome;
+  /** HEAD afterwards (unchanged while conflicts wait). */
+  head: ObjectId | null;
+  base: ObjectId | null;
+  theirs: ObjectId;
+  written: string[];
+  removed: string[];
+  /** Paths both sides changed that were merged line by line without conflict. */
+  textMerged: string[];
+  conflicts: MergeConflict[];
+}
+
+function same(a: FlatEntry | StagedEntry | undefined, b: FlatEntry | StagedEntry | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
+}
+
+function removeEmptyParents(root: string, path: string): void {
+  let dir = dirname(path);
+  while (dir !== '.' && dir !== '') {
+    try {
+      if (readdirSync(join(root, dir)).length > 0) return;
+      rmdirSync(join(root, dir));
+    } catch {
+      return;
+    }
+    dir = dirname(dir);
+  }
+}
+
+/** The text of a small UTF-8 file, or null when it is binary, large or not a file. */
+function smallText(repo: Repository, e: FlatEntry | undefined): string | null {
+  if (!e) return '';
+  if (e.kind !== 'file' || e.size >= TEXT_LIMIT) return null;
+  return decodeText(Buffer.concat([...contentChunks(repo.objects, e)]));
+}
+
+function defaultMessage(repo: Repository, name: string): string {
+  return repo.refs.get(`refs/heads/${name}`) ? `merge branch '${name}'` : `merge '${name}'`;
+}
+
+async function fastForward(
+  repo: Repository,
+  ours: ObjectId | undefined,
+  theirs: ObjectId,
+  opts: MergeOptions,
+): Promise<MergeResult> {
+  const moved = await moveWorktree(repo, ours, theirs, { onProgress: opts.onProgress });
+  const head = repo.refs.head();
+  if (head.kind === 'branch') {
+    const ok = repo.refs.update(
+      `refs/heads/${head.name}`,
+      theirs,
+      `merge ${opts.name}: fast-forward`,
+      ours ?? null,
+    );
+    if (!ok) throw new ShoalError('CONFLICT', `branch '${head.name}' moved during the merge; try again`);
+  } else repo.refs.setHead({ kind: 'detached', id: theirs });
+  return {
+    outcome: 'fast-forward',
+    head: theirs,
+    base: ours ?? null,
+    theirs,
+    ...moved,
+    textMerged: [],
+    conflicts: [],
+  };
+}
+
+interface Plan {
+  target: Map<string, FlatEntry>;
+  conflicts: MergeConflict[];
+  textMerged: string[];
+  /** What to write for each conflict: marker text at the path, or their entry at the side path. */
+  markerText: Map<string, string>;
+  sideEntry: Map<string, FlatEntry>;
+}
+
+/** Decide every path. Clean line merges are stored through `session`. */
+async function plan(
+  repo: Repository,
+  base: ObjectId | undefined,
+  ours: ObjectId,
+  theirs: ObjectId,
+  name: string,
+  session: () => Promise<PackSession>,
+): Promise<Plan> {
+  const objects = repo.objects;
+  const baseTree = base ? commitTree(objects, base) : undefined;
+  const oursTree = commitTree(objects, ours);
+  const theirsTree = commitTree(objects, theirs);
+  const oursFiles = flattenToMap(objects, oursTree);
+  const oursChanged = new Set<string>();
+  for (const c of diffTrees(objects, baseTree, oursTree)) oursChanged.add(c.path);
+  const target = new Map(oursFiles);
+  const p: Plan = { target, conflicts: [], textMerged: [], markerText: new Map(), sideEntry: new Map() };
+  const suffix = name.replace(/\//g, '_');
+  const taken = (path: string): boolean =>
+    target.has(path) ||
+    oursFiles.has(path) ||
+    p.sideEntry.has(path) ||
+    lstatOrNull(join(repo.root, path)) !== null;
+  const sideFor = (path: string): string => {
+    let side = `${path}~${suffix}`;
+    for (let n = 2; taken(side); n++) side = `${path}~${suffix}~${n}`;
+    return side;
+  };
+  const fromTheirs = new Set<string>();
+
+  for (const c of diffTrees(objects, baseTree, theirsTree)) {
+    const path = c.path;
+    const b = c.old;
+    const t = c.new;
+    const o = oursFiles.get(path);
+    if (!oursChanged.has(path)) {
+      if (t) target.set(path, t);
+      else target.delete(path);
+      fromTheirs.add(path);
+      continue;
+    }
+    if (same(o, t)) continue;
+    if (o && t) {
+      const execMerged = b && b.executable === o.executable ? t.executable : o.executable;
+      // Content and mode merge separately: one side may have changed only the mode.
+      const sameContent = (x: FlatEntry, y: FlatEntry): boolean => x.kind === y.kind && idEquals(x.id, y.id);
+      if (sameContent(o, t) || (b && sameContent(b, t))) {
+        target.set(path, { ...o, executable: execMerged });
+        continue;
+      }
+      if (b && sameContent(b, o)) {
+        target.set(path, { ...t, executable: execMerged });
+        fromTheirs.add(path);
+        continue;
+      }
+      const reason = b ? 'both-modified' : 'both-added';
+      const bt = b && b.kind === 'file' ? smallText(repo, b) : b ? null : '';
+      const ot = bt !== null ? smallText(repo, o) : null;
+      const tt = ot !== null ? smallText(repo, t) : null;
+      if (bt !== null && ot !== null && tt !== null) {
+        const merged = mergeText(bt, ot, tt, { ours: 'HEAD', theirs: name });
+        if (merged.conflicts === 0) {
+          const bytes = Buffer.from(merged.text, 'utf8');
+          const root = await storeBytes(await session(), bytes, repo.chunker);
+          target.set(path, { path, kind: 'file', executable: execMerged, ...root });
+          p.textMerged.push(path);
+        } else {
+          p.markerText.set(path, merged.text);
+          p.conflicts.push({ path, reason, markers: true, side: null });
+        }
+        continue;
+      }
+      const side = sideFor(path);
+      p.sideEntry.set(side, t);
+      p.conflicts.push({ path, reason, markers: false, side });
+    } else if (t) {
+      const side = sideFor(path);
+      p.sideEntry.set(side, t);
+      p.conflicts.push({ path, reason: 'deleted-by-us', markers: false, side });
+    } else {
+      p.conflicts.push({ path, reason: 'deleted-by-them', markers: false, side: null });
+    }
+  }
+
+  // A file of theirs where ours now has a directory, or below what is a file of ours: keep
+  // ours and put theirs beside, renaming the colliding component.
+  const dirs = new Set<string>();
+  for (const path of target.keys()) {
+    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) dirs.add(path.slice(0, i));
+  }
+  for (const path of fromTheirs) {
+    const t = target.get(path);
+    if (!t) continue;
+    let collide: string | null = dirs.has(path) ? path : null;
+    for (let i = path.indexOf('/'); i >= 0 && !collide; i = path.indexOf('/', i + 1)) {
+      if (target.has(path.slice(0, i))) collide = path.slice(0, i);
+    }
+    if (!collide) continue;
+    const o = oursFiles.get(path);
+    if (o) target.set(path, o);
+    else target.delete(path);
+    let side = `${collide}~${suffix}${path.slice(collide.length)}`;
+    for (let n = 2; taken(side); n++) side = `${collide}~${suffix}~${n}${path.slice(collide.length)}`;
+    p.sideEntry.set(side, t);
+    p.conflicts.push({ path, reason: 'file-directory', markers: false, side });
+  }
+  p.conflicts.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  return p;
+}
+
+function writeTextFile(abs: string, text: string, executable: boolean): void {
+  const tmp = tempPathFor(abs);
+  writeFileSync(tmp, text, { mode: executable ? 0o755 : 0o644 });
+  renameSync(tmp, abs);
+}
+
+export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptions): Promise<MergeResult> {
+  return repo.withWriteLock(async () => {
+    assertNoMerge(repo);
+    const objects = repo.objects;
+    const ours = repo.refs.headCommit();
+    if (!ours) return fastForward(repo, undefined, theirs, opts);
+    if (isAncestor(objects, theirs, ours)) {
+      return {
+        outcome: 'up-to-date',
+        head: ours,
+        base: theirs,
+        theirs,
+        written: [],
+        removed: [],
+        textMerged: [],
+        conflicts: [],
+      };
+    }
+    if (isAncestor(objects, ours, theirs)) return fastForward(repo, ours, theirs, opts);
+
+    // A three-way merge builds on HEAD's tree: staged changes would be lost or mixed in.
+    const oursFiles = flattenToMap(objects, commitTree(objects, ours));
+    const stagedMap = new Map(repo.staging.all().map((e) => [e.path, e]));
+    const stagedChanges = [...new Set([...oursFiles.keys(), ...stagedMap.keys()])]
+      .filter((p) => !same(oursFiles.get(p), stagedMap.get(p)))
+      .sort();
+    if (stagedChanges.length > 0) {
+      throw new ShoalError(
+        'DIRTY_WORKTREE',
+        `you have staged changes; commit them or restore them before merging:\n  ${stagedChanges.join('\n  ')}`,
+        { paths: stagedChanges },
+      );
+    }
+
+    const base = mergeBase(objects, ours, theirs);
+    let session: PackSession | null = null;
+    const getSession = async (): Promise<PackSession> => {
+      session ??= await objects.beginSession();
+      return session;
+    };
+    let p: Plan;
+    try {
+      p = await plan(repo, base, ours, theirs, opts.name, getSession);
+      // Merged text is durable before anything points at it.
+      await (session as PackSession | null)?.close();
+    } catch (err) {
+      await (session as PackSession | null)?.abort();
+      throw err;
+    }
+
+    // Refuse before touching anything when local changes are in the way.
+    const atRisk = new Set<string>();
+    try {
+      await moveWorktree(repo, ours, p.target, { checkOnly: true });
+    } catch (err) {
+      if (!isShoalError(err, 'DIRTY_WORKTREE')) throw err;
+      for (const path of (err.detail?.paths as string[]) ?? []) atRisk.add(path);
+    }
+    for (const c of p.conflicts) {
+      if (c.markers && (await workingFileDiffers(repo, c.path, stagedMap.get(c.path)))) atRisk.add(c.path);
+    }
+    if (atRisk.size > 0) {
+      const paths = [...atRisk].sort();
+      throw new ShoalError(
+        'DIRTY_WORKTREE',
+        `your local changes to these paths would be overwritten by the merge:\n  ${paths.join('\n  ')}\ncommit them or restore them first`,
+        { paths },
+      );
+    }
+
+    const state: MergeState = {
+      theirs: toHex(theirs),
+      name: opts.name,
+      orig: toHex(ours),
+      message: opts.message ?? defaultMessage(repo, opts.name),
+      conflicts: p.conflicts,
+      phase: 'applying',
+      time: Date.now(),
+    };
+    writeMergeState(repo, state);
+    const moved = await moveWorktree(repo, ours, p.target, { onProgress: opts.onProgress });
+
+    // Conflicts: markers at the path, theirs beside it; the index keeps ours (or nothing).
+    const puts: StagedEntry[] = [];
+    const removals: string[] = [];
+    for (const c of p.conflicts) {
+      const abs = join(repo.root, c.path);
+      if (c.markers) {
+        const o = oursFiles.get(c.path)!;
+        writeTextFile(abs, p.markerText.get(c.path)!, o.executable);
+        const staged = repo.staging.get(c.path);
+        if (staged) puts.push({ ...staged, stamp: null });
+      }
+      if (c.reason === 'deleted-by-them') removals.push(c.path);
+    }
+    for (const [side, t] of p.sideEntry) {
+      const abs = join(repo.root, side);
+      mkdirSync(dirname(abs), { recursive: true });
+      if (t.kind === 'symlink') writeSymlink(objects, t.id, abs);
+      else await writeContent(objects, t, abs, t.executable);
+    }
+    repo.staging.apply(puts, removals);
+
+    if (p.conflicts.length > 0) {
+      writeMergeState(repo, { ...state, phase: 'conflicts' });
+      return {
+        outcome: 'conflicts',
+        head: ours,
+        base: base ?? null,
+        theirs,
+        ...moved,
+        textMerged: p.textMerged,
+        conflicts: p.conflicts,
+      };
+    }
+    const made = await commit(repo, {
+      message: state.message,
+      authorName: opts.authorName,
+      identity: opts.identity,
+      time: opts.time,
+      extraParents: [theirs],
+      allowEmpty: true,
+    });
+    clearMergeState(repo);
+    return {
+      outcome: 'merged',
+      head: made.id,
+      base: base ?? null,
+      theirs,
+      ...moved,
+      textMerged: p.textMerged,
+      conflicts: [],
+    };
+  });
+}
+
+/** Whether HEAD is already the merge commit of this state (a crash hit before the state was cleared). */
+function alreadyCommitted(repo: Repository, state: MergeState): ObjectId | null {
+  const head = repo.refs.headCommit();
+  if (!head || !state.orig || toHex(head) === state.orig) return null;
+  const parents = decodeCommit(repo.objects.read(head, 'commit')).parents.map(toHex);
+  return parents.length === 2 && parents[0] === state.orig && parents[1] === state.theirs ? head : null;
+}
+
+function requireState(repo: Repository): MergeState {
+  const state = readMergeState(repo);
+  if (!state) throw new ShoalError('NO_MERGE_IN_PROGRESS', 'there is no merge in progress');
+  return state;
+}
+
+export interface ContinueOptions {
+  identity: KeyPair;
+  authorName: string;
+  message?: string;
+  time?: number;
+}
+
+/** Commit a merge whose conflicts are all resolved. */
+export async function continueMerge(repo: Repository, opts: ContinueOptions): Promise<MergeResult> {
+  return repo.withWriteLock(async () => {
+    const state = requireState(repo);
+    const theirs = fromHex(state.theirs);
+    const done = alreadyCommitted(repo, state);
+    const result = (head: ObjectId): MergeResult => ({
+      outcome: 'merged',
+      head,
+      base: null,
+      theirs,
+      written: [],
+      removed: [],
+      textMerged: [],
+      conflicts: state.conflicts,
+    });
+    if (done) {
+      clearMergeState(repo);
+      return result(done);
+    }
+    const head = repo.refs.headCommit();
+    if ((head ? toHex(head) : null) !== state.orig) {
+      throw new ShoalError('CONFLICT', 'HEAD moved since the merge started; run shoal merge --abort');
+    }
+    if (state.phase !== 'conflicts') {
+      throw new ShoalError(
+        'UNRESOLVED_CONFLICTS',
+        'the merge was interrupted before it finished writing the working tree; run shoal merge --abort and merge again',
+      );
+    }
+    const unresolved = (await conflictStatus(repo, state)).filter((c) => !c.resolved).map((c) => c.path);
+    if (unresolved.length > 0) {
+      throw new ShoalError(
+        'UNRESOLVED_CONFLICTS',
+        `these conflicts are not resolved yet (edit the file, remove the side file, then shoal add it):\n  ${unresolved.join('\n  ')}`,
+        { paths: unresolved },
+      );
+    }
+    const made = await commit(repo, {
+      message: opts.message ?? state.message,
+      authorName: opts.authorName,
+      identity: opts.identity,
+      time: opts.time,
+      extraParents: [theirs],
+      allowEmpty: true,
+    });
+    clearMergeState(repo);
+    return result(made.id);
+  });
+}
+
+export interface AbortResult {
+  restored: string[];
+  removed: string[];
+}
+
+/**
+ * Undo a merge in progress: the paths it touched get HEAD's content back (changes made to them
+ * since the merge started are discarded), side files are deleted, the state is cleared. If a
+ * crash hit after the merge commit was made, the branch is moved back to where it was.
+ */
+export async function abortMerge(repo: Repository): Promise<AbortResult> {
+  return repo.withWriteLock(async () => {
+    const state = requireState(repo);
+    const objects = repo.objects;
+    const theirs = fromHex(state.theirs);
+    const orig = state.orig ? fromHex(state.orig) : undefined;
+    const committed = alreadyCommitted(repo, state);
+    const headNow = repo.refs.headCommit();
+    if (committed && orig) {
+      const head = repo.refs.head();
+      if (head.kind === 'branch')
+        repo.refs.update(`refs/heads/${head.name}`, orig, 'merge --abort', committed);
+      else repo.refs.setHead({ kind: 'detached', id: orig });
+    } else if ((headNow ? toHex(headNow) : null) !== state.orig) {
+      throw new ShoalError('CONFLICT', 'HEAD moved since the merge started; cannot abort it safely');
+    }
+    const base = orig ? mergeBase(objects, orig, theirs) : undefined;
+    const origFiles = flattenToMap(objects, orig ? commitTree(objects, orig) : undefined);
+    const touched = new Set<string>(state.conflicts.map((c) => c.path));
+    for (const c of diffTrees(
+      objects,
+      base ? commitTree(objects, base) : undefined,
+      commitTree(objects, theirs),
+    )) {
+      if (!same(origFiles.get(c.path), c.new)) touched.add(c.path);
+    }
+    const restored: string[] = [];
+    const removed: string[] = [];
+    const puts: StagedEntry[] = [];
+    const removals: string[] = [];
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    for (const path of [...touched].sort()) {
+      const o = origFiles.get(path);
+      const abs = join(repo.root, path);
+      if (!o) {
+        const st = lstatOrNull(abs);
+        if (st && !st.isDirectory()) {
+          rmSync(abs, { force: true });
+          removeEmptyParents(repo.root, path);
+          removed.push(path);
+        }
+        removals.push(path);
+        continue;
+      }
+      if (await workingFileDiffers(repo, path, { ...o, stamp: null })) {
+        const st = lstatOrNull(abs);
+        if (st?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+        mkdirSync(dirname(abs), { recursive: true });
+        if (o.kind === 'symlink') writeSymlink(objects, o.id, abs);
+        else await writeContent(objects, o, abs, o.executable);
+        restored.push(path);
+      }
+      const stat = lstatOrNull(abs)!;
+      puts.push({ ...o, stamp: stampOf({ path, abs, stat, kind: o.kind }, nowNs) });
+    }
+    for (const c of state.conflicts) {
+      if (!c.side) continue;
+      const abs = join(repo.root, c.side);
+      const st = lstatOrNull(abs);
+      if (st && !st.isDirectory()) {
+        rmSync(abs, { force: true });
+        removeEmptyParents(repo.root, c.side);
+        removed.push(c.side);
+      }
+    }
+    repo.staging.apply(puts, removals);
+    clearMergeState(repo);
+    return { restored, removed };
+  });
+}
+
+/** The conflicts of the merge in progress, each with whether it is resolved yet. */
+export async function mergeConflicts(repo: Repository): Promise<ConflictStatus[]> {
+  const state = readMergeState(repo);
+  return state ? conflictStatus(repo, state) : [];
+}

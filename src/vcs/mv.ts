@@ -1,0 +1,83 @@
+// `mv`: rename a tracked file or directory in the working tree and the staging index at once.
+// Content ids do not change, so the next commit records a rename that diff recognises. It never
+// overwrites: a destination that exists (in the working tree or the index) is an error.
+
+import { mkdirSync, renameSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { ShoalError } from '../core/index.ts';
+import type { Repository, StagedEntry } from '../store/index.ts';
+import { stampOf } from './add.ts';
+import { lstatOrNull, repoPath } from './worktree.ts';
+
+export interface MvOptions {
+  cwd: string;
+  source: string;
+  destination: string;
+}
+
+export interface MvResult {
+  moved: { from: string; to: string }[];
+}
+
+export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
+  const src = repoPath(repo.root, opts.cwd, opts.source);
+  let dst = repoPath(repo.root, opts.cwd, opts.destination);
+  return repo.withWriteLock(async () => {
+    if (src === '') throw new ShoalError('INVALID_ARGUMENT', 'cannot move the repository root');
+    const staged = repo.staging.all();
+    const matched = staged.filter((e) => e.path === src || e.path.startsWith(`${src}/`));
+    if (matched.length === 0) {
+      throw new ShoalError('PATH_NOT_FOUND', `'${opts.source}' is not tracked`, { path: opts.source });
+    }
+    const srcAbs = join(repo.root, src);
+    if (!lstatOrNull(srcAbs)) {
+      throw new ShoalError('PATH_NOT_FOUND', `'${opts.source}' does not exist in the working tree`, {
+        path: opts.source,
+      });
+    }
+    // Into an existing directory, as mv(1) and git do.
+    const dstStat = lstatOrNull(join(repo.root, dst));
+    if (dstStat?.isDirectory()) dst = dst === '' ? basename(src) : `${dst}/${basename(src)}`;
+    if (dst === src || dst.startsWith(`${src}/`)) {
+      throw new ShoalError('INVALID_ARGUMENT', `cannot move '${opts.source}' into itself`);
+    }
+    const dstAbs = join(repo.root, dst);
+    const takenInIndex = staged.some((e) => e.path === dst || e.path.startsWith(`${dst}/`));
+    if (lstatOrNull(dstAbs) || takenInIndex) {
+      throw new ShoalError('ALREADY_EXISTS', `destination '${dst}' already exists`, { path: dst });
+    }
+    // A file cannot be created below a path that is a file.
+    for (let d = dirname(dst); d !== '.' && d !== ''; d = dirname(d)) {
+      const st = lstatOrNull(join(repo.root, d));
+      if (st && !st.isDirectory()) {
+        throw new ShoalError('ALREADY_EXISTS', `'${d}' exists and is not a directory`, { path: d });
+      }
+    }
+    mkdirSync(dirname(dstAbs), { recursive: true });
+    renameSync(srcAbs, dstAbs);
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const puts: StagedEntry[] = [];
+    const moved: MvResult['moved'] = [];
+    for (const e of matched) {
+      const to = dst + e.path.slice(src.length);
+      const abs = join(repo.root, to);
+      const stat = lstatOrNull(abs);
+      // rename changes ctime, so the old stamp is useless; a fresh one keeps status from re-reading.
+      const stamp =
+        stat &&
+        e.stamp &&
+        stat.size === BigInt(e.stamp.size) &&
+        stat.mtimeNs === e.stamp.mtimeNs &&
+        stat.ino === e.stamp.ino
+          ? stampOf({ path: to, abs, stat, kind: e.kind === 'symlink' ? 'symlink' : 'file' }, nowNs)
+          : null;
+      puts.push({ ...e, path: to, stamp });
+      moved.push({ from: e.path, to });
+    }
+    repo.staging.apply(
+      puts,
+      matched.map((e) => e.path),
+    );
+    return { moved };
+  });
+}

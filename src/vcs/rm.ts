@@ -1,0 +1,100 @@
+// `rm`: stop tracking paths and (without `cached`) delete them from the working tree. Like git,
+// it refuses to delete content that exists nowhere else: a working file with unstaged changes,
+// or staged content that no commit holds. `force` overrides that.
+
+import { readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { idEquals, ShoalError } from '../core/index.ts';
+import type { Repository, StagedEntry } from '../store/index.ts';
+import { workingFileDiffers } from './checkout.ts';
+import { readMergeState } from './merge-state.ts';
+import { commitTree, flattenToMap } from './trees.ts';
+import { repoPath } from './worktree.ts';
+
+export interface RmOptions {
+  cwd: string;
+  paths: string[];
+  cached?: boolean;
+  recursive?: boolean;
+  force?: boolean;
+}
+
+export interface RmResult {
+  removed: string[];
+}
+
+function removeEmptyDirs(root: string, path: string): void {
+  let dir = dirname(path);
+  while (dir !== '.' && dir !== '') {
+    try {
+      if (readdirSync(join(root, dir)).length > 0) return;
+      rmdirSync(join(root, dir));
+    } catch {
+      return;
+    }
+    dir = dirname(dir);
+  }
+}
+
+export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
+  const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
+  return repo.withWriteLock(async () => {
+    const staged = repo.staging.all();
+    // A path in conflict may be absent from the staging index (deleted on one side) yet tracked.
+    const conflicted = new Set(readMergeState(repo)?.conflicts.map((c) => c.path) ?? []);
+    const chosen = new Map<string, StagedEntry | undefined>();
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      const exact = staged.filter((e) => e.path === t);
+      const below = t === '' ? staged : staged.filter((e) => e.path.startsWith(`${t}/`));
+      if (exact.length === 0 && below.length > 0 && !opts.recursive) {
+        throw new ShoalError('INVALID_ARGUMENT', `not removing '${opts.paths[i]}' recursively without -r`, {
+          path: opts.paths[i],
+        });
+      }
+      const matched = exact.length > 0 ? exact : below;
+      if (matched.length === 0) {
+        if (conflicted.has(t)) {
+          chosen.set(t, undefined);
+          continue;
+        }
+        throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any tracked file`, {
+          path: opts.paths[i],
+        });
+      }
+      for (const e of matched) chosen.set(e.path, e);
+    }
+
+    if (!opts.force) {
+      const head = repo.refs.headCommit();
+      const headFiles = flattenToMap(repo.objects, head ? commitTree(repo.objects, head) : undefined);
+      const atRisk: string[] = [];
+      for (const [path, e] of chosen) {
+        if (!e) continue;
+        const h = headFiles.get(path);
+        const stagedOnly = !h || !idEquals(h.id, e.id) || h.kind !== e.kind;
+        const workDiffers = await workingFileDiffers(repo, path, e);
+        // Deleting the working file loses unstaged edits; dropping the entry loses staged
+        // content no commit holds, unless the working file still has it (--cached keeps it).
+        if (opts.cached ? stagedOnly && workDiffers : stagedOnly || workDiffers) atRisk.push(path);
+      }
+      if (atRisk.length > 0) {
+        throw new ShoalError(
+          'DIRTY_WORKTREE',
+          `these paths have changes that no commit holds (use --cached to keep the files, or -f to remove them anyway):\n  ${atRisk.join('\n  ')}`,
+          { paths: atRisk },
+        );
+      }
+    }
+
+    const removed = [...chosen.keys()].sort();
+    if (!opts.cached) {
+      for (const path of removed) {
+        rmSync(join(repo.root, path), { force: true });
+        removeEmptyDirs(repo.root, path);
+      }
+    }
+    repo.staging.apply([], removed);
+    return { removed };
+  });
+}

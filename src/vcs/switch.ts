@@ -1,0 +1,68 @@
+// `switch`: move HEAD to a branch and the working tree with it (refusing to overwrite local
+// changes, through checkout), or create a branch at HEAD and move HEAD to it.
+
+import { type ObjectId, ShoalError } from '../core/index.ts';
+import type { Repository } from '../store/index.ts';
+import { BRANCH_PREFIX, createBranch } from './branch.ts';
+import { checkout, moveWorktree } from './checkout.ts';
+import { assertNoMerge } from './merge-state.ts';
+import { assertRefName } from './names.ts';
+import type { OnProgress } from './progress.ts';
+
+export interface SwitchOptions {
+  create?: boolean;
+  /** Where a new branch starts (default HEAD). */
+  startPoint?: ObjectId;
+  force?: boolean;
+  onProgress?: OnProgress;
+}
+
+export interface SwitchResult {
+  branch: string;
+  commit: ObjectId | null;
+  created: boolean;
+  written: string[];
+  removed: string[];
+}
+
+export async function switchBranch(
+  repo: Repository,
+  name: string,
+  opts: SwitchOptions = {},
+): Promise<SwitchResult> {
+  return repo.withWriteLock(async () => {
+    assertNoMerge(repo);
+    const head = repo.refs.headCommit();
+    if (opts.create) {
+      assertRefName(name, 'branch');
+      const start = opts.startPoint ?? head;
+      if (!start) {
+        // On an unborn branch there is nothing to point at: the new branch is unborn too.
+        if (repo.refs.get(`${BRANCH_PREFIX}${name}`)) {
+          throw new ShoalError('ALREADY_EXISTS', `a branch named '${name}' already exists`, { name });
+        }
+        repo.refs.setHead({ kind: 'branch', name });
+        return { branch: name, commit: null, created: true, written: [], removed: [] };
+      }
+      // Check before creating anything, so a refusal leaves no new branch behind.
+      await moveWorktree(repo, head, start, { force: opts.force, checkOnly: true });
+      await createBranch(repo, name, start);
+      if (head && Buffer.compare(start, head) === 0) {
+        repo.refs.setHead({ kind: 'branch', name });
+        return { branch: name, commit: start, created: true, written: [], removed: [] };
+      }
+      const moved = await checkout(repo, start, {
+        attach: name,
+        force: opts.force,
+        onProgress: opts.onProgress,
+      });
+      return { branch: name, commit: start, created: true, written: moved.written, removed: moved.removed };
+    }
+    const id = repo.refs.get(`${BRANCH_PREFIX}${name}`);
+    if (!id) {
+      throw new ShoalError('NOT_FOUND', `branch '${name}' not found (use -c to create it)`, { name });
+    }
+    const moved = await checkout(repo, id, { attach: name, force: opts.force, onProgress: opts.onProgress });
+    return { branch: name, commit: id, created: false, written: moved.written, removed: moved.removed };
+  });
+}

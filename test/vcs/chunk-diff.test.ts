@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  decodeIndexNode,
+  FileIndexBuilder,
+  type FileRoot,
+  hashChunk,
+  type ObjectId,
+  toHex,
+} from '../../src/core/index.ts';
+import { diffChunks, type NodeReader } from '../../src/vcs/chunk-diff.ts';
+
+const CHUNK = 64 * 1024;
+
+/**
+ * The index of a file made of `ids` (64 KiB chunks), built without any chunk bytes: diffing
+ * compares index nodes only, so a 10 GiB file costs a few megabytes of nodes here.
+ */
+function indexOf(ids: ObjectId[], nodes: Map<string, Uint8Array>): FileRoot {
+  const b = new FileIndexBuilder((n) => nodes.set(toHex(n.id), n.bytes));
+  for (const id of ids) b.addChunk(id, CHUNK);
+  return b.finish();
+}
+
+function reader(nodes: Map<string, Uint8Array>): NodeReader {
+  return (id) => decodeIndexNode(nodes.get(toHex(id))!);
+}
+
+const fakeChunk = (n: number): ObjectId => hashChunk(Buffer.from(`chunk ${n}`));
+
+test('10 GiB file changed in one place: only the differing index nodes are opened', () => {
+  const count = (10 * 1024 * 1024 * 1024) / CHUNK; // 163840 chunks
+  const ids = Array.from({ length: count }, (_, i) => fakeChunk(i));
+  const nodes = new Map<string, Uint8Array>();
+  const before = indexOf(ids, nodes);
+  const edited = [...ids];
+  edited[Math.floor(count / 2)] = fakeChunk(-1);
+  const after = indexOf(edited, nodes);
+  assert.equal(before.size, 10 * 1024 ** 3);
+  assert.ok(before.height >= 3, `height ${before.height}`);
+
+  const r = diffChunks(reader(nodes), before, after);
+  assert.equal(r.addedBytes, CHUNK);
+  assert.equal(r.removedBytes, CHUNK);
+  // A path from the root on each side, give or take a node whose content-defined boundary moved;
+  // the whole index has thousands of nodes.
+  assert.ok(r.nodesRead <= 4 * before.height, `opened ${r.nodesRead} of ${nodes.size} nodes`);
+  assert.ok(nodes.size > 2500);
+});
+
+test('an insertion shifts nothing: the same subtrees are matched wherever they sit', () => {
+  const ids = Array.from({ length: 20_000 }, (_, i) => fakeChunk(i));
+  const nodes = new Map<string, Uint8Array>();
+  const before = indexOf(ids, nodes);
+  const inserted = [...ids.slice(0, 7000), fakeChunk(-2), fakeChunk(-3), ...ids.slice(7000)];
+  const after = indexOf(inserted, nodes);
+  const r = diffChunks(reader(nodes), before, after);
+  assert.equal(r.addedBytes, 2 * CHUNK);
+  assert.equal(r.removedBytes, 0);
+  assert.ok(r.nodesRead <= 4 * Math.max(before.height, after.height), `opened ${r.nodesRead}`);
+});
+
+test('identical, added, deleted and single-chunk contents', () => {
+  const nodes = new Map<string, Uint8Array>();
+  const a = indexOf([fakeChunk(1), fakeChunk(2), fakeChunk(3)], nodes);
+  assert.deepEqual(diffChunks(reader(nodes), a, a), { addedBytes: 0, removedBytes: 0, nodesRead: 0 });
+  assert.deepEqual(diffChunks(reader(nodes), null, a), {
+    addedBytes: 3 * CHUNK,
+    removedBytes: 0,
+    nodesRead: 0,
+  });
+  assert.deepEqual(diffChunks(reader(nodes), a, null), {
+    addedBytes: 0,
+    removedBytes: 3 * CHUNK,
+    nodesRead: 0,
+  });
+  const single = { id: fakeChunk(2), height: 0, size: CHUNK };
+  const r = diffChunks(reader(nodes), single, a);
+  assert.equal(r.addedBytes, 2 * CHUNK);
+  assert.equal(r.removedBytes, 0);
+});
