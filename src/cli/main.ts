@@ -11,7 +11,7 @@ export interface Command {
   run: (ctx: Context, args: string[]) => Promise<number | undefined> | number | undefined;
 }
 
-const commands: Record<string, () => Promise<{ command: Command }>> = {
+export const commands: Record<string, () => Promise<{ command: Command }>> = {
   init: () => import('./commands/init.ts'),
   add: () => import('./commands/add.ts'),
   status: () => import('./commands/status.ts'),
@@ -25,6 +25,16 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   fsck: () => import('./commands/fsck.ts'),
   stats: () => import('./commands/stats.ts'),
   config: () => import('./commands/config.ts'),
+  branch: () => import('./commands/branch.ts'),
+  switch: () => import('./commands/switch.ts'),
+  tag: () => import('./commands/tag.ts'),
+  merge: () => import('./commands/merge.ts'),
+  diff: () => import('./commands/diff.ts'),
+  rm: () => import('./commands/rm.ts'),
+  mv: () => import('./commands/mv.ts'),
+  gc: () => import('./commands/gc.ts'),
+  reflog: () => import('./commands/reflog.ts'),
+  completion: () => import('./commands/completion.ts'),
 };
 
 async function helpText(): Promise<string> {

@@ -1,6 +1,6 @@
 // shoal commit -m <msg> [--author <name>]: record the staged tree as a signed commit.
-import { toHex } from '../../core/index.ts';
-import { commit } from '../../vcs/index.ts';
+import { decodeCommit, toHex } from '../../core/index.ts';
+import { commit, continueMerge, readMergeState } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
@@ -23,6 +23,19 @@ export const command: Command = {
       );
       const messages = values.message as string[] | undefined;
       if (!messages || positionals.length > 0) usage(USAGE);
+      if (readMergeState(repo)) {
+        // As in git, committing during a merge concludes it (with two parents).
+        const r = await continueMerge(repo, {
+          identity: identity(),
+          authorName: authorName(repo, values.author as string | undefined),
+          message: messages.join('\n\n'),
+        });
+        const made = decodeCommit(repo.objects.read(r.head!, 'commit'));
+        if (ctx.json)
+          ctx.emit({ id: toHex(r.head!), tree: toHex(made.tree), parents: made.parents.map(toHex) });
+        else ctx.out(`[merge ${toHex(r.head!).slice(0, 12)}] ${messages[0]!.split('\n')[0]}`);
+        return 0;
+      }
       const result = await commit(repo, {
         message: messages.join('\n\n'),
         authorName: authorName(repo, values.author as string | undefined),

@@ -1,12 +1,13 @@
-// shoal log [--oneline] [-n <N>] [--json] [<rev>]: history, newest first.
+// shoal log [--oneline] [--graph] [-n <N>] [--json] [<rev>]: history, newest first.
 import { toHex } from '../../core/index.ts';
-import { log, resolveRev } from '../../vcs/index.ts';
+import { log, resolveRev, topoLog } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatTime } from '../format.ts';
+import { GraphRenderer } from '../graph.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
-const USAGE = 'shoal log [--oneline] [-n <N>] [--json] [<rev>]';
+const USAGE = 'shoal log [--oneline] [--graph] [-n <N>] [--json] [<rev>]';
 
 export const command: Command = {
   summary: 'show the history, newest first',
@@ -15,7 +16,11 @@ export const command: Command = {
     withRepo(ctx, (repo) => {
       const { values, positionals } = parse(
         args,
-        { oneline: { type: 'boolean' }, 'max-count': { type: 'string', short: 'n' } },
+        {
+          oneline: { type: 'boolean' },
+          graph: { type: 'boolean' },
+          'max-count': { type: 'string', short: 'n' },
+        },
         USAGE,
       );
       if (positionals.length > 1) usage(USAGE);
@@ -28,7 +33,7 @@ export const command: Command = {
         return 0;
       }
       const start = resolveRev(repo, positionals[0] ?? 'HEAD');
-      const entries = [...log(repo, [start], limit)];
+      const entries = [...(values.graph ? topoLog : log)(repo, [start], limit)];
       if (ctx.json) {
         ctx.emit(
           entries.map(({ id, commit: c }) => ({
@@ -40,6 +45,30 @@ export const command: Command = {
             message: c.message,
           })),
         );
+        return 0;
+      }
+      if (values.graph) {
+        const graph = new GraphRenderer();
+        for (const { id, commit: c } of entries) {
+          const g = graph.next(toHex(id), c.parents.map(toHex));
+          if (values.oneline) ctx.out(`${g.row} ${toHex(id).slice(0, 12)} ${c.message.split('\n')[0]}`);
+          else {
+            ctx.out(`${g.row} commit ${toHex(id)}`);
+            const more = [
+              ...(c.parents.length > 1
+                ? [`merge: ${c.parents.map((p) => toHex(p).slice(0, 12)).join(' ')}`]
+                : []),
+              `author: ${c.author.name} <${toHex(c.author.key).slice(0, 16)}>`,
+              `date:   ${formatTime(c.time)}`,
+              '',
+              ...c.message.split('\n').map((l) => `    ${l}`),
+              '',
+            ];
+            const pad = g.connectors.length > 0 ? g.row.replace('*', '|') : g.pad;
+            for (const line of more) ctx.out(`${pad} ${line}`.trimEnd());
+          }
+          for (const line of g.connectors) ctx.out(line);
+        }
         return 0;
       }
       for (const { id, commit: c } of entries) {

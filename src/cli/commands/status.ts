@@ -34,8 +34,19 @@ export const command: Command = {
         'changes not staged for commit',
         s.unstaged.map((c) => `${c.change.padEnd(9)} ${c.path}`),
       );
+      if (s.merging !== null) {
+        ctx.out('');
+        ctx.out(`merging '${s.merging}' (finish with shoal merge --continue, undo with shoal merge --abort)`);
+      }
+      section(
+        'unmerged paths',
+        s.conflicts.map(
+          (c) =>
+            `${(c.resolved ? 'resolved' : c.reason).padEnd(16)} ${c.path}${c.side && !c.resolved ? `  (theirs: ${c.side})` : ''}`,
+        ),
+      );
       section('untracked files', s.untracked);
-      if (s.staged.length + s.unstaged.length + s.untracked.length === 0) {
+      if (s.staged.length + s.unstaged.length + s.untracked.length + s.conflicts.length === 0) {
         ctx.out('nothing to commit, working tree clean');
       }
       return 0;

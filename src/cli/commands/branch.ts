@@ -1,0 +1,40 @@
+// shoal branch [--json] | branch <name> [<rev>] | branch -d|-D <name>: list, create, delete.
+import { toHex } from '../../core/index.ts';
+import { createBranch, deleteBranch, listBranches, resolveRev } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal branch [--json] | shoal branch <name> [<rev>] | shoal branch (-d | -D) <name>';
+
+export const command: Command = {
+  summary: 'list, create or delete branches',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(
+        args,
+        { delete: { type: 'boolean', short: 'd' }, 'force-delete': { type: 'boolean', short: 'D' } },
+        USAGE,
+      );
+      if (values.delete || values['force-delete']) {
+        if (positionals.length !== 1) usage(USAGE);
+        const r = await deleteBranch(repo, positionals[0]!, { force: values['force-delete'] === true });
+        if (ctx.json) ctx.emit({ deleted: r.name, id: toHex(r.id) });
+        else ctx.out(`deleted branch '${r.name}' (was ${toHex(r.id).slice(0, 12)})`);
+        return 0;
+      }
+      if (positionals.length === 0) {
+        const list = listBranches(repo);
+        if (ctx.json) ctx.emit(list.map((b) => ({ name: b.name, id: toHex(b.id), current: b.current })));
+        else for (const b of list) ctx.out(`${b.current ? '*' : ' '} ${b.name}  ${toHex(b.id).slice(0, 12)}`);
+        return 0;
+      }
+      if (positionals.length > 2) usage(USAGE);
+      const at = resolveRev(repo, positionals[1] ?? 'HEAD');
+      const b = await createBranch(repo, positionals[0]!, at);
+      if (ctx.json) ctx.emit({ name: b.name, id: toHex(b.id), current: b.current });
+      else ctx.out(`created branch '${b.name}' at ${toHex(b.id).slice(0, 12)}`);
+      return 0;
+    }),
+};

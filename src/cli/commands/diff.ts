@@ -1,0 +1,111 @@
+// shoal diff [--cached] [--stat] [<rev> [<rev>]] [-- <path>...]: changes between the index and
+// the working tree, a commit and the working tree (or the index, with --cached), or two commits.
+import { toHex } from '../../core/index.ts';
+import { type DiffEnd, diff, type FileDiff, repoPath, resolveRev } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import { formatBytes } from '../format.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal diff [--cached] [--stat] [--json] [<rev> [<rev>]] [-- <path>...]';
+
+function sizes(f: FileDiff): string {
+  if (f.change === 'added') return formatBytes(f.newSize!);
+  if (f.change === 'deleted') return formatBytes(f.oldSize!);
+  return f.oldSize === f.newSize
+    ? formatBytes(f.newSize!)
+    : `${formatBytes(f.oldSize!)} -> ${formatBytes(f.newSize!)}`;
+}
+
+function delta(f: FileDiff): string {
+  if (f.lines) return `+${f.lines.added} -${f.lines.removed}`;
+  if (f.chunks)
+    return `${formatBytes(f.chunks.addedBytes)} of chunks new, ${formatBytes(f.chunks.removedBytes)} gone`;
+  if (f.oldExecutable !== null && f.newExecutable !== null && f.oldExecutable !== f.newExecutable)
+    return `mode ${f.newExecutable ? '+x' : '-x'}`;
+  return '';
+}
+
+function label(f: FileDiff): string {
+  return f.oldPath ? `${f.oldPath} -> ${f.path}` : f.path;
+}
+
+function endName(e: DiffEnd): string | null {
+  return 'commit' in e ? (e.commit ? toHex(e.commit) : null) : 'index' in e ? 'index' : 'worktree';
+}
+
+export const command: Command = {
+  summary: 'show changes between commits, the index and the working tree',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const dash = args.indexOf('--');
+      const pathArgs = dash >= 0 ? args.slice(dash + 1) : [];
+      const { values, positionals } = parse(
+        dash >= 0 ? args.slice(0, dash) : args,
+        { cached: { type: 'boolean' }, staged: { type: 'boolean' }, stat: { type: 'boolean' } },
+        USAGE,
+      );
+      const cached = values.cached === true || values.staged === true;
+      if (positionals.length > 2 || (cached && positionals.length > 1)) usage(USAGE);
+      const rev = (r: string): DiffEnd => ({ commit: resolveRev(repo, r) });
+      let from: DiffEnd;
+      let to: DiffEnd;
+      if (positionals.length === 2) {
+        from = rev(positionals[0]!);
+        to = rev(positionals[1]!);
+      } else if (positionals.length === 1) {
+        from = rev(positionals[0]!);
+        to = cached ? { index: true } : { worktree: true };
+      } else if (cached) {
+        from = { commit: repo.refs.headCommit() ?? null };
+        to = { index: true };
+      } else {
+        from = { index: true };
+        to = { worktree: true };
+      }
+      const paths = pathArgs.map((p) => repoPath(repo.root, ctx.cwd, p));
+      const stat = values.stat === true;
+      const r = await diff(repo, { from, to, paths, patches: !stat });
+      if (ctx.json) {
+        ctx.emit({
+          from: endName(from),
+          to: endName(to),
+          files: r.files.map((f) => ({
+            ...f,
+            oldId: f.oldId ? toHex(f.oldId) : null,
+            newId: f.newId ? toHex(f.newId) : null,
+          })),
+          summary: r.summary,
+        });
+        return 0;
+      }
+      if (stat) {
+        const width = Math.max(0, ...r.files.map((f) => label(f).length));
+        for (const f of r.files) {
+          const d = delta(f);
+          ctx.out(` ${label(f).padEnd(width)} | ${f.change.padEnd(8)} ${sizes(f)}${d ? `, ${d}` : ''}`);
+        }
+        const s = r.summary;
+        const parts = [`${s.files} files changed`];
+        if (s.linesAdded + s.linesRemoved > 0)
+          parts.push(`${s.linesAdded} lines added, ${s.linesRemoved} removed`);
+        if (s.chunkBytesAdded + s.chunkBytesRemoved > 0)
+          parts.push(
+            `${formatBytes(s.chunkBytesAdded)} of chunks new, ${formatBytes(s.chunkBytesRemoved)} gone`,
+          );
+        ctx.out(` ${parts.join(', ')}`);
+        return 0;
+      }
+      for (const f of r.files) {
+        const d = delta(f);
+        ctx.out(`${f.change} ${label(f)} (${sizes(f)}${d ? `; ${d}` : ''})`);
+        if (f.patch) {
+          ctx.out(`--- ${f.change === 'added' ? '/dev/null' : `a/${f.oldPath ?? f.path}`}`);
+          ctx.out(`+++ ${f.change === 'deleted' ? '/dev/null' : `b/${f.path}`}`);
+          ctx.out(f.patch.replace(/\n$/, ''));
+        }
+      }
+      return 0;
+    }),
+};

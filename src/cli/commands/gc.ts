@@ -1,0 +1,52 @@
+// shoal gc [--dry-run] [--prune=<when>] [--json]: drop unreachable objects and compact packs.
+import { DEFAULT_GRACE_MS, gc, parseGrace } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import { formatBytes } from '../format.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal gc [--dry-run] [--prune=<now|14d|12h...>] [--json]';
+
+export const command: Command = {
+  summary: 'drop unreachable objects, compact packs, report bytes reclaimed',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(
+        args,
+        { 'dry-run': { type: 'boolean', short: 'n' }, prune: { type: 'string' } },
+        USAGE,
+      );
+      if (positionals.length > 0) usage(USAGE);
+      const configured = repo.config('gc.grace');
+      const prune = values.prune as string | undefined;
+      const graceMs =
+        prune !== undefined ? parseGrace(prune) : configured ? parseGrace(configured) : DEFAULT_GRACE_MS;
+      const progress = ctx.progress('gc');
+      const controller = new AbortController();
+      const onSignal = (): void => controller.abort();
+      process.once('SIGINT', onSignal);
+      let r: Awaited<ReturnType<typeof gc>>;
+      try {
+        r = await gc(repo, {
+          dryRun: values['dry-run'] === true,
+          graceMs,
+          onProgress: progress.onProgress,
+          signal: controller.signal,
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        progress.done();
+      }
+      if (ctx.json) ctx.emit(r);
+      else {
+        const would = r.dryRun ? 'would be ' : '';
+        ctx.out(
+          `${r.objectsRemoved} unreachable objects (${formatBytes(r.bytesRemoved)}) ${would}removed, ` +
+            `${r.packsRewritten} packs ${would}rewritten, ${formatBytes(r.bytesReclaimed)} ${would}reclaimed`,
+        );
+        if (r.reflogExpired > 0) ctx.out(`${r.reflogExpired} reflog entries ${would}expired`);
+      }
+      return 0;
+    }),
+};

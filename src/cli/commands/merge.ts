@@ -1,0 +1,108 @@
+// shoal merge <rev> [-m <msg>] | merge --continue | merge --abort | merge --quit
+import { toHex } from '../../core/index.ts';
+import {
+  abortMerge,
+  clearMergeState,
+  continueMerge,
+  type MergeResult,
+  merge,
+  readMergeState,
+  resolveRev,
+} from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { authorName, identity, withRepo } from '../repo.ts';
+
+const USAGE = 'shoal merge <branch> [-m <message>] | shoal merge (--continue | --abort | --quit)';
+
+function describe(ctx: Context, r: MergeResult, name: string): void {
+  switch (r.outcome) {
+    case 'up-to-date':
+      ctx.out('already up to date');
+      return;
+    case 'fast-forward':
+      ctx.out(`fast-forward to ${toHex(r.head!).slice(0, 12)}`);
+      break;
+    case 'merged':
+      ctx.out(`merged '${name}' as ${toHex(r.head!).slice(0, 12)}`);
+      break;
+    case 'conflicts':
+      ctx.out(`merge of '${name}' stopped with ${r.conflicts.length} conflicts:`);
+      for (const c of r.conflicts) {
+        ctx.out(`  ${c.reason.padEnd(16)} ${c.path}${c.side ? `  (theirs: ${c.side})` : ''}`);
+      }
+      ctx.out('resolve them, shoal add the results, then run shoal merge --continue (or --abort)');
+      return;
+  }
+  for (const p of r.textMerged) ctx.out(`  merged lines of ${p}`);
+  if (r.written.length + r.removed.length > 0)
+    ctx.out(`${r.written.length} files written, ${r.removed.length} removed`);
+}
+
+function asJson(r: MergeResult): unknown {
+  return {
+    ...r,
+    head: r.head ? toHex(r.head) : null,
+    base: r.base ? toHex(r.base) : null,
+    theirs: toHex(r.theirs),
+  };
+}
+
+export const command: Command = {
+  summary: 'merge another branch into the current one',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(
+        args,
+        {
+          message: { type: 'string', short: 'm' },
+          continue: { type: 'boolean' },
+          abort: { type: 'boolean' },
+          quit: { type: 'boolean' },
+        },
+        USAGE,
+      );
+      const message = values.message as string | undefined;
+      const modes = [values.continue, values.abort, values.quit].filter(Boolean).length;
+      if (modes > 1 || (modes === 1 && positionals.length > 0)) usage(USAGE);
+      if (values.abort) {
+        const r = await abortMerge(repo);
+        if (ctx.json) ctx.emit(r);
+        else ctx.out(`merge aborted; ${r.restored.length} files restored, ${r.removed.length} removed`);
+        return 0;
+      }
+      if (values.quit) {
+        // Forget the merge, leave the working tree and index as they are.
+        await repo.withWriteLock(() => clearMergeState(repo));
+        if (ctx.json) ctx.emit({ quit: true });
+        return 0;
+      }
+      if (values.continue) {
+        const name = readMergeState(repo)?.name ?? '';
+        const r = await continueMerge(repo, { identity: identity(), authorName: authorName(repo), message });
+        if (ctx.json) ctx.emit(asJson(r));
+        else describe(ctx, r, name);
+        return 0;
+      }
+      if (positionals.length !== 1) usage(USAGE);
+      const name = positionals[0]!;
+      const theirs = resolveRev(repo, name);
+      const progress = ctx.progress('merge');
+      let r: MergeResult;
+      try {
+        r = await merge(repo, theirs, {
+          name,
+          message,
+          identity: identity(),
+          authorName: authorName(repo),
+          onProgress: progress.onProgress,
+        });
+      } finally {
+        progress.done();
+      }
+      if (ctx.json) ctx.emit(asJson(r));
+      else describe(ctx, r, name);
+      return r.outcome === 'conflicts' ? 1 : 0;
+    }),
+};

@@ -1,0 +1,22 @@
+// shoal mv <source> <destination>: rename a tracked file or directory.
+import { mv } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal mv <source> <destination>';
+
+export const command: Command = {
+  summary: 'move or rename a tracked file or directory',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { positionals } = parse(args, {}, USAGE);
+      if (positionals.length !== 2) usage(USAGE);
+      const r = await mv(repo, { cwd: ctx.cwd, source: positionals[0]!, destination: positionals[1]! });
+      if (ctx.json) ctx.emit(r);
+      else if (r.moved.length === 1) ctx.out(`renamed '${r.moved[0]!.from}' -> '${r.moved[0]!.to}'`);
+      else ctx.out(`moved ${r.moved.length} files`);
+      return 0;
+    }),
+};

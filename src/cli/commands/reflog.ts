@@ -1,0 +1,45 @@
+// shoal reflog [<ref>] [-n <N>] [--json]: past values of branches and tags, newest first; the
+// way back to a deleted branch or to where a branch was before a merge.
+import { toHex } from '../../core/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import { formatTime } from '../format.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal reflog [<branch or ref>] [-n <N>] [--json]';
+
+export const command: Command = {
+  summary: 'show past values of branches and tags (to recover deleted work)',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, (repo) => {
+      const { values, positionals } = parse(args, { 'max-count': { type: 'string', short: 'n' } }, USAGE);
+      if (positionals.length > 1) usage(USAGE);
+      const limit = values['max-count'] === undefined ? 100 : Number(values['max-count']);
+      if (!Number.isInteger(limit) || limit < 0) usage(USAGE);
+      let name = positionals[0];
+      if (name && !name.startsWith('refs/')) {
+        name =
+          repo.refs.get(`refs/tags/${name}`) && !repo.refs.get(`refs/heads/${name}`)
+            ? `refs/tags/${name}`
+            : `refs/heads/${name}`;
+      }
+      const entries = repo.refs.reflog(name, limit);
+      if (ctx.json) {
+        ctx.emit(
+          entries.map((e) => ({
+            ...e,
+            old: e.old ? toHex(e.old) : null,
+            new: e.new ? toHex(e.new) : null,
+          })),
+        );
+        return 0;
+      }
+      for (const e of entries) {
+        const from = e.old ? toHex(e.old).slice(0, 12) : '(none)';
+        const to = e.new ? toHex(e.new).slice(0, 12) : '(deleted)';
+        ctx.out(`${formatTime(e.time)}  ${e.name}  ${from} -> ${to}  ${e.message}`);
+      }
+      return 0;
+    }),
+};

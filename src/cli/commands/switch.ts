@@ -1,0 +1,43 @@
+// shoal switch <branch> | switch -c <new-branch> [<start>]: move HEAD (and the working tree).
+import { toHex } from '../../core/index.ts';
+import { resolveRev, switchBranch } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal switch [--force] <branch> | shoal switch -c <new-branch> [<start>]';
+
+export const command: Command = {
+  summary: 'switch to a branch (or create one with -c)',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(
+        args,
+        { create: { type: 'boolean', short: 'c' }, force: { type: 'boolean', short: 'f' } },
+        USAGE,
+      );
+      const create = values.create === true;
+      if (positionals.length === 0 || positionals.length > (create ? 2 : 1)) usage(USAGE);
+      const startPoint = positionals[1] === undefined ? undefined : resolveRev(repo, positionals[1]);
+      const progress = ctx.progress('switch');
+      let r: Awaited<ReturnType<typeof switchBranch>>;
+      try {
+        r = await switchBranch(repo, positionals[0]!, {
+          create,
+          startPoint,
+          force: values.force === true,
+          onProgress: progress.onProgress,
+        });
+      } finally {
+        progress.done();
+      }
+      if (ctx.json) ctx.emit({ ...r, commit: r.commit ? toHex(r.commit) : null });
+      else {
+        ctx.out(r.created ? `switched to a new branch '${r.branch}'` : `switched to branch '${r.branch}'`);
+        if (r.written.length + r.removed.length > 0)
+          ctx.out(`${r.written.length} files written, ${r.removed.length} removed`);
+      }
+      return 0;
+    }),
+};
