@@ -1,0 +1,476 @@
+// Bad input and faults, through the real CLI: every failure is a clear error with a stable code
+// and exit status, and nothing is lost or corrupted: a flipped byte in a pack, kill -9 during
+// add, a full disk, a file that changes while it is being read.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { chunkLengths, hashChunk, toHex } from '../../src/core/index.ts';
+import { json, shoal, shoalSpawn, tempDir } from '../helpers.ts';
+import {
+  configFor,
+  describe,
+  newRepo,
+  randomFile,
+  sha256,
+  sha256File,
+  type TestRepo,
+} from './repo-helpers.ts';
+
+interface Status {
+  staged: { path: string; change: string }[];
+  unstaged: { path: string; change: string }[];
+  untracked: string[];
+  head: string | null;
+}
+
+interface Fsck {
+  ok: boolean;
+  problems: { id: string; problem: string }[];
+}
+
+const packFiles = (repo: TestRepo): string[] =>
+  readdirSync(repo.path('.shoal/packs'))
+    .filter((f) => f.endsWith('.pack'))
+    .sort()
+    .map((f) => repo.path(`.shoal/packs/${f}`));
+
+const packBytes = (repo: TestRepo): number => packFiles(repo).reduce((n, f) => n + statSync(f).size, 0);
+
+function assertClean(repo: TestRepo): void {
+  const fsck = repo.j<Fsck>(['fsck']);
+  assert.deepEqual([fsck.ok, fsck.problems], [true, []]);
+}
+
+/** Wait for a child process to exit (it may have exited already). */
+function exitOf(child: ReturnType<typeof spawn>): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return once(child, 'exit').then(([code]) => code as number | null);
+}
+
+/** Collect a child's stdout. */
+function collect(child: ReturnType<typeof spawn>): () => string {
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
+    out += d;
+  });
+  return () => out;
+}
+
+test('not a repository: exit 1, NOT_A_REPOSITORY', (t) => {
+  const dir = tempDir(t);
+  const configDir = configFor(t);
+  for (const args of [
+    ['status'],
+    ['log'],
+    ['add', '.'],
+    ['commit', '-m', 'x'],
+    ['fsck'],
+    ['cat', 'HEAD:x'],
+  ]) {
+    const r = shoal([...args, '--json'], { cwd: dir, configDir });
+    assert.equal(r.status, 1, `${args.join(' ')}: ${describe(r)}`);
+    assert.equal(json<{ error: { code: string } }>(r).error.code, 'NOT_A_REPOSITORY');
+  }
+  const human = shoal(['status'], { cwd: dir, configDir });
+  assert.equal(human.status, 1);
+  assert.match(human.stderr, /^error: not a shoal repository/);
+  assert.equal(human.stdout, '');
+  // -C naming a directory that does not exist.
+  const missing = shoal(['-C', join(dir, 'nope'), 'status', '--json'], { cwd: dir, configDir });
+  assert.equal(missing.status, 1);
+  assert.equal(json<{ error: { code: string } }>(missing).error.code, 'PATH_NOT_FOUND');
+});
+
+test('a path outside the repository is refused', (t) => {
+  const outside = tempDir(t);
+  writeFileSync(join(outside, 'x.txt'), 'x');
+  const repo = newRepo(t);
+  repo.write('in.txt', 'in');
+  repo.commit('one');
+  repo.fails(['add', '../x.txt'], 'PATH_OUTSIDE_REPOSITORY');
+  repo.fails(['add', join(outside, 'x.txt')], 'PATH_OUTSIDE_REPOSITORY');
+  repo.fails(['add', 'in.txt', '../x.txt'], 'PATH_OUTSIDE_REPOSITORY');
+  repo.fails(['add', '.shoal/index.db'], 'PATH_OUTSIDE_REPOSITORY');
+  repo.fails(['add', '.shoal'], 'PATH_OUTSIDE_REPOSITORY');
+  repo.fails(['restore', '../x.txt'], 'PATH_OUTSIDE_REPOSITORY');
+  const st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+});
+
+test('a path that does not exist', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  repo.commit('one');
+  repo.write('b.txt', 'b');
+  const r = repo.fails(['add', 'b.txt', 'missing.txt'], 'PATH_NOT_FOUND');
+  assert.match(r.stdout, /missing\.txt/);
+  assert.deepEqual(repo.j<Status>(['status']).staged, [], 'nothing is staged when one path is bad');
+  repo.fails(['restore', 'missing.txt'], 'PATH_NOT_FOUND');
+  repo.fails(['restore', '--source', 'HEAD', 'b.txt'], 'PATH_NOT_FOUND');
+  repo.fails(['cat', 'HEAD:missing.txt'], 'PATH_NOT_FOUND');
+  repo.fails(['cat', 'HEAD:a.txt/deeper'], 'PATH_NOT_FOUND');
+  repo.fails(['ls', 'HEAD', 'missing'], 'PATH_NOT_FOUND');
+});
+
+test('unknown revisions', (t) => {
+  const repo = newRepo(t);
+  repo.fails(['show', 'HEAD'], 'UNKNOWN_REV'); // no commits yet
+  repo.fails(['checkout', 'main'], 'UNKNOWN_REV');
+  repo.write('a.txt', 'a');
+  const c1 = repo.commit('one');
+  repo.write('a.txt', 'b');
+  repo.commit('two');
+  const tree = repo.j<{ tree: string }>(['show', c1]).tree;
+  for (const rev of [
+    'deadbeef',
+    'nosuchbranch',
+    'HEAD~2',
+    'HEAD~1~1',
+    'HEAD^^',
+    c1.slice(0, 6), // a prefix needs at least 7 characters
+    c1.slice(0, 1),
+    c1.slice(0, 7).toUpperCase(),
+    `${c1}0`,
+    tree.slice(0, 12), // a tree is not a commit
+    tree,
+    '~1',
+  ]) {
+    repo.fails(['log', rev], 'UNKNOWN_REV');
+  }
+  repo.fails(['show', 'nope'], 'UNKNOWN_REV');
+  repo.fails(['cat', 'nope:a.txt'], 'UNKNOWN_REV');
+  repo.fails(['ls', 'nope'], 'UNKNOWN_REV');
+  repo.fails(['checkout', 'nope'], 'UNKNOWN_REV');
+  repo.fails(['restore', '--source', 'nope', 'a.txt'], 'UNKNOWN_REV');
+  assert.equal(repo.read('a.txt').toString(), 'b');
+});
+
+test('an ambiguous abbreviated id', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  const c1 = repo.commit('one');
+  // Two commits sharing a 7-hex prefix are too rare to make; add an index row for a second
+  // "commit" whose id shares c1's first 7 characters (and differs at the 8th).
+  const other = c1.slice(0, 7) + (c1[7] === '0' ? '1' : '0') + c1.slice(8);
+  const db = new DatabaseSync(repo.path('.shoal/index.db'));
+  db.prepare(
+    'INSERT INTO objects (id, type, pack, offset, stored, size, codec) SELECT ?, type, pack, offset, stored, size, codec FROM objects WHERE id = ?',
+  ).run(Buffer.from(other, 'hex'), Buffer.from(c1, 'hex'));
+  db.close();
+  const r = repo.fails(['log', c1.slice(0, 7)], 'AMBIGUOUS_REV');
+  assert.match(r.stderr, /ambiguous/);
+  repo.fails(['show', c1.slice(0, 7)], 'AMBIGUOUS_REV');
+  // One more character is unique again.
+  assert.equal(repo.j<{ id: string }[]>(['log', c1.slice(0, 8)])[0]!.id, c1);
+  assert.equal(repo.j<{ id: string }[]>(['log', c1])[0]!.id, c1);
+});
+
+test('cat of a directory', (t) => {
+  const repo = newRepo(t);
+  repo.write('d/f.txt', 'f');
+  repo.commit('one');
+  const r = repo.fails(['cat', 'HEAD:d'], 'NOT_A_FILE');
+  assert.equal(r.stdout.startsWith('{"error"'), true, 'no bytes before the error');
+  repo.fails(['cat', 'HEAD:'], 'NOT_A_FILE');
+});
+
+test('usage errors exit 2', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  repo.commit('one');
+  for (const [i, args] of [
+    ['frobnicate'],
+    ['status', '--frob'],
+    ['add'],
+    ['commit'],
+    ['commit', '-m'],
+    ['commit', '-m', 'x', 'extra'],
+    ['cat'],
+    ['cat', 'HEAD:a.txt', 'HEAD:a.txt'],
+    ['checkout'],
+    ['checkout', 'HEAD', 'HEAD'],
+    ['restore'],
+    ['log', '-n', 'many'],
+    ['log', 'HEAD', 'HEAD'],
+    ['ls', 'HEAD', 'a', 'b'],
+    ['show', 'HEAD', 'HEAD'],
+    ['init', 'a', 'b'],
+  ].entries()) {
+    const r = repo.run([...args, '--json']);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${describe(r)}`);
+    assert.equal(json<{ error: { code: string } }>(r).error.code, 'USAGE', args.join(' '));
+    if (i > 3) continue; // the human form of a few is enough
+    const human = repo.run(args);
+    assert.equal(human.status, 2, args.join(' '));
+    assert.match(human.stderr, /usage|not a shoal command/, args.join(' '));
+    assert.doesNotMatch(human.stderr, /\n\s+at /);
+  }
+  assert.equal(repo.run(['-C']).status, 2);
+  const none = repo.run([]);
+  assert.equal(none.status, 2);
+  assert.match(none.stdout, /^usage: shoal/);
+  const help = repo.run(['--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /commands:/);
+  assert.equal(repo.run(['add', '--help']).status, 0);
+});
+
+test('a flipped byte in a pack: fsck names the object, cat and checkout fail without wrong bytes', (t) => {
+  const repo = newRepo(t);
+  const v1 = randomBytes(1 << 20);
+  repo.write('data.bin', v1);
+  repo.write('other.txt', 'unaffected\n');
+  const c1 = repo.commit('v1');
+  const v2 = randomBytes(1 << 20);
+  repo.write('data.bin', v2);
+  const c2 = repo.commit('v2');
+  assertClean(repo);
+
+  // The chunk of v1 to damage (the repository uses the default chunker), and its place in a pack.
+  const lengths = chunkLengths(v1);
+  assert.ok(lengths.length >= 8);
+  const start = lengths.slice(0, 5).reduce((a, b) => a + b, 0);
+  const chunkId = toHex(hashChunk(v1.subarray(start, start + lengths[5]!)));
+  const needle = v1.subarray(start + 1000, start + 1064);
+  const hits = packFiles(repo).flatMap((f) => {
+    const bytes = readFileSync(f);
+    const at = bytes.indexOf(needle);
+    return at >= 0 ? [{ f, bytes, at }] : [];
+  });
+  assert.equal(hits.length, 1, 'the chunk is stored once, uncompressed');
+  const { f, bytes, at } = hits[0]!;
+  assert.equal(bytes.indexOf(needle, at + 1), -1);
+  bytes[at + 10]! ^= 0x01;
+  writeFileSync(f, bytes);
+
+  // fsck names the object and fails.
+  const fsck = repo.run(['fsck', '--json']);
+  assert.equal(fsck.status, 1, describe(fsck));
+  const report = json<Fsck>(fsck);
+  assert.equal(report.ok, false);
+  assert.ok(
+    report.problems.some((p) => p.id === chunkId),
+    `fsck does not name ${chunkId}: ${JSON.stringify(report.problems)}`,
+  );
+  const fsckHuman = repo.run(['fsck']);
+  assert.equal(fsckHuman.status, 1);
+  assert.match(fsckHuman.stderr, new RegExp(`error: ${chunkId}: .*corrupt`));
+
+  // cat streams verified chunks: what it writes is a prefix of the true content, then it fails.
+  const cat = repo.run(['cat', `${c1}:data.bin`]);
+  assert.equal(cat.status, 1);
+  assert.match(cat.stderr, new RegExp(`error: .*${chunkId}.*corrupt`));
+  assert.ok(cat.stdoutBytes.length <= start, `cat wrote ${cat.stdoutBytes.length} bytes`);
+  assert.ok(cat.stdoutBytes.equals(v1.subarray(0, cat.stdoutBytes.length)), 'cat wrote wrong bytes');
+  const catJson = repo.run(['cat', `${c1}:data.bin`, '--json']);
+  assert.equal(catJson.status, 1);
+  const errAt = catJson.stdoutBytes.lastIndexOf('{"error"');
+  assert.ok(errAt >= 0, describe(catJson));
+  assert.equal(JSON.parse(catJson.stdoutBytes.subarray(errAt).toString()).error.code, 'CORRUPT_OBJECT');
+  assert.ok(catJson.stdoutBytes.subarray(0, errAt).equals(v1.subarray(0, errAt)));
+
+  // checkout and restore of the damaged version fail and leave the working file as it was.
+  repo.fails(['checkout', c1], 'CORRUPT_OBJECT');
+  assert.equal(sha256File(repo.path('data.bin')), sha256(v2));
+  assert.equal(repo.j<Status>(['status']).head, c2, 'HEAD did not move');
+  repo.fails(['restore', '--source', c1, 'data.bin'], 'CORRUPT_OBJECT');
+  assert.equal(sha256File(repo.path('data.bin')), sha256(v2));
+  rmSync(repo.path('data.bin'));
+  repo.fails(['restore', '--source', c1, 'data.bin'], 'CORRUPT_OBJECT');
+  assert.equal(existsSync(repo.path('data.bin')), false, 'no partial file is left at the path');
+  assert.deepEqual(
+    readdirSync(repo.dir).filter((n) => n.includes('tmp')),
+    [],
+    'no temporary files are left',
+  );
+  // Everything else still reads.
+  repo.ok(['restore', 'data.bin']);
+  assert.equal(sha256File(repo.path('data.bin')), sha256(v2));
+  assert.equal(repo.ok(['cat', `${c1}:other.txt`]).stdout, 'unaffected\n');
+  assert.ok(repo.ok(['cat', `${c2}:data.bin`]).stdoutBytes.equals(v2));
+});
+
+test('kill -9 in the middle of adding a large file', async (t) => {
+  const repo = newRepo(t);
+  repo.write('small.txt', 'before\n');
+  const c1 = repo.commit('before');
+  const size = 300 << 20;
+  const digest = randomFile(repo.path('big.bin'), size);
+  const before = packBytes(repo);
+
+  const child = shoalSpawn(['add', 'big.bin'], { cwd: repo.dir, configDir: repo.configDir });
+  const exited = exitOf(child);
+  // Poll the pack directory (bounded) until add has written a good part of the file.
+  const deadline = Date.now() + 120_000;
+  while (packBytes(repo) < before + (64 << 20)) {
+    assert.equal(child.exitCode, null, 'add finished before it could be interrupted');
+    assert.ok(Date.now() < deadline, 'add made no progress');
+    await delay(5);
+  }
+  // Freeze it while it holds the lock: a second writer is kept out.
+  child.kill('SIGSTOP');
+  const locked = repo.fails(['add', 'small.txt'], 'LOCKED');
+  assert.match(locked.stdout, new RegExp(String(child.pid)));
+  child.kill('SIGKILL');
+  await exited;
+  assert.equal(child.signalCode, 'SIGKILL');
+  assert.ok(packBytes(repo) > before + (64 << 20), 'the killed add left bytes behind');
+
+  // The repository opens, passes fsck, and lost at most the add in flight.
+  const st = repo.j<Status>(['status']);
+  assert.deepEqual(st.staged, []);
+  assert.deepEqual(st.untracked, ['big.bin']);
+  assertClean(repo);
+  assert.equal(repo.ok(['cat', `${c1}:small.txt`]).stdout, 'before\n');
+  // Adding again completes (taking over the stale lock) and the file checks out byte-exact.
+  assert.deepEqual(repo.j<{ added: string[] }>(['add', 'big.bin']).added, ['big.bin']);
+  repo.ok(['commit', '-m', 'big']);
+  assertClean(repo);
+  assert.ok(packBytes(repo) < before + size + (2 << 20), 'the uncommitted tail was reclaimed');
+  rmSync(repo.path('big.bin'));
+  repo.ok(['restore', 'big.bin']);
+  assert.equal(sha256File(repo.path('big.bin')), digest);
+});
+
+test('a disk that fills up during add', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to mount a small tmpfs');
+    return;
+  }
+  const mnt = tempDir(t);
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt], { encoding: 'utf8' });
+  if (mount.status !== 0) {
+    t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
+    return;
+  }
+  try {
+    mkdirSync(join(mnt, 'repo'));
+    const repo = newRepo(t, { dir: join(mnt, 'repo') });
+    repo.write('small.txt', 'committed before the disk filled\n');
+    repo.write('dir/more.bin', randomBytes(200_000));
+    const c1 = repo.commit('before');
+    const moreSha = sha256File(repo.path('dir/more.bin'));
+    // 24 MiB of filler and a 24 MiB file leave about 16 MiB: not enough to store the file.
+    randomFile(join(mnt, 'filler'), 24 << 20);
+    const digest = randomFile(repo.path('big.bin'), 24 << 20);
+    const before = packBytes(repo);
+    const r = repo.fails(['add', 'big.bin'], 'DISK_FULL');
+    assert.equal(packBytes(repo), before, 'the partly written pack tail is given back');
+    assert.match(r.stderr, /no space left on device/);
+    const human = repo.run(['add', 'big.bin']);
+    assert.equal(human.status, 1);
+    assert.match(human.stderr, /^error: .*no space left on device/);
+
+    // The repository is intact: fsck passes and the earlier commit checks out.
+    assertClean(repo);
+    const st = repo.j<Status>(['status']);
+    assert.deepEqual([st.staged, st.untracked], [[], ['big.bin']]);
+    rmSync(repo.path('dir'), { recursive: true });
+    repo.ok(['checkout', '--force', c1]);
+    assert.equal(sha256File(repo.path('dir/more.bin')), moreSha);
+    assert.equal(repo.ok(['cat', `${c1}:small.txt`]).stdout, 'committed before the disk filled\n');
+    repo.ok(['checkout', 'main']);
+
+    // With space freed, add works.
+    rmSync(join(mnt, 'filler'));
+    assert.deepEqual(repo.j<{ added: string[] }>(['add', 'big.bin']).added, ['big.bin']);
+    repo.ok(['commit', '-m', 'big']);
+    assertClean(repo);
+    rmSync(repo.path('big.bin'));
+    repo.ok(['restore', 'big.bin']);
+    assert.equal(sha256File(repo.path('big.bin')), digest);
+  } finally {
+    const umount = spawnSync('umount', [mnt], { encoding: 'utf8' });
+    assert.equal(umount.status, 0, umount.stderr);
+  }
+});
+
+/** A child process that keeps writing to `file` until killed; resolves once it has written. */
+async function writer(file: string, mode: 'overwrite' | 'append') {
+  const script =
+    mode === 'overwrite'
+      ? // In place, at random offsets, as fast as it can: the size never changes.
+        `const fs = require('node:fs'); const fd = fs.openSync(${JSON.stringify(file)}, 'r+');
+         const size = fs.fstatSync(fd).size; const buf = Buffer.alloc(4096, 0x5a); let n = 0;
+         const step = () => { fs.writeSync(fd, buf, 0, buf.length, Math.floor(Math.random() * (size - 4096)));
+           if (++n === 1) process.stdout.write('writing\\n'); setImmediate(step); };
+         step();`
+      : // Appending 16 KiB per millisecond at most, far slower than add reads.
+        `const fs = require('node:fs'); const fd = fs.openSync(${JSON.stringify(file)}, 'a');
+         const buf = Buffer.alloc(16384, 0x5a); let n = 0;
+         const step = () => { fs.writeSync(fd, buf);
+           if (++n === 1) process.stdout.write('writing\\n'); setTimeout(step, 1); };
+         step();`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = collect(child);
+  const exited = exitOf(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', () => {
+      if (out().includes('writing')) resolve();
+    });
+    exited.then((code) => reject(new Error(`writer exited with ${code}`)));
+  });
+  return {
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+for (const mode of ['overwrite', 'append'] as const) {
+  test(`a file modified while it is being added is reported and never stored torn (${mode})`, async (t) => {
+    const repo = newRepo(t);
+    repo.write('other.txt', 'other\n');
+    repo.commit('one');
+    randomFile(repo.path('big.bin'), 64 << 20);
+    const w = await writer(repo.path('big.bin'), mode);
+    t.after(() => w.stop());
+    const child = shoalSpawn(['add', '.', '--json'], { cwd: repo.dir, configDir: repo.configDir });
+    const out = collect(child);
+    const code = await exitOf(child);
+    await w.stop();
+    assert.equal(code, 1, out());
+    const result = JSON.parse(out()) as { added: string[]; failed: { path: string; code: string }[] };
+    assert.deepEqual(
+      result.failed.map((f) => [f.path, f.code]),
+      [['big.bin', 'FILE_CHANGED_WHILE_READING']],
+    );
+    assert.deepEqual(result.added, []);
+    // Not staged, in any version.
+    const st = repo.j<Status>(['status']);
+    assert.deepEqual([st.staged, st.untracked], [[], ['big.bin']]);
+    const human = repo.run(['add', 'big.bin']);
+    assert.equal(human.status, 0, 'with the writer gone, add succeeds');
+    // What is stored is exactly the file as it now is.
+    repo.ok(['commit', '-m', 'big']);
+    assert.equal(sha256(repo.ok(['cat', 'HEAD:big.bin']).stdoutBytes), sha256File(repo.path('big.bin')));
+    assertClean(repo);
+  });
+}
+
+test('the error message for a changing file names it (human output)', async (t) => {
+  const repo = newRepo(t);
+  randomFile(repo.path('grow.bin'), 32 << 20);
+  const w = await writer(repo.path('grow.bin'), 'append');
+  t.after(() => w.stop());
+  const child = shoalSpawn(['add', 'grow.bin'], { cwd: repo.dir, configDir: repo.configDir });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => {
+    stderr += d;
+  });
+  const code = await exitOf(child);
+  await w.stop();
+  assert.equal(code, 1);
+  assert.match(stderr, /grow\.bin.*changed while it was being read/);
+  assert.doesNotMatch(stderr, /\n\s+at /);
+});
