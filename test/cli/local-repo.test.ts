@@ -15,7 +15,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { json, shoal, tempDir } from '../helpers.ts';
@@ -236,6 +236,46 @@ test('-C, -q and running from a subdirectory', (t) => {
   assert.equal(q.stdout, '');
   assert.equal(repo.run(['commit', '-q', '-m', 'quiet']).stdout, '');
   assert.equal(repo.j<LogEntry[]>(['log']).length, 1);
+});
+
+test('every command takes -C and --json', (t) => {
+  const repo = newRepo(t);
+  const elsewhere = tempDir(t);
+  const run = (...args: string[]) => {
+    const r = shoal(['-C', repo.dir, ...args, '--json'], { cwd: elsewhere, configDir: repo.configDir });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    return json<Record<string, unknown>>(r);
+  };
+  repo.write('f.txt', 'one\n');
+  assert.deepEqual(run('add', 'f.txt').added, ['f.txt']);
+  const c1 = run('commit', '-m', 'one').id as string;
+  repo.write('f.txt', 'two\n');
+  run('add', '.');
+  run('commit', '-m', 'two');
+  assert.equal((run('status') as unknown as Status).branch, 'main');
+  assert.equal((run('log') as unknown as LogEntry[]).length, 2);
+  assert.equal(run('show', c1).id, c1);
+  assert.equal((run('ls', c1) as unknown as LsEntry[])[0]!.size, 4);
+  assert.equal(run('fsck').ok, true);
+  assert.equal(run('stats').commits, 2);
+  assert.deepEqual(run('restore', '--source', c1, 'f.txt').restored, ['f.txt']);
+  assert.equal(repo.read('f.txt').toString(), 'one\n');
+  repo.ok(['restore', 'f.txt']);
+  assert.equal(run('checkout', c1).commit, c1);
+  assert.equal(repo.read('f.txt').toString(), 'one\n');
+  // cat writes the file's bytes, not JSON, and -q does not silence them.
+  const cat = shoal(['-C', repo.dir, '-q', 'cat', 'main:f.txt'], {
+    cwd: elsewhere,
+    configDir: repo.configDir,
+  });
+  assert.deepEqual([cat.status, cat.stdout], [0, 'two\n']);
+  // -C relative to the directory the command starts in; global options may follow the command.
+  const rel = shoal(['status', '-C', basename(repo.dir), '--json'], {
+    cwd: dirname(repo.dir),
+    configDir: repo.configDir,
+  });
+  assert.equal(rel.status, 0, rel.stderr);
+  assert.equal(json<Status>(rel).head, c1);
 });
 
 test('.shoalignore, including a nested one, is honoured by add and status', (t) => {
