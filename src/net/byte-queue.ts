@@ -1,0 +1,92 @@
+// A FIFO of received byte chunks: O(1) append, and take(n) that returns a view when the bytes
+// lie in one chunk and a single copy otherwise. The framing reader bounds its size.
+
+export class ByteQueue {
+  #chunks: Array<Uint8Array | undefined> = [];
+  #head = 0; // index of the first live chunk
+  #offset = 0; // bytes already consumed from the first live chunk
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    this.#chunks.push(chunk);
+    this.#length += chunk.byteLength;
+  }
+
+  /** Reads a big-endian u32 at the front without consuming it; requires length >= 4. */
+  peekU32(): number {
+    const first = this.#chunks[this.#head]!;
+    if (first.byteLength - this.#offset >= 4) {
+      const o = first.byteOffset + this.#offset;
+      return new DataView(first.buffer, o, 4).getUint32(0, false);
+    }
+    const b = this.#copy(4, false);
+    return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  }
+
+  /** Removes and returns the first n bytes; requires length >= n. */
+  take(n: number): Uint8Array {
+    if (n === 0) return new Uint8Array(0);
+    const first = this.#chunks[this.#head]!;
+    if (first.byteLength - this.#offset >= n) {
+      const view = first.subarray(this.#offset, this.#offset + n);
+      this.#skip(n);
+      return view;
+    }
+    return this.#copy(n, true);
+  }
+
+  /** Drops the first n bytes; requires length >= n. */
+  skip(n: number): void {
+    this.#skip(n);
+  }
+
+  clear(): void {
+    this.#chunks = [];
+    this.#head = 0;
+    this.#offset = 0;
+    this.#length = 0;
+  }
+
+  #copy(n: number, consume: boolean): Uint8Array {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    let i = this.#head;
+    let offset = this.#offset;
+    while (filled < n) {
+      const chunk = this.#chunks[i]!;
+      const count = Math.min(chunk.byteLength - offset, n - filled);
+      out.set(chunk.subarray(offset, offset + count), filled);
+      filled += count;
+      offset = 0;
+      i++;
+    }
+    if (consume) this.#skip(n);
+    return out;
+  }
+
+  #skip(n: number): void {
+    this.#length -= n;
+    while (n > 0) {
+      const chunk = this.#chunks[this.#head]!;
+      const available = chunk.byteLength - this.#offset;
+      if (n < available) {
+        this.#offset += n;
+        return;
+      }
+      n -= available;
+      this.#chunks[this.#head] = undefined;
+      this.#head++;
+      this.#offset = 0;
+    }
+    // compact the array once the consumed prefix dominates
+    if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}

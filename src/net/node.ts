@@ -1,0 +1,100 @@
+// The libp2p node factory: TCP + Noise + Yamux (+ identify, + mDNS when asked), keyed by the
+// user's identity seed. Yamux windows and stream buffers are sized for bulk transfers; every
+// per-stream buffer stays bounded (see docs/protocol.md, "Transport stack").
+
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { type Identify, identify } from '@libp2p/identify';
+import type { Libp2p } from '@libp2p/interface';
+import { mdns } from '@libp2p/mdns';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p, type Libp2pOptions } from 'libp2p';
+import { ShoalError } from '../core/errors.ts';
+import { privateKeyFromSeed } from './identity.ts';
+
+/** Services every shoal node runs. */
+export interface PeerNodeServices extends Record<string, unknown> {
+  identify: Identify;
+}
+
+export type PeerNode = Libp2p<PeerNodeServices>;
+
+export interface PeerNodeOptions {
+  /** The 32-byte Ed25519 identity seed; it is also the libp2p peer id. */
+  seed: Uint8Array;
+  /** Multiaddrs to listen on; default `['/ip4/127.0.0.1/tcp/0']` (loopback, ephemeral port). */
+  listen?: string[];
+  /** Discover peers on the LAN with mDNS (multicast); default false. */
+  mdns?: boolean;
+  /** mDNS service tag, so shoal peers only find each other; default `shoal.local`. */
+  mdnsServiceTag?: string;
+  /** Largest yamux receive window one stream may grow to, in bytes; default 16 MiB. */
+  maxStreamWindow?: number;
+  /** Maximum concurrent yamux streams per connection and direction; default 1024. */
+  maxStreamsPerConnection?: number;
+  /** Maximum open connections; default 300. */
+  maxConnections?: number;
+  /** Agent version announced through identify; default `shoal`. */
+  agentVersion?: string;
+}
+
+/** yamux's spec-fixed initial window: both ends assume it, so it must not be raised. */
+const YAMUX_INITIAL_WINDOW = 256 * 1024;
+export const DEFAULT_MAX_STREAM_WINDOW = 16 * 1024 * 1024;
+export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 1024;
+
+/**
+ * Per-protocol stream limits to pass to `node.handle(protocol, handler, STREAM_LIMITS)`
+ * (libp2p's defaults are 32 inbound / 64 outbound per protocol and connection).
+ */
+export const STREAM_LIMITS = { maxInboundStreams: 256, maxOutboundStreams: 256 } as const;
+
+/** Creates and starts a libp2p node for the identity `seed`. Stop it with `node.stop()`. */
+export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode> {
+  const privateKey = await privateKeyFromSeed(options.seed);
+  const maxStreamWindow = options.maxStreamWindow ?? DEFAULT_MAX_STREAM_WINDOW;
+  if (
+    !Number.isSafeInteger(maxStreamWindow) ||
+    maxStreamWindow < YAMUX_INITIAL_WINDOW ||
+    maxStreamWindow > 2 ** 32 - 1
+  ) {
+    throw new ShoalError('INVALID_ARGUMENT', `maxStreamWindow must be between 256 KiB and 4 GiB`);
+  }
+  const maxStreams = options.maxStreamsPerConnection ?? DEFAULT_MAX_STREAMS_PER_CONNECTION;
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = [];
+  if (options.mdns === true) {
+    peerDiscovery.push(mdns({ serviceTag: options.mdnsServiceTag ?? 'shoal.local' }));
+  }
+  try {
+    return await createLibp2p<PeerNodeServices>({
+      privateKey,
+      addresses: { listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [
+        yamux({
+          maxInboundStreams: maxStreams,
+          maxOutboundStreams: maxStreams,
+          streamOptions: {
+            initialStreamWindowSize: YAMUX_INITIAL_WINDOW,
+            maxStreamWindowSize: maxStreamWindow,
+            // A paused stream still receives whatever the remote's send window allows (at most
+            // our receive window), which libp2p buffers; below the window it would reset the
+            // stream instead of applying backpressure.
+            maxReadBufferLength: maxStreamWindow + YAMUX_INITIAL_WINDOW,
+            // A safety net: the framing writer waits for drain, so this is never reached.
+            maxWriteBufferLength: 64 * 1024 * 1024,
+          },
+        }),
+      ],
+      peerDiscovery,
+      connectionManager: { maxConnections: options.maxConnections ?? 300 },
+      nodeInfo: { userAgent: options.agentVersion ?? 'shoal' },
+      services: { identify: identify() },
+    });
+  } catch (err) {
+    throw new ShoalError('PEER_ERROR', `could not start the network node: ${(err as Error).message}`, {
+      cause: String(err),
+    });
+  }
+}
