@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS reflog (
   time INTEGER NOT NULL,
   message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS signed_refs (
+  signer BLOB PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  doc BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS staging (
   path TEXT PRIMARY KEY,
   kind TEXT NOT NULL,
@@ -54,8 +59,9 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = FULL');
   db.exec('PRAGMA foreign_keys = OFF');
+  // Every statement is CREATE ... IF NOT EXISTS, so older repositories gain new tables.
+  db.exec(SCHEMA);
   if (create) {
-    db.exec(SCHEMA);
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
       'schema',
       String(SCHEMA_VERSION),

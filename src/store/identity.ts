@@ -20,6 +20,7 @@ interface IdentityFile {
 }
 
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
+  mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, data, { mode });
   renameSync(tmp, file);

@@ -2,9 +2,11 @@
 export { transaction } from './db.ts';
 export * from './gc.ts';
 export * from './identity.ts';
+export * from './known-peers.ts';
 export type { Compression, ObjectInfo, PackSession } from './object-store.ts';
 export { ObjectStore } from './object-store.ts';
 export type { StoredType } from './pack.ts';
 export * from './refs.ts';
 export { REPO_DIR, Repository } from './repository.ts';
+export * from './signed-refs-store.ts';
 export * from './staging.ts';

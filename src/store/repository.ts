@@ -13,6 +13,7 @@ import { WriterLock } from './lock.ts';
 import { type Compression, ObjectStore } from './object-store.ts';
 import { packFileName } from './pack.ts';
 import { Refs } from './refs.ts';
+import { SignedRefsStore } from './signed-refs-store.ts';
 import { Staging } from './staging.ts';
 
 export const REPO_DIR = '.shoal';
@@ -25,6 +26,7 @@ export class Repository {
   readonly objects: ObjectStore;
   readonly refs: Refs;
   readonly staging: Staging;
+  readonly signedRefs: SignedRefsStore;
   readonly chunker: ChunkerParams;
   private readonly lock: WriterLock;
   private readonly lockScope = new AsyncLocalStorage<true>();
@@ -36,6 +38,7 @@ export class Repository {
     this.lock = new WriterLock(join(this.dir, 'lock'));
     this.refs = new Refs(db);
     this.staging = new Staging(db);
+    this.signedRefs = new SignedRefsStore(db);
     this.chunker = parseChunker(this.meta('chunker'));
     const compression = (this.config('core.compression') ?? 'auto') as Compression;
     this.objects = new ObjectStore(join(this.dir, 'packs'), db, compression === 'none' ? 'none' : 'auto');

@@ -1,0 +1,41 @@
+// The signed refs documents this repository knows: its own and other peers', the newest per
+// signer. A document with a lower or equal sequence than the stored one is never accepted, so
+// refs are never rolled back.
+
+import type { DatabaseSync } from 'node:sqlite';
+
+export interface StoredRefsDoc {
+  signer: Uint8Array;
+  seq: number;
+  doc: Uint8Array;
+}
+
+export class SignedRefsStore {
+  private readonly db: DatabaseSync;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  get(signer: Uint8Array): StoredRefsDoc | undefined {
+    return this.db.prepare('SELECT signer, seq, doc FROM signed_refs WHERE signer = ?').get(signer) as
+      | StoredRefsDoc
+      | undefined;
+  }
+
+  all(): StoredRefsDoc[] {
+    return this.db
+      .prepare('SELECT signer, seq, doc FROM signed_refs ORDER BY signer')
+      .all() as unknown as StoredRefsDoc[];
+  }
+
+  /** Store a (verified) document if it is newer than the one held; returns whether it was. */
+  put(signer: Uint8Array, seq: number, doc: Uint8Array): boolean {
+    const r = this.db
+      .prepare(
+        'INSERT INTO signed_refs (signer, seq, doc) VALUES (?, ?, ?) ON CONFLICT (signer) DO UPDATE SET seq = excluded.seq, doc = excluded.doc WHERE excluded.seq > signed_refs.seq',
+      )
+      .run(signer, seq, doc);
+    return Number(r.changes) > 0;
+  }
+}
