@@ -35,6 +35,15 @@ export const commands: Record<string, () => Promise<{ command: Command }>> = {
   gc: () => import('./commands/gc.ts'),
   reflog: () => import('./commands/reflog.ts'),
   completion: () => import('./commands/completion.ts'),
+  id: () => import('./commands/id.ts'),
+  info: () => import('./commands/info.ts'),
+  serve: () => import('./commands/serve.ts'),
+  clone: () => import('./commands/clone.ts'),
+  remote: () => import('./commands/remote.ts'),
+  fetch: () => import('./commands/fetch.ts'),
+  pull: () => import('./commands/pull.ts'),
+  push: () => import('./commands/push.ts'),
+  verify: () => import('./commands/verify.ts'),
 };
 
 async function helpText(): Promise<string> {
@@ -71,7 +80,11 @@ function globals(argv: string[]): Globals {
     } else if (a.startsWith('-C') && a.length > 2) g.cwd = resolve(g.cwd, a.slice(2));
     else if (a === '--json') g.json = true;
     else if (a === '-q' || a === '--quiet') g.quiet = true;
-    else if (a === '-h' || a === '--help') g.help = true;
+    else if (/^-[a-zA-Z]{2,}$/.test(a) && a.includes('q')) {
+      // A bundle of short flags such as -qm: take the -q, leave the rest to the command.
+      g.quiet = true;
+      g.rest.push(`-${a.slice(1).replace('q', '')}`);
+    } else if (a === '-h' || a === '--help') g.help = true;
     else g.rest.push(a);
   }
   return g;

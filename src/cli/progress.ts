@@ -22,6 +22,7 @@ export function progressPrinter(label: string): { onProgress: (p: Progress) => v
     if (p.bytesTotal && rate > 0 && !final)
       line += `, ETA ${Math.ceil((p.bytesTotal - p.bytesDone) / rate)}s`;
     if (p.itemsTotal !== undefined) line += `, ${p.itemsDone ?? 0}/${p.itemsTotal} files`;
+    if (p.peers !== undefined) line += `, ${p.peers} peer${p.peers === 1 ? '' : 's'}`;
     process.stderr.write(`\r\x1b[K${line}`);
     drawn = true;
   };

@@ -6,6 +6,7 @@ export interface Progress {
   bytesTotal?: number;
   itemsDone?: number;
   itemsTotal?: number;
+  peers?: number; // peers contributing, for network transfers
 }
 
 export type OnProgress = (p: Progress) => void;

@@ -1,0 +1,52 @@
+// shoal clone <source> [<dir>] [--peer <multiaddr>]... [--max-download <rate>]
+import { cloneFromSwarm } from '../../swarm/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import { formatBytes } from '../format.ts';
+import type { Command } from '../main.ts';
+import { identity } from '../repo.ts';
+import { transferProgress } from '../transfer.ts';
+import { rateOption } from './serve.ts';
+
+const USAGE =
+  'shoal clone <source> [<dir>] [--peer <multiaddr>]... [--max-download <rate>] [--listen <multiaddr>]';
+
+export const command: Command = {
+  summary: 'copy a repository from its peers (from many at once)',
+  usage: USAGE,
+  async run(ctx: Context, args: string[]) {
+    const { values, positionals } = parse(
+      args,
+      {
+        peer: { type: 'string', multiple: true },
+        'max-download': { type: 'string' },
+        listen: { type: 'string', multiple: true },
+      },
+      USAGE,
+    );
+    if (positionals.length < 1 || positionals.length > 2) usage(USAGE);
+    const progress = transferProgress(ctx, 'clone');
+    try {
+      const s = await cloneFromSwarm(positionals[0]!, positionals[1], {
+        cwd: ctx.cwd,
+        user: identity(),
+        peers: values.peer as string[] | undefined,
+        maxDownload: rateOption(values['max-download'], 'max-download'),
+        listen: values.listen as string[] | undefined,
+        onProgress: progress.onProgress,
+        signal: progress.signal,
+      });
+      progress.done();
+      if (ctx.json) ctx.emit(s);
+      else {
+        ctx.out(
+          `cloned into ${s.root}: ${formatBytes(s.bytes)} from ${Object.keys(s.perPeer).length} peers in ${s.seconds.toFixed(1)} s (${formatBytes(s.bytes / Math.max(s.seconds, 0.001))}/s)`,
+        );
+        for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
+        if (s.branch) ctx.out(`on branch ${s.branch} at ${s.commit!.slice(0, 12)}`);
+      }
+      return 0;
+    } finally {
+      progress.done();
+    }
+  },
+};

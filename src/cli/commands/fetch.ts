@@ -1,0 +1,54 @@
+// shoal fetch [<remote>|<source>] [--peer <multiaddr>]...: bring in what peers have.
+import { fetchFromSwarm } from '../../swarm/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import { formatBytes } from '../format.ts';
+import type { Command } from '../main.ts';
+import { identity, withRepo } from '../repo.ts';
+import { transferProgress } from '../transfer.ts';
+import { rateOption } from './serve.ts';
+
+const USAGE = 'shoal fetch [<remote>|<source>] [--peer <multiaddr>]... [--max-download <rate>]';
+
+export const command: Command = {
+  summary: 'download new commits from peers and update remote-tracking branches',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(
+        args,
+        {
+          peer: { type: 'string', multiple: true },
+          'max-download': { type: 'string' },
+          listen: { type: 'string', multiple: true },
+        },
+        USAGE,
+      );
+      if (positionals.length > 1) usage(USAGE);
+      const progress = transferProgress(ctx, 'fetch');
+      try {
+        const s = await fetchFromSwarm(repo, positionals[0], {
+          user: identity(),
+          peers: values.peer as string[] | undefined,
+          maxDownload: rateOption(
+            values['max-download'] ?? repo.config('transfer.max-download'),
+            'max-download',
+          ),
+          listen: values.listen as string[] | undefined,
+          onProgress: progress.onProgress,
+          signal: progress.signal,
+        });
+        progress.done();
+        if (ctx.json) ctx.emit(s);
+        else {
+          for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
+          ctx.out(
+            `fetched ${formatBytes(s.bytes)} (${s.chunks} chunks, ${s.metadataObjects} other objects) from ${Object.keys(s.perPeer).length || s.peers.length} peers in ${s.seconds.toFixed(1)} s`,
+          );
+          for (const u of s.updated) ctx.out(`  updated ${u.replace(/^refs\/(remotes\/)?/, '')}`);
+        }
+        return 0;
+      } finally {
+        progress.done();
+      }
+    }),
+};

@@ -1,0 +1,73 @@
+// shoal pull [<remote>|<source>] [<branch>]: fetch, then merge the remote's branch into HEAD.
+import { ShoalError, toHex } from '../../core/index.ts';
+import { fetchFromSwarm, remoteSource } from '../../swarm/index.ts';
+import { merge } from '../../vcs/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import { formatBytes } from '../format.ts';
+import type { Command } from '../main.ts';
+import { authorName, identity, withRepo } from '../repo.ts';
+import { transferProgress } from '../transfer.ts';
+import { rateOption } from './serve.ts';
+
+const USAGE = 'shoal pull [<remote>|<source>] [<branch>] [--peer <multiaddr>]... [--max-download <rate>]';
+
+export const command: Command = {
+  summary: "fetch from peers and merge the remote's branch into the current one",
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(
+        args,
+        {
+          peer: { type: 'string', multiple: true },
+          'max-download': { type: 'string' },
+          listen: { type: 'string', multiple: true },
+        },
+        USAGE,
+      );
+      if (positionals.length > 2) usage(USAGE);
+      const head = repo.refs.head();
+      const branch = positionals[1] ?? (head.kind === 'branch' ? head.name : undefined);
+      if (!branch) throw new ShoalError('USAGE', 'HEAD is detached: name the branch to pull');
+      const user = identity();
+      const progress = transferProgress(ctx, 'pull');
+      let fetched: Awaited<ReturnType<typeof fetchFromSwarm>>;
+      try {
+        fetched = await fetchFromSwarm(repo, positionals[0], {
+          user,
+          peers: values.peer as string[] | undefined,
+          maxDownload: rateOption(
+            values['max-download'] ?? repo.config('transfer.max-download'),
+            'max-download',
+          ),
+          listen: values.listen as string[] | undefined,
+          onProgress: progress.onProgress,
+          signal: progress.signal,
+        });
+      } finally {
+        progress.done();
+      }
+      const { remote } = remoteSource(repo, positionals[0]);
+      const tracking = repo.refs.get(`refs/remotes/${remote}/${branch}`);
+      if (!tracking) throw new ShoalError('NOT_FOUND', `the remote has no branch '${branch}'`);
+      const result = await merge(repo, tracking, {
+        name: `${remote}/${branch}`,
+        identity: user,
+        authorName: authorName(repo),
+        message: `Merge ${remote}/${branch}`,
+      });
+      if (ctx.json)
+        ctx.emit({ fetch: fetched, merge: { ...result, head: result.head && toHex(result.head) } });
+      else {
+        ctx.out(
+          `fetched ${formatBytes(fetched.bytes)} from ${fetched.peers.length} peers in ${fetched.seconds.toFixed(1)} s`,
+        );
+        ctx.out(
+          result.outcome === 'conflicts'
+            ? `merge has conflicts in ${result.conflicts.length} paths; resolve them, then 'shoal merge --continue'`
+            : `${result.outcome}${result.head ? ` at ${toHex(result.head).slice(0, 12)}` : ''}`,
+        );
+      }
+      return result.outcome === 'conflicts' ? 1 : 0;
+    }),
+};

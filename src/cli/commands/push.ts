@@ -1,0 +1,39 @@
+// shoal push <remote>|<source> [<branch>] [--force]: ask a peer to take our branch.
+import { pushToSwarm } from '../../swarm/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { identity, withRepo } from '../repo.ts';
+import { rateOption } from './serve.ts';
+
+const USAGE =
+  'shoal push <remote>|<source> [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
+
+export const command: Command = {
+  summary: 'send a branch to a peer, which fetches what it lacks',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values, positionals } = parse(
+        args,
+        {
+          force: { type: 'boolean', short: 'f' },
+          peer: { type: 'string', multiple: true },
+          'max-upload': { type: 'string' },
+          listen: { type: 'string', multiple: true },
+        },
+        USAGE,
+      );
+      if (positionals.length < 1 || positionals.length > 2) usage(USAGE);
+      const s = await pushToSwarm(repo, positionals[0]!, positionals[1], {
+        user: identity(),
+        force: values.force === true,
+        peers: values.peer as string[] | undefined,
+        maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
+        listen: values.listen as string[] | undefined,
+      });
+      if (ctx.json) ctx.emit(s);
+      else if (s.updated.length === 0) ctx.out('everything up to date');
+      else ctx.out(`${s.branch} -> ${s.remote} (${s.commit.slice(0, 12)})`);
+      return 0;
+    }),
+};

@@ -1,0 +1,61 @@
+// shoal remote add <name> <source> | remove <name> | list [--json]
+import { ShoalError } from '../../core/index.ts';
+import { parseSource } from '../../swarm/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import type { Command } from '../main.ts';
+import { withRepo } from '../repo.ts';
+
+const USAGE = 'shoal remote add <name> <source> [--peer <multiaddr>]... | remove <name> | list [--json]';
+
+export const command: Command = {
+  summary: 'manage named sources of a repository',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, (repo) => {
+      const { values, positionals } = parse(args, { peer: { type: 'string', multiple: true } }, USAGE);
+      const [verb, name, source] = positionals;
+      const config = repo.localConfig();
+      const names = [
+        ...new Set(
+          Object.keys(config)
+            .filter((k) => /^remote\.[^.]+\.url$/.test(k))
+            .map((k) => k.split('.')[1]!),
+        ),
+      ];
+      switch (verb ?? 'list') {
+        case 'add': {
+          if (!name || !source || positionals.length !== 3) usage(USAGE);
+          if (!/^[A-Za-z0-9_-]+$/.test(name))
+            throw new ShoalError('INVALID_NAME', `'${name}' is not a valid remote name`);
+          if (names.includes(name)) throw new ShoalError('ALREADY_EXISTS', `remote '${name}' already exists`);
+          parseSource(source);
+          config[`remote.${name}.url`] = source;
+          const peers = values.peer as string[] | undefined;
+          if (peers?.length) config[`remote.${name}.peers`] = peers.join(' ');
+          repo.setLocalConfig(config);
+          return 0;
+        }
+        case 'remove': {
+          if (!name || positionals.length !== 2) usage(USAGE);
+          if (!names.includes(name)) throw new ShoalError('NOT_FOUND', `no remote named '${name}'`);
+          for (const k of Object.keys(config)) if (k.startsWith(`remote.${name}.`)) delete config[k];
+          repo.setLocalConfig(config);
+          for (const r of repo.refs.list(`refs/remotes/${name}/`))
+            repo.refs.update(r.name, null, `remote remove ${name}`);
+          return 0;
+        }
+        case 'list': {
+          const list = names.map((n) => ({
+            name: n,
+            url: config[`remote.${n}.url`]!,
+            peers: (config[`remote.${n}.peers`] ?? '').split(' ').filter(Boolean),
+          }));
+          if (ctx.json) ctx.emit(list);
+          else for (const r of list) ctx.out(`${r.name}\t${r.url}`);
+          return 0;
+        }
+        default:
+          return usage(USAGE);
+      }
+    }),
+};

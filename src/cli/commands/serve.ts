@@ -1,0 +1,60 @@
+// shoal serve [--listen <multiaddr>...] [--max-upload <rate>]: serve this repository in the
+// foreground until Ctrl-C.
+import { once } from 'node:events';
+import { ShoalError } from '../../core/index.ts';
+import { ensureRepoIdentity, parseRate, pushHandler, startPeer } from '../../swarm/index.ts';
+import { type Context, parse } from '../context.ts';
+import type { Command } from '../main.ts';
+import { identity, withRepo } from '../repo.ts';
+
+const USAGE = 'shoal serve [--listen <multiaddr>]... [--max-upload <rate>] [--mdns]';
+
+export function rateOption(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const rate = parseRate(String(value));
+  if (rate === undefined)
+    throw new ShoalError('USAGE', `--${name}: '${String(value)}' is not a rate (like 30M)`);
+  return rate;
+}
+
+export const command: Command = {
+  summary: 'serve this repository to peers until interrupted',
+  usage: USAGE,
+  run: (ctx: Context, args: string[]) =>
+    withRepo(ctx, async (repo) => {
+      const { values } = parse(
+        args,
+        {
+          listen: { type: 'string', multiple: true },
+          'max-upload': { type: 'string' },
+          mdns: { type: 'boolean' },
+        },
+        USAGE,
+      );
+      const user = identity();
+      const state = await ensureRepoIdentity(repo, user);
+      const listen =
+        (values.listen as string[] | undefined) ??
+        (repo.config('serve.listen') ?? '/ip4/0.0.0.0/tcp/0').split(/\s+/);
+      const peer = await startPeer({
+        user,
+        listen,
+        mdns: values.mdns === true || repo.config('serve.mdns') === 'true',
+        maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
+      });
+      peer.server.add({ repo, state });
+      peer.server.setPushHandler(pushHandler(() => peer.node, peer.download));
+      const addrs = peer.addrs();
+      if (ctx.json)
+        ctx.emit({ peerId: peer.node.peerId.toString(), repo: Buffer.from(state.id).toString('hex'), addrs });
+      else for (const a of addrs) ctx.out(a);
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      await once(stop.signal, 'abort');
+      await peer.stop();
+      if (!ctx.json && !ctx.quiet) ctx.err('stopped');
+      return 0;
+    }),
+};

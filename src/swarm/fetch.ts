@@ -1,0 +1,297 @@
+// Fetching a set of commits from peers: first the metadata (commits, trees, index nodes),
+// breadth first and verified against the kind the parent names; then every missing chunk
+// through the multi-source scheduler. Objects already stored are never asked for, so an
+// interrupted fetch resumes where it stopped.
+
+import {
+  decodeCommit,
+  decodeIndexNode,
+  decodeTree,
+  hashObject,
+  idEquals,
+  type ObjectId,
+  type ObjectKind,
+  ShoalError,
+  toHex,
+} from '../core/index.ts';
+import type { PackSession, Repository } from '../store/index.ts';
+import type { PeerSession } from './peer-session.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { type ChunkRef, runScheduler, type SchedulerPeer, type SchedulerResult } from './scheduler.ts';
+
+export interface FetchProgress {
+  phase: 'metadata' | 'chunks';
+  bytesDone: number;
+  bytesTotal: number;
+  objects: number;
+  peers: number;
+}
+
+export interface FetchOptions {
+  repo: Repository;
+  peers: PeerSession[];
+  targets: ObjectId[];
+  download: RateLimiter;
+  onProgress?: (p: FetchProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface FetchResult extends SchedulerResult {
+  metadataObjects: number;
+  chunks: number;
+  alreadyHad: number;
+}
+
+interface Need {
+  id: ObjectId;
+  kind: Exclude<ObjectKind, 'repo' | 'refs'>;
+  height: number;
+}
+
+interface FileRoot {
+  id: ObjectId;
+  height: number;
+}
+
+const META_BATCH = 512;
+
+export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
+  const { repo } = opts;
+  const alive = [...opts.peers];
+  const banned: { peer: string; why: string }[] = [];
+  const ban = (p: PeerSession, why: string): void => {
+    banned.push({ peer: p.peer, why });
+    void p.close(`banned: ${why}`);
+    alive.splice(alive.indexOf(p), 1);
+  };
+  return repo.withWriteLock(async () => {
+    const session = await repo.objects.beginSession();
+    try {
+      const seen = new Set<string>();
+      const chunks = new Map<string, ChunkRef>();
+      const roots: FileRoot[] = [];
+      let alreadyHad = 0;
+      let metadataObjects = 0;
+      let queue: Need[] = [];
+      const want = (need: Need): void => {
+        const key = toHex(need.id);
+        if (seen.has(key)) return;
+        seen.add(key);
+        queue.push(need);
+      };
+      const wantChunk = (id: ObjectId, size: number): void => {
+        const key = toHex(id);
+        if (chunks.has(key) || seen.has(key)) return;
+        seen.add(key);
+        if (session.has(id)) alreadyHad++;
+        else chunks.set(key, { id, size });
+      };
+      const wantContent = (id: ObjectId, height: number, size: number): void => {
+        if (height === 0) wantChunk(id, size);
+        else {
+          roots.push({ id, height });
+          want({ id, kind: 'node', height });
+        }
+      };
+      const expand = (need: Need, bytes: Uint8Array): void => {
+        if (need.kind === 'commit') {
+          const c = decodeCommit(bytes);
+          want({ id: c.tree, kind: 'tree', height: 0 });
+          for (const p of c.parents) want({ id: p, kind: 'commit', height: 0 });
+        } else if (need.kind === 'tree') {
+          for (const e of decodeTree(bytes).entries) {
+            if (e.kind === 'dir') want({ id: e.id, kind: 'tree', height: 0 });
+            else if (e.kind === 'symlink') wantChunk(e.id, e.size);
+            else wantContent(e.id, e.height, e.size);
+          }
+        } else {
+          const node = decodeIndexNode(bytes);
+          if (node.height !== need.height)
+            throw new ShoalError('CORRUPT_OBJECT', `index node ${toHex(need.id)} has the wrong height`);
+          for (const e of node.entries) {
+            if (node.height > 1) want({ id: e.id, kind: 'node', height: node.height - 1 });
+            else wantChunk(e.id, e.size);
+          }
+        }
+      };
+      for (const t of opts.targets) want({ id: t, kind: 'commit', height: 0 });
+
+      // Metadata, breadth first, in batches.
+      let turn = 0;
+      while (queue.length > 0) {
+        if (opts.signal?.aborted) throw new ShoalError('ABORTED', 'interrupted');
+        const batch = queue.slice(0, META_BATCH);
+        queue = queue.slice(META_BATCH);
+        const remote: Need[] = [];
+        for (const need of batch) {
+          if (repo.objects.has(need.id)) {
+            expand(need, repo.objects.read(need.id, need.kind));
+            alreadyHad++;
+          } else remote.push(need);
+        }
+        let missing = remote;
+        let attempts = 0;
+        while (missing.length > 0) {
+          if (attempts++ > 2 * opts.peers.length) {
+            throw new ShoalError('MISSING_OBJECT', `no reachable peer has object ${toHex(missing[0]!.id)}`);
+          }
+          if (alive.length === 0) {
+            throw new ShoalError('PEER_ERROR', 'no peer left to fetch from; run the command again to resume');
+          }
+          const peer = alive[turn++ % alive.length]!;
+          const byId = new Map(missing.map((m) => [toHex(m.id), m]));
+          const got: { need: Need; bytes: Uint8Array }[] = [];
+          const notThere: Need[] = [];
+          let bad: string | null = null;
+          try {
+            await peer.get(
+              missing.map((m) => m.id),
+              (id, bytes) => {
+                const need = byId.get(toHex(id))!;
+                if (bytes === null) notThere.push(need);
+                else if (!idEquals(hashObject(need.kind, bytes), need.id)) bad = `sent a wrong ${need.kind}`;
+                else got.push({ need, bytes });
+              },
+            );
+          } catch (err) {
+            alive.splice(alive.indexOf(peer), 1);
+            banned.push({ peer: peer.peer, why: (err as Error).message });
+            continue;
+          }
+          if (bad) {
+            ban(peer, bad);
+            continue;
+          }
+          for (const { need, bytes } of got) {
+            try {
+              expand(need, bytes);
+            } catch (err) {
+              ban(peer, `sent an undecodable ${need.kind}: ${(err as Error).message}`);
+              bad = 'x';
+              break;
+            }
+            await session.putObject({ kind: need.kind, id: need.id, bytes });
+            metadataObjects++;
+          }
+          if (bad) continue;
+          missing = notThere;
+        }
+        opts.onProgress?.({
+          phase: 'metadata',
+          bytesDone: 0,
+          bytesTotal: 0,
+          objects: metadataObjects,
+          peers: alive.length,
+        });
+      }
+      // The index nodes must be readable for have-maps and for serving while we download.
+      await session.flush();
+
+      const list = [...chunks.values()];
+      const peers = await availability(repo, alive, opts.targets, roots, list);
+      const result = await runScheduler({
+        chunks: list,
+        peers,
+        download: opts.download,
+        store: async (id, bytes) => {
+          await session.putChunk(id, bytes);
+        },
+        onProgress: (p) =>
+          opts.onProgress?.({
+            phase: 'chunks',
+            bytesDone: p.bytesDone,
+            bytesTotal: p.bytesTotal,
+            objects: metadataObjects + p.chunksDone,
+            peers: p.peers,
+          }),
+        signal: opts.signal,
+      });
+      await session.close();
+      return {
+        ...result,
+        banned: [...banned, ...result.banned],
+        metadataObjects,
+        chunks: list.length,
+        alreadyHad,
+      };
+    } catch (err) {
+      await closeKeepingWork(session);
+      throw err;
+    }
+  });
+}
+
+/** On failure keep what was fetched and verified: the next run resumes from it. */
+async function closeKeepingWork(session: PackSession): Promise<void> {
+  try {
+    await session.close();
+  } catch {
+    await session.abort();
+  }
+}
+
+/** Ask every peer what it holds: whole commits when complete, else have-maps per large file. */
+async function availability(
+  repo: Repository,
+  peers: PeerSession[],
+  targets: ObjectId[],
+  roots: FileRoot[],
+  chunks: ChunkRef[],
+): Promise<SchedulerPeer[]> {
+  const n = chunks.length;
+  const position = new Map(chunks.map((c, i) => [toHex(c.id), i]));
+  const out: SchedulerPeer[] = [];
+  const unknown: SchedulerPeer[] = [];
+  for (const session of peers) {
+    const has = new Uint8Array(n);
+    let complete = true;
+    try {
+      for (const t of targets) if (!(await session.have(t, 0, true)).all) complete = false;
+    } catch {
+      continue;
+    }
+    if (complete) {
+      has.fill(1);
+      out.push({ session, has });
+      continue;
+    }
+    try {
+      for (const root of roots) {
+        const map = await session.have(root.id, root.height);
+        const order = chunkOrder(repo, root);
+        if (map.count === 0 && !map.all) continue;
+        if (!map.all && map.count !== order.length)
+          throw new ShoalError('PEER_ERROR', 'have-map of the wrong length');
+        order.forEach((hex, k) => {
+          const i = position.get(hex);
+          if (i !== undefined && (map.all || (map.bits[k >> 3]! >> (k & 7)) & 1)) has[i] = 1;
+        });
+      }
+    } catch {
+      continue;
+    }
+    const peer = { session, has };
+    out.push(peer);
+    unknown.push(peer);
+  }
+  // Chunks no have-map accounts for (small files): ask the partial peers anyway; a `missing`
+  // answer takes them off that peer's list.
+  for (let i = 0; i < n; i++) {
+    if (out.some((p) => p.has[i])) continue;
+    for (const p of unknown) p.has[i] = 1;
+  }
+  return out;
+}
+
+function chunkOrder(repo: Repository, root: FileRoot): string[] {
+  const out: string[] = [];
+  const walk = (id: ObjectId, height: number): void => {
+    if (height === 0) {
+      out.push(toHex(id));
+      return;
+    }
+    for (const e of decodeIndexNode(repo.objects.read(id, 'node')).entries) walk(e.id, height - 1);
+  };
+  walk(root.id, root.height);
+  return out;
+}

@@ -1,0 +1,22 @@
+// Public surface of the swarm: peers, serving, fetching, cloning and pushing.
+export type { FetchProgress } from './fetch.ts';
+export {
+  type CloneSummary,
+  cloneFromSwarm,
+  type FetchSummary,
+  fetchFromSwarm,
+  remoteSource,
+  type TransferOptions,
+} from './fetch-remote.ts';
+export { connect, type Peer, parseSource, startPeer } from './peer.ts';
+export { type PushSummary, pushHandler, pushToSwarm } from './push.ts';
+export { parseRate, RateLimiter } from './rate-limit.ts';
+export {
+  ensureRepoIdentity,
+  loadRepoIdentity,
+  mayRead,
+  mayWrite,
+  ownSignedRefs,
+  type RepoState,
+} from './repo-state.ts';
+export type { ServerEvent } from './server.ts';

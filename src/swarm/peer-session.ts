@@ -1,0 +1,206 @@
+// One stream to one peer for one repository, from the fetching side: requests go out with a
+// number, a background loop routes each response to the request it answers, and any protocol
+// violation fails every pending request so the scheduler can drop or ban the peer.
+
+import type { PeerId, Stream } from '@libp2p/interface';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import { ShoalError } from '../core/index.ts';
+import {
+  FrameReader,
+  FrameWriter,
+  type PeerNode,
+  parseResponse,
+  type Response,
+  SYNC_PROTOCOL,
+  WIRE_ERRORS,
+} from '../net/index.ts';
+
+export interface HaveMap {
+  all: boolean;
+  count: number;
+  bits: Uint8Array;
+}
+
+type Pending = {
+  onResponse: (r: Response, payload: Uint8Array | undefined) => boolean; // true when finished
+  fail: (err: Error) => void;
+};
+
+const LIMITS = { maxHeaderBytes: 1024 * 1024, maxPayloadBytes: 16 * 1024 * 1024 };
+
+export function wireError(code: number, message: string): ShoalError {
+  if (code === WIRE_ERRORS.forbidden) return new ShoalError('PERMISSION_DENIED', message);
+  if (code === WIRE_ERRORS.notFound) return new ShoalError('NOT_FOUND', message);
+  if (code === WIRE_ERRORS.notFastForward) return new ShoalError('NOT_FAST_FORWARD', message);
+  return new ShoalError('PEER_ERROR', message);
+}
+
+export class PeerSession {
+  readonly peer: string;
+  private readonly stream: Stream;
+  private readonly reader: FrameReader;
+  private readonly writer: FrameWriter;
+  private readonly pending = new Map<number, Pending>();
+  private nextReq = 1;
+  private failure: Error | null = null;
+  readonly closed: Promise<void>;
+
+  private constructor(stream: Stream, peer: string) {
+    this.stream = stream;
+    this.peer = peer;
+    this.reader = new FrameReader(stream, { limits: LIMITS, highWaterMark: 32 * 1024 * 1024 });
+    this.writer = new FrameWriter(stream, { limits: LIMITS });
+    this.closed = this.readLoop();
+  }
+
+  static async open(node: PeerNode, target: PeerId | Multiaddr, signal?: AbortSignal): Promise<PeerSession> {
+    let stream: Stream;
+    try {
+      stream = await node.dialProtocol(target, SYNC_PROTOCOL, { signal });
+    } catch (err) {
+      throw new ShoalError('PEER_ERROR', `cannot reach peer ${String(target)}: ${(err as Error).message}`);
+    }
+    const peer =
+      'getComponents' in target
+        ? (target.getComponents().findLast((c) => c.name === 'p2p')?.value ?? target.toString())
+        : target.toString();
+    return new PeerSession(stream, peer);
+  }
+
+  /** Wrap a stream the remote side opened (a push's fetch-back). */
+  static fromStream(stream: Stream, peer: string): PeerSession {
+    return new PeerSession(stream, peer);
+  }
+
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  private async readLoop(): Promise<void> {
+    try {
+      for (;;) {
+        const frame = await this.reader.read();
+        if (!frame) break;
+        const r = parseResponse(frame.header);
+        const p = this.pending.get(r.req);
+        if (!p) throw new ShoalError('PEER_ERROR', `response to unknown request ${r.req}`);
+        if (r.type === 'error') {
+          this.pending.delete(r.req);
+          p.fail(wireError(r.code, r.message));
+          continue;
+        }
+        if (p.onResponse(r, frame.payload)) this.pending.delete(r.req);
+      }
+      this.failAll(new ShoalError('PEER_ERROR', `peer ${this.peer} closed the stream`));
+    } catch (err) {
+      this.failAll(err instanceof ShoalError ? err : new ShoalError('PEER_ERROR', (err as Error).message));
+    }
+  }
+
+  private failAll(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.fail(err);
+    this.pending.clear();
+  }
+
+  private send(header: Record<string, unknown> & { type: string }, pending: Pending): void {
+    if (this.failure) {
+      pending.fail(this.failure);
+      return;
+    }
+    const req = this.nextReq++;
+    this.pending.set(req, pending);
+    this.writer.write({ ...header, req }).catch((err) => this.failAll(err));
+  }
+
+  hello(repo: Uint8Array | null): Promise<{ identity: Uint8Array; refs: Uint8Array[] }> {
+    return new Promise((resolve, reject) =>
+      this.send(
+        { type: 'hello', repo },
+        {
+          onResponse: (r) => {
+            if (r.type !== 'repo') throw new ShoalError('PEER_ERROR', `expected repo, got ${r.type}`);
+            resolve({ identity: r.identity, refs: r.refs });
+            return true;
+          },
+          fail: reject,
+        },
+      ),
+    );
+  }
+
+  /**
+   * Ask for objects; `onObject` gets each one's bytes (unverified: the caller verifies) or
+   * null when the peer does not have it. Resolves when every id was answered.
+   */
+  get(ids: Uint8Array[], onObject: (id: Uint8Array, bytes: Uint8Array | null) => void): Promise<void> {
+    const waiting = new Set(ids.map((i) => Buffer.from(i).toString('hex')));
+    return new Promise((resolve, reject) =>
+      this.send(
+        { type: 'get', ids },
+        {
+          onResponse: (r, payload) => {
+            if (r.type !== 'object' && r.type !== 'missing') {
+              throw new ShoalError('PEER_ERROR', `expected an object, got ${r.type}`);
+            }
+            const key = Buffer.from(r.id).toString('hex');
+            if (!waiting.delete(key))
+              throw new ShoalError('PEER_ERROR', 'sent an object that was not asked for');
+            if (r.type === 'object' && payload === undefined)
+              throw new ShoalError('PEER_ERROR', 'object without bytes');
+            onObject(r.id, r.type === 'object' ? payload! : null);
+            if (waiting.size === 0) {
+              resolve();
+              return true;
+            }
+            return false;
+          },
+          fail: reject,
+        },
+      ),
+    );
+  }
+
+  have(root: Uint8Array, height: number, commit = false): Promise<HaveMap> {
+    return new Promise((resolve, reject) =>
+      this.send(
+        { type: 'have', root, height, commit },
+        {
+          onResponse: (r) => {
+            if (r.type !== 'have-map')
+              throw new ShoalError('PEER_ERROR', `expected a have-map, got ${r.type}`);
+            resolve({ all: r.all, count: r.count, bits: r.bits });
+            return true;
+          },
+          fail: reject,
+        },
+      ),
+    );
+  }
+
+  push(refs: Uint8Array, updates: [string, Uint8Array][], force: boolean): Promise<string[]> {
+    return new Promise((resolve, reject) =>
+      this.send(
+        { type: 'push', refs, updates, force },
+        {
+          onResponse: (r) => {
+            if (r.type !== 'pushed') throw new ShoalError('PEER_ERROR', `expected pushed, got ${r.type}`);
+            resolve(r.updated);
+            return true;
+          },
+          fail: reject,
+        },
+      ),
+    );
+  }
+
+  /** Close cleanly; with a reason, abort (used when banning a peer). */
+  async close(reason?: string): Promise<void> {
+    if (reason) {
+      this.failAll(new ShoalError('PEER_ERROR', reason));
+      this.stream.abort(new Error(reason));
+      return;
+    }
+    await this.writer.close().catch(() => {});
+  }
+}

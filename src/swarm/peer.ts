@@ -1,0 +1,204 @@
+// A running shoal peer: a libp2p node with this user's identity, the sync server attached, and
+// helpers to reach the peers a source names (a multiaddr, a LAN peer id, or every peer that
+// holds `shoal://<repo-id>`).
+
+import type { PeerId } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import {
+  decodeRepoIdentity,
+  encodeRepoIdentity,
+  fromHex,
+  type KeyPair,
+  type ObjectId,
+  ShoalError,
+  toHex,
+} from '../core/index.ts';
+import { createPeerNode, type PeerNode } from '../net/index.ts';
+import { readKnownPeers, rememberPeer } from '../store/index.ts';
+import { PeerSession } from './peer-session.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { type PushHandler, type ServerEvent, SyncServer } from './server.ts';
+
+export interface PeerOptions {
+  user: KeyPair;
+  listen?: string[];
+  mdns?: boolean;
+  maxUpload?: number;
+  maxDownload?: number;
+  onPush?: PushHandler;
+  onEvent?: (e: ServerEvent) => void;
+}
+
+export interface Peer {
+  node: PeerNode;
+  server: SyncServer;
+  download: RateLimiter;
+  /** Multiaddrs others can dial, each ending in /p2p/<peer-id>. */
+  addrs(): string[];
+  stop(): Promise<void>;
+}
+
+export async function startPeer(opts: PeerOptions): Promise<Peer> {
+  const node = await createPeerNode({
+    seed: opts.user.seed,
+    listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'],
+    mdns: opts.mdns ?? false,
+  });
+  const server = new SyncServer({
+    user: opts.user,
+    upload: new RateLimiter(opts.maxUpload),
+    onPush: opts.onPush,
+    onEvent: opts.onEvent,
+  });
+  await server.attach(node);
+  return {
+    node,
+    server,
+    download: new RateLimiter(opts.maxDownload),
+    addrs: () => node.getMultiaddrs().map((a) => a.toString()),
+    stop: async () => {
+      await node.stop();
+    },
+  };
+}
+
+export type Source =
+  | { kind: 'addr'; addr: string; peer: string | undefined }
+  | { kind: 'peer'; peer: string }
+  | { kind: 'repo'; repo: ObjectId };
+
+export function parseSource(text: string): Source {
+  if (text.startsWith('shoal://')) {
+    const hex = text.slice('shoal://'.length).replace(/\/+$/, '');
+    try {
+      return { kind: 'repo', repo: fromHex(hex) };
+    } catch {
+      throw new ShoalError('INVALID_ARGUMENT', `'${text}' is not a shoal://<repository id> URL`);
+    }
+  }
+  if (text.startsWith('/')) {
+    try {
+      const ma = multiaddr(text);
+      const peer = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
+      if (!peer) throw new Error('no /p2p/ part');
+      return { kind: 'addr', addr: text, peer };
+    } catch (err) {
+      throw new ShoalError(
+        'INVALID_ARGUMENT',
+        `'${text}' is not a multiaddr ending in /p2p/<peer-id> (${(err as Error).message})`,
+      );
+    }
+  }
+  try {
+    peerIdFromString(text);
+    return { kind: 'peer', peer: text };
+  } catch {
+    throw new ShoalError('INVALID_ARGUMENT', `'${text}' is not a multiaddr, a peer id or a shoal:// URL`);
+  }
+}
+
+export interface Connected {
+  session: PeerSession;
+  identity: Uint8Array;
+  refs: Uint8Array[];
+}
+
+/** Wait until mDNS has found `want` (a peer id) or any peer, for at most `ms`. */
+async function discoverOnLan(node: PeerNode, ms: number, want?: string): Promise<PeerId[]> {
+  const found = new Map<string, PeerId>();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      node.removeEventListener('peer:discovery', onPeer);
+      resolve([...found.values()]);
+    };
+    const onPeer = (evt: CustomEvent<{ id: PeerId }>): void => {
+      found.set(evt.detail.id.toString(), evt.detail.id);
+      if (want && evt.detail.id.toString() === want) done();
+    };
+    const timer = setTimeout(done, ms);
+    node.addEventListener('peer:discovery', onPeer);
+  });
+}
+
+/**
+ * Open a session with every peer the source and the extra addresses name, that serves the
+ * repository (`repo`, or for a single-peer source whatever it serves). Peers that cannot be
+ * reached or do not have it are skipped; none at all is an error.
+ */
+export async function connect(
+  peer: Peer,
+  source: Source,
+  extra: string[],
+  opts: { repo?: ObjectId; lanWaitMs?: number; signal?: AbortSignal } = {},
+): Promise<Connected[]> {
+  const targets: (string | PeerId)[] = [...extra];
+  let repo = opts.repo ?? (source.kind === 'repo' ? source.repo : undefined);
+  if (source.kind === 'addr') targets.unshift(source.addr);
+  if (source.kind === 'peer') {
+    const known = readKnownPeers()[source.peer];
+    if (known)
+      targets.unshift(
+        ...known.addrs.map((a) => `${a}/p2p/${source.peer}`.replace(/\/p2p\/[^/]+\/p2p\//, '/p2p/')),
+      );
+    else {
+      const lan = await discoverOnLan(peer.node, opts.lanWaitMs ?? 3000, source.peer);
+      const hit = lan.find((p) => p.toString() === source.peer);
+      if (!hit)
+        throw new ShoalError(
+          'NOT_FOUND',
+          `peer ${source.peer} was not found on the LAN or among known peers`,
+        );
+      targets.unshift(hit);
+    }
+  }
+  if (source.kind === 'repo') {
+    const hex = toHex(source.repo);
+    for (const [id, kp] of Object.entries(readKnownPeers())) {
+      if (kp.repos.includes(hex))
+        for (const a of kp.addrs) targets.push(a.includes('/p2p/') ? a : `${a}/p2p/${id}`);
+    }
+    if (peer.node.getMultiaddrs().length > 0 && opts.lanWaitMs !== 0) {
+      targets.push(...(await discoverOnLan(peer.node, opts.lanWaitMs ?? 1500)));
+    }
+  }
+  const self = peer.node.peerId.toString();
+  const seen = new Set<string>();
+  const out: Connected[] = [];
+  const errors: string[] = [];
+  for (const t of targets) {
+    const target = typeof t === 'string' ? multiaddr(t) : t;
+    const id =
+      typeof t === 'string'
+        ? (multiaddr(t)
+            .getComponents()
+            .findLast((c) => c.name === 'p2p')?.value ?? t)
+        : t.toString();
+    if (id === self || seen.has(id)) continue;
+    seen.add(id);
+    try {
+      const session = await PeerSession.open(peer.node, target, opts.signal);
+      try {
+        const hello = await session.hello(repo ?? null);
+        out.push({ session, identity: hello.identity, refs: hello.refs });
+        const addrs = peer.node
+          .getConnections(typeof t === 'string' ? peerIdFromString(id) : t)
+          .map((c) => c.remoteAddr.toString());
+        const repoId = repo ?? encodeRepoIdentity(decodeRepoIdentity(hello.identity)).id;
+        repo ??= repoId;
+        rememberPeer(id, addrs, toHex(repoId));
+      } catch (err) {
+        await session.close();
+        throw err;
+      }
+    } catch (err) {
+      errors.push(`${id}: ${(err as Error).message}`);
+    }
+  }
+  if (out.length === 0) {
+    const why = errors.length > 0 ? `: ${errors.join('; ')}` : '';
+    throw new ShoalError('NOT_FOUND', `no peer serving the repository could be reached${why}`);
+  }
+  return out;
+}

@@ -1,0 +1,114 @@
+// `push`: ask a peer to take our branch. The peer checks that our key may write there, fetches
+// the commits from us over the same connection (so only what it lacks crosses the wire), checks
+// for a fast-forward, and moves its branch. Both sides verify everything as in any fetch.
+
+import { decodeSignedRefs, idEquals, type KeyPair, type ObjectId, ShoalError, toHex } from '../core/index.ts';
+import { type PeerNode, SYNC_PROTOCOL } from '../net/index.ts';
+import type { Repository } from '../store/index.ts';
+import { isAncestor, moveWorktree } from '../vcs/index.ts';
+import { fetchCommits } from './fetch.ts';
+import { remoteSource, type TransferOptions } from './fetch-remote.ts';
+import { connect, parseSource, startPeer } from './peer.ts';
+import { PeerSession } from './peer-session.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { loadRepoIdentity, mayWrite, ownSignedRefs } from './repo-state.ts';
+import type { PushHandler } from './server.ts';
+
+export interface PushSummary {
+  remote: string;
+  peer: string;
+  updated: string[];
+  branch: string;
+  commit: string;
+}
+
+export async function pushToSwarm(
+  repo: Repository,
+  nameOrSource: string,
+  branch: string | undefined,
+  opts: TransferOptions & { force?: boolean },
+): Promise<PushSummary> {
+  const state = loadRepoIdentity(repo);
+  if (!state)
+    throw new ShoalError('NOT_FOUND', 'this repository has no identity yet (it was never shared or cloned)');
+  const head = repo.refs.head();
+  const name = branch ?? (head.kind === 'branch' ? head.name : undefined);
+  if (!name) throw new ShoalError('USAGE', 'HEAD is detached: name the branch to push');
+  const commit = repo.refs.get(`refs/heads/${name}`);
+  if (!commit) throw new ShoalError('NOT_FOUND', `no branch '${name}'`);
+  const { remote, source, peers } = remoteSource(repo, nameOrSource);
+  const peer = await startPeer({ user: opts.user, listen: opts.listen, maxUpload: opts.maxUpload });
+  try {
+    peer.server.add({ repo, state });
+    const [target] = await connect(peer, parseSource(source), [...peers, ...(opts.peers ?? [])], {
+      repo: state.id,
+    });
+    const refs = ownSignedRefs(repo, state, opts.user);
+    const updated = await target!.session.push(refs, [[`refs/heads/${name}`, commit]], opts.force === true);
+    await target!.session.close();
+    if (updated.length > 0) repo.refs.update(`refs/remotes/${remote}/${name}`, commit, `push: to ${remote}`);
+    return { remote, peer: target!.session.peer, updated, branch: name, commit: toHex(commit) };
+  } finally {
+    await peer.stop();
+  }
+}
+
+/** The receiving side of a push, for a peer that serves `repo`. */
+export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHandler {
+  return async (served, request, from) => {
+    const { repo, state } = served;
+    if (!mayWrite(repo, state, from.key)) {
+      throw new ShoalError('PERMISSION_DENIED', 'your key may not push to this repository');
+    }
+    const doc = decodeSignedRefs(request.refs);
+    if (!idEquals(doc.signer, from.key) || !idEquals(doc.repo, state.id)) {
+      throw new ShoalError(
+        'PERMISSION_DENIED',
+        'the refs document is not signed by the pushing key for this repository',
+      );
+    }
+    for (const [name, id] of request.updates) {
+      const claimed = doc.refs.get(name);
+      if (!name.startsWith('refs/heads/') || !claimed || !idEquals(claimed, id)) {
+        throw new ShoalError('PERMISSION_DENIED', `update of '${name}' is not in the signed refs`);
+      }
+    }
+    const targets: ObjectId[] = request.updates.map(([, id]) => id);
+    const stream = await node().dialProtocol(from.connection.remotePeer, SYNC_PROTOCOL);
+    const session = PeerSession.fromStream(stream, from.connection.remotePeer.toString());
+    try {
+      await session.hello(state.id);
+      await fetchCommits({ repo, peers: [session], targets, download });
+    } finally {
+      await session.close();
+    }
+    const updated: string[] = [];
+    await repo.withWriteLock(async () => {
+      for (const [name, id] of request.updates) {
+        const old = repo.refs.get(name);
+        if (old && idEquals(old, id)) continue;
+        if (old && !isAncestor(repo.objects, old, id)) {
+          if (!request.force)
+            throw new ShoalError(
+              'NOT_FAST_FORWARD',
+              `'${name}' is not a fast-forward; pull first, or push --force`,
+            );
+          if (repo.config('access.allow-force') !== 'true') {
+            throw new ShoalError('PERMISSION_DENIED', `this peer does not allow forced updates of '${name}'`);
+          }
+        }
+        const head = repo.refs.head();
+        if (head.kind === 'branch' && `refs/heads/${head.name}` === name) {
+          // The branch is checked out here: bring the working tree along, unless it has local changes.
+          await moveWorktree(repo, old, id, {});
+        }
+        if (!repo.refs.update(name, id, `push: from ${from.connection.remotePeer.toString()}`, old ?? null)) {
+          throw new ShoalError('CONFLICT', `'${name}' moved during the push`);
+        }
+        updated.push(name);
+      }
+      repo.signedRefs.put(doc.signer, doc.seq, request.refs);
+    });
+    return updated;
+  };
+}

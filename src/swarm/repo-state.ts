@@ -1,0 +1,178 @@
+// A repository as the swarm sees it: its identity document (created on first use), the signed
+// refs documents it serves (its own, re-signed whenever its refs change, and those it learnt
+// from peers), the canonical refs, and who may read and write it.
+
+import { basename } from 'node:path';
+import {
+  decodeRepoIdentity,
+  decodeSignedRefs,
+  encodeRepoIdentity,
+  encodeSignedRefs,
+  idEquals,
+  isDelegate,
+  type KeyPair,
+  type ObjectId,
+  type RepoIdentity,
+  ShoalError,
+  type SignedRefs,
+  signRefs,
+  toHex,
+  type Visibility,
+} from '../core/index.ts';
+import type { Repository } from '../store/index.ts';
+
+export interface RepoState {
+  id: ObjectId;
+  identity: RepoIdentity;
+  identityBytes: Uint8Array;
+}
+
+/** The repository's identity, creating it (with this user as the only delegate) if it has none. */
+export async function ensureRepoIdentity(
+  repo: Repository,
+  user: KeyPair,
+  visibility: Visibility = 'public',
+): Promise<RepoState> {
+  const existing = loadRepoIdentity(repo);
+  if (existing) return existing;
+  const identity: RepoIdentity = {
+    name: basename(repo.root),
+    created: Number(repo.meta('created') ?? Date.now()),
+    delegates: [user.publicKey],
+    threshold: 1,
+    visibility,
+  };
+  return adoptRepoIdentity(repo, encodeRepoIdentity(identity).bytes);
+}
+
+export function loadRepoIdentity(repo: Repository): RepoState | undefined {
+  const hex = repo.meta('repo-id');
+  if (!hex) return undefined;
+  const id = new Uint8Array(Buffer.from(hex, 'hex'));
+  const bytes = repo.objects.read(id, 'repo');
+  return { id, identity: decodeRepoIdentity(bytes), identityBytes: bytes };
+}
+
+/** Record an identity document (ours, or one received when cloning) as this repository's. */
+export async function adoptRepoIdentity(repo: Repository, bytes: Uint8Array): Promise<RepoState> {
+  const identity = decodeRepoIdentity(bytes);
+  const { id } = encodeRepoIdentity(identity);
+  const current = repo.meta('repo-id');
+  if (current && current !== toHex(id)) {
+    throw new ShoalError('CONFLICT', `this repository already has the identity ${current}`);
+  }
+  await repo.withWriteLock(async () => {
+    const session = await repo.objects.beginSession();
+    try {
+      await session.putObject({ kind: 'repo', id, bytes });
+      await session.close();
+    } catch (err) {
+      await session.abort();
+      throw err;
+    }
+    repo.setMeta('repo-id', toHex(id));
+  });
+  return { id, identity, identityBytes: bytes };
+}
+
+function localRefMap(repo: Repository): Map<string, ObjectId> {
+  const refs = new Map<string, ObjectId>();
+  for (const r of repo.refs.list('refs/heads/')) refs.set(r.name, r.id);
+  for (const r of repo.refs.list('refs/tags/')) refs.set(r.name, r.id);
+  return refs;
+}
+
+function sameRefs(a: Map<string, ObjectId>, b: Map<string, ObjectId>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) {
+    const w = b.get(k);
+    if (!w || !idEquals(v, w)) return false;
+  }
+  return true;
+}
+
+/** This user's signed refs for the repository, signed anew (seq + 1) if the refs changed. */
+export function ownSignedRefs(repo: Repository, state: RepoState, user: KeyPair): Uint8Array {
+  const refs = localRefMap(repo);
+  const stored = repo.signedRefs.get(user.publicKey);
+  if (stored) {
+    const doc = decodeSignedRefs(stored.doc);
+    if (sameRefs(doc.refs, refs)) return stored.doc;
+  }
+  const doc = signRefs(user.seed, {
+    repo: state.id,
+    signer: user.publicKey,
+    seq: (stored?.seq ?? 0) + 1,
+    time: Date.now(),
+    refs,
+  });
+  const { bytes } = encodeSignedRefs(doc);
+  repo.signedRefs.put(user.publicKey, doc.seq, bytes);
+  return bytes;
+}
+
+/** Every refs document to serve: ours (refreshed) and the newest from each other signer. */
+export function servedRefs(repo: Repository, state: RepoState, user: KeyPair): Uint8Array[] {
+  const own = ownSignedRefs(repo, state, user);
+  const others = repo.signedRefs
+    .all()
+    .filter((d) => Buffer.compare(d.signer, user.publicKey) !== 0)
+    .map((d) => d.doc);
+  return [own, ...others];
+}
+
+export interface AcceptedRefs {
+  docs: SignedRefs[];
+  rejected: { signer: string; why: string }[];
+}
+
+/**
+ * Verify refs documents from a peer for this repository: each must be well signed and name this
+ * repository. Returns the verified ones; the caller decides what a rejection costs the peer.
+ */
+export function verifyRefsDocs(state: RepoState, docs: Uint8Array[]): AcceptedRefs {
+  const out: AcceptedRefs = { docs: [], rejected: [] };
+  for (const bytes of docs) {
+    try {
+      const doc = decodeSignedRefs(bytes);
+      if (!idEquals(doc.repo, state.id)) throw new ShoalError('PEER_ERROR', 'refs for another repository');
+      out.docs.push(doc);
+    } catch (err) {
+      out.rejected.push({ signer: '?', why: (err as Error).message });
+    }
+  }
+  return out;
+}
+
+/** The canonical refs: the newest document signed by a delegate. */
+export function canonicalRefs(state: RepoState, docs: SignedRefs[]): SignedRefs | undefined {
+  let best: SignedRefs | undefined;
+  for (const d of docs) {
+    if (!isDelegate(state.identity, d.signer)) continue;
+    if (!best || d.time > best.time || (d.time === best.time && d.seq > best.seq)) best = d;
+  }
+  return best;
+}
+
+function keyList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(/[\s,]+/)
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/** Whether `key` may read: anyone for a public repository, else delegates and listed readers. */
+export function mayRead(repo: Repository, state: RepoState, key: Uint8Array): boolean {
+  if (state.identity.visibility === 'public') return true;
+  if (isDelegate(state.identity, key)) return true;
+  const hex = toHex(key);
+  return (
+    keyList(repo.config('access.readers')).includes(hex) ||
+    keyList(repo.config('access.writers')).includes(hex)
+  );
+}
+
+/** Whether `key` may update branches here by pushing: delegates and listed writers. */
+export function mayWrite(repo: Repository, state: RepoState, key: Uint8Array): boolean {
+  return isDelegate(state.identity, key) || keyList(repo.config('access.writers')).includes(toHex(key));
+}

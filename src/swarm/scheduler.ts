@@ -1,0 +1,313 @@
+// The multi-source chunk scheduler. It knows which peer holds which chunk (have-maps), asks for
+// the rarest chunks first, keeps a pipeline per peer sized to that peer's measured throughput,
+// duplicates the last outstanding requests (endgame), verifies every chunk on arrival, bans a
+// peer that sends bad bytes, and re-queues the work of a peer that fails or disappears.
+
+import { hashChunk, idEquals, ShoalError, toHex } from '../core/index.ts';
+import type { PeerSession } from './peer-session.ts';
+import type { RateLimiter } from './rate-limit.ts';
+
+export interface ChunkRef {
+  id: Uint8Array;
+  size: number;
+}
+
+export interface SchedulerPeer {
+  session: PeerSession;
+  /** has[i] = 1 when the peer is known to hold chunk i. */
+  has: Uint8Array;
+}
+
+export interface SchedulerProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  chunksDone: number;
+  chunksTotal: number;
+  peers: number; // peers that delivered data in the last two seconds
+}
+
+export interface SchedulerResult {
+  bytes: number;
+  duplicateBytes: number;
+  perPeer: Record<string, number>;
+  banned: { peer: string; why: string }[];
+}
+
+export interface SchedulerOptions {
+  chunks: ChunkRef[];
+  peers: SchedulerPeer[];
+  store: (id: Uint8Array, bytes: Uint8Array) => Promise<void>;
+  download: RateLimiter;
+  onProgress?: (p: SchedulerProgress) => void;
+  signal?: AbortSignal;
+}
+
+const PENDING = 0;
+const REQUESTED = 1;
+const DONE = 2;
+
+const BATCH_BYTES = 1024 * 1024;
+const MIN_WINDOW = 2 * 1024 * 1024;
+const MAX_WINDOW = 64 * 1024 * 1024;
+const START_WINDOW = 4 * 1024 * 1024;
+const WINDOW_SECONDS = 0.25; // keep a quarter second of a peer's throughput in flight
+const MAX_BUFFERED = 64 * 1024 * 1024; // received but not yet stored
+const RAREST_SCAN = 64;
+
+interface PeerState {
+  peer: SchedulerPeer;
+  outstanding: number; // bytes requested and not yet answered
+  inFlight: Set<number>;
+  received: number;
+  rate: number; // bytes per second, smoothed
+  rateMark: { t: number; bytes: number };
+  lastData: number;
+  alive: boolean;
+}
+
+export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerResult> {
+  const n = opts.chunks.length;
+  const result: SchedulerResult = { bytes: 0, duplicateBytes: 0, perPeer: {}, banned: [] };
+  if (n === 0) return result;
+  const state = new Uint8Array(n);
+  const requestedFrom = new Uint8Array(n); // how many peers a chunk is outstanding at
+  const index = new Map(opts.chunks.map((c, i) => [toHex(c.id), i]));
+  const bytesTotal = opts.chunks.reduce((s, c) => s + c.size, 0);
+  const peers: PeerState[] = opts.peers.map((p) => ({
+    peer: p,
+    outstanding: 0,
+    inFlight: new Set(),
+    received: 0,
+    rate: 0,
+    rateMark: { t: performance.now(), bytes: 0 },
+    lastData: 0,
+    alive: true,
+  }));
+  const availability = new Uint16Array(n);
+  for (const p of peers) for (let i = 0; i < n; i++) availability[i]! += p.peer.has[i]!;
+
+  let done = 0;
+  let bytesDone = 0;
+  let buffered = 0;
+  let lowWater = 0;
+  let storing: Promise<void> = Promise.resolve();
+  let finish!: () => void;
+  let fail!: (err: Error) => void;
+  const finished = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  let settled = false;
+  const settle = (err?: Error): void => {
+    if (settled) return;
+    settled = true;
+    if (err) fail(err);
+    else finish();
+  };
+
+  const progress = (): void => {
+    const now = performance.now();
+    opts.onProgress?.({
+      bytesDone,
+      bytesTotal,
+      chunksDone: done,
+      chunksTotal: n,
+      peers: peers.filter((p) => p.alive && now - p.lastData < 2000).length,
+    });
+  };
+
+  const drop = (p: PeerState, why: string, ban: boolean): void => {
+    if (!p.alive) return;
+    p.alive = false;
+    if (ban) {
+      result.banned.push({ peer: p.peer.session.peer, why });
+      void p.peer.session.close(`banned: ${why}`);
+    }
+    for (let i = 0; i < n; i++) if (p.peer.has[i]) availability[i]!--;
+    for (const i of p.inFlight) {
+      requestedFrom[i]!--;
+      if (state[i] === REQUESTED && requestedFrom[i] === 0) state[i] = PENDING;
+    }
+    p.inFlight.clear();
+    p.outstanding = 0;
+    lowWater = 0;
+  };
+
+  const window = (p: PeerState): number =>
+    p.rate === 0 ? START_WINDOW : Math.min(MAX_WINDOW, Math.max(MIN_WINDOW, p.rate * WINDOW_SECONDS));
+
+  /** Choose chunks for one peer: the rarest pending ones it has, else (endgame) duplicates. */
+  const pick = (p: PeerState, budget: number): number[] => {
+    const picked: number[] = [];
+    let bytes = 0;
+    while (lowWater < n && state[lowWater] === DONE) lowWater++;
+    const candidates: number[] = [];
+    for (let i = lowWater; i < n && candidates.length < RAREST_SCAN * 4; i++) {
+      if (state[i] === PENDING && p.peer.has[i]) candidates.push(i);
+    }
+    if (candidates.length > 0) {
+      // Rarest first among the next candidates, file order among equals.
+      const window = candidates.slice(0, RAREST_SCAN);
+      window.sort((a, b) => availability[a]! - availability[b]! || a - b);
+      for (const i of window) {
+        if (bytes >= budget && picked.length > 0) break;
+        picked.push(i);
+        bytes += opts.chunks[i]!.size;
+      }
+      return picked;
+    }
+    // Endgame: nothing left to hand out, so duplicate what other peers still owe.
+    for (let i = lowWater; i < n && bytes < budget; i++) {
+      if (state[i] === REQUESTED && p.peer.has[i] && !p.inFlight.has(i) && requestedFrom[i]! < 2) {
+        picked.push(i);
+        bytes += opts.chunks[i]!.size;
+      }
+    }
+    return picked;
+  };
+
+  const onChunk = (p: PeerState, i: number, bytes: Uint8Array | null): void => {
+    const ref = opts.chunks[i]!;
+    if (p.inFlight.delete(i)) {
+      requestedFrom[i]!--;
+      p.outstanding -= ref.size;
+    }
+    if (bytes === null) {
+      // The peer does not have it after all.
+      if (p.peer.has[i]) {
+        p.peer.has[i] = 0;
+        availability[i]!--;
+      }
+      if (state[i] === REQUESTED && requestedFrom[i] === 0) state[i] = PENDING;
+      lowWater = Math.min(lowWater, i);
+      return;
+    }
+    if (bytes.length !== ref.size || !idEquals(hashChunk(bytes), ref.id)) {
+      if (state[i] === REQUESTED && requestedFrom[i] === 0) state[i] = PENDING;
+      drop(p, `sent wrong bytes for chunk ${toHex(ref.id).slice(0, 12)}`, true);
+      return;
+    }
+    const now = performance.now();
+    p.received += bytes.length;
+    p.lastData = now;
+    const dt = (now - p.rateMark.t) / 1000;
+    if (dt >= 0.2) {
+      const sample = (p.received - p.rateMark.bytes) / dt;
+      p.rate = p.rate === 0 ? sample : p.rate * 0.6 + sample * 0.4;
+      p.rateMark = { t: now, bytes: p.received };
+    }
+    if (state[i] === DONE) {
+      result.duplicateBytes += bytes.length;
+      return;
+    }
+    state[i] = DONE;
+    done++;
+    bytesDone += bytes.length;
+    result.bytes += bytes.length;
+    result.perPeer[p.peer.session.peer] = (result.perPeer[p.peer.session.peer] ?? 0) + bytes.length;
+    buffered += bytes.length;
+    const copy = bytes;
+    storing = storing.then(async () => {
+      await opts.store(ref.id, copy);
+      buffered -= copy.length;
+    });
+    storing.catch((err) => settle(err));
+  };
+
+  let pumping = false;
+  let again = false;
+  const pump = async (): Promise<void> => {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        again = false;
+        if (settled) return;
+        if (opts.signal?.aborted) {
+          settle(new ShoalError('ABORTED', 'interrupted'));
+          return;
+        }
+        if (done === n) {
+          await storing;
+          progress();
+          settle();
+          return;
+        }
+        const live = peers.filter((p) => p.alive);
+        if (live.length === 0) {
+          settle(
+            new ShoalError(
+              'PEER_ERROR',
+              `no peer left to fetch from (${n - done} chunks missing; run the command again to resume)`,
+            ),
+          );
+          return;
+        }
+        if (buffered > MAX_BUFFERED) {
+          await storing;
+          again = true;
+          continue;
+        }
+        let issued = false;
+        for (const p of live) {
+          while (p.alive && p.outstanding < window(p)) {
+            const batch = pick(p, Math.min(BATCH_BYTES, window(p) - p.outstanding));
+            if (batch.length === 0) break;
+            const bytes = batch.reduce((s, i) => s + opts.chunks[i]!.size, 0);
+            for (const i of batch) {
+              if (state[i] === PENDING) state[i] = REQUESTED;
+              requestedFrom[i]!++;
+              p.inFlight.add(i);
+            }
+            p.outstanding += bytes;
+            issued = true;
+            await opts.download.take(bytes);
+            const ids = batch.map((i) => opts.chunks[i]!.id);
+            p.peer.session
+              .get(ids, (id, data) => {
+                const i = index.get(toHex(id));
+                if (i !== undefined) onChunk(p, i, data);
+              })
+              .then(
+                () => {
+                  progress();
+                  void pump();
+                },
+                (err: Error) => {
+                  drop(p, err.message, false);
+                  void pump();
+                },
+              );
+          }
+        }
+        const anyInFlight = peers.some((p) => p.alive && p.inFlight.size > 0);
+        if (!issued && !anyInFlight) {
+          const missing = opts.chunks.findIndex((_, i) => state[i] !== DONE);
+          settle(
+            new ShoalError(
+              'MISSING_OBJECT',
+              `no reachable peer has chunk ${toHex(opts.chunks[missing]!.id)} (${n - done} chunks missing)`,
+            ),
+          );
+          return;
+        }
+      } while (again);
+    } finally {
+      pumping = false;
+    }
+  };
+
+  const onAbort = (): void => settle(new ShoalError('ABORTED', 'interrupted'));
+  opts.signal?.addEventListener('abort', onAbort);
+  try {
+    void pump();
+    await finished;
+    await storing;
+    return result;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}

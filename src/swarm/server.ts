@@ -1,0 +1,235 @@
+// Serving repositories over `/shoal/sync/1`: refs, verified objects and have-maps, to any peer
+// for a public repository and only to listed keys for a private one. Every object is read
+// through the store, which verifies it against its id, so a corrupt local pack is never served.
+
+import type { Connection, Stream } from '@libp2p/interface';
+import {
+  decodeIndexNode,
+  isShoalError,
+  type KeyPair,
+  type ObjectId,
+  ShoalError,
+  toHex,
+} from '../core/index.ts';
+import {
+  FrameReader,
+  FrameWriter,
+  type PeerNode,
+  parseRequest,
+  publicKeyBytesOfPeer,
+  type Request,
+  STREAM_LIMITS,
+  SYNC_PROTOCOL,
+  WIRE_ERRORS,
+} from '../net/index.ts';
+import type { Repository } from '../store/index.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { mayRead, type RepoState, servedRefs } from './repo-state.ts';
+
+export interface ServedRepo {
+  repo: Repository;
+  state: RepoState;
+}
+
+/** What a push asks of the server; implemented by push-handler.ts. */
+export type PushHandler = (
+  served: ServedRepo,
+  request: Extract<Request, { type: 'push' }>,
+  peer: { key: Uint8Array; connection: Connection },
+) => Promise<string[]>;
+
+export interface ServerEvent {
+  type: 'served' | 'denied' | 'peer-error';
+  peer: string;
+  bytes?: number;
+  message?: string;
+}
+
+export interface SyncServerOptions {
+  user: KeyPair;
+  upload: RateLimiter;
+  onPush?: PushHandler;
+  onEvent?: (e: ServerEvent) => void;
+}
+
+const REQUEST_LIMITS = { maxHeaderBytes: 1024 * 1024, maxPayloadBytes: 1024 * 1024 };
+const RESPONSE_LIMITS = { maxHeaderBytes: 1024 * 1024, maxPayloadBytes: 16 * 1024 * 1024 };
+
+export class SyncServer {
+  private readonly repos = new Map<string, ServedRepo>();
+  private readonly opts: SyncServerOptions;
+  bytesServed = 0;
+
+  setPushHandler(handler: PushHandler): void {
+    this.opts.onPush = handler;
+  }
+
+  constructor(opts: SyncServerOptions) {
+    this.opts = opts;
+  }
+
+  add(served: ServedRepo): void {
+    this.repos.set(toHex(served.state.id), served);
+  }
+
+  remove(id: ObjectId): void {
+    this.repos.delete(toHex(id));
+  }
+
+  has(id: ObjectId): boolean {
+    return this.repos.has(toHex(id));
+  }
+
+  async attach(node: PeerNode): Promise<void> {
+    await node.handle(SYNC_PROTOCOL, (stream, connection) => this.serve(stream, connection), STREAM_LIMITS);
+  }
+
+  async serve(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString();
+    const reader = new FrameReader(stream, { limits: REQUEST_LIMITS });
+    const writer = new FrameWriter(stream, { limits: RESPONSE_LIMITS });
+    let key: Uint8Array;
+    try {
+      key = publicKeyBytesOfPeer(connection.remotePeer);
+    } catch {
+      stream.abort(new Error('not an Ed25519 peer'));
+      return;
+    }
+    let bound: ServedRepo | null = null;
+    try {
+      for (;;) {
+        const frame = await reader.read();
+        if (!frame) break;
+        if (frame.payload !== undefined) throw new ShoalError('PEER_ERROR', 'requests carry no payload');
+        const request = parseRequest(frame.header);
+        const fail = (code: number, message: string) =>
+          writer.write({ type: 'error', req: request.req, code, message });
+        if (request.type === 'hello') {
+          const served = request.repo
+            ? this.repos.get(toHex(request.repo))
+            : this.repos.values().next().value;
+          if (!served) {
+            await fail(WIRE_ERRORS.notFound, 'this peer does not serve that repository');
+            continue;
+          }
+          if (!mayRead(served.repo, served.state, key)) {
+            this.opts.onEvent?.({ type: 'denied', peer });
+            await fail(
+              WIRE_ERRORS.forbidden,
+              'this repository is private and your key is not allowed to read it',
+            );
+            continue;
+          }
+          bound = served;
+          await writer.write({
+            type: 'repo',
+            req: request.req,
+            identity: served.state.identityBytes,
+            refs: servedRefs(served.repo, served.state, this.opts.user),
+          });
+          continue;
+        }
+        if (!bound) {
+          await fail(WIRE_ERRORS.badRequest, 'say hello first');
+          continue;
+        }
+        switch (request.type) {
+          case 'get':
+            await this.sendObjects(bound.repo, request.req, request.ids, writer, peer);
+            break;
+          case 'have':
+            await writer.write(haveMap(bound.repo, request));
+            break;
+          case 'push': {
+            if (!this.opts.onPush) {
+              await fail(WIRE_ERRORS.forbidden, 'this peer does not accept pushes');
+              break;
+            }
+            try {
+              const updated = await this.opts.onPush(bound, request, { key, connection });
+              await writer.write({ type: 'pushed', req: request.req, updated });
+            } catch (err) {
+              if (!isShoalError(err)) throw err;
+              const code =
+                err.code === 'PERMISSION_DENIED'
+                  ? WIRE_ERRORS.forbidden
+                  : err.code === 'NOT_FAST_FORWARD'
+                    ? WIRE_ERRORS.notFastForward
+                    : WIRE_ERRORS.internal;
+              await fail(code, err.message);
+            }
+            break;
+          }
+        }
+      }
+      await writer.close().catch(() => {});
+    } catch (err) {
+      this.opts.onEvent?.({ type: 'peer-error', peer, message: (err as Error).message });
+      stream.abort(err as Error);
+    }
+  }
+
+  private async sendObjects(
+    repo: Repository,
+    req: number,
+    ids: Uint8Array[],
+    writer: FrameWriter,
+    peer: string,
+  ): Promise<void> {
+    let bytes = 0;
+    for (const id of ids) {
+      let data: Uint8Array;
+      try {
+        data = repo.objects.read(id);
+      } catch (err) {
+        if (!isShoalError(err)) throw err;
+        // Missing, or corrupt here: either way the peer must get it elsewhere.
+        await writer.write({ type: 'missing', req, id });
+        continue;
+      }
+      await this.opts.upload.take(data.length);
+      await writer.write({ type: 'object', req, id }, data);
+      bytes += data.length;
+    }
+    this.bytesServed += bytes;
+    this.opts.onEvent?.({ type: 'served', peer, bytes });
+  }
+}
+
+/** Which chunks under a content root this repository holds, in file order. */
+function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) {
+  const base = { type: 'have-map' as const, req: request.req };
+  if (request.commit) {
+    const complete = [...repo.refs.list('refs/')].some((r) => Buffer.compare(r.id, request.root) === 0);
+    return { ...base, all: complete, count: 0, bits: new Uint8Array(0) };
+  }
+  if (request.height === 0) {
+    const has = repo.objects.has(request.root);
+    return { ...base, all: has, count: 1, bits: new Uint8Array([has ? 1 : 0]) };
+  }
+  const flags: boolean[] = [];
+  const walk = (id: ObjectId, height: number): boolean => {
+    if (height === 0) {
+      flags.push(repo.objects.has(id));
+      return true;
+    }
+    let node: ReturnType<typeof decodeIndexNode>;
+    try {
+      node = decodeIndexNode(repo.objects.read(id, 'node'));
+    } catch {
+      return false;
+    }
+    for (const e of node.entries) if (!walk(e.id, height - 1)) return false;
+    return true;
+  };
+  if (!walk(request.root, request.height) || flags.length > 4 * 1024 * 1024) {
+    return { ...base, all: false, count: 0, bits: new Uint8Array(0) };
+  }
+  const bits = new Uint8Array(Math.ceil(flags.length / 8));
+  let all = true;
+  flags.forEach((f, i) => {
+    if (f) bits[i >> 3]! |= 1 << (i & 7);
+    else all = false;
+  });
+  return { ...base, all, count: flags.length, bits: all ? new Uint8Array(0) : bits };
+}

@@ -1,0 +1,97 @@
+// After peers answered `hello`: check what they claim (identity document, signed refs), drop and
+// ban peers whose claims do not verify, keep the newest refs per signer (never rolling back), and
+// decide which commits to fetch: the canonical refs and each peer's own.
+
+import {
+  decodeRepoIdentity,
+  decodeSignedRefs,
+  encodeRepoIdentity,
+  idEquals,
+  isDelegate,
+  type KeyPair,
+  type ObjectId,
+  type SignedRefs,
+  toHex,
+} from '../core/index.ts';
+import { peerIdFromPublicKeyBytes } from '../net/index.ts';
+import type { Repository } from '../store/index.ts';
+import type { Connected } from './peer.ts';
+import { canonicalRefs, type RepoState } from './repo-state.ts';
+
+export interface RefsView {
+  canonical: SignedRefs | undefined;
+  /** Other signers' documents (forks), keyed by their peer id. */
+  forks: Map<string, SignedRefs>;
+  banned: { peer: string; why: string }[];
+  accepted: Connected[];
+}
+
+/** Verify every peer's identity and refs; store the newest documents. */
+export function checkPeers(repo: Repository, state: RepoState, user: KeyPair, peers: Connected[]): RefsView {
+  const banned: { peer: string; why: string }[] = [];
+  const accepted: Connected[] = [];
+  for (const c of peers) {
+    try {
+      const identity = decodeRepoIdentity(c.identity);
+      if (!idEquals(encodeRepoIdentity(identity).id, state.id))
+        throw new Error('served another repository identity');
+      const docs = c.refs.map((bytes) => ({ bytes, doc: decodeSignedRefs(bytes) }));
+      for (const { doc } of docs) {
+        if (!idEquals(doc.repo, state.id)) throw new Error('sent refs of another repository');
+      }
+      for (const { bytes, doc } of docs) repo.signedRefs.put(doc.signer, doc.seq, bytes);
+      accepted.push(c);
+    } catch (err) {
+      banned.push({ peer: c.session.peer, why: (err as Error).message });
+      void c.session.close(`banned: ${(err as Error).message}`);
+    }
+  }
+  const all = repo.signedRefs.all().map((d) => decodeSignedRefs(d.doc));
+  const forks = new Map<string, SignedRefs>();
+  for (const d of all) {
+    if (Buffer.compare(d.signer, user.publicKey) === 0 || isDelegate(state.identity, d.signer)) continue;
+    forks.set(peerIdFromPublicKeyBytes(d.signer), d);
+  }
+  return { canonical: canonicalRefs(state, all), forks, banned, accepted };
+}
+
+/** The commits a fetch makes complete locally. */
+export function fetchTargets(view: RefsView, withForks: boolean): ObjectId[] {
+  const out = new Map<string, ObjectId>();
+  for (const id of view.canonical?.refs.values() ?? []) out.set(toHex(id), id);
+  if (withForks)
+    for (const f of view.forks.values()) for (const id of f.refs.values()) out.set(toHex(id), id);
+  return [...out.values()];
+}
+
+/** Point remote-tracking refs at what was fetched: `<remote>/<branch>` and `<peer-id>/<branch>`. */
+export function updateTrackingRefs(
+  repo: Repository,
+  remote: string,
+  view: RefsView,
+  fetched: Set<string>,
+): string[] {
+  const updated: string[] = [];
+  const set = (prefix: string, doc: SignedRefs): void => {
+    for (const [name, id] of doc.refs) {
+      if (!name.startsWith('refs/heads/') || !fetched.has(toHex(id))) continue;
+      const ref = `refs/remotes/${prefix}/${name.slice('refs/heads/'.length)}`;
+      const old = repo.refs.get(ref);
+      if (old && idEquals(old, id)) continue;
+      repo.refs.update(ref, id, `fetch: ${prefix}`);
+      updated.push(ref);
+    }
+  };
+  if (view.canonical) {
+    set(remote, view.canonical);
+    // Tags are global, as in git: the canonical ones are taken when not present yet.
+    for (const [name, id] of view.canonical.refs) {
+      if (name.startsWith('refs/tags/') && !repo.refs.get(name) && fetched.has(toHex(id))) {
+        repo.refs.update(name, id, 'fetch: tag');
+        updated.push(name);
+      }
+    }
+  }
+  for (const [peer, doc] of view.forks) set(peer, doc);
+  return updated;
+}
