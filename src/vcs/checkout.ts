@@ -73,6 +73,16 @@ function removeEmptyParents(root: string, path: string): void {
   }
 }
 
+/** Whether the directory at `path` holds a file or symlink that is not in `removing`. */
+function holdsOtherFiles(root: string, path: string, removing: Set<string>): boolean {
+  for (const name of readdirSync(join(root, path))) {
+    const child = `${path}/${name}`;
+    const isDir = lstatOrNull(join(root, child))?.isDirectory() ?? false;
+    if (isDir ? holdsOtherFiles(root, child, removing) : !removing.has(child)) return true;
+  }
+  return false;
+}
+
 /** A commit, or the files of a state that is not a commit (a merge in progress). */
 export type WorktreeState = ObjectId | Map<string, FlatEntry> | undefined;
 
@@ -108,13 +118,19 @@ export async function moveWorktree(
   }
   changing.sort();
 
+  // Paths this move deletes; they go first, so a directory a file replaces is emptied before.
+  const removing = new Set(changing.filter((p) => !targetFiles.has(p)));
   if (!opts.force) {
     const atRisk: string[] = [];
     for (const p of changing) {
       const s = staged.get(p);
       const t = targetFiles.get(p);
       if (!sameEntry(s, headFiles.get(p)) && !sameEntry(s, t)) atRisk.push(p);
-      else if (
+      else if (!s && t && lstatOrNull(join(repo.root, p))?.isDirectory()) {
+        // A directory where the target has a file: replaceable when all it holds is tracked
+        // files this move deletes (each checked for local changes on its own).
+        if (holdsOtherFiles(repo.root, p, removing)) atRisk.push(p);
+      } else if (
         // A modified or untracked working file, unless it already holds exactly the target's content.
         (await workingFileDiffers(repo, p, s)) &&
         (!t || (await workingFileDiffers(repo, p, { ...t, stamp: null })))
@@ -138,7 +154,7 @@ export async function moveWorktree(
   let bytesDone = 0;
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   const next = new Map(staged);
-  for (const p of changing) {
+  for (const p of [...removing, ...changing.filter((q) => !removing.has(q))]) {
     const t = targetFiles.get(p);
     const abs = join(repo.root, p);
     if (!t) {
