@@ -531,6 +531,40 @@ test('checkout materialises old versions byte-exactly and moves HEAD', (t) => {
   assert.equal(repo.j<LogEntry[]>(['log', '-n', '1', 'main'])[0]!.id, c2);
 });
 
+test('checkout across a file and a directory of the same name', (t) => {
+  const repo = newRepo(t);
+  repo.write('x', 'a file\n');
+  const c1 = repo.commit('x is a file');
+  rmSync(repo.path('x'));
+  repo.write('x/y', 'in a directory\n');
+  repo.write('x/z/w', 'deeper\n');
+  const c2 = repo.commit('x is a directory');
+  // Directory to file: the tracked files below x are removed, then x is written.
+  repo.ok(['checkout', c1]);
+  assert.equal(repo.read('x').toString(), 'a file\n');
+  let st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+  // File to directory.
+  repo.ok(['checkout', c2]);
+  assert.equal(repo.read('x/y').toString(), 'in a directory\n');
+  assert.equal(repo.read('x/z/w').toString(), 'deeper\n');
+  st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+  // An untracked file inside the directory is never thrown away without --force.
+  repo.write('x/z/precious', 'untracked\n');
+  const r = repo.fails(['checkout', c1], 'DIRTY_WORKTREE');
+  assert.match(r.stderr, /\n {2}x\n/);
+  assert.equal(repo.read('x/z/precious').toString(), 'untracked\n');
+  assert.equal(repo.read('x/y').toString(), 'in a directory\n');
+  // Nor is a modified tracked file in it.
+  rmSync(repo.path('x/z/precious'));
+  repo.write('x/y', 'modified\n');
+  repo.fails(['checkout', c1], 'DIRTY_WORKTREE');
+  assert.equal(repo.read('x/y').toString(), 'modified\n');
+  repo.ok(['checkout', '--force', c1]);
+  assert.equal(repo.read('x').toString(), 'a file\n');
+});
+
 test('restore, from the staging index and from a commit', (t) => {
   const repo = newRepo(t);
   repo.write('a.txt', 'a1\n');
