@@ -340,6 +340,56 @@ test('kill -9 in the middle of adding a large file', async (t) => {
   assert.equal(sha256File(repo.path('big.bin')), digest);
 });
 
+test('Ctrl-C during add stops cleanly: ABORTED, lock released, nothing half-stored', async (t) => {
+  const repo = newRepo(t);
+  repo.write('small.txt', 'before\n');
+  repo.commit('before');
+  randomFile(repo.path('big.bin'), 160 << 20);
+  const before = packBytes(repo);
+  const child = shoalSpawn(['add', 'big.bin', '--json'], { cwd: repo.dir, configDir: repo.configDir });
+  const out = collect(child);
+  const exited = exitOf(child);
+  const deadline = Date.now() + 120_000;
+  while (packBytes(repo) < before + (16 << 20)) {
+    assert.equal(child.exitCode, null, 'add finished before it could be interrupted');
+    assert.ok(Date.now() < deadline, 'add made no progress');
+    await delay(5);
+  }
+  child.kill('SIGINT');
+  assert.equal(await exited, 1);
+  assert.equal(JSON.parse(out()).error.code, 'ABORTED');
+  assert.equal(existsSync(repo.path('.shoal/lock')), false, 'the lock is released');
+  assert.equal(packBytes(repo), before, 'the uncommitted pack tail is truncated');
+  assert.deepEqual(repo.j<Status>(['status']).untracked, ['big.bin']);
+  assertClean(repo);
+});
+
+test('an object missing from the store: fsck names it, cat fails with MISSING_OBJECT', (t) => {
+  const repo = newRepo(t);
+  const data = randomBytes(300_000);
+  repo.write('data.bin', data);
+  repo.commit('one');
+  const lengths = chunkLengths(data);
+  const lost = hashChunk(data.subarray(lengths[0]!, lengths[0]! + lengths[1]!));
+  const db = new DatabaseSync(repo.path('.shoal/index.db'));
+  assert.equal(db.prepare('DELETE FROM objects WHERE id = ?').run(lost).changes, 1);
+  db.close();
+  const fsck = repo.run(['fsck', '--json']);
+  assert.equal(fsck.status, 1);
+  assert.ok(json<Fsck>(fsck).problems.some((p) => p.id === toHex(lost)));
+  // cat writes the first chunk, then stops where the missing one would start.
+  const cat = repo.run(['cat', 'HEAD:data.bin', '--json']);
+  assert.equal(cat.status, 1);
+  assert.match(cat.stderr, new RegExp(toHex(lost)));
+  const errAt = cat.stdoutBytes.lastIndexOf('{"error"');
+  assert.equal(errAt, lengths[0]);
+  assert.ok(cat.stdoutBytes.subarray(0, errAt).equals(data.subarray(0, errAt)));
+  assert.equal(JSON.parse(cat.stdoutBytes.subarray(errAt).toString()).error.code, 'MISSING_OBJECT');
+  rmSync(repo.path('data.bin'));
+  repo.fails(['restore', 'data.bin'], 'MISSING_OBJECT');
+  assert.equal(existsSync(repo.path('data.bin')), false);
+});
+
 test('a disk that fills up during add', async (t) => {
   if (process.getuid?.() !== 0) {
     t.skip('needs root to mount a small tmpfs');
