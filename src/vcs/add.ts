@@ -93,10 +93,16 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
         bytesTotal += Number(e.stat.size);
       }
     }
+    // A staged file where a directory now stands ('x' staged, 'x/y' added) leaves the index, as
+    // in git; otherwise the next commit would hold both and fail.
+    const seenDirs = new Set<string>();
+    for (const p of seen) {
+      for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) seenDirs.add(p.slice(0, i));
+    }
     const result: AddResult = {
       added: [],
       modified: [],
-      removed: [...staged.keys()].filter((p) => underAny(p, targets) && !seen.has(p)),
+      removed: [...staged.keys()].filter((p) => (underAny(p, targets) && !seen.has(p)) || seenDirs.has(p)),
       unchanged: seen.size - work.length,
       failed: [],
       bytesRead: 0,
