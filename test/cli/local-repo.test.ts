@@ -538,7 +538,12 @@ test('checkout across a file and a directory of the same name', (t) => {
   rmSync(repo.path('x'));
   repo.write('x/y', 'in a directory\n');
   repo.write('x/z/w', 'deeper\n');
-  const c2 = repo.commit('x is a directory');
+  // Adding files below x replaces the staged file x (naming only the new paths).
+  const c2 = repo.commit('x is a directory', ['x/y', 'x/z']);
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls']).map((e) => e.path),
+    ['x/y', 'x/z/w'],
+  );
   // Directory to file: the tracked files below x are removed, then x is written.
   repo.ok(['checkout', c1]);
   assert.equal(repo.read('x').toString(), 'a file\n');
@@ -563,6 +568,15 @@ test('checkout across a file and a directory of the same name', (t) => {
   assert.equal(repo.read('x/y').toString(), 'modified\n');
   repo.ok(['checkout', '--force', c1]);
   assert.equal(repo.read('x').toString(), 'a file\n');
+  // And back by hand: a file where a directory was replaces everything staged below it.
+  repo.ok(['checkout', '--force', c2]);
+  rmSync(repo.path('x'), { recursive: true });
+  repo.write('x', 'a file again\n');
+  repo.commit('x is a file again', ['x']);
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls']).map((e) => [e.path, e.size]),
+    [['x', 13]],
+  );
 });
 
 test('restore, from the staging index and from a commit', (t) => {
