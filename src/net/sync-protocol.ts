@@ -23,11 +23,15 @@ export type WireError = (typeof WIRE_ERRORS)[keyof typeof WIRE_ERRORS];
 /** Most ids one `get` or `have` request may name. */
 export const MAX_IDS_PER_REQUEST = 4096;
 
+/** Most repositories one `repos` answer may list. */
+export const MAX_LISTED_REPOS = 256;
+
 export type Request =
   | { type: 'hello'; req: number; repo: Uint8Array | null } // null: the peer's default repository
   | { type: 'get'; req: number; ids: Uint8Array[] }
   | { type: 'have'; req: number; root: Uint8Array; height: number; commit: boolean }
-  | { type: 'push'; req: number; refs: Uint8Array; updates: [string, Uint8Array][]; force: boolean };
+  | { type: 'push'; req: number; refs: Uint8Array; updates: [string, Uint8Array][]; force: boolean }
+  | { type: 'list'; req: number }; // which repositories do you serve (to me)? needs no hello
 
 export type Response =
   | { type: 'repo'; req: number; identity: Uint8Array; refs: Uint8Array[] }
@@ -35,6 +39,7 @@ export type Response =
   | { type: 'missing'; req: number; id: Uint8Array }
   | { type: 'have-map'; req: number; all: boolean; count: number; bits: Uint8Array }
   | { type: 'pushed'; req: number; updated: string[] }
+  | { type: 'repos'; req: number; repos: Uint8Array[] } // identity documents
   | { type: 'error'; req: number; code: number; message: string };
 
 function bad(why: string): never {
@@ -84,6 +89,8 @@ export function parseRequest(h: FrameHeader): Request {
       if (typeof h.force !== 'boolean') bad('bad force flag');
       return { type: 'push', req: req(h), refs: bytes(h.refs, 'refs document'), updates, force: h.force };
     }
+    case 'list':
+      return { type: 'list', req: req(h) };
     default:
       return bad(`unknown request '${h.type}'`);
   }
@@ -116,6 +123,14 @@ export function parseResponse(h: FrameHeader): Response {
       if (!Array.isArray(h.updated) || !h.updated.every((u) => typeof u === 'string'))
         bad('bad updated list');
       return { type: 'pushed', req: req(h), updated: h.updated as string[] };
+    }
+    case 'repos': {
+      if (!Array.isArray(h.repos) || h.repos.length > MAX_LISTED_REPOS) bad('bad repository list');
+      return {
+        type: 'repos',
+        req: req(h),
+        repos: (h.repos as unknown[]).map((r) => bytes(r, 'identity document', 64 * 1024)),
+      };
     }
     case 'error': {
       if (typeof h.code !== 'number' || typeof h.message !== 'string') bad('bad error');

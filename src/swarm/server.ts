@@ -14,6 +14,7 @@ import {
 import {
   FrameReader,
   FrameWriter,
+  MAX_LISTED_REPOS,
   type PeerNode,
   parseRequest,
   publicKeyBytesOfPeer,
@@ -129,6 +130,10 @@ export class SyncServer {
           });
           continue;
         }
+        if (request.type === 'list') {
+          await writer.write({ type: 'repos', req: request.req, repos: this.listFor(key) });
+          continue;
+        }
         if (!bound) {
           await fail(WIRE_ERRORS.badRequest, 'say hello first');
           continue;
@@ -167,6 +172,24 @@ export class SyncServer {
       this.opts.onEvent?.({ type: 'peer-error', peer, message: (err as Error).message });
       stream.abort(err as Error);
     }
+  }
+
+  /** The identity documents of the repositories `key` may read, within one message's limit. */
+  private listFor(key: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let size = 0;
+    for (const served of this.repos.values()) {
+      if (out.length === MAX_LISTED_REPOS) break;
+      let readable = false;
+      try {
+        readable = mayRead(served.repo, served.state, key);
+      } catch {} // an unreadable config: list it to nobody
+      if (!readable) continue;
+      size += served.state.identityBytes.length + 8;
+      if (size > RESPONSE_LIMITS.maxHeaderBytes / 2) break;
+      out.push(served.state.identityBytes);
+    }
+    return out;
   }
 
   private async sendObjects(
