@@ -1,6 +1,6 @@
 // shoal branch [--json] | branch <name> [<rev>] | branch -d|-D <name>: list, create, delete.
 import { toHex } from '../../core/index.ts';
-import { createBranch, deleteBranch, listBranches, resolveRev } from '../../vcs/index.ts';
+import { assertRefName, createBranch, deleteBranch, listBranches, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
@@ -31,6 +31,7 @@ export const command: Command = {
         return 0;
       }
       if (positionals.length > 2) usage(USAGE);
+      assertRefName(positionals[0]!, 'branch');
       const at = resolveRev(repo, positionals[1] ?? 'HEAD');
       const b = await createBranch(repo, positionals[0]!, at);
       if (ctx.json) ctx.emit({ name: b.name, id: toHex(b.id), current: b.current });

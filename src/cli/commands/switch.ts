@@ -1,6 +1,6 @@
 // shoal switch <branch> | switch -c <new-branch> [<start>]: move HEAD (and the working tree).
 import { toHex } from '../../core/index.ts';
-import { resolveRev, switchBranch } from '../../vcs/index.ts';
+import { assertRefName, resolveRev, switchBranch } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
@@ -19,6 +19,7 @@ export const command: Command = {
       );
       const create = values.create === true;
       if (positionals.length === 0 || positionals.length > (create ? 2 : 1)) usage(USAGE);
+      if (create) assertRefName(positionals[0]!, 'branch');
       const startPoint = positionals[1] === undefined ? undefined : resolveRev(repo, positionals[1]);
       const progress = ctx.progress('switch');
       let r: Awaited<ReturnType<typeof switchBranch>>;

@@ -1,6 +1,6 @@
 // shoal tag [--json] | tag <name> [<rev>] [-m <msg>] [-f] | tag -d <name>: list, create, delete.
 import { toHex } from '../../core/index.ts';
-import { createTag, deleteTag, listTags, resolveRev } from '../../vcs/index.ts';
+import { assertRefName, createTag, deleteTag, listTags, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { authorName, withRepo } from '../repo.ts';
@@ -38,6 +38,7 @@ export const command: Command = {
         return 0;
       }
       if (positionals.length > 2) usage(USAGE);
+      assertRefName(positionals[0]!, 'tag');
       const at = resolveRev(repo, positionals[1] ?? 'HEAD');
       const message = values.message as string | undefined;
       const t = await createTag(repo, positionals[0]!, at, {

@@ -1,0 +1,246 @@
+// End to end: branches, tags, switch, reflog recovery, config and shell completion.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { newRepo } from './repo-helpers.ts';
+
+interface Branch {
+  name: string;
+  id: string;
+  current: boolean;
+}
+
+test('branch: list with the current one marked, create at HEAD or a rev, delete', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'one\n');
+  const first = r.commit('first');
+  r.write('a.txt', 'two\n');
+  const second = r.commit('second');
+  assert.deepEqual(r.j<Branch[]>(['branch']), [{ name: 'main', id: second, current: true }]);
+  r.ok(['branch', 'old', 'HEAD~1']);
+  r.ok(['branch', 'feature/x']);
+  assert.deepEqual(r.j<Branch[]>(['branch']), [
+    { name: 'feature/x', id: second, current: false },
+    { name: 'main', id: second, current: true },
+    { name: 'old', id: first, current: false },
+  ]);
+  assert.match(r.ok(['branch']).stdout, /^\* main /m);
+  r.fails(['branch', 'old'], 'ALREADY_EXISTS');
+  r.fails(['branch', 'new', 'nope'], 'UNKNOWN_REV');
+  // old is merged into HEAD (an ancestor), so -d is enough.
+  r.ok(['branch', '-d', 'old']);
+  r.fails(['branch', '-d', 'old'], 'NOT_FOUND');
+  r.fails(['branch', '-d', 'main'], 'CURRENT_BRANCH');
+  r.fails(['branch', '-D', 'main'], 'CURRENT_BRANCH');
+  assert.deepEqual(
+    r.j<Branch[]>(['branch']).map((b) => b.name),
+    ['feature/x', 'main'],
+  );
+});
+
+test('branch and tag names git would reject are refused', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  r.commit('first');
+  const refused = (args: string[]): void => {
+    const res = r.run(['--json', ...args]);
+    assert.equal(res.status, 1, res.stderr);
+    assert.equal(JSON.parse(res.stdout).error.code, 'INVALID_NAME', res.stdout);
+  };
+  // A name with a leading dash can only be passed after `--`; it is still refused.
+  const named = (name: string): string[] => (name.startsWith('-') ? ['--', name] : [name]);
+  for (const bad of [
+    'has space',
+    'a..b',
+    '-leading',
+    'ends.lock',
+    'x~1',
+    'a:b',
+    'trailing/',
+    'HEAD',
+    '.hidden',
+  ]) {
+    refused(['branch', ...named(bad)]);
+  }
+  for (const bad of ['has space', 'a..b', '-leading']) {
+    refused(['tag', ...named(bad)]);
+    refused(['switch', '-c', ...named(bad)]);
+  }
+  assert.equal(r.run(['branch', '-leading']).status, 2); // read as options: misuse
+  assert.deepEqual(
+    r.j<Branch[]>(['branch']).map((b) => b.name),
+    ['main'],
+  );
+});
+
+test('an unmerged branch needs -D; its last commit stays recoverable through the reflog', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  r.commit('base');
+  r.ok(['switch', '-c', 'experiment']);
+  r.write('e.txt', 'experiment\n');
+  const tip = r.commit('experiment work');
+  r.ok(['switch', 'main']);
+  r.fails(['branch', '-d', 'experiment'], 'NOT_MERGED');
+  const deleted = r.j<{ deleted: string; id: string }>(['branch', '-D', 'experiment']);
+  assert.equal(deleted.id, tip);
+  // gc within the grace period keeps it.
+  const gc = r.j<{ objectsRemoved: number }>(['gc']);
+  assert.equal(gc.objectsRemoved, 0);
+  const log = r.j<{ name: string; old: string | null; new: string | null }[]>(['reflog', 'experiment']);
+  assert.equal(log[0]!.old, tip);
+  assert.equal(log[0]!.new, null);
+  r.ok(['branch', 'experiment', log[0]!.old!]);
+  r.ok(['switch', 'experiment']);
+  assert.equal(r.read('e.txt').toString(), 'experiment\n');
+});
+
+test('switch: moves the working tree, -c creates, refuses to overwrite local changes', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'main\n');
+  r.commit('base');
+  r.fails(['switch', 'nope'], 'NOT_FOUND');
+  const created = r.j<{ branch: string; created: boolean }>(['switch', '-c', 'feature']);
+  assert.deepEqual([created.branch, created.created], ['feature', true]);
+  r.write('a.txt', 'feature\n');
+  r.write('f.txt', 'only on feature\n');
+  r.commit('feature');
+  r.ok(['switch', 'main']);
+  assert.equal(r.read('a.txt').toString(), 'main\n');
+  assert.equal(r.j<{ branch: string }>(['status']).branch, 'main');
+  r.fails(['switch', '-c', 'feature'], 'ALREADY_EXISTS');
+
+  r.write('a.txt', 'uncommitted\n');
+  const refused = r.fails(['switch', 'feature'], 'DIRTY_WORKTREE');
+  assert.deepEqual(JSON.parse(refused.stdout).error.paths, ['a.txt']);
+  assert.equal(r.read('a.txt').toString(), 'uncommitted\n');
+  assert.equal(r.j<{ branch: string }>(['status']).branch, 'main');
+  // An untracked file in the way is at risk too.
+  r.ok(['restore', 'a.txt']);
+  r.write('f.txt', 'mine\n');
+  r.fails(['switch', 'feature'], 'DIRTY_WORKTREE');
+  r.ok(['switch', 'feature', '--force']);
+  assert.equal(r.read('f.txt').toString(), 'only on feature\n');
+
+  // On an unborn branch, switch -c just renames where the first commit will go.
+  const u = newRepo(t);
+  u.ok(['switch', '-c', 'trunk']);
+  u.write('x.txt', 'x\n');
+  u.commit('first');
+  assert.deepEqual(
+    u.j<Branch[]>(['branch']).map((b) => [b.name, b.current]),
+    [['trunk', true]],
+  );
+});
+
+test('tag: create with and without a message, list, delete', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  const first = r.commit('first');
+  r.write('a.txt', 'b\n');
+  r.commit('second');
+  r.ok(['tag', 'v1', 'HEAD~1', '-m', 'first release']);
+  r.ok(['tag', 'latest']);
+  const tags = r.j<{ name: string; id: string; message: string | null }[]>(['tag']);
+  assert.deepEqual(
+    tags.map((x) => [x.name, x.message]),
+    [
+      ['latest', null],
+      ['v1', 'first release'],
+    ],
+  );
+  assert.equal(tags[1]!.id, first);
+  r.fails(['tag', 'v1'], 'ALREADY_EXISTS');
+  r.ok(['tag', 'v1', '-f']);
+  assert.match(r.ok(['log', '--oneline', 'v1']).stdout, /second/);
+  r.ok(['tag', '-d', 'v1']);
+  r.fails(['tag', '-d', 'v1'], 'NOT_FOUND');
+  assert.deepEqual(
+    r.j<{ name: string }[]>(['tag']).map((x) => x.name),
+    ['latest'],
+  );
+});
+
+test('config get, set, unset, list, repository and --global', (t) => {
+  const r = newRepo(t);
+  r.ok(['config', 'set', 'gc.grace', '7d']);
+  assert.equal(r.ok(['config', 'get', 'gc.grace']).stdout, '7d\n');
+  assert.deepEqual(r.j(['config', 'get', 'gc.grace']), { key: 'gc.grace', value: '7d' });
+  r.ok(['config', 'core.compression', 'none']); // git-style shorthand
+  assert.deepEqual(r.j(['config', 'list']), { 'core.compression': 'none', 'gc.grace': '7d' });
+  r.ok(['config', 'unset', 'gc.grace']);
+  assert.equal(r.run(['config', 'get', 'gc.grace']).status, 1);
+  // The global file holds user.name (set by the test config); the repository falls back to it.
+  assert.equal(r.ok(['config', 'get', 'user.name']).stdout, 'Test Author\n');
+  r.ok(['config', '--global', 'set', 'user.email', 'a@b']);
+  assert.equal(r.ok(['config', 'get', 'user.email']).stdout, 'a@b\n');
+  r.ok(['config', 'set', 'user.email', 'local@b']);
+  assert.equal(r.ok(['config', 'get', 'user.email']).stdout, 'local@b\n');
+  assert.equal(r.run(['config', 'get', 'nodots']).status, 2);
+  // A configured grace period is what gc uses.
+  r.ok(['config', 'set', 'gc.grace', '3h']);
+  assert.equal(r.j<{ graceMs: number }>(['gc', '--dry-run']).graceMs, 3 * 3_600_000);
+  r.ok(['config', 'set', 'gc.grace', 'whenever']);
+  r.fails(['gc'], 'INVALID_ARGUMENT');
+});
+
+test('completion scripts: commands, options, and branch and tag names', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  r.commit('first');
+  r.ok(['branch', 'topic']);
+  r.ok(['tag', 'v9']);
+  assert.deepEqual(r.ok(['completion', 'refs']).stdout.split('\n').filter(Boolean).sort(), [
+    'main',
+    'topic',
+    'v9',
+  ]);
+  const bash = r.ok(['completion', 'bash']).stdout;
+  for (const word of [
+    'merge',
+    'switch',
+    'gc',
+    '--prune',
+    '--dry-run',
+    '--continue',
+    '--cached',
+    'completion refs',
+  ])
+    assert.ok(bash.includes(word), `bash script lacks ${word}`);
+  const check = spawnSync('bash', ['-n'], { input: bash });
+  assert.equal(check.status, 0, check.stderr.toString());
+
+  // Drive the bash function as bash would on `shoal sw<TAB>` and `shoal switch t<TAB>`.
+  const script = join(r.dir, 'complete.sh');
+  const shoalBin = join(import.meta.dirname, '..', '..', 'bin', 'shoal.js');
+  const complete = (line: string, cword: number): string =>
+    `COMP_WORDS=(${line}); COMP_CWORD=${cword}; _shoal; echo "\${COMPREPLY[*]}"`;
+  writeFileSync(
+    script,
+    [
+      bash,
+      `shoal() { "${process.execPath}" "${shoalBin}" "$@"; }`,
+      complete('shoal sw', 1),
+      complete('shoal switch t', 2),
+      complete('shoal gc --p', 2),
+      '',
+    ].join('\n'),
+  );
+  const run = spawnSync('bash', [script], {
+    cwd: r.dir,
+    env: { ...process.env, SHOAL_CONFIG_DIR: r.configDir },
+  });
+  assert.equal(run.status, 0, run.stderr.toString());
+  assert.deepEqual(run.stdout.toString().trim().split('\n'), ['switch', 'topic', '--prune']);
+
+  const zsh = r.ok(['completion', 'zsh']).stdout;
+  assert.match(zsh, /^#compdef shoal/);
+  assert.ok(zsh.includes("'merge:merge another branch into the current one'"));
+  const fish = r.ok(['completion', 'fish']).stdout;
+  assert.ok(fish.includes("complete -c shoal -n '__fish_seen_subcommand_from merge' -l abort"));
+  assert.ok(fish.includes('(shoal completion refs 2>/dev/null)'));
+  assert.equal(r.run(['completion', 'tcsh']).status, 2);
+});

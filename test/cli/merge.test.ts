@@ -1,0 +1,167 @@
+// End to end: merge through the CLI, conflicts in status, log --graph, and kill -9 mid-merge.
+
+import assert from 'node:assert/strict';
+import { type FSWatcher, renameSync, watch } from 'node:fs';
+import { test } from 'node:test';
+import { shoalSpawn } from '../helpers.ts';
+import { newRepo, randomFile, sha256 } from './repo-helpers.ts';
+
+interface Status {
+  merging: string | null;
+  conflicts: { path: string; reason: string; side: string | null; resolved: boolean }[];
+  staged: unknown[];
+  unstaged: unknown[];
+  untracked: string[];
+}
+
+/** Content that is not text (it holds NUL bytes). */
+const binary = (n: number): Buffer => Buffer.concat([Buffer.alloc(8), Buffer.alloc(5000, n)]);
+
+test('merging a branch that does not exist fails cleanly', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  r.commit('base');
+  r.fails(['merge', 'no-such-branch'], 'UNKNOWN_REV');
+  r.fails(['merge', '--continue'], 'NO_MERGE_IN_PROGRESS');
+  r.fails(['merge', '--abort'], 'NO_MERGE_IN_PROGRESS');
+  assert.equal(r.run(['merge']).status, 2);
+  assert.equal(r.run(['merge', '--continue', '--abort']).status, 2);
+});
+
+test('conflicts through the CLI: exit 1, status lists them, commit concludes the merge; log --graph', (t) => {
+  const r = newRepo(t);
+  r.write('t.txt', 'a\nb\nc\n');
+  r.write('m.bin', binary(1));
+  r.commit('base');
+  r.ok(['switch', '-c', 'feature']);
+  r.write('t.txt', 'a\ntheirs\nc\n');
+  r.write('m.bin', binary(2));
+  r.commit('theirs');
+  r.ok(['switch', 'main']);
+  r.write('t.txt', 'a\nours\nc\n');
+  r.write('m.bin', binary(3));
+  r.commit('ours');
+
+  const m = r.run(['merge', 'feature', '--json']);
+  assert.equal(m.status, 1);
+  const out = JSON.parse(m.stdout) as { outcome: string; conflicts: { path: string; side: string | null }[] };
+  assert.equal(out.outcome, 'conflicts');
+  assert.deepEqual(
+    out.conflicts.map((c) => [c.path, c.side]),
+    [
+      ['m.bin', 'm.bin~feature'],
+      ['t.txt', null],
+    ],
+  );
+  const s = r.j<Status>(['status']);
+  assert.equal(s.merging, 'feature');
+  assert.deepEqual(
+    s.conflicts.map((c) => [c.path, c.reason, c.resolved]),
+    [
+      ['m.bin', 'both-modified', false],
+      ['t.txt', 'both-modified', false],
+    ],
+  );
+  assert.match(r.ok(['status']).stdout, /unmerged paths:\n {2}both-modified +m\.bin/);
+  r.fails(['commit', '-m', 'too early'], 'UNRESOLVED_CONFLICTS');
+  r.fails(['switch', 'feature'], 'MERGE_IN_PROGRESS');
+  r.fails(['checkout', 'feature'], 'MERGE_IN_PROGRESS');
+
+  r.write('t.txt', 'a\nours and theirs\nc\n');
+  renameSync(r.path('m.bin~feature'), r.path('m.bin'));
+  r.ok(['add', 't.txt', 'm.bin']);
+  assert.ok(r.j<Status>(['status']).conflicts.every((c) => c.resolved));
+  const made = r.j<{ id: string; parents: string[] }>(['commit', '-m', 'merged by hand']);
+  assert.equal(made.parents.length, 2);
+  assert.equal(r.j<Status>(['status']).merging, null);
+  assert.deepEqual(r.read('m.bin'), binary(2));
+
+  const graph = r.ok(['log', '--graph', '--oneline']).stdout;
+  const shape = graph
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/[0-9a-f]{12} .*/, '').trimEnd());
+  assert.deepEqual(shape, ['*', '|\\', '* |', '| *', '|/', '*']);
+  assert.match(graph, /merged by hand/);
+  const full = r.ok(['log', '--graph']).stdout;
+  assert.match(full, /^\* commit [0-9a-f]{64}\n\|\\? *merge: /m);
+});
+
+test('--abort restores the tree, --quit forgets the merge', (t) => {
+  const r = newRepo(t);
+  r.write('t.txt', 'a\nb\nc\n');
+  r.commit('base');
+  r.ok(['switch', '-c', 'feature']);
+  r.write('t.txt', 'a\ntheirs\nc\n');
+  r.commit('theirs');
+  r.ok(['switch', 'main']);
+  r.write('t.txt', 'a\nours\nc\n');
+  r.commit('ours');
+  assert.equal(r.run(['merge', 'feature']).status, 1);
+  r.ok(['merge', '--abort']);
+  assert.equal(r.read('t.txt').toString(), 'a\nours\nc\n');
+  const s = r.j<Status>(['status']);
+  assert.deepEqual([s.merging, s.staged, s.unstaged, s.untracked], [null, [], [], []]);
+  assert.equal(r.run(['merge', 'feature']).status, 1);
+  r.ok(['merge', '--quit']);
+  assert.equal(r.j<Status>(['status']).merging, null);
+  assert.match(r.read('t.txt').toString(), /<<<<<<< HEAD/);
+});
+
+/** Start `shoal merge`, and kill -9 it once `events` files have appeared in the working tree. */
+async function killMidMerge(dir: string, configDir: string, branch: string, events: number): Promise<void> {
+  const child = shoalSpawn(['merge', branch, '-m', 'merge'], { cwd: dir, configDir });
+  let watcher: FSWatcher | undefined;
+  await new Promise<void>((resolve) => {
+    let seen = 0;
+    watcher = watch(dir, () => {
+      if (++seen >= events) child.kill('SIGKILL');
+    });
+    child.on('exit', () => resolve());
+  });
+  watcher?.close();
+}
+
+test('kill -9 during a merge: the repository opens, fsck passes, abort restores, nothing is lost', async (t) => {
+  const r = newRepo(t);
+  r.write('base.txt', 'base\n');
+  const hashes = new Map<string, string>();
+  for (let i = 0; i < 24; i++) r.write(`f${String(i).padStart(2, '0')}.bin`, Buffer.alloc(10, i));
+  r.commit('base');
+  r.ok(['switch', '-c', 'feature']);
+  for (let i = 0; i < 24; i++) {
+    const name = `f${String(i).padStart(2, '0')}.bin`;
+    hashes.set(name, randomFile(r.path(name), 1 << 20));
+  }
+  const theirs = r.commit('feature rewrites every file');
+  r.ok(['switch', 'main']);
+  r.write('ours.txt', 'ours\n');
+  const ours = r.commit('ours');
+
+  let interrupted = 0;
+  for (const [round, events] of [1, 12, 40].entries()) {
+    r.ok(['switch', '-c', `try${round}`, ours]);
+    await killMidMerge(r.dir, r.configDir, 'feature', events);
+    const fsck = r.j<{ ok: boolean; problems: unknown[] }>(['fsck']);
+    assert.deepEqual(fsck.problems, []);
+    // Whatever the kill interrupted, both sides are intact (fsck verified every object).
+    assert.equal(sha256(r.ok(['cat', `${theirs}:f23.bin`]).stdoutBytes), hashes.get('f23.bin'));
+    assert.equal(r.ok(['cat', `${ours}:ours.txt`]).stdout, 'ours\n');
+    const s = r.j<Status>(['status']);
+    if (s.merging !== null) {
+      interrupted++;
+      r.ok(['merge', '--abort']);
+      const after = r.j<Status>(['status']);
+      assert.deepEqual([after.merging, after.staged, after.unstaged], [null, [], []]);
+      assert.deepEqual(r.read('f00.bin'), Buffer.alloc(10, 0));
+      // And the merge can be done again.
+      r.ok(['merge', 'feature', '-m', 'again']);
+    }
+    const log = r.j<{ parents: string[] }[]>(['log', '-n', '1']);
+    assert.equal(log[0]!.parents.length, 2);
+    assert.equal(sha256(r.read('f05.bin')), hashes.get('f05.bin'));
+    r.ok(['switch', 'main']);
+  }
+  assert.ok(interrupted > 0, 'at least one kill landed while the merge was writing');
+  assert.deepEqual(r.j<{ problems: unknown[] }>(['fsck']).problems, []);
+});

@@ -1,0 +1,94 @@
+// End to end: rm and mv, and their refusals.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { newRepo } from './repo-helpers.ts';
+
+interface Status {
+  staged: { path: string; change: string }[];
+  unstaged: { path: string; change: string }[];
+  untracked: string[];
+}
+
+test('rm: removes tracked files; refuses untracked paths and unsaved changes', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  r.write('b.txt', 'b\n');
+  r.write('dir/c.txt', 'c\n');
+  r.write('dir/d.txt', 'd\n');
+  r.commit('base');
+  r.write('untracked.txt', 'u\n');
+  r.fails(['rm', 'untracked.txt'], 'PATH_NOT_FOUND');
+  r.fails(['rm', 'nowhere.txt'], 'PATH_NOT_FOUND');
+  assert.ok(existsSync(r.path('untracked.txt')));
+
+  r.ok(['rm', 'a.txt']);
+  assert.ok(!existsSync(r.path('a.txt')));
+  assert.deepEqual(r.j<Status>(['status']).staged, [{ path: 'a.txt', change: 'deleted' }]);
+
+  // --cached keeps the file, untracked.
+  r.ok(['rm', '--cached', 'b.txt']);
+  assert.ok(existsSync(r.path('b.txt')));
+  assert.ok(r.j<Status>(['status']).untracked.includes('b.txt'));
+
+  // A directory needs -r.
+  r.fails(['rm', 'dir'], 'INVALID_ARGUMENT');
+  r.write('dir/d.txt', 'edited\n');
+  const refused = r.fails(['rm', '-r', 'dir'], 'DIRTY_WORKTREE');
+  assert.deepEqual(JSON.parse(refused.stdout).error.paths, ['dir/d.txt']);
+  assert.equal(r.read('dir/d.txt').toString(), 'edited\n');
+  r.ok(['rm', '-r', '-f', 'dir']);
+  assert.ok(!existsSync(r.path('dir')));
+
+  // Staged content that no commit holds is refused too, unless --cached keeps it on disk.
+  r.write('new.txt', 'new\n');
+  r.ok(['add', 'new.txt']);
+  r.fails(['rm', 'new.txt'], 'DIRTY_WORKTREE');
+  r.ok(['rm', '--cached', 'new.txt']);
+  assert.ok(existsSync(r.path('new.txt')));
+});
+
+test('mv: renames in the tree and the index; never onto an existing path', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  r.write('b.txt', 'b\n');
+  r.write('docs/x.md', 'x\n');
+  r.commit('base');
+  r.fails(['mv', 'a.txt', 'b.txt'], 'ALREADY_EXISTS');
+  assert.equal(r.read('b.txt').toString(), 'b\n');
+  r.write('untracked.txt', 'u\n');
+  r.fails(['mv', 'a.txt', 'untracked.txt'], 'ALREADY_EXISTS');
+  r.fails(['mv', 'untracked.txt', 'c.txt'], 'PATH_NOT_FOUND');
+  r.fails(['mv', 'nowhere', 'c.txt'], 'PATH_NOT_FOUND');
+  r.fails(['mv', 'docs', 'docs/inner'], 'INVALID_ARGUMENT');
+
+  r.ok(['mv', 'a.txt', 'renamed/a2.txt']);
+  assert.equal(r.read('renamed/a2.txt').toString(), 'a\n');
+  assert.ok(!existsSync(r.path('a.txt')));
+  // Into an existing directory.
+  r.ok(['mv', 'b.txt', 'docs']);
+  assert.equal(r.read('docs/b.txt').toString(), 'b\n');
+  // A whole directory.
+  r.ok(['mv', 'docs', 'manual']);
+  assert.equal(r.read('manual/x.md').toString(), 'x\n');
+  const s = r.j<Status>(['status']);
+  assert.deepEqual(s.unstaged, []);
+  assert.deepEqual(s.untracked, ['untracked.txt']);
+  // The commit records renames: same content ids under new paths.
+  const base = r.j<{ id: string }[]>(['log', '-n', '1'])[0]!.id;
+  r.ok(['commit', '-m', 'moves']);
+  const d = r.j<{ files: { path: string; change: string; oldPath: string | null }[] }>([
+    'diff',
+    base,
+    'HEAD',
+  ]);
+  assert.deepEqual(
+    d.files.map((f) => [f.oldPath, f.path, f.change]),
+    [
+      ['b.txt', 'manual/b.txt', 'renamed'],
+      ['docs/x.md', 'manual/x.md', 'renamed'],
+      ['a.txt', 'renamed/a2.txt', 'renamed'],
+    ],
+  );
+});
