@@ -12,7 +12,7 @@ import { ingestFile } from './ingest.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
 import { commitTree, type FlatEntry, flattenToMap } from './trees.ts';
-import { isExecutable, lstatOrNull, type WorkEntry } from './worktree.ts';
+import { blockingAncestor, isExecutable, lstatOrNull, type WorkEntry } from './worktree.ts';
 
 export interface CheckoutOptions {
   onProgress?: OnProgress;
@@ -125,7 +125,11 @@ export async function moveWorktree(
     for (const p of changing) {
       const s = staged.get(p);
       const t = targetFiles.get(p);
-      if (!sameEntry(s, headFiles.get(p)) && !sameEntry(s, t)) atRisk.push(p);
+      // A file or symlink where the target needs a directory, unless this move deletes it.
+      const blocker = t ? blockingAncestor(repo.root, p) : undefined;
+      if (blocker !== undefined && !removing.has(blocker)) {
+        if (!atRisk.includes(blocker)) atRisk.push(blocker);
+      } else if (!sameEntry(s, headFiles.get(p)) && !sameEntry(s, t)) atRisk.push(p);
       else if (!s && t && lstatOrNull(join(repo.root, p))?.isDirectory()) {
         // A directory where the target has a file: replaceable when all it holds is tracked
         // files this move deletes (each checked for local changes on its own).
@@ -158,7 +162,8 @@ export async function moveWorktree(
     const t = targetFiles.get(p);
     const abs = join(repo.root, p);
     if (!t) {
-      rmSync(abs, { force: true });
+      // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
+      if (blockingAncestor(repo.root, p) === undefined) rmSync(abs, { force: true });
       removeEmptyParents(repo.root, p);
       next.delete(p);
       removed.push(p);
@@ -166,6 +171,8 @@ export async function moveWorktree(
     }
     const existing = lstatOrNull(abs);
     if (existing?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+    const blocker = blockingAncestor(repo.root, p); // only left with --force
+    if (blocker !== undefined) rmSync(join(repo.root, blocker), { force: true });
     mkdirSync(dirname(abs), { recursive: true });
     if (t.kind === 'symlink') writeSymlink(repo.objects, t.id, abs);
     else {

@@ -8,7 +8,7 @@ import type { Repository } from '../store/index.ts';
 import { stampOf, underAny } from './add.ts';
 import { writeContent, writeSymlink } from './content.ts';
 import { commitTree, type FlatEntry, flatten } from './trees.ts';
-import { lstatOrNull, repoPath } from './worktree.ts';
+import { blockingAncestor, lstatOrNull, repoPath } from './worktree.ts';
 
 export async function restore(
   repo: Repository,
@@ -25,6 +25,19 @@ export async function restore(
         throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any tracked file`, {
           path: opts.paths[i],
         });
+      }
+    }
+    for (const e of chosen) {
+      // Never write through a file or symlink where a directory should be, nor over a directory.
+      const blocker =
+        blockingAncestor(repo.root, e.path) ??
+        (lstatOrNull(join(repo.root, e.path))?.isDirectory() ? e.path : undefined);
+      if (blocker !== undefined) {
+        throw new ShoalError(
+          'DIRTY_WORKTREE',
+          `cannot restore '${e.path}': '${blocker}' is in the way in the working tree; move it away first`,
+          { paths: [blocker] },
+        );
       }
     }
     const restored: string[] = [];

@@ -142,6 +142,19 @@ export function* walk(
   }
 }
 
+/**
+ * The first ancestor directory of `path` (repository-relative) that exists in the working tree
+ * as something other than a directory (a file, or a symlink that must not be written through).
+ */
+export function blockingAncestor(root: string, path: string): string | undefined {
+  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
+    const st = lstatOrNull(join(root, path.slice(0, i)));
+    if (!st) return undefined;
+    if (!st.isDirectory()) return path.slice(0, i);
+  }
+  return undefined;
+}
+
 /** The executable bit of a regular file; symlinks (whose lstat mode is 0777) never have one. */
 export function isExecutable(st: BigIntStats): boolean {
   return st.isFile() && (st.mode & 0o100n) !== 0n;
