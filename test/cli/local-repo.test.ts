@@ -7,6 +7,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -577,6 +578,41 @@ test('checkout across a file and a directory of the same name', (t) => {
     repo.j<LsEntry[]>(['ls']).map((e) => [e.path, e.size]),
     [['x', 13]],
   );
+});
+
+test('checkout and restore refuse to write through something in the way', (t) => {
+  const outside = tempDir(t);
+  const repo = newRepo(t);
+  repo.write('d/one', '1\n');
+  repo.write('f', 'f\n');
+  const c1 = repo.commit('c1');
+  rmSync(repo.path('d'), { recursive: true });
+  repo.commit('c2', ['d']);
+  // An untracked file where c1 needs a directory: checkout stops before writing anything.
+  repo.write('d', 'untracked file\n');
+  const r = repo.fails(['checkout', c1], 'DIRTY_WORKTREE');
+  assert.match(r.stderr, /\n {2}d\n/);
+  assert.equal(repo.read('d').toString(), 'untracked file\n');
+  // An untracked symlink there: nothing is written through it, outside the repository.
+  rmSync(repo.path('d'));
+  symlinkSync(outside, repo.path('d'));
+  repo.fails(['checkout', c1], 'DIRTY_WORKTREE');
+  repo.fails(['restore', '--source', c1, 'd/one'], 'DIRTY_WORKTREE');
+  assert.deepEqual(readdirSync(outside), []);
+  // --force replaces what is in the way (the link, not what it points to).
+  repo.ok(['checkout', '--force', c1]);
+  assert.ok(lstatSync(repo.path('d')).isDirectory());
+  assert.equal(repo.read('d/one').toString(), '1\n');
+  assert.deepEqual(readdirSync(outside), []);
+  // restore: a directory standing where a file should be, or a file where a directory should be.
+  rmSync(repo.path('f'));
+  repo.write('f/inside', 'untracked, in the way\n');
+  repo.fails(['restore', 'f'], 'DIRTY_WORKTREE');
+  assert.equal(repo.read('f/inside').toString(), 'untracked, in the way\n');
+  rmSync(repo.path('d'), { recursive: true });
+  repo.write('d', 'a file\n');
+  repo.fails(['restore', 'd/one'], 'DIRTY_WORKTREE');
+  assert.equal(repo.read('d').toString(), 'a file\n');
 });
 
 test('restore, from the staging index and from a commit', (t) => {
