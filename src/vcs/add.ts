@@ -7,7 +7,15 @@ import type { PackSession, Repository, StagedEntry, StatStamp } from '../store/i
 import { ChunkPipeline } from './chunk-pipeline.ts';
 import { ingestFile } from './ingest.ts';
 import type { OnProgress } from './progress.ts';
-import { IgnoreRules, isExecutable, lstatOrNull, repoPath, type WorkEntry, walk } from './worktree.ts';
+import {
+  blockingAncestor,
+  IgnoreRules,
+  isExecutable,
+  lstatOrNull,
+  repoPath,
+  type WorkEntry,
+  walk,
+} from './worktree.ts';
 
 export interface AddOptions {
   cwd: string;
@@ -72,6 +80,14 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
     const staged = new Map(repo.staging.all().map((e) => [e.path, e]));
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
+      const blocker = blockingAncestor(repo.root, t);
+      if (blocker !== undefined && lstatOrNull(`${repo.root}/${blocker}`)?.isSymbolicLink()) {
+        throw new ShoalError(
+          'PATH_OUTSIDE_REPOSITORY',
+          `'${opts.paths[i]}' is beyond a symbolic link ('${blocker}')`,
+          { path: opts.paths[i] },
+        );
+      }
       const exists = t === '' || lstatOrNull(`${repo.root}/${t}`) !== null;
       const tracked = [...staged.keys()].some((p) => underAny(p, [t]));
       if (!exists && !tracked) {
