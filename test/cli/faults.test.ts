@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
@@ -101,6 +110,11 @@ test('a path outside the repository is refused', (t) => {
   repo.fails(['add', '.shoal/index.db'], 'PATH_OUTSIDE_REPOSITORY');
   repo.fails(['add', '.shoal'], 'PATH_OUTSIDE_REPOSITORY');
   repo.fails(['restore', '../x.txt'], 'PATH_OUTSIDE_REPOSITORY');
+  // A path beyond a symbolic link (here to a directory outside) is not in the working tree.
+  symlinkSync(outside, repo.path('link'));
+  repo.commit('link', ['link']);
+  const beyond = repo.fails(['add', 'link/x.txt'], 'PATH_OUTSIDE_REPOSITORY');
+  assert.match(beyond.stderr, /symbolic link/);
   const st = repo.j<Status>(['status']);
   assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
 });
