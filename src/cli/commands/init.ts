@@ -1,25 +1,39 @@
-// shoal init [<dir>]: create an empty repository.
+// shoal init [<dir>] [--private]: create an empty repository.
 
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Repository } from '../../store/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
+import { identity } from '../repo.ts';
 
-const USAGE = 'shoal init [<dir>]';
+const USAGE = 'shoal init [<dir>] [--private]';
 
 export const command: Command = {
   summary: 'create an empty repository',
   usage: USAGE,
-  run(ctx: Context, args: string[]) {
-    const { positionals } = parse(args, {}, USAGE);
+  async run(ctx: Context, args: string[]) {
+    const { values, positionals } = parse(args, { private: { type: 'boolean' } }, USAGE);
     if (positionals.length > 1) usage(USAGE);
     const dir = resolve(ctx.cwd, positionals[0] ?? '.');
     mkdirSync(dir, { recursive: true });
     const repo = Repository.init(dir);
-    repo.close();
-    if (ctx.json) ctx.emit({ root: dir });
-    else ctx.out(`initialized empty shoal repository in ${dir}/.shoal`);
+    try {
+      // A private repository needs its identity now: visibility is part of it, and only the
+      // keys it lists (delegates, access.readers, access.writers) may fetch it.
+      // (Loaded only then: the swarm pulls in libp2p, which plain init does not need.)
+      if (values.private === true) {
+        const { ensureRepoIdentity } = await import('../../swarm/index.ts');
+        await ensureRepoIdentity(repo, identity(), 'private');
+      }
+    } finally {
+      repo.close();
+    }
+    if (ctx.json) ctx.emit({ root: dir, ...(values.private === true ? { visibility: 'private' } : {}) });
+    else
+      ctx.out(
+        `initialized empty ${values.private === true ? 'private ' : ''}shoal repository in ${dir}/.shoal`,
+      );
     return 0;
   },
 };
