@@ -43,6 +43,7 @@ export const commands: Record<string, () => Promise<{ command: Command }>> = {
   fetch: () => import('./commands/fetch.ts'),
   pull: () => import('./commands/pull.ts'),
   push: () => import('./commands/push.ts'),
+  demo: () => import('./commands/demo.ts'),
   verify: () => import('./commands/verify.ts'),
 };
 
