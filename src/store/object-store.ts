@@ -325,9 +325,13 @@ export class PackSession {
     return this.pendingIds.has(toHex(id)) || this.qHas.get(id) !== undefined;
   }
 
-  /** Store a chunk whose id the caller computed from these bytes. Returns false for a duplicate. */
-  async putChunk(id: ObjectId, bytes: Uint8Array): Promise<boolean> {
-    if (this.has(id)) return false;
+  /**
+   * Store a chunk whose id the caller computed from these bytes. Returns false for a duplicate.
+   * A caller that already knows the chunk is absent (a fetch plans only missing chunks) passes
+   * `knownMissing` to skip the lookup; a duplicate row would be ignored at commit anyway.
+   */
+  async putChunk(id: ObjectId, bytes: Uint8Array, knownMissing = false): Promise<boolean> {
+    if (!knownMissing && this.has(id)) return false;
     const { codec, data } = this.chunkPolicy.apply(bytes);
     await this.append(id, typeCode('chunk'), codec, data, bytes.length);
     return true;

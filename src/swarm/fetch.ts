@@ -194,7 +194,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
         peers,
         download: opts.download,
         store: async (id, bytes) => {
-          await session.putChunk(id, bytes);
+          await session.putChunk(id, bytes, true);
         },
         onProgress: (p) =>
           opts.onProgress?.({
