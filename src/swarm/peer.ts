@@ -59,6 +59,13 @@ export async function startPeer(opts: PeerOptions): Promise<Peer> {
     addrs: () => node.getMultiaddrs().map((a) => a.toString()),
     stop: async () => {
       await node.stop();
+      // libp2p re-arms a 1 s debounce timer (refreshing its own addresses) when its listeners
+      // close, and nothing stops it: a command would linger that long before exiting.
+      (
+        node as unknown as {
+          components?: { addressManager?: { _updatePeerStoreAddresses?: { stop?: () => void } } };
+        }
+      ).components?.addressManager?._updatePeerStoreAddresses?.stop?.();
     },
   };
 }
