@@ -9,6 +9,7 @@ import {
   decodeRepoIdentity,
   encodeRepoIdentity,
   fromHex,
+  isShoalError,
   type KeyPair,
   type ObjectId,
   ShoalError,
@@ -174,6 +175,7 @@ export async function connect(
   const seen = new Set<string>();
   const out: Connected[] = [];
   const errors: string[] = [];
+  let denied = false;
   for (const t of targets) {
     const target = typeof t === 'string' ? multiaddr(t) : t;
     const id =
@@ -201,10 +203,14 @@ export async function connect(
       }
     } catch (err) {
       errors.push(`${id}: ${(err as Error).message}`);
+      if (isShoalError(err, 'PERMISSION_DENIED')) denied = true;
     }
   }
   if (out.length === 0) {
     const why = errors.length > 0 ? `: ${errors.join('; ')}` : '';
+    // A peer that holds the repository but refuses our key says more than "not found".
+    if (denied)
+      throw new ShoalError('PERMISSION_DENIED', `no peer serving the repository lets this key read it${why}`);
     throw new ShoalError('NOT_FOUND', `no peer serving the repository could be reached${why}`);
   }
   return out;
