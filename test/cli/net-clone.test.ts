@@ -1,0 +1,351 @@
+// Sharing a repository between real shoal processes on loopback: clone from a serve's
+// multiaddr, fetch and pull a new version, push (fast-forward, refused, not allowed), each
+// peer's own refs, private repositories, and sources that are wrong or unreachable.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { tempDir } from '../helpers.ts';
+import {
+  assertFsck,
+  assertOk,
+  type CloneSummary,
+  parseJson,
+  publicKey,
+  serve,
+  shoalAsync,
+  userAt,
+} from '../swarm/swarm-helpers.ts';
+import { describe, newRepo, randomFile, sha256File, type TestRepo } from './repo-helpers.ts';
+
+type T = TestContext;
+
+interface ErrorOut {
+  error: { code: string; message: string };
+}
+
+/** An origin repository with a few files (one of several chunks) and one commit. */
+function origin(t: T): { repo: TestRepo; head: string; files: Record<string, string> } {
+  const repo = newRepo(t);
+  const files: Record<string, string> = {};
+  files['data/big.bin'] = randomFile(repo.path('data/big.bin'), 3 * 1024 * 1024 + 17);
+  repo.write('README.md', '# hello\n');
+  repo.write('data/nested/empty.txt', '');
+  repo.write('notes.txt', 'line one\nline two\n');
+  for (const f of ['README.md', 'data/nested/empty.txt', 'notes.txt']) files[f] = sha256File(repo.path(f));
+  const head = repo.commit('first');
+  return { repo, head, files };
+}
+
+/** `shoal clone --json` as another user, into `<tmp>/<name>`; returns the user and the summary. */
+async function cloneAs(
+  t: T,
+  source: string,
+  args: string[] = [],
+): Promise<{ user: TestRepo; summary: CloneSummary }> {
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const r = await shoalAsync(t, ['clone', source, user.dir, '--json', ...args], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assertOk(r, 'clone');
+  return { user, summary: parseJson<CloneSummary>(r) };
+}
+
+/** The commit a revision names, through `shoal log --json`. */
+function tip(repo: TestRepo, rev: string): string {
+  return repo.j<{ id: string }[]>(['log', '-n', '1', rev])[0]!.id;
+}
+
+function assertSameFiles(user: TestRepo, files: Record<string, string>): void {
+  for (const [path, sum] of Object.entries(files)) assert.equal(sha256File(user.path(path)), sum, path);
+}
+
+test('clone from a serve multiaddr: byte-exact, fsck and verify pass, history and identity kept', async (t) => {
+  const { repo, head, files } = origin(t);
+  const server = await serve(t, repo);
+  assert.match(server.addr, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW\w+$/);
+  assert.equal(server.peerId, repo.j<{ peerId: string }>(['id']).peerId);
+
+  const { user, summary } = await cloneAs(t, server.addr);
+  assert.equal(summary.commit, head);
+  assert.equal(summary.branch, 'main');
+  assert.deepEqual(summary.peers, [server.peerId]);
+  assert.deepEqual(summary.banned, []);
+  assert.equal(summary.perPeer[server.peerId], summary.bytes);
+  assert.ok(summary.bytes >= 3 * 1024 * 1024, `bytes ${summary.bytes}`);
+  assert.equal(summary.repo, repo.j<{ id: string }>(['info']).id);
+
+  assertSameFiles(user, files);
+  assertFsck(user);
+  const verify = user.j<{ ok: boolean; commits: unknown[] }>(['verify']);
+  assert.equal(verify.ok, true);
+  assert.equal(verify.commits.length, 1);
+  assert.equal(user.j<{ id: string }>(['info']).id, summary.repo);
+  const status = user.j<{ staged: unknown[]; unstaged: unknown[]; untracked: unknown[] }>(['status']);
+  assert.deepEqual([status.staged, status.unstaged, status.untracked], [[], [], []]);
+  assert.deepEqual(
+    user.j<{ id: string }[]>(['log']).map((c) => c.id),
+    repo.j<{ id: string }[]>(['log']).map((c) => c.id),
+  );
+
+  // A second clone of the same source is served again, and a clone of the clone works too.
+  const second = await serve(t, user);
+  const { user: third } = await cloneAs(t, second.addr);
+  assertSameFiles(third, files);
+  assertFsck(third);
+});
+
+test('fetch and pull bring a new version; fetch updates origin/main and pull fast-forwards', async (t) => {
+  const { repo, files } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+
+  // A new commit on the origin while it keeps serving.
+  repo.write('notes.txt', 'line one\nline two, changed\n');
+  repo.write('added.txt', 'new file\n');
+  const v2 = repo.commit('second');
+
+  const fetched = parseJson<{ updated: string[]; bytes: number; banned: unknown[] }>(
+    await shoalAsync(t, ['fetch', '--json'], { cwd: user.dir, configDir: user.configDir }),
+  );
+  assert.ok(fetched.updated.includes('refs/remotes/origin/main'), JSON.stringify(fetched));
+  assert.deepEqual(fetched.banned, []);
+  assert.ok(fetched.bytes < 1024, `only the small changes cross the wire: ${fetched.bytes}`);
+  assert.equal(tip(user, 'origin/main'), v2);
+  assert.notEqual(tip(user, 'main'), v2);
+  assert.equal(readFileSync(user.path('notes.txt'), 'utf8'), 'line one\nline two\n', 'fetch leaves the tree');
+
+  const pulled = await shoalAsync(t, ['pull', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assertOk(pulled, 'pull');
+  const merge = parseJson<{ merge: { outcome: string; head: string } }>(pulled).merge;
+  assert.equal(merge.head, v2);
+  assert.equal(readFileSync(user.path('notes.txt'), 'utf8'), 'line one\nline two, changed\n');
+  assert.equal(readFileSync(user.path('added.txt'), 'utf8'), 'new file\n');
+  assertSameFiles(user, { 'data/big.bin': files['data/big.bin']! });
+  assertFsck(user);
+
+  // Nothing new: a second fetch transfers nothing and updates nothing.
+  const again = parseJson<{ updated: string[]; bytes: number }>(
+    await shoalAsync(t, ['fetch', '--json'], { cwd: user.dir, configDir: user.configDir }),
+  );
+  assert.deepEqual([again.updated, again.bytes], [[], 0]);
+});
+
+test('push: a fast-forward moves the serving peer branch and working tree', async (t) => {
+  const { repo } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', publicKey(user)]);
+
+  user.write('notes.txt', 'pushed change\n');
+  randomFile(user.path('data/pushed.bin'), 600 * 1024);
+  const pushedSum = sha256File(user.path('data/pushed.bin'));
+  const commit = user.commit('from the clone');
+  const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assertOk(r, 'push');
+  const out = parseJson<{ updated: string[]; commit: string; peer: string }>(r);
+  assert.deepEqual(out.updated, ['refs/heads/main']);
+  assert.equal(out.commit, commit);
+  assert.equal(out.peer, server.peerId);
+
+  // The server's branch, working tree and store.
+  assert.equal(tip(repo, 'main'), commit);
+  assert.equal(readFileSync(repo.path('notes.txt'), 'utf8'), 'pushed change\n');
+  assert.equal(sha256File(repo.path('data/pushed.bin')), pushedSum);
+  const status = repo.j<{ staged: unknown[]; unstaged: unknown[]; untracked: unknown[] }>(['status']);
+  assert.deepEqual([status.staged, status.unstaged, status.untracked], [[], [], []]);
+  assertFsck(repo);
+  // The pusher's remote-tracking branch follows.
+  assert.equal(tip(user, 'origin/main'), commit);
+
+  // Pushing the same commit again changes nothing.
+  const again = parseJson<{ updated: string[] }>(
+    await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir }),
+  );
+  assert.deepEqual(again.updated, []);
+});
+
+test('push that is not a fast-forward: exit 1, NOT_FAST_FORWARD, nothing moves', async (t) => {
+  const { repo } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', publicKey(user)]);
+
+  repo.write('notes.txt', 'origin moved on\n');
+  const theirs = repo.commit('on the origin');
+  user.write('notes.txt', 'the clone moved elsewhere\n');
+  user.commit('on the clone');
+
+  const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assert.equal(r.status, 1, describe(r));
+  assert.equal(parseJson<ErrorOut>(r).error.code, 'NOT_FAST_FORWARD');
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(tip(repo, 'main'), theirs);
+  assert.equal(readFileSync(repo.path('notes.txt'), 'utf8'), 'origin moved on\n');
+  assertFsck(repo);
+
+  // --force is refused unless the serving peer allows it.
+  const forced = await shoalAsync(t, ['push', 'origin', '--force', '--json'], {
+    cwd: user.dir,
+    configDir: user.configDir,
+  });
+  assert.equal(forced.status, 1, describe(forced));
+  assert.equal(parseJson<ErrorOut>(forced).error.code, 'PERMISSION_DENIED');
+  assert.equal(tip(repo, 'main'), theirs);
+});
+
+test('push from a key that is not allowed: exit 1, PERMISSION_DENIED, nothing stored', async (t) => {
+  const { repo, head } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  // Someone else is a writer; this user is not.
+  const other = newRepo(t);
+  repo.ok(['config', 'access.writers', publicKey(other)]);
+  const before = repo.j<{ objects: number }>(['fsck']).objects;
+
+  user.write('notes.txt', 'not allowed\n');
+  randomFile(user.path('data/unwanted.bin'), 300 * 1024);
+  user.commit('unwanted');
+  const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assert.equal(r.status, 1, describe(r));
+  assert.equal(parseJson<ErrorOut>(r).error.code, 'PERMISSION_DENIED');
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(tip(repo, 'main'), head);
+  assert.equal(repo.j<{ objects: number }>(['fsck']).objects, before, 'nothing was fetched from the pusher');
+  assert.equal(readFileSync(repo.path('notes.txt'), 'utf8'), 'line one\nline two\n');
+  assert.equal(existsSync(repo.path('data/unwanted.bin')), false);
+  assert.equal(server.proc.exitCode, null, 'the server keeps running');
+});
+
+test("each peer's own refs are visible as <peer-id>/<branch> after a fetch", async (t) => {
+  const { repo, head } = origin(t);
+  const server = await serve(t, repo);
+  // Bob clones and commits on his own main, then serves it: his signed refs are a fork.
+  const { user: bob } = await cloneAs(t, server.addr);
+  bob.write('bob.txt', "bob's work\n");
+  const bobHead = bob.commit('bob');
+  const bobServer = await serve(t, bob);
+  assert.notEqual(bobServer.peerId, server.peerId);
+
+  // Carol clones from the origin, then fetches from the origin and Bob.
+  const { user: carol } = await cloneAs(t, server.addr);
+  const r = await shoalAsync(t, ['fetch', 'origin', '--peer', bobServer.addr, '--json'], {
+    cwd: carol.dir,
+    configDir: carol.configDir,
+  });
+  assertOk(r, 'fetch');
+  const fetched = parseJson<{ updated: string[]; peers: string[]; banned: unknown[] }>(r);
+  assert.deepEqual(fetched.banned, []);
+  assert.deepEqual(new Set(fetched.peers), new Set([server.peerId, bobServer.peerId]));
+  assert.ok(fetched.updated.includes(`refs/remotes/${bobServer.peerId}/main`), JSON.stringify(fetched));
+
+  const bobLog = carol.ok(['log', `${bobServer.peerId}/main`]).stdout;
+  assert.match(bobLog, new RegExp(bobHead));
+  assert.match(bobLog, /bob/);
+  assert.equal(tip(carol, `${bobServer.peerId}/main`), bobHead);
+  // The canonical branch is still the delegate's (the origin's), not Bob's.
+  assert.equal(tip(carol, 'origin/main'), head);
+  assert.equal(carol.ok(['cat', `${bobServer.peerId}/main:bob.txt`]).stdout, "bob's work\n");
+  assertFsck(carol);
+});
+
+test('a private repository: a key that is not listed is refused; a listed reader clones', async (t) => {
+  const parent = tempDir(t);
+  const owner = userAt(t, join(parent, 'secret'));
+  owner.ok(['init', '--private', owner.dir], parent);
+  assert.equal(owner.j<{ visibility: string }>(['info']).visibility, 'private');
+  owner.write('secret.txt', 'top secret\n');
+  owner.commit('secret');
+  const server = await serve(t, owner);
+
+  const stranger = userAt(t, join(tempDir(t), 'stranger'));
+  const r = await shoalAsync(t, ['clone', server.addr, stranger.dir, '--json'], {
+    cwd: parent,
+    configDir: stranger.configDir,
+  });
+  assert.equal(r.status, 1, describe(r));
+  assert.equal(parseJson<ErrorOut>(r).error.code, 'PERMISSION_DENIED', r.stdout);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(existsSync(join(stranger.dir, 'secret.txt')), false);
+
+  // Listed (with another key, comma separated) the reader may clone; a later fetch by a key
+  // that was removed from the list is refused again.
+  const reader = userAt(t, join(tempDir(t), 'reader'));
+  owner.ok(['config', 'access.readers', `${'ab'.repeat(32)},${publicKey(reader)}`]);
+  const ok = await shoalAsync(t, ['clone', server.addr, reader.dir, '--json'], {
+    cwd: parent,
+    configDir: reader.configDir,
+  });
+  assertOk(ok, 'clone by a listed reader');
+  assert.equal(readFileSync(reader.path('secret.txt'), 'utf8'), 'top secret\n');
+
+  owner.ok(['config', 'access.readers', 'ab'.repeat(32)]);
+  owner.write('secret.txt', 'even more secret\n');
+  owner.commit('more');
+  const denied = await shoalAsync(t, ['fetch', '--json'], { cwd: reader.dir, configDir: reader.configDir });
+  assert.equal(denied.status, 1, describe(denied));
+  assert.equal(parseJson<ErrorOut>(denied).error.code, 'PERMISSION_DENIED', denied.stdout);
+  assertFsck(reader);
+});
+
+/** A TCP port on loopback that nothing listens on. */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+test('a source that does not exist or does not hold the repository: a clear error, exit 1', async (t) => {
+  const { repo } = origin(t);
+  const server = await serve(t, repo);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'dst'));
+  const clone = (args: string[]) =>
+    shoalAsync(t, ['clone', ...args, '--json'], { cwd: parent, configDir: user.configDir });
+  const expectError = async (args: string[], code: string, message: RegExp) => {
+    const r = await clone(args);
+    assert.equal(r.status, 1, `clone ${args.join(' ')}: ${describe(r)}`);
+    const out = parseJson<ErrorOut>(r);
+    assert.equal(out.error.code, code, `clone ${args.join(' ')}: ${r.stdout}`);
+    assert.match(out.error.message, message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(existsSync(user.dir), false, 'no destination left behind');
+  };
+
+  // Nothing listens there.
+  const port = await closedPort();
+  await expectError(
+    [`/ip4/127.0.0.1/tcp/${port}/p2p/${server.peerId}`, user.dir],
+    'NOT_FOUND',
+    /could not be reached|cannot reach/,
+  );
+  // Someone listens, but it is not the peer the address names.
+  const otherPeer = newRepo(t).j<{ peerId: string }>(['id']).peerId;
+  const wrongPeer = server.addr.replace(server.peerId, otherPeer);
+  await expectError([wrongPeer, user.dir], 'NOT_FOUND', /could not be reached|cannot reach/);
+  // The peer is there but does not hold the repository asked for.
+  const unknown = `shoal://${randomBytes(32).toString('hex')}`;
+  await expectError([unknown, user.dir, '--peer', server.addr], 'NOT_FOUND', /does not serve|no peer/);
+  // Not a source at all.
+  const bad = await clone(['not a source', user.dir]);
+  assert.notEqual(bad.status, 0);
+  assert.equal(parseJson<ErrorOut>(bad).error.code, 'INVALID_ARGUMENT');
+  assert.equal(existsSync(user.dir), false);
+
+  // A destination that holds something else is refused, and left alone.
+  const busy = join(parent, 'busy');
+  userAt(t, busy).ok(['init', busy], parent);
+  writeFileSync(join(busy, 'mine.txt'), 'mine\n');
+  const r = await clone([server.addr, busy]);
+  assert.equal(r.status, 1, describe(r));
+  assert.equal(parseJson<ErrorOut>(r).error.code, 'ALREADY_EXISTS');
+  assert.equal(readFileSync(join(busy, 'mine.txt'), 'utf8'), 'mine\n');
+  assert.equal(server.proc.exitCode, null, 'the server keeps running');
+});
