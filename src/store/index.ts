@@ -8,5 +8,6 @@ export { ObjectStore } from './object-store.ts';
 export type { StoredType } from './pack.ts';
 export * from './refs.ts';
 export { REPO_DIR, Repository } from './repository.ts';
+export * from './shares.ts';
 export * from './signed-refs-store.ts';
 export * from './staging.ts';

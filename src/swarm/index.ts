@@ -1,4 +1,5 @@
 // Public surface of the swarm: peers, serving, fetching, cloning and pushing.
+export { Daemon, type DaemonOptions, type DaemonStatus, isRepository, type LogLevel } from './daemon.ts';
 export type { FetchProgress } from './fetch.ts';
 export {
   type CloneSummary,
@@ -9,6 +10,7 @@ export {
   type TransferOptions,
 } from './fetch-remote.ts';
 export { connect, type Peer, parseSource, startPeer } from './peer.ts';
+export { askRepos, findPeers, type ListedRepo, type PeerListing, type PeerSource } from './peers.ts';
 export { type PushSummary, pushHandler, pushToSwarm } from './push.ts';
 export { parseRate, RateLimiter } from './rate-limit.ts';
 export {
