@@ -93,7 +93,12 @@ export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode
       services: { identify: identify() },
     });
   } catch (err) {
-    throw new ShoalError('PEER_ERROR', `could not start the network node: ${(err as Error).message}`, {
+    // libp2p's listen errors embed their causes' stack traces in the message: keep the words only.
+    const message = (err as Error).message
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !/^\s+at /.test(line))
+      .join(' ');
+    throw new ShoalError('PEER_ERROR', `could not start the network node: ${message}`, {
       cause: String(err),
     });
   }
