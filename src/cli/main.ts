@@ -45,6 +45,10 @@ export const commands: Record<string, () => Promise<{ command: Command }>> = {
   push: () => import('./commands/push.ts'),
   demo: () => import('./commands/demo.ts'),
   verify: () => import('./commands/verify.ts'),
+  daemon: () => import('./commands/daemon.ts'),
+  share: () => import('./commands/share.ts'),
+  unshare: () => import('./commands/unshare.ts'),
+  peers: () => import('./commands/peers.ts'),
 };
 
 async function helpText(): Promise<string> {

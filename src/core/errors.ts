@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'MERGE_IN_PROGRESS'
   | 'NO_MERGE_IN_PROGRESS'
   | 'UNRESOLVED_CONFLICTS'
+  | 'TIMEOUT'
   | 'USAGE';
 
 export class ShoalError extends Error {

@@ -1,0 +1,79 @@
+// shoal share [--private] | --list: register this repository with the user's daemon (shares.json
+// in the config directory) and have a running daemon serve it at once.
+import { repoUrl, ShoalError, toHex } from '../../core/index.ts';
+import { addShare, readShares } from '../../store/index.ts';
+import { ensureRepoIdentity, isRepository } from '../../swarm/index.ts';
+import { type Context, parse, usage } from '../context.ts';
+import { type DaemonNotice, notifyDaemon } from '../daemon-process.ts';
+import type { Command } from '../main.ts';
+import { identity, withRepo } from '../repo.ts';
+
+const USAGE = 'shoal share [--private] | shoal share --list [--json]';
+
+export const command: Command = {
+  summary: 'serve this repository from the daemon (see shoal daemon)',
+  usage: USAGE,
+  async run(ctx: Context, args: string[]) {
+    const { values, positionals } = parse(
+      args,
+      { private: { type: 'boolean' }, list: { type: 'boolean' } },
+      USAGE,
+    );
+    if (positionals.length > 0) usage(USAGE);
+    if (values.list) {
+      const shares = readShares().map((s) => ({ ...s, exists: isRepository(s.path) }));
+      if (ctx.json) ctx.emit(shares);
+      else for (const s of shares) ctx.out(`${s.path}${s.exists ? '' : '  (missing)'}`);
+      return 0;
+    }
+    return withRepo(ctx, async (repo) => {
+      const visibility = values.private ? 'private' : 'public';
+      const state = await ensureRepoIdentity(repo, identity(), visibility);
+      if (values.private && state.identity.visibility !== 'private') {
+        throw new ShoalError(
+          'CONFLICT',
+          'this repository is already public: visibility is part of its identity and cannot change',
+        );
+      }
+      const id = toHex(state.id);
+      const added = addShare(repo.root, id);
+      const daemon = await notifyDaemon();
+      report(ctx, daemon, id);
+      if (ctx.json)
+        ctx.emit({
+          path: repo.root,
+          id,
+          url: repoUrl(state.id),
+          name: state.identity.name,
+          visibility: state.identity.visibility,
+          added,
+          daemon: daemonSummary(daemon, id),
+        });
+      else
+        ctx.out(
+          `${added ? 'sharing' : 'already sharing'} ${repo.root} as ${repoUrl(state.id)} (${state.identity.visibility})`,
+        );
+      return 0;
+    });
+  },
+};
+
+/** What the daemon said to a reload, for --json: `serving` tells whether it serves `id` now. */
+export function daemonSummary(daemon: DaemonNotice, id?: string) {
+  if (typeof daemon === 'string') return { state: daemon };
+  return {
+    state: 'reloaded',
+    ...(id === undefined ? {} : { serving: daemon.repos.some((r) => r.id === id) }),
+    repos: daemon.repos.length,
+    skipped: daemon.skipped,
+  };
+}
+
+function report(ctx: Context, daemon: DaemonNotice, id: string): void {
+  if (ctx.json || ctx.quiet) return;
+  if (daemon === 'not running') ctx.err("the daemon is not running: 'shoal daemon start' serves it");
+  else if (daemon === 'signalled') ctx.err('asked the daemon to reload (it did not confirm)');
+  else if (!daemon.repos.some((r) => r.id === id)) {
+    for (const s of daemon.skipped) ctx.err(`warning: the daemon skips ${s.path}: ${s.reason}`);
+  }
+}
