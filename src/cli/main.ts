@@ -96,6 +96,11 @@ function globals(argv: string[]): Globals {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // A reader that stops early (`shoal log | head`) is not an error: stop quietly, as git does.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   let json = argv.includes('--json');
   try {
     const g = globals(argv);
