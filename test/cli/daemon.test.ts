@@ -1,0 +1,212 @@
+// The daemon through the real CLI: start, status and stop of a background process with an
+// isolated config directory, serving shared repositories (clone, push, share and unshare while
+// it runs), a stale pid file, and a repository that disappears.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { json, tempDir } from '../helpers.ts';
+import { daemonUser, isDaemon, ok, run, type State, startDaemon, status } from './daemon-helpers.ts';
+import { describe, newRepo } from './repo-helpers.ts';
+
+test('daemon start, status and stop', (t) => {
+  const config = daemonUser(t);
+  const before = status(config);
+  assert.equal(before.status, 1, 'status of a daemon that does not run exits 1');
+  assert.equal(before.state.running, false);
+
+  const started = startDaemon(t, config);
+  assert.equal(started.running, true);
+  assert.equal(started.alreadyRunning, false);
+  assert.ok(isDaemon(started.pid), 'a daemon process runs');
+  assert.ok(started.addrs.length > 0);
+  for (const a of started.addrs) assert.match(a, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/);
+  assert.deepEqual(started.repos, []);
+  assert.equal(readFileSync(join(config, 'daemon.pid'), 'utf8').trim(), String(started.pid));
+
+  const again = run(config, ['daemon', 'start']);
+  assert.equal(again.status, 0, describe(again));
+  assert.match(again.stdout, new RegExp(`already running \\(pid ${started.pid}\\)`));
+  assert.equal(json<State>(ok(config, ['daemon', 'start', '--json'])).alreadyRunning, true);
+
+  const now = status(config);
+  assert.equal(now.status, 0);
+  assert.equal(now.state.pid, started.pid);
+  assert.deepEqual(now.state.addrs, started.addrs);
+  assert.equal(now.state.peerId, json<{ peerId: string }>(ok(config, ['id', '--json'])).peerId);
+  assert.match(ok(config, ['daemon', 'status']).stdout, /is running \(pid \d+\)\npeer id +12D3KooW/);
+
+  const stopped = ok(config, ['daemon', 'stop']);
+  assert.match(stopped.stdout, new RegExp(`stopped \\(pid ${started.pid}\\)`));
+  assert.equal(isDaemon(started.pid), false, 'the process is gone once stop returns');
+  for (const f of ['daemon.pid', 'daemon.json', 'daemon.sock'])
+    assert.equal(existsSync(join(config, f)), false, f);
+  assert.equal(status(config).status, 1);
+  assert.match(ok(config, ['daemon', 'stop']).stdout, /not running/);
+  const log = readFileSync(join(config, 'daemon.log'), 'utf8');
+  assert.match(log, /info started \(pid \d+\)/);
+  assert.match(log, /info stopped/);
+});
+
+test('the daemon serves every shared repository, follows share and unshare, and holds no lock', (t) => {
+  const config = daemonUser(t);
+  const a = newRepo(t, { configDir: config });
+  a.write('one.txt', 'first repository\n');
+  a.commit('one');
+  const shared = json<{ id: string; daemon: { state: string } }>(a.ok(['share', '--json']));
+  assert.equal(shared.daemon.state, 'not running');
+  const daemon = startDaemon(t, config);
+  assert.deepEqual(
+    daemon.repos.map((r) => r.path),
+    [a.dir],
+  );
+  const addr = daemon.addrs[0]!;
+
+  // Shared while the daemon runs: served when `share` returns.
+  const b = newRepo(t, { configDir: config });
+  b.write('two.txt', 'second repository\n');
+  b.commit('two');
+  const second = json<{ id: string; daemon: { state: string; serving: boolean } }>(b.ok(['share', '--json']));
+  assert.deepEqual(second.daemon, { ...second.daemon, state: 'reloaded', serving: true });
+
+  const other = daemonUser(t);
+  const work = tempDir(t);
+  ok(other, ['clone', addr, 'first'], work);
+  assert.equal(readFileSync(join(work, 'first', 'one.txt'), 'utf8'), 'first repository\n');
+  ok(other, ['clone', `shoal://${second.id}`, 'second', '--peer', addr], work);
+  assert.equal(readFileSync(join(work, 'second', 'two.txt'), 'utf8'), 'second repository\n');
+
+  // Idle, the daemon holds no repository lock: the owner keeps working.
+  assert.equal(existsSync(join(a.dir, '.shoal', 'lock')), false);
+  a.write('one.txt', 'changed while served\n');
+  a.commit('local work while the daemon runs');
+  ok(other, ['clone', addr, 'first-again'], work);
+  assert.equal(readFileSync(join(work, 'first-again', 'one.txt'), 'utf8'), 'changed while served\n');
+
+  const gone = json<{ removed: { path: string }[]; daemon: { state: string; repos: number } }>(
+    b.ok(['unshare', '--json']),
+  );
+  assert.deepEqual(
+    gone.removed.map((r) => r.path),
+    [b.dir],
+  );
+  assert.equal(gone.daemon.state, 'reloaded');
+  assert.equal(gone.daemon.repos, 1);
+  const refused = run(other, ['clone', `shoal://${second.id}`, 'again', '--peer', addr, '--json'], work);
+  assert.equal(refused.status, 1, describe(refused));
+  assert.equal(json<{ error: { code: string } }>(refused).error.code, 'NOT_FOUND');
+  assert.match(json<{ error: { message: string } }>(refused).error.message, /does not serve/);
+  assert.equal(b.run(['unshare']).status, 1, 'unsharing twice fails');
+  assert.deepEqual(
+    status(config).state.repos.map((r) => r.path),
+    [a.dir],
+  );
+});
+
+test('the daemon accepts pushes from listed writers', (t) => {
+  const config = daemonUser(t);
+  const a = newRepo(t, { configDir: config });
+  a.write('data.bin', 'v1\n');
+  a.commit('v1');
+  a.ok(['share']);
+  const addr = startDaemon(t, config).addrs[0]!;
+
+  const other = daemonUser(t);
+  const work = tempDir(t);
+  ok(other, ['clone', addr, 'copy'], work);
+  const copy = join(work, 'copy');
+  writeFileSync(join(copy, 'data.bin'), 'v2\n');
+  ok(other, ['add', '.'], copy);
+  ok(other, ['commit', '-m', 'v2'], copy);
+  const denied = run(other, ['push', 'origin', '--json'], copy);
+  assert.equal(denied.status, 1, describe(denied));
+  assert.equal(json<{ error: { code: string } }>(denied).error.code, 'PERMISSION_DENIED');
+
+  const key = json<{ publicKey: string }>(ok(other, ['id', '--json'])).publicKey;
+  a.ok(['config', 'access.writers', key]);
+  ok(other, ['push', 'origin'], copy);
+  assert.equal(a.read('data.bin').toString(), 'v2\n', 'the checked-out branch moved with its files');
+  assert.equal(existsSync(join(a.dir, '.shoal', 'lock')), false, 'the lock is released after the push');
+  assert.match(
+    readFileSync(join(config, 'daemon.log'), 'utf8'),
+    /info push from 12D3KooW\w+ to .*: refs\/heads\/main/,
+  );
+});
+
+test('a stale pid file is replaced by start and removed by stop', (t) => {
+  const config = daemonUser(t);
+  const dead = spawnSync(process.execPath, ['-e', 'process.pid']).pid!;
+  writeFileSync(join(config, 'daemon.pid'), `${dead}\n`);
+
+  const st = status(config);
+  assert.equal(st.status, 1);
+  assert.equal(st.state.running, false);
+  assert.equal(st.state.stalePid, dead);
+  assert.match(run(config, ['daemon', 'status']).stdout, /not running \(stale pid file/);
+
+  const stopped = json<{ running: boolean; stopped: boolean; stalePid: number }>(
+    ok(config, ['daemon', 'stop', '--json']),
+  );
+  assert.deepEqual(stopped, { running: false, stopped: false, stalePid: dead });
+  assert.equal(existsSync(join(config, 'daemon.pid')), false);
+
+  writeFileSync(join(config, 'daemon.pid'), `${dead}\n`);
+  const started = startDaemon(t, config);
+  assert.notEqual(started.pid, dead);
+  assert.equal(status(config).state.pid, started.pid);
+  ok(config, ['daemon', 'stop']);
+});
+
+test('the daemon skips a repository that disappeared and keeps serving the others', (t) => {
+  const config = daemonUser(t);
+  const kept = newRepo(t, { configDir: config });
+  const lost = newRepo(t, { configDir: config });
+  const later = newRepo(t, { configDir: config });
+  for (const r of [kept, lost, later]) {
+    r.write('f.txt', r.dir);
+    r.commit('c');
+    r.ok(['share']);
+  }
+  rmSync(lost.dir, { recursive: true, force: true });
+  const daemon = startDaemon(t, config);
+  assert.deepEqual(daemon.repos.map((r) => r.path).sort(), [kept.dir, later.dir].sort());
+  assert.deepEqual(
+    daemon.skipped.map((s) => s.path),
+    [lost.dir],
+  );
+  assert.match(readFileSync(join(config, 'daemon.log'), 'utf8'), /warn skipping .*not a shoal repository/);
+
+  // One goes away while served: the next reload drops it; the daemon runs on.
+  rmSync(later.dir, { recursive: true, force: true });
+  const listed = json<{ path: string; exists: boolean }[]>(ok(config, ['share', '--list', '--json']));
+  assert.deepEqual(listed.map((s) => s.exists).sort(), [false, false, true]);
+  kept.ok(['share']); // any reload
+  const st = status(config);
+  assert.equal(st.status, 0);
+  assert.equal(st.state.pid, daemon.pid);
+  assert.deepEqual(
+    st.state.repos.map((r) => r.path),
+    [kept.dir],
+  );
+  assert.match(
+    readFileSync(join(config, 'daemon.log'), 'utf8'),
+    /warn stopped serving .*: the repository is gone/,
+  );
+  // A vanished repository can still be unshared by its path.
+  ok(config, ['unshare', lost.dir]);
+  ok(config, ['unshare', later.dir]);
+  assert.deepEqual(status(config).state.skipped, []);
+});
+
+test('daemon start reports why the daemon could not start', (t) => {
+  const config = daemonUser(t);
+  const r = run(config, ['daemon', 'start', '--listen', '/ip4/127.0.0.1/udp/1/quic', '--json']);
+  assert.equal(r.status, 1, describe(r));
+  assert.ok(json<{ error: { message: string } }>(r).error.message.length > 0);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(existsSync(join(config, 'daemon.pid')), false, 'no pid file is left behind');
+  assert.equal(status(config).status, 1);
+  assert.equal(run(config, ['daemon', 'bogus']).status, 2);
+});

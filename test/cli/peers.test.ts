@@ -1,0 +1,98 @@
+// `shoal peers` through the real CLI: a known peer (remembered from a clone) with the
+// repositories it serves to us, private ones only once our key may read them, and peers found
+// on the LAN with mDNS when multicast works here.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { json, tempDir } from '../helpers.ts';
+import { daemonUser, ok, run, startDaemon } from './daemon-helpers.ts';
+import { newRepo } from './repo-helpers.ts';
+
+interface Listing {
+  peerId: string;
+  addrs: string[];
+  sources: string[];
+  reachable: boolean;
+  repos: { id: string; name: string; visibility: string }[];
+  knownRepos: string[];
+  error?: string;
+}
+
+test('peers lists known and LAN peers with the repositories they serve to us', async (t) => {
+  const seeder = daemonUser(t, { 'daemon.mdns': 'true' });
+  const open = newRepo(t, { configDir: seeder });
+  open.write('readme.txt', 'public\n');
+  open.commit('public');
+  const openId = json<{ id: string }>(open.ok(['share', '--json'])).id;
+  const secret = newRepo(t, { configDir: seeder });
+  secret.write('secret.txt', 'private\n');
+  secret.commit('private');
+  const secretShare = json<{ id: string; visibility: string }>(secret.ok(['share', '--private', '--json']));
+  assert.equal(secretShare.visibility, 'private');
+  const daemon = startDaemon(t, seeder);
+
+  const user = daemonUser(t);
+  const nobody = json<Listing[]>(ok(user, ['peers', '--no-mdns', '--json']));
+  assert.deepEqual(nobody, [], 'no known peers yet, and no LAN lookup');
+
+  // The clone makes the seeder a known peer.
+  ok(user, ['clone', daemon.addrs[0]!, 'copy'], tempDir(t));
+  const known = json<Listing[]>(ok(user, ['peers', '--no-mdns', '--json']));
+  const seen = known.find((p) => p.peerId === daemon.peerId);
+  assert.ok(seen, `the seeder is listed: ${JSON.stringify(known)}`);
+  assert.deepEqual(seen.sources, ['known']);
+  assert.equal(seen.reachable, true, seen.error);
+  assert.deepEqual(seen.repos, [{ id: openId, name: open.dir.split('/').pop(), visibility: 'public' }]);
+  assert.deepEqual(seen.knownRepos, [openId]);
+
+  // A private repository is listed to the keys that may read it, and to no one else.
+  const key = json<{ publicKey: string }>(ok(user, ['id', '--json'])).publicKey;
+  secret.ok(['config', 'access.readers', key]);
+  const allowed = json<Listing[]>(ok(user, ['peers', '--no-mdns', '--json'])).find(
+    (p) => p.peerId === daemon.peerId,
+  );
+  assert.deepEqual(allowed?.repos.map((r) => r.id).sort(), [openId, secretShare.id].sort());
+  const human = ok(user, ['peers', '--no-mdns']).stdout;
+  assert.match(human, new RegExp(`${daemon.peerId}  \\(known\\)`));
+  assert.match(human, new RegExp(`shoal://${secretShare.id}  \\S+  \\(private\\)`));
+
+  await t.test('found on the LAN with mDNS', (st) => {
+    const stranger = daemonUser(st);
+    const lan = json<Listing[]>(ok(stranger, ['peers', '--wait', '2', '--json']));
+    const found = lan.find((p) => p.peerId === daemon.peerId);
+    if (!found) {
+      st.skip('mDNS discovered nothing here (no multicast in this sandbox?); LAN discovery not tested');
+      return;
+    }
+    assert.deepEqual(found.sources, ['lan']);
+    assert.equal(found.reachable, true, found.error);
+    assert.deepEqual(
+      found.repos.map((r) => r.id),
+      [openId],
+      'a stranger sees the public repository only',
+    );
+  });
+});
+
+test('peers checks its options and reports an unreachable known peer', (t) => {
+  const seeder = daemonUser(t);
+  const repo = newRepo(t, { configDir: seeder });
+  repo.write('f.txt', 'x\n');
+  repo.commit('x');
+  repo.ok(['share']);
+  const daemon = startDaemon(t, seeder);
+  const user = daemonUser(t);
+  ok(user, ['clone', daemon.addrs[0]!, 'copy'], tempDir(t));
+  ok(seeder, ['daemon', 'stop']);
+
+  const listed = json<Listing[]>(ok(user, ['peers', '--no-mdns', '--json']));
+  const gone = listed.find((p) => p.peerId === daemon.peerId);
+  assert.equal(gone?.reachable, false);
+  assert.ok(gone?.error);
+  assert.deepEqual(gone?.repos, []);
+  assert.equal(gone?.knownRepos.length, 1);
+  assert.match(ok(user, ['peers', '--no-mdns']).stdout, /\(known, unreachable: /);
+
+  assert.equal(run(user, ['peers', '--wait', 'soon']).status, 2);
+  assert.equal(run(user, ['peers', 'extra']).status, 2);
+});
