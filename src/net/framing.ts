@@ -341,11 +341,16 @@ export interface FrameReaderOptions {
 
 export const DEFAULT_READ_HIGH_WATER_MARK = 4 * 1024 * 1024;
 
+// Marks a read error as the peer breaking the protocol (a header that is malformed or over the
+// limits), as opposed to the stream ending or being reset, which is the peer going away.
+const VIOLATION = Object.freeze({ violation: true });
+
 /**
  * Reads messages from a stream. read() returns the next message, or undefined when the peer
  * closed its writable end at a message boundary. A truncated message, a header or payload
  * over the limits, or a header that is not canonical CBOR throws PEER_ERROR and aborts the
- * stream; after that every read() throws the same error.
+ * stream; after that every read() throws the same error. When the peer broke the protocol
+ * (rather than went away) the error's detail has `violation: true`.
  */
 export class FrameReader implements AsyncIterable<Frame> {
   readonly stream: Stream;
@@ -383,7 +388,11 @@ export class FrameReader implements AsyncIterable<Frame> {
       if (!(await this.#fill(LENGTH_PREFIX_BYTES, true, options))) return undefined;
       const headerLength = this.#queue.peekU32();
       if (headerLength === 0 || headerLength > this.limits.maxHeaderBytes) {
-        throw this.#fail(`frame header of ${headerLength} bytes is outside 1..${this.limits.maxHeaderBytes}`);
+        throw this.#fail(
+          `frame header of ${headerLength} bytes is outside 1..${this.limits.maxHeaderBytes}`,
+          'PEER_ERROR',
+          VIOLATION,
+        );
       }
       await this.#fill(LENGTH_PREFIX_BYTES + headerLength, false, options);
       this.#queue.skip(LENGTH_PREFIX_BYTES);
@@ -391,7 +400,7 @@ export class FrameReader implements AsyncIterable<Frame> {
       try {
         decoded = decodeHeader(this.#queue.take(headerLength), this.limits);
       } catch (err) {
-        throw this.#fail((err as Error).message);
+        throw this.#fail((err as Error).message, 'PEER_ERROR', VIOLATION);
       }
       let payload: Uint8Array | undefined;
       if (decoded.payloadLength !== undefined) {
@@ -509,9 +518,13 @@ export class FrameReader implements AsyncIterable<Frame> {
     this.#wake?.();
   };
 
-  #fail(message: string, code: 'PEER_ERROR' | 'ABORTED' = 'PEER_ERROR'): ShoalError {
+  #fail(
+    message: string,
+    code: 'PEER_ERROR' | 'ABORTED' = 'PEER_ERROR',
+    detail?: Record<string, unknown>,
+  ): ShoalError {
     if (this.#error) return this.#error;
-    const err = new ShoalError(code, message);
+    const err = new ShoalError(code, message, detail);
     this.#error = err;
     this.#queue.clear();
     this.#detach();

@@ -153,9 +153,10 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
                 else got.push({ need, bytes });
               },
             );
-          } catch (err) {
-            alive.splice(alive.indexOf(peer), 1);
-            banned.push({ peer: peer.peer, why: (err as Error).message });
+          } catch {
+            // Banned when it broke the protocol; a peer that went away is only dropped.
+            if (peer.misbehaved !== null) ban(peer, peer.misbehaved);
+            else alive.splice(alive.indexOf(peer), 1);
             continue;
           }
           if (bad) {

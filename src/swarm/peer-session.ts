@@ -4,7 +4,7 @@
 
 import type { PeerId, Stream } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { ShoalError } from '../core/index.ts';
+import { isShoalError, ShoalError } from '../core/index.ts';
 import {
   FrameReader,
   FrameWriter,
@@ -43,6 +43,7 @@ export class PeerSession {
   private readonly pending = new Map<number, Pending>();
   private nextReq = 1;
   private failure: Error | null = null;
+  private violation: string | null = null;
   readonly closed: Promise<void>;
 
   private constructor(stream: Stream, peer: string) {
@@ -76,20 +77,41 @@ export class PeerSession {
     return this.failure;
   }
 
+  /**
+   * Why the peer broke the protocol, if it did: a malformed or oversized message, a response
+   * to no request, an object nobody asked for. Null when it behaved (or merely went away), so
+   * callers ban the peer only for misbehaving, never for disappearing.
+   */
+  get misbehaved(): string | null {
+    return this.violation;
+  }
+
   private async readLoop(): Promise<void> {
     try {
       for (;;) {
-        const frame = await this.reader.read();
-        if (!frame) break;
-        const r = parseResponse(frame.header);
-        const p = this.pending.get(r.req);
-        if (!p) throw new ShoalError('PEER_ERROR', `response to unknown request ${r.req}`);
-        if (r.type === 'error') {
-          this.pending.delete(r.req);
-          p.fail(wireError(r.code, r.message));
-          continue;
+        let frame: Awaited<ReturnType<FrameReader['read']>>;
+        try {
+          frame = await this.reader.read();
+        } catch (err) {
+          if (isShoalError(err) && err.detail?.violation === true) this.violation ??= err.message;
+          throw err;
         }
-        if (p.onResponse(r, frame.payload)) this.pending.delete(r.req);
+        if (!frame) break;
+        try {
+          const r = parseResponse(frame.header);
+          const p = this.pending.get(r.req);
+          if (!p) throw new ShoalError('PEER_ERROR', `response to unknown request ${r.req}`);
+          if (r.type === 'error') {
+            this.pending.delete(r.req);
+            p.fail(wireError(r.code, r.message));
+            continue;
+          }
+          if (p.onResponse(r, frame.payload)) this.pending.delete(r.req);
+        } catch (err) {
+          // The message was read whole; rejecting it is the peer's fault.
+          if (isShoalError(err, 'PEER_ERROR')) this.violation ??= err.message;
+          throw err;
+        }
       }
       this.failAll(new ShoalError('PEER_ERROR', `peer ${this.peer} closed the stream`));
     } catch (err) {

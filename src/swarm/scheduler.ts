@@ -277,7 +277,9 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
                   void pump();
                 },
                 (err: Error) => {
-                  drop(p, err.message, false);
+                  // A peer that broke the protocol is banned; one that went away is only dropped.
+                  const violation = p.peer.session.misbehaved;
+                  drop(p, violation ?? err.message, violation !== null);
                   void pump();
                 },
               );
