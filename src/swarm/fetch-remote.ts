@@ -8,6 +8,7 @@ import {
   decodeRepoIdentity,
   encodeRepoIdentity,
   idEquals,
+  isShoalError,
   type KeyPair,
   type ObjectId,
   ShoalError,
@@ -64,16 +65,41 @@ async function runFetch(
       `no peer passed verification: ${view.banned.map((b) => b.why).join('; ')}`,
     );
   }
-  const targets = fetchTargets(view, true);
-  const result = await fetchCommits({
-    repo,
-    peers: view.accepted.map((c) => c.session),
-    targets,
-    download: peer.download,
-    onProgress: opts.onProgress,
-    signal: opts.signal,
-  });
-  const fetched = new Set(targets.map(toHex));
+  const fetchSome = (targets: ObjectId[]) =>
+    fetchCommits({
+      repo,
+      // peers banned or gone in an earlier round are not asked again
+      peers: view.accepted.map((c) => c.session).filter((s) => s.failed === null),
+      targets,
+      download: peer.download,
+      onProgress: opts.onProgress,
+      signal: opts.signal,
+    });
+  // The canonical refs must be fetched whole; then each fork (another signer's refs) as far as
+  // peers can provide it: a fork naming a commit that no peer has costs only its own ref.
+  const canonical = fetchTargets(view, false);
+  const result = await fetchSome(canonical);
+  const fetched = new Set(canonical.map(toHex));
+  const forks = fetchTargets(view, true).filter((id) => !fetched.has(toHex(id)));
+  const addForks = async (targets: ObjectId[]): Promise<boolean> => {
+    try {
+      const more = await fetchSome(targets);
+      result.bytes += more.bytes;
+      result.duplicateBytes += more.duplicateBytes;
+      result.chunks += more.chunks;
+      result.metadataObjects += more.metadataObjects;
+      result.banned.push(...more.banned);
+      for (const [p, n] of Object.entries(more.perPeer)) result.perPeer[p] = (result.perPeer[p] ?? 0) + n;
+      for (const id of targets) fetched.add(toHex(id));
+      return true;
+    } catch (err) {
+      if (!isShoalError(err, 'MISSING_OBJECT')) throw err;
+      return false;
+    }
+  };
+  if (forks.length > 0 && !(await addForks(forks)) && forks.length > 1) {
+    for (const id of forks) await addForks([id]);
+  }
   const updated = updateTrackingRefs(repo, remote, view, fetched);
   for (const c of view.accepted) await c.session.close();
   return {
@@ -161,13 +187,27 @@ export async function cloneFromSwarm(
   let repo: Repository | undefined;
   try {
     const first = await connect(peer, parsed, opts.peers ?? [], { signal: opts.signal });
-    const identityBytes = first[0]!.identity;
-    const identity = decodeRepoIdentity(identityBytes);
-    const repoId: ObjectId = encodeRepoIdentity(identity).id;
-    if (parsed.kind === 'repo' && !idEquals(parsed.repo, repoId)) {
-      throw new ShoalError('PEER_ERROR', 'the peer served a different repository than the one asked for');
-    }
     for (const c of first) await c.session.close();
+    // The repository is the one the URL names (any peer may lie about it: those are banned by
+    // the fetch below), else the one the source peer serves.
+    const served = first.map((c) => {
+      try {
+        const identity = decodeRepoIdentity(c.identity);
+        return { bytes: c.identity, identity, id: encodeRepoIdentity(identity).id as ObjectId };
+      } catch {
+        return undefined;
+      }
+    });
+    const chosen = parsed.kind === 'repo' ? served.find((s) => s && idEquals(s.id, parsed.repo)) : served[0];
+    if (!chosen) {
+      throw new ShoalError(
+        'PEER_ERROR',
+        parsed.kind === 'repo'
+          ? 'no peer served the repository asked for (they served a different one)'
+          : 'the peer served an invalid repository identity',
+      );
+    }
+    const { bytes: identityBytes, identity, id: repoId } = chosen;
     const root = resolve(opts.cwd, dir ?? identity.name);
     repo = openOrCreate(root, toHex(repoId));
     const state = await adoptRepoIdentity(repo, identityBytes);
