@@ -11,12 +11,27 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { configFor, describe, newRepo, type TestRepo } from '../cli/repo-helpers.ts';
 import { BIN, ROOT, type RunResult, shoalEnv } from '../helpers.ts';
 
-type T = TestContext;
+/** What the helpers need of a test: somewhere to register cleanups (a TestContext, or a suite's). */
+export interface Scope {
+  after(fn: () => unknown): void;
+  diagnostic?(message: string): void;
+}
+type T = Scope;
+
+/** A Scope for a whole file or suite: run `cleanup` in its `after` hook. */
+export function suiteScope(): { scope: Scope; cleanup: () => Promise<void> } {
+  const fns: (() => unknown)[] = [];
+  return {
+    scope: { after: (fn) => fns.push(fn) },
+    cleanup: async () => {
+      for (const fn of fns.reverse()) await fn();
+    },
+  };
+}
 
 export const EVIL_PEER = join(ROOT, 'test', 'fixtures', 'evil-peer.ts');
 
@@ -131,6 +146,7 @@ export type EvilMode =
   | 'unrequested-chunk'
   | 'oversized'
   | 'huge-header'
+  | 'corrupt-metadata'
   | 'forged-refs'
   | 'tampered-refs'
   | 'non-delegate-refs'
@@ -324,7 +340,7 @@ export function makeLan(t: T, n: number, netem?: string): Lan {
           encoding: 'utf8',
         },
       );
-      if (tc.status !== 0) t.diagnostic(`netem not applied: ${tc.stderr?.trim() || tc.error}`);
+      if (tc.status !== 0) t.diagnostic?.(`netem not applied: ${tc.stderr?.trim() || tc.error}`);
     }
     spokes.push({ ns, addr, hubAddr });
   }
