@@ -24,6 +24,7 @@ test('peers lists known and LAN peers with the repositories they serve to us', a
   open.write('readme.txt', 'public\n');
   open.commit('public');
   const openId = json<{ id: string }>(open.ok(['share', '--json'])).id;
+  open.fails(['share', '--private'], 'CONFLICT'); // visibility is part of the identity
   const secret = newRepo(t, { configDir: seeder });
   secret.write('secret.txt', 'private\n');
   secret.commit('private');

@@ -38,7 +38,6 @@ export const command: Command = {
       const id = toHex(state.id);
       const added = addShare(repo.root, id);
       const daemon = await notifyDaemon();
-      report(ctx, daemon, id);
       if (ctx.json)
         ctx.emit({
           path: repo.root,
@@ -53,6 +52,7 @@ export const command: Command = {
         ctx.out(
           `${added ? 'sharing' : 'already sharing'} ${repo.root} as ${repoUrl(state.id)} (${state.identity.visibility})`,
         );
+      report(ctx, daemon, id);
       return 0;
     });
   },
