@@ -5,7 +5,7 @@ import { readlinkSync } from 'node:fs';
 import { hashChunk, idEquals, type ObjectId, ShoalError } from '../core/index.ts';
 import type { PackSession, Repository, StagedEntry, StatStamp } from '../store/index.ts';
 import { ChunkPipeline } from './chunk-pipeline.ts';
-import { ingestFile } from './ingest.ts';
+import { ingestFile, PIPELINE_FILE } from './ingest.ts';
 import type { OnProgress } from './progress.ts';
 import {
   blockingAncestor,
@@ -124,8 +124,10 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
       bytesRead: 0,
       newBytes: 0,
     };
-    const session = await repo.objects.beginSession();
     const pipeline = new ChunkPipeline();
+    const largest = work.reduce((m, e) => Math.max(m, Number(e.stat.size)), 0);
+    if (largest >= PIPELINE_FILE) pipeline.warm(largest);
+    const session = await repo.objects.beginSession();
     try {
       let batch: StagedEntry[] = [];
       const flush = async (): Promise<void> => {

@@ -11,6 +11,7 @@ import {
   type FileRoot,
   findCut,
   hashChunk,
+  idEquals,
   ShoalError,
 } from '../core/index.ts';
 import type { PackSession } from '../store/index.ts';
@@ -18,7 +19,7 @@ import type { ChunkPipeline } from './chunk-pipeline.ts';
 
 const READ_SIZE = 16 * 1024 * 1024;
 const SMALL_FILE = 1024 * 1024;
-const PIPELINE_FILE = 32 * 1024 * 1024;
+export const PIPELINE_FILE = 32 * 1024 * 1024;
 
 export interface IngestOptions {
   chunker: ChunkerParams;
@@ -66,6 +67,25 @@ class ChunkSink {
     if (this.nodes.length > 0) await this.flushNodes();
   }
 
+  /**
+   * A chunk the worker pipeline cut and hashed: only when it is new are its bytes read back
+   * from the file, and hashed again so that a file changing under us is never stored torn.
+   */
+  async located(fd: number, path: string, offset: number, length: number, id: Uint8Array): Promise<void> {
+    this.builder.addChunk(new Uint8Array(id), length);
+    if (this.session && !this.session.has(id)) {
+      if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(length);
+      const got = readSync(fd, this.scratch, 0, length, offset);
+      const bytes = this.scratch.subarray(0, length);
+      if (got !== length || !idEquals(hashChunk(bytes), id)) changed(path);
+      await this.session.putChunk(id, bytes, true);
+      this.newBytes += length;
+    }
+    if (this.nodes.length > 0) await this.flushNodes();
+  }
+
+  private scratch = Buffer.allocUnsafe(0);
+
   async flushNodes(): Promise<void> {
     const nodes = this.nodes.splice(0);
     if (this.session) for (const n of nodes) await this.session.putObject(n);
@@ -99,8 +119,9 @@ export async function ingestFile(path: string, opts: IngestOptions): Promise<Ing
     else if (opts.pipeline && before.size >= BigInt(PIPELINE_FILE)) {
       total = await opts.pipeline.run(
         fd,
+        Number(before.size),
         opts.chunker,
-        (b, id) => sink.hashed(b, id),
+        (offset, length, id) => sink.located(fd, path, offset, length, id),
         opts.onBytes,
         opts.signal,
       );
