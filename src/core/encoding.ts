@@ -20,9 +20,16 @@ export function encodeCanonical(value: unknown): Uint8Array {
 }
 
 export function decodeCanonical(bytes: Uint8Array, what: string): unknown {
+  let value: unknown;
   try {
-    return decode(bytes, decodeOptions);
+    value = decode(bytes, decodeOptions);
   } catch (err) {
     throw new ShoalError('CORRUPT_OBJECT', `${what}: malformed encoding (${(err as Error).message})`);
   }
+  // cborg's strict mode does not check map key order or integer widths: the only encoding we
+  // accept is the one our encoder would produce, so every object has exactly one form.
+  if (Buffer.compare(encode(value), bytes) !== 0) {
+    throw new ShoalError('CORRUPT_OBJECT', `${what}: not in canonical form`);
+  }
+  return value;
 }
