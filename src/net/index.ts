@@ -15,6 +15,7 @@ export {
   FrameWriter,
   type FrameWriterOptions,
   LENGTH_PREFIX_BYTES,
+  MAX_HEADER_DEPTH,
   MAX_HEADER_LIMIT,
   MAX_PAYLOAD_LIMIT,
   PAYLOAD_KEY,

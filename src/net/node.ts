@@ -26,7 +26,7 @@ export interface PeerNodeOptions {
   listen?: string[];
   /** Discover peers on the LAN with mDNS (multicast); default false. */
   mdns?: boolean;
-  /** mDNS service tag, so shoal peers only find each other; default `shoal.local`. */
+  /** mDNS service tag, so shoal peers only find each other; default `_shoal._udp.local`. */
   mdnsServiceTag?: string;
   /** Largest yamux receive window one stream may grow to, in bytes; default 16 MiB. */
   maxStreamWindow?: number;
@@ -44,8 +44,10 @@ export const DEFAULT_MAX_STREAM_WINDOW = 16 * 1024 * 1024;
 export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 1024;
 
 /**
- * Per-protocol stream limits to pass to `node.handle(protocol, handler, STREAM_LIMITS)`
- * (libp2p's defaults are 32 inbound / 64 outbound per protocol and connection).
+ * Per-protocol stream limits (libp2p's defaults are 32 inbound / 64 outbound per protocol and
+ * connection). Pass them to `node.handle(protocol, handler, STREAM_LIMITS)`, and to
+ * `dialProtocol(peer, protocol, STREAM_LIMITS)` for a protocol this node does not handle:
+ * libp2p takes the outbound limit from the local handler's registration, else from the dial.
  */
 export const STREAM_LIMITS = { maxInboundStreams: 256, maxOutboundStreams: 256 } as const;
 
@@ -63,7 +65,7 @@ export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode
   const maxStreams = options.maxStreamsPerConnection ?? DEFAULT_MAX_STREAMS_PER_CONNECTION;
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = [];
   if (options.mdns === true) {
-    peerDiscovery.push(mdns({ serviceTag: options.mdnsServiceTag ?? 'shoal.local' }));
+    peerDiscovery.push(mdns({ serviceTag: options.mdnsServiceTag ?? '_shoal._udp.local' }));
   }
   try {
     return await createLibp2p<PeerNodeServices>({

@@ -115,6 +115,36 @@ describe('two nodes on loopback', () => {
     await b.unhandle(PROTOCOL);
   });
 
+  it('reads messages larger than the reader high-water mark', async () => {
+    const BIG = protocolId('test-big', 1);
+    const payload = new Uint8Array(16 * 1024 * 1024);
+    for (let i = 0; i < payload.length; i += 4096) payload[i] = (i / 4096) & 255;
+    let result: Promise<number[]> = Promise.resolve([]);
+    const accepted = new Promise<void>((resolve) => {
+      void b.handle(BIG, (stream) => {
+        const reader = new FrameReader(stream, { highWaterMark: 64 * 1024 });
+        result = (async () => {
+          const sizes: number[] = [];
+          for await (const frame of reader) {
+            if (frame.payload?.byteLength === payload.byteLength) assert.deepEqual(frame.payload, payload);
+            sizes.push(frame.payload?.byteLength ?? -1);
+          }
+          return sizes;
+        })();
+        resolve();
+      });
+    });
+    const stream = await a.dialProtocol(b.getMultiaddrs(), BIG);
+    const writer = new FrameWriter(stream);
+    await writer.write({ type: 'small' }, new Uint8Array(10));
+    await writer.write({ type: 'big' }, payload);
+    await writer.write({ type: 'none' });
+    await writer.close();
+    await accepted;
+    assert.deepEqual(await result, [10, payload.byteLength, -1]);
+    await b.unhandle(BIG);
+  });
+
   it('holds a bounded amount when the reader does not read', async () => {
     const SLOW = protocolId('test-slow', 1);
     const highWaterMark = 256 * 1024;
