@@ -57,6 +57,7 @@ function* walkContent(
 
 const WRITE_BUFFER = 8 * 1024 * 1024;
 const MAX_IN_FLIGHT = 3;
+const DURABLE_FILE = 1024 * 1024;
 
 function writeAll(fd: number, buf: Buffer, len: number, position: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -101,14 +102,18 @@ export async function writeContent(
   }
   const inFlight: Promise<void>[] = [];
   try {
-    let buf = Buffer.allocUnsafe(WRITE_BUFFER);
+    // A few buffers, sized to the file and reused, keep memory flat however large it is.
+    const size = Math.max(1, Math.min(WRITE_BUFFER, ref.size));
+    const spare: Buffer[] = [];
+    let buf: Buffer = Buffer.allocUnsafe(size);
     let used = 0;
     let position = 0;
     const submit = async (): Promise<void> => {
       if (used === 0) return;
-      inFlight.push(writeAll(fd, buf, used, position));
+      const full = buf;
+      inFlight.push(writeAll(fd, full, used, position).then(() => void spare.push(full)));
       position += used;
-      buf = Buffer.allocUnsafe(WRITE_BUFFER);
+      buf = spare.pop() ?? Buffer.allocUnsafe(size);
       used = 0;
       if (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
     };
@@ -122,7 +127,9 @@ export async function writeContent(
     await submit();
     await Promise.all(inFlight.splice(0));
     if (executable) fchmodSync(fd, 0o755);
-    fsyncSync(fd);
+    // Large files are made durable before they replace the path; small ones are left to the
+    // OS (a checkout of many small files would otherwise wait on one flush per file).
+    if (ref.size >= DURABLE_FILE) fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, abs);
   } catch (err) {
