@@ -43,8 +43,10 @@ export interface Child {
   /** Everything written to stdout and stderr so far. */
   stdout: () => string;
   stderr: () => string;
-  /** Resolves with the exit status (or -1 when killed by a signal). */
+  /** Resolves with the exit status (or -1 when killed by a signal, or when it could not start). */
   exited: Promise<number>;
+  /** True once it exited (or failed to start). */
+  finished: () => boolean;
   /** kill -9 and wait until it is gone. */
   kill: () => Promise<void>;
 }
@@ -61,9 +63,20 @@ export function track(t: T, proc: ChildProcess): Child {
   proc.stderr?.on('data', (d: string) => {
     err += d;
   });
+  let finished = false;
   const exited = new Promise<number>((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) resolve(proc.exitCode ?? -1);
-    else proc.once('exit', (code) => resolve(code ?? -1));
+    else {
+      proc.once('exit', (code) => resolve(code ?? -1));
+      // a process that could not start (no such cwd or program) never exits
+      proc.once('error', (e) => {
+        err += `\nspawn failed: ${e.message}`;
+        resolve(-1);
+      });
+    }
+  });
+  void exited.then(() => {
+    finished = true;
   });
   const kill = async (): Promise<void> => {
     if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) {
@@ -74,7 +87,7 @@ export function track(t: T, proc: ChildProcess): Child {
     await exited;
   };
   t.after(kill);
-  return { proc, stdout: () => out, stderr: () => err, exited, kill };
+  return { proc, stdout: () => out, stderr: () => err, exited, finished: () => finished, kill };
 }
 
 export interface SpawnOptions {
@@ -110,7 +123,7 @@ export async function waitForAddr(c: Child, what: string): Promise<string> {
   const find = () => c.stdout().match(/^(\/\S+\/p2p\/\S+)$/m)?.[1];
   const deadline = Date.now() + DEADLINE_MS;
   while (!find()) {
-    if (c.proc.exitCode !== null || c.proc.signalCode !== null) {
+    if (c.finished()) {
       throw new Error(`${what} exited before listening: ${c.stdout()}\n${c.stderr()}`);
     }
     if (Date.now() > deadline) throw new Error(`${what} did not print its address in time: ${c.stderr()}`);
