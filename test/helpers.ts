@@ -32,7 +32,8 @@ export interface RunOptions {
 }
 
 export function shoalEnv(opts: RunOptions): NodeJS.ProcessEnv {
-  return { ...process.env, SHOAL_CONFIG_DIR: opts.configDir, SHOAL_DEBUG: '', ...opts.env };
+  // No mDNS multicast from tests: only loopback and test namespaces may see their traffic.
+  return { ...process.env, SHOAL_CONFIG_DIR: opts.configDir, SHOAL_DEBUG: '', SHOAL_MDNS: '0', ...opts.env };
 }
 
 /** Run `shoal <args>` synchronously and capture its output. */

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import type { KeyPair } from '../core/index.ts';
-import { loadIdentity, Repository } from '../store/index.ts';
+import { globalConfigFile, loadIdentity, Repository, readConfigFile } from '../store/index.ts';
 import type { Context } from './context.ts';
 
 export async function withRepo<T>(ctx: Context, fn: (repo: Repository) => Promise<T> | T): Promise<T> {
@@ -13,6 +13,19 @@ export async function withRepo<T>(ctx: Context, fn: (repo: Repository) => Promis
   } finally {
     repo.close();
   }
+}
+
+/**
+ * Whether LAN discovery (mDNS multicast) may run. `SHOAL_MDNS=0` turns it off everywhere: in
+ * CI, sandboxes and tests, where only loopback or test namespaces may see traffic.
+ */
+export function lanDiscovery(wanted: boolean): boolean {
+  return wanted && process.env.SHOAL_MDNS !== '0';
+}
+
+/** The user's `net.mdns` setting (default on), under the SHOAL_MDNS switch. */
+export function lanDiscoveryConfigured(): boolean {
+  return lanDiscovery(readConfigFile(globalConfigFile())['net.mdns'] !== 'false');
 }
 
 export function identity(): KeyPair {

@@ -27,6 +27,8 @@ export interface TransferOptions {
   maxDownload?: number;
   maxUpload?: number;
   listen?: string[];
+  /** Look for peers on the LAN (mDNS) for `shoal://` and peer-id sources. */
+  mdns?: boolean;
   onProgress?: (p: FetchProgress) => void;
   signal?: AbortSignal;
 }
@@ -154,6 +156,7 @@ export async function fetchFromSwarm(
     listen: opts.listen,
     maxDownload: opts.maxDownload,
     maxUpload: opts.maxUpload,
+    mdns: opts.mdns,
   });
   try {
     peer.server.add({ repo, state });
@@ -183,10 +186,14 @@ export async function cloneFromSwarm(
     listen: opts.listen,
     maxDownload: opts.maxDownload,
     maxUpload: opts.maxUpload,
+    mdns: opts.mdns,
   });
   let repo: Repository | undefined;
   try {
-    const first = await connect(peer, parsed, opts.peers ?? [], { signal: opts.signal });
+    const first = await connect(peer, parsed, opts.peers ?? [], {
+      signal: opts.signal,
+      lanWaitMs: opts.mdns ? undefined : 0,
+    });
     for (const c of first) await c.session.close();
     // The repository is the one the URL names (any peer may lie about it: those are banned by
     // the fetch below), else the one the source peer serves.

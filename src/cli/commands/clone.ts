@@ -3,7 +3,7 @@ import { cloneFromSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
-import { identity } from '../repo.ts';
+import { identity, lanDiscoveryConfigured } from '../repo.ts';
 import { transferProgress } from '../transfer.ts';
 import { rateOption } from './serve.ts';
 
@@ -29,6 +29,7 @@ export const command: Command = {
       const s = await cloneFromSwarm(positionals[0]!, positionals[1], {
         cwd: ctx.cwd,
         user: identity(),
+        mdns: lanDiscoveryConfigured(),
         peers: values.peer as string[] | undefined,
         maxDownload: rateOption(values['max-download'], 'max-download'),
         listen: values.listen as string[] | undefined,

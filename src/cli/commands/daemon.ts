@@ -23,7 +23,7 @@ import {
   writeState,
 } from '../daemon-process.ts';
 import type { Command } from '../main.ts';
-import { identity } from '../repo.ts';
+import { identity, lanDiscovery } from '../repo.ts';
 
 const USAGE = 'shoal daemon start [--listen <multiaddr>]... [--mdns | --no-mdns] | stop | status [--json]';
 const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/0';
@@ -182,7 +182,9 @@ async function run(ctx: Context, values: Values): Promise<number> {
     const listen =
       (values.listen as string[] | undefined) ??
       (config['daemon.listen'] ?? DEFAULT_LISTEN).split(/\s+/).filter(Boolean);
-    const mdns = values['no-mdns'] ? false : values.mdns ? true : config['daemon.mdns'] !== 'false';
+    const mdns = lanDiscovery(
+      values['no-mdns'] ? false : values.mdns ? true : config['daemon.mdns'] !== 'false',
+    );
     const started = Date.now();
     // Loaded here only: start, stop and status do without libp2p.
     const { Daemon } = await import('../../swarm/index.ts');

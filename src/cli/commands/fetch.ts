@@ -3,7 +3,7 @@ import { fetchFromSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
-import { identity, withRepo } from '../repo.ts';
+import { identity, lanDiscoveryConfigured, withRepo } from '../repo.ts';
 import { transferProgress } from '../transfer.ts';
 import { rateOption } from './serve.ts';
 
@@ -28,6 +28,7 @@ export const command: Command = {
       try {
         const s = await fetchFromSwarm(repo, positionals[0], {
           user: identity(),
+          mdns: lanDiscoveryConfigured(),
           peers: values.peer as string[] | undefined,
           maxDownload: rateOption(
             values['max-download'] ?? repo.config('transfer.max-download'),

@@ -5,7 +5,7 @@ import { readKnownPeers } from '../../store/index.ts';
 import { findPeers } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
-import { identity } from '../repo.ts';
+import { identity, lanDiscovery } from '../repo.ts';
 
 const USAGE = 'shoal peers [--wait <seconds>] [--no-mdns] [--json]';
 
@@ -24,7 +24,7 @@ export const command: Command = {
       throw new ShoalError('USAGE', `--wait: '${String(values.wait)}' is not a number of seconds (0 to 600)`);
     const peers = await findPeers({
       user: identity(),
-      lanWaitMs: values['no-mdns'] ? 0 : Math.round(wait * 1000),
+      lanWaitMs: values['no-mdns'] || !lanDiscovery(true) ? 0 : Math.round(wait * 1000),
       known: readKnownPeers(),
     });
     if (ctx.json) {

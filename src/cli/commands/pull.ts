@@ -5,7 +5,7 @@ import { merge } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
-import { authorName, identity, withRepo } from '../repo.ts';
+import { authorName, identity, lanDiscoveryConfigured, withRepo } from '../repo.ts';
 import { transferProgress } from '../transfer.ts';
 import { rateOption } from './serve.ts';
 
@@ -35,6 +35,7 @@ export const command: Command = {
       try {
         fetched = await fetchFromSwarm(repo, positionals[0], {
           user,
+          mdns: lanDiscoveryConfigured(),
           peers: values.peer as string[] | undefined,
           maxDownload: rateOption(
             values['max-download'] ?? repo.config('transfer.max-download'),

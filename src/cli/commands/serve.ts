@@ -5,7 +5,7 @@ import { ShoalError } from '../../core/index.ts';
 import { ensureRepoIdentity, parseRate, pushHandler, startPeer } from '../../swarm/index.ts';
 import { type Context, parse } from '../context.ts';
 import type { Command } from '../main.ts';
-import { identity, withRepo } from '../repo.ts';
+import { identity, lanDiscovery, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal serve [--listen <multiaddr>]... [--max-upload <rate>] [--mdns]';
 
@@ -39,7 +39,7 @@ export const command: Command = {
       const peer = await startPeer({
         user,
         listen,
-        mdns: values.mdns === true || repo.config('serve.mdns') === 'true',
+        mdns: lanDiscovery(values.mdns === true || repo.config('serve.mdns') === 'true'),
         maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
       });
       peer.server.add({ repo, state });
