@@ -54,6 +54,8 @@ interface FileRoot {
 }
 
 const META_BATCH = 512;
+const FLUSH_MS = 1000;
+const FLUSH_BYTES = 64 * 1024 * 1024;
 
 export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
   const { repo } = opts;
@@ -190,12 +192,22 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
 
       const list = [...chunks.values()];
       const peers = await availability(repo, alive, opts.targets, roots, list);
+      // Commit what arrived every second (or every 64 MiB): an interrupted fetch, even one killed
+      // outright, resumes without fetching it again.
+      let flushed = performance.now();
+      let unflushed = 0;
       const result = await runScheduler({
         chunks: list,
         peers,
         download: opts.download,
         store: async (id, bytes) => {
           await session.putChunk(id, bytes, true);
+          unflushed += bytes.length;
+          if (unflushed >= FLUSH_BYTES || performance.now() - flushed >= FLUSH_MS) {
+            await session.flush();
+            flushed = performance.now();
+            unflushed = 0;
+          }
         },
         onProgress: (p) =>
           opts.onProgress?.({
