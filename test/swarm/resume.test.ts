@@ -1,0 +1,116 @@
+// Resuming: a clone killed (-9) after some data arrived continues on the next `shoal clone`
+// into the same directory without fetching again what it stored; so does a fetch.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { newRepo, randomFile, sha256File } from '../cli/repo-helpers.ts';
+import { tempDir } from '../helpers.ts';
+import {
+  assertFsck,
+  assertOk,
+  type CloneSummary,
+  committedChunkBytes,
+  packBytes,
+  parseJson,
+  serve,
+  shoalAsync,
+  shoalBg,
+  until,
+  userAt,
+} from './swarm-helpers.ts';
+
+const MiB = 1024 * 1024;
+
+test('a clone killed (-9) mid-transfer resumes without fetching again what it stored', async (t) => {
+  const SIZE = 32 * MiB;
+  const origin = newRepo(t);
+  const sum = randomFile(origin.path('weights.bin'), SIZE);
+  const head = origin.commit('weights');
+  // Slow enough that the clone is still running when it is killed.
+  const server = await serve(t, origin, { args: ['--max-upload', '8M'] });
+
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const first = shoalBg(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  await until(
+    'the clone to store part of the file',
+    () => packBytes(user.dir) >= SIZE / 2 || first.finished(),
+  );
+  assert.equal(first.finished(), false, `the clone finished before the kill: ${first.stdout()}`);
+  await first.kill();
+  const kept = committedChunkBytes(user.dir);
+  t.diagnostic(`killed with ${packBytes(user.dir)} pack bytes, ${kept} chunk bytes committed`);
+  assert.ok(kept > 0, 'some of the data survived the kill');
+  assert.ok(kept < SIZE, 'the clone was interrupted');
+
+  // The same command again, into the same directory: it picks up where it stopped.
+  const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assertOk(r, 'resumed clone');
+  const s = parseJson<CloneSummary>(r);
+  t.diagnostic(`resumed: ${s.bytes} of ${SIZE} bytes fetched`);
+  assert.ok(s.bytes < SIZE, `the second run fetched ${s.bytes} of ${SIZE} bytes`);
+  assert.ok(s.bytes <= SIZE - kept, `nothing stored was fetched again (${s.bytes} + ${kept} > ${SIZE})`);
+  assert.equal(s.commit, head);
+  assert.equal(sha256File(user.path('weights.bin')), sum);
+  assertFsck(user);
+
+  // A third run has nothing to do (the clone is complete: it refuses, leaving it intact).
+  const again = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assert.equal(again.status, 1);
+  assert.equal(parseJson<{ error: { code: string } }>(again).error.code, 'ALREADY_EXISTS');
+  assert.equal(sha256File(user.path('weights.bin')), sum);
+});
+
+test('a fetch killed (-9) mid-transfer resumes without fetching again what it stored', async (t) => {
+  const origin = newRepo(t);
+  randomFile(origin.path('a.bin'), 2 * MiB);
+  origin.commit('small start');
+  const server = await serve(t, origin, { args: ['--max-upload', '8M'] });
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  assertOk(
+    await shoalAsync(t, ['clone', server.addr, user.dir], { cwd: parent, configDir: user.configDir }),
+    'clone',
+  );
+
+  const SIZE = 24 * MiB;
+  const sum = randomFile(origin.path('b.bin'), SIZE);
+  const fd = openSync(origin.path('a.bin'), 'r+');
+  writeSync(fd, randomBytes(1000), 0, 1000, 4096);
+  closeSync(fd);
+  const v2 = origin.commit('big addition');
+  const before = committedChunkBytes(user.dir);
+
+  const first = shoalBg(t, ['fetch', '--json'], { cwd: user.dir, configDir: user.configDir });
+  await until(
+    'the fetch to store part of the new file',
+    () => packBytes(user.dir) >= before + SIZE / 2 || first.finished(),
+  );
+  assert.equal(first.finished(), false, `the fetch finished before the kill: ${first.stdout()}`);
+  await first.kill();
+  const kept = committedChunkBytes(user.dir) - before;
+  assert.ok(kept > 0, 'some of the new data survived the kill');
+  assertFsck(user);
+
+  const r = await shoalAsync(t, ['pull', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assertOk(r, 'pull after the interrupted fetch');
+  const p = parseJson<{ fetch: { bytes: number }; merge: { head: string } }>(r);
+  assert.ok(p.fetch.bytes < SIZE, `the resumed fetch transferred ${p.fetch.bytes} of ${SIZE}`);
+  assert.ok(p.fetch.bytes <= SIZE + 64 * 1024 * 4 - kept, 'nothing stored was fetched again');
+  assert.equal(p.merge.head, v2);
+  assert.equal(sha256File(user.path('b.bin')), sum);
+  assert.equal(sha256File(user.path('a.bin')), sha256File(origin.path('a.bin')));
+  assertFsck(user);
+});
