@@ -6,7 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
+import { decodeSignedRefs, toHex } from '../../src/core/index.ts';
 import { newRepo, randomFile, sha256File, type TestRepo } from '../cli/repo-helpers.ts';
 import { tempDir } from '../helpers.ts';
 import {
@@ -74,7 +76,32 @@ async function victimClone(
   return { victim, r };
 }
 
+/** Every refs document the victim stored verifies, and the delegate's names the honest commit. */
+function assertStoredRefs(victim: TestRepo): void {
+  const db = new DatabaseSync(victim.path('.shoal/index.db'), { readOnly: true });
+  try {
+    const rows = db.prepare('SELECT signer, doc FROM signed_refs').all() as {
+      signer: Uint8Array;
+      doc: Uint8Array;
+    }[];
+    const delegate = origin.j<{ delegates: { publicKey: string }[] }>(['info']).delegates[0]!.publicKey;
+    let sawDelegate = false;
+    for (const row of rows) {
+      const doc = decodeSignedRefs(row.doc); // throws on a bad signature
+      assert.equal(toHex(doc.signer), toHex(row.signer));
+      if (toHex(doc.signer) === delegate) {
+        sawDelegate = true;
+        assert.equal(toHex(doc.refs.get('refs/heads/main')!), originHead);
+      }
+    }
+    assert.ok(sawDelegate, "the delegate's refs are stored");
+  } finally {
+    db.close();
+  }
+}
+
 function assertHonestClone(victim: TestRepo, s: CloneSummary): void {
+  assertStoredRefs(victim);
   assert.equal(s.commit, originHead, 'HEAD is the honest commit');
   assert.equal(s.canonical['refs/heads/main'], originHead);
   for (const [path, sum] of Object.entries(sums)) assert.equal(sha256File(victim.path(path)), sum, path);
@@ -159,5 +186,45 @@ describe('a peer sending bad refs is banned; the canonical refs stay the delegat
     assertHonestClone(victim, s);
     assert.ok(!s.updated.includes(`refs/remotes/${evil.peerId}/main`), 'no ref to a commit we do not have');
     assert.equal(victim.run(['log', `${evil.peerId}/main`]).status, 1);
+  });
+});
+
+// Last: it moves the origin and the mirror on to a second version.
+describe('a fetch (not only a clone) with a peer sending bad chunks', () => {
+  it('bans the peer and completes the fetch from the honest one', async (t) => {
+    const parent = tempDir(t);
+    const victim = userAt(t, join(parent, 'victim'));
+    const c = await shoalAsync(t, ['clone', originServer.addr, victim.dir], {
+      cwd: parent,
+      configDir: victim.configDir,
+    });
+    assert.equal(c.status, 0, c.stderr);
+
+    const newSum = randomFile(origin.path('data/model-v2.bin'), 8 * 1024 * 1024);
+    const v2 = origin.commit('v2');
+    const pulled = await shoalAsync(t, ['pull'], { cwd: mirror.dir, configDir: mirror.configDir });
+    assert.equal(pulled.status, 0, pulled.stderr);
+    const evil = await evilPeer(t, mirror, mirror.configDir, 'corrupt-chunk');
+
+    // The evil peer first, so that it is handed part of the work.
+    const r = await shoalAsync(t, ['fetch', evil.addr, '--peer', originServer.addr, '--json'], {
+      cwd: victim.dir,
+      configDir: victim.configDir,
+    });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const s = parseJson<CloneSummary>(r);
+    assert.ok(
+      s.banned.some((b) => b.peer === evil.peerId && /wrong bytes/.test(b.why)),
+      JSON.stringify(s.banned),
+    );
+    assert.equal(s.canonical['refs/heads/main'], v2);
+    assertFsck(victim);
+    const merged = await shoalAsync(t, ['merge', 'origin/main'], {
+      cwd: victim.dir,
+      configDir: victim.configDir,
+    });
+    assert.equal(merged.status, 0, merged.stderr);
+    assert.equal(sha256File(victim.path('data/model-v2.bin')), newSum);
+    assertFsck(victim);
   });
 });
