@@ -136,6 +136,39 @@ test('fetch and pull bring a new version; fetch updates origin/main and pull fas
   assert.deepEqual([again.updated, again.bytes], [[], 0]);
 });
 
+test('remote add, list and fetch by name; remote remove drops its tracking branches', async (t) => {
+  const { repo, head } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  // A second seeder, known under its own name.
+  const seed = await serve(t, user);
+  const { user: carol } = await cloneAs(t, server.addr);
+  carol.ok(['remote', 'add', 'seed', seed.addr]);
+  const list = carol.j<{ name: string; url: string }[]>(['remote', 'list']);
+  assert.deepEqual(list.map((r) => [r.name, r.url]).sort(), [
+    ['origin', server.addr],
+    ['seed', seed.addr],
+  ]);
+  repo.write('notes.txt', 'v2\n');
+  const v2 = repo.commit('v2');
+  // The seed does not have v2: its tracking branch stays at v1.
+  const r = await shoalAsync(t, ['fetch', 'seed', '--json'], { cwd: carol.dir, configDir: carol.configDir });
+  assertOk(r, 'fetch seed');
+  assert.equal(tip(carol, 'seed/main'), head);
+  const o = await shoalAsync(t, ['fetch', 'origin', '--json'], {
+    cwd: carol.dir,
+    configDir: carol.configDir,
+  });
+  assertOk(o, 'fetch origin');
+  assert.equal(tip(carol, 'origin/main'), v2);
+  carol.fails(['remote', 'add', 'seed', seed.addr], 'ALREADY_EXISTS');
+  carol.fails(['remote', 'add', 'bad/name', seed.addr], 'INVALID_NAME');
+  carol.fails(['fetch', 'nosuchremote'], 'NOT_FOUND');
+  carol.ok(['remote', 'remove', 'seed']);
+  assert.equal(carol.run(['log', 'seed/main']).status, 1);
+  assert.equal(tip(carol, 'origin/main'), v2);
+});
+
 test('push: a fast-forward moves the serving peer branch and working tree', async (t) => {
   const { repo } = origin(t);
   const server = await serve(t, repo);
@@ -168,6 +201,25 @@ test('push: a fast-forward moves the serving peer branch and working tree', asyn
     await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir }),
   );
   assert.deepEqual(again.updated, []);
+});
+
+test('push into a serving peer whose working tree has local changes: refused, the changes kept', async (t) => {
+  const { repo, head } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', publicKey(user)]);
+  repo.write('notes.txt', 'edited on the server, not committed\n');
+
+  user.write('notes.txt', 'pushed over it\n');
+  user.commit('would overwrite');
+  const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assert.equal(r.status, 1, describe(r));
+  const out = parseJson<ErrorOut>(r);
+  assert.match(out.error.message, /local changes/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(readFileSync(repo.path('notes.txt'), 'utf8'), 'edited on the server, not committed\n');
+  assert.equal(tip(repo, 'main'), head);
+  assertFsck(repo);
 });
 
 test('push that is not a fast-forward: exit 1, NOT_FAST_FORWARD, nothing moves', async (t) => {
