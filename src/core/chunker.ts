@@ -57,7 +57,7 @@ export function findCut(buf: Uint8Array, start: number, end: number, rule: CutRu
   let n = end - start;
   if (n <= rule.min) return n;
   if (n > rule.max) n = rule.max;
-  const normal = n < rule.avg ? n : rule.avg;
+  const normal = Math.min(n, rule.avg);
   const maskS = rule.maskS;
   const maskL = rule.maskL;
   // The table is read through a non-exported module constant on purpose: V8 then embeds it,

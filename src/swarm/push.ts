@@ -2,7 +2,7 @@
 // the commits from us over the same connection (so only what it lacks crosses the wire), checks
 // for a fast-forward, and moves its branch. Both sides verify everything as in any fetch.
 
-import { decodeSignedRefs, idEquals, type KeyPair, type ObjectId, ShoalError, toHex } from '../core/index.ts';
+import { decodeSignedRefs, idEquals, type ObjectId, ShoalError, toHex } from '../core/index.ts';
 import { type PeerNode, SYNC_PROTOCOL } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import { isAncestor, moveWorktree } from '../vcs/index.ts';
