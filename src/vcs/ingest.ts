@@ -115,7 +115,7 @@ export async function ingestFile(path: string, opts: IngestOptions): Promise<Ing
     if (!before.isFile()) throw new ShoalError('NOT_A_FILE', `'${path}' is not a regular file`);
     const sink = new ChunkSink(opts.session);
     let total: number;
-    if (before.size <= BigInt(SMALL_FILE)) total = await readSmall(fd, path, sink, opts);
+    if (before.size <= BigInt(SMALL_FILE)) total = await readSmall(fd, path, Number(before.size), sink, opts);
     else if (opts.pipeline && before.size >= BigInt(PIPELINE_FILE)) {
       total = await opts.pipeline.run(
         fd,
@@ -135,14 +135,22 @@ export async function ingestFile(path: string, opts: IngestOptions): Promise<Ing
   }
 }
 
-async function readSmall(fd: number, path: string, sink: ChunkSink, opts: IngestOptions): Promise<number> {
-  const buf = Buffer.allocUnsafe(SMALL_FILE + 1);
+async function readSmall(
+  fd: number,
+  path: string,
+  size: number,
+  sink: ChunkSink,
+  opts: IngestOptions,
+): Promise<number> {
+  // Sized to the file (one byte more, to notice growth): allocating the 1 MiB maximum for every
+  // small file cost two thirds of the time of adding 20,000 of them.
+  const buf = Buffer.allocUnsafe(size + 1);
   let n = 0;
   for (;;) {
     const got = readSync(fd, buf, n, buf.length - n, n);
     if (got === 0) break;
     n += got;
-    if (n > SMALL_FILE) changed(path);
+    if (n > size) changed(path);
   }
   // An empty file's root is the empty chunk (docs/format.md): store it like any other chunk,
   // so that cat, checkout and fsck find it.
