@@ -12,7 +12,13 @@ import { ingestFile } from './ingest.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
 import { commitTree, type FlatEntry, flattenToMap } from './trees.ts';
-import { blockingAncestor, isExecutable, lstatOrNull, type WorkEntry } from './worktree.ts';
+import {
+  blockingAncestor,
+  isExecutable,
+  lstatOrNull,
+  removeEmptyParents,
+  type WorkEntry,
+} from './worktree.ts';
 
 export interface CheckoutOptions {
   onProgress?: OnProgress;
@@ -57,19 +63,6 @@ export async function workingFileDiffers(
   } catch (err) {
     if (isShoalError(err)) return true;
     throw err;
-  }
-}
-
-function removeEmptyParents(root: string, path: string): void {
-  let dir = dirname(path);
-  while (dir !== '.' && dir !== '') {
-    try {
-      if (readdirSync(join(root, dir)).length > 0) return;
-      rmdirSync(join(root, dir));
-    } catch {
-      return;
-    }
-    dir = dirname(dir);
   }
 }
 

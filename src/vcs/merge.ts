@@ -40,7 +40,7 @@ import type { OnProgress } from './progress.ts';
 import { storeBytes } from './store-bytes.ts';
 import { mergeText } from './text-merge.ts';
 import { commitTree, diffTrees, type FlatEntry, flattenToMap } from './trees.ts';
-import { lstatOrNull } from './worktree.ts';
+import { lstatOrNull, removeEmptyParents } from './worktree.ts';
 
 export interface MergeOptions {
   /** How the user named the other side (a branch name, a tag, an id): used in messages and side files. */
@@ -70,19 +70,6 @@ export interface MergeResult {
 function same(a: FlatEntry | StagedEntry | undefined, b: FlatEntry | StagedEntry | undefined): boolean {
   if (!a || !b) return a === b;
   return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
-}
-
-function removeEmptyParents(root: string, path: string): void {
-  let dir = dirname(path);
-  while (dir !== '.' && dir !== '') {
-    try {
-      if (readdirSync(join(root, dir)).length > 0) return;
-      rmdirSync(join(root, dir));
-    } catch {
-      return;
-    }
-    dir = dirname(dir);
-  }
 }
 
 /** The text of a small UTF-8 file, or null when it is binary, large or not a file. */

@@ -9,7 +9,7 @@ import type { Repository, StagedEntry } from '../store/index.ts';
 import { workingFileDiffers } from './checkout.ts';
 import { readMergeState } from './merge-state.ts';
 import { commitTree, flattenToMap } from './trees.ts';
-import { repoPath } from './worktree.ts';
+import { removeEmptyParents, repoPath } from './worktree.ts';
 
 export interface RmOptions {
   cwd: string;
@@ -21,19 +21,6 @@ export interface RmOptions {
 
 export interface RmResult {
   removed: string[];
-}
-
-function removeEmptyDirs(root: string, path: string): void {
-  let dir = dirname(path);
-  while (dir !== '.' && dir !== '') {
-    try {
-      if (readdirSync(join(root, dir)).length > 0) return;
-      rmdirSync(join(root, dir));
-    } catch {
-      return;
-    }
-    dir = dirname(dir);
-  }
 }
 
 export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
@@ -91,7 +78,7 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
     if (!opts.cached) {
       for (const path of removed) {
         rmSync(join(repo.root, path), { force: true });
-        removeEmptyDirs(repo.root, path);
+        removeEmptyParents(repo.root, path);
       }
     }
     repo.staging.apply([], removed);

@@ -1,8 +1,8 @@
 // The working tree: repository-relative paths, .shoalignore rules (gitignore syntax, in any
 // directory) and a sorted, recursive walk that never enters `.shoal/`.
 
-import { type BigIntStats, lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { type BigIntStats, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { compareNames, ShoalError } from '../core/index.ts';
 import { REPO_DIR } from '../store/index.ts';
@@ -158,4 +158,18 @@ export function blockingAncestor(root: string, path: string): string | undefined
 /** The executable bit of a regular file; symlinks (whose lstat mode is 0777) never have one. */
 export function isExecutable(st: BigIntStats): boolean {
   return st.isFile() && (st.mode & 0o100n) !== 0n;
+}
+
+/** Remove the directories above `path` that are left empty, up to the repository root. */
+export function removeEmptyParents(root: string, path: string): void {
+  let dir = dirname(path);
+  while (dir !== '.' && dir !== '') {
+    try {
+      if (readdirSync(join(root, dir)).length > 0) return;
+      rmdirSync(join(root, dir));
+    } catch {
+      return;
+    }
+    dir = dirname(dir);
+  }
 }
