@@ -2,7 +2,7 @@
 // does not touch keep their local changes, as in git; a path it would overwrite while it has
 // uncommitted changes stops the whole checkout before anything is written.
 
-import { mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';

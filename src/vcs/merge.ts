@@ -7,7 +7,7 @@
 // Crash safety: the merge state (both sides, the conflicts) is recorded before the working tree
 // is touched, so an interrupted merge is always visible and `merge --abort` restores the tree.
 
-import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   decodeCommit,

@@ -2,8 +2,8 @@
 // it refuses to delete content that exists nowhere else: a working file with unstaged changes,
 // or staged content that no commit holds. `force` overrides that.
 
-import { readdirSync, rmdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { idEquals, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { workingFileDiffers } from './checkout.ts';
