@@ -3,9 +3,7 @@ import { cloneFromSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
-import { identity, lanDiscoveryConfigured } from '../repo.ts';
-import { transferProgress } from '../transfer.ts';
-import { rateOption } from './serve.ts';
+import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress } from '../transfer.ts';
 
 const USAGE =
   'shoal clone <source> [<dir>] [--peer <multiaddr>]... [--max-download <rate>] [--listen <multiaddr>]';
@@ -14,27 +12,13 @@ export const command: Command = {
   summary: 'copy a repository from its peers (from many at once)',
   usage: USAGE,
   async run(ctx: Context, args: string[]) {
-    const { values, positionals } = parse(
-      args,
-      {
-        peer: { type: 'string', multiple: true },
-        'max-download': { type: 'string' },
-        listen: { type: 'string', multiple: true },
-      },
-      USAGE,
-    );
+    const { values, positionals } = parse(args, DOWNLOAD_OPTIONS, USAGE);
     if (positionals.length < 1 || positionals.length > 2) usage(USAGE);
     const progress = transferProgress(ctx, 'clone');
     try {
       const s = await cloneFromSwarm(positionals[0]!, positionals[1], {
+        ...downloadSettings(values, undefined, progress),
         cwd: ctx.cwd,
-        user: identity(),
-        mdns: lanDiscoveryConfigured(),
-        peers: values.peer as string[] | undefined,
-        maxDownload: rateOption(values['max-download'], 'max-download'),
-        listen: values.listen as string[] | undefined,
-        onProgress: progress.onProgress,
-        signal: progress.signal,
       });
       progress.done();
       if (ctx.json) ctx.emit(s);

@@ -3,9 +3,8 @@ import { fetchFromSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
-import { identity, lanDiscoveryConfigured, withRepo } from '../repo.ts';
-import { transferProgress } from '../transfer.ts';
-import { rateOption } from './serve.ts';
+import { withRepo } from '../repo.ts';
+import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress } from '../transfer.ts';
 
 const USAGE = 'shoal fetch [<remote>|<source>] [--peer <multiaddr>]... [--max-download <rate>]';
 
@@ -14,30 +13,15 @@ export const command: Command = {
   usage: USAGE,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { values, positionals } = parse(
-        args,
-        {
-          peer: { type: 'string', multiple: true },
-          'max-download': { type: 'string' },
-          listen: { type: 'string', multiple: true },
-        },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, DOWNLOAD_OPTIONS, USAGE);
       if (positionals.length > 1) usage(USAGE);
       const progress = transferProgress(ctx, 'fetch');
       try {
-        const s = await fetchFromSwarm(repo, positionals[0], {
-          user: identity(),
-          mdns: lanDiscoveryConfigured(),
-          peers: values.peer as string[] | undefined,
-          maxDownload: rateOption(
-            values['max-download'] ?? repo.config('transfer.max-download'),
-            'max-download',
-          ),
-          listen: values.listen as string[] | undefined,
-          onProgress: progress.onProgress,
-          signal: progress.signal,
-        });
+        const s = await fetchFromSwarm(
+          repo,
+          positionals[0],
+          downloadSettings(values, repo.config('transfer.max-download'), progress),
+        );
         progress.done();
         if (ctx.json) ctx.emit(s);
         else {

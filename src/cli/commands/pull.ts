@@ -5,9 +5,8 @@ import { merge } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
-import { authorName, identity, lanDiscoveryConfigured, withRepo } from '../repo.ts';
-import { transferProgress } from '../transfer.ts';
-import { rateOption } from './serve.ts';
+import { authorName, identity, withRepo } from '../repo.ts';
+import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress } from '../transfer.ts';
 
 const USAGE = 'shoal pull [<remote>|<source>] [<branch>] [--peer <multiaddr>]... [--max-download <rate>]';
 
@@ -16,15 +15,7 @@ export const command: Command = {
   usage: USAGE,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { values, positionals } = parse(
-        args,
-        {
-          peer: { type: 'string', multiple: true },
-          'max-download': { type: 'string' },
-          listen: { type: 'string', multiple: true },
-        },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, DOWNLOAD_OPTIONS, USAGE);
       if (positionals.length > 2) usage(USAGE);
       const head = repo.refs.head();
       const branch = positionals[1] ?? (head.kind === 'branch' ? head.name : undefined);
@@ -34,16 +25,8 @@ export const command: Command = {
       let fetched: Awaited<ReturnType<typeof fetchFromSwarm>>;
       try {
         fetched = await fetchFromSwarm(repo, positionals[0], {
+          ...downloadSettings(values, repo.config('transfer.max-download'), progress),
           user,
-          mdns: lanDiscoveryConfigured(),
-          peers: values.peer as string[] | undefined,
-          maxDownload: rateOption(
-            values['max-download'] ?? repo.config('transfer.max-download'),
-            'max-download',
-          ),
-          listen: values.listen as string[] | undefined,
-          onProgress: progress.onProgress,
-          signal: progress.signal,
         });
       } finally {
         progress.done();
