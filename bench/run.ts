@@ -28,19 +28,23 @@ const SCENARIOS: Scenario[] = [dedup1g, status10k, smallFiles100k];
 
 const USAGE = `usage: npm run bench -- [scenario...] [options]
 
-Runs the named scenarios (default: all local ones) and writes bench/out/<time>.json.
+Runs the named scenarios (default: the local ones not marked "by name"; \`all\` for every one)
+and writes bench/out/<time>.json.
 
 options:
   --scale <x>      multiply data sizes and file counts (default 1; 0.05 for a smoke test)
-  --runs <n>       runs of quick commands (status) for median-of-n figures (default 9)
-  --reps <n>       repeat each tool's whole sequence in dedup-1g and small-files-100k n times,
-                   interleaved across tools, and report medians (default 1; 3 for published figures)
-  --tools <list>   comma-separated subset of: dd,git,git-lfs,restic,borg,casync,node,shoal
+  --runs <n>       runs of quick commands (status, diff) for median-of-n figures (default 9)
+  --reps <n>       repeat each tool's whole sequence in dedup-1g, small-files-100k, clone-1g,
+                   clone-3-seeders and gc n times, interleaved across tools, and report medians
+                   (default 1; 3 for published figures)
+  --tools <list>   comma-separated subset of: dd,git,git-lfs,restic,borg,casync,node,shoal,
+                   net-raw,rsync,aria2c,netns (netns: the namespace variant of clone-3-seeders)
   --keep           keep the scratch directories (under the OS temp dir)
   --list           list the scenarios and exit
   -h, --help       show this help
 
-Set TMPDIR to put the scratch data on another disk (it needs ~8 GiB free at scale 1).`;
+Set TMPDIR to put the scratch data on another disk (it needs ~8 GiB free at scale 1; diff-10g
+needs ~21 GiB, clone-4g-rss ~17 GiB, gc ~15 GiB).`;
 
 function find(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name || s.aliases?.includes(name));
@@ -76,7 +80,9 @@ async function main(): Promise<number> {
   if (values.list) {
     for (const s of SCENARIOS) {
       const alias = s.aliases?.length ? ` (alias ${s.aliases.join(', ')})` : '';
-      console.log(`${s.name.padEnd(18)} ${s.local ? 'local  ' : 'network'} ${s.description}${alias}`);
+      const where = s.local ? 'local  ' : 'network';
+      const when = s.optIn ? 'by name ' : 'default ';
+      console.log(`${s.name.padEnd(18)} ${where} ${when}${s.description}${alias}`);
     }
     return 0;
   }
@@ -89,6 +95,10 @@ async function main(): Promise<number> {
   }
   const selected: Scenario[] = [];
   for (const name of positionals) {
+    if (name === 'all') {
+      for (const s of SCENARIOS) if (!selected.includes(s)) selected.push(s);
+      continue;
+    }
     const s = find(name);
     if (!s) {
       console.error(`unknown scenario: ${name} (try --list)`);
@@ -96,7 +106,7 @@ async function main(): Promise<number> {
     }
     if (!selected.includes(s)) selected.push(s);
   }
-  if (selected.length === 0) selected.push(...SCENARIOS.filter((s) => s.local));
+  if (selected.length === 0) selected.push(...SCENARIOS.filter((s) => s.local && !s.optIn));
   const tools = values.tools ? new Set(values.tools.split(',').map((t) => t.trim())) : null;
 
   const started = new Date();

@@ -179,3 +179,54 @@ export function median(values: number[]): number {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
+
+/** Like step() for one command, also returning what it printed (for --json output). */
+export async function stepOut(cmd: Cmd, syncPath: string): Promise<{ measure: StepMeasure; stdout: string }> {
+  await syncAll();
+  const r = await run(cmd);
+  const s = await run({ cmd: 'sync', args: ['-f', syncPath] });
+  const measure: StepMeasure = {
+    wallS: r.wallS + s.wallS,
+    cmdS: r.wallS,
+    syncS: s.wallS,
+    userS: r.userS,
+    sysS: r.sysS,
+    peakRssKiB: r.peakRssKiB,
+    commands: [
+      { command: describe(cmd), wallS: r.wallS, userS: r.userS, sysS: r.sysS, peakRssKiB: r.peakRssKiB },
+    ],
+  };
+  return { measure, stdout: r.stdout };
+}
+
+/**
+ * Runs a quick read-only command `warmup` times untimed, then n times: the median wall time
+ * (with min, max and every run), median CPU, worst RSS, and the output of the last run.
+ */
+export async function repeatRuns(
+  cmd: Cmd,
+  n: number,
+  warmup = 1,
+): Promise<{ measure: Measure & { minS: number; maxS: number; repsS: number[] }; stdout: string }> {
+  for (let i = 0; i < warmup; i++) await run(cmd);
+  const runs: RunResult[] = [];
+  for (let i = 0; i < n; i++) runs.push(await run(cmd));
+  const wall = runs.map((x) => x.wallS);
+  const pick = (f: (x: RunResult) => number | null) => {
+    const v = runs.map(f);
+    return v.some((x) => x === null) ? null : median(v as number[]);
+  };
+  const rss = runs.map((x) => x.peakRssKiB);
+  return {
+    measure: {
+      wallS: median(wall),
+      minS: Math.min(...wall),
+      maxS: Math.max(...wall),
+      repsS: wall,
+      userS: pick((x) => x.userS),
+      sysS: pick((x) => x.sysS),
+      peakRssKiB: rss.some((x) => x === null) ? null : Math.max(...(rss as number[])),
+    },
+    stdout: runs[runs.length - 1]!.stdout,
+  };
+}

@@ -176,6 +176,8 @@ export interface Scenario {
   description: string;
   /** Runs on one machine (network scenarios come later and are not in the default set). */
   local: boolean;
+  /** Heavy (several GiB, minutes): run only when named, or with `all`. */
+  optIn?: boolean;
   run(ctx: Context): Promise<Omit<ScenarioResult, 'name' | 'description' | 'durationS'>>;
 }
 

@@ -11,7 +11,7 @@ export const shoalBin = join(repoRoot, 'bin', 'shoal.js');
 /**
  * Environment shared by all tools in one scenario: git without system or user config (auto gc
  * off so no background work skews later steps), restic and borg caches and shoal's identity in
- * the scratch dir.
+ * the scratch dir, shoal without mDNS.
  */
 export function benchEnv(scratch: string): NodeJS.ProcessEnv {
   const home = join(scratch, 'home');
@@ -48,6 +48,8 @@ export function benchEnv(scratch: string): NodeJS.ProcessEnv {
     BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes',
     BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
     SHOAL_CONFIG_DIR: join(home, 'shoal-config'),
+    // no LAN discovery (multicast) from any benchmark's shoal process
+    SHOAL_MDNS: '0',
   };
 }
 
@@ -75,6 +77,8 @@ const probes: Record<string, [string, string[]]> = {
   borg: ['borg', ['--version']],
   casync: ['casync', ['--version']],
   dd: ['dd', ['--version']],
+  rsync: ['rsync', ['--version']],
+  aria2c: ['aria2c', ['--version']],
   node: [process.execPath, ['--version']],
 };
 
