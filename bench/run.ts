@@ -20,11 +20,12 @@ import {
   type ScenarioResult,
 } from './lib/report.ts';
 import { benchEnv, toolVersions } from './lib/tools.ts';
+import { clone1g } from './scenarios/clone-1g.ts';
 import { dedup1g } from './scenarios/dedup.ts';
 import { smallFiles100k } from './scenarios/small-files.ts';
 import { status10k } from './scenarios/status.ts';
 
-const SCENARIOS: Scenario[] = [dedup1g, status10k, smallFiles100k];
+const SCENARIOS: Scenario[] = [dedup1g, status10k, smallFiles100k, clone1g];
 
 const USAGE = `usage: npm run bench -- [scenario...] [options]
 
