@@ -24,11 +24,21 @@ import { clone1g } from './scenarios/clone-1g.ts';
 import { clone3Seeders } from './scenarios/clone-3-seeders.ts';
 import { clone4gRss } from './scenarios/clone-4g-rss.ts';
 import { dedup1g } from './scenarios/dedup.ts';
+import { diff10g } from './scenarios/diff-10g.ts';
 import { gc } from './scenarios/gc.ts';
 import { smallFiles100k } from './scenarios/small-files.ts';
 import { status10k } from './scenarios/status.ts';
 
-const SCENARIOS: Scenario[] = [dedup1g, status10k, smallFiles100k, clone1g, clone3Seeders, clone4gRss, gc];
+const SCENARIOS: Scenario[] = [
+  dedup1g,
+  status10k,
+  smallFiles100k,
+  clone1g,
+  clone3Seeders,
+  clone4gRss,
+  gc,
+  diff10g,
+];
 
 const USAGE = `usage: npm run bench -- [scenario...] [options]
 
