@@ -43,7 +43,9 @@ export interface Peer {
 export async function startPeer(opts: PeerOptions): Promise<Peer> {
   const node = await createPeerNode({
     seed: opts.user.seed,
-    listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'],
+    // A peer that looks on the LAN is reachable from it, so it can serve what it has while it
+    // downloads; without LAN discovery nobody would learn its address, so loopback is enough.
+    listen: opts.listen ?? [opts.mdns ? '/ip4/0.0.0.0/tcp/0' : '/ip4/127.0.0.1/tcp/0'],
     mdns: opts.mdns ?? false,
   });
   const server = new SyncServer({
