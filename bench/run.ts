@@ -6,8 +6,11 @@ import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { killAllBackground } from './lib/background.ts';
 import { haveGnuTime } from './lib/exec.ts';
 import { makeScratch, removeTree, repoRoot, sanitize } from './lib/fsutil.ts';
+import { cpuSnapshot, othersCores } from './lib/machine.ts';
+import { destroyAllLabs } from './lib/netns.ts';
 import {
   type Context,
   fmtBytes,
@@ -158,9 +161,22 @@ async function main(): Promise<number> {
   if (!haveGnuTime) console.log('note: /usr/bin/time missing (install package "time"): no peak RSS figures');
   if (scale !== 1) console.log(`note: --scale ${scale}: sizes differ from the scenario names`);
 
+  // Interrupted: stop seeders and servers, delete namespaces and the scratch data, then exit.
+  let current: string | null = null;
+  const interrupted = (signal: NodeJS.Signals) => {
+    killAllBackground();
+    destroyAllLabs();
+    if (current !== null && !values.keep) removeTree(current);
+    console.error(`interrupted (${signal})`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+
   const results: ScenarioResult[] = [];
   for (const s of selected) {
     const scratch = makeScratch(s.name);
+    current = scratch;
     const ctx: Context = {
       scratch,
       env: benchEnv(scratch),
@@ -171,14 +187,23 @@ async function main(): Promise<number> {
       log: (m) => log(`${s.name}: ${m}`),
     };
     const t0 = performance.now();
+    const cpu0 = cpuSnapshot();
     try {
       const r = await s.run(ctx);
+      const others = othersCores(cpu0, cpuSnapshot());
       results.push({
         name: s.name,
         description: s.description,
         durationS: (performance.now() - t0) / 1000,
+        othersCpuCores: others,
         ...r,
-        notes: [...r.notes, `load average at the end: ${loadavg()[0]!.toFixed(2)}`],
+        notes: [
+          ...r.notes,
+          `load average at the end: ${loadavg()[0]!.toFixed(2)}`,
+          others === null
+            ? 'CPU used by other processes: unknown'
+            : `other processes kept ${others.toFixed(2)} of ${machine.cpus} cores busy on average (user time)${others > 0.2 ? ': figures are noisy' : ''}`,
+        ],
       });
     } catch (e) {
       const msg = sanitize(e instanceof Error ? e.message : String(e));
@@ -195,6 +220,7 @@ async function main(): Promise<number> {
     } finally {
       if (values.keep) log(`${s.name}: kept ${scratch}`);
       else removeTree(scratch);
+      current = null;
     }
     console.log(`\n${renderScenario(results[results.length - 1]!)}`);
   }

@@ -196,3 +196,9 @@ export class Background {
 export async function stopAll(list: Array<Background | null | undefined>): Promise<void> {
   await Promise.all(list.map((b) => b?.stop().catch(() => undefined)));
 }
+
+/** Kills (SIGKILL) every background process group still running: for an interrupted harness. */
+export function killAllBackground(): void {
+  for (const pid of live) killGroup(pid, 'SIGKILL');
+  live.clear();
+}

@@ -42,6 +42,12 @@ export interface Lab {
 const made = new Set<string>();
 let hooked = false;
 
+/** Deletes every namespace made here that still exists: for an interrupted harness. */
+export function destroyAllLabs(): void {
+  for (const ns of made) spawnSync('ip', ['netns', 'del', ns]);
+  made.clear();
+}
+
 /**
  * Builds a star: hub plus n spokes, each link limited to rateMbit in each direction with a token
  * bucket filter. Addresses are 10.a.b.x/30 per link, private to these namespaces.

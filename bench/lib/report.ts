@@ -42,6 +42,8 @@ export interface ScenarioResult {
   description: string;
   params: Record<string, unknown>;
   durationS: number;
+  /** Cores other processes on the machine kept busy on average while it ran (null if unknown). */
+  othersCpuCores?: number | null;
   tools: Record<string, ToolResult>;
   ratios: Ratio[];
   tables: Table[];
