@@ -145,7 +145,7 @@ export const clone4gRss: Scenario = {
         },
       ],
       notes: [
-        `largest shoal RSS: ${fmtRss(worst || null)} (${fmtRatio(worst ? TARGET_KIB / worst : null)} of headroom under 300 MB)`,
+        `largest shoal RSS: ${fmtRss(worst || null)} (300 MB / peak = ${fmtRatio(worst ? TARGET_KIB / worst : null)})`,
         'seeder: shoal serve --listen /ip4/127.0.0.1/tcp/0, stopped with SIGINT after the clone; clone: shoal clone <multiaddr> --json by another user',
       ],
     };
