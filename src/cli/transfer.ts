@@ -1,4 +1,6 @@
 // Progress and Ctrl-C handling shared by clone, fetch, pull and push.
+import { ShoalError } from '../core/index.ts';
+import { globalConfigFile, readConfigFile } from '../store/index.ts';
 import type { FetchProgress, TransferOptions } from '../swarm/index.ts';
 import { rateOption } from './commands/serve.ts';
 import type { Context, Options } from './context.ts';
@@ -14,14 +16,23 @@ export const DOWNLOAD_OPTIONS = {
 /** Transfer settings from those options; `configuredRate` is the transfer.max-download setting. */
 export function downloadSettings(
   values: Record<string, string | boolean | string[] | undefined>,
-  configuredRate: string | undefined,
+  setting: (key: string) => string | undefined,
   progress: { onProgress: (p: FetchProgress) => void; signal: AbortSignal },
 ): TransferOptions {
+  const stall = setting('transfer.stall-timeout');
+  const stallSeconds = stall === undefined ? undefined : Number(stall);
+  if (stallSeconds !== undefined && !(stallSeconds > 0)) {
+    throw new ShoalError(
+      'INVALID_ARGUMENT',
+      `transfer.stall-timeout must be a number of seconds, not '${stall}'`,
+    );
+  }
   return {
+    stallMs: stallSeconds === undefined ? undefined : stallSeconds * 1000,
     user: identity(),
     mdns: lanDiscoveryConfigured(),
     peers: values.peer as string[] | undefined,
-    maxDownload: rateOption(values['max-download'] ?? configuredRate, 'max-download'),
+    maxDownload: rateOption(values['max-download'] ?? setting('transfer.max-download'), 'max-download'),
     listen: values.listen as string[] | undefined,
     onProgress: progress.onProgress,
     signal: progress.signal,
@@ -50,4 +61,9 @@ export function transferProgress(ctx: Context, label: string) {
       p.done();
     },
   };
+}
+
+/** A user-level setting, for commands that run outside a repository (clone). */
+export function userSetting(key: string): string | undefined {
+  return readConfigFile(globalConfigFile())[key];
 }

@@ -29,6 +29,8 @@ export interface TransferOptions {
   listen?: string[];
   /** Look for peers on the LAN (mDNS) for `shoal://` and peer-id sources. */
   mdns?: boolean;
+  /** Drop a peer that owes data and sends none for this long (default 30 s). */
+  stallMs?: number;
   onProgress?: (p: FetchProgress) => void;
   signal?: AbortSignal;
 }

@@ -17,7 +17,13 @@ import {
 import type { PackSession, Repository } from '../store/index.ts';
 import type { PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { type ChunkRef, runScheduler, type SchedulerPeer, type SchedulerResult } from './scheduler.ts';
+import {
+  type ChunkRef,
+  DEFAULT_STALL_MS,
+  runScheduler,
+  type SchedulerPeer,
+  type SchedulerResult,
+} from './scheduler.ts';
 
 export interface FetchProgress {
   phase: 'metadata' | 'chunks';
@@ -34,6 +40,8 @@ export interface FetchOptions {
   download: RateLimiter;
   onProgress?: (p: FetchProgress) => void;
   signal?: AbortSignal;
+  /** How long a peer may owe data without sending any before it is dropped. */
+  stallMs?: number;
 }
 
 export interface FetchResult extends SchedulerResult {
@@ -145,15 +153,23 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
           const got: { need: Need; bytes: Uint8Array }[] = [];
           const notThere: Need[] = [];
           let bad: string | null = null;
+          let lastData = performance.now();
           try {
-            await peer.get(
-              missing.map((m) => m.id),
-              (id, bytes) => {
-                const need = byId.get(toHex(id))!;
-                if (bytes === null) notThere.push(need);
-                else if (!idEquals(hashObject(need.kind, bytes), need.id)) bad = `sent a wrong ${need.kind}`;
-                else got.push({ need, bytes });
-              },
+            await stallGuard(
+              peer.get(
+                missing.map((m) => m.id),
+                (id, bytes) => {
+                  const need = byId.get(toHex(id))!;
+                  lastData = performance.now();
+                  if (bytes === null) notThere.push(need);
+                  else if (!idEquals(hashObject(need.kind, bytes), need.id))
+                    bad = `sent a wrong ${need.kind}`;
+                  else got.push({ need, bytes });
+                },
+              ),
+              () => lastData,
+              opts.stallMs ?? DEFAULT_STALL_MS,
+              () => void peer.close('stalled'),
             );
           } catch {
             // Banned when it broke the protocol; a peer that went away is only dropped.
@@ -218,6 +234,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
             peers: p.peers,
           }),
         signal: opts.signal,
+        stallMs: opts.stallMs,
       });
       await session.close();
       return {
@@ -307,4 +324,29 @@ function chunkOrder(repo: Repository, root: FileRoot): string[] {
   };
   walk(root.id, root.height);
   return out;
+}
+
+/** Reject when `work` makes no progress (lastData) for `stallMs`; `onStall` breaks it off. */
+async function stallGuard<T>(
+  work: Promise<T>,
+  lastData: () => number,
+  stallMs: number,
+  onStall: () => void,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    const check = (): void => {
+      const idle = performance.now() - lastData();
+      if (idle >= stallMs) {
+        onStall();
+        reject(new ShoalError('PEER_ERROR', `peer sent nothing for ${Math.round(stallMs / 1000)} s`));
+      } else timer = setTimeout(check, stallMs - idle);
+    };
+    timer = setTimeout(check, stallMs);
+  });
+  try {
+    return await Promise.race([work, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

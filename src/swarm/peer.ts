@@ -178,7 +178,7 @@ export async function connect(
   const out: Connected[] = [];
   const errors: string[] = [];
   let denied = false;
-  for (const t of targets) {
+  const reach = async (t: string | PeerId): Promise<void> => {
     const target = typeof t === 'string' ? multiaddr(t) : t;
     const id =
       typeof t === 'string'
@@ -186,7 +186,7 @@ export async function connect(
             .getComponents()
             .findLast((c) => c.name === 'p2p')?.value ?? t)
         : t.toString();
-    if (id === self || seen.has(id)) continue;
+    if (id === self || seen.has(id)) return;
     seen.add(id);
     try {
       const session = await PeerSession.open(peer.node, target, opts.signal);
@@ -207,7 +207,15 @@ export async function connect(
       errors.push(`${id}: ${(err as Error).message}`);
       if (isShoalError(err, 'PERMISSION_DENIED')) denied = true;
     }
+  };
+  // Until the repository is known, the source alone says which one; then every other peer is
+  // dialled at once, so an unreachable one costs its timeout once, not once per peer.
+  let rest = targets;
+  while (repo === undefined && rest.length > 0) {
+    await reach(rest[0]!);
+    rest = rest.slice(1);
   }
+  await Promise.all(rest.map(reach));
   if (out.length === 0) {
     const why = errors.length > 0 ? `: ${errors.join('; ')}` : '';
     // A peer that holds the repository but refuses our key says more than "not found".

@@ -40,7 +40,11 @@ export interface SchedulerOptions {
   download: RateLimiter;
   onProgress?: (p: SchedulerProgress) => void;
   signal?: AbortSignal;
+  /** A peer owing data that sends nothing for this long is dropped and its work re-queued. */
+  stallMs?: number;
 }
+
+export const DEFAULT_STALL_MS = 30_000;
 
 const PENDING = 0;
 const REQUESTED = 1;
@@ -62,6 +66,7 @@ interface PeerState {
   rate: number; // bytes per second, smoothed
   rateMark: { t: number; bytes: number };
   lastData: number;
+  waitingSince: number; // when it last went from owing nothing to owing something
   alive: boolean;
 }
 
@@ -81,6 +86,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     rate: 0,
     rateMark: { t: performance.now(), bytes: 0 },
     lastData: 0,
+    waitingSince: 0,
     alive: true,
   }));
   const availability = new Uint16Array(n);
@@ -257,6 +263,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
             const batch = pick(p, Math.min(BATCH_BYTES, window(p) - p.outstanding));
             if (batch.length === 0) break;
             const bytes = batch.reduce((s, i) => s + opts.chunks[i]!.size, 0);
+            if (p.inFlight.size === 0) p.waitingSince = performance.now();
             for (const i of batch) {
               if (state[i] === PENDING) state[i] = REQUESTED;
               requestedFrom[i]!++;
@@ -304,12 +311,29 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
 
   const onAbort = (): void => settle(new ShoalError('ABORTED', 'interrupted'));
   opts.signal?.addEventListener('abort', onAbort);
+  // A peer can go silent without closing anything (a dead link): drop it when it owes data
+  // and has sent nothing for stallMs, so its chunks go to others instead of waiting forever.
+  const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+  const watchdog = setInterval(
+    () => {
+      const now = performance.now();
+      for (const p of peers) {
+        if (p.alive && p.inFlight.size > 0 && now - Math.max(p.lastData, p.waitingSince) > stallMs) {
+          drop(p, `sent nothing for ${Math.round(stallMs / 1000)} s`, false);
+          void p.peer.session.close('stalled');
+          void pump();
+        }
+      }
+    },
+    Math.max(50, Math.min(1000, stallMs / 4)),
+  );
   try {
     void pump();
     await finished;
     await storing;
     return result;
   } finally {
+    clearInterval(watchdog);
     opts.signal?.removeEventListener('abort', onAbort);
   }
 }

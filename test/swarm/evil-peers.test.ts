@@ -228,3 +228,38 @@ describe('a fetch (not only a clone) with a peer sending bad chunks', () => {
     assertFsck(victim);
   });
 });
+
+describe('a peer that stops answering chunk requests', () => {
+  it('as the only source, the clone fails after transfer.stall-timeout instead of hanging', {
+    timeout: 120_000,
+  }, async (t) => {
+    const evil = await evilPeer(t, mirror, mirror.configDir, 'silent-chunks');
+    const parent = tempDir(t);
+    const victim = userAt(t, join(parent, 'victim'));
+    const set = await shoalAsync(t, ['config', '--global', 'transfer.stall-timeout', '1'], {
+      cwd: parent,
+      configDir: victim.configDir,
+    });
+    assert.equal(set.status, 0, set.stderr);
+    const r = await shoalAsync(t, ['clone', evil.addr, victim.dir, '--json'], {
+      cwd: parent,
+      configDir: victim.configDir,
+    });
+    assert.equal(r.status, 1, r.stdout);
+    assert.equal(parseJson<{ error: { code: string } }>(r).error.code, 'PEER_ERROR');
+  });
+
+  it('next to an honest peer, the clone completes and the silent one is dropped, not banned', {
+    timeout: 120_000,
+  }, async (t) => {
+    const evil = await evilPeer(t, mirror, mirror.configDir, 'silent-chunks');
+    const { victim, r } = await victimClone(t, evil);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const s = parseJson<CloneSummary>(r);
+    assert.equal(
+      s.banned.find((b) => b.peer === evil.peerId && /banned/.test(b.why)),
+      undefined,
+    );
+    assertHonestClone(victim, s);
+  });
+});

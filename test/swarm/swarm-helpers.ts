@@ -164,7 +164,8 @@ export type EvilMode =
   | 'tampered-refs'
   | 'non-delegate-refs'
   | 'dangling-refs'
-  | 'foreign-identity';
+  | 'foreign-identity'
+  | 'silent-chunks';
 
 /** The evil peer fixture serving `repo` (its own user identity is `configDir`'s). */
 export async function evilPeer(

@@ -3,7 +3,7 @@ import { cloneFromSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
-import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress } from '../transfer.ts';
+import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress, userSetting } from '../transfer.ts';
 
 const USAGE =
   'shoal clone <source> [<dir>] [--peer <multiaddr>]... [--max-download <rate>] [--listen <multiaddr>]';
@@ -17,7 +17,7 @@ export const command: Command = {
     const progress = transferProgress(ctx, 'clone');
     try {
       const s = await cloneFromSwarm(positionals[0]!, positionals[1], {
-        ...downloadSettings(values, undefined, progress),
+        ...downloadSettings(values, userSetting, progress),
         cwd: ctx.cwd,
       });
       progress.done();

@@ -20,7 +20,7 @@ export const command: Command = {
         const s = await fetchFromSwarm(
           repo,
           positionals[0],
-          downloadSettings(values, repo.config('transfer.max-download'), progress),
+          downloadSettings(values, (k) => repo.config(k), progress),
         );
         progress.done();
         if (ctx.json) ctx.emit(s);

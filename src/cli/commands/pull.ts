@@ -25,7 +25,7 @@ export const command: Command = {
       let fetched: Awaited<ReturnType<typeof fetchFromSwarm>>;
       try {
         fetched = await fetchFromSwarm(repo, positionals[0], {
-          ...downloadSettings(values, repo.config('transfer.max-download'), progress),
+          ...downloadSettings(values, (k) => repo.config(k), progress),
           user,
         });
       } finally {
