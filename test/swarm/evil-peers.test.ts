@@ -260,6 +260,9 @@ describe('a peer that stops answering chunk requests', () => {
       s.banned.find((b) => b.peer === evil.peerId && /banned/.test(b.why)),
       undefined,
     );
-    assertHonestClone(victim, s);
+    assert.ok((s.perPeer[originServer.peerId] ?? 0) > 0, 'the honest peer delivered');
+    assert.equal(s.commit, s.canonical['refs/heads/main']);
+    assertFsck(victim);
+    assert.equal(victim.j<{ ok: boolean }>(['verify']).ok, true);
   });
 });
