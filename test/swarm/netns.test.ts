@@ -94,7 +94,6 @@ describe('across network namespaces', { skip: unavailable !== undefined }, () =>
     const contributors = seeders.filter((p) => (s.perPeer[p.peerId] ?? 0) > 0);
     assert.ok(contributors.length >= 2, `at least two seeders contributed: ${JSON.stringify(s.perPeer)}`);
     assert.equal(contributors.length, 3, `all three contributed: ${JSON.stringify(s.perPeer)}`);
-    assert.ok(s.seconds < SIZE / RATE, `faster than one seeder could go: ${s.seconds} s`);
     assert.equal(sha256File(user.path('dataset.bin')), sum);
     assertFsck(user);
   });

@@ -141,12 +141,13 @@ export interface Server extends Child {
 export async function serve(
   t: T,
   repo: { dir: string; configDir: string },
-  opts: { listen?: string; args?: string[]; netns?: string } = {},
+  opts: { listen?: string; args?: string[]; netns?: string; env?: Record<string, string> } = {},
 ): Promise<Server> {
   const c = shoalBg(t, ['serve', '--listen', opts.listen ?? '/ip4/127.0.0.1/tcp/0', ...(opts.args ?? [])], {
     cwd: repo.dir,
     configDir: repo.configDir,
     netns: opts.netns,
+    env: opts.env,
   });
   const addr = await waitForAddr(c, 'shoal serve');
   return { ...c, addr, peerId: addr.slice(addr.lastIndexOf('/') + 1) };
@@ -313,9 +314,10 @@ export interface Lan {
 /**
  * A star of namespaces: a hub and `n` spokes, each spoke on its own veth link and /30 subnet in
  * 10.<a>.<b>.0/24 (private, and only inside namespaces created here). `netem` optionally shapes
- * each spoke's link (for example `delay 2ms`). Removed when the test ends.
+ * each spoke's link (for example `delay 2ms`); `multicast` routes multicast over the links (the
+ * hub's over the first spoke's) for mDNS. Removed when the test ends.
  */
-export function makeLan(t: T, n: number, netem?: string): Lan {
+export function makeLan(t: T, n: number, netem?: string, multicast = false): Lan {
   const tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
   const hub = `shoal-${tag}-hub`;
   const made: string[] = [];
@@ -346,6 +348,11 @@ export function makeLan(t: T, n: number, netem?: string): Lan {
     ip(['-n', ns, 'addr', 'add', `${addr}/30`, 'dev', s]);
     ip(['-n', hub, 'link', 'set', h, 'up']);
     ip(['-n', ns, 'link', 'set', s, 'up']);
+    if (multicast) {
+      // A fresh namespace has no route for multicast (mDNS): send it over this link.
+      ip(['-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', s]);
+      if (i === 0) ip(['-n', hub, 'route', 'add', '224.0.0.0/4', 'dev', h]);
+    }
     if (netem) {
       const tc = spawnSync(
         'ip',
