@@ -155,6 +155,7 @@ export const diff10g: Scenario = {
           : '-',
         x ? fmtBytes(x.chunkBytesAdded) : '-',
         fmtRss(d?.peakRssKiB),
+        fmtRss(Math.max(t.steps.addV1?.peakRssKiB ?? 0, t.steps.addV2?.peakRssKiB ?? 0) || null),
       ];
     });
     const sh = tools.shoal?.steps.diff?.wallS;
@@ -185,6 +186,7 @@ export const diff10g: Scenario = {
             'nodes read of all metadata',
             'chunks new',
             'diff RSS',
+            'add RSS',
           ],
           rows,
         },
