@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the benchmarks compare shoal with (Debian/Ubuntu, apt-get); idempotent:
-# only missing packages are installed. rsync, aria2 and hyperfine are for the network scenarios.
+# only missing packages are installed. rsync, aria2 and hyperfine are for the network scenarios;
+# iproute2 (ip netns, tc) for the network-namespace variant of clone-3-seeders (run as root).
 set -euo pipefail
 
 # package:command pairs; the command tells whether the package is already there.
@@ -13,6 +14,7 @@ tools=(
   rsync:rsync
   aria2:aria2c
   hyperfine:hyperfine
+  iproute2:tc
   time:/usr/bin/time
   coreutils:dd
 )
@@ -45,3 +47,5 @@ git lfs version
 restic version
 borg --version
 casync --version
+rsync --version | sed -n 1p
+aria2c --version | sed -n 1p
