@@ -60,6 +60,8 @@ async function runFetch(
   const started = performance.now();
   const connected = await connect(peer, parseSource(source), opts.peers ?? [], {
     repo: state.id,
+    // without LAN discovery there is nothing to wait for (connect would wait 1.5 s for it)
+    lanWaitMs: opts.mdns ? undefined : 0,
     signal: opts.signal,
   });
   const view = checkPeers(repo, state, opts.user, connected);
