@@ -4,7 +4,8 @@
 import { decode, encode } from 'cborg';
 import { ShoalError } from './errors.ts';
 
-const decodeOptions = {
+/** cborg's strictest decoding, shared by objects and wire headers. */
+export const STRICT_DECODE_OPTIONS = {
   strict: true,
   rejectDuplicateMapKeys: true,
   allowUndefined: false,
@@ -13,7 +14,7 @@ const decodeOptions = {
   allowInfinity: false,
   allowBigInt: false,
   useMaps: false,
-};
+} as const;
 
 export function encodeCanonical(value: unknown): Uint8Array {
   return encode(value);
@@ -22,7 +23,7 @@ export function encodeCanonical(value: unknown): Uint8Array {
 export function decodeCanonical(bytes: Uint8Array, what: string): unknown {
   let value: unknown;
   try {
-    value = decode(bytes, decodeOptions);
+    value = decode(bytes, STRICT_DECODE_OPTIONS);
   } catch (err) {
     throw new ShoalError('CORRUPT_OBJECT', `${what}: malformed encoding (${(err as Error).message})`);
   }

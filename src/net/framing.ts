@@ -5,6 +5,7 @@
 import type { AbortOptions, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface';
 import { decode, encode } from 'cborg';
 import { Uint8ArrayList } from 'uint8arraylist';
+import { STRICT_DECODE_OPTIONS } from '../core/encoding.ts';
 import { ShoalError } from '../core/errors.ts';
 import { ByteQueue } from './byte-queue.ts';
 
@@ -40,17 +41,6 @@ export const LENGTH_PREFIX_BYTES = 4;
 /** The header key, reserved by the framing, that declares the payload's length. */
 export const PAYLOAD_KEY = 'payload';
 const TYPE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
-
-const DECODE_OPTIONS = {
-  strict: true,
-  rejectDuplicateMapKeys: true,
-  allowUndefined: false,
-  allowIndefinite: false,
-  allowNaN: false,
-  allowInfinity: false,
-  allowBigInt: false,
-  useMaps: false,
-} as const;
 
 /** Deepest nesting of arrays and maps accepted in a header. */
 export const MAX_HEADER_DEPTH = 16;
@@ -185,7 +175,7 @@ function decodeHeader(bytes: Uint8Array, limits: FrameLimits): DecodedHeader {
   }
   let value: unknown;
   try {
-    value = decode(bytes, DECODE_OPTIONS);
+    value = decode(bytes, STRICT_DECODE_OPTIONS);
   } catch (err) {
     throw new ShoalError('PEER_ERROR', `malformed frame header: ${(err as Error).message}`);
   }
