@@ -151,7 +151,8 @@ test('unknown revisions', (t) => {
     'HEAD^^',
     c1.slice(0, 6), // a prefix needs at least 7 characters
     c1.slice(0, 1),
-    c1.slice(0, 7).toUpperCase(),
+    // Upper case is not an id, unless the prefix happens to be all digits.
+    ...(/[a-f]/.test(c1.slice(0, 7)) ? [c1.slice(0, 7).toUpperCase()] : []),
     `${c1}0`,
     tree.slice(0, 12), // a tree is not a commit
     tree,
