@@ -49,7 +49,7 @@ export class PeerSession {
   private constructor(stream: Stream, peer: string) {
     this.stream = stream;
     this.peer = peer;
-    this.reader = new FrameReader(stream, { limits: LIMITS, highWaterMark: 32 * 1024 * 1024 });
+    this.reader = new FrameReader(stream, { limits: LIMITS, highWaterMark: 8 * 1024 * 1024 });
     this.writer = new FrameWriter(stream, { limits: LIMITS });
     this.closed = this.readLoop();
   }

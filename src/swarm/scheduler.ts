@@ -55,7 +55,7 @@ const MIN_WINDOW = 2 * 1024 * 1024;
 const MAX_WINDOW = 64 * 1024 * 1024;
 const START_WINDOW = 4 * 1024 * 1024;
 const WINDOW_SECONDS = 0.25; // keep a quarter second of a peer's throughput in flight
-const MAX_BUFFERED = 64 * 1024 * 1024; // received but not yet stored
+const MAX_BUFFERED = 16 * 1024 * 1024; // received but not yet stored
 const RAREST_SCAN = 64;
 
 interface PeerState {
