@@ -42,9 +42,14 @@ export interface SchedulerOptions {
   signal?: AbortSignal;
   /** A peer owing data that sends nothing for this long is dropped and its work re-queued. */
   stallMs?: number;
+  /** In the endgame, a chunk is asked of a second peer only once it is this old. */
+  endgameDelayMs?: number;
 }
 
 export const DEFAULT_STALL_MS = 30_000;
+// Long enough that a healthy peer's answer usually wins, so small transfers are not fetched
+// twice; short enough that a slow or silent peer's last chunks soon come from elsewhere.
+export const DEFAULT_ENDGAME_DELAY_MS = 300;
 
 const PENDING = 0;
 const REQUESTED = 1;
@@ -76,6 +81,9 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
   if (n === 0) return result;
   const state = new Uint8Array(n);
   const requestedFrom = new Uint8Array(n); // how many peers a chunk is outstanding at
+  const requestedAt = new Float64Array(n); // when it was first asked for
+  const endgameDelay = opts.endgameDelayMs ?? DEFAULT_ENDGAME_DELAY_MS;
+  let endgameWake = Number.POSITIVE_INFINITY; // when a chunk next becomes old enough to duplicate
   const index = new Map(opts.chunks.map((c, i) => [toHex(c.id), i]));
   const bytesTotal = opts.chunks.reduce((s, c) => s + c.size, 0);
   const peers: PeerState[] = opts.peers.map((p) => ({
@@ -162,9 +170,16 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
       }
       return picked;
     }
-    // Endgame: nothing left to hand out, so duplicate what other peers still owe.
+    // Endgame: nothing left to hand out, so duplicate what other peers still owe and have owed
+    // for a while; the younger requests are looked at again when they come of age.
+    const now = performance.now();
     for (let i = lowWater; i < n && bytes < budget; i++) {
       if (state[i] === REQUESTED && p.peer.has[i] && !p.inFlight.has(i) && requestedFrom[i]! < 2) {
+        const ripe = requestedAt[i]! + endgameDelay;
+        if (ripe > now) {
+          endgameWake = Math.min(endgameWake, ripe);
+          continue;
+        }
         picked.push(i);
         bytes += opts.chunks[i]!.size;
       }
@@ -220,6 +235,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     storing.catch((err) => settle(err));
   };
 
+  let endgameTimer: NodeJS.Timeout | undefined;
   let pumping = false;
   let again = false;
   const pump = async (): Promise<void> => {
@@ -265,7 +281,10 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
             const bytes = batch.reduce((s, i) => s + opts.chunks[i]!.size, 0);
             if (p.inFlight.size === 0) p.waitingSince = performance.now();
             for (const i of batch) {
-              if (state[i] === PENDING) state[i] = REQUESTED;
+              if (state[i] === PENDING) {
+                state[i] = REQUESTED;
+                requestedAt[i] = performance.now();
+              }
               requestedFrom[i]!++;
               p.inFlight.add(i);
             }
@@ -291,6 +310,16 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
                 },
               );
           }
+        }
+        if (endgameWake !== Number.POSITIVE_INFINITY && endgameTimer === undefined) {
+          endgameTimer = setTimeout(
+            () => {
+              endgameTimer = undefined;
+              void pump();
+            },
+            Math.max(1, endgameWake - performance.now()),
+          );
+          endgameWake = Number.POSITIVE_INFINITY;
         }
         const anyInFlight = peers.some((p) => p.alive && p.inFlight.size > 0);
         if (!issued && !anyInFlight) {
@@ -334,6 +363,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     return result;
   } finally {
     clearInterval(watchdog);
+    clearTimeout(endgameTimer);
     opts.signal?.removeEventListener('abort', onAbort);
   }
 }
