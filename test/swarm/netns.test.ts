@@ -13,6 +13,7 @@ import {
   assertFsck,
   assertOk,
   type CloneSummary,
+  cloneKillingOneSeeder,
   type Lan,
   makeLan,
   netnsUnavailable,
@@ -102,17 +103,20 @@ describe('across network namespaces', { skip: unavailable !== undefined }, () =>
     const [keep, victim] = [seeders[0]!, seeders[2]!];
     const parent = tempDir(t);
     const user = userAt(t, join(parent, 'clone'));
-    const c = shoalBg(t, ['clone', url, user.dir, '--peer', keep.addr, '--peer', victim.addr, '--json'], {
-      cwd: parent,
+    const {
+      status,
+      summary: s,
+      output,
+    } = await cloneKillingOneSeeder(t, {
+      url,
+      keep,
+      victim,
+      dest: user.dir,
       configDir: user.configDir,
+      cwd: parent,
       netns: lan.hub,
     });
-    await until('the clone to receive data', () => packBytes(user.dir) > 4 * MiB || c.finished());
-    assert.equal(c.finished(), false, `the clone finished before the kill: ${c.stdout()}`);
-    await victim.kill();
-    const status = await c.exited;
-    assert.equal(status, 0, `${c.stdout()}\n${c.stderr()}`);
-    const s = JSON.parse(c.stdout()) as CloneSummary;
+    assert.equal(status, 0, output);
     assert.ok(
       (s.perPeer[victim.peerId] ?? 0) > 0,
       `the killed seeder had contributed: ${JSON.stringify(s.perPeer)}`,

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { CloneSummary } from '../../src/swarm/index.ts';
 import { configFor, describe, newRepo, type TestRepo } from '../cli/repo-helpers.ts';
 import { BIN, ROOT, type RunResult, shoalEnv } from '../helpers.ts';
 
@@ -257,21 +258,36 @@ export function publicKey(repo: TestRepo): string {
   return repo.j<{ publicKey: string }>(['id'], tmpdir()).publicKey;
 }
 
-/** `clone --json` summary, and the error shape of a failing command. */
-export interface CloneSummary {
-  repo: string;
-  peers: string[];
-  banned: { peer: string; why: string }[];
-  bytes: number;
-  duplicateBytes: number;
-  perPeer: Record<string, number>;
-  chunks: number;
-  metadataObjects: number;
-  updated: string[];
-  canonical: Record<string, string>;
-  root: string;
-  branch: string | null;
-  commit: string | null;
+/** `clone --json` output is the CLI's own summary type. */
+export type { CloneSummary } from '../../src/swarm/index.ts';
+
+/**
+ * Clone from two seeders and kill (-9) the second once data is arriving (the destination's
+ * packs grow past 4 MiB); returns the clone's exit status and parsed summary.
+ */
+export async function cloneKillingOneSeeder(
+  t: T,
+  opts: {
+    url: string;
+    keep: Server;
+    victim: Server;
+    dest: string;
+    configDir: string;
+    cwd: string;
+    netns?: string;
+  },
+): Promise<{ status: number; summary: CloneSummary; output: string }> {
+  const c = shoalBg(
+    t,
+    ['clone', opts.url, opts.dest, '--peer', opts.keep.addr, '--peer', opts.victim.addr, '--json'],
+    { cwd: opts.cwd, configDir: opts.configDir, netns: opts.netns },
+  );
+  await until('the clone to receive data', () => packBytes(opts.dest) > 4 * 1024 * 1024 || c.finished());
+  if (c.finished()) throw new Error(`the clone finished before the kill: ${c.stdout()}`);
+  await opts.victim.kill();
+  const status = await c.exited;
+  const output = `${c.stdout()}\n${c.stderr()}`;
+  return { status, summary: (status === 0 ? JSON.parse(c.stdout()) : {}) as CloneSummary, output };
 }
 
 export function parseJson<T>(r: RunResult): T {

@@ -13,14 +13,12 @@ import {
   assertFsck,
   assertOk,
   type CloneSummary,
-  packBytes,
+  cloneKillingOneSeeder,
   parseJson,
   type Server,
   serve,
   shoalAsync,
-  shoalBg,
   suiteScope,
-  until,
   userAt,
 } from './swarm-helpers.ts';
 
@@ -123,17 +121,20 @@ it('a seeder killed (-9) mid-transfer: the clone completes from the other seeder
   const [keep, victim] = [seeders[1]!, seeders[2]!];
   const parent = tempDir(t);
   const clone = userAt(t, join(parent, 'clone'));
-  const c = shoalBg(t, ['clone', url, clone.dir, '--peer', keep.addr, '--peer', victim.addr, '--json'], {
-    cwd: parent,
-    configDir: clone.configDir,
-  });
   // Once data is arriving (the destination's packs grow), the second seeder vanishes.
-  await until('the clone to receive data', () => packBytes(clone.dir) > 4 * MiB || c.finished());
-  assert.equal(c.finished(), false, `the clone finished before the kill: ${c.stdout()}`);
-  await victim.kill();
-  const status = await c.exited;
-  assert.equal(status, 0, `${c.stdout()}\n${c.stderr()}`);
-  const s = JSON.parse(c.stdout()) as CloneSummary;
+  const {
+    status,
+    summary: s,
+    output,
+  } = await cloneKillingOneSeeder(t, {
+    url,
+    keep,
+    victim,
+    dest: clone.dir,
+    configDir: clone.configDir,
+    cwd: parent,
+  });
+  assert.equal(status, 0, output);
   assert.ok((s.perPeer[keep.peerId] ?? 0) > 0);
   assert.ok(
     (s.perPeer[victim.peerId] ?? 0) > 0,
