@@ -1,8 +1,7 @@
 // Progress and Ctrl-C handling shared by clone, fetch, pull and push.
 import { ShoalError } from '../core/index.ts';
 import { globalConfigFile, readConfigFile } from '../store/index.ts';
-import type { FetchProgress, TransferOptions } from '../swarm/index.ts';
-import { rateOption } from './commands/serve.ts';
+import { type FetchProgress, parseRate, type TransferOptions } from '../swarm/index.ts';
 import type { Context, Options } from './context.ts';
 import { identity, lanDiscoveryConfigured } from './repo.ts';
 
@@ -66,4 +65,13 @@ export function transferProgress(ctx: Context, label: string) {
 /** A user-level setting, for commands that run outside a repository (clone). */
 export function userSetting(key: string): string | undefined {
   return readConfigFile(globalConfigFile())[key];
+}
+
+/** A `--max-upload` / `--max-download` style rate option: bytes per second, k/M/G suffixes. */
+export function rateOption(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const rate = parseRate(String(value));
+  if (rate === undefined)
+    throw new ShoalError('USAGE', `--${name}: '${String(value)}' is not a rate (like 30M)`);
+  return rate;
 }

@@ -188,7 +188,7 @@ async function run(ctx: Context, values: Values): Promise<number> {
     const started = Date.now();
     // Loaded here only: start, stop and status do without libp2p.
     const { Daemon } = await import('../../swarm/index.ts');
-    const { rateOption } = await import('./serve.ts');
+    const { rateOption } = await import('../transfer.ts');
     daemon = await Daemon.start({
       user: identity(),
       listen,

@@ -3,7 +3,7 @@ import { pushToSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
-import { rateOption } from './serve.ts';
+import { rateOption } from '../transfer.ts';
 
 const USAGE =
   'shoal push <remote>|<source> [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';

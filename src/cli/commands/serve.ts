@@ -1,21 +1,13 @@
 // shoal serve [--listen <multiaddr>...] [--max-upload <rate>]: serve this repository in the
 // foreground until Ctrl-C.
 import { once } from 'node:events';
-import { ShoalError } from '../../core/index.ts';
-import { ensureRepoIdentity, parseRate, pushHandler, startPeer } from '../../swarm/index.ts';
+import { ensureRepoIdentity, pushHandler, startPeer } from '../../swarm/index.ts';
 import { type Context, parse } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, lanDiscovery, withRepo } from '../repo.ts';
+import { rateOption } from '../transfer.ts';
 
 const USAGE = 'shoal serve [--listen <multiaddr>]... [--max-upload <rate>] [--mdns]';
-
-export function rateOption(value: unknown, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const rate = parseRate(String(value));
-  if (rate === undefined)
-    throw new ShoalError('USAGE', `--${name}: '${String(value)}' is not a rate (like 30M)`);
-  return rate;
-}
 
 export const command: Command = {
   summary: 'serve this repository to peers until interrupted',
