@@ -2,7 +2,17 @@
 // and write it to a working file through a temporary name, fsynced and renamed into place, so
 // a failure (a corrupt chunk, a full disk) never leaves wrong bytes at the path.
 
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, symlinkSync, write } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fdatasync,
+  fsyncSync,
+  openSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  write,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { decodeIndexNode, type ObjectId, ShoalError, toHex } from '../core/index.ts';
 import type { ObjectStore } from '../store/index.ts';
@@ -13,12 +23,34 @@ export interface ContentRef {
   size: number;
 }
 
+interface Leaf {
+  id: ObjectId;
+  size: number;
+}
+
 /** The verified chunks of a file's content, in order. */
 export function* contentChunks(objects: ObjectStore, ref: ContentRef): Generator<Uint8Array> {
-  let total = 0;
-  for (const chunk of walkContent(objects, ref.id, ref.height, ref.size)) {
-    total += chunk.length;
+  for (const leaf of contentLeaves(ref, objects)) {
+    const chunk = objects.read(leaf.id, 'chunk');
+    if (chunk.length !== leaf.size) {
+      throw new ShoalError(
+        'CORRUPT_OBJECT',
+        `chunk ${toHex(leaf.id)} has ${chunk.length} bytes, its index says ${leaf.size}`,
+      );
+    }
     yield chunk;
+  }
+}
+
+/**
+ * The chunk ids and sizes of a file's content, in order, from its verified index nodes. The
+ * sizes are checked to add up at every level, so a reader can place each chunk before reading it.
+ */
+function* contentLeaves(ref: ContentRef, objects: ObjectStore): Generator<Leaf> {
+  let total = 0;
+  for (const leaf of walkContent(objects, ref.id, ref.height, ref.size)) {
+    total += leaf.size;
+    yield leaf;
   }
   if (total !== ref.size) {
     throw new ShoalError(
@@ -28,21 +60,9 @@ export function* contentChunks(objects: ObjectStore, ref: ContentRef): Generator
   }
 }
 
-function* walkContent(
-  objects: ObjectStore,
-  id: ObjectId,
-  height: number,
-  size: number,
-): Generator<Uint8Array> {
+function* walkContent(objects: ObjectStore, id: ObjectId, height: number, size: number): Generator<Leaf> {
   if (height === 0) {
-    const chunk = objects.read(id, 'chunk');
-    if (chunk.length !== size) {
-      throw new ShoalError(
-        'CORRUPT_OBJECT',
-        `chunk ${toHex(id)} has ${chunk.length} bytes, its index says ${size}`,
-      );
-    }
-    yield chunk;
+    yield { id, size };
     return;
   }
   const node = decodeIndexNode(objects.read(id, 'node'));
@@ -58,6 +78,7 @@ function* walkContent(
 const WRITE_BUFFER = 8 * 1024 * 1024;
 const MAX_IN_FLIGHT = 3;
 const DURABLE_FILE = 1024 * 1024;
+const EARLY_SYNC = 64 * 1024 * 1024;
 
 function writeAll(fd: number, buf: Buffer, len: number, position: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -101,6 +122,18 @@ export async function writeContent(
     mapWriteError(err, abs);
   }
   const inFlight: Promise<void>[] = [];
+  // A large file is flushed while it is still being written, one fdatasync at a time in the
+  // background, so the fsync that makes it durable finds little left to do (it took 0.37 s
+  // of a 1 GiB checkout's 1 s when all of the file waited for it).
+  let syncing: Promise<void> | null = null;
+  let syncedTo = 0;
+  const startSync = (upTo: number): void => {
+    if (syncing || upTo - syncedTo < EARLY_SYNC) return;
+    syncedTo = upTo;
+    syncing = new Promise<void>((resolve) => fdatasync(fd, () => resolve())).then(() => {
+      syncing = null;
+    });
+  };
   try {
     // A few buffers, sized to the file and reused, keep memory flat however large it is.
     const size = Math.max(1, Math.min(WRITE_BUFFER, ref.size));
@@ -111,21 +144,28 @@ export async function writeContent(
     const submit = async (): Promise<void> => {
       if (used === 0) return;
       const full = buf;
-      inFlight.push(writeAll(fd, full, used, position).then(() => void spare.push(full)));
-      position += used;
+      const end = position + used;
+      inFlight.push(
+        writeAll(fd, full, used, position).then(() => {
+          spare.push(full);
+          if (ref.size >= DURABLE_FILE) startSync(end);
+        }),
+      );
+      position = end;
       buf = spare.pop() ?? Buffer.allocUnsafe(size);
       used = 0;
       if (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
     };
-    for (const chunk of contentChunks(objects, ref)) {
-      if (used + chunk.length > buf.length) await submit();
-      if (chunk.length > buf.length) buf = Buffer.allocUnsafe(chunk.length);
-      buf.set(chunk, used);
-      used += chunk.length;
-      onBytes?.(chunk.length);
+    for (const leaf of contentLeaves(ref, objects)) {
+      if (used + leaf.size > buf.length) await submit();
+      if (leaf.size > buf.length) buf = Buffer.allocUnsafe(leaf.size);
+      objects.readChunkInto(leaf.id, leaf.size, buf, used);
+      used += leaf.size;
+      onBytes?.(leaf.size);
     }
     await submit();
     await Promise.all(inFlight.splice(0));
+    await syncing;
     if (executable) fchmodSync(fd, 0o755);
     // Large files are made durable before they replace the path; small ones are left to the
     // OS (a checkout of many small files would otherwise wait on one flush per file).
@@ -134,6 +174,7 @@ export async function writeContent(
     renameSync(tmp, abs);
   } catch (err) {
     await Promise.allSettled(inFlight);
+    await syncing;
     try {
       closeSync(fd);
     } catch {}

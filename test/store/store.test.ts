@@ -223,6 +223,35 @@ test('a flipped byte in a pack is detected on read, naming the object', async (t
   assertCode(() => r.objects.read(ids[2]!), 'CORRUPT_OBJECT', /missing/);
 });
 
+test('readChunkInto places raw and compressed chunks and refuses a corrupt one', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const raw = randomBytes(100_000);
+  const packed = Buffer.from(xorshiftStream(3, 1000).toString().repeat(50)); // compressible
+  const { ids } = await put(repo, [raw, packed]);
+  assert.equal(repo.objects.info(ids[1]!)!.codec, 1, 'the second chunk is stored compressed');
+  const target = Buffer.alloc(10 + raw.length + packed.length, 0xee);
+  repo.objects.readChunkInto(ids[0]!, raw.length, target, 10);
+  repo.objects.readChunkInto(ids[1]!, packed.length, target, 10 + raw.length);
+  assert.deepEqual(target.subarray(0, 10), Buffer.alloc(10, 0xee), 'bytes before the chunk untouched');
+  assert.deepEqual(target.subarray(10, 10 + raw.length), raw);
+  assert.deepEqual(target.subarray(10 + raw.length), packed);
+  assertCode(
+    () => repo.objects.readChunkInto(ids[0]!, raw.length - 1, target, 0),
+    'CORRUPT_OBJECT',
+    /index says/,
+  );
+
+  const rawInfo = repo.objects.info(ids[0]!)!;
+  repo.close();
+  flipByte(packPath(dir), rawInfo.offset + 44 + 777);
+  const r = reopen(t, dir);
+  assertCode(
+    () => r.objects.readChunkInto(ids[0]!, raw.length, Buffer.alloc(raw.length), 0),
+    'CORRUPT_OBJECT',
+    new RegExp(toHex(ids[0]!)),
+  );
+});
+
 test('recovery on open for writing truncates an uncommitted pack tail and removes stray packs', async (t) => {
   const { dir, repo } = newRepo(t);
   const a = randomBytes(300_000);
