@@ -5,7 +5,8 @@
 import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 // Imported from the modules themselves, not core/index.ts: a worker starts in a third of the time.
-import { type ChunkerParams, cutRule, findCut } from '../core/chunker.ts';
+import { type ChunkerParams, cutRule } from '../core/chunker.ts';
+import { WasmCutter } from '../core/chunker-wasm.ts';
 import { hashChunk } from '../core/id.ts';
 
 export interface SegmentJob {
@@ -25,11 +26,23 @@ export type WorkerMessage =
 
 const READ_SIZE = 16 * 1024 * 1024;
 
+// A worker cuts one file after another: its buffer is kept for the next job with the same rule.
+let lastCutter: { key: string; cutter: WasmCutter } | null = null;
+
+function cutterFor(chunker: ChunkerParams): WasmCutter {
+  const key = `${chunker.min}/${chunker.avg}/${chunker.max}`;
+  if (lastCutter?.key !== key) {
+    const rule = cutRule(chunker);
+    lastCutter = { key, cutter: new WasmCutter(rule, rule.max + READ_SIZE) };
+  }
+  return lastCutter.cutter;
+}
+
 function run(job: SegmentJob): WorkerMessage {
-  const rule = cutRule(job.chunker);
-  const max = rule.max;
+  const max = cutRule(job.chunker).max;
   const control = new Int32Array(job.control);
-  const buf = Buffer.allocUnsafe(max + READ_SIZE);
+  const cutter = cutterFor(job.chunker);
+  const buf = cutter.bytes;
   let base = job.start; // file offset of buf[max]
   let tailLen = 0; // bytes before buf[max] carried over from the previous read
   for (;;) {
@@ -53,7 +66,7 @@ function run(job: SegmentJob): WorkerMessage {
     const idParts: Buffer[] = [];
     let reachedEnd = false;
     while (pos < end && (eof || end - pos >= max)) {
-      const len = findCut(buf, pos, end, rule);
+      const len = cutter.cut(pos, end);
       offsets.push(base - max + pos);
       lengths.push(len);
       idParts.push(hashChunk(buf.subarray(pos, pos + len)) as Buffer);

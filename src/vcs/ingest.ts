@@ -3,6 +3,7 @@
 // while this thread chunks and hashes; memory is bounded by two read buffers.
 
 import { type BigIntStats, closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import { WasmCutter } from '../core/chunker-wasm.ts';
 import {
   type ChunkerParams,
   cutRule,
@@ -166,14 +167,25 @@ async function readSmall(
   return n;
 }
 
+// Pairs of chunking buffers for readLarge, kept between files (allocating 2 x 16 MiB for each
+// file would dominate adding many files of a few MiB); a call running while another holds the
+// pair gets its own.
+const cutterPool = new Map<string, WasmCutter[][]>();
+
 async function readLarge(fd: number, sink: ChunkSink, opts: IngestOptions): Promise<number> {
   const rule = cutRule(opts.chunker);
   const max = rule.max;
+  const key = `${rule.min}/${rule.avg}/${rule.max}`;
+  const pool = cutterPool.get(key) ?? [];
+  cutterPool.set(key, pool);
   // Each buffer receives reads at offset `max`; the unchunked tail of the previous buffer (always
   // shorter than `max`) is copied just before it, so a chunk never spans two buffers.
-  const buffers = [Buffer.allocUnsafe(max + READ_SIZE), Buffer.allocUnsafe(max + READ_SIZE)];
+  const cutters = pool.pop() ?? [
+    new WasmCutter(rule, max + READ_SIZE),
+    new WasmCutter(rule, max + READ_SIZE),
+  ];
   // fs.read on the threadpool, so the next buffer fills while this one is chunked.
-  const readAt = (buf: Buffer, position: number): Promise<number> =>
+  const readAt = (buf: Uint8Array, position: number): Promise<number> =>
     new Promise((resolve, reject) =>
       read(fd, buf, max, READ_SIZE, position, (err, n) => (err ? reject(err) : resolve(n))),
     );
@@ -181,21 +193,22 @@ async function readLarge(fd: number, sink: ChunkSink, opts: IngestOptions): Prom
   try {
     let position = 0;
     let which = 0;
-    pending = readAt(buffers[0]!, 0);
+    pending = readAt(cutters[0]!.bytes, 0);
     let tailStart = 0;
     let tailLen = 0;
-    let prev: Buffer | null = null;
+    let prev: Uint8Array | null = null;
     for (;;) {
       if (opts.signal?.aborted) throw new ShoalError('ABORTED', 'interrupted');
       const got = await pending;
-      const buf = buffers[which]!;
-      if (prev && tailLen > 0) prev.copy(buf, max - tailLen, tailStart, tailStart + tailLen);
+      const cutter = cutters[which]!;
+      const buf = cutter.bytes;
+      if (prev && tailLen > 0) buf.set(prev.subarray(tailStart, tailStart + tailLen), max - tailLen);
       if (got === 0) {
         // End of file: chunk the tail with nothing more to come.
         let pos = max - tailLen;
         const end = max;
         while (pos < end) {
-          const len = findCut(buf, pos, end, rule);
+          const len = cutter.cut(pos, end);
           await sink.chunk(buf.subarray(pos, pos + len));
           pos += len;
         }
@@ -203,11 +216,11 @@ async function readLarge(fd: number, sink: ChunkSink, opts: IngestOptions): Prom
       }
       position += got;
       which ^= 1;
-      pending = readAt(buffers[which]!, position);
+      pending = readAt(cutters[which]!.bytes, position);
       let pos = max - tailLen;
       const end = max + got;
       while (end - pos >= max) {
-        const len = findCut(buf, pos, end, rule);
+        const len = cutter.cut(pos, end);
         await sink.chunk(buf.subarray(pos, pos + len));
         pos += len;
       }
@@ -217,7 +230,8 @@ async function readLarge(fd: number, sink: ChunkSink, opts: IngestOptions): Prom
       opts.onBytes?.(got);
     }
   } finally {
-    // Never close the fd under a read still in flight (an error or abort mid-file).
+    // Never close the fd (or reuse the buffers) under a read still in flight.
     await pending?.catch(() => {});
+    pool.push(cutters);
   }
 }

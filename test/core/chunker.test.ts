@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { blake3 } from '@napi-rs/blake-hash';
+import { WasmCutter } from '../../src/core/chunker-wasm.ts';
 import {
   type ChunkerParams,
   chunkLengths,
@@ -294,4 +295,46 @@ test('edit locality: inserting or deleting bytes changes only the chunks around 
     const shared = after.filter((ch) => oldIds.has(ch.id)).reduce((n, ch) => n + ch.length, 0);
     assert.ok(shared > size - 3 * DEFAULT_CHUNKER.max, `${label}: only ${shared} bytes shared`);
   }
+});
+
+test('the WebAssembly cutter finds exactly the cuts of findCut', () => {
+  const lengthsOf = (cutter: WasmCutter, length: number): number[] => {
+    const out: number[] = [];
+    for (let pos = 0; pos < length; ) {
+      const len = cutter.cut(pos, length);
+      out.push(len);
+      pos += len;
+    }
+    return out;
+  };
+  for (const [seed, length, params] of [
+    [1, 1 << 20, DEFAULT_CHUNKER],
+    [42, 3 << 20, DEFAULT_CHUNKER],
+    [13, 512 * 1024, SMALL],
+    [14, 4099, SMALL],
+    [15, 100, SMALL],
+  ] as const) {
+    const data = xorshiftStream(seed, length);
+    const cutter = new WasmCutter(cutRule(params), length + 17);
+    cutter.bytes.set(data);
+    cutter.bytes.fill(0x5a, length); // bytes past the end must not matter
+    assert.deepEqual(lengthsOf(cutter, length), chunkLengths(data, params), `seed ${seed}`);
+    assert.deepEqual(lengthsOf(cutter, length), referenceLengths(data, params), `seed ${seed}`);
+  }
+  // The pinned vectors, and an input with no cut at all (every chunk max long).
+  for (const v of vectors.chunker.cutPoints) {
+    const params = v.params === 'default' ? DEFAULT_CHUNKER : SMALL;
+    const cutter = new WasmCutter(cutRule(params), v.length);
+    cutter.bytes.set(xorshiftStream(v.seed, v.length));
+    assert.deepEqual(lengthsOf(cutter, v.length), v.lengths, `vector seed ${v.seed}`);
+  }
+  const zeros = new WasmCutter(cutRule(DEFAULT_CHUNKER), 1 << 20);
+  assert.deepEqual(lengthsOf(zeros, 1 << 20), [262144, 262144, 262144, 262144]);
+  // A cut from an offset inside the buffer, with more input after `end`.
+  const data = xorshiftStream(21, 600 * 1024);
+  const cutter = new WasmCutter(cutRule(DEFAULT_CHUNKER), data.length);
+  cutter.bytes.set(data);
+  const rule = cutRule(DEFAULT_CHUNKER);
+  assert.equal(cutter.cut(1000, 1000 + 300 * 1024), findCut(data, 1000, 1000 + 300 * 1024, rule));
+  assert.equal(cutter.cut(1000, data.length), findCut(data, 1000, data.length, rule));
 });
