@@ -80,13 +80,16 @@ function phase(end: number, mask: number): number[] {
   ];
 }
 
-function moduleBytes(): Uint8Array {
+/** The module; `shared` declares its memory import shared, for memory other threads see. */
+function moduleBytes(shared: boolean): Uint8Array {
+  // Limits of the imported memory: at least one page; a shared memory must declare a maximum.
+  const limits = shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x00, ...uleb(1)];
   const body = [1, 1, I32, ...phase(NORMAL_END, MASK_S), ...phase(STOP, MASK_L), LOCAL_GET, STOP, END];
   // biome-ignore format: one line per section
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
     ...section(1, [1, 0x60, 5, I32, I32, I32, I32, I32, 1, I32]), // type: (i32 x5) -> i32
-    ...section(2, [1, ...name('env'), ...name('mem'), 0x02, 0x00, ...uleb(1)]), // import memory
+    ...section(2, [1, ...name('env'), ...name('mem'), 0x02, ...limits]), // import memory
     ...section(3, [1, 0]), // one function of type 0
     ...section(7, [1, ...name('cut'), 0x00, 0]), // export it as "cut"
     ...section(10, [1, ...uleb(body.length), ...body]),
@@ -99,32 +102,38 @@ interface WasmModule {
   readonly kind?: 'module';
 }
 declare const WebAssembly: {
-  Memory: new (d: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer };
+  Memory: new (d: {
+    initial: number;
+    maximum: number;
+    shared?: boolean;
+  }) => { readonly buffer: ArrayBuffer | SharedArrayBuffer };
   Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (m: WasmModule, imports: object) => { readonly exports: Record<string, unknown> };
 };
 
-let compiled: WasmModule | null = null;
+const compiled: (WasmModule | null)[] = [null, null]; // unshared, shared
 
 type CutFn = (i: number, normalEnd: number, stop: number, maskS: number, maskL: number) => number;
 
 /**
  * A chunking buffer: `bytes` (of `capacity` bytes) lives in WebAssembly memory, and `cut`
- * finds chunk boundaries in it exactly as `findCut` would.
+ * finds chunk boundaries in it exactly as `findCut` would. With `shared`, the memory is a
+ * SharedArrayBuffer that can be posted to other threads.
  */
 export class WasmCutter {
   readonly bytes: Uint8Array;
   private readonly rule: CutRule;
   private readonly cutAt: CutFn;
 
-  constructor(rule: CutRule, capacity: number) {
+  constructor(rule: CutRule, capacity: number, shared = false) {
     this.rule = rule;
     const pages = Math.ceil((TABLE_BYTES + capacity) / PAGE);
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
     new Int32Array(memory.buffer, 0, 256).set(GEAR);
     this.bytes = new Uint8Array(memory.buffer, TABLE_BYTES, capacity);
-    compiled ??= new WebAssembly.Module(moduleBytes());
-    const instance = new WebAssembly.Instance(compiled, { env: { mem: memory } });
+    const variant = shared ? 1 : 0;
+    compiled[variant] ??= new WebAssembly.Module(moduleBytes(shared));
+    const instance = new WebAssembly.Instance(compiled[variant]!, { env: { mem: memory } });
     this.cutAt = instance.exports.cut as CutFn;
   }
 

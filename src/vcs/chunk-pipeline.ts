@@ -3,73 +3,118 @@
 // past the middle until one of its cuts is a chunk start the second worker also found: from that
 // point both cut identically (a cut depends only on the bytes after the previous cut), so the
 // result equals a serial pass. If they never meet, the first worker simply finishes the file.
+//
+// Chunks reach the main thread in two steps. As soon as a batch arrives, its chunks' bytes are
+// offered to `store` straight from the worker's shared memory, and the worker's slot is released;
+// the chunk list is then emitted in file order, as metadata only. The second worker's first
+// chunks may not be chunks of the file at all (until the two workers' cuts meet), so their bytes
+// are copied aside and stored only if they are emitted. Should the cuts not meet within those
+// first chunks (data where they do not meet within megabytes is contrived), chunks of the second
+// worker that the file does not use can be stored; they are unreachable, and gc removes them.
 
 import { Worker } from 'node:worker_threads';
 import { type ChunkerParams, ShoalError } from '../core/index.ts';
 import type { SegmentJob, WorkerMessage } from './chunk-worker.ts';
 
 const PARALLEL_MIN = 64 * 1024 * 1024;
-const MAX_UNACKED = 1024; // batches (16 MiB of file, ~12 KB of metadata each) a worker may run ahead
+/** Read buffers of 4 MiB per worker, shared with this thread. */
+const SLOTS = 4;
+/** The second worker's chunks whose bytes are held back until the two workers' cuts meet. */
+const HELD_CHUNKS = 16;
 
-export type ChunkHandler = (offset: number, length: number, id: Uint8Array) => Promise<void>;
+export interface ChunkTarget {
+  /**
+   * A chunk's bytes, as they arrive (not in file order): store them if they are new. The bytes
+   * are only valid until the returned promise settles.
+   */
+  store(id: Uint8Array, bytes: Uint8Array): Promise<void>;
+  /** Every chunk of the file, in file order, after its bytes were offered to `store`. */
+  emit(offset: number, length: number, id: Uint8Array): Promise<void>;
+}
 
 type Batch = Extract<WorkerMessage, { type: 'batch' }>;
+type Received = Exclude<WorkerMessage, { type: 'memory' }>;
 
 class Channel {
   readonly worker: Worker;
   private readonly inbox: WorkerMessage[] = [];
-  private wake: (() => void) | null = null;
   private failure: Error | null = null;
-  control = new Int32Array(new SharedArrayBuffer(8));
+  private control = new Int32Array(new SharedArrayBuffer(4 * (1 + SLOTS)));
+  memory: Uint8Array = new Uint8Array(0);
+  /** Called whenever a message or a failure arrives. */
+  onArrival: (() => void) | null = null;
 
   constructor() {
     this.worker = new Worker(new URL('./chunk-worker.ts', import.meta.url));
     this.worker.on('message', (m: WorkerMessage) => {
-      this.inbox.push(m);
-      this.wake?.();
+      if (m.type === 'memory') this.memory = new Uint8Array(m.buffer, m.byteOffset, m.length);
+      else this.inbox.push(m);
+      this.onArrival?.();
     });
     this.worker.on('error', (err) => {
       this.failure = err;
-      this.wake?.();
+      this.onArrival?.();
     });
   }
 
-  start(job: Omit<SegmentJob, 'control' | 'maxUnacked'>): void {
-    this.control = new Int32Array(new SharedArrayBuffer(8));
-    this.worker.postMessage({
-      ...job,
-      control: this.control.buffer,
-      maxUnacked: MAX_UNACKED,
-    } satisfies SegmentJob);
+  start(job: Omit<SegmentJob, 'control' | 'slots'>): void {
+    this.control = new Int32Array(new SharedArrayBuffer(4 * (1 + SLOTS)));
+    this.worker.postMessage({ ...job, slots: SLOTS, control: this.control.buffer } satisfies SegmentJob);
   }
 
-  async next(): Promise<WorkerMessage> {
+  /** The next message, if one has arrived. */
+  take(): Received | undefined {
+    if (this.failure) throw this.failure;
+    const m = this.inbox.shift() as Received | undefined;
+    if (m?.type === 'error') throw new Error(`chunk worker: ${m.message}`);
+    return m;
+  }
+
+  async next(): Promise<Received> {
     for (;;) {
-      const m = this.inbox.shift();
-      if (m) {
-        if (m.type === 'batch') {
-          Atomics.sub(this.control, 1, 1);
-          Atomics.notify(this.control, 1);
-        }
-        if (m.type === 'error') throw new Error(`chunk worker: ${m.message}`);
-        return m;
-      }
-      if (this.failure) throw this.failure;
+      const m = this.take();
+      if (m) return m;
       await new Promise<void>((resolve) => {
-        this.wake = resolve;
+        this.onArrival = resolve;
       });
-      this.wake = null;
+      this.onArrival = null;
     }
+  }
+
+  /** Let the worker fill the slot of a batch again. */
+  release(slot: number): void {
+    Atomics.store(this.control, 1 + slot, 0);
+    Atomics.notify(this.control, 1 + slot);
   }
 
   stop(): void {
     Atomics.store(this.control, 0, 1);
-    Atomics.notify(this.control, 1);
+    for (let s = 0; s < SLOTS; s++) Atomics.notify(this.control, 1 + s);
   }
 
   /** Read messages until the current job's `done`. */
   async drain(): Promise<void> {
-    for (;;) if ((await this.next()).type === 'done') return;
+    for (;;) {
+      const m = await this.next();
+      if (m.type === 'done') return;
+      if (m.type === 'batch') this.release(m.slot);
+    }
+  }
+}
+
+/** The next message from either of two channels, whichever has one first. */
+async function nextOf(a: Channel, b: Channel): Promise<{ from: Channel; m: Received }> {
+  for (;;) {
+    const fromA = a.take();
+    if (fromA) return { from: a, m: fromA };
+    const fromB = b.take();
+    if (fromB) return { from: b, m: fromB };
+    await new Promise<void>((resolve) => {
+      a.onArrival = resolve;
+      b.onArrival = resolve;
+    });
+    a.onArrival = null;
+    b.onArrival = null;
   }
 }
 
@@ -88,19 +133,19 @@ export class ChunkPipeline {
   }
 
   /**
-   * Cut and hash the open file `fd` of `size` bytes, calling `onChunk` for every chunk in file
-   * order. Returns the number of bytes covered.
+   * Cut and hash the open file `fd` of `size` bytes, offering every chunk to `target`. Returns
+   * the number of bytes covered.
    */
   async run(
     fd: number,
     size: number,
     chunker: ChunkerParams,
-    onChunk: ChunkHandler,
+    target: ChunkTarget,
     onBytes?: (n: number) => void,
     signal?: AbortSignal,
   ): Promise<number> {
     try {
-      return await this.cut(fd, size, chunker, onChunk, onBytes, signal);
+      return await this.cut(fd, size, chunker, target, onBytes, signal);
     } catch (err) {
       await this.close(); // workers may be mid-job: start fresh next time
       throw err;
@@ -111,11 +156,12 @@ export class ChunkPipeline {
     fd: number,
     size: number,
     chunker: ChunkerParams,
-    onChunk: ChunkHandler,
+    target: ChunkTarget,
     onBytes?: (n: number) => void,
     signal?: AbortSignal,
   ): Promise<number> {
     let expected = 0; // where the next chunk must start
+    const held = new Map<number, Uint8Array>(); // offset -> bytes copied aside
     const emit = async (b: Batch, from: number, to = b.offsets.length): Promise<void> => {
       for (let i = from; i < to; i++) {
         if (signal?.aborted) throw new ShoalError('ABORTED', 'interrupted');
@@ -123,17 +169,34 @@ export class ChunkPipeline {
         if (offset !== expected)
           throw new Error(`chunk pipeline lost its place at ${offset} (expected ${expected})`);
         const length = b.lengths[i]!;
-        await onChunk(offset, length, b.ids.subarray(i * 32, i * 32 + 32));
+        const id = b.ids.subarray(i * 32, i * 32 + 32);
+        const bytes = held.get(offset);
+        if (bytes) await target.store(id, bytes);
+        await target.emit(offset, length, id);
         expected = offset + length;
         onBytes?.(length);
       }
     };
+    // Offer a batch's chunks to `store`, except its first `hold`, which are copied aside; then
+    // free the worker's slot. Returns how many chunks it held.
+    const receive = async (from: Channel, b: Batch, hold = 0): Promise<number> => {
+      const n = Math.min(hold, b.offsets.length);
+      for (let i = 0; i < b.offsets.length; i++) {
+        const bytes = from.memory.subarray(b.at[i]!, b.at[i]! + b.lengths[i]!);
+        if (i < n) held.set(b.offsets[i]!, Buffer.from(bytes));
+        else await target.store(b.ids.subarray(i * 32, i * 32 + 32), bytes);
+      }
+      from.release(b.slot);
+      return n;
+    };
+
     const first = this.channel(0);
     if (size < PARALLEL_MIN) {
       first.start({ fd, start: 0, end: Number.POSITIVE_INFINITY, chunker });
       for (;;) {
         const m = await first.next();
         if (m.type === 'done') return expected;
+        await receive(first, m as Batch);
         await emit(m as Batch, 0);
       }
     }
@@ -142,49 +205,68 @@ export class ChunkPipeline {
     first.start({ fd, start: 0, end: Number.POSITIVE_INFINITY, chunker });
     second.start({ fd, start: middle, end: Number.POSITIVE_INFINITY, chunker });
 
-    // Chunk starts the second worker found, and its batches in order.
-    const starts = new Set<number>([middle]);
+    const firstBatches: Batch[] = []; // received, not yet emitted
     const secondBatches: Batch[] = [];
+    const starts = new Set<number>([middle]); // chunk starts the second worker found
+    let secondReach = middle; // every second-worker start below this is known
+    let firstDone = false;
     let secondDone = false;
-    let secondReach = middle; // every start below this is known
-    const pullSecond = async (): Promise<void> => {
-      const m = await second.next();
-      if (m.type === 'done') {
-        secondDone = true;
-        return;
-      }
-      const b = m as Batch;
-      secondBatches.push(b);
-      for (let i = 0; i < b.offsets.length; i++) starts.add(b.offsets[i]! + b.lengths[i]!);
-      secondReach = b.offsets[b.offsets.length - 1]! + b.lengths[b.lengths.length - 1]!;
-    };
+    let toHold = HELD_CHUNKS;
+    let synced = -1; // the first offset where both workers cut alike
+    let firstIndex = 0; // next chunk of firstBatches[0] to look at
 
-    let synced = -1;
-    while (synced < 0) {
-      const m = await first.next();
-      if (m.type === 'done') {
-        // The first worker reached the end of the file on its own.
-        second.stop();
-        await second.drain().catch(() => {});
-        return expected;
-      }
-      const b = m as Batch;
-      let i = 0;
-      for (; i < b.offsets.length; i++) {
-        const offset = b.offsets[i]!;
-        if (offset >= middle) {
-          while (!secondDone && offset > secondReach) await pullSecond();
+    // Emit the first worker's chunks up to the sync point, as far as what arrived tells.
+    const advanceFirst = async (): Promise<void> => {
+      while (synced < 0 && firstBatches.length > 0) {
+        const b = firstBatches[0]!;
+        let i = firstIndex;
+        let blocked = false;
+        for (; i < b.offsets.length; i++) {
+          const offset = b.offsets[i]!;
+          if (offset < middle) continue;
           if (starts.has(offset)) {
             synced = offset;
             break;
           }
+          if (!secondDone && offset > secondReach) {
+            blocked = true; // the second worker's cuts up to here are not known yet
+            break;
+          }
         }
+        await emit(b, firstIndex, i);
+        firstIndex = i;
+        if (synced >= 0 || blocked) return;
+        firstBatches.shift();
+        firstIndex = 0;
       }
-      await emit(b, 0, i); // the first worker's own chunks, up to the sync point
-      if (synced >= 0) break;
+    };
+
+    while (synced < 0) {
+      const { from, m } = await nextOf(first, second);
+      if (from === second) {
+        if (m.type === 'done') secondDone = true;
+        else {
+          const b = m as Batch;
+          toHold -= await receive(second, b, toHold);
+          for (let i = 0; i < b.offsets.length; i++) starts.add(b.offsets[i]! + b.lengths[i]!);
+          secondReach = b.offsets[b.offsets.length - 1]! + b.lengths[b.lengths.length - 1]!;
+          secondBatches.push(b);
+        }
+      } else if (m.type === 'done') firstDone = true;
+      else {
+        await receive(first, m as Batch);
+        firstBatches.push(m as Batch);
+      }
+      await advanceFirst();
+      if (synced < 0 && firstDone && firstBatches.length === 0) {
+        // The first worker reached the end of the file on its own.
+        second.stop();
+        if (!secondDone) await second.drain().catch(() => {});
+        return expected;
+      }
     }
     first.stop();
-    await first.drain().catch(() => {});
+    if (!firstDone) await first.drain().catch(() => {});
     // Continue with the second worker's chunks from the sync point on.
     for (;;) {
       const b = secondBatches.shift();
@@ -195,7 +277,12 @@ export class ChunkPipeline {
         continue;
       }
       if (secondDone) return expected;
-      await pullSecond();
+      const m = await second.next();
+      if (m.type === 'done') secondDone = true;
+      else {
+        toHold -= await receive(second, m as Batch, toHold);
+        secondBatches.push(m as Batch);
+      }
     }
   }
 

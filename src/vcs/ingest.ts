@@ -12,7 +12,6 @@ import {
   type FileRoot,
   findCut,
   hashChunk,
-  idEquals,
   ShoalError,
 } from '../core/index.ts';
 import type { PackSession } from '../store/index.ts';
@@ -69,23 +68,21 @@ class ChunkSink {
   }
 
   /**
-   * A chunk the worker pipeline cut and hashed: only when it is new are its bytes read back
-   * from the file, and hashed again so that a file changing under us is never stored torn.
+   * A chunk the worker pipeline cut and hashed, with the very bytes it hashed (so a file that
+   * changes under us can never be stored torn; the stat check at the end reports the change).
    */
-  async located(fd: number, path: string, offset: number, length: number, id: Uint8Array): Promise<void> {
-    this.builder.addChunk(new Uint8Array(id), length);
+  async store(id: Uint8Array, bytes: Uint8Array): Promise<void> {
     if (this.session && !this.session.has(id)) {
-      if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(length);
-      const got = readSync(fd, this.scratch, 0, length, offset);
-      const bytes = this.scratch.subarray(0, length);
-      if (got !== length || !idEquals(hashChunk(bytes), id)) changed(path);
       await this.session.putChunk(id, bytes, true);
-      this.newBytes += length;
+      this.newBytes += bytes.length;
     }
-    if (this.nodes.length > 0) await this.flushNodes();
   }
 
-  private scratch = Buffer.allocUnsafe(0);
+  /** The pipeline's chunks, in file order. */
+  async located(id: Uint8Array, length: number): Promise<void> {
+    this.builder.addChunk(new Uint8Array(id), length);
+    if (this.nodes.length > 0) await this.flushNodes();
+  }
 
   async flushNodes(): Promise<void> {
     const nodes = this.nodes.splice(0);
@@ -122,7 +119,10 @@ export async function ingestFile(path: string, opts: IngestOptions): Promise<Ing
         fd,
         Number(before.size),
         opts.chunker,
-        (offset, length, id) => sink.located(fd, path, offset, length, id),
+        {
+          store: (id, bytes) => sink.store(id, bytes),
+          emit: (_offset, length, id) => sink.located(id, length),
+        },
         opts.onBytes,
         opts.signal,
       );
