@@ -48,12 +48,12 @@ function storage(r: ToolResult, empty: number, afterV1: number, afterV2: number)
 const DD_RUNS = 3;
 
 const dd: ToolRun = async (ctx, pair, dir, r) => {
-  // Each copy writes a file of its own, and they are deleted only after the last one: a copy
-  // into pages just freed by deleting the previous output runs up to 4x faster on this VM than
-  // one that needs fresh page-cache memory, which is what every tool's add and restore needs.
+  // Each copy writes a file of its own, all deleted only after the last copy: a copy into pages
+  // just freed by deleting an earlier output ran up to 4x faster on the benchmark VM than one
+  // that needs fresh page-cache memory, which is what every tool's add and restore needs.
+  const outs: string[] = [];
   const copy = async (src: string, key: string) => {
     const runs: StepMeasure[] = [];
-    const outs: string[] = [];
     for (let i = 0; i < DD_RUNS; i++) {
       const out = join(dir, `dd-${key}-${i}.out`);
       outs.push(out);
@@ -70,7 +70,6 @@ const dd: ToolRun = async (ctx, pair, dir, r) => {
         ),
       );
     }
-    for (const out of outs) rmSync(out);
     runs.sort((a, b) => a.wallS - b.wallS);
     r.steps[key] = {
       ...runs[Math.floor(DD_RUNS / 2)]!,
@@ -81,6 +80,7 @@ const dd: ToolRun = async (ctx, pair, dir, r) => {
   };
   await copy(pair.v1.path, 'addV1');
   await copy(pair.v2.path, 'restore');
+  for (const out of outs) rmSync(out);
 };
 
 const gitLfs: ToolRun = async (ctx, pair, dir, r) => {
