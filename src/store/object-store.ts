@@ -54,7 +54,7 @@ interface ObjectRow {
 }
 
 const PACK_LIMIT = 512 * 1024 * 1024;
-const WRITE_BUFFER = 8 * 1024 * 1024;
+const WRITE_BUFFER = 2 * 1024 * 1024;
 const MAX_WRITES_IN_FLIGHT = 4;
 const CHECKPOINT_BYTES = 128 * 1024 * 1024;
 const SAMPLE = 4096;

@@ -75,7 +75,7 @@ function* walkContent(objects: ObjectStore, id: ObjectId, height: number, size: 
   for (const e of node.entries) yield* walkContent(objects, e.id, height - 1, e.size);
 }
 
-const WRITE_BUFFER = 8 * 1024 * 1024;
+const WRITE_BUFFER = 2 * 1024 * 1024;
 const MAX_IN_FLIGHT = 3;
 const DURABLE_FILE = 1024 * 1024;
 const EARLY_SYNC = 64 * 1024 * 1024;
