@@ -207,6 +207,10 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       await session.flush();
 
       const list = [...chunks.values()];
+      // The closures above keep these alive for the whole transfer otherwise: about 200 bytes a
+      // chunk, 13 MiB for a 4 GiB file.
+      seen.clear();
+      chunks.clear();
       const peers = await availability(repo, alive, opts.targets, roots, list);
       // Commit what arrived every second (or every 64 MiB): an interrupted fetch, even one killed
       // outright, resumes without fetching it again.

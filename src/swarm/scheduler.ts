@@ -84,7 +84,10 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
   const requestedAt = new Float64Array(n); // when it was first asked for
   const endgameDelay = opts.endgameDelayMs ?? DEFAULT_ENDGAME_DELAY_MS;
   let endgameWake = Number.POSITIVE_INFINITY; // when a chunk next becomes old enough to duplicate
-  const index = new Map(opts.chunks.map((c, i) => [toHex(c.id), i]));
+  // Keyed by the id as a 32-character one-byte string: half the memory of hex keys.
+  const keyOf = (id: Uint8Array): string =>
+    Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
+  const index = new Map(opts.chunks.map((c, i) => [keyOf(c.id), i]));
   const bytesTotal = opts.chunks.reduce((s, c) => s + c.size, 0);
   const peers: PeerState[] = opts.peers.map((p) => ({
     peer: p,
@@ -294,7 +297,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
             const ids = batch.map((i) => opts.chunks[i]!.id);
             p.peer.session
               .get(ids, (id, data) => {
-                const i = index.get(toHex(id));
+                const i = index.get(keyOf(id));
                 if (i !== undefined) onChunk(p, i, data);
               })
               .then(
