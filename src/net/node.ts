@@ -11,6 +11,7 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import { ShoalError } from '../core/errors.ts';
 import { privateKeyFromSeed } from './identity.ts';
+import { noiseCrypto } from './noise-crypto.ts';
 
 /** Services every shoal node runs. */
 export interface PeerNodeServices extends Record<string, unknown> {
@@ -72,7 +73,7 @@ export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode
       privateKey,
       addresses: { listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],
-      connectionEncrypters: [noise()],
+      connectionEncrypters: [noise({ crypto: noiseCrypto })],
       streamMuxers: [
         yamux({
           maxInboundStreams: maxStreams,
