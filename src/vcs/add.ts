@@ -37,7 +37,7 @@ export interface AddResult {
 const BATCH_FILES = 2000;
 // A file modified within this window of being read could change again within the same timestamp
 // tick unnoticed, so its stat stamp is not trusted: the next status or add reads it again.
-const RACY_WINDOW_NS = 100_000_000n;
+export const RACY_WINDOW_NS = 100_000_000n;
 
 export function stampOf(entry: WorkEntry, nowNs: bigint): StatStamp | null {
   const st = entry.stat;

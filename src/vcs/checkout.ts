@@ -2,11 +2,11 @@
 // does not touch keep their local changes, as in git; a path it would overwrite while it has
 // uncommitted changes stops the whole checkout before anything is written.
 
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { type BigIntStats, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
-import { stageSymlink, stampMatches, stampOf } from './add.ts';
+import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
 import { writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { assertNoMerge } from './merge-state.ts';
@@ -149,8 +149,8 @@ export async function moveWorktree(
   const removed: string[] = [];
   const bytesTotal = changing.reduce((n, p) => n + (targetFiles.get(p)?.size ?? 0), 0);
   let bytesDone = 0;
-  const nowNs = BigInt(Date.now()) * 1_000_000n;
   const next = new Map(staged);
+  const afterWrite = new Map<string, BigIntStats>();
   for (const p of [...removing, ...changing.filter((q) => !removing.has(q))]) {
     const t = targetFiles.get(p);
     const abs = join(repo.root, p);
@@ -174,12 +174,63 @@ export async function moveWorktree(
         opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal });
       });
     }
-    const stat = lstatOrNull(abs)!;
-    next.set(p, { ...t, stamp: stampOf({ path: p, abs, stat, kind: t.kind }, nowNs) });
+    next.set(p, { ...t, stamp: null });
     written.push(p);
+    // The file as this checkout left it; it is stamped at the end only if still exactly so.
+    const stat = lstatOrNull(abs);
+    if (stat) afterWrite.set(p, stat);
   }
+  await stampWritten(repo.root, written, next, afterWrite);
   repo.staging.replace([...next.values()]);
   return { written, removed };
+}
+
+/** Below this many bytes of just-written files, the next status may as well read them again. */
+const RACY_WAIT_BYTES = 64 * 1024 * 1024;
+
+function sameStat(a: BigIntStats, b: BigIntStats): boolean {
+  return a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.size === b.size && a.ino === b.ino;
+}
+
+/**
+ * Record the stat stamps of the files a checkout wrote, once it has written them all, so that
+ * only the last ones can fall in the racy window (stampOf) and the next `status` need not read
+ * the rest again. A file whose stat changed since it was written (someone else wrote to it
+ * meanwhile) gets no stamp, so its content is compared next time. When the racy files add up
+ * to a lot of data (the last file of a clone is often most of it), wait out the window, at most
+ * 0.1 s, rather than have the next `status` read them all.
+ */
+async function stampWritten(
+  root: string,
+  written: string[],
+  next: Map<string, StagedEntry>,
+  afterWrite: Map<string, BigIntStats>,
+): Promise<void> {
+  const stampAll = (): { racyBytes: number; newestNs: bigint } => {
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    let racyBytes = 0;
+    let newestNs = 0n;
+    for (const p of written) {
+      const e = next.get(p)!;
+      if (e.stamp) continue;
+      const abs = join(root, p);
+      const stat = lstatOrNull(abs);
+      const before = afterWrite.get(p);
+      if (!stat || !before || !sameStat(stat, before)) continue;
+      const stamp = stampOf({ path: p, abs, stat, kind: e.kind === 'symlink' ? 'symlink' : 'file' }, nowNs);
+      if (stamp) next.set(p, { ...e, stamp });
+      else {
+        racyBytes += e.size;
+        for (const t of [stat.mtimeNs, stat.ctimeNs]) if (t > newestNs) newestNs = t;
+      }
+    }
+    return { racyBytes, newestNs };
+  };
+  const { racyBytes, newestNs } = stampAll();
+  if (racyBytes < RACY_WAIT_BYTES) return;
+  const waitMs = Number(newestNs + RACY_WINDOW_NS - BigInt(Date.now()) * 1_000_000n) / 1e6 + 1;
+  if (waitMs > 0 && waitMs <= 1000) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  stampAll();
 }
 
 export async function checkout(

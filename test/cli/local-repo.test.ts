@@ -20,7 +20,7 @@ import { basename, dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { json, shoal, tempDir } from '../helpers.ts';
-import { configFor, newRepo, sha256, sha256File } from './repo-helpers.ts';
+import { configFor, newRepo, randomFile, sha256, sha256File } from './repo-helpers.ts';
 
 interface LogEntry {
   id: string;
@@ -781,4 +781,33 @@ test('empty files', (t) => {
   mkdirSync(repo.path('empty-dir'));
   const st = repo.j<Status>(['status']);
   assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+});
+
+test('a checkout leaves stat stamps on what it wrote, so the next status reads nothing again', (t) => {
+  const repo = newRepo(t);
+  randomFile(repo.path('big.bin'), 65 * 1024 * 1024); // above the size worth waiting for
+  repo.write('small.txt', 'small\n');
+  repo.commit('one');
+  rmSync(repo.path('big.bin'));
+  rmSync(repo.path('small.txt'));
+  repo.ok(['checkout', '--force', 'HEAD']);
+  const stamps = (): Record<string, string> => {
+    const db = new DatabaseSync(repo.path('.shoal/index.db'));
+    try {
+      const rows = db.prepare('SELECT path, mtime_ns FROM staging ORDER BY path').all() as {
+        path: string;
+        mtime_ns: string;
+      }[];
+      return Object.fromEntries(rows.map((r) => [r.path, r.mtime_ns]));
+    } finally {
+      db.close();
+    }
+  };
+  const after = stamps();
+  // Both files are stamped with their current mtime: status will trust them without reading.
+  for (const p of ['big.bin', 'small.txt']) {
+    assert.equal(after[p], String(statSync(repo.path(p), { bigint: true }).mtimeNs), p);
+  }
+  const st = repo.j<Status>(['status']);
+  assert.equal(st.staged.length + st.unstaged.length + st.untracked.length, 0);
 });
