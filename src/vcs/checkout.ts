@@ -167,17 +167,19 @@ export async function moveWorktree(
     const blocker = blockingAncestor(repo.root, p); // only left with --force
     if (blocker !== undefined) rmSync(join(repo.root, blocker), { force: true });
     mkdirSync(dirname(abs), { recursive: true });
+    let wroteStat: BigIntStats | null = null;
     if (t.kind === 'symlink') writeSymlink(repo.objects, t.id, abs);
     else {
-      await writeContent(repo.objects, t, abs, t.executable, (n) => {
+      wroteStat = await writeContent(repo.objects, t, abs, t.executable, (n) => {
         bytesDone += n;
         opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal });
       });
     }
     next.set(p, { ...t, stamp: null });
     written.push(p);
-    // The file as this checkout left it; it is stamped at the end only if still exactly so.
-    const stat = lstatOrNull(abs);
+    // The file as this checkout wrote it (before its rename); it is stamped at the end only if
+    // it is still so. A symlink is stamped as found: its target is replaced whole, not written.
+    const stat = wroteStat ?? lstatOrNull(abs);
     if (stat) afterWrite.set(p, stat);
   }
   await stampWritten(repo.root, written, next, afterWrite);
@@ -188,8 +190,9 @@ export async function moveWorktree(
 /** Below this many bytes of just-written files, the next status may as well read them again. */
 const RACY_WAIT_BYTES = 64 * 1024 * 1024;
 
+/** ctime is left out: a rename changes it on most file systems, a write also changes mtime. */
 function sameStat(a: BigIntStats, b: BigIntStats): boolean {
-  return a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.size === b.size && a.ino === b.ino;
+  return a.mtimeNs === b.mtimeNs && a.size === b.size && a.ino === b.ino;
 }
 
 /**

@@ -3,9 +3,11 @@
 // a failure (a corrupt chunk, a full disk) never leaves wrong bytes at the path.
 
 import {
+  type BigIntStats,
   closeSync,
   fchmodSync,
   fdatasync,
+  fstatSync,
   fsyncSync,
   openSync,
   renameSync,
@@ -106,14 +108,17 @@ function mapWriteError(err: unknown, abs: string): never {
   throw err;
 }
 
-/** Write a file's content to `abs` atomically (temp file, fsync, rename). */
+/**
+ * Write a file's content to `abs` atomically (temp file, fsync, rename). Returns the file's
+ * stat as this wrote it, taken before the rename.
+ */
 export async function writeContent(
   objects: ObjectStore,
   ref: ContentRef,
   abs: string,
   executable: boolean,
   onBytes?: (n: number) => void,
-): Promise<void> {
+): Promise<BigIntStats> {
   const tmp = tempPathFor(abs);
   let fd: number;
   try {
@@ -125,12 +130,19 @@ export async function writeContent(
   // A large file is flushed while it is still being written, one fdatasync at a time in the
   // background, so the fsync that makes it durable finds little left to do (it took 0.37 s
   // of a 1 GiB checkout's 1 s when all of the file waited for it).
+  // A writeback error is reported to one fsync only: one seen here must fail the write.
   let syncing: Promise<void> | null = null;
+  let syncError: Error | null = null;
   let syncedTo = 0;
   const startSync = (upTo: number): void => {
     if (syncing || upTo - syncedTo < EARLY_SYNC) return;
     syncedTo = upTo;
-    syncing = new Promise<void>((resolve) => fdatasync(fd, () => resolve())).then(() => {
+    syncing = new Promise<void>((resolve) =>
+      fdatasync(fd, (err) => {
+        if (err) syncError ??= err;
+        resolve();
+      }),
+    ).then(() => {
       syncing = null;
     });
   };
@@ -164,14 +176,20 @@ export async function writeContent(
       onBytes?.(leaf.size);
     }
     await submit();
-    await Promise.all(inFlight.splice(0));
+    // Not spliced out before they settle: on an error, the catch below must still wait for
+    // every write before it closes the fd.
+    await Promise.all(inFlight);
+    inFlight.length = 0;
     await syncing;
+    if (syncError) throw syncError;
     if (executable) fchmodSync(fd, 0o755);
     // Large files are made durable before they replace the path; small ones are left to the
     // OS (a checkout of many small files would otherwise wait on one flush per file).
     if (ref.size >= DURABLE_FILE) fsyncSync(fd);
+    const stat = fstatSync(fd, { bigint: true });
     closeSync(fd);
     renameSync(tmp, abs);
+    return stat;
   } catch (err) {
     await Promise.allSettled(inFlight);
     await syncing;
