@@ -102,13 +102,17 @@ class Channel {
   }
 }
 
-/** The next message from either of two channels, whichever has one first. */
-async function nextOf(a: Channel, b: Channel): Promise<{ from: Channel; m: Received }> {
+/**
+ * The next message from either of two channels. Both are taken in turn when both have some, so
+ * that neither worker waits for its slots while the other keeps the main thread busy.
+ */
+async function nextOf(a: Channel, b: Channel, turn: number): Promise<{ from: Channel; m: Received }> {
+  const [x, y] = turn % 2 === 0 ? [a, b] : [b, a];
   for (;;) {
-    const fromA = a.take();
-    if (fromA) return { from: a, m: fromA };
-    const fromB = b.take();
-    if (fromB) return { from: b, m: fromB };
+    const fromX = x.take();
+    if (fromX) return { from: x, m: fromX };
+    const fromY = y.take();
+    if (fromY) return { from: y, m: fromY };
     await new Promise<void>((resolve) => {
       a.onArrival = resolve;
       b.onArrival = resolve;
@@ -214,6 +218,7 @@ export class ChunkPipeline {
     let toHold = HELD_CHUNKS;
     let synced = -1; // the first offset where both workers cut alike
     let firstIndex = 0; // next chunk of firstBatches[0] to look at
+    let turn = 0;
 
     // Emit the first worker's chunks up to the sync point, as far as what arrived tells.
     const advanceFirst = async (): Promise<void> => {
@@ -242,7 +247,7 @@ export class ChunkPipeline {
     };
 
     while (synced < 0) {
-      const { from, m } = await nextOf(first, second);
+      const { from, m } = await nextOf(first, second, turn++);
       if (from === second) {
         if (m.type === 'done') secondDone = true;
         else {
@@ -261,12 +266,12 @@ export class ChunkPipeline {
       if (synced < 0 && firstDone && firstBatches.length === 0) {
         // The first worker reached the end of the file on its own.
         second.stop();
-        if (!secondDone) await second.drain().catch(() => {});
+        if (!secondDone) await this.settle(second);
         return expected;
       }
     }
     first.stop();
-    if (!firstDone) await first.drain().catch(() => {});
+    if (!firstDone) await this.settle(first);
     // Continue with the second worker's chunks from the sync point on.
     for (;;) {
       const b = secondBatches.shift();
@@ -283,6 +288,17 @@ export class ChunkPipeline {
         toHold -= await receive(second, m as Batch, toHold);
         secondBatches.push(m as Batch);
       }
+    }
+  }
+
+  /** Wait for a stopped worker's job to end; a worker that failed instead is replaced. */
+  private async settle(c: Channel): Promise<void> {
+    try {
+      await c.drain();
+    } catch {
+      const i = this.channels.indexOf(c);
+      if (i >= 0) this.channels.splice(i, 1, new Channel());
+      await c.worker.terminate();
     }
   }
 
