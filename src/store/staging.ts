@@ -64,6 +64,21 @@ export class Staging {
     return (this.db.prepare('SELECT * FROM staging ORDER BY path').all() as unknown as Row[]).map(fromRow);
   }
 
+  /**
+   * Every entry in path order (SQLite's byte order, which keeps each directory's paths together),
+   * read in pages: nothing holds a cursor open while the caller writes to the repository.
+   */
+  *entries(): Generator<StagedEntry> {
+    const page = this.db.prepare('SELECT * FROM staging WHERE path > ? ORDER BY path LIMIT 1000');
+    let after = '';
+    for (;;) {
+      const rows = page.all(after) as unknown as Row[];
+      for (const r of rows) yield fromRow(r);
+      if (rows.length < 1000) return;
+      after = rows[rows.length - 1]!.path;
+    }
+  }
+
   get(path: string): StagedEntry | undefined {
     const r = this.db.prepare('SELECT * FROM staging WHERE path = ?').get(path) as Row | undefined;
     return r ? fromRow(r) : undefined;

@@ -12,7 +12,7 @@ import {
   toHex,
 } from '../core/index.ts';
 import type { Repository } from '../store/index.ts';
-import { writeTrees } from './trees.ts';
+import { type FlatEntry, writeTrees } from './trees.ts';
 
 export interface CommitOptions {
   message: string;
@@ -34,18 +34,22 @@ export async function commit(repo: Repository, opts: CommitOptions): Promise<Com
   return repo.withWriteLock(async () => {
     const headCommit = repo.refs.headCommit();
     const parents = [...(headCommit ? [headCommit] : []), ...(opts.extraParents ?? [])];
-    const entries = repo.staging.all();
     const session = await repo.objects.beginSession();
     try {
-      const tree = await writeTrees(
-        session,
-        entries.map((e) => ({ ...e, kind: e.kind === 'symlink' ? ('symlink' as const) : ('file' as const) })),
-      );
+      // Streamed from the staging index in path order: memory stays flat however many files.
+      let count = 0;
+      const files = function* (): Generator<FlatEntry> {
+        for (const e of repo.staging.entries()) {
+          count++;
+          yield { ...e, kind: e.kind === 'symlink' ? 'symlink' : 'file' };
+        }
+      };
+      const tree = await writeTrees(session, files());
       if (!opts.allowEmpty && parents.length <= 1) {
         const parentTree = headCommit
           ? decodeCommit(repo.objects.read(headCommit, 'commit')).tree
           : undefined;
-        if (parentTree ? idEquals(parentTree, tree.id) : entries.length === 0) {
+        if (parentTree ? idEquals(parentTree, tree.id) : count === 0) {
           throw new ShoalError('NOTHING_TO_COMMIT', 'nothing to commit (use "shoal add" to stage changes)');
         }
       }

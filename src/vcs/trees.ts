@@ -60,30 +60,49 @@ export function lookup(objects: ObjectStore, tree: ObjectId, path: string): Tree
   return undefined;
 }
 
-interface DirNode {
-  files: TreeEntry[];
-  dirs: Map<string, DirNode>;
+interface OpenDir {
+  name: string;
+  entries: TreeEntry[];
 }
 
-/** Write the nested trees for a sorted list of files; returns the root tree id and size. */
+/**
+ * Write the nested trees for files listed so that each directory's paths are together (as
+ * sorting the paths by their bytes does); returns the root tree id and size. A directory's tree
+ * is written as soon as the list leaves it, so memory holds only the directories still open,
+ * however many files there are. Files listed out of that order make a directory appear twice,
+ * which encodeTree refuses (INVALID_NAME) rather than write a wrong tree.
+ */
 export async function writeTrees(
   session: PackSession,
   files: Iterable<FlatEntry>,
 ): Promise<{ id: ObjectId; size: number }> {
-  const root: DirNode = { files: [], dirs: new Map() };
+  const open: OpenDir[] = [{ name: '', entries: [] }]; // the root, then the current directory's ancestors
+  const write = async (dir: OpenDir): Promise<{ id: ObjectId; size: number }> => {
+    const encoded = encodeTree({ entries: dir.entries });
+    await session.putObject(encoded);
+    return { id: encoded.id, size: dir.entries.reduce((n, e) => n + e.size, 0) };
+  };
+  const closeTop = async (): Promise<void> => {
+    const dir = open.pop()!;
+    const { id, size } = await write(dir);
+    open[open.length - 1]!.entries.push({
+      name: dir.name,
+      kind: 'dir',
+      executable: false,
+      size,
+      id,
+      height: 0,
+    });
+  };
   for (const f of files) {
     const parts = f.path.split('/');
-    let node = root;
-    for (const part of parts.slice(0, -1)) {
-      let child = node.dirs.get(part);
-      if (!child) {
-        child = { files: [], dirs: new Map() };
-        node.dirs.set(part, child);
-      }
-      node = child;
-    }
-    node.files.push({
-      name: parts[parts.length - 1]!,
+    const depth = parts.length - 1; // directories above the file
+    let common = 0;
+    while (common < depth && common + 1 < open.length && open[common + 1]!.name === parts[common]) common++;
+    while (open.length > common + 1) await closeTop();
+    for (let i = common; i < depth; i++) open.push({ name: parts[i]!, entries: [] });
+    open[open.length - 1]!.entries.push({
+      name: parts[depth]!,
       kind: f.kind,
       executable: f.executable,
       size: f.size,
@@ -91,17 +110,8 @@ export async function writeTrees(
       height: f.height,
     });
   }
-  const write = async (node: DirNode): Promise<{ id: ObjectId; size: number }> => {
-    const entries = [...node.files];
-    for (const [name, child] of node.dirs) {
-      const sub = await write(child);
-      entries.push({ name, kind: 'dir', executable: false, size: sub.size, id: sub.id, height: 0 });
-    }
-    const encoded = encodeTree({ entries });
-    await session.putObject(encoded);
-    return { id: encoded.id, size: entries.reduce((n, e) => n + e.size, 0) };
-  };
-  return write(root);
+  while (open.length > 1) await closeTop();
+  return write(open[0]!);
 }
 
 export type ChangeKind = 'added' | 'deleted' | 'modified';

@@ -1,0 +1,100 @@
+// writeTrees streams: it writes each directory's tree as soon as the sorted file list leaves
+// it. The trees must be exactly those of building the whole directory structure first.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  encodeTree,
+  hashChunk,
+  isShoalError,
+  type ObjectId,
+  type TreeEntry,
+  toHex,
+} from '../../src/core/index.ts';
+import { Repository } from '../../src/store/index.ts';
+import { type FlatEntry, flatten, writeTrees } from '../../src/vcs/index.ts';
+import { tempDir } from '../helpers.ts';
+
+/** The reference: the whole directory structure in memory, then every tree encoded. */
+function referenceRoot(files: FlatEntry[]): string {
+  interface Dir {
+    files: TreeEntry[];
+    dirs: Map<string, Dir>;
+  }
+  const root: Dir = { files: [], dirs: new Map() };
+  for (const f of files) {
+    const parts = f.path.split('/');
+    let d = root;
+    for (const p of parts.slice(0, -1)) {
+      if (!d.dirs.has(p)) d.dirs.set(p, { files: [], dirs: new Map() });
+      d = d.dirs.get(p)!;
+    }
+    d.files.push({ ...f, name: parts.at(-1)! });
+  }
+  const enc = (d: Dir): { id: ObjectId; size: number } => {
+    const entries: TreeEntry[] = [...d.files];
+    for (const [name, child] of d.dirs) {
+      const sub = enc(child);
+      entries.push({ name, kind: 'dir', executable: false, size: sub.size, id: sub.id, height: 0 });
+    }
+    return { id: encodeTree({ entries }).id, size: entries.reduce((n, e) => n + e.size, 0) };
+  };
+  return toHex(enc(root).id);
+}
+
+function file(path: string, n: number): FlatEntry {
+  return {
+    path,
+    kind: 'file',
+    executable: n % 3 === 0,
+    size: n * 10,
+    id: hashChunk(Buffer.from(path)),
+    height: 0,
+  };
+}
+
+/** Sorted as SQLite sorts the staging index: by the bytes of the path. */
+const byBytes = (a: FlatEntry, b: FlatEntry): number =>
+  Buffer.compare(Buffer.from(a.path), Buffer.from(b.path));
+
+test('streamed trees equal the trees of the whole structure, and read back as the same files', async (t) => {
+  const names = ['a', 'a-b', 'a.b', 'a0', 'b', 'é', 'z z'];
+  const files: FlatEntry[] = [];
+  let n = 1;
+  for (const x of names) {
+    files.push(file(`${x}.txt`, n++));
+    for (const y of names.slice(0, 4)) {
+      files.push(file(`${x}/${y}`, n++));
+      for (const z of names.slice(2, 5)) files.push(file(`${x}/${y}.d/${z}/leaf`, n++));
+    }
+  }
+  files.push(file('deep/er/and/deeper/still/file', n++));
+  files.sort(byBytes);
+  const repo = Repository.init(tempDir(t));
+  t.after(() => repo.close());
+  const root = await repo.withWriteLock(async () => {
+    const session = await repo.objects.beginSession();
+    const r = await writeTrees(session, files);
+    await session.close();
+    return r;
+  });
+  assert.equal(toHex(root.id), referenceRoot(files));
+  assert.equal(
+    root.size,
+    files.reduce((s, f) => s + f.size, 0),
+  );
+  const back = [...flatten(repo.objects, root.id)].map((e) => e.path).sort();
+  assert.deepEqual(back, files.map((f) => f.path).sort());
+});
+
+test('a list that leaves a directory and comes back to it is refused, not written wrong', async (t) => {
+  const repo = Repository.init(tempDir(t));
+  t.after(() => repo.close());
+  await repo.withWriteLock(async () => {
+    const session = await repo.objects.beginSession();
+    await assert.rejects(writeTrees(session, [file('a/x', 1), file('b/y', 2), file('a/z', 3)]), (err) =>
+      isShoalError(err, 'INVALID_NAME'),
+    );
+    await session.abort();
+  });
+});
