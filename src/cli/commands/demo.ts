@@ -42,6 +42,15 @@ function overwrite(path: string, at: number, bytes: number): void {
   }
 }
 
+/**
+ * The environment of the demo's shoal processes: each user's own config, and no LAN discovery.
+ * The two peers find each other by address on loopback, so the demo sends nothing to the LAN
+ * and listens on no other interface.
+ */
+function demoEnv(configDir: string): NodeJS.ProcessEnv {
+  return { ...process.env, SHOAL_CONFIG_DIR: configDir, SHOAL_MDNS: '0' };
+}
+
 interface Run {
   json: <T>(args: string[], cwd: string) => T;
 }
@@ -51,7 +60,7 @@ function runner(configDir: (user: string) => string, user: string): Run {
     json<T>(args: string[], cwd: string): T {
       const r = spawnSync(process.execPath, [BIN, '--json', ...args], {
         cwd,
-        env: { ...process.env, SHOAL_CONFIG_DIR: configDir(user) },
+        env: demoEnv(configDir(user)),
         encoding: 'utf8',
         maxBuffer: 64 * 1024 * 1024,
       });
@@ -119,7 +128,7 @@ export const command: Command = {
       const info = alice.json<{ url: string }>(['info'], aliceRepo);
       say(`  added and committed in ${addSeconds.toFixed(2)} s; repository ${info.url}`);
 
-      const started = await startServer(aliceRepo, { ...process.env, SHOAL_CONFIG_DIR: configDir('alice') });
+      const started = await startServer(aliceRepo, demoEnv(configDir('alice')));
       server = started.child;
       say(`alice serves it at ${started.addr}`);
 
