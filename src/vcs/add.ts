@@ -13,6 +13,7 @@ import {
   isExecutable,
   lstatOrNull,
   repoPath,
+  statFields,
   type WorkEntry,
   walk,
 } from './worktree.ts';
@@ -105,7 +106,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
         if ('skipped' in e || seen.has(e.path)) continue;
         seen.add(e.path);
         if (stampMatches(staged.get(e.path), e)) continue;
-        work.push(e);
+        work.push({ ...e, stat: statFields(e.stat) }); // held for every file: keep it small
         bytesTotal += Number(e.stat.size);
       }
     }

@@ -9,11 +9,19 @@ import { REPO_DIR } from '../store/index.ts';
 
 export const IGNORE_FILE = '.shoalignore';
 
+/** The parts of a file's stat that stamps and the executable bit are made of. */
+export type StatFields = Pick<BigIntStats, 'mode' | 'size' | 'ino' | 'mtimeNs' | 'ctimeNs'>;
+
 export interface WorkEntry {
   path: string; // repository-relative, '/'-separated
   abs: string;
-  stat: BigIntStats;
+  stat: StatFields;
   kind: 'file' | 'symlink';
+}
+
+/** Just the StatFields of a stat: a full BigIntStats holds some twenty BigInts. */
+export function statFields(st: StatFields): StatFields {
+  return { mode: st.mode, size: st.size, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
 }
 
 /** Turn a command-line path into a repository-relative one ('' is the root). */
@@ -156,8 +164,9 @@ export function blockingAncestor(root: string, path: string): string | undefined
 }
 
 /** The executable bit of a regular file; symlinks (whose lstat mode is 0777) never have one. */
-export function isExecutable(st: BigIntStats): boolean {
-  return st.isFile() && (st.mode & 0o100n) !== 0n;
+export function isExecutable(st: StatFields): boolean {
+  const regularFile = (st.mode & 0o170000n) === 0o100000n;
+  return regularFile && (st.mode & 0o100n) !== 0n;
 }
 
 /** Remove the directories above `path` that are left empty, up to the repository root. */
