@@ -5,6 +5,7 @@
 
 import { linkSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { GcResult } from '../../src/vcs/gc.ts';
 import { writeRandomFile } from '../lib/data.ts';
 import { run, step, stepOut, syncAll } from '../lib/exec.ts';
 import { dirBytes, removeTree } from '../lib/fsutil.ts';
@@ -40,16 +41,6 @@ function link(src: string, dir: string): void {
   linkSync(src, join(dir, src.slice(src.lastIndexOf('/') + 1)));
 }
 
-interface GcJson {
-  objectsRemoved: number;
-  bytesRemoved: number;
-  packsRewritten: number;
-  packsWritten: number;
-  bytesCopied: number;
-  bytesReclaimed: number;
-  reflogExpired: number;
-}
-
 const shoalGc: ToolRun = async (ctx, data, dir, r) => {
   assertShoalPresent();
   const repo = join(dir, 'repo');
@@ -71,7 +62,7 @@ const shoalGc: ToolRun = async (ctx, data, dir, r) => {
   const { measure, stdout } = await stepOut(s('gc', '--prune=now', '--json'), repo);
   r.steps.reclaim = measure;
   const after = dirBytes(meta);
-  const json = parseJson<GcJson>(stdout, 'shoal gc --json');
+  const json = parseJson<GcResult>(stdout, 'shoal gc --json');
   r.storage = { before, after, reclaimed: before - after, reported: json.bytesReclaimed };
   r.extra.gc = json;
   const t0 = performance.now();
@@ -138,7 +129,7 @@ export const gc: Scenario = {
     for (const [name, list] of reps) tools[name] = mergeReps(list);
 
     const rows = Object.values(tools).map((t) => {
-      const g = t.extra.gc as GcJson | undefined;
+      const g = t.extra.gc as GcResult | undefined;
       const rc = t.steps.reclaim;
       return [
         t.error ? `${t.tool} (failed)` : t.tool === 'borg' ? 'borg delete + compact' : 'shoal gc --prune=now',

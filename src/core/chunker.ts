@@ -13,6 +13,11 @@ export interface ChunkerParams {
 
 export const DEFAULT_CHUNKER: ChunkerParams = { min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024 };
 
+/** `min/avg/max`, as a repository records its parameters (`meta.chunker`). */
+export function formatChunker(params: ChunkerParams): string {
+  return `${params.min}/${params.avg}/${params.max}`;
+}
+
 /** gear[i] = first four bytes, little-endian (as int32), of BLAKE3("shoal-gear-v1" || byte i). */
 const gearTable: Int32Array = (() => {
   const table = new Int32Array(256);

@@ -6,7 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
-import { type ChunkerParams, DEFAULT_CHUNKER, ShoalError } from '../core/index.ts';
+import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '../core/index.ts';
 import { openDatabase, transaction } from './db.ts';
 import { type ConfigMap, globalConfigFile, readConfigFile, writeConfigFile } from './identity.ts';
 import { WriterLock } from './lock.ts';
@@ -56,7 +56,7 @@ export class Repository {
     transaction(db, () => {
       const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
       put.run('format', String(FORMAT));
-      put.run('chunker', `${DEFAULT_CHUNKER.min}/${DEFAULT_CHUNKER.avg}/${DEFAULT_CHUNKER.max}`);
+      put.run('chunker', formatChunker(DEFAULT_CHUNKER));
       put.run('created', String(Date.now()));
       put.run('HEAD', 'ref: refs/heads/main');
     });

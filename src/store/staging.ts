@@ -61,7 +61,7 @@ export class Staging {
   }
 
   all(): StagedEntry[] {
-    return (this.db.prepare('SELECT * FROM staging ORDER BY path').all() as unknown as Row[]).map(fromRow);
+    return [...this.entries()];
   }
 
   /**

@@ -182,7 +182,7 @@ export async function moveWorktree(
     const stat = wroteStat ?? lstatOrNull(abs);
     if (stat) afterWrite.set(p, stat);
   }
-  await stampWritten(repo.root, written, next, afterWrite);
+  await stampWritten(repo.root, next, afterWrite);
   repo.staging.replace([...next.values()]);
   return { written, removed };
 }
@@ -205,7 +205,6 @@ function sameStat(a: BigIntStats, b: BigIntStats): boolean {
  */
 async function stampWritten(
   root: string,
-  written: string[],
   next: Map<string, StagedEntry>,
   afterWrite: Map<string, BigIntStats>,
 ): Promise<void> {
@@ -213,13 +212,12 @@ async function stampWritten(
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     let racyBytes = 0;
     let newestNs = 0n;
-    for (const p of written) {
+    for (const [p, before] of afterWrite) {
       const e = next.get(p)!;
       if (e.stamp) continue;
       const abs = join(root, p);
       const stat = lstatOrNull(abs);
-      const before = afterWrite.get(p);
-      if (!stat || !before || !sameStat(stat, before)) continue;
+      if (!stat || !sameStat(stat, before)) continue;
       const stamp = stampOf({ path: p, abs, stat, kind: e.kind === 'symlink' ? 'symlink' : 'file' }, nowNs);
       if (stamp) next.set(p, { ...e, stamp });
       else {

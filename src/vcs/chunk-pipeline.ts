@@ -196,7 +196,7 @@ export class ChunkPipeline {
 
     const first = this.channel(0);
     if (size < PARALLEL_MIN) {
-      first.start({ fd, start: 0, end: Number.POSITIVE_INFINITY, chunker });
+      first.start({ fd, start: 0, chunker });
       for (;;) {
         const m = await first.next();
         if (m.type === 'done') return expected;
@@ -206,8 +206,8 @@ export class ChunkPipeline {
     }
     const middle = Math.floor(size / 2 / chunker.max) * chunker.max;
     const second = this.channel(1);
-    first.start({ fd, start: 0, end: Number.POSITIVE_INFINITY, chunker });
-    second.start({ fd, start: middle, end: Number.POSITIVE_INFINITY, chunker });
+    first.start({ fd, start: 0, chunker });
+    second.start({ fd, start: middle, chunker });
 
     const firstBatches: Batch[] = []; // received, not yet emitted
     const secondBatches: Batch[] = [];

@@ -7,7 +7,7 @@
 import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 // Imported from the modules themselves, not core/index.ts: a worker starts in a third of the time.
-import { type ChunkerParams, cutRule } from '../core/chunker.ts';
+import { type ChunkerParams, cutRule, formatChunker } from '../core/chunker.ts';
 import { WasmCutter } from '../core/chunker-wasm.ts';
 import { hashChunk } from '../core/id.ts';
 
@@ -15,8 +15,7 @@ const READ_SIZE = 4 * 1024 * 1024;
 
 export interface SegmentJob {
   fd: number;
-  start: number; // a chunk starts here
-  end: number; // stop at the first cut at or after this offset (or at end of file)
+  start: number; // a chunk starts here; the job cuts from there to the end of the file
   chunker: ChunkerParams;
   /** Read buffers; each holds up to `max` bytes carried over, then READ_SIZE bytes read. */
   slots: number;
@@ -38,14 +37,14 @@ export type WorkerMessage =
       ids: Uint8Array; // 32 bytes per chunk
       at: Uint32Array; // where each chunk's bytes are in the shared memory
     }
-  | { type: 'done'; end: number; stopped: boolean }
+  | { type: 'done' }
   | { type: 'error'; code: string | undefined; message: string };
 
 // A worker cuts one file after another: its memory is kept for the next job with the same rule.
 let lastCutter: { key: string; cutter: WasmCutter; slotSize: number } | null = null;
 
 function cutterFor(chunker: ChunkerParams, slots: number): { cutter: WasmCutter; slotSize: number } {
-  const key = `${chunker.min}/${chunker.avg}/${chunker.max}/${slots}`;
+  const key = `${formatChunker(chunker)}/${slots}`;
   if (lastCutter?.key !== key) {
     const rule = cutRule(chunker);
     const slotSize = rule.max + READ_SIZE;
@@ -73,10 +72,10 @@ function run(job: SegmentJob): WorkerMessage {
     const slot = round % job.slots;
     // Wait for the main thread to release this slot (it may also tell us to stop).
     while (Atomics.load(control, 1 + slot) !== 0) {
-      if (stopped()) return { type: 'done', end: base - tailLen, stopped: true };
+      if (stopped()) return { type: 'done' };
       Atomics.wait(control, 1 + slot, 1, 500);
     }
-    if (stopped()) return { type: 'done', end: base - tailLen, stopped: true };
+    if (stopped()) return { type: 'done' };
     const slotStart = slot * slotSize;
     const readStart = slotStart + max;
     // The carried tail (shorter than max) goes just in front of the new bytes.
@@ -95,7 +94,6 @@ function run(job: SegmentJob): WorkerMessage {
     const lengths: number[] = [];
     const at: number[] = [];
     const idParts: Uint8Array[] = [];
-    let reachedEnd = false;
     while (pos < end && (eof || end - pos >= max)) {
       const len = cutter.cut(pos, end);
       offsets.push(fileOffsetOf(pos));
@@ -103,10 +101,6 @@ function run(job: SegmentJob): WorkerMessage {
       at.push(pos);
       idParts.push(hashChunk(memory.subarray(pos, pos + len)));
       pos += len;
-      if (fileOffsetOf(pos) >= job.end) {
-        reachedEnd = true;
-        break;
-      }
     }
     if (offsets.length > 0) {
       Atomics.store(control, 1 + slot, 1);
@@ -119,8 +113,7 @@ function run(job: SegmentJob): WorkerMessage {
         at: Uint32Array.from(at),
       } satisfies WorkerMessage);
     }
-    const fileEnd = fileOffsetOf(pos);
-    if (reachedEnd || (eof && pos >= end)) return { type: 'done', end: fileEnd, stopped: false };
+    if (eof && pos >= end) return { type: 'done' };
     tailStart = pos;
     tailLen = end - pos;
     base += got;

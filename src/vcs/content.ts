@@ -32,7 +32,7 @@ interface Leaf {
 
 /** The verified chunks of a file's content, in order. */
 export function* contentChunks(objects: ObjectStore, ref: ContentRef): Generator<Uint8Array> {
-  for (const leaf of contentLeaves(ref, objects)) {
+  for (const leaf of contentLeaves(objects, ref)) {
     const chunk = objects.read(leaf.id, 'chunk');
     if (chunk.length !== leaf.size) {
       throw new ShoalError(
@@ -48,7 +48,7 @@ export function* contentChunks(objects: ObjectStore, ref: ContentRef): Generator
  * The chunk ids and sizes of a file's content, in order, from its verified index nodes. The
  * sizes are checked to add up at every level, so a reader can place each chunk before reading it.
  */
-function* contentLeaves(ref: ContentRef, objects: ObjectStore): Generator<Leaf> {
+function* contentLeaves(objects: ObjectStore, ref: ContentRef): Generator<Leaf> {
   let total = 0;
   for (const leaf of walkContent(objects, ref.id, ref.height, ref.size)) {
     total += leaf.size;
@@ -168,7 +168,7 @@ export async function writeContent(
       used = 0;
       if (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
     };
-    for (const leaf of contentLeaves(ref, objects)) {
+    for (const leaf of contentLeaves(objects, ref)) {
       if (used + leaf.size > buf.length) await submit();
       if (leaf.size > buf.length) buf = Buffer.allocUnsafe(leaf.size);
       objects.readChunkInto(leaf.id, leaf.size, buf, used);

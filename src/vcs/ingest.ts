@@ -11,6 +11,7 @@ import {
   FileIndexBuilder,
   type FileRoot,
   findCut,
+  formatChunker,
   hashChunk,
   ShoalError,
 } from '../core/index.ts';
@@ -175,7 +176,7 @@ const cutterPool = new Map<string, WasmCutter[][]>();
 async function readLarge(fd: number, sink: ChunkSink, opts: IngestOptions): Promise<number> {
   const rule = cutRule(opts.chunker);
   const max = rule.max;
-  const key = `${rule.min}/${rule.avg}/${rule.max}`;
+  const key = formatChunker(opts.chunker);
   const pool = cutterPool.get(key) ?? [];
   cutterPool.set(key, pool);
   // Each buffer receives reads at offset `max`; the unchunked tail of the previous buffer (always
