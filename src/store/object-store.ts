@@ -20,6 +20,7 @@ import {
   toHex,
 } from '../core/index.ts';
 import { transaction } from './db.ts';
+import { FileAppender } from './file-appender.ts';
 import {
   CODEC_RAW,
   CODEC_ZSTD,
@@ -54,9 +55,12 @@ interface ObjectRow {
 }
 
 const PACK_LIMIT = 512 * 1024 * 1024;
-const WRITE_BUFFER = 2 * 1024 * 1024;
-const MAX_WRITES_IN_FLIGHT = 4;
 const CHECKPOINT_BYTES = 128 * 1024 * 1024;
+// Packs are written through the page cache. With O_DIRECT a 1 GiB add or fetch spent less system
+// time, but the checkout that usually follows then read the packs back from the device: a
+// checkout right after add took 1.4-2.3 s instead of 0.9-1.0 s, and a clone end to end was no
+// faster (BENCHMARKS.md, "Where the time goes").
+const PACK_WRITES = { direct: false };
 const SAMPLE = 4096;
 
 function diskError(err: unknown): never {
@@ -294,10 +298,7 @@ export class PackSession {
   private readonly db: DatabaseSync;
   private pack = 0;
   private fh: FileHandle | null = null;
-  private position = 0; // end of the bytes handed to write()
-  private buffer: Buffer = Buffer.allocUnsafe(WRITE_BUFFER);
-  private used = 0;
-  private readonly inFlight: Promise<unknown>[] = [];
+  private out: FileAppender | null = null;
   private writeError: unknown = null;
   private pending: PendingRow[] = [];
   private readonly pendingIds = new Set<string>();
@@ -308,7 +309,6 @@ export class PackSession {
   bytesWritten = 0;
   private readonly chunkPolicy: CompressionPolicy;
   private readonly objectPolicy: CompressionPolicy;
-  private readonly spare: Buffer[] = [];
   // The fsync of the previous checkpoint, still running while appending goes on.
   private syncing: { done: Promise<void>; rows: PendingRow[]; pack: number; size: number } | null = null;
 
@@ -330,8 +330,9 @@ export class PackSession {
       | undefined;
     if (last && last.size < PACK_LIMIT && !newPack) {
       this.pack = last.id;
-      this.fh = await openFile(join(this.store.packDir, packFileName(last.id)), 'r+').catch(diskError);
-      this.position = last.size;
+      const path = join(this.store.packDir, packFileName(last.id));
+      this.fh = await openFile(path, 'r+').catch(diskError);
+      this.out = new FileAppender(this.fh.fd, path, last.size, PACK_WRITES);
     } else {
       await this.newPack((last?.id ?? 0) + 1);
     }
@@ -339,11 +340,12 @@ export class PackSession {
 
   private async newPack(n: number): Promise<void> {
     this.pack = n;
-    this.fh = await openFile(join(this.store.packDir, packFileName(n)), 'w+').catch(diskError);
+    const path = join(this.store.packDir, packFileName(n));
+    this.fh = await openFile(path, 'w+').catch(diskError);
     await this.fh.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0).catch(diskError);
     await this.fh.sync().catch(diskError);
     this.db.prepare('INSERT INTO packs (id, size) VALUES (?, ?)').run(n, PACK_MAGIC.length);
-    this.position = PACK_MAGIC.length;
+    this.out = new FileAppender(this.fh.fd, path, PACK_MAGIC.length, PACK_WRITES);
   }
 
   /** True when the object is already stored or written in this session. */
@@ -395,50 +397,32 @@ export class PackSession {
   ): Promise<void> {
     if (this.writeError) diskError(this.writeError);
     const total = RECORD_HEADER + data.length;
-    if (this.position + this.used + total > PACK_LIMIT && this.position + this.used > PACK_MAGIC.length) {
+    if (this.out!.position + total > PACK_LIMIT && this.out!.position > PACK_MAGIC.length) {
       await this.flush();
-      await this.fh!.close();
-      this.fh = null;
+      await this.closePack();
       await this.newPack(this.pack + 1);
     }
-    if (this.used + total > this.buffer.length) {
-      this.submit();
-      if (total > this.buffer.length) this.buffer = Buffer.allocUnsafe(total);
-    }
-    const offset = this.position + this.used;
-    writeRecordHeader(this.buffer, this.used, { type, codec, stored: data.length, size, id });
-    this.buffer.set(data, this.used + RECORD_HEADER);
-    this.used += total;
+    const offset = this.out!.position;
+    await this.out!.append(total, (buf, at) => {
+      writeRecordHeader(buf, at, { type, codec, stored: data.length, size, id });
+      buf.set(data, at + RECORD_HEADER);
+    }).catch(diskError);
     const idCopy = new Uint8Array(id);
     this.pending.push({ id: idCopy, type, pack: this.pack, offset, stored: data.length, size, codec, copy });
     this.pendingIds.add(toHex(idCopy));
     this.bytesWritten += total;
     this.sinceCheckpoint += total;
-    if (this.inFlight.length >= MAX_WRITES_IN_FLIGHT) await this.inFlight.shift();
     if (this.sinceCheckpoint >= CHECKPOINT_BYTES) await this.checkpoint();
   }
 
-  /** Hand the filled buffer to the kernel without waiting; errors surface at the next await. */
-  private submit(): void {
-    if (this.used === 0) return;
-    const buf = this.buffer;
-    const len = this.used;
-    const at = this.position;
-    this.position += len;
-    this.used = 0;
-    this.buffer = this.spare.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER);
-    const fh = this.fh!;
-    const p = (async () => {
-      let done = 0;
-      while (done < len) {
-        const { bytesWritten } = await fh.write(buf, done, len - done, at + done);
-        done += bytesWritten;
-      }
-      if (buf.length === WRITE_BUFFER) this.spare.push(buf);
-    })().catch((err) => {
-      this.writeError ??= err;
-    });
-    this.inFlight.push(p);
+  /** Release the current pack's appender and descriptor (its bytes already flushed). */
+  private async closePack(): Promise<void> {
+    const out = this.out;
+    const fh = this.fh;
+    this.out = null;
+    this.fh = null;
+    await out?.release();
+    await fh?.close();
   }
 
   /**
@@ -447,9 +431,8 @@ export class PackSession {
    * Appending goes on meanwhile, so the disk flush overlaps chunking and hashing.
    */
   async checkpoint(): Promise<void> {
-    this.submit();
-    await Promise.all(this.inFlight.splice(0));
     if (this.writeError) diskError(this.writeError);
+    await this.out!.flush().catch(diskError);
     await this.commitSynced();
     if (this.pending.length === 0) return;
     const fh = this.fh!;
@@ -459,7 +442,7 @@ export class PackSession {
       }),
       rows: this.pending,
       pack: this.pack,
-      size: this.position,
+      size: this.out!.position,
     };
     this.pending = [];
     this.sinceCheckpoint = 0;
@@ -499,7 +482,9 @@ export class PackSession {
 
   /** Drop uncommitted records; the pack is truncated back by recovery or here. */
   async abort(): Promise<void> {
-    await Promise.allSettled(this.inFlight.splice(0));
+    const out = this.out;
+    this.out = null;
+    await out?.release();
     await this.syncing?.done;
     this.syncing = null;
     const fh = this.fh;

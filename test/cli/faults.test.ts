@@ -451,6 +451,18 @@ test('a disk that fills up during add', async (t) => {
     repo.ok(['commit', '-m', 'big']);
     assertClean(repo);
     rmSync(repo.path('big.bin'));
+
+    // Writing the file back (with O_DIRECT where tmpfs takes it) also fails cleanly on a full
+    // disk: a one-line error, and neither the file nor its temporary is left behind.
+    randomFile(join(mnt, 'filler'), 24 << 20);
+    const full = repo.fails(['restore', 'big.bin'], 'DISK_FULL');
+    assert.match(full.stderr, /no space left on device writing/);
+    assert.deepEqual(
+      readdirSync(repo.dir).filter((n) => n.includes('big.bin')),
+      [],
+    );
+    rmSync(join(mnt, 'filler'));
+
     repo.ok(['restore', 'big.bin']);
     assert.equal(sha256File(repo.path('big.bin')), digest);
   } finally {

@@ -1,0 +1,283 @@
+// Writing a file front to back from a few large reused buffers, with O_DIRECT where the
+// filesystem takes it. Checkout writes large files this way; packs go through the same code
+// with direct I/O off.
+//
+// Why direct I/O for a checked-out file: a buffered write copies every byte into the page cache,
+// and on a virtual machine whose memory the host reclaims the kernel must also find fresh pages
+// for it. Writing 1 GiB through the page cache measured up to 3.7 s of system time there, and
+// 0.1 s with O_DIRECT: a 1 GiB checkout went from 0.98-2.04 s to 0.84-0.89 s. On any machine it
+// also spares the page cache a copy of a file that was just assembled from data already cached.
+//
+// Direct I/O needs the memory, the file offset and the length of each write aligned to the
+// device's block. The buffers are slices of a WebAssembly.Memory, which the engine maps at a page
+// boundary. Only whole blocks are written directly; a partial last block is carried to the front
+// of the next buffer and rewritten whole once it fills. When the caller flushes, that partial
+// block also goes out through an ordinary descriptor (the page cache), so everything appended is
+// in the file before the caller's fdatasync. (Linux writes back cached pages of a range before a
+// direct write to it, so the two kinds of write stay coherent.) A filesystem that refuses
+// O_DIRECT, at open or at the first write, gets ordinary writes from the same code;
+// `SHOAL_DIRECT_IO=0` asks for that everywhere.
+
+import { closeSync, constants, openSync, readSync, write } from 'node:fs';
+
+const BLOCK = 4096;
+const SLOT = 2 * 1024 * 1024;
+const SLOT_STRIDE = SLOT + 64 * 1024; // a carried block fits in front of a full slot; 64 KiB keeps slots aligned
+const MAX_IN_FLIGHT = 3;
+const SLOTS = MAX_IN_FLIGHT + 1;
+const POOLED = 2;
+
+// The project's TypeScript libraries leave WebAssembly out; this is the part used here.
+interface PageAlignedMemory {
+  readonly buffer: ArrayBuffer;
+}
+declare const WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => PageAlignedMemory };
+
+const pool: PageAlignedMemory[] = [];
+
+function alignedMemory(bytes: number): PageAlignedMemory {
+  const pages = Math.ceil(bytes / 65536);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages });
+}
+
+function takeMemory(): PageAlignedMemory {
+  return pool.pop() ?? alignedMemory(SLOTS * SLOT_STRIDE);
+}
+
+function directAllowed(): boolean {
+  return process.env.SHOAL_DIRECT_IO !== '0' && typeof constants.O_DIRECT === 'number';
+}
+
+function writeAll(
+  fd: number,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  position: number,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const step = (at: number): void => {
+      if (at >= end) {
+        resolve(at - start);
+        return;
+      }
+      write(fd, buf, at, end - at, position + (at - start), (err, n) => {
+        if (err) reject(err);
+        else if (n === 0) resolve(at - start);
+        else step(at + n);
+      });
+    };
+    step(start);
+  });
+}
+
+export interface AppenderOptions {
+  /** Try O_DIRECT for the whole blocks (default true; off for small files, where it saves nothing). */
+  direct?: boolean;
+}
+
+/**
+ * Appends to an open file from `position` on. The caller keeps its descriptor (`fd`, opened for
+ * reading and writing when `position` is not block-aligned) for fdatasync, stat and truncate;
+ * `flush()` must complete before any of those see every appended byte.
+ */
+export class FileAppender {
+  readonly fd: number;
+  private directFd = -1;
+  private useDirect = false; // cleared when the filesystem refuses a direct write
+  private readonly memory: PageAlignedMemory;
+  private readonly free: Buffer[];
+  private buf: Buffer;
+  private base: number; // file offset of buf[0]: block-aligned while writing directly
+  private used = 0;
+  private readonly inFlight: Promise<void>[] = [];
+  private error: unknown = null;
+  private released = false;
+
+  constructor(fd: number, path: string, position: number, opts: AppenderOptions = {}) {
+    this.fd = fd;
+    this.memory = takeMemory();
+    this.free = [];
+    for (let i = SLOTS - 1; i >= 0; i--)
+      this.free.push(Buffer.from(this.memory.buffer, i * SLOT_STRIDE, SLOT_STRIDE));
+    this.buf = this.free.pop()!;
+    this.base = position;
+    if (opts.direct !== false && directAllowed()) {
+      try {
+        this.directFd = openSync(path, constants.O_WRONLY | constants.O_DIRECT);
+        this.useDirect = true;
+      } catch {
+        this.directFd = -1; // not supported here: ordinary writes
+      }
+    }
+    const partial = position % BLOCK;
+    if (this.useDirect && partial > 0) {
+      // Start at the block boundary, with the block's existing bytes carried in front.
+      this.base = position - partial;
+      let got = 0;
+      try {
+        got = readSync(fd, this.buf, 0, partial, this.base);
+      } catch {}
+      if (got !== partial) {
+        this.useDirect = false;
+        this.base = position;
+      } else {
+        this.used = partial;
+      }
+    }
+  }
+
+  /** Whether whole blocks are being written with O_DIRECT. */
+  get direct(): boolean {
+    return this.useDirect;
+  }
+
+  /** The file offset just past the last appended byte. */
+  get position(): number {
+    return this.base + this.used;
+  }
+
+  /**
+   * Append `n` bytes that `fill` writes into `buf` at `at`. Waits only when every buffer is being
+   * written. An earlier write's error is thrown here.
+   */
+  async append(n: number, fill: (buf: Buffer, at: number) => void): Promise<void> {
+    this.check();
+    if (n > SLOT) {
+      const big = Buffer.allocUnsafe(n);
+      fill(big, 0);
+      await this.appendLarge(big);
+      return;
+    }
+    if (this.used + n > SLOT_STRIDE) await this.submit(false);
+    fill(this.buf, this.used);
+    this.used += n;
+    if (this.used >= SLOT) await this.submit(false);
+  }
+
+  /** Append a copy of `bytes`. */
+  appendBytes(bytes: Uint8Array): Promise<void> {
+    return this.append(bytes.length, (buf, at) => buf.set(bytes, at));
+  }
+
+  /** Every byte appended so far is in the file (not yet durable: that is the caller's fdatasync). */
+  async flush(): Promise<void> {
+    this.check();
+    await this.submit(true);
+    await this.settle();
+    this.check();
+  }
+
+  /** Wait for the writes still running (on success or failure) and give the buffers back. */
+  async release(): Promise<void> {
+    await this.settle();
+    if (this.released) return;
+    this.released = true;
+    if (this.directFd >= 0) {
+      try {
+        closeSync(this.directFd);
+      } catch {}
+      this.directFd = -1;
+    }
+    if (pool.length < POOLED) pool.push(this.memory);
+  }
+
+  private check(): void {
+    if (this.released) throw new Error('file appender used after release');
+    if (this.error) throw this.error;
+  }
+
+  private async settle(): Promise<void> {
+    await Promise.allSettled(this.inFlight.splice(0));
+  }
+
+  /**
+   * Hand the buffer's bytes to the kernel: the whole blocks directly, and the partial last block
+   * (carried into the next buffer either way) through the page cache as well when `all`.
+   */
+  private async submit(all: boolean): Promise<void> {
+    if (this.used === 0) return;
+    const full = this.buf;
+    const used = this.used;
+    const whole = this.useDirect ? used - (used % BLOCK) : used;
+    // Every buffer but this one is being written: wait for the oldest write to give one back.
+    while (this.free.length === 0 && this.inFlight.length > 0) await this.inFlight.shift();
+    const next = this.free.pop()!;
+    const carried = used - whole;
+    if (carried > 0) next.set(full.subarray(whole, used), 0);
+    const at = this.base;
+    if (whole > 0) {
+      const p = this.writeBlocks(full, whole, at).then(
+        () => {
+          this.free.push(full);
+        },
+        (err) => {
+          this.error ??= err;
+          this.free.push(full);
+        },
+      );
+      this.inFlight.push(p);
+    } else {
+      this.free.push(full);
+    }
+    this.buf = next;
+    this.base = at + whole;
+    this.used = carried;
+    if (all && carried > 0) {
+      const tail = writeAll(this.fd, next, 0, carried, this.base).then(
+        (n) => {
+          if (n !== carried) this.error ??= shortWrite();
+        },
+        (err) => {
+          this.error ??= err;
+        },
+      );
+      this.inFlight.push(tail);
+    }
+  }
+
+  /** Write `len` bytes of `buf` at `at`: directly if possible, else (or for the rest) buffered. */
+  private async writeBlocks(buf: Buffer, len: number, at: number): Promise<void> {
+    let done = 0;
+    if (this.useDirect) {
+      try {
+        done = await writeAll(this.directFd, buf, 0, len, at);
+      } catch (err) {
+        // EINVAL: this filesystem or device will not take these direct writes after all. The
+        // descriptor stays open until release(): other writes may still be using it.
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        this.useDirect = false;
+      }
+    }
+    if (done < len) {
+      const n = await writeAll(this.fd, buf, done, len, at + done);
+      if (done + n !== len) throw shortWrite();
+    }
+  }
+
+  /** A record bigger than a buffer: everything so far, then it, through the page cache. */
+  private async appendLarge(big: Buffer): Promise<void> {
+    await this.submit(false);
+    await this.settle();
+    this.check();
+    const start = this.base;
+    const head = this.used;
+    if (head > 0) {
+      const n = await writeAll(this.fd, this.buf, 0, head, start);
+      if (n !== head) throw shortWrite();
+    }
+    const n = await writeAll(this.fd, big, 0, big.length, start + head);
+    if (n !== big.length) throw shortWrite();
+    const end = start + head + big.length;
+    const carried = this.useDirect ? end % BLOCK : 0;
+    this.buf.set(big.subarray(big.length - carried), 0);
+    this.base = end - carried;
+    this.used = carried;
+  }
+}
+
+function shortWrite(): NodeJS.ErrnoException {
+  const err = new Error('no space left on device') as NodeJS.ErrnoException;
+  err.code = 'ENOSPC';
+  return err;
+}
