@@ -140,8 +140,34 @@ const KIND_CODES: Record<EntryKind, string> = { file: 'f', dir: 'd', symlink: 'l
 const CODE_KINDS: Record<string, EntryKind> = { f: 'file', d: 'dir', l: 'symlink' };
 
 /** Byte-wise comparison of UTF-8 names, the order entries are stored in. */
+/**
+ * Order two strings by their UTF-8 bytes, as trees sort names and SQLite sorts paths, without
+ * encoding them. UTF-16 code units already sort that way except that a surrogate (half of a
+ * code point above U+FFFF, four bytes in UTF-8) must come after U+E000-U+FFFF (three bytes).
+ */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800) x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+    if (y >= 0xd800) y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * The order of full paths ('a/b' against 'a.txt') when walking a directory: a subdirectory's
+ * entries sort as if its name ended with '/'. Walking trees and working directories in this
+ * order yields paths in byte order, the staging index's order, so they can be merged in step.
+ */
+export function comparePathKeys(
+  a: { name: string; dir: boolean },
+  b: { name: string; dir: boolean },
+): number {
+  return compareNames(a.dir ? `${a.name}/` : a.name, b.dir ? `${b.name}/` : b.name);
 }
 
 export function validName(name: string): boolean {

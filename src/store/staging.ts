@@ -52,9 +52,11 @@ function fromRow(r: Row): StagedEntry {
 export class Staging {
   private readonly db: DatabaseSync;
   private readonly qPut: StatementSync;
+  private readonly qUnder: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.db = db;
+    this.qUnder = db.prepare('SELECT 1 AS x FROM staging WHERE path >= ? AND path < ? LIMIT 1');
     this.qPut = db.prepare(
       'INSERT OR REPLACE INTO staging (path, kind, executable, size, id, height, mtime_ns, ctime_ns, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -77,6 +79,12 @@ export class Staging {
       if (rows.length < 1000) return;
       after = rows[rows.length - 1]!.path;
     }
+  }
+
+  /** Whether anything is staged below the directory `dir`. */
+  hasUnder(dir: string): boolean {
+    // Paths below `dir` are those from 'dir/' up to 'dir0' ('0' follows '/'), in byte order.
+    return this.qUnder.get(`${dir}/`, `${dir}0`) !== undefined;
   }
 
   get(path: string): StagedEntry | undefined {

@@ -2,13 +2,13 @@
 // staging index (unstaged changes, untracked files). Files whose stat stamp matches are not
 // read; files whose stamp changed but whose content did not get a fresh stamp when possible.
 
-import { idEquals, isShoalError } from '../core/index.ts';
+import { compareNames, idEquals, isShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { stageSymlink, stampMatches, stampOf } from './add.ts';
 import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
 import { readMergeState } from './merge-state.ts';
-import { commitTree, flattenToMap } from './trees.ts';
+import { commitTree, flatten } from './trees.ts';
 import { IgnoreRules, isExecutable, walk } from './worktree.ts';
 
 export interface PathChange {
@@ -27,42 +27,70 @@ export interface StatusResult {
   conflicts: ConflictStatus[];
 }
 
+/**
+ * The entries of two path-ordered streams side by side: each path once, with what each stream
+ * has at it. Memory stays flat however many paths there are.
+ */
+function* alongside<A extends { path: string }, B extends { path: string }>(
+  as: Iterable<A>,
+  bs: Iterable<B>,
+): Generator<[A | undefined, B | undefined]> {
+  const ai = as[Symbol.iterator]();
+  const bi = bs[Symbol.iterator]();
+  let a = ai.next();
+  let b = bi.next();
+  while (!a.done || !b.done) {
+    const order = a.done ? 1 : b.done ? -1 : compareNames(a.value.path, b.value.path);
+    if (order < 0) {
+      yield [a.value as A, undefined];
+      a = ai.next();
+    } else if (order > 0) {
+      yield [undefined, b.value as B];
+      b = bi.next();
+    } else {
+      yield [a.value as A, b.value as B];
+      a = ai.next();
+      b = bi.next();
+    }
+  }
+}
+
 export async function status(repo: Repository): Promise<StatusResult> {
   const headId = repo.refs.headCommit() ?? null;
   const head = repo.refs.head();
-  const headFiles = flattenToMap(repo.objects, headId ? commitTree(repo.objects, headId) : undefined);
-  const entries = repo.staging.all();
-  const staged = new Map(entries.map((e) => [e.path, e]));
+  const headTree = headId ? commitTree(repo.objects, headId) : undefined;
 
+  // HEAD, the staging index and the working tree are each read in path order and merged in
+  // step, so status holds no per-file state for an unchanged tree.
   const stagedChanges: PathChange[] = [];
-  for (const e of entries) {
-    const h = headFiles.get(e.path);
-    if (!h) stagedChanges.push({ path: e.path, change: 'added' });
+  for (const [h, e] of alongside(headTree ? flatten(repo.objects, headTree) : [], repo.staging.entries())) {
+    if (!e) stagedChanges.push({ path: h!.path, change: 'deleted' });
+    else if (!h) stagedChanges.push({ path: e.path, change: 'added' });
     else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
       stagedChanges.push({ path: e.path, change: 'modified' });
     }
   }
-  for (const path of headFiles.keys()) if (!staged.has(path)) stagedChanges.push({ path, change: 'deleted' });
 
   // Directories holding a tracked path are entered; wholly untracked ones are listed as `dir/`.
-  const trackedDirs = new Set<string>();
-  for (const path of staged.keys()) {
-    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) trackedDirs.add(path.slice(0, i));
-  }
   const unstaged: PathChange[] = [];
   const untracked: string[] = [];
   const refreshed: StagedEntry[] = [];
-  const seen = new Set<string>();
   const nowNs = BigInt(Date.now()) * 1_000_000n;
-  for (const e of walk(repo.root, '', new IgnoreRules(repo.root), (dir) => trackedDirs.has(dir))) {
-    if ('skipped' in e) {
-      untracked.push(`${e.dir}/`);
+  const work = walk(repo.root, '', new IgnoreRules(repo.root), (dir) => repo.staging.hasUnder(dir));
+  // An untracked directory has nothing staged below it, so its place in the order is immaterial.
+  const files = (function* () {
+    for (const e of work) {
+      if ('skipped' in e) untracked.push(`${e.dir}/`);
+      else yield e;
+    }
+  })();
+  for (const [e, s] of alongside(files, repo.staging.entries())) {
+    if (!s) {
+      untracked.push(e!.path);
       continue;
     }
-    seen.add(e.path);
-    const s = staged.get(e.path);
-    if (!s) {
-      untracked.push(e.path);
+    if (!e) {
+      unstaged.push({ path: s.path, change: 'deleted' });
       continue;
     }
     if (stampMatches(s, e)) continue;
@@ -85,7 +113,6 @@ export async function status(repo: Repository): Promise<StatusResult> {
       if (stamp) refreshed.push({ ...s, stamp });
     }
   }
-  for (const path of staged.keys()) if (!seen.has(path)) unstaged.push({ path, change: 'deleted' });
   unstaged.sort((a, b) => (a.path < b.path ? -1 : 1));
 
   if (refreshed.length > 0) {

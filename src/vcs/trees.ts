@@ -2,6 +2,7 @@
 // staging index, find one path, and diff two trees walking only the subtrees that differ.
 
 import {
+  comparePathKeys,
   decodeCommit,
   decodeTree,
   type EntryKind,
@@ -30,9 +31,18 @@ export function commitTree(objects: ObjectStore, commit: ObjectId): ObjectId {
   return decodeCommit(objects.read(commit, 'commit')).tree;
 }
 
-/** Every file and symlink below a tree, in path order. */
+/**
+ * Every file and symlink below a tree, in path order: the byte order of the full paths, which is
+ * the staging index's order (a subdirectory's entries sort as if its name ended with '/').
+ */
 export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Generator<FlatEntry> {
-  for (const e of readTree(objects, tree).entries) {
+  let entries = readTree(objects, tree).entries;
+  if (entries.some((e) => e.kind === 'dir')) {
+    entries = [...entries].sort((a, b) =>
+      comparePathKeys({ name: a.name, dir: a.kind === 'dir' }, { name: b.name, dir: b.kind === 'dir' }),
+    );
+  }
+  for (const e of entries) {
     const path = prefix ? `${prefix}/${e.name}` : e.name;
     if (e.kind === 'dir') yield* flatten(objects, e.id, path);
     else yield { path, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height };

@@ -4,7 +4,7 @@
 import { type BigIntStats, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
-import { compareNames, ShoalError } from '../core/index.ts';
+import { comparePathKeys, ShoalError } from '../core/index.ts';
 import { REPO_DIR } from '../store/index.ts';
 
 export const IGNORE_FILE = '.shoalignore';
@@ -128,13 +128,18 @@ export function* walk(
     }
     throw err;
   }
-  names.sort(compareNames);
+  // Stat first, then sort: a subdirectory sorts by its name and a '/', so paths come out in
+  // byte order ('a.txt' before 'a/b'), the order of the staging index and of flatten().
+  const children: { name: string; dir: boolean; st: BigIntStats }[] = [];
   for (const name of names) {
     if (start === '' && name === REPO_DIR) continue;
+    const cst = lstatOrNull(join(abs, name));
+    if (cst) children.push({ name, dir: cst.isDirectory(), st: cst });
+  }
+  children.sort(comparePathKeys);
+  for (const { name, st: cst } of children) {
     const path = start === '' ? name : `${start}/${name}`;
     const childAbs = join(abs, name);
-    const cst = lstatOrNull(childAbs);
-    if (!cst) continue;
     if (cst.isDirectory()) {
       if (rules.ignored(path, true)) continue;
       if (enter && !enter(path)) {

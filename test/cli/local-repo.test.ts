@@ -279,6 +279,42 @@ test('every command takes -C and --json', (t) => {
   assert.equal(json<Status>(rel).head, c1);
 });
 
+test('status merges HEAD, the index and the working tree in byte order, whatever the names', (t) => {
+  // Names where a directory's paths ('a/...') sort after a file's ('a.txt', 'a-b') in byte order
+  // but not by name, and names beyond ASCII and beyond the BMP.
+  const repo = newRepo(t);
+  const names = ['a/b.txt', 'a/c/d', 'a.txt', 'a-b/c', 'a0', 'ä/x', '😀/y', '\ue000.txt', 'b/a/b', 'b.a/b'];
+  for (const n of names) repo.write(n, `${n}\n`);
+  repo.ok(['add', '.']);
+  repo.commit('tricky names');
+  assert.deepEqual(repo.j<Status>(['status']), {
+    ...repo.j<Status>(['status']),
+    staged: [],
+    unstaged: [],
+    untracked: [],
+  });
+  assert.match(repo.ok(['status']).stdout, /nothing to commit, working tree clean/);
+
+  repo.write('a/b.txt', 'changed\n');
+  rmSync(repo.path('a.txt'));
+  repo.write('a/new', 'untracked\n');
+  repo.write('a.b/z', 'untracked directory\n');
+  repo.write('\ue000.txt', 'staged change\n');
+  repo.ok(['add', '\ue000.txt']);
+  repo.write('a+', 'new and staged\n');
+  repo.ok(['add', 'a+']);
+  const st = repo.j<Status>(['status']);
+  assert.deepEqual(st.staged, [
+    { path: 'a+', change: 'added' },
+    { path: '\ue000.txt', change: 'modified' },
+  ]);
+  assert.deepEqual(st.unstaged, [
+    { path: 'a.txt', change: 'deleted' },
+    { path: 'a/b.txt', change: 'modified' },
+  ]);
+  assert.deepEqual([...st.untracked].sort(), ['a.b/', 'a/new']);
+});
+
 test('.shoalignore, including a nested one, is honoured by add and status', (t) => {
   const repo = newRepo(t);
   repo.write('.shoalignore', '# build output\n*.tmp\nbuild/\n/only-root.txt\n');

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import {
   type Commit,
   compareNames,
+  comparePathKeys,
   decodeCanonical,
   decodeCommit,
   decodeIndexNode,
@@ -234,6 +235,57 @@ test('trees round trip, sort entries byte-wise and reject bad names', () => {
   assert.throws(
     () => encodeTree({ entries: [entry('same'), entry('same', { size: 1 })] }),
     (e) => isShoalError(e, 'INVALID_NAME'),
+  );
+});
+
+test('compareNames is the UTF-8 byte order; comparePathKeys puts a directory after its name + "/"', () => {
+  // Code units from every range where UTF-16 and UTF-8 orders could part: ASCII, '/', two- and
+  // three-byte characters, U+E000-U+FFFF and surrogate pairs (four bytes).
+  const alphabet = [
+    'a',
+    'b',
+    '.',
+    '/',
+    '0',
+    '-',
+    'é',
+    'ß',
+    '中',
+    '\ue000',
+    '\uffff',
+    '\u{10000}',
+    '😀',
+    '\u{10ffff}',
+  ];
+  let seed = 7;
+  const pick = (): string => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return alphabet[seed % alphabet.length]!;
+  };
+  const words: string[] = [];
+  for (let i = 0; i < 400; i++) {
+    let w = '';
+    for (let n = 1 + (i % 5); n > 0; n--) w += pick();
+    words.push(w);
+  }
+  for (let i = 0; i < words.length; i++) {
+    for (let j = 0; j < 40; j++) {
+      const a = words[i]!;
+      const b = words[(i * 31 + j) % words.length]!;
+      const bytes = Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      assert.equal(Math.sign(compareNames(a, b)), bytes, `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+    }
+  }
+  // Sorted as path keys, a directory's entries follow every name that sorts before its '/'.
+  const keys = [
+    { name: 'a', dir: true },
+    { name: 'a.txt', dir: false },
+    { name: 'a-b', dir: false },
+    { name: 'a0', dir: false },
+  ].sort(comparePathKeys);
+  assert.deepEqual(
+    keys.map((k) => k.name),
+    ['a-b', 'a.txt', 'a', 'a0'],
   );
 });
 
