@@ -102,6 +102,42 @@ describe('framing', () => {
     assert.equal(i, 50);
   });
 
+  it('sends a batch as one stream write that reads back as separate messages', async () => {
+    const [outbound, inbound] = await streamPair();
+    const writer = new FrameWriter(outbound);
+    const reader = new FrameReader(inbound);
+    const sends: number[] = [];
+    const send = outbound.send.bind(outbound);
+    outbound.send = (data) => {
+      sends.push(data.byteLength);
+      return send(data);
+    };
+    const batch = [
+      { header: { type: 'object', i: 0 }, payload: pattern(65_536, 1) },
+      { header: { type: 'missing', i: 1 } },
+      { header: { type: 'object', i: 2 }, payload: pattern(100_000, 2) },
+      { header: { type: 'object', i: 3 }, payload: new Uint8Array(0) },
+    ];
+    await writer.writeBatch(batch);
+    // An invalid header anywhere in a batch sends none of it.
+    await assert.rejects(
+      writer.writeBatch([{ header: { type: 'object', i: 4 } }, { header: { type: 'Bad' } }]),
+      (e) => isShoalError(e, 'INVALID_ARGUMENT'),
+    );
+    await writer.write({ type: 'after' });
+    await writer.close();
+    assert.equal(sends.length, 2, 'the batch went out in one write, the message after it in another');
+    const got = [];
+    for await (const frame of reader) got.push(frame);
+    assert.deepEqual(
+      got.map((f) => f.header),
+      [...batch.map((m) => m.header), { type: 'after' }],
+    );
+    assert.deepEqual(got[0]!.payload, batch[0]!.payload);
+    assert.equal(got[1]!.payload, undefined);
+    assert.deepEqual(got[2]!.payload, batch[2]!.payload);
+  });
+
   it('reads messages that arrive one byte at a time', async () => {
     const [outbound, inbound] = await streamPair();
     const reader = new FrameReader(inbound);
