@@ -61,15 +61,20 @@ export async function status(repo: Repository): Promise<StatusResult> {
   const headTree = headId ? commitTree(repo.objects, headId) : undefined;
 
   // HEAD, the staging index and the working tree are each read in path order and merged in
-  // step, so status holds no per-file state for an unchanged tree.
+  // step, so status holds no per-file state for an unchanged tree. The staging index is read
+  // once: each entry is compared with HEAD as it passes on to the working-tree comparison.
   const stagedChanges: PathChange[] = [];
-  for (const [h, e] of alongside(headTree ? flatten(repo.objects, headTree) : [], repo.staging.entries())) {
-    if (!e) stagedChanges.push({ path: h!.path, change: 'deleted' });
-    else if (!h) stagedChanges.push({ path: e.path, change: 'added' });
-    else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
-      stagedChanges.push({ path: e.path, change: 'modified' });
+  const headFiles = headTree ? flatten(repo.objects, headTree) : [];
+  const stagedEntries = (function* () {
+    for (const [h, e] of alongside(headFiles, repo.staging.entries())) {
+      if (!e) stagedChanges.push({ path: h!.path, change: 'deleted' });
+      else if (!h) stagedChanges.push({ path: e.path, change: 'added' });
+      else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
+        stagedChanges.push({ path: e.path, change: 'modified' });
+      }
+      if (e) yield e;
     }
-  }
+  })();
 
   // Directories holding a tracked path are entered; wholly untracked ones are listed as `dir/`.
   const unstaged: PathChange[] = [];
@@ -84,7 +89,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
       else yield e;
     }
   })();
-  for (const [e, s] of alongside(files, repo.staging.entries())) {
+  for (const [e, s] of alongside(files, stagedEntries)) {
     if (!s) {
       untracked.push(e!.path);
       continue;
