@@ -85,7 +85,7 @@ export class FileAppender {
   readonly fd: number;
   private directFd = -1;
   private useDirect = false; // cleared when the filesystem refuses a direct write
-  private readonly memory: PageAlignedMemory;
+  private readonly memory: PageAlignedMemory | null;
   private readonly free: Buffer[];
   private buf: Buffer;
   private base: number; // file offset of buf[0]: block-aligned while writing directly
@@ -93,16 +93,25 @@ export class FileAppender {
   private readonly inFlight: Promise<void>[] = [];
   private error: unknown = null;
   private released = false;
+  // Operations run one at a time, in call order, even when a caller does not wait for one
+  // before starting the next (an aborted fetch closing its pack while a chunk is being stored).
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(fd: number, path: string, position: number, opts: AppenderOptions = {}) {
     this.fd = fd;
-    this.memory = takeMemory();
+    let memory: PageAlignedMemory | null = null;
+    try {
+      memory = takeMemory();
+    } catch {} // no WebAssembly memory here (--jitless, a tight ulimit -v): plain buffers
+    this.memory = memory;
     this.free = [];
     for (let i = SLOTS - 1; i >= 0; i--)
-      this.free.push(Buffer.from(this.memory.buffer, i * SLOT_STRIDE, SLOT_STRIDE));
+      this.free.push(
+        memory ? Buffer.from(memory.buffer, i * SLOT_STRIDE, SLOT_STRIDE) : Buffer.allocUnsafe(SLOT_STRIDE),
+      );
     this.buf = this.free.pop()!;
     this.base = position;
-    if (opts.direct !== false && directAllowed()) {
+    if (memory && opts.direct !== false && directAllowed()) {
       try {
         this.directFd = openSync(path, constants.O_WRONLY | constants.O_DIRECT);
         this.useDirect = true;
@@ -141,18 +150,8 @@ export class FileAppender {
    * Append `n` bytes that `fill` writes into `buf` at `at`. Waits only when every buffer is being
    * written. An earlier write's error is thrown here.
    */
-  async append(n: number, fill: (buf: Buffer, at: number) => void): Promise<void> {
-    this.check();
-    if (n > SLOT) {
-      const big = Buffer.allocUnsafe(n);
-      fill(big, 0);
-      await this.appendLarge(big);
-      return;
-    }
-    if (this.used + n > SLOT_STRIDE) await this.submit(false);
-    fill(this.buf, this.used);
-    this.used += n;
-    if (this.used >= SLOT) await this.submit(false);
+  append(n: number, fill: (buf: Buffer, at: number) => void): Promise<void> {
+    return this.serially(() => this.appendNow(n, fill));
   }
 
   /** Append a copy of `bytes`. */
@@ -161,15 +160,55 @@ export class FileAppender {
   }
 
   /** Every byte appended so far is in the file (not yet durable: that is the caller's fdatasync). */
-  async flush(): Promise<void> {
-    this.check();
-    await this.submit(true);
-    await this.settle();
-    this.check();
+  flush(): Promise<void> {
+    return this.serially(() => this.flushNow());
   }
 
   /** Wait for the writes still running (on success or failure) and give the buffers back. */
-  async release(): Promise<void> {
+  release(): Promise<void> {
+    return this.serially(() => this.releaseNow());
+  }
+
+  private serially<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(op);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private async appendNow(n: number, fill: (buf: Buffer, at: number) => void): Promise<void> {
+    this.check();
+    if (n > SLOT) {
+      const big = Buffer.allocUnsafe(n);
+      fill(big, 0);
+      await this.appendLarge(big);
+      return;
+    }
+    if (this.used + n > SLOT_STRIDE) await this.submit();
+    fill(this.buf, this.used);
+    this.used += n;
+    if (this.used >= SLOT) await this.submit();
+  }
+
+  private async flushNow(): Promise<void> {
+    this.check();
+    await this.submit();
+    // The partial last block, carried in the buffer, goes out through the page cache once every
+    // direct write has completed, so the two never overlap (they could share a page where pages
+    // are larger than blocks).
+    await this.settle();
+    this.check();
+    if (this.used > 0) {
+      try {
+        const n = await writeAll(this.fd, this.buf, 0, this.used, this.base);
+        if (n !== this.used) throw shortWrite();
+      } catch (err) {
+        this.error ??= err;
+        throw err;
+      }
+    }
+  }
+
+  private async releaseNow(): Promise<void> {
     await this.settle();
     if (this.released) return;
     this.released = true;
@@ -179,7 +218,7 @@ export class FileAppender {
       } catch {}
       this.directFd = -1;
     }
-    if (pool.length < POOLED) pool.push(this.memory);
+    if (this.memory && pool.length < POOLED) pool.push(this.memory);
   }
 
   private check(): void {
@@ -192,48 +231,33 @@ export class FileAppender {
   }
 
   /**
-   * Hand the buffer's bytes to the kernel: the whole blocks directly, and the partial last block
-   * (carried into the next buffer either way) through the page cache as well when `all`.
+   * Hand the buffer's whole blocks to the kernel (all of it when not writing directly); a partial
+   * last block is carried to the front of the next buffer.
    */
-  private async submit(all: boolean): Promise<void> {
+  private async submit(): Promise<void> {
     if (this.used === 0) return;
     const full = this.buf;
     const used = this.used;
     const whole = this.useDirect ? used - (used % BLOCK) : used;
+    if (whole === 0) return;
     // Every buffer but this one is being written: wait for the oldest write to give one back.
     while (this.free.length === 0 && this.inFlight.length > 0) await this.inFlight.shift();
     const next = this.free.pop()!;
     const carried = used - whole;
     if (carried > 0) next.set(full.subarray(whole, used), 0);
-    const at = this.base;
-    if (whole > 0) {
-      const p = this.writeBlocks(full, whole, at).then(
-        () => {
-          this.free.push(full);
-        },
-        (err) => {
-          this.error ??= err;
-          this.free.push(full);
-        },
-      );
-      this.inFlight.push(p);
-    } else {
-      this.free.push(full);
-    }
+    const p = this.writeBlocks(full, whole, this.base).then(
+      () => {
+        this.free.push(full);
+      },
+      (err) => {
+        this.error ??= err;
+        this.free.push(full);
+      },
+    );
+    this.inFlight.push(p);
     this.buf = next;
-    this.base = at + whole;
+    this.base += whole;
     this.used = carried;
-    if (all && carried > 0) {
-      const tail = writeAll(this.fd, next, 0, carried, this.base).then(
-        (n) => {
-          if (n !== carried) this.error ??= shortWrite();
-        },
-        (err) => {
-          this.error ??= err;
-        },
-      );
-      this.inFlight.push(tail);
-    }
   }
 
   /** Write `len` bytes of `buf` at `at`: directly if possible, else (or for the rest) buffered. */
@@ -257,7 +281,7 @@ export class FileAppender {
 
   /** A record bigger than a buffer: everything so far, then it, through the page cache. */
   private async appendLarge(big: Buffer): Promise<void> {
-    await this.submit(false);
+    await this.submit();
     await this.settle();
     this.check();
     const start = this.base;

@@ -2,6 +2,7 @@
 // holding exactly the bytes appended, with O_DIRECT where the filesystem takes it and without.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,4 +115,42 @@ test('a write error is reported, not dropped', async () => {
   );
   await out.release();
   closeSync(fd);
+});
+
+test('operations started without waiting run one at a time, in call order', async () => {
+  const path = join(dir, 'overlap');
+  const fd = openSync(path, 'w+');
+  const out = new FileAppender(fd, path, 0);
+  const parts = SIZES.map((n) => randomBytes(n));
+  // Not awaited one by one, as when an aborted fetch closes its pack while a chunk is stored.
+  const ops: Promise<void>[] = [];
+  for (const [i, p] of parts.entries()) {
+    ops.push(out.appendBytes(p));
+    if (i % 3 === 2) ops.push(out.flush());
+  }
+  ops.push(out.flush(), out.release());
+  await Promise.all(ops);
+  closeSync(fd);
+  assert.ok(readFileSync(path).equals(Buffer.concat(parts)));
+});
+
+test('without WebAssembly memory (as under node --jitless) it writes through the page cache', () => {
+  const path = join(dir, 'jitless');
+  const script = `
+    import { openSync, closeSync, readFileSync } from 'node:fs';
+    const { FileAppender } = await import(${JSON.stringify(new URL('../../src/store/file-appender.ts', import.meta.url).href)});
+    delete globalThis.WebAssembly; // loading TypeScript needs it; what is tested does not
+    const path = ${JSON.stringify(path)};
+    const fd = openSync(path, 'w+');
+    const out = new FileAppender(fd, path, 0);
+    const bytes = Buffer.alloc(5 * 1024 * 1024 + 3, 7);
+    await out.appendBytes(bytes);
+    await out.flush();
+    await out.release();
+    closeSync(fd);
+    console.log(JSON.stringify({ direct: out.direct, same: readFileSync(path).equals(bytes) }));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { direct: false, same: true });
 });
