@@ -361,7 +361,13 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
   );
   try {
     void pump();
-    await finished;
+    try {
+      await finished;
+    } catch (err) {
+      // Whatever is being stored finishes first: the caller closes the pack session next.
+      await storing.catch(() => {});
+      throw err;
+    }
     await storing;
     return result;
   } finally {
