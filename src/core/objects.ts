@@ -139,7 +139,6 @@ export function decodeIndexNode(bytes: Uint8Array): IndexNode {
 const KIND_CODES: Record<EntryKind, string> = { file: 'f', dir: 'd', symlink: 'l' };
 const CODE_KINDS: Record<string, EntryKind> = { f: 'file', d: 'dir', l: 'symlink' };
 
-/** Byte-wise comparison of UTF-8 names, the order entries are stored in. */
 /**
  * Order two strings by their UTF-8 bytes, as trees sort names and SQLite sorts paths, without
  * encoding them. UTF-16 code units already sort that way except that a surrogate (half of a
@@ -171,7 +170,14 @@ export function comparePathKeys(
 }
 
 export function validName(name: string): boolean {
-  return name.length > 0 && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+  return (
+    name.length > 0 &&
+    name !== '.' &&
+    name !== '..' &&
+    !name.includes('/') &&
+    !name.includes('\0') &&
+    name.isWellFormed() // a lone surrogate has no UTF-8 form, so no byte order to sort by
+  );
 }
 
 export function encodeTree(tree: Tree): EncodedObject {
