@@ -217,9 +217,9 @@ export interface FrameWriterOptions {
 }
 
 /**
- * Writes messages to a stream. Each write() resolves once the stream can take more bytes, so
- * a sender that awaits every write holds at most one message in flight beyond the transport's
- * window. Writes are serialized: concurrent calls go out whole and in call order. The payload
+ * Writes messages to a stream. Each write() or writeBatch() resolves once the stream can take
+ * more bytes, so a sender that awaits every call holds at most one message (or one batch) in
+ * flight beyond the transport's window. Writes are serialized: concurrent calls go out whole and in call order. The payload
  * is sent without a copy: do not modify it after passing it to write().
  */
 export class FrameWriter {

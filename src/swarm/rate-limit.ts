@@ -17,6 +17,11 @@ export class RateLimiter {
     return this.rate !== Number.POSITIVE_INFINITY;
   }
 
+  /** The limit in bytes per second (Infinity when unlimited). */
+  get bytesPerSecond(): number {
+    return this.rate;
+  }
+
   take(n: number): Promise<void> {
     if (!this.limited) return Promise.resolve();
     const next = this.queue.then(() => this.wait(n));

@@ -202,12 +202,18 @@ export class SyncServer {
     peer: string,
   ): Promise<void> {
     let bytes = 0;
-    // Objects go out in groups of about 1 MiB, each in one stream write (see writeBatch).
+    // Objects go out in groups of about 1 MiB, each in one stream write (see writeBatch). Under
+    // an upload limit a group is at most a quarter second of it, so that the limit stays smooth
+    // and the first bytes of a response never wait long enough to look like a stall.
+    const upload = this.opts.upload;
+    const groupLimit = upload.limited
+      ? Math.min(SEND_GROUP_BYTES, Math.max(64 * 1024, upload.bytesPerSecond / 4))
+      : SEND_GROUP_BYTES;
     let group: { header: FrameHeader; payload?: Uint8Array }[] = [];
     let groupBytes = 0;
     const sendGroup = async (): Promise<void> => {
       if (group.length === 0) return;
-      await this.opts.upload.take(groupBytes);
+      if (groupBytes > 0) await upload.take(groupBytes);
       const messages = group;
       group = [];
       bytes += groupBytes;
@@ -221,10 +227,12 @@ export class SyncServer {
         groupBytes += data.length;
       } catch (err) {
         if (!isShoalError(err)) throw err;
-        // Missing, or corrupt here: either way the peer must get it elsewhere.
+        // Missing, or corrupt here: either way the peer must get it elsewhere, and soon.
         group.push({ header: { type: 'missing', req, id } });
+        await sendGroup();
+        continue;
       }
-      if (groupBytes >= SEND_GROUP_BYTES) await sendGroup();
+      if (groupBytes >= groupLimit) await sendGroup();
     }
     await sendGroup();
     this.bytesServed += bytes;
