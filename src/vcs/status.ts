@@ -29,7 +29,7 @@ export interface StatusResult {
 
 /**
  * The entries of two path-ordered streams side by side: each path once, with what each stream
- * has at it. Memory stays flat however many paths there are.
+ * has at it. It holds one entry of each stream at a time.
  */
 function* alongside<A extends { path: string }, B extends { path: string }>(
   as: Iterable<A>,
@@ -56,67 +56,76 @@ function* alongside<A extends { path: string }, B extends { path: string }>(
 }
 
 export async function status(repo: Repository): Promise<StatusResult> {
-  const headId = repo.refs.headCommit() ?? null;
-  const head = repo.refs.head();
-  const headTree = headId ? commitTree(repo.objects, headId) : undefined;
-
-  // HEAD, the staging index and the working tree are each read in path order and merged in
-  // step, so status holds no per-file state for an unchanged tree. The staging index is read
-  // once: each entry is compared with HEAD as it passes on to the working-tree comparison.
   const stagedChanges: PathChange[] = [];
-  const headFiles = headTree ? flatten(repo.objects, headTree) : [];
-  const stagedEntries = (function* () {
-    for (const [h, e] of alongside(headFiles, repo.staging.entries())) {
-      if (!e) stagedChanges.push({ path: h!.path, change: 'deleted' });
-      else if (!h) stagedChanges.push({ path: e.path, change: 'added' });
-      else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
-        stagedChanges.push({ path: e.path, change: 'modified' });
-      }
-      if (e) yield e;
-    }
-  })();
-
-  // Directories holding a tracked path are entered; wholly untracked ones are listed as `dir/`.
   const unstaged: PathChange[] = [];
   const untracked: string[] = [];
   const refreshed: StagedEntry[] = [];
-  const nowNs = BigInt(Date.now()) * 1_000_000n;
-  const work = walk(repo.root, '', new IgnoreRules(repo.root), (dir) => repo.staging.hasUnder(dir));
-  // An untracked directory has nothing staged below it, so its place in the order is immaterial.
-  const files = (function* () {
-    for (const e of work) {
-      if ('skipped' in e) untracked.push(`${e.dir}/`);
-      else yield e;
-    }
-  })();
-  for (const [e, s] of alongside(files, stagedEntries)) {
-    if (!s) {
-      untracked.push(e!.path);
-      continue;
-    }
-    if (!e) {
-      unstaged.push({ path: s.path, change: 'deleted' });
-      continue;
-    }
-    if (stampMatches(s, e)) continue;
-    let same = s.kind === e.kind && s.executable === isExecutable(e.stat) && BigInt(s.size) === e.stat.size;
-    if (same) {
-      try {
-        const id =
-          e.kind === 'symlink'
-            ? (await stageSymlink(e, null)).id
-            : (await ingestFile(e.abs, { chunker: repo.chunker, session: null })).id;
-        same = idEquals(id, s.id);
-      } catch (err) {
-        if (!isShoalError(err)) throw err;
-        same = false; // vanished or changing as we read: report it as modified
+  // One read transaction: HEAD and the staging index as they were when status began, however
+  // long the comparison takes and whatever another command commits meanwhile.
+  repo.db.exec('BEGIN');
+  let headId: Uint8Array | null;
+  let head: ReturnType<Repository['refs']['head']>;
+  try {
+    headId = repo.refs.headCommit() ?? null;
+    head = repo.refs.head();
+    const headTree = headId ? commitTree(repo.objects, headId) : undefined;
+
+    // HEAD, the staging index and the working tree are each read in path order and merged in
+    // step, so status holds no per-file state for an unchanged tree. The staging index is read
+    // once: each entry is compared with HEAD as it passes on to the working-tree comparison.
+    const headFiles = headTree ? flatten(repo.objects, headTree) : [];
+    const stagedEntries = (function* () {
+      for (const [h, e] of alongside(headFiles, repo.staging.entries())) {
+        if (!e) stagedChanges.push({ path: h!.path, change: 'deleted' });
+        else if (!h) stagedChanges.push({ path: e.path, change: 'added' });
+        else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
+          stagedChanges.push({ path: e.path, change: 'modified' });
+        }
+        if (e) yield e;
+      }
+    })();
+
+    // Directories holding a tracked path are entered; wholly untracked ones are listed as `dir/`.
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const work = walk(repo.root, '', new IgnoreRules(repo.root), (dir) => repo.staging.hasUnder(dir));
+    // An untracked directory has nothing staged below it, so its place in the order is immaterial.
+    const files = (function* () {
+      for (const e of work) {
+        if ('skipped' in e) untracked.push(`${e.dir}/`);
+        else yield e;
+      }
+    })();
+    for (const [e, s] of alongside(files, stagedEntries)) {
+      if (!s) {
+        untracked.push(e!.path);
+        continue;
+      }
+      if (!e) {
+        unstaged.push({ path: s.path, change: 'deleted' });
+        continue;
+      }
+      if (stampMatches(s, e)) continue;
+      let same = s.kind === e.kind && s.executable === isExecutable(e.stat) && BigInt(s.size) === e.stat.size;
+      if (same) {
+        try {
+          const id =
+            e.kind === 'symlink'
+              ? (await stageSymlink(e, null)).id
+              : (await ingestFile(e.abs, { chunker: repo.chunker, session: null })).id;
+          same = idEquals(id, s.id);
+        } catch (err) {
+          if (!isShoalError(err)) throw err;
+          same = false; // vanished or changing as we read: report it as modified
+        }
+      }
+      if (!same) unstaged.push({ path: e.path, change: 'modified' });
+      else {
+        const stamp = stampOf(e, nowNs);
+        if (stamp) refreshed.push({ ...s, stamp });
       }
     }
-    if (!same) unstaged.push({ path: e.path, change: 'modified' });
-    else {
-      const stamp = stampOf(e, nowNs);
-      if (stamp) refreshed.push({ ...s, stamp });
-    }
+  } finally {
+    repo.db.exec('COMMIT');
   }
   unstaged.sort((a, b) => (a.path < b.path ? -1 : 1));
 
