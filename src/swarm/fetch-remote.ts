@@ -78,6 +78,7 @@ async function runFetch(
       peers: view.accepted.map((c) => c.session).filter((s) => s.failed === null),
       targets,
       download: peer.download,
+      stallMs: opts.stallMs,
       onProgress: opts.onProgress,
       signal: opts.signal,
     });
