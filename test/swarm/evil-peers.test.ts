@@ -14,6 +14,7 @@ import { tempDir } from '../helpers.ts';
 import {
   assertFsck,
   type CloneSummary,
+  cloneWithStallTimeout,
   type EvilMode,
   evilPeer,
   parseJson,
@@ -234,17 +235,7 @@ describe('a peer that stops answering chunk requests', () => {
     timeout: 120_000,
   }, async (t) => {
     const evil = await evilPeer(t, mirror, mirror.configDir, 'silent-chunks');
-    const parent = tempDir(t);
-    const victim = userAt(t, join(parent, 'victim'));
-    const set = await shoalAsync(t, ['config', '--global', 'transfer.stall-timeout', '1'], {
-      cwd: parent,
-      configDir: victim.configDir,
-    });
-    assert.equal(set.status, 0, set.stderr);
-    const r = await shoalAsync(t, ['clone', evil.addr, victim.dir, '--json'], {
-      cwd: parent,
-      configDir: victim.configDir,
-    });
+    const { r } = await cloneWithStallTimeout(t, evil.addr, 1);
     assert.equal(r.status, 1, r.stdout);
     assert.equal(parseJson<{ error: { code: string } }>(r).error.code, 'PEER_ERROR');
   });

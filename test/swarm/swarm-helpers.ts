@@ -14,7 +14,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CloneSummary } from '../../src/swarm/index.ts';
 import { configFor, describe, newRepo, type TestRepo } from '../cli/repo-helpers.ts';
-import { BIN, ROOT, type RunResult, shoalEnv } from '../helpers.ts';
+import { BIN, ROOT, type RunResult, shoalEnv, tempDir } from '../helpers.ts';
 
 /** What the helpers need of a test: somewhere to register cleanups (a TestContext, or a suite's). */
 export interface Scope {
@@ -251,6 +251,29 @@ export function assertFsck(repo: TestRepo): void {
 /** A user with a repository opened at `dir` (which need not exist yet). */
 export function userAt(t: T, dir: string): TestRepo {
   return newRepo(t, { dir, configDir: configFor(t), init: false });
+}
+
+/**
+ * A new user clones `addr` into a fresh directory with a stall timeout of `stallSeconds` (user
+ * config, as `shoal config --global` sets it). Returns the user and the clone's result.
+ */
+export async function cloneWithStallTimeout(
+  t: T,
+  addr: string,
+  stallSeconds: number,
+): Promise<{ clone: TestRepo; r: RunResult }> {
+  const parent = tempDir(t);
+  const clone = userAt(t, join(parent, 'clone'));
+  const set = await shoalAsync(t, ['config', '--global', 'transfer.stall-timeout', String(stallSeconds)], {
+    cwd: parent,
+    configDir: clone.configDir,
+  });
+  assert.equal(set.status, 0, set.stderr);
+  const r = await shoalAsync(t, ['clone', addr, clone.dir, '--json'], {
+    cwd: parent,
+    configDir: clone.configDir,
+  });
+  return { clone, r };
 }
 
 /** The hex public key of the user whose config directory a repo handle uses. */

@@ -3,11 +3,9 @@
 // It also checks that transfer.stall-timeout reaches the chunk scheduler of a clone.
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { newRepo, randomFile, sha256File } from '../cli/repo-helpers.ts';
-import { tempDir } from '../helpers.ts';
-import { assertFsck, type CloneSummary, parseJson, serve, shoalAsync, userAt } from './swarm-helpers.ts';
+import { assertFsck, type CloneSummary, cloneWithStallTimeout, parseJson, serve } from './swarm-helpers.ts';
 
 test('a seeder at 200 kB/s never leaves a 2 s stall timeout without data', {
   timeout: 120_000,
@@ -18,21 +16,9 @@ test('a seeder at 200 kB/s never leaves a 2 s stall timeout without data', {
   const sum = randomFile(origin.path('weights.bin'), 700 * 1024);
   origin.commit('v1');
   const server = await serve(t, origin, { args: ['--max-upload', '200k'] });
-
-  const parent = tempDir(t);
-  const clone = userAt(t, join(parent, 'clone'));
-  const set = await shoalAsync(t, ['config', '--global', 'transfer.stall-timeout', '2'], {
-    cwd: parent,
-    configDir: clone.configDir,
-  });
-  assert.equal(set.status, 0, set.stderr);
-  const r = await shoalAsync(t, ['clone', server.addr, clone.dir, '--json'], {
-    cwd: parent,
-    configDir: clone.configDir,
-  });
+  const { clone, r } = await cloneWithStallTimeout(t, server.addr, 2);
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-  const s = parseJson<CloneSummary>(r);
-  assert.deepEqual(s.banned, []);
+  assert.deepEqual(parseJson<CloneSummary>(r).banned, []);
   assert.equal(sha256File(clone.path('weights.bin')), sum);
   assertFsck(clone);
 });
@@ -43,20 +29,10 @@ test('transfer.stall-timeout reaches a clone: a seeder silent for longer is drop
   const origin = newRepo(t);
   randomFile(origin.path('weights.bin'), 100 * 1024);
   origin.commit('v1');
-  // At 20 kB/s the first 64 KiB group leaves after about 3 s: longer than the 2 s set below,
+  // At 20 kB/s the first 64 KiB group leaves after about 3 s: longer than the 2 s set here,
   // far shorter than the 30 s default that applied before the setting reached the scheduler.
   const server = await serve(t, origin, { args: ['--max-upload', '20k'] });
-  const parent = tempDir(t);
-  const clone = userAt(t, join(parent, 'clone'));
-  const set = await shoalAsync(t, ['config', '--global', 'transfer.stall-timeout', '2'], {
-    cwd: parent,
-    configDir: clone.configDir,
-  });
-  assert.equal(set.status, 0, set.stderr);
-  const r = await shoalAsync(t, ['clone', server.addr, clone.dir, '--json'], {
-    cwd: parent,
-    configDir: clone.configDir,
-  });
+  const { r } = await cloneWithStallTimeout(t, server.addr, 2);
   assert.equal(r.status, 1, r.stdout);
   const e = parseJson<{ error: { code: string; message: string } }>(r).error;
   assert.equal(e.code, 'PEER_ERROR');
