@@ -81,6 +81,27 @@ export class Staging {
     }
   }
 
+  /** The entry at `path` and every entry below it as a directory, in path order, in pages. */
+  *entriesUnder(path: string): Generator<StagedEntry> {
+    if (path === '') {
+      yield* this.entries();
+      return;
+    }
+    const exact = this.get(path);
+    if (exact) yield exact;
+    // Paths below are those after 'path/' and before 'path0' ('0' follows '/'), in byte order.
+    const page = this.db.prepare(
+      'SELECT * FROM staging WHERE path > ? AND path < ? ORDER BY path LIMIT 1000',
+    );
+    let after = `${path}/`;
+    for (;;) {
+      const rows = page.all(after, `${path}0`) as unknown as Row[];
+      for (const r of rows) yield fromRow(r);
+      if (rows.length < 1000) return;
+      after = rows[rows.length - 1]!.path;
+    }
+  }
+
   /** Whether anything is staged below the directory `dir`. */
   hasUnder(dir: string): boolean {
     // Paths below `dir` are those from 'dir/' up to 'dir0' ('0' follows '/'), in byte order.

@@ -8,6 +8,7 @@ import { ChunkPipeline } from './chunk-pipeline.ts';
 import { ingestFile, PIPELINE_FILE } from './ingest.ts';
 import type { OnProgress } from './progress.ts';
 import {
+  alongside,
   blockingAncestor,
   IgnoreRules,
   isExecutable,
@@ -36,6 +37,15 @@ export interface AddResult {
 }
 
 const BATCH_FILES = 2000;
+
+/** A file to read, with what the staging index held for it. */
+type Pending = WorkEntry & { old: Pick<StagedEntry, 'kind' | 'executable' | 'id'> | undefined };
+
+/** The targets not inside another one (a target inside another is walked with it). */
+function outermost(targets: string[]): string[] {
+  const unique = [...new Set(targets)];
+  return unique.filter((t) => !unique.some((u) => u !== t && (u === '' || t.startsWith(`${u}/`))));
+}
 // A file modified within this window of being read could change again within the same timestamp
 // tick unnoticed, so its stat stamp is not trusted: the next status or add reads it again.
 export const RACY_WINDOW_NS = 100_000_000n;
@@ -78,7 +88,6 @@ export async function stageSymlink(
 export async function add(repo: Repository, opts: AddOptions): Promise<AddResult> {
   const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
   return repo.withWriteLock(async () => {
-    const staged = new Map(repo.staging.all().map((e) => [e.path, e]));
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
       const blocker = blockingAncestor(repo.root, t);
@@ -90,37 +99,51 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
         );
       }
       const exists = t === '' || lstatOrNull(`${repo.root}/${t}`) !== null;
-      const tracked = [...staged.keys()].some((p) => underAny(p, [t]));
+      const tracked =
+        t === '' ? repo.staging.count() > 0 : repo.staging.get(t) !== undefined || repo.staging.hasUnder(t);
       if (!exists && !tracked) {
         throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any files`, {
           path: opts.paths[i],
         });
       }
     }
+    // Each target's files and its staged entries are read in path order and merged in step, so
+    // an unchanged file costs no memory; only the files to read are kept, with what was staged.
     const rules = new IgnoreRules(repo.root);
-    const seen = new Set<string>();
-    const work: WorkEntry[] = [];
+    const work: Pending[] = [];
+    const removed: string[] = [];
+    let unchanged = 0;
     let bytesTotal = 0;
-    for (const t of targets) {
-      for (const e of walk(repo.root, t, rules)) {
-        if ('skipped' in e || seen.has(e.path)) continue;
-        seen.add(e.path);
-        if (stampMatches(staged.get(e.path), e)) continue;
-        work.push({ ...e, stat: statFields(e.stat) }); // held for every file: keep it small
+    for (const t of outermost(targets)) {
+      let walkedAny = false;
+      const files = walk(repo.root, t, rules) as Iterable<WorkEntry>; // no enter(): nothing skipped
+      for (const [e, s] of alongside(files, repo.staging.entriesUnder(t))) {
+        if (!e) {
+          removed.push(s!.path); // gone, ignored now, or a directory now stands there
+          continue;
+        }
+        walkedAny = true;
+        if (stampMatches(s, e)) {
+          unchanged++;
+          continue;
+        }
+        const old = s ? { kind: s.kind, executable: s.executable, id: s.id } : undefined;
+        work.push({ ...e, stat: statFields(e.stat), old }); // held for every file to read: keep it small
         bytesTotal += Number(e.stat.size);
       }
-    }
-    // A staged file where a directory now stands ('x' staged, 'x/y' added) leaves the index, as
-    // in git; otherwise the next commit would hold both and fail.
-    const seenDirs = new Set<string>();
-    for (const p of seen) {
-      for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) seenDirs.add(p.slice(0, i));
+      // A staged file where a directory now stands ('x' staged, 'x/y' added) leaves the index, as
+      // in git; otherwise the next commit would hold both and fail.
+      if (walkedAny) {
+        for (let i = t.indexOf('/'); i >= 0; i = t.indexOf('/', i + 1)) {
+          if (repo.staging.get(t.slice(0, i))) removed.push(t.slice(0, i));
+        }
+      }
     }
     const result: AddResult = {
       added: [],
       modified: [],
-      removed: [...staged.keys()].filter((p) => (underAny(p, targets) && !seen.has(p)) || seenDirs.has(p)),
-      unchanged: seen.size - work.length,
+      removed: [...new Set(removed)], // an ancestor of two targets is found twice
+      unchanged,
       failed: [],
       bytesRead: 0,
       newBytes: 0,
@@ -189,7 +212,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
           }
           throw err;
         }
-        const old = staged.get(e.path);
+        const old = e.old;
         if (!old) result.added.push(e.path);
         else if (
           old.kind === entry.kind &&

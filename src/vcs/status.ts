@@ -2,14 +2,14 @@
 // staging index (unstaged changes, untracked files). Files whose stat stamp matches are not
 // read; files whose stamp changed but whose content did not get a fresh stamp when possible.
 
-import { compareNames, idEquals, isShoalError } from '../core/index.ts';
+import { idEquals, isShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { stageSymlink, stampMatches, stampOf } from './add.ts';
 import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
 import { readMergeState } from './merge-state.ts';
 import { commitTree, flatten } from './trees.ts';
-import { IgnoreRules, isExecutable, walk } from './worktree.ts';
+import { alongside, IgnoreRules, isExecutable, walk } from './worktree.ts';
 
 export interface PathChange {
   path: string;
@@ -25,34 +25,6 @@ export interface StatusResult {
   /** What is being merged in, while a merge waits for conflicts to be resolved. */
   merging: string | null;
   conflicts: ConflictStatus[];
-}
-
-/**
- * The entries of two path-ordered streams side by side: each path once, with what each stream
- * has at it. It holds one entry of each stream at a time.
- */
-function* alongside<A extends { path: string }, B extends { path: string }>(
-  as: Iterable<A>,
-  bs: Iterable<B>,
-): Generator<[A | undefined, B | undefined]> {
-  const ai = as[Symbol.iterator]();
-  const bi = bs[Symbol.iterator]();
-  let a = ai.next();
-  let b = bi.next();
-  while (!a.done || !b.done) {
-    const order = a.done ? 1 : b.done ? -1 : compareNames(a.value.path, b.value.path);
-    if (order < 0) {
-      yield [a.value as A, undefined];
-      a = ai.next();
-    } else if (order > 0) {
-      yield [undefined, b.value as B];
-      b = bi.next();
-    } else {
-      yield [a.value as A, b.value as B];
-      a = ai.next();
-      b = bi.next();
-    }
-  }
 }
 
 export async function status(repo: Repository): Promise<StatusResult> {

@@ -4,7 +4,7 @@
 import { type BigIntStats, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
-import { comparePathKeys, ShoalError } from '../core/index.ts';
+import { compareNames, comparePathKeys, ShoalError } from '../core/index.ts';
 import { REPO_DIR } from '../store/index.ts';
 
 export const IGNORE_FILE = '.shoalignore';
@@ -97,6 +97,34 @@ export class IgnoreRules {
       if (r.unignored) return false;
     }
     return false;
+  }
+}
+
+/**
+ * The entries of two path-ordered streams side by side: each path once, with what each stream
+ * has at it. It holds one entry of each stream at a time.
+ */
+export function* alongside<A extends { path: string }, B extends { path: string }>(
+  as: Iterable<A>,
+  bs: Iterable<B>,
+): Generator<[A | undefined, B | undefined]> {
+  const ai = as[Symbol.iterator]();
+  const bi = bs[Symbol.iterator]();
+  let a = ai.next();
+  let b = bi.next();
+  while (!a.done || !b.done) {
+    const order = a.done ? 1 : b.done ? -1 : compareNames(a.value.path, b.value.path);
+    if (order < 0) {
+      yield [a.value as A, undefined];
+      a = ai.next();
+    } else if (order > 0) {
+      yield [undefined, b.value as B];
+      b = bi.next();
+    } else {
+      yield [a.value as A, b.value as B];
+      a = ai.next();
+      b = bi.next();
+    }
   }
 }
 

@@ -315,6 +315,45 @@ test('status merges HEAD, the index and the working tree in byte order, whatever
   assert.deepEqual([...st.untracked].sort(), ['a.b/', 'a/new']);
 });
 
+test('add merges each target with the staging index: overlaps, file/directory swaps, pages', (t) => {
+  const repo = newRepo(t);
+  // More than one page (1000) of staged entries under one directory, and tricky name orders.
+  for (let i = 0; i < 1200; i++) repo.write(`many/f${String(i).padStart(4, '0')}`, `${i}\n`);
+  for (const n of ['a.txt', 'a/b', 'a-b', 'x', 't/a']) repo.write(n, `${n}\n`);
+  repo.ok(['add', '.']);
+  repo.commit('base');
+  type Added = { added: string[]; modified: string[]; removed: string[]; unchanged: number };
+
+  // Overlapping targets are walked once.
+  repo.write('many/f0007', 'changed\n');
+  rmSync(repo.path('many/f1100'));
+  let r = repo.j<Added>(['add', 'many', 'many/f0007', '.']);
+  assert.deepEqual([r.added, r.modified, r.removed], [[], ['many/f0007'], ['many/f1100']]);
+  assert.equal(r.unchanged, 1198 + 5); // the rest of many/ and the five others
+
+  // A staged file replaced by a directory, and a staged directory replaced by a file.
+  rmSync(repo.path('x'));
+  repo.write('x/y', 'now a directory\n');
+  rmSync(repo.path('t'), { recursive: true });
+  repo.write('t', 'now a file\n');
+  r = repo.j<Added>(['add', 'x/y', 't']);
+  assert.deepEqual(
+    [r.added.sort(), r.removed.sort()],
+    [
+      ['t', 'x/y'],
+      ['t/a', 'x'],
+    ],
+  );
+  repo.write('a/b', 'changed too\n');
+  r = repo.j<Added>(['add', 'a']);
+  assert.deepEqual([r.added, r.modified, r.removed], [[], ['a/b'], []]);
+  repo.commit('after');
+  assert.equal(repo.j<{ ok: boolean }>(['fsck']).ok, true);
+  assert.deepEqual(repo.j<Status>(['status']).unstaged, []);
+  assert.equal(repo.ok(['cat', 'HEAD:x/y']).stdout, 'now a directory\n');
+  assert.equal(repo.ok(['cat', 'HEAD:t']).stdout, 'now a file\n');
+});
+
 test('.shoalignore, including a nested one, is honoured by add and status', (t) => {
   const repo = newRepo(t);
   repo.write('.shoalignore', '# build output\n*.tmp\nbuild/\n/only-root.txt\n');
