@@ -219,8 +219,8 @@ export interface FrameWriterOptions {
 /**
  * Writes messages to a stream. Each write() or writeBatch() resolves once the stream can take
  * more bytes, so a sender that awaits every call holds at most one message (or one batch) in
- * flight beyond the transport's window. Writes are serialized: concurrent calls go out whole and in call order. The payload
- * is sent without a copy: do not modify it after passing it to write().
+ * flight beyond the transport's window. Writes are serialized: concurrent calls go out whole
+ * and in call order. Payloads are sent without a copy: do not modify one after passing it.
  */
 export class FrameWriter {
   readonly stream: Stream;
@@ -239,16 +239,7 @@ export class FrameWriter {
    * fires while waiting for the transport (which aborts the stream).
    */
   write(header: FrameHeader, payload?: Uint8Array, options?: AbortOptions): Promise<void> {
-    // encode first, so that a bad header throws without touching the stream or the queue
-    let prefix: Uint8Array;
-    try {
-      prefix = encodeHeader(header, payload?.byteLength, this.limits);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const data =
-      payload !== undefined && payload.byteLength > 0 ? new Uint8ArrayList(prefix, payload) : prefix;
-    return this.#enqueue(data, options);
+    return this.writeBatch([{ header, payload }], options);
   }
 
   /**
@@ -270,10 +261,6 @@ export class FrameWriter {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#enqueue(data, options);
-  }
-
-  #enqueue(data: Uint8Array | Uint8ArrayList, options?: AbortOptions): Promise<void> {
     const next = this.#tail.then(() => this.#send(data, options));
     this.#tail = next.catch(() => {});
     return next;
@@ -290,11 +277,11 @@ export class FrameWriter {
     }
   }
 
-  async #send(data: Uint8Array | Uint8ArrayList, options?: AbortOptions): Promise<void> {
+  async #send(data: Uint8ArrayList, options?: AbortOptions): Promise<void> {
     if (this.#error) throw this.#error;
     if (options?.signal?.aborted) throw new ShoalError('ABORTED', 'write aborted before sending');
     try {
-      // one send per call: one yamux frame (and window update) for header and payload, no copy
+      // one send per call: one yamux frame (and window update) for all its messages, no copy
       this.stream.send(data);
     } catch (err) {
       throw this.#fail(err, 'could not write to the stream');

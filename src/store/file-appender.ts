@@ -35,13 +35,9 @@ declare const WebAssembly: { Memory: new (d: { initial: number; maximum: number 
 
 const pool: PageAlignedMemory[] = [];
 
-function alignedMemory(bytes: number): PageAlignedMemory {
-  const pages = Math.ceil(bytes / 65536);
-  return new WebAssembly.Memory({ initial: pages, maximum: pages });
-}
-
 function takeMemory(): PageAlignedMemory {
-  return pool.pop() ?? alignedMemory(SLOTS * SLOT_STRIDE);
+  const pages = (SLOTS * SLOT_STRIDE) / 65536;
+  return pool.pop() ?? new WebAssembly.Memory({ initial: pages, maximum: pages });
 }
 
 function directAllowed(): boolean {

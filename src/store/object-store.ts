@@ -59,7 +59,7 @@ const CHECKPOINT_BYTES = 128 * 1024 * 1024;
 // Packs are written through the page cache. With O_DIRECT a 1 GiB add or fetch spent less system
 // time, but the checkout that usually follows then read the packs back from the device: a
 // checkout right after add took 1.4-2.3 s instead of 0.9-1.0 s, and a clone end to end was no
-// faster (BENCHMARKS.md, "Where the time goes").
+// faster (BENCHMARKS.md, "Direct I/O: what was tried, and what was kept").
 const PACK_WRITES = { direct: false };
 const SAMPLE = 4096;
 

@@ -71,14 +71,7 @@ export class Staging {
    * read in pages: nothing holds a cursor open while the caller writes to the repository.
    */
   *entries(): Generator<StagedEntry> {
-    const page = this.db.prepare('SELECT * FROM staging WHERE path > ? ORDER BY path LIMIT 1000');
-    let after = '';
-    for (;;) {
-      const rows = page.all(after) as unknown as Row[];
-      for (const r of rows) yield fromRow(r);
-      if (rows.length < 1000) return;
-      after = rows[rows.length - 1]!.path;
-    }
+    yield* this.between('', null);
   }
 
   /** The entry at `path` and every entry below it as a directory, in path order, in pages. */
@@ -90,12 +83,17 @@ export class Staging {
     const exact = this.get(path);
     if (exact) yield exact;
     // Paths below are those after 'path/' and before 'path0' ('0' follows '/'), in byte order.
-    const page = this.db.prepare(
-      'SELECT * FROM staging WHERE path > ? AND path < ? ORDER BY path LIMIT 1000',
-    );
-    let after = `${path}/`;
+    yield* this.between(`${path}/`, `${path}0`);
+  }
+
+  /** The entries after `after` and (unless null) before `before`, in path order, in pages. */
+  private *between(after: string, before: string | null): Generator<StagedEntry> {
+    const page =
+      before === null
+        ? this.db.prepare('SELECT * FROM staging WHERE path > ? ORDER BY path LIMIT 1000')
+        : this.db.prepare('SELECT * FROM staging WHERE path > ? AND path < ? ORDER BY path LIMIT 1000');
     for (;;) {
-      const rows = page.all(after, `${path}0`) as unknown as Row[];
+      const rows = (before === null ? page.all(after) : page.all(after, before)) as unknown as Row[];
       for (const r of rows) yield fromRow(r);
       if (rows.length < 1000) return;
       after = rows[rows.length - 1]!.path;

@@ -38,9 +38,10 @@ export function commitTree(objects: ObjectStore, commit: ObjectId): ObjectId {
 export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Generator<FlatEntry> {
   let entries = readTree(objects, tree).entries;
   if (entries.some((e) => e.kind === 'dir')) {
-    entries = [...entries].sort((a, b) =>
-      comparePathKeys({ name: a.name, dir: a.kind === 'dir' }, { name: b.name, dir: b.kind === 'dir' }),
-    );
+    entries = entries
+      .map((e) => ({ name: e.name, dir: e.kind === 'dir', e }))
+      .sort(comparePathKeys)
+      .map((k) => k.e);
   }
   for (const e of entries) {
     const path = prefix ? `${prefix}/${e.name}` : e.name;

@@ -158,16 +158,16 @@ export function* walk(
   }
   // Stat first, then sort: a subdirectory sorts by its name and a '/', so paths come out in
   // byte order ('a.txt' before 'a/b'), the order of the staging index and of flatten().
-  const children: { name: string; dir: boolean; st: BigIntStats }[] = [];
+  const children: { name: string; dir: boolean; abs: string; st: BigIntStats }[] = [];
   for (const name of names) {
     if (start === '' && name === REPO_DIR) continue;
-    const cst = lstatOrNull(join(abs, name));
-    if (cst) children.push({ name, dir: cst.isDirectory(), st: cst });
+    const childAbs = join(abs, name);
+    const cst = lstatOrNull(childAbs);
+    if (cst) children.push({ name, dir: cst.isDirectory(), abs: childAbs, st: cst });
   }
   children.sort(comparePathKeys);
-  for (const { name, st: cst } of children) {
+  for (const { name, abs: childAbs, st: cst } of children) {
     const path = start === '' ? name : `${start}/${name}`;
-    const childAbs = join(abs, name);
     if (cst.isDirectory()) {
       if (rules.ignored(path, true)) continue;
       if (enter && !enter(path)) {
