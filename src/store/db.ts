@@ -47,7 +47,24 @@ CREATE TABLE IF NOT EXISTS staging (
   ctime_ns TEXT NOT NULL,
   ino TEXT NOT NULL
 ) WITHOUT ROWID;
+${(['INSERT', 'DELETE', 'UPDATE'] as const).map(stagingTrigger).join('\n')}
 `;
+
+/**
+ * A trigger that bumps meta.staging_generation whenever a path enters or leaves the staging
+ * index or its kind, executable bit or id changes; a stamp refresh leaves it alone. Being in the
+ * database, it fires whichever program writes the table (Staging.matchingTree relies on this).
+ */
+function stagingTrigger(event: 'INSERT' | 'DELETE' | 'UPDATE'): string {
+  const when =
+    event === 'UPDATE'
+      ? ' WHEN OLD.path IS NOT NEW.path OR OLD.kind IS NOT NEW.kind OR OLD.executable IS NOT NEW.executable OR OLD.id IS NOT NEW.id'
+      : '';
+  return `CREATE TRIGGER IF NOT EXISTS staging_${event.toLowerCase()} AFTER ${event} ON staging${when} BEGIN
+  INSERT INTO meta (key, value) VALUES ('staging_generation', '1')
+    ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+END;`;
+}
 
 export function openDatabase(file: string, create: boolean): DatabaseSync {
   let db: DatabaseSync;

@@ -2,7 +2,7 @@
 // the stat data of the working file it was read from, so unchanged files are never re-read.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { EntryKind, ObjectId } from '../core/index.ts';
+import { type EntryKind, fromHex, type ObjectId, toHex } from '../core/index.ts';
 import { transaction } from './db.ts';
 
 export interface StatStamp {
@@ -58,7 +58,11 @@ export class Staging {
     this.db = db;
     this.qUnder = db.prepare('SELECT 1 AS x FROM staging WHERE path >= ? AND path < ? LIMIT 1');
     this.qPut = db.prepare(
-      'INSERT OR REPLACE INTO staging (path, kind, executable, size, id, height, mtime_ns, ctime_ns, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      // An upsert, not INSERT OR REPLACE: a row whose content stays the same is updated in place,
+      // so the triggers that track the index's content (see matchingTree) leave it alone.
+      `INSERT INTO staging (path, kind, executable, size, id, height, mtime_ns, ctime_ns, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, executable = excluded.executable, size = excluded.size,
+         id = excluded.id, height = excluded.height, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, ino = excluded.ino`,
     );
   }
 
@@ -113,6 +117,42 @@ export class Staging {
 
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM staging').get() as { n: number }).n;
+  }
+
+  /**
+   * A number that changes whenever a path is staged or unstaged or its kind, executable bit or id
+   * changes (SQLite triggers keep it, see db.ts), and not when only a stat stamp is refreshed.
+   */
+  generation(): string {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'staging_generation'").get() as
+      | { value: string }
+      | undefined;
+    return row?.value ?? '0';
+  }
+
+  /**
+   * The tree the index was last found equal to (same paths, kinds, executable bits and ids), if
+   * the index has not changed since: `status` then has no staged changes to look for.
+   */
+  matchingTree(): ObjectId | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'staging_tree'").get() as
+      | { value: string }
+      | undefined;
+    if (!row) return undefined;
+    const [hex, generation] = row.value.split(' ');
+    if (generation !== this.generation() || hex === undefined) return undefined;
+    try {
+      return fromHex(hex);
+    } catch {
+      return undefined; // not an id: as if nothing were recorded
+    }
+  }
+
+  /** Record that the index, as of `generation` (read before reading it), equals `tree`. */
+  recordMatchingTree(tree: ObjectId, generation: string): void {
+    this.db
+      .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('staging_tree', ?)")
+      .run(`${toHex(tree)} ${generation}`);
   }
 
   /** Apply puts and removals in one transaction. */

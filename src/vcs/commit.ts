@@ -35,6 +35,7 @@ export async function commit(repo: Repository, opts: CommitOptions): Promise<Com
     const headCommit = repo.refs.headCommit();
     const parents = [...(headCommit ? [headCommit] : []), ...(opts.extraParents ?? [])];
     const session = await repo.objects.beginSession();
+    const generation = repo.staging.generation();
     try {
       // Streamed from the staging index in path order: memory stays flat however many files.
       let count = 0;
@@ -76,6 +77,8 @@ export async function commit(repo: Repository, opts: CommitOptions): Promise<Com
       } else {
         repo.refs.setHead({ kind: 'detached', id: encoded.id });
       }
+      // The index is now the new commit's tree: the next status need not compare the two.
+      repo.staging.recordMatchingTree(tree.id, generation);
       return { id: encoded.id, tree: tree.id, parents, branch: head.kind === 'branch' ? head.name : null };
     } catch (err) {
       await session.abort();

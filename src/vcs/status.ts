@@ -37,25 +37,34 @@ export async function status(repo: Repository): Promise<StatusResult> {
   repo.db.exec('BEGIN');
   let headId: Uint8Array | null;
   let head: ReturnType<Repository['refs']['head']>;
+  let headTree: Uint8Array | undefined;
+  let generation: string;
+  let nothingStaged: boolean;
   try {
     headId = repo.refs.headCommit() ?? null;
     head = repo.refs.head();
-    const headTree = headId ? commitTree(repo.objects, headId) : undefined;
+    headTree = headId ? commitTree(repo.objects, headId) : undefined;
+    generation = repo.staging.generation();
+    const known = headTree ? repo.staging.matchingTree() : undefined;
+    nothingStaged = headTree !== undefined && known !== undefined && idEquals(known, headTree);
 
     // HEAD, the staging index and the working tree are each read in path order and merged in
     // step, so status holds no per-file state for an unchanged tree. The staging index is read
-    // once: each entry is compared with HEAD as it passes on to the working-tree comparison.
-    const headFiles = headTree ? flatten(repo.objects, headTree) : [];
-    const stagedEntries = (function* () {
-      for (const [h, e] of alongside(headFiles, repo.staging.entries())) {
-        if (!e) stagedChanges.push({ path: h!.path, change: 'deleted' });
-        else if (!h) stagedChanges.push({ path: e.path, change: 'added' });
-        else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
-          stagedChanges.push({ path: e.path, change: 'modified' });
-        }
-        if (e) yield e;
-      }
-    })();
+    // once: each entry is compared with HEAD as it passes on to the working-tree comparison,
+    // unless the index is known to equal HEAD's tree (then HEAD is not read at all).
+    const headFiles = headTree && !nothingStaged ? flatten(repo.objects, headTree) : [];
+    const stagedEntries = nothingStaged
+      ? repo.staging.entries()
+      : (function* () {
+          for (const [h, e] of alongside(headFiles, repo.staging.entries())) {
+            if (!e) stagedChanges.push({ path: h!.path, change: 'deleted' });
+            else if (!h) stagedChanges.push({ path: e.path, change: 'added' });
+            else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
+              stagedChanges.push({ path: e.path, change: 'modified' });
+            }
+            if (e) yield e;
+          }
+        })();
 
     // Directories holding a tracked path are entered; wholly untracked ones are listed as `dir/`.
     const nowNs = BigInt(Date.now()) * 1_000_000n;
@@ -101,18 +110,23 @@ export async function status(repo: Repository): Promise<StatusResult> {
   }
   unstaged.sort((a, b) => (a.path < b.path ? -1 : 1));
 
-  if (refreshed.length > 0) {
+  // With no staged changes the index equals HEAD's tree; recorded, the next status need not read
+  // HEAD (a change to the index since `generation` was read makes the record void).
+  const recordTree =
+    headTree !== undefined && !nothingStaged && stagedChanges.length === 0 ? headTree : undefined;
+  if (refreshed.length > 0 || recordTree) {
     // Best effort, as git does: skip the refresh when another command holds the lock.
     try {
       // Only entries that nobody re-staged meanwhile get the fresh stamp.
-      await repo.withWriteLock(() =>
+      await repo.withWriteLock(() => {
         repo.staging.apply(
           refreshed.filter((r) => {
             const current = repo.staging.get(r.path);
             return current !== undefined && idEquals(current.id, r.id);
           }),
-        ),
-      );
+        );
+        if (recordTree) repo.staging.recordMatchingTree(recordTree, generation);
+      });
     } catch (err) {
       if (!isShoalError(err, 'LOCKED')) throw err;
     }

@@ -33,6 +33,9 @@ import {
 import { Repository } from '../../src/store/index.ts';
 import { ROOT, tempDir } from '../helpers.ts';
 
+const hexOf = (id: Uint8Array | undefined): string | undefined =>
+  id ? Buffer.from(id).toString('hex') : undefined;
+
 // Keep the user's real config out of these tests (Repository reads the global config).
 process.env.SHOAL_CONFIG_DIR = mkdtempSync(join(tmpdir(), 'shoal-store-config-'));
 process.on('exit', () => rmSync(process.env.SHOAL_CONFIG_DIR!, { recursive: true, force: true }));
@@ -408,4 +411,45 @@ test('staging: apply and replace are atomic and keep stat stamps', (t) => {
     ['z'],
   );
   assert.equal(repo.staging.count(), 1);
+});
+
+test('staging: the generation moves with content, not stamps, and voids a recorded matching tree', (t) => {
+  const { repo } = newRepo(t);
+  const id = hashChunk(Buffer.from('x'));
+  const other = hashChunk(Buffer.from('y'));
+  const tree = hashChunk(Buffer.from('a tree'));
+  const entry = { path: 'a', kind: 'file' as const, executable: false, size: 1, id, height: 0, stamp: null };
+  repo.staging.apply([entry]);
+  const g1 = repo.staging.generation();
+  repo.staging.recordMatchingTree(tree, g1);
+  assert.equal(hexOf(repo.staging.matchingTree()), hexOf(tree));
+
+  // A fresh stat stamp is not a change of content.
+  repo.staging.apply([{ ...entry, stamp: { mtimeNs: 5n, ctimeNs: 6n, ino: 7n, size: 1 } }]);
+  assert.equal(repo.staging.generation(), g1);
+  assert.equal(hexOf(repo.staging.matchingTree()), hexOf(tree));
+
+  const changes: [string, () => void][] = [
+    ['a new id', () => repo.staging.apply([{ ...entry, id: other }])],
+    ['the executable bit', () => repo.staging.apply([{ ...entry, executable: true }])],
+    ['a new path', () => repo.staging.apply([{ ...entry, path: 'b' }])],
+    ['a removal', () => repo.staging.apply([], ['b'])],
+    ['a replacement', () => repo.staging.replace([entry])],
+    // A program that writes the table its own way (an older shoal) is caught by the triggers too.
+    ['a raw write', () => repo.db.prepare("UPDATE staging SET kind = 'symlink' WHERE path = 'a'").run()],
+    [
+      'INSERT OR REPLACE',
+      () => repo.db.prepare("INSERT OR REPLACE INTO staging SELECT * FROM staging WHERE path = 'a'").run(),
+    ],
+  ];
+  for (const [what, change] of changes) {
+    const before = repo.staging.generation();
+    repo.staging.recordMatchingTree(tree, before);
+    change();
+    assert.notEqual(repo.staging.generation(), before, what);
+    assert.equal(repo.staging.matchingTree(), undefined, what);
+  }
+  // A record taken at a generation that has since passed is void from the start.
+  repo.staging.recordMatchingTree(tree, g1);
+  assert.equal(repo.staging.matchingTree(), undefined);
 });
