@@ -46,10 +46,9 @@ export function repoPath(root: string, cwd: string, arg: string): string {
 
 export function lstatOrNull(abs: string): BigIntStats | null {
   try {
-    return lstatSync(abs, { bigint: true });
+    return lstatSync(abs, { bigint: true, throwIfNoEntry: false }) ?? null;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
     throw err;
   }
 }
@@ -62,6 +61,8 @@ interface Rules {
 export class IgnoreRules {
   private readonly root: string;
   private readonly cache = new Map<string, Rules | null>();
+  /** For each directory, the rules of it and its ancestors that exist, nearest first. */
+  private readonly chains = new Map<string, Rules[]>();
 
   constructor(root: string) {
     this.root = root;
@@ -86,17 +87,25 @@ export class IgnoreRules {
    * higher file excludes.
    */
   ignored(path: string, isDir: boolean): boolean {
-    const parts = path.split('/');
-    for (let i = parts.length - 1; i >= 0; i--) {
-      const dir = parts.slice(0, i).join('/');
-      const rules = this.rulesFor(dir);
-      if (!rules) continue;
-      const rel = parts.slice(i).join('/') + (isDir ? '/' : '');
+    const slash = path.lastIndexOf('/');
+    for (const rules of this.chainFor(slash < 0 ? '' : path.slice(0, slash))) {
+      const rel = (rules.base === '' ? path : path.slice(rules.base.length + 1)) + (isDir ? '/' : '');
       const r = rules.matcher.test(rel);
       if (r.ignored) return true;
       if (r.unignored) return false;
     }
     return false;
+  }
+
+  private chainFor(dir: string): Rules[] {
+    let chain = this.chains.get(dir);
+    if (chain === undefined) {
+      const above = dir === '' ? [] : this.chainFor(dir.slice(0, Math.max(0, dir.lastIndexOf('/'))));
+      const own = this.rulesFor(dir);
+      chain = own ? [own, ...above] : above;
+      this.chains.set(dir, chain);
+    }
+    return chain;
   }
 }
 
@@ -159,9 +168,10 @@ export function* walk(
   // Stat first, then sort: a subdirectory sorts by its name and a '/', so paths come out in
   // byte order ('a.txt' before 'a/b'), the order of the staging index and of flatten().
   const children: { name: string; dir: boolean; abs: string; st: BigIntStats }[] = [];
+  const prefix = abs.endsWith(sep) ? abs : abs + sep; // abs is normalized: no join needed per child
   for (const name of names) {
     if (start === '' && name === REPO_DIR) continue;
-    const childAbs = join(abs, name);
+    const childAbs = prefix + name;
     const cst = lstatOrNull(childAbs);
     if (cst) children.push({ name, dir: cst.isDirectory(), abs: childAbs, st: cst });
   }

@@ -1,6 +1,6 @@
 // shoal status: staged, modified, deleted and untracked paths.
 import { toHex } from '../../core/index.ts';
-import { status } from '../../vcs/index.ts';
+import { status } from '../../vcs/status.ts';
 import { type Context, parse } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
