@@ -53,10 +53,12 @@ export class Staging {
   private readonly db: DatabaseSync;
   private readonly qPut: StatementSync;
   private readonly qUnder: StatementSync;
+  private readonly qHas: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.db = db;
     this.qUnder = db.prepare('SELECT 1 AS x FROM staging WHERE path >= ? AND path < ? LIMIT 1');
+    this.qHas = db.prepare('SELECT 1 AS x FROM staging WHERE path = ?');
     this.qPut = db.prepare(
       // An upsert, not INSERT OR REPLACE: a row whose content stays the same is updated in place,
       // so the triggers that track the index's content (see matchingTree) leave it alone.
@@ -108,6 +110,11 @@ export class Staging {
   hasUnder(dir: string): boolean {
     // Paths below `dir` are those from 'dir/' up to 'dir0' ('0' follows '/'), in byte order.
     return this.qUnder.get(`${dir}/`, `${dir}0`) !== undefined;
+  }
+
+  /** Whether `path` itself is staged. */
+  has(path: string): boolean {
+    return this.qHas.get(path) !== undefined;
   }
 
   get(path: string): StagedEntry | undefined {

@@ -15,6 +15,7 @@ import {
   lstatOrNull,
   repoPath,
   statFields,
+  trackedIn,
   type WorkEntry,
   walk,
 } from './worktree.ts';
@@ -116,10 +117,10 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
     let bytesTotal = 0;
     for (const t of outermost(targets)) {
       let walkedAny = false;
-      const files = walk(repo.root, t, rules) as Iterable<WorkEntry>; // no enter(): nothing skipped
+      const files = walk(repo.root, t, rules, { tracked: trackedIn(repo.staging) }) as Iterable<WorkEntry>; // no enter(): nothing skipped
       for (const [e, s] of alongside(files, repo.staging.entriesUnder(t))) {
         if (!e) {
-          removed.push(s!.path); // gone, ignored now, or a directory now stands there
+          removed.push(s!.path); // gone, or a directory now stands there
           continue;
         }
         walkedAny = true;

@@ -9,7 +9,7 @@ import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
 import { readMergeState } from './merge-state.ts';
 import { commitTree, flatten } from './trees.ts';
-import { alongside, IgnoreRules, isExecutable, walk } from './worktree.ts';
+import { alongside, IgnoreRules, isExecutable, trackedIn, walk } from './worktree.ts';
 
 export interface PathChange {
   path: string;
@@ -68,7 +68,10 @@ export async function status(repo: Repository): Promise<StatusResult> {
 
     // Directories holding a tracked path are entered; wholly untracked ones are listed as `dir/`.
     const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const work = walk(repo.root, '', new IgnoreRules(repo.root), (dir) => repo.staging.hasUnder(dir));
+    const work = walk(repo.root, '', new IgnoreRules(repo.root), {
+      enter: (dir) => repo.staging.hasUnder(dir),
+      tracked: trackedIn(repo.staging),
+    });
     // An untracked directory has nothing staged below it, so its place in the order is immaterial.
     const files = (function* () {
       for (const e of work) {

@@ -5,7 +5,7 @@ import { type BigIntStats, lstatSync, readdirSync, readFileSync, rmdirSync } fro
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { compareNames, comparePathKeys, ShoalError } from '../core/index.ts';
-import { REPO_DIR } from '../store/index.ts';
+import { REPO_DIR, type Staging } from '../store/index.ts';
 
 export const IGNORE_FILE = '.shoalignore';
 
@@ -137,15 +137,35 @@ export function* alongside<A extends { path: string }, B extends { path: string 
   }
 }
 
+/** What the staging index tracks. As in git, ignore rules hide only untracked paths. */
+export interface TrackedPaths {
+  file(path: string): boolean;
+  /** Whether anything is tracked below the directory `dir`. */
+  under(dir: string): boolean;
+}
+
+/** The paths a staging index tracks. */
+export function trackedIn(staging: Staging): TrackedPaths {
+  return { file: (path) => staging.has(path), under: (dir) => staging.hasUnder(dir) };
+}
+
+export interface WalkOptions {
+  /** May return false to skip a directory (status uses it to collapse untracked ones). */
+  enter?: (dir: string) => boolean;
+  /** Tracked paths are walked even where .shoalignore would hide them. */
+  tracked?: TrackedPaths;
+}
+
 /**
  * Walk the tree below `start` (repository-relative) in path order, yielding files and symlinks.
- * `enter(dir)` may return false to skip a directory (status uses it to collapse untracked ones).
+ * `onlyTracked` is set inside an ignored directory: only what is tracked there is walked.
  */
 export function* walk(
   root: string,
   start: string,
   rules: IgnoreRules,
-  enter?: (dir: string) => boolean,
+  opts: WalkOptions = {},
+  onlyTracked = false,
 ): Generator<WorkEntry | { dir: string; skipped: true }> {
   const abs = start === '' ? root : join(root, start);
   const st = lstatOrNull(abs);
@@ -176,18 +196,24 @@ export function* walk(
     if (cst) children.push({ name, dir: cst.isDirectory(), abs: childAbs, st: cst });
   }
   children.sort(comparePathKeys);
+  const { enter, tracked } = opts;
   for (const { name, abs: childAbs, st: cst } of children) {
     const path = start === '' ? name : `${start}/${name}`;
     if (cst.isDirectory()) {
-      if (rules.ignored(path, true)) continue;
+      const ignored = onlyTracked || rules.ignored(path, true);
+      if (ignored) {
+        if (tracked?.under(path)) yield* walk(root, path, rules, opts, true);
+        continue;
+      }
       if (enter && !enter(path)) {
         // Reported as one entry, as git does, and only when it holds a file that is not ignored.
         if (!walk(root, path, rules).next().done) yield { dir: path, skipped: true };
         continue;
       }
-      yield* walk(root, path, rules, enter);
+      yield* walk(root, path, rules, opts);
     } else if (cst.isFile() || cst.isSymbolicLink()) {
-      if (rules.ignored(path, false)) continue;
+      const ignored = onlyTracked || rules.ignored(path, false);
+      if (ignored && !tracked?.file(path)) continue;
       yield { path, abs: childAbs, stat: cst, kind: cst.isFile() ? 'file' : 'symlink' };
     }
   }

@@ -39,6 +39,13 @@ interface Status {
   untracked: string[];
 }
 
+interface Added {
+  added: string[];
+  modified: string[];
+  removed: string[];
+  unchanged: number;
+}
+
 interface LsEntry {
   path: string;
   kind: string;
@@ -322,7 +329,6 @@ test('add merges each target with the staging index: overlaps, file/directory sw
   for (const n of ['a.txt', 'a/b', 'a-b', 'x', 't/a']) repo.write(n, `${n}\n`);
   repo.ok(['add', '.']);
   repo.commit('base');
-  type Added = { added: string[]; modified: string[]; removed: string[]; unchanged: number };
 
   // Overlapping targets are walked once.
   repo.write('many/f0007', 'changed\n');
@@ -396,6 +402,42 @@ test('.shoalignore, including a nested one, is honoured by add and status', (t) 
   repo.write('sub/.shoalignore', 'secret.txt\n*.log\n!important.log\n!keep.tmp\n');
   repo.write('sub/keep.tmp', 'x');
   assert.deepEqual(repo.j<Status>(['status']).untracked, ['sub/keep.tmp']);
+});
+
+test('ignore rules hide only untracked paths: tracked files under them stay tracked, as in git', (t) => {
+  const repo = newRepo(t);
+  repo.write('build/a', 'a');
+  repo.write('build/sub/s', 's');
+  repo.write('x.tmp', 't');
+  repo.commit('tracked before the rules');
+  repo.write('.shoalignore', 'build/\n*.tmp\n');
+  repo.write('build/untracked', 'u');
+  repo.write('build/newdir/n', 'n');
+  repo.write('y.tmp', 'u');
+  // Unchanged tracked files under the new rules are neither deleted nor untracked.
+  let st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], ['.shoalignore']]);
+  repo.write('build/a', 'changed');
+  repo.write('x.tmp', 'changed');
+  rmSync(repo.path('build/sub/s'));
+  st = repo.j<Status>(['status']);
+  assert.deepEqual(st.unstaged, [
+    { path: 'build/a', change: 'modified' },
+    { path: 'build/sub/s', change: 'deleted' },
+    { path: 'x.tmp', change: 'modified' },
+  ]);
+  // `add .` stages their changes and nothing the rules hide.
+  const r = repo.j<Added>(['add', '.']);
+  assert.deepEqual(
+    [r.added, r.modified, r.removed],
+    [['.shoalignore'], ['build/a', 'x.tmp'], ['build/sub/s']],
+  );
+  repo.commit('after the rules');
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls']).map((e) => e.path),
+    ['.shoalignore', 'build/a', 'x.tmp'],
+  );
+  assert.equal(repo.ok(['cat', 'HEAD:x.tmp']).stdout, 'changed');
 });
 
 test('status reports every category', (t) => {
