@@ -14,7 +14,6 @@ import {
   isExecutable,
   lstatOrNull,
   repoPath,
-  statFields,
   trackedIn,
   type WorkEntry,
   walk,
@@ -39,8 +38,11 @@ export interface AddResult {
 
 const BATCH_FILES = 2000;
 
-/** A file to read, with what the staging index held for it. */
-type Pending = WorkEntry & { old: Pick<StagedEntry, 'kind' | 'executable' | 'id'> | undefined };
+/** What staging a file will change: the staging index's entry for it, if any. */
+type Old = Pick<StagedEntry, 'kind' | 'executable' | 'id'> | undefined;
+
+/** What merging a target's walk with its staged entries finds at one path. */
+type Found = { read: WorkEntry; old: Old } | { unchanged: string } | { gone: string };
 
 /** The targets not inside another one (a target inside another is walked with it). */
 function outermost(targets: string[]): string[] {
@@ -108,49 +110,48 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
         });
       }
     }
-    // Each target's files and its staged entries are read in path order and merged in step, so
-    // an unchanged file costs no memory; only the files to read are kept, with what was staged.
+    // Each target's files and its staged entries are read in path order and merged in step, and
+    // each file is read as the merge reaches it, so memory stays flat however many files there
+    // are. Staged entries are written in batches as files are read: each has a path at or before
+    // the merge's position, which the staging index's next page (read after that position) skips.
     const rules = new IgnoreRules(repo.root);
-    const work: Pending[] = [];
-    const removed: string[] = [];
-    let unchanged = 0;
-    let bytesTotal = 0;
-    for (const t of outermost(targets)) {
-      let walkedAny = false;
-      const files = walk(repo.root, t, rules, { tracked: trackedIn(repo.staging) }) as Iterable<WorkEntry>; // no enter(): nothing skipped
+    const tracked = trackedIn(repo.staging);
+    const roots = outermost(targets);
+    const found = function* (t: string): Generator<Found> {
+      const files = walk(repo.root, t, rules, { tracked }) as Iterable<WorkEntry>; // no enter(): nothing skipped
       for (const [e, s] of alongside(files, repo.staging.entriesUnder(t))) {
-        if (!e) {
-          removed.push(s!.path); // gone, or a directory now stands there
-          continue;
-        }
-        walkedAny = true;
-        if (stampMatches(s, e)) {
-          unchanged++;
-          continue;
-        }
-        const old = s ? { kind: s.kind, executable: s.executable, id: s.id } : undefined;
-        work.push({ ...e, stat: statFields(e.stat), old }); // held for every file to read: keep it small
-        bytesTotal += Number(e.stat.size);
+        if (!e)
+          yield { gone: s!.path }; // gone, or a directory now stands there
+        else if (stampMatches(s, e)) yield { unchanged: e.path };
+        else yield { read: e, old: s ? { kind: s.kind, executable: s.executable, id: s.id } : undefined };
       }
-      // A staged file where a directory now stands ('x' staged, 'x/y' added) leaves the index, as
-      // in git; otherwise the next commit would hold both and fail.
-      if (walkedAny) {
-        for (let i = t.indexOf('/'); i >= 0; i = t.indexOf('/', i + 1)) {
-          if (repo.staging.get(t.slice(0, i))) removed.push(t.slice(0, i));
+    };
+    // Progress needs totals up front: a first pass counts what the second will read.
+    let bytesTotal = 0;
+    let itemsTotal = 0;
+    let largest = 0;
+    if (opts.onProgress) {
+      for (const t of roots) {
+        for (const f of found(t)) {
+          if (!('read' in f)) continue;
+          const size = Number(f.read.stat.size);
+          bytesTotal += size;
+          itemsTotal++;
+          largest = Math.max(largest, size);
         }
       }
     }
     const result: AddResult = {
       added: [],
       modified: [],
-      removed: [...new Set(removed)], // an ancestor of two targets is found twice
-      unchanged,
+      removed: [],
+      unchanged: 0,
       failed: [],
       bytesRead: 0,
       newBytes: 0,
     };
+    const removed: string[] = [];
     const pipeline = new ChunkPipeline();
-    const largest = work.reduce((m, e) => Math.max(m, Number(e.stat.size)), 0);
     if (largest >= PIPELINE_FILE) pipeline.warm(largest);
     const session = await repo.objects.beginSession();
     try {
@@ -161,7 +162,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
         batch = [];
       };
       let itemsDone = 0;
-      for (const e of work) {
+      const stage = async (e: WorkEntry, old: Old): Promise<void> => {
         if (opts.signal?.aborted) throw new ShoalError('ABORTED', 'interrupted');
         const nowNs = BigInt(Date.now()) * 1_000_000n;
         let entry: StagedEntry;
@@ -188,9 +189,9 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
                 opts.onProgress?.({
                   phase: 'add',
                   bytesDone: result.bytesRead,
-                  bytesTotal,
+                  bytesTotal: Math.max(bytesTotal, result.bytesRead),
                   itemsDone,
-                  itemsTotal: work.length,
+                  itemsTotal,
                 });
               },
             });
@@ -209,11 +210,10 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
         } catch (err) {
           if (err instanceof ShoalError && err.code !== 'DISK_FULL' && err.code !== 'ABORTED') {
             result.failed.push({ path: e.path, code: err.code, message: err.message });
-            continue;
+            return;
           }
           throw err;
         }
-        const old = e.old;
         if (!old) result.added.push(e.path);
         else if (
           old.kind === entry.kind &&
@@ -225,7 +225,30 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
         batch.push(entry);
         itemsDone++;
         if (batch.length >= BATCH_FILES) await flush();
+      };
+      for (const t of roots) {
+        let walkedAny = false;
+        for (const f of found(t)) {
+          if ('gone' in f) {
+            removed.push(f.gone);
+            continue;
+          }
+          walkedAny = true;
+          if ('unchanged' in f) result.unchanged++;
+          else await stage(f.read, f.old);
+        }
+        // A staged file where a directory now stands ('x' staged, 'x/y' added) leaves the index,
+        // as in git; otherwise the next commit would hold both and fail.
+        if (walkedAny) {
+          for (let i = t.indexOf('/'); i >= 0; i = t.indexOf('/', i + 1)) {
+            if (repo.staging.get(t.slice(0, i))) removed.push(t.slice(0, i));
+          }
+        }
       }
+      if (itemsTotal > 0) {
+        opts.onProgress?.({ phase: 'add', bytesDone: result.bytesRead, bytesTotal, itemsDone, itemsTotal });
+      }
+      result.removed = [...new Set(removed)]; // an ancestor of two targets is found twice
       await flush();
       await session.close();
       repo.staging.apply([], result.removed);

@@ -19,11 +19,6 @@ export interface WorkEntry {
   kind: 'file' | 'symlink';
 }
 
-/** Just the StatFields of a stat: a full BigIntStats holds some twenty BigInts. */
-export function statFields(st: StatFields): StatFields {
-  return { mode: st.mode, size: st.size, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
-}
-
 /** Turn a command-line path into a repository-relative one ('' is the root). */
 export function repoPath(root: string, cwd: string, arg: string): string {
   const abs = isAbsolute(arg) ? resolve(arg) : resolve(cwd, arg);

@@ -322,6 +322,24 @@ test('status merges HEAD, the index and the working tree in byte order, whatever
   assert.deepEqual([...st.untracked].sort(), ['a.b/', 'a/new']);
 });
 
+test('add writes staged entries in batches while it still reads later pages of the index', (t) => {
+  const repo = newRepo(t);
+  const name = (i: number) => `s/f${String(i).padStart(4, '0')}`;
+  // 2,500 staged files, then 2,500 new ones between them: more than one batch (2,000) of entries
+  // is written while pages (1,000) of the staged ones after them are still to be read.
+  for (let i = 0; i < 5000; i += 2) repo.write(name(i), `${i}\n`);
+  repo.commit('even');
+  for (let i = 1; i < 5000; i += 2) repo.write(name(i), `${i}\n`);
+  const r = repo.j<Added>(['add', '.']);
+  assert.equal(r.added.length, 2500);
+  assert.deepEqual(r.added.slice(0, 2), [name(1), name(3)]);
+  assert.deepEqual([r.modified, r.removed, r.unchanged], [[], [], 2500]);
+  repo.commit('all');
+  assert.equal(repo.j<LsEntry[]>(['ls']).length, 5000);
+  const st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+});
+
 test('add merges each target with the staging index: overlaps, file/directory swaps, pages', (t) => {
   const repo = newRepo(t);
   // More than one page (1000) of staged entries under one directory, and tricky name orders.

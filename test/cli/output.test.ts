@@ -1,11 +1,12 @@
 // Output edge cases: a reader that stops early must not turn into an error or a stack trace.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { shoal, shoalSpawn, tempDir } from '../helpers.ts';
+import { BIN, shoal, shoalEnv, shoalSpawn, tempDir } from '../helpers.ts';
 
 test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async (t) => {
   const dir = tempDir(t);
@@ -27,4 +28,35 @@ test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async
   const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /Error|at /);
+});
+
+const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+
+test('progress on a terminal: add shows bytes, totals and files, and nothing with -q', (t) => {
+  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  if (script.status !== 0) {
+    t.skip('script(1) from util-linux is needed for a pseudo-terminal');
+    return;
+  }
+  const dir = tempDir(t);
+  const configDir = join(dir, 'config');
+  const repo = join(dir, 'repo');
+  assert.equal(shoal(['init', repo], { configDir }).status, 0);
+  for (let i = 0; i < 3; i++) writeFileSync(join(repo, `f${i}`), Buffer.alloc(3 * 1024 * 1024, i));
+  // script(1) gives shoal a terminal for stderr; what it draws there comes back on stdout.
+  const onTerminal = (args: string[]) =>
+    spawnSync('script', ['-qec', [process.execPath, BIN, ...args].map(shellQuote).join(' '), '/dev/null'], {
+      cwd: repo,
+      env: shoalEnv({ configDir }),
+      encoding: 'utf8',
+    });
+  const r = onTerminal(['add', '.']);
+  assert.equal(r.status, 0, r.stdout);
+  const lines = r.stdout.split(/[\r\n]+/).filter((l) => l.includes('add:'));
+  assert.ok(lines.length > 0, r.stdout);
+  assert.match(lines.at(-1)!, /add: 9\.0 MiB \/ 9\.0 MiB \(100%\), .*\/s, 3\/3 files/);
+  writeFileSync(join(repo, 'f0'), Buffer.alloc(1024, 9));
+  const quiet = onTerminal(['add', '-q', '.']);
+  assert.equal(quiet.status, 0, quiet.stdout);
+  assert.doesNotMatch(quiet.stdout, /add:/);
 });
