@@ -178,6 +178,7 @@ export async function connect(
   const out: Connected[] = [];
   const errors: string[] = [];
   let denied = false;
+  let dialledSelf = false;
   const reach = async (t: string | PeerId): Promise<void> => {
     const target = typeof t === 'string' ? multiaddr(t) : t;
     const id =
@@ -186,6 +187,7 @@ export async function connect(
             .getComponents()
             .findLast((c) => c.name === 'p2p')?.value ?? t)
         : t.toString();
+    if (id === self) dialledSelf = true;
     if (id === self || seen.has(id)) return;
     seen.add(id);
     try {
@@ -221,6 +223,13 @@ export async function connect(
     // A peer that holds the repository but refuses our key says more than "not found".
     if (denied)
       throw new ShoalError('PERMISSION_DENIED', `no peer serving the repository lets this key read it${why}`);
+    // A peer cannot connect to itself: another shoal process of this user (same key) is no source.
+    if (dialledSelf && errors.length === 0)
+      throw new ShoalError(
+        'NOT_FOUND',
+        `the source is this user's own peer (${self}), which cannot be dialled from itself; ` +
+          'clone from another peer, or run this shoal with its own identity (SHOAL_CONFIG_DIR)',
+      );
     throw new ShoalError('NOT_FOUND', `no peer serving the repository could be reached${why}`);
   }
   return out;

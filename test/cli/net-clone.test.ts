@@ -382,6 +382,14 @@ test('a source that does not exist or does not hold the repository: a clear erro
   const otherPeer = newRepo(t).j<{ peerId: string }>(['id']).peerId;
   const wrongPeer = server.addr.replace(server.peerId, otherPeer);
   await expectError([wrongPeer, user.dir], 'NOT_FOUND', /could not be reached|cannot reach/);
+  // The address is this user's own peer (the same key serves): said so, not "unreachable".
+  const self = await shoalAsync(t, ['clone', server.addr, join(parent, 'self'), '--json'], {
+    cwd: parent,
+    configDir: repo.configDir,
+  });
+  assert.equal(self.status, 1, describe(self));
+  assert.match(parseJson<ErrorOut>(self).error.message, /own peer .*SHOAL_CONFIG_DIR/);
+  assert.equal(existsSync(join(parent, 'self')), false);
   // The peer is there but does not hold the repository asked for.
   const unknown = `shoal://${randomBytes(32).toString('hex')}`;
   await expectError([unknown, user.dir, '--peer', server.addr], 'NOT_FOUND', /does not serve|no peer/);
