@@ -1,7 +1,7 @@
 // The working tree: repository-relative paths, .shoalignore rules (gitignore syntax, in any
 // directory) and a sorted, recursive walk that never enters `.shoal/`.
 
-import { type BigIntStats, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { type BigIntStats, type Dirent, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { compareNames, comparePathKeys, ShoalError } from '../core/index.ts';
@@ -171,30 +171,31 @@ export function* walk(
     }
     return;
   }
-  let names: string[];
+  let entries: Dirent[];
   try {
-    names = readdirSync(abs);
+    entries = readdirSync(abs, { withFileTypes: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EACCES') {
       throw new ShoalError('PERMISSION_DENIED', `cannot read directory '${start || '.'}': permission denied`);
     }
     throw err;
   }
-  // Stat first, then sort: a subdirectory sorts by its name and a '/', so paths come out in
-  // byte order ('a.txt' before 'a/b'), the order of the staging index and of flatten().
-  const children: { name: string; dir: boolean; abs: string; st: BigIntStats }[] = [];
-  const prefix = abs.endsWith(sep) ? abs : abs + sep; // abs is normalized: no join needed per child
-  for (const name of names) {
-    if (start === '' && name === REPO_DIR) continue;
-    const childAbs = prefix + name;
-    const cst = lstatOrNull(childAbs);
-    if (cst) children.push({ name, dir: cst.isDirectory(), abs: childAbs, st: cst });
+  // Sorted with a subdirectory as its name and a '/', so paths come out in byte order ('a.txt'
+  // before 'a/b'), the order of the staging index and of flatten(). The entry types come with
+  // the directory listing: a file is lstat'ed only when it is about to be yielded, so finding
+  // the first file of an untracked directory does not stat all its siblings.
+  const children: { name: string; dir: boolean }[] = [];
+  for (const d of entries) {
+    if (start === '' && d.name === REPO_DIR) continue;
+    if (d.isDirectory()) children.push({ name: d.name, dir: true });
+    else if (d.isFile() || d.isSymbolicLink()) children.push({ name: d.name, dir: false });
   }
   children.sort(comparePathKeys);
+  const prefix = abs.endsWith(sep) ? abs : abs + sep; // abs is normalized: no join needed per child
   const { enter, tracked } = opts;
-  for (const { name, abs: childAbs, st: cst } of children) {
+  for (const { name, dir } of children) {
     const path = start === '' ? name : `${start}/${name}`;
-    if (cst.isDirectory()) {
+    if (dir) {
       const ignored = onlyTracked || rules.ignored(path, true);
       if (ignored) {
         if (tracked?.under(path)) yield* walk(root, path, rules, opts, true);
@@ -206,9 +207,14 @@ export function* walk(
         continue;
       }
       yield* walk(root, path, rules, opts);
-    } else if (cst.isFile() || cst.isSymbolicLink()) {
+    } else {
       const ignored = onlyTracked || rules.ignored(path, false);
       if (ignored && !tracked?.file(path)) continue;
+      const childAbs = prefix + name;
+      const cst = lstatOrNull(childAbs);
+      // Gone since the listing, or now a directory (which would sort elsewhere): passed over,
+      // as if the walk had come a moment later.
+      if (!cst || !(cst.isFile() || cst.isSymbolicLink())) continue;
       yield { path, abs: childAbs, stat: cst, kind: cst.isFile() ? 'file' : 'symlink' };
     }
   }
