@@ -14,8 +14,11 @@ export interface Context {
   err: (line: string) => void;
   /** Print a JSON document (for --json). */
   emit: (value: unknown) => void;
-  /** A progress callback that draws on stderr when it is a terminal, else does nothing. */
-  progress: (label: string) => { onProgress: OnProgress; done: () => void };
+  /**
+   * A progress callback that draws on stderr when it is a terminal; undefined otherwise, so that
+   * work done only for the display (add's counting pass) is skipped.
+   */
+  progress: (label: string) => { onProgress: OnProgress | undefined; done: () => void };
 }
 
 export function createContext(cwd: string, json: boolean, quiet: boolean): Context {
@@ -29,7 +32,7 @@ export function createContext(cwd: string, json: boolean, quiet: boolean): Conte
     },
     err: (line) => process.stderr.write(`${line}\n`),
     emit: (value) => process.stdout.write(`${JSON.stringify(value, jsonReplacer, 2)}\n`),
-    progress: (label) => (show ? progressPrinter(label) : { onProgress: () => {}, done: () => {} }),
+    progress: (label) => (show ? progressPrinter(label) : { onProgress: undefined, done: () => {} }),
   };
 }
 

@@ -47,7 +47,7 @@ export function transferProgress(ctx: Context, label: string) {
   return {
     signal: controller.signal,
     onProgress: (f: FetchProgress) =>
-      p.onProgress({
+      p.onProgress?.({
         phase: f.phase,
         bytesDone: f.bytesDone,
         bytesTotal: f.phase === 'chunks' ? f.bytesTotal : undefined,

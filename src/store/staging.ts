@@ -155,11 +155,20 @@ export class Staging {
     }
   }
 
-  /** Record that the index, as of `generation` (read before reading it), equals `tree`. */
+  /**
+   * Record that the index, as of `generation` (read before reading it), equals `tree`. Only a
+   * hint: when another connection is writing, this waits a moment at most, then throws.
+   */
   recordMatchingTree(tree: ObjectId, generation: string): void {
-    this.db
-      .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('staging_tree', ?)")
-      .run(`${toHex(tree)} ${generation}`);
+    const { timeout } = this.db.prepare('PRAGMA busy_timeout').get() as { timeout: number };
+    this.db.exec('PRAGMA busy_timeout = 250');
+    try {
+      this.db
+        .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('staging_tree', ?)")
+        .run(`${toHex(tree)} ${generation}`);
+    } finally {
+      this.db.exec(`PRAGMA busy_timeout = ${Number(timeout)}`);
+    }
   }
 
   /** Apply puts and removals in one transaction. */

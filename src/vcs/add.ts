@@ -133,6 +133,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
     if (opts.onProgress) {
       for (const t of roots) {
         for (const f of found(t)) {
+          if (opts.signal?.aborted) throw new ShoalError('ABORTED', 'interrupted');
           if (!('read' in f)) continue;
           const size = Number(f.read.stat.size);
           bytesTotal += size;
@@ -151,6 +152,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
       newBytes: 0,
     };
     const removed: string[] = [];
+    let removing: string[] = []; // removals not yet applied: they go with the next batch
     const pipeline = new ChunkPipeline();
     if (largest >= PIPELINE_FILE) pipeline.warm(largest);
     const session = await repo.objects.beginSession();
@@ -158,8 +160,11 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
       let batch: StagedEntry[] = [];
       const flush = async (): Promise<void> => {
         await session.flush(); // objects are durable before the staging index points at them
-        repo.staging.apply(batch);
+        // Removals go in the same transaction as the entries walked after them, so an add that
+        // fails part-way never leaves 'x/y' staged beside the file 'x' it replaced.
+        repo.staging.apply(batch, removing);
         batch = [];
+        removing = [];
       };
       let itemsDone = 0;
       const stage = async (e: WorkEntry, old: Old): Promise<void> => {
@@ -231,18 +236,22 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
         for (const f of found(t)) {
           if ('gone' in f) {
             removed.push(f.gone);
+            removing.push(f.gone);
             continue;
           }
-          walkedAny = true;
+          if (!walkedAny) {
+            walkedAny = true;
+            // A staged file where a directory now stands ('x' staged, 'x/y' added) leaves the
+            // index, as in git; otherwise the next commit would hold both and fail.
+            for (let i = t.indexOf('/'); i >= 0; i = t.indexOf('/', i + 1)) {
+              if (repo.staging.has(t.slice(0, i))) {
+                removed.push(t.slice(0, i));
+                removing.push(t.slice(0, i));
+              }
+            }
+          }
           if ('unchanged' in f) result.unchanged++;
           else await stage(f.read, f.old);
-        }
-        // A staged file where a directory now stands ('x' staged, 'x/y' added) leaves the index,
-        // as in git; otherwise the next commit would hold both and fail.
-        if (walkedAny) {
-          for (let i = t.indexOf('/'); i >= 0; i = t.indexOf('/', i + 1)) {
-            if (repo.staging.get(t.slice(0, i))) removed.push(t.slice(0, i));
-          }
         }
       }
       if (itemsTotal > 0) {
@@ -251,7 +260,6 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
       result.removed = [...new Set(removed)]; // an ancestor of two targets is found twice
       await flush();
       await session.close();
-      repo.staging.apply([], result.removed);
     } catch (err) {
       await session.abort();
       throw err;

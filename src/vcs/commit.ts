@@ -78,7 +78,10 @@ export async function commit(repo: Repository, opts: CommitOptions): Promise<Com
         repo.refs.setHead({ kind: 'detached', id: encoded.id });
       }
       // The index is now the new commit's tree: the next status need not compare the two.
-      repo.staging.recordMatchingTree(tree.id, generation);
+      try {
+        repo.staging.recordMatchingTree(tree.id, generation);
+      } catch {} // only a hint, and the commit is made: status then compares once more
+
       return { id: encoded.id, tree: tree.id, parents, branch: head.kind === 'branch' ? head.name : null };
     } catch (err) {
       await session.abort();

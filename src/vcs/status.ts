@@ -113,26 +113,34 @@ export async function status(repo: Repository): Promise<StatusResult> {
   }
   unstaged.sort((a, b) => (a.path < b.path ? -1 : 1));
 
-  // With no staged changes the index equals HEAD's tree; recorded, the next status need not read
-  // HEAD (a change to the index since `generation` was read makes the record void).
-  const recordTree =
-    headTree !== undefined && !nothingStaged && stagedChanges.length === 0 ? headTree : undefined;
-  if (refreshed.length > 0 || recordTree) {
+  if (refreshed.length > 0) {
     // Best effort, as git does: skip the refresh when another command holds the lock.
     try {
       // Only entries that nobody re-staged meanwhile get the fresh stamp.
-      await repo.withWriteLock(() => {
+      await repo.withWriteLock(() =>
         repo.staging.apply(
           refreshed.filter((r) => {
             const current = repo.staging.get(r.path);
-            return current !== undefined && idEquals(current.id, r.id);
+            return (
+              current !== undefined &&
+              idEquals(current.id, r.id) &&
+              current.kind === r.kind &&
+              current.executable === r.executable
+            );
           }),
-        );
-        if (recordTree) repo.staging.recordMatchingTree(recordTree, generation);
-      });
+        ),
+      );
     } catch (err) {
       if (!isShoalError(err, 'LOCKED')) throw err;
     }
+  }
+  // With no staged changes the index equals HEAD's tree; recorded, the next status need not read
+  // HEAD. The record voids itself if the index changed since `generation` was read, so it is
+  // written without the writer lock, and a command started meanwhile never finds it taken.
+  if (headTree !== undefined && !nothingStaged && stagedChanges.length === 0) {
+    try {
+      repo.staging.recordMatchingTree(headTree, generation);
+    } catch {} // the index is busy or read-only: the next status compares again
   }
   stagedChanges.sort((a, b) => (a.path < b.path ? -1 : 1));
   const merge = readMergeState(repo);

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { createContext } from '../../src/cli/context.ts';
 import { BIN, shoal, shoalEnv, shoalSpawn, tempDir } from '../helpers.ts';
 
 test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async (t) => {
@@ -59,4 +60,13 @@ test('progress on a terminal: add shows bytes, totals and files, and nothing wit
   const quiet = onTerminal(['add', '-q', '.']);
   assert.equal(quiet.status, 0, quiet.stdout);
   assert.doesNotMatch(quiet.stdout, /add:/);
+});
+
+test('without a terminal a command gets no progress callback, so work done only for the display is skipped', (t) => {
+  if (process.stderr.isTTY) {
+    t.skip('stderr is a terminal here');
+    return;
+  }
+  assert.equal(createContext(process.cwd(), false, false).progress('add').onProgress, undefined);
+  assert.equal(createContext(process.cwd(), true, false).progress('add').onProgress, undefined);
 });
