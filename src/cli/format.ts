@@ -21,3 +21,8 @@ export function formatTime(ms: number): string {
 export function shortId(hex: string): string {
   return hex.slice(0, 12);
 }
+
+/** `1 peer`, `3 peers`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -15,7 +15,7 @@ import {
   toHex,
 } from '../core/index.ts';
 import { REPO_DIR, Repository } from '../store/index.ts';
-import { moveWorktree } from '../vcs/index.ts';
+import { commitTree, flatten, moveWorktree } from '../vcs/index.ts';
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { connect, type Peer, parseSource, startPeer } from './peer.ts';
 import { adoptRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
@@ -243,7 +243,22 @@ export async function cloneFromSwarm(
       const commit = r.refs.get(branch)!;
       if (fresh) {
         r.refs.setHead({ kind: 'branch', name });
-        await moveWorktree(r, undefined, commit, { onProgress: undefined });
+        try {
+          await moveWorktree(r, undefined, commit, { onProgress: undefined });
+        } catch (err) {
+          if (!isShoalError(err)) throw err;
+          // The history is here; only files are missing (a full disk, say). The index is made to
+          // name the commit's files, so status shows them as deleted from the working tree only
+          // (nothing to commit by mistake) and `shoal restore .` writes them once the cause is gone.
+          const files = [...flatten(r.objects, commitTree(r.objects, commit))];
+          r.staging.replace(files.map((f) => ({ ...f, stamp: null })));
+          throw new ShoalError(
+            err.code,
+            `${err.message}; the repository is cloned into '${root}', but not all of its files could ` +
+              `be written: once the cause is fixed, run 'shoal restore .' there`,
+            err.detail,
+          );
+        }
       }
       return { branch: name, commit: toHex(commit) };
     });

@@ -777,7 +777,7 @@ test('restore, from the staging index and from a commit', (t) => {
   repo.write('a.txt', 'a3 staged\n');
   repo.ok(['add', 'a.txt']);
   repo.write('a.txt', 'a4 working\n');
-  assert.match(repo.ok(['restore', 'a.txt']).stdout, /1 files restored/);
+  assert.match(repo.ok(['restore', 'a.txt']).stdout, /^1 file restored$/m);
   assert.equal(repo.read('a.txt').toString(), 'a3 staged\n');
 
   // With --source: a commit's content; the staging index is left alone.

@@ -3,6 +3,7 @@
 // peer's own refs, private repositories, and sources that are wrong or unreachable.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -408,4 +409,48 @@ test('a source that does not exist or does not hold the repository: a clear erro
   assert.equal(parseJson<ErrorOut>(r).error.code, 'ALREADY_EXISTS');
   assert.equal(readFileSync(join(busy, 'mine.txt'), 'utf8'), 'mine\n');
   assert.equal(server.proc.exitCode, null, 'the server keeps running');
+});
+
+test('a disk that fills up while a clone writes its files: a clear error, and restore finishes the job', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to mount a small tmpfs');
+    return;
+  }
+  const mnt = tempDir(t);
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mnt], { encoding: 'utf8' });
+  if (mount.status !== 0) {
+    t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
+    return;
+  }
+  try {
+    // 24 MiB: its packs fit in 40 MiB, the checked-out copy beside them does not.
+    const repo = newRepo(t);
+    const digest = randomFile(repo.path('big.bin'), 24 << 20);
+    repo.commit('big');
+    const server = await serve(t, repo);
+    const user = userAt(t, join(mnt, 'dst'));
+    const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+      cwd: mnt,
+      configDir: user.configDir,
+    });
+    assert.equal(r.status, 1, describe(r));
+    const err = parseJson<ErrorOut>(r).error;
+    assert.equal(err.code, 'DISK_FULL');
+    assert.match(err.message, /no space left on device.*run 'shoal restore \.'/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+
+    // The history is there; the file shows as missing from the working tree, not as a staged
+    // deletion a commit would record.
+    const st = user.j<{ staged: unknown[]; unstaged: { path: string; change: string }[] }>(['status']);
+    assert.deepEqual([st.staged, st.unstaged], [[], [{ path: 'big.bin', change: 'deleted' }]]);
+    const grow = spawnSync('mount', ['-o', 'remount,size=100m', mnt], { encoding: 'utf8' });
+    assert.equal(grow.status, 0, grow.stderr);
+    user.ok(['restore', '.']);
+    assert.equal(sha256File(user.path('big.bin')), digest);
+    assertFsck(user);
+  } finally {
+    // Before the temporary directories are removed: a mount point cannot be.
+    const umount = spawnSync('umount', [mnt], { encoding: 'utf8' });
+    assert.equal(umount.status, 0, umount.stderr);
+  }
 });

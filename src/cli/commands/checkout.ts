@@ -2,6 +2,7 @@
 import { toHex } from '../../core/index.ts';
 import { checkout, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
+import { plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -37,7 +38,7 @@ export const command: Command = {
         });
       else {
         ctx.out(isBranch ? `switched to branch '${rev}'` : `HEAD is now at ${toHex(id).slice(0, 12)}`);
-        ctx.out(`${result.written.length} files written, ${result.removed.length} removed`);
+        ctx.out(`${plural(result.written.length, 'file')} written, ${result.removed.length} removed`);
       }
       return 0;
     }),

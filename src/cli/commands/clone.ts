@@ -1,7 +1,7 @@
 // shoal clone <source> [<dir>] [--peer <multiaddr>]... [--max-download <rate>]
 import { cloneFromSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress, userSetting } from '../transfer.ts';
 
@@ -24,7 +24,7 @@ export const command: Command = {
       if (ctx.json) ctx.emit(s);
       else {
         ctx.out(
-          `cloned into ${s.root}: ${formatBytes(s.bytes)} from ${Object.keys(s.perPeer).length} peers in ${s.seconds.toFixed(1)} s (${formatBytes(s.bytes / Math.max(s.seconds, 0.001))}/s)`,
+          `cloned into ${s.root}: ${formatBytes(s.bytes)} from ${plural(Object.keys(s.perPeer).length, 'peer')} in ${s.seconds.toFixed(1)} s (${formatBytes(s.bytes / Math.max(s.seconds, 0.001))}/s)`,
         );
         for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
         if (s.branch) ctx.out(`on branch ${s.branch} at ${s.commit!.slice(0, 12)}`);

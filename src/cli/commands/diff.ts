@@ -3,7 +3,7 @@
 import { toHex } from '../../core/index.ts';
 import { type DiffEnd, diff, type FileDiff, repoPath, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -87,7 +87,7 @@ export const command: Command = {
           ctx.out(` ${label(f).padEnd(width)} | ${f.change.padEnd(8)} ${sizes(f)}${d ? `, ${d}` : ''}`);
         }
         const s = r.summary;
-        const parts = [`${s.files} files changed`];
+        const parts = [`${plural(s.files, 'file')} changed`];
         if (s.linesAdded + s.linesRemoved > 0)
           parts.push(`${s.linesAdded} lines added, ${s.linesRemoved} removed`);
         if (s.chunkBytesAdded + s.chunkBytesRemoved > 0)

@@ -1,7 +1,7 @@
 // shoal fetch [<remote>|<source>] [--peer <multiaddr>]...: bring in what peers have.
 import { fetchFromSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress } from '../transfer.ts';
@@ -27,7 +27,7 @@ export const command: Command = {
         else {
           for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
           ctx.out(
-            `fetched ${formatBytes(s.bytes)} (${s.chunks} chunks, ${s.metadataObjects} other objects) from ${Object.keys(s.perPeer).length || s.peers.length} peers in ${s.seconds.toFixed(1)} s`,
+            `fetched ${formatBytes(s.bytes)} (${s.chunks} chunks, ${s.metadataObjects} other objects) from ${plural(Object.keys(s.perPeer).length || s.peers.length, 'peer')} in ${s.seconds.toFixed(1)} s`,
           );
           for (const u of s.updated) ctx.out(`  updated ${u.replace(/^refs\/(remotes\/)?/, '')}`);
         }

@@ -10,6 +10,7 @@ import {
   resolveRev,
 } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
+import { plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 
@@ -36,7 +37,7 @@ function describe(ctx: Context, r: MergeResult, name: string): void {
   }
   for (const p of r.textMerged) ctx.out(`  merged lines of ${p}`);
   if (r.written.length + r.removed.length > 0)
-    ctx.out(`${r.written.length} files written, ${r.removed.length} removed`);
+    ctx.out(`${plural(r.written.length, 'file')} written, ${r.removed.length} removed`);
 }
 
 function asJson(r: MergeResult): unknown {
@@ -69,7 +70,10 @@ export const command: Command = {
       if (values.abort) {
         const r = await abortMerge(repo);
         if (ctx.json) ctx.emit(r);
-        else ctx.out(`merge aborted; ${r.restored.length} files restored, ${r.removed.length} removed`);
+        else
+          ctx.out(
+            `merge aborted; ${plural(r.restored.length, 'file')} restored, ${r.removed.length} removed`,
+          );
         return 0;
       }
       if (values.quit) {

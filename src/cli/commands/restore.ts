@@ -1,6 +1,7 @@
 // shoal restore [--source <rev>] <path>...: overwrite working files with staged or committed content.
 import { resolveRev, restore } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
+import { plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -16,7 +17,7 @@ export const command: Command = {
       const source = values.source === undefined ? undefined : resolveRev(repo, values.source as string);
       const result = await restore(repo, { cwd: ctx.cwd, paths: positionals, source });
       if (ctx.json) ctx.emit(result);
-      else ctx.out(`${result.restored.length} files restored`);
+      else ctx.out(`${plural(result.restored.length, 'file')} restored`);
       return 0;
     }),
 };

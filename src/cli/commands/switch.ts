@@ -2,6 +2,7 @@
 import { toHex } from '../../core/index.ts';
 import { assertRefName, resolveRev, switchBranch } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
+import { plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -37,7 +38,7 @@ export const command: Command = {
       else {
         ctx.out(r.created ? `switched to a new branch '${r.branch}'` : `switched to branch '${r.branch}'`);
         if (r.written.length + r.removed.length > 0)
-          ctx.out(`${r.written.length} files written, ${r.removed.length} removed`);
+          ctx.out(`${plural(r.written.length, 'file')} written, ${r.removed.length} removed`);
       }
       return 0;
     }),
