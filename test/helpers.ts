@@ -69,3 +69,35 @@ export function json<T = unknown>(r: RunResult): T {
     throw new Error(`not JSON (status ${r.status}): ${r.stdout}\n${r.stderr}`);
   }
 }
+
+/** Whether script(1) (util-linux) is here to give a command a pseudo-terminal. */
+export function haveScript(): boolean {
+  return spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+}
+
+const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * Run `shoal <args>` with a terminal for stderr, through script(1); what shoal draws there, its
+ * progress included, comes back in `output` (stdout and stderr together).
+ */
+export async function shoalOnTerminal(
+  args: string[],
+  opts: RunOptions,
+): Promise<{ status: number; output: string }> {
+  const child = spawn(
+    'script',
+    ['-qec', [process.execPath, BIN, ...args].map(shellQuote).join(' '), '/dev/null'],
+    {
+      cwd: opts.cwd ?? ROOT,
+      env: shoalEnv(opts),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let output = '';
+  child.stdout.on('data', (d) => {
+    output += String(d);
+  });
+  const status = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  return { status, output };
+}

@@ -16,7 +16,7 @@ export const DOWNLOAD_OPTIONS = {
 export function downloadSettings(
   values: Record<string, string | boolean | string[] | undefined>,
   setting: (key: string) => string | undefined,
-  progress: { onProgress: (p: FetchProgress) => void; signal: AbortSignal },
+  progress: { onProgress: ((p: FetchProgress) => void) | undefined; signal: AbortSignal },
 ): TransferOptions {
   const stall = setting('transfer.stall-timeout');
   const stallSeconds = stall === undefined ? undefined : Number(stall);
@@ -40,19 +40,22 @@ export function downloadSettings(
 
 export function transferProgress(ctx: Context, label: string) {
   const p = ctx.progress(label);
+  const show = p.onProgress; // undefined when nothing is drawn: no work for the display then
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
   process.once('SIGINT', onSignal);
   let finished = false;
   return {
     signal: controller.signal,
-    onProgress: (f: FetchProgress) =>
-      p.onProgress?.({
-        phase: f.phase,
-        bytesDone: f.bytesDone,
-        bytesTotal: f.phase === 'chunks' ? f.bytesTotal : undefined,
-        peers: f.peers,
-      }),
+    onProgress: show
+      ? (f: FetchProgress) =>
+          show({
+            phase: f.phase,
+            bytesDone: f.bytesDone,
+            bytesTotal: f.phase === 'chunks' ? f.bytesTotal : undefined,
+            peers: f.peers,
+          })
+      : undefined,
     done: () => {
       if (finished) return;
       finished = true;

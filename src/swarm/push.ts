@@ -3,12 +3,12 @@
 // for a fast-forward, and moves its branch. Both sides verify everything as in any fetch.
 
 import { decodeSignedRefs, idEquals, type ObjectId, ShoalError, toHex } from '../core/index.ts';
-import { type PeerNode, SYNC_PROTOCOL } from '../net/index.ts';
+import { type PeerNode, peerIdFromPublicKeyBytes, SYNC_PROTOCOL } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
-import { isAncestor, moveWorktree } from '../vcs/index.ts';
+import { isAncestor, moveWorktree, newChunkBytes } from '../vcs/index.ts';
 import { fetchCommits } from './fetch.ts';
 import { remoteSource, type TransferOptions } from './fetch-remote.ts';
-import { connect, parseSource, startPeer } from './peer.ts';
+import { type Connected, connect, parseSource, startPeer } from './peer.ts';
 import { PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { loadRepoIdentity, mayWrite, ownSignedRefs } from './repo-state.ts';
@@ -44,13 +44,48 @@ export async function pushToSwarm(
       repo: state.id,
     });
     const refs = ownSignedRefs(repo, state, opts.user);
-    const updated = await target!.session.push(refs, [[`refs/heads/${name}`, commit]], opts.force === true);
+    // Progress: what our server sends the peer while it fetches from us, against an estimate of
+    // what it lacks (the chunks new since its branch, where we have that commit).
+    const report = opts.onProgress;
+    let timer: NodeJS.Timeout | undefined;
+    const sentBefore = peer.server.bytesServed;
+    const progress = (total: number): void => {
+      const bytesDone = peer.server.bytesServed - sentBefore;
+      report?.({ phase: 'chunks', bytesDone, bytesTotal: Math.max(total, bytesDone), objects: 0, peers: 1 });
+    };
+    let total = 0;
+    if (report) {
+      const theirs = peerBranch(target!, `refs/heads/${name}`);
+      const base = [theirs, repo.refs.get(`refs/remotes/${remote}/${name}`)].find(
+        (id) => id !== undefined && repo.objects.has(id),
+      );
+      total = newChunkBytes(repo.objects, base, commit);
+      timer = setInterval(() => progress(total), 100);
+    }
+    let updated: string[];
+    try {
+      updated = await target!.session.push(refs, [[`refs/heads/${name}`, commit]], opts.force === true);
+    } finally {
+      clearInterval(timer);
+    }
+    if (report) progress(total);
     await target!.session.close();
     if (updated.length > 0) repo.refs.update(`refs/remotes/${remote}/${name}`, commit, `push: to ${remote}`);
     return { remote, peer: target!.session.peer, updated, branch: name, commit: toHex(commit) };
   } finally {
     await peer.stop();
   }
+}
+
+/** Where a peer's own signed refs (from its hello) put `ref`, if it sent them. */
+function peerBranch(c: Connected, ref: string): ObjectId | undefined {
+  for (const bytes of c.refs) {
+    try {
+      const doc = decodeSignedRefs(bytes);
+      if (peerIdFromPublicKeyBytes(doc.signer) === c.session.peer) return doc.refs.get(ref);
+    } catch {} // checked properly by the peer's own fetch; here only an estimate is at stake
+  }
+  return undefined;
 }
 
 /** The receiving side of a push, for a peer that serves `repo`. */

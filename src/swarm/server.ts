@@ -61,6 +61,7 @@ const SEND_GROUP_BYTES = 1024 * 1024;
 export class SyncServer {
   private readonly repos = new Map<string, ServedRepo>();
   private readonly opts: SyncServerOptions;
+  /** Object bytes handed to the stream so far, to every peer. */
   bytesServed = 0;
 
   setPushHandler(handler: PushHandler): void {
@@ -217,6 +218,7 @@ export class SyncServer {
       const messages = group;
       group = [];
       bytes += groupBytes;
+      this.bytesServed += groupBytes; // as it goes: a push shows its progress from this
       groupBytes = 0;
       await writer.writeBatch(messages);
     };
@@ -235,7 +237,6 @@ export class SyncServer {
       if (groupBytes >= groupLimit) await sendGroup();
     }
     await sendGroup();
-    this.bytesServed += bytes;
     this.opts.onEvent?.({ type: 'served', peer, bytes });
   }
 }

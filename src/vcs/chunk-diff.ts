@@ -4,9 +4,11 @@
 // and the tallest remaining nodes are opened next. An edit in one place of a 10 GiB file opens
 // a handful of nodes per level, never the whole index.
 
-import { decodeIndexNode, type IndexNode, type ObjectId, toHex } from '../core/index.ts';
+import { decodeCommit, decodeIndexNode, type IndexNode, type ObjectId, toHex } from '../core/index.ts';
 import type { ObjectStore } from '../store/index.ts';
 import type { ContentRef } from './content.ts';
+import { ancestors } from './merge-base.ts';
+import { diffTrees } from './trees.ts';
 
 export interface ChunkDiff {
   /** Bytes of the new version's chunks that the old version does not have. */
@@ -86,4 +88,33 @@ export function diffChunks(read: NodeReader, before: ContentRef | null, after: C
   }
   const sum = (list: Item[]): number => list.reduce((n, x) => n + x.size, 0);
   return { addedBytes: sum(b), removedBytes: sum(a), nodesRead };
+}
+
+/**
+ * About how many bytes of chunks the commits reachable from `to` but not from `from` bring: for
+ * each such commit, the chunk bytes of its files that its first parent's files lack. A chunk that
+ * several of those commits add is counted once per commit, so this errs high; it is what a push
+ * of `to` to a peer at `from` sends, give or take, for progress and an ETA. With `from`
+ * undefined, every commit reachable from `to` counts.
+ */
+export function newChunkBytes(objects: ObjectStore, from: ObjectId | undefined, to: ObjectId): number {
+  const known = from ? ancestors(objects, from) : new Set<string>();
+  const read = storeNodeReader(objects);
+  const seen = new Set<string>();
+  const todo = [to];
+  let bytes = 0;
+  while (todo.length > 0) {
+    const id = todo.pop()!;
+    const hex = toHex(id);
+    if (known.has(hex) || seen.has(hex)) continue;
+    seen.add(hex);
+    const commit = decodeCommit(objects.read(id, 'commit'));
+    const parent = commit.parents[0];
+    const before = parent ? decodeCommit(objects.read(parent, 'commit')).tree : undefined;
+    for (const c of diffTrees(objects, before, commit.tree)) {
+      if (c.new) bytes += diffChunks(read, c.old ?? null, c.new).addedBytes;
+    }
+    todo.push(...commit.parents);
+  }
+  return bytes;
 }

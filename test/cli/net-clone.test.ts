@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { tempDir } from '../helpers.ts';
+import { haveScript, shoalOnTerminal, tempDir } from '../helpers.ts';
 import {
   assertFsck,
   assertOk,
@@ -202,6 +202,28 @@ test('push: a fast-forward moves the serving peer branch and working tree', asyn
     await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir }),
   );
   assert.deepEqual(again.updated, []);
+});
+
+test('push on a terminal shows progress: bytes sent against what the peer lacks, and one peer', async (t) => {
+  if (!haveScript()) {
+    t.skip('script(1) from util-linux is needed for a pseudo-terminal');
+    return;
+  }
+  const { repo } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', publicKey(user)]);
+  // 6 MiB of new content in two commits; the 3 MiB file of the first commit is not sent again.
+  randomFile(user.path('data/one.bin'), 3 << 20);
+  user.commit('one');
+  randomFile(user.path('data/two.bin'), 3 << 20);
+  const commit = user.commit('two');
+  const r = await shoalOnTerminal(['push', 'origin'], { cwd: user.dir, configDir: user.configDir });
+  assert.equal(r.status, 0, r.output);
+  const lines = r.output.split(/[\r\n]+/).filter((l) => l.includes('push:'));
+  assert.ok(lines.length > 0, r.output);
+  assert.match(lines.at(-1)!, /push: 6\.0 MiB \/ 6\.0 MiB \(100%\), .*\/s, 1 peer/);
+  assert.equal(tip(repo, 'main'), commit);
 });
 
 test('push into a serving peer whose working tree has local changes: refused, the changes kept', async (t) => {

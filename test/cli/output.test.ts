@@ -1,13 +1,12 @@
 // Output edge cases: a reader that stops early must not turn into an error or a stack trace.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createContext } from '../../src/cli/context.ts';
-import { BIN, shoal, shoalEnv, shoalSpawn, tempDir } from '../helpers.ts';
+import { haveScript, shoal, shoalOnTerminal, shoalSpawn, tempDir } from '../helpers.ts';
 
 test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async (t) => {
   const dir = tempDir(t);
@@ -31,11 +30,8 @@ test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async
   assert.doesNotMatch(stderr, /Error|at /);
 });
 
-const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
-
-test('progress on a terminal: add shows bytes, totals and files, and nothing with -q', (t) => {
-  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
-  if (script.status !== 0) {
+test('progress on a terminal: add shows bytes, totals and files, and nothing with -q', async (t) => {
+  if (!haveScript()) {
     t.skip('script(1) from util-linux is needed for a pseudo-terminal');
     return;
   }
@@ -44,22 +40,15 @@ test('progress on a terminal: add shows bytes, totals and files, and nothing wit
   const repo = join(dir, 'repo');
   assert.equal(shoal(['init', repo], { configDir }).status, 0);
   for (let i = 0; i < 3; i++) writeFileSync(join(repo, `f${i}`), Buffer.alloc(3 * 1024 * 1024, i));
-  // script(1) gives shoal a terminal for stderr; what it draws there comes back on stdout.
-  const onTerminal = (args: string[]) =>
-    spawnSync('script', ['-qec', [process.execPath, BIN, ...args].map(shellQuote).join(' '), '/dev/null'], {
-      cwd: repo,
-      env: shoalEnv({ configDir }),
-      encoding: 'utf8',
-    });
-  const r = onTerminal(['add', '.']);
-  assert.equal(r.status, 0, r.stdout);
-  const lines = r.stdout.split(/[\r\n]+/).filter((l) => l.includes('add:'));
-  assert.ok(lines.length > 0, r.stdout);
+  const r = await shoalOnTerminal(['add', '.'], { cwd: repo, configDir });
+  assert.equal(r.status, 0, r.output);
+  const lines = r.output.split(/[\r\n]+/).filter((l) => l.includes('add:'));
+  assert.ok(lines.length > 0, r.output);
   assert.match(lines.at(-1)!, /add: 9\.0 MiB \/ 9\.0 MiB \(100%\), .*\/s, 3\/3 files/);
   writeFileSync(join(repo, 'f0'), Buffer.alloc(1024, 9));
-  const quiet = onTerminal(['add', '-q', '.']);
-  assert.equal(quiet.status, 0, quiet.stdout);
-  assert.doesNotMatch(quiet.stdout, /add:/);
+  const quiet = await shoalOnTerminal(['add', '-q', '.'], { cwd: repo, configDir });
+  assert.equal(quiet.status, 0, quiet.output);
+  assert.doesNotMatch(quiet.output, /add:/);
 });
 
 test('without a terminal a command gets no progress callback, so work done only for the display is skipped', (t) => {

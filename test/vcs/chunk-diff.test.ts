@@ -8,7 +8,8 @@ import {
   type ObjectId,
   toHex,
 } from '../../src/core/index.ts';
-import { diffChunks, type NodeReader } from '../../src/vcs/chunk-diff.ts';
+import { diffChunks, type NodeReader, newChunkBytes } from '../../src/vcs/chunk-diff.ts';
+import { fixture, noise } from './fixture.ts';
 
 const CHUNK = 64 * 1024;
 
@@ -78,4 +79,23 @@ test('identical, added, deleted and single-chunk contents', () => {
   const r = diffChunks(reader(nodes), single, a);
   assert.equal(r.addedBytes, 2 * CHUNK);
   assert.equal(r.removedBytes, 0);
+});
+
+test('newChunkBytes: what the commits since a base add, commit by commit, for a push estimate', async (t) => {
+  const f = fixture(t);
+  f.write('x', noise(1 << 20, 1));
+  const base = await f.commitAll('base');
+  f.write('y', noise(2 << 20, 2));
+  await f.commitAll('adds y');
+  const changed = noise(2 << 20, 2);
+  changed.set(noise(64 * 1024, 3), 1 << 20); // 64 KiB in the middle of y
+  f.write('y', changed);
+  const tip = await f.commitAll('changes y');
+
+  const sinceBase = newChunkBytes(f.repo.objects, base, tip);
+  // y whole (2 MiB), then the chunks around the change (content-defined: 16-256 KiB each).
+  assert.ok(sinceBase >= (2 << 20) + 64 * 1024 && sinceBase <= (2 << 20) + 768 * 1024, String(sinceBase));
+  // Without a base, x counts too; from the tip itself, nothing.
+  assert.equal(newChunkBytes(f.repo.objects, undefined, tip), sinceBase + (1 << 20));
+  assert.equal(newChunkBytes(f.repo.objects, tip, tip), 0);
 });

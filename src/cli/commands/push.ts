@@ -3,7 +3,7 @@ import { pushToSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
-import { rateOption } from '../transfer.ts';
+import { rateOption, transferProgress } from '../transfer.ts';
 
 const USAGE =
   'shoal push <remote>|<source> [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
@@ -24,13 +24,20 @@ export const command: Command = {
         USAGE,
       );
       if (positionals.length < 1 || positionals.length > 2) usage(USAGE);
-      const s = await pushToSwarm(repo, positionals[0]!, positionals[1], {
-        user: identity(),
-        force: values.force === true,
-        peers: values.peer as string[] | undefined,
-        maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
-        listen: values.listen as string[] | undefined,
-      });
+      const progress = transferProgress(ctx, 'push');
+      let s: Awaited<ReturnType<typeof pushToSwarm>>;
+      try {
+        s = await pushToSwarm(repo, positionals[0]!, positionals[1], {
+          user: identity(),
+          force: values.force === true,
+          peers: values.peer as string[] | undefined,
+          maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
+          listen: values.listen as string[] | undefined,
+          onProgress: progress.onProgress,
+        });
+      } finally {
+        progress.done();
+      }
       if (ctx.json) ctx.emit(s);
       else if (s.updated.length === 0) ctx.out('everything up to date');
       else ctx.out(`${s.branch} -> ${s.remote} (${s.commit.slice(0, 12)})`);
