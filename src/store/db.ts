@@ -106,7 +106,22 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
     db.exec('COMMIT');
     return result;
   } catch (err) {
-    db.exec('ROLLBACK');
-    throw err;
+    // SQLite may have rolled back already (a full disk does that): the error is the news.
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw sqliteError(err);
   }
 }
+
+/** SQLite's "database or disk is full" as shoal's DISK_FULL; anything else unchanged. */
+function sqliteError(err: unknown): unknown {
+  const code = (err as { errcode?: number }).errcode;
+  if (code !== undefined && (code & 0xff) === SQLITE_FULL) {
+    return new ShoalError(
+      'DISK_FULL',
+      'no space left on device for the repository index; nothing was committed',
+    );
+  }
+  return err;
+}
+
+const SQLITE_FULL = 13;

@@ -235,28 +235,39 @@ export async function cloneFromSwarm(
     const heads = Object.entries(summary.canonical).filter(([k]) => k.startsWith('refs/heads/'));
     const result = await r.withWriteLock(async () => {
       const fresh = !r.refs.headCommit();
+      const branch = heads.find(([k]) => k === 'refs/heads/main')?.[0] ?? heads[0]?.[0];
+      const commit = branch ? Buffer.from(summary.canonical[branch]!, 'hex') : undefined;
+      // Before any ref or file is written: a file of the user's where the commit has another one
+      // stops the clone here, with nothing changed (DIRTY_WORKTREE), so it can be run again.
+      if (fresh && commit) await moveWorktree(r, undefined, commit, { checkOnly: true });
       for (const [name, hex] of heads)
         if (!r.refs.get(name)) r.refs.update(name, Buffer.from(hex, 'hex'), `clone: from ${source}`);
-      const branch = heads.find(([k]) => k === 'refs/heads/main')?.[0] ?? heads[0]?.[0];
-      if (!branch) return { branch: null, commit: null };
+      if (!branch || !commit) return { branch: null, commit: null };
       const name = branch.slice('refs/heads/'.length);
-      const commit = r.refs.get(branch)!;
       if (fresh) {
         r.refs.setHead({ kind: 'branch', name });
+        // The index names the commit's files before any is written, so a clone stopped while it
+        // writes them (a full disk, Ctrl-C, kill -9) shows them as missing from the working tree,
+        // never as deletions a commit would record; `shoal restore .` then writes them.
+        const files = [...flatten(r.objects, commitTree(r.objects, commit))];
+        r.staging.replace(files.map((f) => ({ ...f, stamp: null })));
         try {
-          await moveWorktree(r, undefined, commit, { onProgress: undefined });
+          await moveWorktree(r, commit, commit, { force: true });
         } catch (err) {
-          if (!isShoalError(err)) throw err;
-          // The history is here; only files are missing (a full disk, say). The index is made to
-          // name the commit's files, so status shows them as deleted from the working tree only
-          // (nothing to commit by mistake) and `shoal restore .` writes them once the cause is gone.
-          const files = [...flatten(r.objects, commitTree(r.objects, commit))];
-          r.staging.replace(files.map((f) => ({ ...f, stamp: null })));
+          const code = (err as NodeJS.ErrnoException).code;
+          const known = isShoalError(err)
+            ? err.code
+            : code === 'ENOSPC' || code === 'EDQUOT'
+              ? 'DISK_FULL'
+              : code === 'EACCES'
+                ? 'PERMISSION_DENIED'
+                : undefined;
+          if (!known) throw err;
           throw new ShoalError(
-            err.code,
-            `${err.message}; the repository is cloned into '${root}', but not all of its files could ` +
-              `be written: once the cause is fixed, run 'shoal restore .' there`,
-            err.detail,
+            known,
+            `${(err as Error).message}; the repository is cloned into '${root}', but not all of its files ` +
+              `could be written: once the cause is fixed, run 'shoal restore .' there`,
+            isShoalError(err) ? err.detail : undefined,
           );
         }
       }

@@ -3,7 +3,7 @@
 // for a fast-forward, and moves its branch. Both sides verify everything as in any fetch.
 
 import { decodeSignedRefs, idEquals, type ObjectId, ShoalError, toHex } from '../core/index.ts';
-import { type PeerNode, peerIdFromPublicKeyBytes, SYNC_PROTOCOL } from '../net/index.ts';
+import { type PeerNode, SYNC_PROTOCOL } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import { isAncestor, moveWorktree, newChunkBytes } from '../vcs/index.ts';
 import { fetchCommits } from './fetch.ts';
@@ -51,15 +51,25 @@ export async function pushToSwarm(
     const sentBefore = peer.server.bytesServed;
     const progress = (total: number): void => {
       const bytesDone = peer.server.bytesServed - sentBefore;
-      report?.({ phase: 'chunks', bytesDone, bytesTotal: Math.max(total, bytesDone), objects: 0, peers: 1 });
+      // bytesTotal 0: no estimate.
+      report?.({
+        phase: 'chunks',
+        bytesDone,
+        bytesTotal: total > 0 ? Math.max(total, bytesDone) : 0,
+        objects: 0,
+        peers: 1,
+      });
     };
     let total = 0;
     if (report) {
-      const theirs = peerBranch(target!, `refs/heads/${name}`);
-      const base = [theirs, repo.refs.get(`refs/remotes/${remote}/${name}`)].find(
-        (id) => id !== undefined && repo.objects.has(id),
-      );
-      total = newChunkBytes(repo.objects, base, commit);
+      // Every commit the peer's refs name, and our tracking refs of it, that we have.
+      const bases = [
+        ...peerCommits(target!),
+        ...repo.refs.list(`refs/remotes/${remote}/`).map((r) => r.id),
+      ].filter((id) => repo.objects.has(id));
+      try {
+        total = newChunkBytes(repo.objects, bases, commit);
+      } catch {} // an incomplete history here (an interrupted fetch): progress without a total
       timer = setInterval(() => progress(total), 100);
     }
     let updated: string[];
@@ -77,15 +87,15 @@ export async function pushToSwarm(
   }
 }
 
-/** Where a peer's own signed refs (from its hello) put `ref`, if it sent them. */
-function peerBranch(c: Connected, ref: string): ObjectId | undefined {
+/** The commits the refs documents a peer sent in its hello name (it holds them, or claims to). */
+function peerCommits(c: Connected): ObjectId[] {
+  const out: ObjectId[] = [];
   for (const bytes of c.refs) {
     try {
-      const doc = decodeSignedRefs(bytes);
-      if (peerIdFromPublicKeyBytes(doc.signer) === c.session.peer) return doc.refs.get(ref);
+      out.push(...decodeSignedRefs(bytes).refs.values());
     } catch {} // checked properly by the peer's own fetch; here only an estimate is at stake
   }
-  return undefined;
+  return out;
 }
 
 /** The receiving side of a push, for a peer that serves `repo`. */

@@ -91,14 +91,14 @@ export function diffChunks(read: NodeReader, before: ContentRef | null, after: C
 }
 
 /**
- * About how many bytes of chunks the commits reachable from `to` but not from `from` bring: for
+ * About how many bytes of chunks the commits reachable from `to` but from none of `from` bring: for
  * each such commit, the chunk bytes of its files that its first parent's files lack. A chunk that
  * several of those commits add is counted once per commit, so this errs high; it is what a push
- * of `to` to a peer at `from` sends, give or take, for progress and an ETA. With `from`
- * undefined, every commit reachable from `to` counts.
+ * of `to` to a peer that has the commits `from` sends, give or take, for progress and an ETA.
  */
-export function newChunkBytes(objects: ObjectStore, from: ObjectId | undefined, to: ObjectId): number {
-  const known = from ? ancestors(objects, from) : new Set<string>();
+export function newChunkBytes(objects: ObjectStore, from: readonly ObjectId[], to: ObjectId): number {
+  const known = new Set<string>();
+  for (const f of from) for (const hex of ancestors(objects, f)) known.add(hex);
   const read = storeNodeReader(objects);
   const seen = new Set<string>();
   const todo = [to];

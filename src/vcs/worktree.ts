@@ -1,7 +1,7 @@
 // The working tree: repository-relative paths, .shoalignore rules (gitignore syntax, in any
 // directory) and a sorted, recursive walk that never enters `.shoal/`.
 
-import { type BigIntStats, type Dirent, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { type BigIntStats, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { compareNames, comparePathKeys, ShoalError } from '../core/index.ts';
@@ -155,30 +155,52 @@ export interface WalkOptions {
  * Walk the tree below `start` (repository-relative) in path order, yielding files and symlinks.
  * `onlyTracked` is set inside an ignored directory: only what is tracked there is walked.
  */
-export function* walk(
+export function walk(
   root: string,
   start: string,
   rules: IgnoreRules,
   opts: WalkOptions = {},
-  onlyTracked = false,
+): Generator<WorkEntry | { dir: string; skipped: true }> {
+  return walkFrom(root, start, rules, opts, false, false);
+}
+
+/** walk(), where `listed` says `start` was listed as a directory by the walk above it. */
+function* walkFrom(
+  root: string,
+  start: string,
+  rules: IgnoreRules,
+  opts: WalkOptions,
+  onlyTracked: boolean,
+  listed: boolean,
 ): Generator<WorkEntry | { dir: string; skipped: true }> {
   const abs = start === '' ? root : join(root, start);
   const st = lstatOrNull(abs);
   if (!st) return;
   if (!st.isDirectory()) {
-    if (st.isFile() || st.isSymbolicLink()) {
+    // A directory replaced by a file since it was listed would come out of path order: passed
+    // over, as if the walk had come a moment earlier.
+    if (!listed && (st.isFile() || st.isSymbolicLink())) {
       yield { path: start, abs, stat: st, kind: st.isFile() ? 'file' : 'symlink' };
     }
     return;
   }
-  let entries: Dirent[];
+  let entries: { name: string; isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }[];
   try {
     entries = readdirSync(abs, { withFileTypes: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EACCES') {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') {
       throw new ShoalError('PERMISSION_DENIED', `cannot read directory '${start || '.'}': permission denied`);
     }
-    throw err;
+    if (code === 'ENOENT' && !lstatOrNull(abs)) return; // the directory itself has just gone
+    if (code !== 'ENOENT') throw err;
+    // Where the file system gives no entry types, Node lstats each entry itself and fails if one
+    // has just gone: list the names instead and lstat them here, passing over the vanished.
+    entries = [];
+    for (const name of readdirSync(abs)) {
+      const st = lstatOrNull(`${abs}${sep}${name}`);
+      if (st) entries.push(Object.assign(st, { name }));
+    }
   }
   // Sorted with a subdirectory as its name and a '/', so paths come out in byte order ('a.txt'
   // before 'a/b'), the order of the staging index and of flatten(). The entry types come with
@@ -198,15 +220,15 @@ export function* walk(
     if (dir) {
       const ignored = onlyTracked || rules.ignored(path, true);
       if (ignored) {
-        if (tracked?.under(path)) yield* walk(root, path, rules, opts, true);
+        if (tracked?.under(path)) yield* walkFrom(root, path, rules, opts, true, true);
         continue;
       }
       if (enter && !enter(path)) {
         // Reported as one entry, as git does, and only when it holds a file that is not ignored.
-        if (!walk(root, path, rules).next().done) yield { dir: path, skipped: true };
+        if (!walkFrom(root, path, rules, {}, false, true).next().done) yield { dir: path, skipped: true };
         continue;
       }
-      yield* walk(root, path, rules, opts);
+      yield* walkFrom(root, path, rules, opts, onlyTracked, true);
     } else {
       const ignored = onlyTracked || rules.ignored(path, false);
       if (ignored && !tracked?.file(path)) continue;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -14,10 +14,13 @@ import {
   assertFsck,
   assertOk,
   type CloneSummary,
+  packBytes,
   parseJson,
   publicKey,
   serve,
   shoalAsync,
+  shoalBg,
+  until,
   userAt,
 } from '../swarm/swarm-helpers.ts';
 import { describe, newRepo, randomFile, sha256File, type TestRepo } from './repo-helpers.ts';
@@ -224,6 +227,25 @@ test('push on a terminal shows progress: bytes sent against what the peer lacks,
   assert.ok(lines.length > 0, r.output);
   assert.match(lines.at(-1)!, /push: 6\.0 MiB \/ 6\.0 MiB \(100%\), .*\/s, 1 peer/);
   assert.equal(tip(repo, 'main'), commit);
+});
+
+test('Ctrl-C stops a push at once', async (t) => {
+  const { repo } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', publicKey(user)]);
+  randomFile(user.path('data/large.bin'), 24 << 20);
+  user.commit('large');
+  const before = packBytes(repo.dir);
+  // At 2 MB/s the transfer takes seconds: it is under way when the interrupt comes.
+  const push = shoalBg(t, ['push', 'origin', '--max-upload', '2M'], {
+    cwd: user.dir,
+    configDir: user.configDir,
+  });
+  await until('the peer to receive data', () => packBytes(repo.dir) > before + (1 << 20) || push.finished());
+  push.proc.kill('SIGINT');
+  await push.exited;
+  assert.equal(push.proc.signalCode, 'SIGINT', `push finished instead: ${push.stdout()} ${push.stderr()}`);
 });
 
 test('push into a serving peer whose working tree has local changes: refused, the changes kept', async (t) => {
@@ -472,6 +494,49 @@ test('a disk that fills up while a clone writes its files: a clear error, and re
     assertFsck(user);
   } finally {
     // Before the temporary directories are removed: a mount point cannot be.
+    const umount = spawnSync('umount', [mnt], { encoding: 'utf8' });
+    assert.equal(umount.status, 0, umount.stderr);
+  }
+});
+
+test('a clone resumed over a file of the user: refused before anything is written, then completed', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to mount a small tmpfs');
+    return;
+  }
+  const mnt = tempDir(t);
+  // 16 MiB: the 24 MiB of packs do not fit, so the first clone stops during the transfer.
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt], { encoding: 'utf8' });
+  if (mount.status !== 0) {
+    t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
+    return;
+  }
+  try {
+    const repo = newRepo(t);
+    const digest = randomFile(repo.path('big.bin'), 24 << 20);
+    repo.commit('big');
+    const server = await serve(t, repo);
+    const user = userAt(t, join(mnt, 'dst'));
+    const clone = () =>
+      shoalAsync(t, ['clone', server.addr, user.dir, '--json'], { cwd: mnt, configDir: user.configDir });
+    const first = await clone();
+    assert.equal(first.status, 1, describe(first));
+    assert.equal(parseJson<ErrorOut>(first).error.code, 'DISK_FULL');
+
+    // Room now, but a file of the user's stands where the commit has another: nothing is written.
+    assert.equal(spawnSync('mount', ['-o', 'remount,size=100m', mnt]).status, 0);
+    writeFileSync(user.path('big.bin'), 'mine\n');
+    const refused = await clone();
+    assert.equal(refused.status, 1, describe(refused));
+    assert.equal(parseJson<ErrorOut>(refused).error.code, 'DIRTY_WORKTREE');
+    assert.equal(readFileSync(user.path('big.bin'), 'utf8'), 'mine\n');
+
+    rmSync(user.path('big.bin'));
+    assertOk(await clone(), 'clone');
+    assert.equal(sha256File(user.path('big.bin')), digest);
+    const st = user.j<{ staged: unknown[]; unstaged: unknown[] }>(['status']);
+    assert.deepEqual([st.staged, st.unstaged], [[], []]);
+  } finally {
     const umount = spawnSync('umount', [mnt], { encoding: 'utf8' });
     assert.equal(umount.status, 0, umount.stderr);
   }

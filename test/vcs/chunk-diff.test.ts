@@ -92,10 +92,10 @@ test('newChunkBytes: what the commits since a base add, commit by commit, for a 
   f.write('y', changed);
   const tip = await f.commitAll('changes y');
 
-  const sinceBase = newChunkBytes(f.repo.objects, base, tip);
+  const sinceBase = newChunkBytes(f.repo.objects, [base], tip);
   // y whole (2 MiB), then the chunks around the change (content-defined: 16-256 KiB each).
   assert.ok(sinceBase >= (2 << 20) + 64 * 1024 && sinceBase <= (2 << 20) + 768 * 1024, String(sinceBase));
   // Without a base, x counts too; from the tip itself, nothing.
-  assert.equal(newChunkBytes(f.repo.objects, undefined, tip), sinceBase + (1 << 20));
-  assert.equal(newChunkBytes(f.repo.objects, tip, tip), 0);
+  assert.equal(newChunkBytes(f.repo.objects, [], tip), sinceBase + (1 << 20));
+  assert.equal(newChunkBytes(f.repo.objects, [tip], tip), 0);
 });

@@ -3,7 +3,7 @@ import { ShoalError, toHex } from '../../core/index.ts';
 import { fetchFromSwarm, remoteSource } from '../../swarm/index.ts';
 import { merge } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress } from '../transfer.ts';
@@ -44,11 +44,11 @@ export const command: Command = {
         ctx.emit({ fetch: fetched, merge: { ...result, head: result.head && toHex(result.head) } });
       else {
         ctx.out(
-          `fetched ${formatBytes(fetched.bytes)} from ${fetched.peers.length} peers in ${fetched.seconds.toFixed(1)} s`,
+          `fetched ${formatBytes(fetched.bytes)} from ${plural(fetched.peers.length, 'peer')} in ${fetched.seconds.toFixed(1)} s`,
         );
         ctx.out(
           result.outcome === 'conflicts'
-            ? `merge has conflicts in ${result.conflicts.length} paths; resolve them, then 'shoal merge --continue'`
+            ? `merge has conflicts in ${plural(result.conflicts.length, 'path')}; resolve them, then 'shoal merge --continue'`
             : `${result.outcome}${result.head ? ` at ${toHex(result.head).slice(0, 12)}` : ''}`,
         );
       }

@@ -3,7 +3,7 @@ import { pushToSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
-import { rateOption, transferProgress } from '../transfer.ts';
+import { rateOption } from '../transfer.ts';
 
 const USAGE =
   'shoal push <remote>|<source> [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
@@ -24,7 +24,8 @@ export const command: Command = {
         USAGE,
       );
       if (positionals.length < 1 || positionals.length > 2) usage(USAGE);
-      const progress = transferProgress(ctx, 'push');
+      // Not transferProgress: push takes no abort signal, so Ctrl-C must keep its default effect.
+      const progress = ctx.progress('push');
       let s: Awaited<ReturnType<typeof pushToSwarm>>;
       try {
         s = await pushToSwarm(repo, positionals[0]!, positionals[1], {
@@ -33,7 +34,15 @@ export const command: Command = {
           peers: values.peer as string[] | undefined,
           maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
           listen: values.listen as string[] | undefined,
-          onProgress: progress.onProgress,
+          onProgress:
+            progress.onProgress &&
+            ((p) =>
+              progress.onProgress?.({
+                phase: 'push',
+                bytesDone: p.bytesDone,
+                bytesTotal: p.bytesTotal || undefined,
+                peers: p.peers,
+              })),
         });
       } finally {
         progress.done();
