@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'ALREADY_A_REPOSITORY'
   | 'PATH_OUTSIDE_REPOSITORY'
   | 'PATH_NOT_FOUND'
+  | 'PATH_IGNORED'
   | 'NOT_A_FILE'
   | 'UNKNOWN_REV'
   | 'AMBIGUOUS_REV'

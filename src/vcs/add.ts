@@ -24,6 +24,8 @@ export interface AddOptions {
   paths: string[];
   onProgress?: OnProgress;
   signal?: AbortSignal;
+  /** Add what .shoalignore files hide too (`add -f`). */
+  force?: boolean;
 }
 
 export interface AddResult {
@@ -91,6 +93,9 @@ export async function stageSymlink(
 export async function add(repo: Repository, opts: AddOptions): Promise<AddResult> {
   const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
   return repo.withWriteLock(async () => {
+    // With --force nothing is ignored, as with `git add -f`.
+    const rules = new IgnoreRules(repo.root, { disabled: opts.force === true });
+    const ignoredTargets: string[] = [];
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
       const blocker = blockingAncestor(repo.root, t);
@@ -109,12 +114,23 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
           path: opts.paths[i],
         });
       }
+      // As in git, naming an untracked path that .shoalignore hides is refused without --force.
+      if (t !== '' && !tracked && !opts.force) {
+        const isDir = lstatOrNull(`${repo.root}/${t}`)?.isDirectory() ?? false;
+        if (rules.ignored(t, isDir)) ignoredTargets.push(opts.paths[i]!);
+      }
+    }
+    if (ignoredTargets.length > 0) {
+      throw new ShoalError(
+        'PATH_IGNORED',
+        `these paths are ignored by a .shoalignore file:\n  ${ignoredTargets.join('\n  ')}\nuse 'shoal add -f' to add them anyway`,
+        { paths: ignoredTargets },
+      );
     }
     // Each target's files and its staged entries are read in path order and merged in step, and
     // each file is read as the merge reaches it, so memory stays flat however many files there
     // are. Staged entries are written in batches as files are read: each has a path at or before
     // the merge's position, which the staging index's next page (read after that position) skips.
-    const rules = new IgnoreRules(repo.root);
     const tracked = trackedIn(repo.staging);
     const roots = outermost(targets);
     const found = function* (t: string): Generator<Found> {

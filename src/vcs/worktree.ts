@@ -55,12 +55,15 @@ interface Rules {
 
 export class IgnoreRules {
   private readonly root: string;
+  private readonly disabled: boolean;
   private readonly cache = new Map<string, Rules | null>();
   /** For each directory, the rules of it and its ancestors that exist, nearest first. */
   private readonly chains = new Map<string, Rules[]>();
 
-  constructor(root: string) {
+  /** `disabled`: no path is ignored (`add -f`). */
+  constructor(root: string, opts: { disabled?: boolean } = {}) {
     this.root = root;
+    this.disabled = opts.disabled === true;
   }
 
   private rulesFor(dir: string): Rules | null {
@@ -82,6 +85,7 @@ export class IgnoreRules {
    * higher file excludes.
    */
   ignored(path: string, isDir: boolean): boolean {
+    if (this.disabled) return false;
     const slash = path.lastIndexOf('/');
     for (const rules of this.chainFor(slash < 0 ? '' : path.slice(0, slash))) {
       const rel = (rules.base === '' ? path : path.slice(rules.base.length + 1)) + (isDir ? '/' : '');

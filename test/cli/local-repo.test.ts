@@ -458,6 +458,30 @@ test('ignore rules hide only untracked paths: tracked files under them stay trac
   assert.equal(repo.ok(['cat', 'HEAD:x.tmp']).stdout, 'changed');
 });
 
+test('naming an ignored, untracked path is refused as in git; add -f adds it', (t) => {
+  const repo = newRepo(t);
+  repo.write('.shoalignore', 'build/\n*.tmp\n');
+  repo.write('build/out.bin', 'o');
+  repo.write('build/deep/more.bin', 'm');
+  repo.write('x.tmp', 'x');
+  repo.write('keep.txt', 'k');
+  for (const path of ['x.tmp', 'build', 'build/out.bin']) {
+    const r = repo.fails(['add', path], 'PATH_IGNORED');
+    assert.match(r.stderr, /ignored by a \.shoalignore file.*add -f/s);
+  }
+  // Naming it beside other paths refuses the whole add; `add .` just passes over it.
+  repo.fails(['add', 'keep.txt', 'x.tmp'], 'PATH_IGNORED');
+  assert.deepEqual(repo.j<Added>(['add', '.']).added, ['.shoalignore', 'keep.txt']);
+  assert.deepEqual(repo.j<Added>(['add', '-f', 'build', 'x.tmp']).added, [
+    'build/deep/more.bin',
+    'build/out.bin',
+    'x.tmp',
+  ]);
+  // Tracked now: named again, it is an ordinary add.
+  repo.write('x.tmp', 'changed');
+  assert.deepEqual(repo.j<Added>(['add', 'x.tmp']).modified, ['x.tmp']);
+});
+
 test('status reports every category', (t) => {
   const repo = newRepo(t);
   for (const f of ['keep', 'mod-staged', 'del-staged', 'mod-unstaged', 'del-unstaged', 'both']) {

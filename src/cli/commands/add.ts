@@ -5,14 +5,14 @@ import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
-const USAGE = 'shoal add <path>...';
+const USAGE = 'shoal add [-f] <path>...';
 
 export const command: Command = {
   summary: 'stage files and directories (recursive, honours .shoalignore)',
   usage: USAGE,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { positionals } = parse(args, {}, USAGE);
+      const { values, positionals } = parse(args, { force: { type: 'boolean', short: 'f' } }, USAGE);
       if (positionals.length === 0) usage(USAGE);
       const progress = ctx.progress('add');
       const controller = new AbortController();
@@ -25,6 +25,7 @@ export const command: Command = {
           paths: positionals,
           onProgress: progress.onProgress,
           signal: controller.signal,
+          force: values.force === true,
         });
       } finally {
         process.off('SIGINT', onSignal);
