@@ -1,6 +1,8 @@
 // The SQLite index of a repository (node:sqlite, WAL): which pack holds each object, refs,
 // HEAD, the staging index and format metadata. Schema changes bump SCHEMA_VERSION.
 
+import { statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ShoalError } from '../core/index.ts';
 
@@ -73,11 +75,16 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
   } catch (err) {
     throw new ShoalError('CORRUPT_OBJECT', `cannot open repository index: ${(err as Error).message}`);
   }
-  db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA synchronous = FULL');
-  db.exec('PRAGMA foreign_keys = OFF');
-  // Every statement is CREATE ... IF NOT EXISTS, so older repositories gain new tables.
-  db.exec(SCHEMA);
+  try {
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec('PRAGMA foreign_keys = OFF');
+    // Every statement is CREATE ... IF NOT EXISTS, so older repositories gain new tables.
+    db.exec(SCHEMA);
+  } catch (err) {
+    db.close();
+    throw diskFullOnOpen(err, file);
+  }
   if (create) {
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
       'schema',
@@ -97,6 +104,24 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
   }
   return db;
 }
+
+/**
+ * SQLite needs room for its shared-memory and log files just to open a WAL database: on a full
+ * disk it says "disk I/O error". Said plainly when the file system has no room left.
+ */
+function diskFullOnOpen(err: unknown, file: string): unknown {
+  const code = (err as { errcode?: number }).errcode;
+  if (code === undefined || ((code & 0xff) !== SQLITE_IOERR && (code & 0xff) !== SQLITE_FULL)) return err;
+  try {
+    const fs = statfsSync(dirname(file));
+    if (fs.bavail * fs.bsize >= 1024 * 1024) return err;
+  } catch {
+    return err;
+  }
+  return new ShoalError('DISK_FULL', 'no space left on device: the repository index cannot even be opened');
+}
+
+const SQLITE_IOERR = 10;
 
 /** Run fn inside one IMMEDIATE transaction; rolls back if it throws. */
 export function transaction<T>(db: DatabaseSync, fn: () => T): T {

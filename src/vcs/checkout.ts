@@ -95,7 +95,9 @@ export async function moveWorktree(
   opts: { force?: boolean; onProgress?: OnProgress; checkOnly?: boolean },
 ): Promise<{ written: string[]; removed: string[] }> {
   const headFiles = filesOf(repo, from);
-  const targetFiles = filesOf(repo, target);
+  // Restoring the commit HEAD is at (checkout --force HEAD, a clone's checkout): one map, not two.
+  const same = from instanceof Uint8Array && target instanceof Uint8Array && idEquals(from, target);
+  const targetFiles = same ? headFiles : filesOf(repo, target);
   const staged = new Map(repo.staging.all().map((e) => [e.path, e]));
   const paths = new Set([...headFiles.keys(), ...targetFiles.keys(), ...staged.keys()]);
 
@@ -150,7 +152,8 @@ export async function moveWorktree(
   const bytesTotal = changing.reduce((n, p) => n + (targetFiles.get(p)?.size ?? 0), 0);
   let bytesDone = 0;
   const next = new Map(staged);
-  const afterWrite = new Map<string, BigIntStats>();
+  const afterWrite = new Map<string, WrittenStat>();
+  const readyDirs = new Set<string>();
   for (const p of [...removing, ...changing.filter((q) => !removing.has(q))]) {
     const t = targetFiles.get(p);
     const abs = join(repo.root, p);
@@ -164,9 +167,15 @@ export async function moveWorktree(
     }
     const existing = lstatOrNull(abs);
     if (existing?.isDirectory()) rmSync(abs, { recursive: true, force: true });
-    const blocker = blockingAncestor(repo.root, p); // only left with --force
-    if (blocker !== undefined) rmSync(join(repo.root, blocker), { force: true });
-    mkdirSync(dirname(abs), { recursive: true });
+    // Once a directory is in place for one file, the next ones in it need no checks (the writes
+    // come after every deletion, so nothing removes it meanwhile).
+    const parent = dirname(abs);
+    if (!readyDirs.has(parent)) {
+      const blocker = blockingAncestor(repo.root, p); // only left with --force
+      if (blocker !== undefined) rmSync(join(repo.root, blocker), { force: true });
+      mkdirSync(parent, { recursive: true });
+      readyDirs.add(parent);
+    }
     let wroteStat: BigIntStats | null = null;
     if (t.kind === 'symlink') writeSymlink(repo.objects, t.id, abs);
     else {
@@ -180,7 +189,8 @@ export async function moveWorktree(
     // The file as this checkout wrote it (before its rename); it is stamped at the end only if
     // it is still so. A symlink is stamped as found: its target is replaced whole, not written.
     const stat = wroteStat ?? lstatOrNull(abs);
-    if (stat) afterWrite.set(p, stat);
+    // Three fields, not the whole stat (some twenty BigInts): one entry is kept per file written.
+    if (stat) afterWrite.set(p, { mtimeNs: stat.mtimeNs, size: stat.size, ino: stat.ino });
   }
   await stampWritten(repo.root, next, afterWrite);
   repo.staging.replace([...next.values()]);
@@ -190,8 +200,10 @@ export async function moveWorktree(
 /** Below this many bytes of just-written files, the next status may as well read them again. */
 const RACY_WAIT_BYTES = 64 * 1024 * 1024;
 
-/** ctime is left out: a rename changes it on most file systems, a write also changes mtime. */
-function sameStat(a: BigIntStats, b: BigIntStats): boolean {
+/** What stampWritten compares: ctime is left out, as a rename changes it on most file systems. */
+type WrittenStat = Pick<BigIntStats, 'mtimeNs' | 'size' | 'ino'>;
+
+function sameStat(a: WrittenStat, b: WrittenStat): boolean {
   return a.mtimeNs === b.mtimeNs && a.size === b.size && a.ino === b.ino;
 }
 
@@ -206,7 +218,7 @@ function sameStat(a: BigIntStats, b: BigIntStats): boolean {
 async function stampWritten(
   root: string,
   next: Map<string, StagedEntry>,
-  afterWrite: Map<string, BigIntStats>,
+  afterWrite: Map<string, WrittenStat>,
 ): Promise<void> {
   const stampAll = (): { racyBytes: number; newestNs: bigint } => {
     const nowNs = BigInt(Date.now()) * 1_000_000n;

@@ -13,6 +13,7 @@ import {
   renameSync,
   rmSync,
   symlinkSync,
+  writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { decodeIndexNode, type ObjectId, ShoalError, toHex } from '../core/index.ts';
@@ -110,6 +111,7 @@ export async function writeContent(
   } catch (err) {
     mapWriteError(err, abs);
   }
+  if (ref.size < DURABLE_FILE) return writeSmall(objects, ref, fd, tmp, abs, executable, onBytes);
   let out: FileAppender | null = null;
   let closed = false;
   // A large file is flushed while it is still being written, one fdatasync at a time in the
@@ -157,6 +159,52 @@ export async function writeContent(
   } catch (err) {
     await out?.release();
     await syncing;
+    if (!closed) {
+      try {
+        closeSync(fd);
+      } catch {}
+    }
+    rmSync(tmp, { force: true });
+    mapWriteError(err, abs);
+  }
+}
+
+/**
+ * A file under DURABLE_FILE: assembled in memory and written with synchronous calls. A checkout
+ * of many small files spent most of its time waiting on a thread-pool round trip per file
+ * otherwise (100,000 files of 1-16 KiB: 7 of 22 s idle). Not fsynced, as with large files, the
+ * flush of many small files is left to the OS.
+ */
+function writeSmall(
+  objects: ObjectStore,
+  ref: ContentRef,
+  fd: number,
+  tmp: string,
+  abs: string,
+  executable: boolean,
+  onBytes?: (n: number) => void,
+): BigIntStats {
+  let closed = false;
+  try {
+    const buf = Buffer.allocUnsafe(ref.size);
+    let at = 0;
+    for (const leaf of contentLeaves(objects, ref)) {
+      objects.readChunkInto(leaf.id, leaf.size, buf, at);
+      at += leaf.size;
+      onBytes?.(leaf.size);
+    }
+    for (let done = 0; done < buf.length; ) {
+      const n = writeSync(fd, buf, done, buf.length - done, done);
+      if (n === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      done += n;
+    }
+    if (executable) fchmodSync(fd, 0o755);
+    const stat = fstatSync(fd, { bigint: true });
+    closed = true;
+    closeSync(fd);
+    renameSync(tmp, abs);
+    return stat;
+  } catch (err) {
     if (!closed) {
       try {
         closeSync(fd);

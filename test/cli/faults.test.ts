@@ -7,14 +7,18 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
   symlinkSync,
+  truncateSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -461,6 +465,32 @@ test('a disk that fills up during add', async (t) => {
       readdirSync(repo.dir).filter((n) => n.includes('big.bin')),
       [],
     );
+    // A small file (written in one synchronous call) fails the same way, and the file it would
+    // replace stays as it was. The disk is filled, then 64 KiB given back: room for the index's
+    // shared memory, not for the file's 200 KB.
+    const noRoom = join(mnt, 'no-room');
+    const fill = (): void => {
+      const fd = openSync(noRoom, 'a');
+      try {
+        for (;;) writeSync(fd, Buffer.alloc(4096, 1));
+      } catch {} // the disk is full
+      closeSync(fd);
+    };
+    repo.write('dir/more.bin', 'local edit\n'); // first: this frees the file's space
+    fill();
+    truncateSync(noRoom, statSync(noRoom).size - 64 * 1024);
+    const small = repo.fails(['restore', 'dir/more.bin'], 'DISK_FULL');
+    assert.match(small.stderr, /no space left on device writing/);
+    assert.equal(readFileSync(repo.path('dir/more.bin'), 'utf8'), 'local edit\n');
+    assert.deepEqual(
+      readdirSync(repo.path('dir')).filter((n) => n.includes('shoal-tmp')),
+      [],
+    );
+    // With no room at all, even opening the index fails: said plainly, not as an I/O error.
+    fill();
+    const none = repo.fails(['status'], 'DISK_FULL');
+    assert.match(none.stderr, /no space left on device/);
+    rmSync(join(mnt, 'no-room'));
     rmSync(join(mnt, 'filler'));
 
     repo.ok(['restore', 'big.bin']);
