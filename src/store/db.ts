@@ -75,32 +75,38 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
   } catch (err) {
     throw new ShoalError('CORRUPT_OBJECT', `cannot open repository index: ${(err as Error).message}`);
   }
+  // Closed on every failure below: the daemon opens repositories for as long as it runs.
   try {
-    db.exec('PRAGMA journal_mode = WAL');
-    db.exec('PRAGMA synchronous = FULL');
-    db.exec('PRAGMA foreign_keys = OFF');
-    // Every statement is CREATE ... IF NOT EXISTS, so older repositories gain new tables.
-    db.exec(SCHEMA);
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = FULL');
+      db.exec('PRAGMA foreign_keys = OFF');
+      // Every statement is CREATE ... IF NOT EXISTS, so older repositories gain new tables.
+      db.exec(SCHEMA);
+      if (create) {
+        db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
+          'schema',
+          String(SCHEMA_VERSION),
+        );
+      }
+    } catch (err) {
+      throw diskFullOnOpen(err, file);
+    }
+    if (!create) {
+      const row = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+        | { value: string }
+        | undefined;
+      if (!row) throw new ShoalError('CORRUPT_OBJECT', 'repository index has no schema version');
+      if (Number(row.value) > SCHEMA_VERSION) {
+        throw new ShoalError(
+          'UNSUPPORTED_FORMAT',
+          `repository index schema ${row.value} is newer than this shoal understands (${SCHEMA_VERSION})`,
+        );
+      }
+    }
   } catch (err) {
     db.close();
-    throw diskFullOnOpen(err, file);
-  }
-  if (create) {
-    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
-      'schema',
-      String(SCHEMA_VERSION),
-    );
-  } else {
-    const row = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
-      | { value: string }
-      | undefined;
-    if (!row) throw new ShoalError('CORRUPT_OBJECT', 'repository index has no schema version');
-    if (Number(row.value) > SCHEMA_VERSION) {
-      throw new ShoalError(
-        'UNSUPPORTED_FORMAT',
-        `repository index schema ${row.value} is newer than this shoal understands (${SCHEMA_VERSION})`,
-      );
-    }
+    throw err;
   }
   return db;
 }

@@ -6,6 +6,7 @@ import { hashChunk, idEquals, type ObjectId, ShoalError } from '../core/index.ts
 import type { PackSession, Repository, StagedEntry, StatStamp } from '../store/index.ts';
 import { ChunkPipeline } from './chunk-pipeline.ts';
 import { ingestFile, PIPELINE_FILE } from './ingest.ts';
+import { readMergeState } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
 import {
   alongside,
@@ -96,6 +97,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
     // With --force nothing is ignored, as with `git add -f`.
     const rules = new IgnoreRules(repo.root, { disabled: opts.force === true });
     const ignoredTargets: string[] = [];
+    const conflicted = new Set(readMergeState(repo)?.conflicts.map((c) => c.path) ?? []);
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
       const blocker = blockingAncestor(repo.root, t);
@@ -114,10 +116,15 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
           path: opts.paths[i],
         });
       }
-      // As in git, naming an untracked path that .shoalignore hides is refused without --force.
-      if (t !== '' && !tracked && !opts.force) {
+      // As in git, naming an untracked path that .shoalignore hides (itself or a directory
+      // above it) is refused without --force. A path in conflict in a merge counts as tracked.
+      if (t !== '' && !tracked && !opts.force && !conflicted.has(t)) {
         const isDir = lstatOrNull(`${repo.root}/${t}`)?.isDirectory() ?? false;
-        if (rules.ignored(t, isDir)) ignoredTargets.push(opts.paths[i]!);
+        const hidden = (dir: string): boolean => rules.ignored(dir, true);
+        let above = false;
+        for (let j = t.indexOf('/'); j >= 0 && !above; j = t.indexOf('/', j + 1))
+          above = hidden(t.slice(0, j));
+        if (above || rules.ignored(t, isDir)) ignoredTargets.push(opts.paths[i]!);
       }
     }
     if (ignoredTargets.length > 0) {

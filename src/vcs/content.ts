@@ -147,7 +147,7 @@ export async function writeContent(
     await out.release();
     await syncing;
     if (syncError) throw syncError;
-    if (executable) fchmodSync(fd, 0o755);
+    if (executable) makeExecutable(fd);
     // Large files are made durable before they replace the path; small ones are left to the
     // OS (a checkout of many small files would otherwise wait on one flush per file).
     if (ref.size >= DURABLE_FILE) fsyncSync(fd);
@@ -198,7 +198,7 @@ function writeSmall(
       if (n === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
       done += n;
     }
-    if (executable) fchmodSync(fd, 0o755);
+    if (executable) makeExecutable(fd);
     const stat = fstatSync(fd, { bigint: true });
     closed = true;
     closeSync(fd);
@@ -213,6 +213,16 @@ function writeSmall(
     rmSync(tmp, { force: true });
     mapWriteError(err, abs);
   }
+}
+
+/**
+ * Execute permission wherever the file (created with mode 0777 less the umask) may be read, as
+ * git does: a fixed 0755 would ignore a umask of 077. The fchmod is for a temporary name that
+ * existed already, whose mode open() leaves as it was.
+ */
+function makeExecutable(fd: number): void {
+  const mode = Number(fstatSync(fd).mode) & 0o777;
+  fchmodSync(fd, mode | ((mode & 0o444) >> 2));
 }
 
 export function writeSymlink(objects: ObjectStore, id: ObjectId, abs: string): void {

@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -480,6 +481,30 @@ test('naming an ignored, untracked path is refused as in git; add -f adds it', (
   // Tracked now: named again, it is an ordinary add.
   repo.write('x.tmp', 'changed');
   assert.deepEqual(repo.j<Added>(['add', 'x.tmp']).modified, ['x.tmp']);
+  // A negation below an ignored directory does not bring a file back (git cannot either).
+  repo.write('.shoalignore', 'a/\n');
+  repo.write('a/b/.shoalignore', '!c.txt\n');
+  repo.write('a/b/c.txt', 'c');
+  repo.fails(['add', 'a/b/c.txt'], 'PATH_IGNORED');
+});
+
+test('a path in conflict is added without -f even where .shoalignore hides it', (t) => {
+  const repo = newRepo(t);
+  repo.write('.shoalignore', '*.bin\n');
+  repo.write('model.bin', 'v1\n');
+  repo.ok(['add', '-f', 'model.bin']);
+  repo.commit('base');
+  repo.ok(['switch', '-c', 'feature']);
+  repo.write('model.bin', 'v2 on feature\n');
+  repo.commit('change');
+  repo.ok(['switch', 'main']);
+  rmSync(repo.path('model.bin'));
+  repo.commit('delete');
+  assert.equal(repo.run(['merge', 'feature']).status, 1); // deleted here, changed there
+  renameSync(repo.path('model.bin~feature'), repo.path('model.bin'));
+  repo.ok(['add', 'model.bin']);
+  repo.ok(['merge', '--continue']);
+  assert.equal(repo.ok(['cat', 'HEAD:model.bin']).stdout, 'v2 on feature\n');
 });
 
 test('status reports every category', (t) => {
