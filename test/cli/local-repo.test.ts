@@ -1,6 +1,7 @@
 // End to end: the local-repository workflow through the real CLI in temporary directories.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -20,7 +21,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
-import { json, shoal, tempDir } from '../helpers.ts';
+import { BIN, json, shoal, shoalEnv, tempDir } from '../helpers.ts';
 import { configFor, newRepo, randomFile, sha256, sha256File } from './repo-helpers.ts';
 
 interface LogEntry {
@@ -933,6 +934,24 @@ test('the executable bit and symlinks survive a round trip', (t) => {
   repo.ok(['restore', '--source', c1, 'link', 'run.sh']);
   assert.equal(readlinkSync(repo.path('link')), 'plain.txt');
   assert.equal(statSync(repo.path('run.sh')).mode & 0o111, 0o111);
+});
+
+test('checked-out files take their permissions from the umask, executable or not', (t) => {
+  const repo = newRepo(t);
+  repo.write('run.sh', '#!/bin/sh\necho hi\n');
+  chmodSync(repo.path('run.sh'), 0o755);
+  repo.write('plain.txt', 'plain\n');
+  repo.commit('modes');
+  for (const p of ['run.sh', 'plain.txt']) rmSync(repo.path(p));
+  // A private umask: nobody but the owner may read, so nobody else may execute either.
+  const r = spawnSync('sh', ['-c', `umask 077 && exec "$0" "$@"`, process.execPath, BIN, 'restore', '.'], {
+    cwd: repo.dir,
+    env: shoalEnv({ configDir: repo.configDir }),
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(statSync(repo.path('run.sh')).mode & 0o777, 0o700);
+  assert.equal(statSync(repo.path('plain.txt')).mode & 0o777, 0o600);
 });
 
 test('empty files', (t) => {
