@@ -159,14 +159,19 @@ export async function writeContent(
   } catch (err) {
     await out?.release();
     await syncing;
-    if (!closed) {
-      try {
-        closeSync(fd);
-      } catch {}
-    }
-    rmSync(tmp, { force: true });
-    mapWriteError(err, abs);
+    abandon(fd, closed, tmp, abs, err);
   }
+}
+
+/** After a failed write: the descriptor closed (unless it was), the temporary removed. */
+function abandon(fd: number, closed: boolean, tmp: string, abs: string, err: unknown): never {
+  if (!closed) {
+    try {
+      closeSync(fd);
+    } catch {}
+  }
+  rmSync(tmp, { force: true });
+  mapWriteError(err, abs);
 }
 
 /**
@@ -205,13 +210,7 @@ function writeSmall(
     renameSync(tmp, abs);
     return stat;
   } catch (err) {
-    if (!closed) {
-      try {
-        closeSync(fd);
-      } catch {}
-    }
-    rmSync(tmp, { force: true });
-    mapWriteError(err, abs);
+    abandon(fd, closed, tmp, abs, err);
   }
 }
 

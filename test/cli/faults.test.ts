@@ -3,7 +3,7 @@
 // add, a full disk, a file that changes while it is being read.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
@@ -34,6 +34,7 @@ import {
   sha256,
   sha256File,
   type TestRepo,
+  withTmpfs,
 } from './repo-helpers.ts';
 
 interface Status {
@@ -411,17 +412,7 @@ test('an object missing from the store: fsck names it, cat fails with MISSING_OB
 });
 
 test('a disk that fills up during add', async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.skip('needs root to mount a small tmpfs');
-    return;
-  }
-  const mnt = tempDir(t);
-  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt], { encoding: 'utf8' });
-  if (mount.status !== 0) {
-    t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
-    return;
-  }
-  try {
+  await withTmpfs(t, '64m', async (mnt) => {
     mkdirSync(join(mnt, 'repo'));
     const repo = newRepo(t, { dir: join(mnt, 'repo') });
     repo.write('small.txt', 'committed before the disk filled\n');
@@ -495,10 +486,7 @@ test('a disk that fills up during add', async (t) => {
 
     repo.ok(['restore', 'big.bin']);
     assert.equal(sha256File(repo.path('big.bin')), digest);
-  } finally {
-    const umount = spawnSync('umount', [mnt], { encoding: 'utf8' });
-    assert.equal(umount.status, 0, umount.stderr);
-  }
+  });
 });
 
 /** A child process that keeps writing to `file` until killed; resolves once it has written. */

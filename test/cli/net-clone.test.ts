@@ -23,7 +23,7 @@ import {
   until,
   userAt,
 } from '../swarm/swarm-helpers.ts';
-import { describe, newRepo, randomFile, sha256File, type TestRepo } from './repo-helpers.ts';
+import { describe, newRepo, randomFile, sha256File, type TestRepo, withTmpfs } from './repo-helpers.ts';
 
 type T = TestContext;
 
@@ -456,17 +456,7 @@ test('a source that does not exist or does not hold the repository: a clear erro
 });
 
 test('a disk that fills up while a clone writes its files: a clear error, and restore finishes the job', async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.skip('needs root to mount a small tmpfs');
-    return;
-  }
-  const mnt = tempDir(t);
-  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mnt], { encoding: 'utf8' });
-  if (mount.status !== 0) {
-    t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
-    return;
-  }
-  try {
+  await withTmpfs(t, '40m', async (mnt) => {
     // 24 MiB: its packs fit in 40 MiB, the checked-out copy beside them does not.
     const repo = newRepo(t);
     const digest = randomFile(repo.path('big.bin'), 24 << 20);
@@ -492,26 +482,12 @@ test('a disk that fills up while a clone writes its files: a clear error, and re
     user.ok(['restore', '.']);
     assert.equal(sha256File(user.path('big.bin')), digest);
     assertFsck(user);
-  } finally {
-    // Before the temporary directories are removed: a mount point cannot be.
-    const umount = spawnSync('umount', [mnt], { encoding: 'utf8' });
-    assert.equal(umount.status, 0, umount.stderr);
-  }
+  });
 });
 
 test('a clone resumed over a file of the user: refused before anything is written, then completed', async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.skip('needs root to mount a small tmpfs');
-    return;
-  }
-  const mnt = tempDir(t);
   // 16 MiB: the 24 MiB of packs do not fit, so the first clone stops during the transfer.
-  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt], { encoding: 'utf8' });
-  if (mount.status !== 0) {
-    t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
-    return;
-  }
-  try {
+  await withTmpfs(t, '16m', async (mnt) => {
     const repo = newRepo(t);
     const digest = randomFile(repo.path('big.bin'), 24 << 20);
     repo.commit('big');
@@ -536,8 +512,5 @@ test('a clone resumed over a file of the user: refused before anything is writte
     assert.equal(sha256File(user.path('big.bin')), digest);
     const st = user.j<{ staged: unknown[]; unstaged: unknown[] }>(['status']);
     assert.deepEqual([st.staged, st.unstaged], [[], []]);
-  } finally {
-    const umount = spawnSync('umount', [mnt], { encoding: 'utf8' });
-    assert.equal(umount.status, 0, umount.stderr);
-  }
+  });
 });

@@ -1,6 +1,7 @@
 // Helpers shared by the CLI tests: a fresh repository in a temp dir driven through the real CLI.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -101,4 +102,32 @@ export function randomFile(file: string, size: number): string {
     closeSync(fd);
   }
   return hash.digest('hex');
+}
+
+/**
+ * Run `fn` with a tmpfs of `size` (like '64m') mounted on a fresh directory, for full-disk tests.
+ * It needs root; elsewhere the test is skipped with a visible message. The file system is
+ * unmounted before the test's temporary directories are removed (a mount point cannot be).
+ */
+export async function withTmpfs(
+  t: T & { skip: (message?: string) => void },
+  size: string,
+  fn: (mnt: string) => Promise<void> | void,
+): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to mount a small tmpfs');
+    return;
+  }
+  const mnt = tempDir(t);
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { encoding: 'utf8' });
+  if (mount.status !== 0) {
+    t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
+    return;
+  }
+  try {
+    await fn(mnt);
+  } finally {
+    const umount = spawnSync('umount', [mnt], { encoding: 'utf8' });
+    assert.equal(umount.status, 0, umount.stderr);
+  }
 }
