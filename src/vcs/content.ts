@@ -136,11 +136,11 @@ export async function writeContent(
   try {
     // Large files go out with O_DIRECT where the filesystem allows (see FileAppender), from a
     // few reused buffers that keep memory flat however large the file is.
-    out = new FileAppender(fd, tmp, 0, { direct: ref.size >= DURABLE_FILE });
+    out = new FileAppender(fd, tmp, 0, { direct: true });
     for (const leaf of contentLeaves(objects, ref)) {
       await out.append(leaf.size, (buf, at) => objects.readChunkInto(leaf.id, leaf.size, buf, at));
       onBytes?.(leaf.size);
-      if (ref.size >= DURABLE_FILE) startSync(out.position);
+      startSync(out.position);
     }
     await out.flush();
     // Released (every write settled) before the fd can close, on success or error alike.
@@ -148,9 +148,9 @@ export async function writeContent(
     await syncing;
     if (syncError) throw syncError;
     if (executable) makeExecutable(fd);
-    // Large files are made durable before they replace the path; small ones are left to the
-    // OS (a checkout of many small files would otherwise wait on one flush per file).
-    if (ref.size >= DURABLE_FILE) fsyncSync(fd);
+    // A large file is made durable before it replaces the path (writeSmall leaves small ones to
+    // the OS: a checkout of many small files would otherwise wait on one flush per file).
+    fsyncSync(fd);
     const stat = fstatSync(fd, { bigint: true });
     closed = true;
     closeSync(fd);
