@@ -196,8 +196,8 @@ export class Staging {
     );
   }
 
-  /** Replace the whole index (checkout, reset). */
-  replace(entries: StagedEntry[]): void {
+  /** Replace the whole index (checkout, reset); `entries` may be a generator, read once. */
+  replace(entries: Iterable<StagedEntry>): void {
     transaction(this.db, () => {
       this.db.exec('DELETE FROM staging');
       for (const e of entries) this.put(e);

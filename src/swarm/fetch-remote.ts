@@ -15,7 +15,7 @@ import {
   toHex,
 } from '../core/index.ts';
 import { REPO_DIR, Repository } from '../store/index.ts';
-import { commitTree, flatten, moveWorktree } from '../vcs/index.ts';
+import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../vcs/index.ts';
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { connect, type Peer, parseSource, startPeer } from './peer.ts';
 import { adoptRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
@@ -239,7 +239,7 @@ export async function cloneFromSwarm(
       const commit = branch ? Buffer.from(summary.canonical[branch]!, 'hex') : undefined;
       // Before any ref or file is written: a file of the user's where the commit has another one
       // stops the clone here, with nothing changed (DIRTY_WORKTREE), so it can be run again.
-      if (fresh && commit) await moveWorktree(r, undefined, commit, { checkOnly: true });
+      const bytesTotal = fresh && commit ? await checkFreshCheckout(r, commit) : 0;
       for (const [name, hex] of heads)
         if (!r.refs.get(name)) r.refs.update(name, Buffer.from(hex, 'hex'), `clone: from ${source}`);
       if (!branch || !commit) return { branch: null, commit: null };
@@ -249,10 +249,13 @@ export async function cloneFromSwarm(
         // The index names the commit's files before any is written, so a clone stopped while it
         // writes them (a full disk, Ctrl-C, kill -9) shows them as missing from the working tree,
         // never as deletions a commit would record; `shoal restore .` then writes them.
-        const files = [...flatten(r.objects, commitTree(r.objects, commit))];
-        r.staging.replace(files.map((f) => ({ ...f, stamp: null })));
+        r.staging.replace(
+          (function* () {
+            for (const f of flatten(r.objects, commitTree(r.objects, commit))) yield { ...f, stamp: null };
+          })(),
+        );
         try {
-          await moveWorktree(r, commit, commit, { force: true });
+          await writeFreshCheckout(r, commit, { bytesTotal });
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           const known = isShoalError(err)

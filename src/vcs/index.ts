@@ -8,6 +8,7 @@ export * from './commit.ts';
 export * from './conflicts.ts';
 export * from './content.ts';
 export * from './diff.ts';
+export * from './fresh-checkout.ts';
 export * from './fsck.ts';
 export * from './gc.ts';
 export * from './ingest.ts';

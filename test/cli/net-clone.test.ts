@@ -5,7 +5,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -102,6 +111,24 @@ test('clone from a serve multiaddr: byte-exact, fsck and verify pass, history an
   const { user: third } = await cloneAs(t, second.addr);
   assertSameFiles(third, files);
   assertFsck(third);
+});
+
+test('a clone of many files, a symlink and an executable: all written, and status clean', async (t) => {
+  const repo = newRepo(t);
+  // More files than one batch of stamps (2,000), in nested directories.
+  for (let i = 0; i < 2100; i++) repo.write(`d${i % 7}/e${i % 3}/f${i}`, `${i}\n`);
+  repo.write('bin/run.sh', '#!/bin/sh\necho hi\n');
+  chmodSync(repo.path('bin/run.sh'), 0o755);
+  symlinkSync('../d0/e0/f0', repo.path('bin/link'));
+  repo.commit('many');
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  assert.equal(readFileSync(user.path('d3/e1/f10'), 'utf8'), '10\n');
+  assert.equal(statSync(user.path('bin/run.sh')).mode & 0o111, 0o111);
+  assert.equal(readlinkSync(user.path('bin/link')), '../d0/e0/f0');
+  const st = user.j<{ staged: unknown[]; unstaged: unknown[]; untracked: unknown[] }>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+  assertFsck(user);
 });
 
 test('fetch and pull bring a new version; fetch updates origin/main and pull fast-forwards', async (t) => {
