@@ -165,10 +165,9 @@ export async function moveWorktree(
       removed.push(p);
       continue;
     }
-    const existing = lstatOrNull(abs);
-    if (existing?.isDirectory()) rmSync(abs, { recursive: true, force: true });
-    // Once a directory is in place for one file, the next ones in it need no checks (the writes
-    // come after every deletion, so nothing removes it meanwhile).
+    // The parent first, so that a symlink among the ancestors is removed before anything is
+    // deleted or written through it. Once a directory is in place for one file, the next ones in
+    // it need no checks (the writes come after every deletion, so nothing removes it meanwhile).
     const parent = dirname(abs);
     if (!readyDirs.has(parent)) {
       const blocker = blockingAncestor(repo.root, p); // only left with --force
@@ -176,6 +175,7 @@ export async function moveWorktree(
       mkdirSync(parent, { recursive: true });
       readyDirs.add(parent);
     }
+    if (lstatOrNull(abs)?.isDirectory()) rmSync(abs, { recursive: true, force: true });
     let wroteStat: BigIntStats | null = null;
     if (t.kind === 'symlink') writeSymlink(repo.objects, t.id, abs);
     else {

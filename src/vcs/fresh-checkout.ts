@@ -30,8 +30,8 @@ function* files(repo: Repository, commit: ObjectId): Generator<FlatEntry> {
  */
 export async function checkFreshCheckout(repo: Repository, commit: ObjectId): Promise<number> {
   const atRisk: string[] = [];
+  const risky = new Set<string>();
   let bytes = 0;
-  let risky = 0;
   const clearDirs = new Set<string>(); // parents already found free of blockers
   for (const t of files(repo, commit)) {
     bytes += t.size;
@@ -47,13 +47,13 @@ export async function checkFreshCheckout(repo: Repository, commit: ObjectId): Pr
         if (holdsAFile(repo.root, t.path)) risk = t.path;
       } else if (st && (await workingFileDiffers(repo, t.path, { ...t, stamp: null }))) risk = t.path;
     }
-    if (risk !== undefined && !atRisk.includes(risk)) {
-      risky++;
+    if (risk !== undefined && !risky.has(risk)) {
+      risky.add(risk);
       if (atRisk.length < NAMED) atRisk.push(risk);
     }
   }
-  if (risky > 0) {
-    const more = risky > atRisk.length ? `\n  and ${risky - atRisk.length} more` : '';
+  if (risky.size > 0) {
+    const more = risky.size > atRisk.length ? `\n  and ${risky.size - atRisk.length} more` : '';
     throw new ShoalError(
       'DIRTY_WORKTREE',
       `these files of yours would be overwritten:\n  ${atRisk.join('\n  ')}${more}\nmove them away first`,
@@ -117,12 +117,15 @@ export async function writeFreshCheckout(
         for (const t of [st.mtimeNs, st.ctimeNs]) if (t > newestNs) newestNs = t;
       }
     }
-    repo.staging.apply(puts);
+    try {
+      repo.staging.apply(puts);
+    } catch {} // stamps are hints: without them the next status reads these files again
     return { racyBytes, newestNs };
   };
   for (const t of files(repo, commit)) {
     const abs = join(repo.root, t.path);
-    if (lstatOrNull(abs)?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+    // The parent first: a symlink among the ancestors is removed before anything is deleted or
+    // written through it.
     const parent = dirname(abs);
     if (!readyDirs.has(parent)) {
       const blocker = blockingAncestor(repo.root, t.path);
@@ -130,6 +133,7 @@ export async function writeFreshCheckout(
       mkdirSync(parent, { recursive: true });
       readyDirs.add(parent);
     }
+    if (lstatOrNull(abs)?.isDirectory()) rmSync(abs, { recursive: true, force: true });
     let st: { mtimeNs: bigint; size: bigint; ino: bigint } | null;
     if (t.kind === 'symlink') {
       writeSymlink(repo.objects, t.id, abs);

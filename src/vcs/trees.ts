@@ -9,10 +9,12 @@ import {
   encodeTree,
   idEquals,
   type ObjectId,
+  ShoalError,
   type Tree,
   type TreeEntry,
+  toHex,
 } from '../core/index.ts';
-import type { ObjectStore, PackSession } from '../store/index.ts';
+import { type ObjectStore, type PackSession, REPO_DIR } from '../store/index.ts';
 
 export interface FlatEntry {
   path: string;
@@ -44,6 +46,13 @@ export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Gen
       .map((k) => k.e);
   }
   for (const e of entries) {
+    // shoal never records its own directory; a tree that does was made to write into it.
+    if (prefix === '' && e.name === REPO_DIR) {
+      throw new ShoalError(
+        'CORRUPT_OBJECT',
+        `tree ${toHex(tree)} has an entry named '${REPO_DIR}' at the root`,
+      );
+    }
     const path = prefix ? `${prefix}/${e.name}` : e.name;
     if (e.kind === 'dir') yield* flatten(objects, e.id, path);
     else yield { path, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height };

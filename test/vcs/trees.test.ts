@@ -98,3 +98,38 @@ test('a list that leaves a directory and comes back to it is refused, not writte
     await session.abort();
   });
 });
+
+test("a tree with '.shoal' at its root is refused when read back into files, never written into the repository", async (t) => {
+  const repo = Repository.init(tempDir(t));
+  t.after(() => repo.close());
+  const session = await repo.objects.beginSession();
+  const content = Buffer.from('planted\n');
+  const id = hashChunk(content);
+  await session.putChunk(id, content);
+  const inner = encodeTree({
+    entries: [{ name: 'config.json', kind: 'file', executable: false, size: content.length, id, height: 0 }],
+  });
+  await session.putObject(inner);
+  const root = encodeTree({
+    entries: [
+      { name: '.shoal', kind: 'dir', executable: false, size: content.length, id: inner.id, height: 0 },
+    ],
+  });
+  await session.putObject(root);
+  await session.close();
+  assert.throws(
+    () => [...flatten(repo.objects, root.id)],
+    (err) => isShoalError(err, 'CORRUPT_OBJECT') && /'\.shoal' at the root/.test(err.message),
+  );
+  // Lower down, the name is an ordinary directory.
+  const nested = encodeTree({
+    entries: [{ name: 'sub', kind: 'dir', executable: false, size: content.length, id: root.id, height: 0 }],
+  });
+  const s2 = await repo.objects.beginSession();
+  await s2.putObject(nested);
+  await s2.close();
+  assert.deepEqual(
+    [...flatten(repo.objects, nested.id)].map((f) => f.path),
+    ['sub/.shoal/config.json'],
+  );
+});
