@@ -77,22 +77,17 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
   }
   // Closed on every failure below: the daemon opens repositories for as long as it runs.
   try {
-    try {
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec('PRAGMA foreign_keys = OFF');
-      // Every statement is CREATE ... IF NOT EXISTS, so older repositories gain new tables.
-      db.exec(SCHEMA);
-      if (create) {
-        db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
-          'schema',
-          String(SCHEMA_VERSION),
-        );
-      }
-    } catch (err) {
-      throw diskFullOnOpen(err, file);
-    }
-    if (!create) {
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec('PRAGMA foreign_keys = OFF');
+    // Every statement is CREATE ... IF NOT EXISTS, so older repositories gain new tables.
+    db.exec(SCHEMA);
+    if (create) {
+      db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
+        'schema',
+        String(SCHEMA_VERSION),
+      );
+    } else {
       const row = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
         | { value: string }
         | undefined;
@@ -106,7 +101,7 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
     }
   } catch (err) {
     db.close();
-    throw err;
+    throw diskFullOnOpen(err, file);
   }
   return db;
 }
@@ -116,8 +111,8 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
  * disk it says "disk I/O error". Said plainly when the file system has no room left.
  */
 function diskFullOnOpen(err: unknown, file: string): unknown {
-  const code = (err as { errcode?: number }).errcode;
-  if (code === undefined || ((code & 0xff) !== SQLITE_IOERR && (code & 0xff) !== SQLITE_FULL)) return err;
+  const code = sqliteCode(err);
+  if (code !== SQLITE_IOERR && code !== SQLITE_FULL) return err;
   try {
     const fs = statfsSync(dirname(file));
     if (fs.bavail * fs.bsize >= 1024 * 1024) return err;
@@ -145,8 +140,7 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
 
 /** SQLite's "database or disk is full" as shoal's DISK_FULL; anything else unchanged. */
 function sqliteError(err: unknown): unknown {
-  const code = (err as { errcode?: number }).errcode;
-  if (code !== undefined && (code & 0xff) === SQLITE_FULL) {
+  if (sqliteCode(err) === SQLITE_FULL) {
     return new ShoalError(
       'DISK_FULL',
       'no space left on device for the repository index; nothing was committed',
@@ -156,3 +150,9 @@ function sqliteError(err: unknown): unknown {
 }
 
 const SQLITE_FULL = 13;
+
+/** An SQLite error's primary result code (its extended code's low byte), if it is one. */
+function sqliteCode(err: unknown): number | undefined {
+  const code = (err as { errcode?: number } | null)?.errcode;
+  return code === undefined ? undefined : code & 0xff;
+}

@@ -257,20 +257,12 @@ export async function cloneFromSwarm(
         try {
           await writeFreshCheckout(r, commit, { bytesTotal });
         } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          const known = isShoalError(err)
-            ? err.code
-            : code === 'ENOSPC' || code === 'EDQUOT'
-              ? 'DISK_FULL'
-              : code === 'EACCES'
-                ? 'PERMISSION_DENIED'
-                : undefined;
-          if (!known) throw err;
+          if (!isShoalError(err)) throw err;
           throw new ShoalError(
-            known,
-            `${(err as Error).message}; the repository is cloned into '${root}', but not all of its files ` +
+            err.code,
+            `${err.message}; the repository is cloned into '${root}', but not all of its files ` +
               `could be written: once the cause is fixed, run 'shoal restore .' there`,
-            isShoalError(err) ? err.detail : undefined,
+            err.detail,
           );
         }
       }

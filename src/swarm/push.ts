@@ -5,7 +5,7 @@
 import { decodeSignedRefs, idEquals, type ObjectId, ShoalError, toHex } from '../core/index.ts';
 import { type PeerNode, SYNC_PROTOCOL } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
-import { isAncestor, moveWorktree, newChunkBytes } from '../vcs/index.ts';
+import { isAncestor, moveWorktree, newChunkBytes, type OnProgress } from '../vcs/index.ts';
 import { fetchCommits } from './fetch.ts';
 import { remoteSource, type TransferOptions } from './fetch-remote.ts';
 import { type Connected, connect, parseSource, startPeer } from './peer.ts';
@@ -26,7 +26,7 @@ export async function pushToSwarm(
   repo: Repository,
   nameOrSource: string,
   branch: string | undefined,
-  opts: TransferOptions & { force?: boolean },
+  opts: Omit<TransferOptions, 'onProgress'> & { force?: boolean; onProgress?: OnProgress },
 ): Promise<PushSummary> {
   const state = loadRepoIdentity(repo);
   if (!state)
@@ -45,24 +45,16 @@ export async function pushToSwarm(
     });
     const refs = ownSignedRefs(repo, state, opts.user);
     // Progress: what our server sends the peer while it fetches from us, against an estimate of
-    // what it lacks (the chunks new since its branch, where we have that commit).
+    // what it lacks (the chunks new since the commits it names, where we have them).
     const report = opts.onProgress;
     let timer: NodeJS.Timeout | undefined;
     const sentBefore = peer.server.bytesServed;
-    const progress = (total: number): void => {
+    let total: number | undefined;
+    const progress = (): void => {
       const bytesDone = peer.server.bytesServed - sentBefore;
-      // bytesTotal 0: no estimate.
-      report?.({
-        phase: 'chunks',
-        bytesDone,
-        bytesTotal: total > 0 ? Math.max(total, bytesDone) : 0,
-        objects: 0,
-        peers: 1,
-      });
+      report?.({ phase: 'push', bytesDone, bytesTotal: total && Math.max(total, bytesDone), peers: 1 });
     };
-    let total = 0;
     if (report) {
-      // Every commit the peer's refs name, and our tracking refs of it, that we have.
       const bases = [
         ...peerCommits(target!),
         ...repo.refs.list(`refs/remotes/${remote}/`).map((r) => r.id),
@@ -70,7 +62,7 @@ export async function pushToSwarm(
       try {
         total = newChunkBytes(repo.objects, bases, commit);
       } catch {} // an incomplete history here (an interrupted fetch): progress without a total
-      timer = setInterval(() => progress(total), 100);
+      timer = setInterval(progress, 100);
     }
     let updated: string[];
     try {
@@ -78,7 +70,7 @@ export async function pushToSwarm(
     } finally {
       clearInterval(timer);
     }
-    if (report) progress(total);
+    progress();
     await target!.session.close();
     if (updated.length > 0) repo.refs.update(`refs/remotes/${remote}/${name}`, commit, `push: to ${remote}`);
     return { remote, peer: target!.session.peer, updated, branch: name, commit: toHex(commit) };

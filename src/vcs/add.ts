@@ -15,7 +15,6 @@ import {
   isExecutable,
   lstatOrNull,
   repoPath,
-  trackedIn,
   type WorkEntry,
   walk,
 } from './worktree.ts';
@@ -108,23 +107,17 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
           { path: opts.paths[i] },
         );
       }
-      const exists = t === '' || lstatOrNull(`${repo.root}/${t}`) !== null;
-      const tracked =
-        t === '' ? repo.staging.count() > 0 : repo.staging.get(t) !== undefined || repo.staging.hasUnder(t);
-      if (!exists && !tracked) {
+      const st = t === '' ? undefined : lstatOrNull(`${repo.root}/${t}`);
+      const isTracked = t === '' ? repo.staging.count() > 0 : repo.staging.has(t) || repo.staging.hasUnder(t);
+      if (st === null && !isTracked) {
         throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any files`, {
           path: opts.paths[i],
         });
       }
-      // As in git, naming an untracked path that .shoalignore hides (itself or a directory
-      // above it) is refused without --force. A path in conflict in a merge counts as tracked.
-      if (t !== '' && !tracked && !opts.force && !conflicted.has(t)) {
-        const isDir = lstatOrNull(`${repo.root}/${t}`)?.isDirectory() ?? false;
-        const hidden = (dir: string): boolean => rules.ignored(dir, true);
-        let above = false;
-        for (let j = t.indexOf('/'); j >= 0 && !above; j = t.indexOf('/', j + 1))
-          above = hidden(t.slice(0, j));
-        if (above || rules.ignored(t, isDir)) ignoredTargets.push(opts.paths[i]!);
+      // As in git, naming an untracked path that .shoalignore hides is refused without --force.
+      // A path in conflict in a merge counts as tracked.
+      if (t !== '' && !isTracked && !conflicted.has(t) && rules.hides(t, st?.isDirectory() ?? false)) {
+        ignoredTargets.push(opts.paths[i]!);
       }
     }
     if (ignoredTargets.length > 0) {
@@ -138,10 +131,9 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
     // each file is read as the merge reaches it, so memory stays flat however many files there
     // are. Staged entries are written in batches as files are read: each has a path at or before
     // the merge's position, which the staging index's next page (read after that position) skips.
-    const tracked = trackedIn(repo.staging);
     const roots = outermost(targets);
     const found = function* (t: string): Generator<Found> {
-      const files = walk(repo.root, t, rules, { tracked }) as Iterable<WorkEntry>; // no enter(): nothing skipped
+      const files = walk(repo.root, t, rules, { tracked: repo.staging }) as Iterable<WorkEntry>; // no enter(): nothing skipped
       for (const [e, s] of alongside(files, repo.staging.entriesUnder(t))) {
         if (!e)
           yield { gone: s!.path }; // gone, or a directory now stands there

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
-import { writeContent, writeSymlink } from './content.ts';
+import { mapWriteError, writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
@@ -67,7 +67,7 @@ export async function workingFileDiffers(
 }
 
 /** Whether the directory at `path` holds a file or symlink that is not in `removing`. */
-function holdsOtherFiles(root: string, path: string, removing: Set<string>): boolean {
+export function holdsOtherFiles(root: string, path: string, removing: Set<string>): boolean {
   for (const name of readdirSync(join(root, path))) {
     const child = `${path}/${name}`;
     const isDir = lstatOrNull(join(root, child))?.isDirectory() ?? false;
@@ -165,43 +165,59 @@ export async function moveWorktree(
       removed.push(p);
       continue;
     }
-    // The parent first, so that a symlink among the ancestors is removed before anything is
-    // deleted or written through it. Once a directory is in place for one file, the next ones in
-    // it need no checks (the writes come after every deletion, so nothing removes it meanwhile).
-    const parent = dirname(abs);
-    if (!readyDirs.has(parent)) {
-      const blocker = blockingAncestor(repo.root, p); // only left with --force
-      if (blocker !== undefined) rmSync(join(repo.root, blocker), { force: true });
-      mkdirSync(parent, { recursive: true });
-      readyDirs.add(parent);
-    }
-    if (lstatOrNull(abs)?.isDirectory()) rmSync(abs, { recursive: true, force: true });
-    let wroteStat: BigIntStats | null = null;
-    if (t.kind === 'symlink') writeSymlink(repo.objects, t.id, abs);
-    else {
-      wroteStat = await writeContent(repo.objects, t, abs, t.executable, (n) => {
-        bytesDone += n;
-        opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal });
-      });
-    }
+    const stat = await writeWorkingFile(repo, t, readyDirs, (n) => {
+      bytesDone += n;
+      opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal });
+    });
     next.set(p, { ...t, stamp: null });
     written.push(p);
-    // The file as this checkout wrote it (before its rename); it is stamped at the end only if
-    // it is still so. A symlink is stamped as found: its target is replaced whole, not written.
-    const stat = wroteStat ?? lstatOrNull(abs);
-    // Three fields, not the whole stat (some twenty BigInts): one entry is kept per file written.
-    if (stat) afterWrite.set(p, { mtimeNs: stat.mtimeNs, size: stat.size, ino: stat.ino });
+    if (stat) afterWrite.set(p, stat); // stamped at the end, if the file is still as written
   }
   await stampWritten(repo.root, next, afterWrite);
   repo.staging.replace([...next.values()]);
   return { written, removed };
 }
 
+/**
+ * Write one file or symlink of a commit at its path. Its parent directory is checked first (a
+ * file or symlink in the way is removed, so nothing is ever written through a symlink) and made;
+ * a directory at the path itself is removed. `readyDirs` remembers the parents already made, so
+ * the next files in them need no checks: callers write only after every deletion. Returns the
+ * file's stat as written (before its rename), a symlink's as found: stampWritten compares them.
+ */
+export async function writeWorkingFile(
+  repo: Repository,
+  t: FlatEntry,
+  readyDirs: Set<string>,
+  onBytes?: (n: number) => void,
+): Promise<WrittenStat | null> {
+  const abs = join(repo.root, t.path);
+  let stat: BigIntStats | null;
+  try {
+    const parent = dirname(abs);
+    if (!readyDirs.has(parent)) {
+      const blocker = blockingAncestor(repo.root, t.path); // only left with --force
+      if (blocker !== undefined) rmSync(join(repo.root, blocker), { force: true });
+      mkdirSync(parent, { recursive: true });
+      readyDirs.add(parent);
+    }
+    if (lstatOrNull(abs)?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+    if (t.kind === 'symlink') {
+      writeSymlink(repo.objects, t.id, abs);
+      stat = lstatOrNull(abs);
+    } else stat = await writeContent(repo.objects, t, abs, t.executable, onBytes);
+  } catch (err) {
+    mapWriteError(err, abs); // making a directory or a symlink can fill a disk too
+  }
+  // Three fields, not the whole stat (some twenty BigInts): callers keep one per file.
+  return stat && { mtimeNs: stat.mtimeNs, size: stat.size, ino: stat.ino };
+}
+
 /** Below this many bytes of just-written files, the next status may as well read them again. */
 const RACY_WAIT_BYTES = 64 * 1024 * 1024;
 
 /** What stampWritten compares: ctime is left out, as a rename changes it on most file systems. */
-type WrittenStat = Pick<BigIntStats, 'mtimeNs' | 'size' | 'ino'>;
+export type WrittenStat = Pick<BigIntStats, 'mtimeNs' | 'size' | 'ino'>;
 
 function sameStat(a: WrittenStat, b: WrittenStat): boolean {
   return a.mtimeNs === b.mtimeNs && a.size === b.size && a.ino === b.ino;
@@ -215,7 +231,7 @@ function sameStat(a: WrittenStat, b: WrittenStat): boolean {
  * to a lot of data (the last file of a clone is often most of it), wait out the window, at most
  * 0.1 s, rather than have the next `status` read them all.
  */
-async function stampWritten(
+export async function stampWritten(
   root: string,
   next: Map<string, StagedEntry>,
   afterWrite: Map<string, WrittenStat>,

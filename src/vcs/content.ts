@@ -84,7 +84,8 @@ export function tempPathFor(abs: string): string {
   return join(dirname(abs), `.${basename(abs)}.shoal-tmp-${process.pid}`);
 }
 
-function mapWriteError(err: unknown, abs: string): never {
+/** A failed write to the working tree as shoal's error: a full disk or a refusal, said plainly. */
+export function mapWriteError(err: unknown, abs: string): never {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT')
     throw new ShoalError('DISK_FULL', `no space left on device writing '${abs}'`);
@@ -111,9 +112,9 @@ export async function writeContent(
   } catch (err) {
     mapWriteError(err, abs);
   }
-  if (ref.size < DURABLE_FILE) return writeSmall(objects, ref, fd, tmp, abs, executable, onBytes);
+  const file: TempFile = { fd, tmp, abs, closed: false };
+  if (ref.size < DURABLE_FILE) return writeSmall(objects, ref, file, executable, onBytes);
   let out: FileAppender | null = null;
-  let closed = false;
   // A large file is flushed while it is still being written, one fdatasync at a time in the
   // background, so the fsync that makes it durable finds little left to do (it took 0.37 s
   // of a 1 GiB checkout's 1 s when all of the file waited for it).
@@ -147,31 +148,44 @@ export async function writeContent(
     await out.release();
     await syncing;
     if (syncError) throw syncError;
-    if (executable) makeExecutable(fd);
     // A large file is made durable before it replaces the path (writeSmall leaves small ones to
     // the OS: a checkout of many small files would otherwise wait on one flush per file).
-    fsyncSync(fd);
-    const stat = fstatSync(fd, { bigint: true });
-    closed = true;
-    closeSync(fd);
-    renameSync(tmp, abs);
-    return stat;
+    return install(file, executable, true);
   } catch (err) {
     await out?.release();
     await syncing;
-    abandon(fd, closed, tmp, abs, err);
+    abandon(file, err);
   }
 }
 
+/** A file being written under a temporary name next to `abs`. */
+interface TempFile {
+  fd: number;
+  tmp: string;
+  abs: string;
+  closed: boolean;
+}
+
+/** Give the written temporary its mode (and with `durable` an fsync), then rename it into place. */
+function install(file: TempFile, executable: boolean, durable: boolean): BigIntStats {
+  if (executable) makeExecutable(file.fd);
+  if (durable) fsyncSync(file.fd);
+  const stat = fstatSync(file.fd, { bigint: true });
+  file.closed = true;
+  closeSync(file.fd);
+  renameSync(file.tmp, file.abs);
+  return stat;
+}
+
 /** After a failed write: the descriptor closed (unless it was), the temporary removed. */
-function abandon(fd: number, closed: boolean, tmp: string, abs: string, err: unknown): never {
-  if (!closed) {
+function abandon(file: TempFile, err: unknown): never {
+  if (!file.closed) {
     try {
-      closeSync(fd);
+      closeSync(file.fd);
     } catch {}
   }
-  rmSync(tmp, { force: true });
-  mapWriteError(err, abs);
+  rmSync(file.tmp, { force: true });
+  mapWriteError(err, file.abs);
 }
 
 /**
@@ -183,13 +197,10 @@ function abandon(fd: number, closed: boolean, tmp: string, abs: string, err: unk
 function writeSmall(
   objects: ObjectStore,
   ref: ContentRef,
-  fd: number,
-  tmp: string,
-  abs: string,
+  file: TempFile,
   executable: boolean,
   onBytes?: (n: number) => void,
 ): BigIntStats {
-  let closed = false;
   try {
     const buf = Buffer.allocUnsafe(ref.size);
     let at = 0;
@@ -199,18 +210,13 @@ function writeSmall(
       onBytes?.(leaf.size);
     }
     for (let done = 0; done < buf.length; ) {
-      const n = writeSync(fd, buf, done, buf.length - done, done);
+      const n = writeSync(file.fd, buf, done, buf.length - done, done);
       if (n === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
       done += n;
     }
-    if (executable) makeExecutable(fd);
-    const stat = fstatSync(fd, { bigint: true });
-    closed = true;
-    closeSync(fd);
-    renameSync(tmp, abs);
-    return stat;
+    return install(file, executable, false);
   } catch (err) {
-    abandon(fd, closed, tmp, abs, err);
+    abandon(file, err);
   }
 }
 

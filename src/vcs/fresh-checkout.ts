@@ -2,23 +2,25 @@
 // yet, streamed in path order, so memory stays flat however many files the commit has
 // (moveWorktree, for moves between two states, holds a map of every path).
 
-import { type Dirent, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type ObjectId, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
-import { RACY_WINDOW_NS, stampOf } from './add.ts';
-import { workingFileDiffers } from './checkout.ts';
-import { writeContent, writeSymlink } from './content.ts';
+import {
+  holdsOtherFiles,
+  stampWritten,
+  type WrittenStat,
+  workingFileDiffers,
+  writeWorkingFile,
+} from './checkout.ts';
 import type { OnProgress } from './progress.ts';
 import { commitTree, type FlatEntry, flatten } from './trees.ts';
 import { blockingAncestor, lstatOrNull } from './worktree.ts';
 
 /** Stamps are recorded for this many written files at a time. */
 const STAMP_BATCH = 2000;
-/** Below this many bytes of just-written files, the next status may as well read them again. */
-const RACY_WAIT_BYTES = 64 * 1024 * 1024;
 /** At most this many paths are named in a DIRTY_WORKTREE error. */
 const NAMED = 50;
+const NOTHING = new Set<string>();
 
 function* files(repo: Repository, commit: ObjectId): Generator<FlatEntry> {
   yield* flatten(repo.objects, commitTree(repo.objects, commit));
@@ -44,7 +46,7 @@ export async function checkFreshCheckout(repo: Repository, commit: ObjectId): Pr
     if (risk === undefined) {
       const st = lstatOrNull(join(repo.root, t.path));
       if (st?.isDirectory()) {
-        if (holdsAFile(repo.root, t.path)) risk = t.path;
+        if (holdsOtherFiles(repo.root, t.path, NOTHING)) risk = t.path;
       } else if (st && (await workingFileDiffers(repo, t.path, { ...t, stamp: null }))) risk = t.path;
     }
     if (risk !== undefined && !risky.has(risk)) {
@@ -63,25 +65,6 @@ export async function checkFreshCheckout(repo: Repository, commit: ObjectId): Pr
   return bytes;
 }
 
-/** Whether the directory at `path` holds any file or symlink, however deep. */
-function holdsAFile(root: string, path: string): boolean {
-  for (const e of walkNames(join(root, path))) if (!e.isDirectory()) return true;
-  return false;
-}
-
-function* walkNames(abs: string): Generator<Dirent> {
-  let entries: Dirent[] = [];
-  try {
-    entries = readdirSync(abs, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) {
-    yield e;
-    if (e.isDirectory()) yield* walkNames(join(abs, e.name));
-  }
-}
-
 /**
  * Write every file of `commit`, which the staging index must already name (without stamps), and
  * record each written file's stamp as it goes. Only what `checkFreshCheckout` allowed may stand
@@ -93,74 +76,38 @@ export async function writeFreshCheckout(
   opts: { bytesTotal?: number; onProgress?: OnProgress } = {},
 ): Promise<{ written: number }> {
   const readyDirs = new Set<string>();
-  type Written = { entry: FlatEntry; mtimeNs: bigint; size: bigint; ino: bigint };
-  // Stamped one batch late, so that only the files written last can fall in the racy window.
-  let previous: Written[] = [];
-  let batch: Written[] = [];
+  // Written files, by path: the index entry each will get, and its stat as written. Stamped one
+  // batch late, so that only the files written last can fall in the racy window.
+  type Batch = { next: Map<string, StagedEntry>; afterWrite: Map<string, WrittenStat> };
+  const newBatch = (): Batch => ({ next: new Map(), afterWrite: new Map() });
+  const stamp = async (b: Batch): Promise<void> => {
+    await stampWritten(repo.root, b.next, b.afterWrite);
+    try {
+      repo.staging.apply([...b.next.values()].filter((e) => e.stamp));
+    } catch {} // stamps are hints: without them the next status reads these files again
+  };
+  let previous = newBatch();
+  let batch = newBatch();
   let written = 0;
   let bytesDone = 0;
-  // Stamps for a batch of written files, unless one changed since (someone else wrote to it) or
-  // is so recent that its timestamp cannot tell a later change apart ("racily clean").
-  const stamp = (done: Written[]): { racyBytes: number; newestNs: bigint } => {
-    const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const puts: StagedEntry[] = [];
-    let racyBytes = 0;
-    let newestNs = 0n;
-    for (const w of done) {
-      const abs = join(repo.root, w.entry.path);
-      const st = lstatOrNull(abs);
-      if (!st || st.mtimeNs !== w.mtimeNs || st.size !== w.size || st.ino !== w.ino) continue;
-      const s = stampOf({ path: w.entry.path, abs, stat: st, kind: w.entry.kind }, nowNs);
-      if (s) puts.push({ ...w.entry, stamp: s });
-      else {
-        racyBytes += w.entry.size;
-        for (const t of [st.mtimeNs, st.ctimeNs]) if (t > newestNs) newestNs = t;
-      }
-    }
-    try {
-      repo.staging.apply(puts);
-    } catch {} // stamps are hints: without them the next status reads these files again
-    return { racyBytes, newestNs };
-  };
   for (const t of files(repo, commit)) {
-    const abs = join(repo.root, t.path);
-    // The parent first: a symlink among the ancestors is removed before anything is deleted or
-    // written through it.
-    const parent = dirname(abs);
-    if (!readyDirs.has(parent)) {
-      const blocker = blockingAncestor(repo.root, t.path);
-      if (blocker !== undefined) rmSync(join(repo.root, blocker), { force: true });
-      mkdirSync(parent, { recursive: true });
-      readyDirs.add(parent);
-    }
-    if (lstatOrNull(abs)?.isDirectory()) rmSync(abs, { recursive: true, force: true });
-    let st: { mtimeNs: bigint; size: bigint; ino: bigint } | null;
-    if (t.kind === 'symlink') {
-      writeSymlink(repo.objects, t.id, abs);
-      st = lstatOrNull(abs);
-    } else {
-      st = await writeContent(repo.objects, t, abs, t.executable, (n) => {
-        bytesDone += n;
-        opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal: opts.bytesTotal });
-      });
-    }
+    const st = await writeWorkingFile(repo, t, readyDirs, (n) => {
+      bytesDone += n;
+      opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal: opts.bytesTotal });
+    });
     written++;
-    if (st) batch.push({ entry: t, mtimeNs: st.mtimeNs, size: st.size, ino: st.ino });
-    if (batch.length >= STAMP_BATCH) {
-      stamp(previous);
+    batch.next.set(t.path, { ...t, stamp: null });
+    if (st) batch.afterWrite.set(t.path, st);
+    if (batch.next.size >= STAMP_BATCH) {
+      await stamp(previous);
       previous = batch;
-      batch = [];
+      batch = newBatch();
     }
   }
-  // The last files may still be in the racy window: when they add up to a lot of data (the last
-  // file of a clone is often most of it), wait it out, at most 0.1 s, rather than have the next
-  // status read them all again.
-  const last = [...previous, ...batch];
-  const { racyBytes, newestNs } = stamp(last);
-  if (racyBytes >= RACY_WAIT_BYTES) {
-    const waitMs = Number(newestNs + RACY_WINDOW_NS - BigInt(Date.now()) * 1_000_000n) / 1e6 + 1;
-    if (waitMs > 0 && waitMs <= 1000) await new Promise((resolve) => setTimeout(resolve, waitMs));
-    stamp(last);
-  }
+  // The last two batches together: stampWritten waits out the racy window when the files
+  // written last add up to a lot of data (the last file of a clone is often most of it).
+  for (const [p, e] of batch.next) previous.next.set(p, e);
+  for (const [p, st] of batch.afterWrite) previous.afterWrite.set(p, st);
+  await stamp(previous);
   return { written };
 }

@@ -9,7 +9,7 @@ import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
 import { readMergeState } from './merge-state.ts';
 import { commitTree, flatten } from './trees.ts';
-import { alongside, IgnoreRules, isExecutable, trackedIn, walk } from './worktree.ts';
+import { alongside, IgnoreRules, isExecutable, walk } from './worktree.ts';
 
 export interface PathChange {
   path: string;
@@ -70,7 +70,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     const work = walk(repo.root, '', new IgnoreRules(repo.root), {
       enter: (dir) => repo.staging.hasUnder(dir),
-      tracked: trackedIn(repo.staging),
+      tracked: repo.staging,
     });
     // An untracked directory has nothing staged below it, so its place in the order is immaterial.
     const files = (function* () {

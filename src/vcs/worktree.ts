@@ -96,6 +96,17 @@ export class IgnoreRules {
     return false;
   }
 
+  /**
+   * Whether a path named on its own is hidden: ignored itself, or below an ignored directory (a
+   * walk never enters those, so a negation further down cannot bring it back, as in git).
+   */
+  hides(path: string, isDir: boolean): boolean {
+    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
+      if (this.ignored(path.slice(0, i), true)) return true;
+    }
+    return this.ignored(path, isDir);
+  }
+
   private chainFor(dir: string): Rules[] {
     let chain = this.chains.get(dir);
     if (chain === undefined) {
@@ -136,23 +147,11 @@ export function* alongside<A extends { path: string }, B extends { path: string 
   }
 }
 
-/** What the staging index tracks. As in git, ignore rules hide only untracked paths. */
-export interface TrackedPaths {
-  file(path: string): boolean;
-  /** Whether anything is tracked below the directory `dir`. */
-  under(dir: string): boolean;
-}
-
-/** The paths a staging index tracks. */
-export function trackedIn(staging: Staging): TrackedPaths {
-  return { file: (path) => staging.has(path), under: (dir) => staging.hasUnder(dir) };
-}
-
 export interface WalkOptions {
   /** May return false to skip a directory (status uses it to collapse untracked ones). */
   enter?: (dir: string) => boolean;
-  /** Tracked paths are walked even where .shoalignore would hide them. */
-  tracked?: TrackedPaths;
+  /** What the staging index tracks: walked even where .shoalignore would hide it (as in git). */
+  tracked?: Pick<Staging, 'has' | 'hasUnder'>;
 }
 
 /**
@@ -196,8 +195,8 @@ function* walkFrom(
     if (code === 'EACCES') {
       throw new ShoalError('PERMISSION_DENIED', `cannot read directory '${start || '.'}': permission denied`);
     }
-    if (code === 'ENOENT' && !lstatOrNull(abs)) return; // the directory itself has just gone
     if (code !== 'ENOENT') throw err;
+    if (!lstatOrNull(abs)) return; // the directory itself has just gone
     // Where the file system gives no entry types, Node lstats each entry itself and fails if one
     // has just gone: list the names instead and lstat them here, passing over the vanished.
     entries = [];
@@ -224,7 +223,7 @@ function* walkFrom(
     if (dir) {
       const ignored = onlyTracked || rules.ignored(path, true);
       if (ignored) {
-        if (tracked?.under(path)) yield* walkFrom(root, path, rules, opts, true, true);
+        if (tracked?.hasUnder(path)) yield* walkFrom(root, path, rules, opts, true, true);
         continue;
       }
       if (enter && !enter(path)) {
@@ -235,7 +234,7 @@ function* walkFrom(
       yield* walkFrom(root, path, rules, opts, onlyTracked, true);
     } else {
       const ignored = onlyTracked || rules.ignored(path, false);
-      if (ignored && !tracked?.file(path)) continue;
+      if (ignored && !tracked?.has(path)) continue;
       const childAbs = prefix + name;
       const cst = lstatOrNull(childAbs);
       // Gone since the listing, or now a directory (which would sort elsewhere): passed over,

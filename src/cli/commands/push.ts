@@ -34,15 +34,7 @@ export const command: Command = {
           peers: values.peer as string[] | undefined,
           maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
           listen: values.listen as string[] | undefined,
-          onProgress:
-            progress.onProgress &&
-            ((p) =>
-              progress.onProgress?.({
-                phase: 'push',
-                bytesDone: p.bytesDone,
-                bytesTotal: p.bytesTotal || undefined,
-                peers: p.peers,
-              })),
+          onProgress: progress.onProgress,
         });
       } finally {
         progress.done();
