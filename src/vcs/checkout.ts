@@ -4,15 +4,16 @@
 
 import { type BigIntStats, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
+import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
 import { mapWriteError, writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
-import { commitTree, type FlatEntry, flattenToMap } from './trees.ts';
+import { commitTree, type FlatEntry, flatten, lookup } from './trees.ts';
 import {
+  alongside,
   blockingAncestor,
   isExecutable,
   lstatOrNull,
@@ -79,14 +80,110 @@ export function holdsOtherFiles(root: string, path: string, removing: Set<string
 /** A commit, or the files of a state that is not a commit (a merge in progress). */
 export type WorktreeState = ObjectId | Map<string, FlatEntry> | undefined;
 
-function filesOf(repo: Repository, state: WorktreeState): Map<string, FlatEntry> {
-  if (state instanceof Map) return state;
-  return flattenToMap(repo.objects, state ? commitTree(repo.objects, state) : undefined);
+/** The files of a state in path order (the staging index's order). */
+function filesOf(repo: Repository, state: WorktreeState): Iterable<FlatEntry> {
+  if (state instanceof Map) return [...state.values()].sort((a, b) => compareNames(a.path, b.path));
+  return state ? flatten(repo.objects, commitTree(repo.objects, state)) : [];
 }
+
+/** The paths a state has at `path` or below it: a few, except where a whole directory goes. */
+function filesUnder(repo: Repository, state: WorktreeState, path: string): Set<string> {
+  const found = new Set<string>();
+  if (state instanceof Map) {
+    for (const p of state.keys()) if (p === path || p.startsWith(`${path}/`)) found.add(p);
+  } else if (state) {
+    const e = lookup(repo.objects, commitTree(repo.objects, state), path);
+    if (e?.kind === 'dir') for (const f of flatten(repo.objects, e.id, path)) found.add(f.path);
+    else if (e) found.add(path);
+  }
+  return found;
+}
+
+/** One path of a move, with what the state moved from, the target and the index have there. */
+interface MovePath {
+  path: string;
+  head: FlatEntry | undefined;
+  target: FlatEntry | undefined;
+  staged: StagedEntry | undefined;
+}
+
+/**
+ * Every path of `from`, `target` and the staging index, once each, in path order. Only the
+ * entries at the current path are held, so a move of any number of files keeps flat memory.
+ * The index is read in pages, so the caller may write index entries up to the current path.
+ */
+function* movePaths(repo: Repository, from: WorktreeState, target: WorktreeState): Generator<MovePath> {
+  // Restoring the commit HEAD is at (checkout --force HEAD): its tree is read once, not twice.
+  const same = from instanceof Uint8Array && target instanceof Uint8Array && idEquals(from, target);
+  const pairs = same
+    ? (function* () {
+        for (const e of filesOf(repo, from)) yield { path: e.path, head: e, target: e };
+      })()
+    : (function* () {
+        for (const [h, t] of alongside(filesOf(repo, from), filesOf(repo, target)))
+          yield { path: (h ?? t)!.path, head: h, target: t };
+      })();
+  for (const [p, s] of alongside(pairs, repo.staging.entries())) {
+    yield { path: (p ?? s)!.path, head: p?.head, target: p?.target, staged: s };
+  }
+}
+
+/** Whether the working file is as the index's stamp of it says, without reading it. */
+function stampHolds(repo: Repository, m: MovePath): boolean {
+  if (!m.staged) return false;
+  const abs = join(repo.root, m.path);
+  const stat = lstatOrNull(abs);
+  if (!stat || !(stat.isFile() || stat.isSymbolicLink())) return false;
+  return stampMatches(m.staged, { path: m.path, abs, stat, kind: stat.isFile() ? 'file' : 'symlink' });
+}
+
+/**
+ * What stands in the way of moving `m` without --force: the path itself (local changes the move
+ * would overwrite), an ancestor (a file where the target needs a directory), or nothing.
+ */
+async function riskAt(
+  repo: Repository,
+  from: WorktreeState,
+  m: MovePath,
+  clearDirs: Set<string>,
+): Promise<string | undefined> {
+  const { path: p, head: h, target: t, staged: s } = m;
+  // A file or symlink where the target needs a directory, unless this move deletes it (the
+  // target has no file there, so it does when `from` has one). `clearDirs` holds the parents
+  // already found to have none, as nothing changes on disk during the check.
+  let blocker: string | undefined;
+  if (t && !clearDirs.has(dirname(p))) {
+    blocker = blockingAncestor(repo.root, p);
+    if (blocker === undefined) clearDirs.add(dirname(p));
+  }
+  if (blocker !== undefined && !filesUnder(repo, from, blocker).has(blocker)) return blocker;
+  if (!sameEntry(s, h) && !sameEntry(s, t)) return p;
+  if (!s && t && lstatOrNull(join(repo.root, p))?.isDirectory()) {
+    // A directory where the target has a file: replaceable when all it holds is tracked files
+    // this move deletes (those below `p` in `from`; each is checked on its own, later on).
+    return holdsOtherFiles(repo.root, p, filesUnder(repo, from, p)) ? p : undefined;
+  }
+  // A modified or untracked working file, unless it already holds exactly the target's content.
+  if (
+    (await workingFileDiffers(repo, p, s)) &&
+    (!t || (await workingFileDiffers(repo, p, { ...t, stamp: null })))
+  )
+    return p;
+  return undefined;
+}
+
+/** At most this many paths are named in a DIRTY_WORKTREE error. */
+export const DIRTY_NAMED = 50;
 
 /**
  * Bring the working tree from the state of commit `from` to `target` (both may be undefined).
  * With `checkOnly` it stops after the check for paths at risk (DIRTY_WORKTREE) and writes nothing.
+ *
+ * Paths are visited in path order, streamed from the trees and the index, so memory does not
+ * grow with the number of files (only the lists of paths written and removed do). Without
+ * --force a first pass checks every changing path and a second one moves them. The index is
+ * updated in batches as files are written: a move that is interrupted leaves an index that
+ * names what is on disk, and running it again completes it.
  */
 export async function moveWorktree(
   repo: Repository,
@@ -94,87 +191,86 @@ export async function moveWorktree(
   target: WorktreeState,
   opts: { force?: boolean; onProgress?: OnProgress; checkOnly?: boolean },
 ): Promise<{ written: string[]; removed: string[] }> {
-  const headFiles = filesOf(repo, from);
-  // Restoring the commit HEAD is at (checkout --force HEAD, a clone's checkout): one map, not two.
-  const same = from instanceof Uint8Array && target instanceof Uint8Array && idEquals(from, target);
-  const targetFiles = same ? headFiles : filesOf(repo, target);
-  const staged = new Map(repo.staging.all().map((e) => [e.path, e]));
-  const paths = new Set([...headFiles.keys(), ...targetFiles.keys(), ...staged.keys()]);
-
-  const changing: string[] = [];
-  for (const p of paths) {
-    if (!sameEntry(headFiles.get(p), targetFiles.get(p))) changing.push(p);
-    else if (
-      opts.force &&
-      (!sameEntry(staged.get(p), targetFiles.get(p)) || (await workingFileDiffers(repo, p, staged.get(p))))
-    ) {
-      changing.push(p); // --force also restores deleted or locally modified files
-    }
-  }
-  changing.sort();
-
-  // Paths this move deletes; they go first, so a directory a file replaces is emptied before.
-  const removing = new Set(changing.filter((p) => !targetFiles.has(p)));
+  let bytesTotal: number | undefined;
   if (!opts.force) {
-    const atRisk: string[] = [];
-    for (const p of changing) {
-      const s = staged.get(p);
-      const t = targetFiles.get(p);
-      // A file or symlink where the target needs a directory, unless this move deletes it.
-      const blocker = t ? blockingAncestor(repo.root, p) : undefined;
-      if (blocker !== undefined && !removing.has(blocker)) {
-        if (!atRisk.includes(blocker)) atRisk.push(blocker);
-      } else if (!sameEntry(s, headFiles.get(p)) && !sameEntry(s, t)) atRisk.push(p);
-      else if (!s && t && lstatOrNull(join(repo.root, p))?.isDirectory()) {
-        // A directory where the target has a file: replaceable when all it holds is tracked
-        // files this move deletes (each checked for local changes on its own).
-        if (holdsOtherFiles(repo.root, p, removing)) atRisk.push(p);
-      } else if (
-        // A modified or untracked working file, unless it already holds exactly the target's content.
-        (await workingFileDiffers(repo, p, s)) &&
-        (!t || (await workingFileDiffers(repo, p, { ...t, stamp: null })))
-      ) {
-        atRisk.push(p);
-      }
+    const atRisk = new Set<string>();
+    const clearDirs = new Set<string>();
+    bytesTotal = 0;
+    for (const m of movePaths(repo, from, target)) {
+      if (sameEntry(m.head, m.target)) continue;
+      bytesTotal += m.target?.size ?? 0;
+      const risk = await riskAt(repo, from, m, clearDirs);
+      if (risk !== undefined) atRisk.add(risk);
     }
-    if (atRisk.length > 0) {
+    if (atRisk.size > 0) {
+      const paths = [...atRisk];
+      const more = paths.length > DIRTY_NAMED ? `\n  and ${paths.length - DIRTY_NAMED} more` : '';
       throw new ShoalError(
         'DIRTY_WORKTREE',
-        `your local changes to these paths would be overwritten:\n  ${atRisk.join('\n  ')}\ncommit them or restore them first`,
-        { paths: atRisk },
+        `your local changes to these paths would be overwritten:\n  ${paths.slice(0, DIRTY_NAMED).join('\n  ')}${more}\ncommit them or restore them first`,
+        { paths },
       );
+    }
+  } else if (opts.onProgress && !opts.checkOnly) {
+    // Totals for the progress display: every path --force may write, before it reads any file.
+    bytesTotal = 0;
+    for (const m of movePaths(repo, from, target)) {
+      if (
+        m.target &&
+        (!sameEntry(m.head, m.target) || !sameEntry(m.staged, m.target) || !stampHolds(repo, m))
+      )
+        bytesTotal += m.target.size;
     }
   }
   if (opts.checkOnly) return { written: [], removed: [] };
 
   const written: string[] = [];
   const removed: string[] = [];
-  const bytesTotal = changing.reduce((n, p) => n + (targetFiles.get(p)?.size ?? 0), 0);
   let bytesDone = 0;
-  const next = new Map(staged);
-  const afterWrite = new Map<string, WrittenStat>();
+  const onBytes = (n: number): void => {
+    bytesDone += n;
+    opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal });
+  };
+  const index = new IndexUpdates(repo);
   const readyDirs = new Set<string>();
-  for (const p of [...removing, ...changing.filter((q) => !removing.has(q))]) {
-    const t = targetFiles.get(p);
-    const abs = join(repo.root, p);
-    if (!t) {
-      // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
-      if (blockingAncestor(repo.root, p) === undefined) rmSync(abs, { force: true });
-      removeEmptyParents(repo.root, p);
-      next.delete(p);
-      removed.push(p);
-      continue;
+  let emptied: string | null = null; // the last path removed, whose parents may be left empty
+  try {
+    for (const m of movePaths(repo, from, target)) {
+      const { path: p, target: t, staged: s } = m;
+      if (sameEntry(m.head, t)) {
+        if (!opts.force) continue;
+        // --force also restores deleted or locally modified files, and drops what only the index has.
+        if (sameEntry(s, t)) {
+          const known = t === undefined || stampHolds(repo, m);
+          if (known || !(await workingFileDiffers(repo, p, s))) {
+            if (!known) onBytes(t.size); // read, and found as it should be
+            continue;
+          }
+        }
+      }
+      const abs = join(repo.root, p);
+      if (!t) {
+        // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
+        if (blockingAncestor(repo.root, p) === undefined) rmSync(abs, { force: true });
+        // Directories left empty go once the walk leaves them (a directory's paths are
+        // contiguous in path order), not after each file: that listed them again every time.
+        if (emptied !== null && dirname(emptied) !== dirname(p)) removeEmptyParents(repo.root, emptied);
+        emptied = p;
+        await index.remove(p);
+        removed.push(p);
+        continue;
+      }
+      // A directory in the way (its tracked files come later in path order) goes with it.
+      const stat = await writeWorkingFile(repo, t, readyDirs, onBytes);
+      await index.put({ ...t, stamp: null }, stat);
+      written.push(p);
     }
-    const stat = await writeWorkingFile(repo, t, readyDirs, (n) => {
-      bytesDone += n;
-      opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal });
-    });
-    next.set(p, { ...t, stamp: null });
-    written.push(p);
-    if (stat) afterWrite.set(p, stat); // stamped at the end, if the file is still as written
+  } catch (err) {
+    index.abandon();
+    throw err;
   }
-  await stampWritten(repo.root, next, afterWrite);
-  repo.staging.replace([...next.values()]);
+  if (emptied !== null) removeEmptyParents(repo.root, emptied);
+  await index.finish();
   return { written, removed };
 }
 
@@ -260,6 +356,91 @@ export async function stampWritten(
   const waitMs = Number(newestNs + RACY_WINDOW_NS - BigInt(Date.now()) * 1_000_000n) / 1e6 + 1;
   if (waitMs > 0 && waitMs <= 1000) await new Promise((resolve) => setTimeout(resolve, waitMs));
   stampAll();
+}
+
+/** Index entries are written, and stamps recorded, for this many paths at a time. */
+const INDEX_BATCH = 2000;
+
+interface IndexBatch {
+  next: Map<string, StagedEntry>; // written files, by path: the index entry each gets
+  afterWrite: Map<string, WrittenStat>; // and its stat as written
+  removals: string[];
+}
+
+/**
+ * The index entries of the files a checkout writes and removes, applied in batches as it goes.
+ * Stamps are recorded one batch late, so that only the files written last can fall in the racy
+ * window (stampOf). With `staged`, the index already names the files (a clone's checkout) and
+ * only their stamps are recorded.
+ */
+export class IndexUpdates {
+  private readonly repo: Repository;
+  private readonly staged: boolean;
+  private previous: IndexBatch | null = null;
+  private batch: IndexBatch = IndexUpdates.empty();
+
+  constructor(repo: Repository, opts: { staged?: boolean } = {}) {
+    this.repo = repo;
+    this.staged = opts.staged === true;
+  }
+
+  private static empty(): IndexBatch {
+    return { next: new Map(), afterWrite: new Map(), removals: [] };
+  }
+
+  /** A file written at `e.path`, with its stat as written (null: record no stamp). */
+  async put(e: StagedEntry, stat: WrittenStat | null): Promise<void> {
+    this.batch.next.set(e.path, e);
+    if (stat) this.batch.afterWrite.set(e.path, stat);
+    await this.maybeFlush();
+  }
+
+  async remove(path: string): Promise<void> {
+    this.batch.removals.push(path);
+    await this.maybeFlush();
+  }
+
+  private async maybeFlush(): Promise<void> {
+    if (this.batch.next.size + this.batch.removals.length < INDEX_BATCH) return;
+    const b = this.batch;
+    this.applyEntries(b);
+    this.batch = IndexUpdates.empty();
+    if (this.previous) await this.stamp(this.previous);
+    this.previous = b;
+  }
+
+  private applyEntries(b: IndexBatch): void {
+    this.repo.staging.apply(this.staged ? [] : [...b.next.values()], b.removals);
+  }
+
+  private async stamp(b: IndexBatch): Promise<void> {
+    await stampWritten(this.repo.root, b.next, b.afterWrite);
+    try {
+      this.repo.staging.apply([...b.next.values()].filter((e) => e.stamp));
+    } catch {} // stamps are hints: without them the next status reads these files again
+  }
+
+  /** Apply what is left; stamps last, over the last two batches together. */
+  async finish(): Promise<void> {
+    const b = this.batch;
+    this.applyEntries(b);
+    this.batch = IndexUpdates.empty();
+    // stampWritten waits out the racy window when the files written last add up to a lot of
+    // data (the last file of a clone is often most of it): it sees the last two batches at once.
+    const last = this.previous ?? IndexUpdates.empty();
+    for (const [p, e] of b.next) last.next.set(p, e);
+    for (const [p, st] of b.afterWrite) last.afterWrite.set(p, st);
+    this.previous = null;
+    await this.stamp(last);
+  }
+
+  /** After a failure: record what was written so far, if that still works (no stamps). */
+  abandon(): void {
+    try {
+      this.applyEntries(this.batch);
+    } catch {} // the failure being reported matters more; running the move again repairs this
+    this.batch = IndexUpdates.empty();
+  }
 }
 
 export async function checkout(

@@ -1,14 +1,15 @@
 // A clone's checkout: every file of one commit written into a working tree that tracks nothing
-// yet, streamed in path order, so memory stays flat however many files the commit has
-// (moveWorktree, for moves between two states, holds a map of every path).
+// yet, streamed in path order, so memory stays flat however many files the commit has. Unlike a
+// move between two states (moveWorktree), the index names every file before any is written, so
+// an interrupted clone shows them as missing and `shoal restore .` writes them.
 
 import { dirname, join } from 'node:path';
 import { type ObjectId, ShoalError } from '../core/index.ts';
-import type { Repository, StagedEntry } from '../store/index.ts';
+import type { Repository } from '../store/index.ts';
 import {
+  DIRTY_NAMED,
   holdsOtherFiles,
-  stampWritten,
-  type WrittenStat,
+  IndexUpdates,
   workingFileDiffers,
   writeWorkingFile,
 } from './checkout.ts';
@@ -16,10 +17,6 @@ import type { OnProgress } from './progress.ts';
 import { commitTree, type FlatEntry, flatten } from './trees.ts';
 import { blockingAncestor, lstatOrNull } from './worktree.ts';
 
-/** Stamps are recorded for this many written files at a time. */
-const STAMP_BATCH = 2000;
-/** At most this many paths are named in a DIRTY_WORKTREE error. */
-const NAMED = 50;
 const NOTHING = new Set<string>();
 
 function* files(repo: Repository, commit: ObjectId): Generator<FlatEntry> {
@@ -51,7 +48,7 @@ export async function checkFreshCheckout(repo: Repository, commit: ObjectId): Pr
     }
     if (risk !== undefined && !risky.has(risk)) {
       risky.add(risk);
-      if (atRisk.length < NAMED) atRisk.push(risk);
+      if (atRisk.length < DIRTY_NAMED) atRisk.push(risk);
     }
   }
   if (risky.size > 0) {
@@ -76,18 +73,7 @@ export async function writeFreshCheckout(
   opts: { bytesTotal?: number; onProgress?: OnProgress } = {},
 ): Promise<{ written: number }> {
   const readyDirs = new Set<string>();
-  // Written files, by path: the index entry each will get, and its stat as written. Stamped one
-  // batch late, so that only the files written last can fall in the racy window.
-  type Batch = { next: Map<string, StagedEntry>; afterWrite: Map<string, WrittenStat> };
-  const newBatch = (): Batch => ({ next: new Map(), afterWrite: new Map() });
-  const stamp = async (b: Batch): Promise<void> => {
-    await stampWritten(repo.root, b.next, b.afterWrite);
-    try {
-      repo.staging.apply([...b.next.values()].filter((e) => e.stamp));
-    } catch {} // stamps are hints: without them the next status reads these files again
-  };
-  let previous = newBatch();
-  let batch = newBatch();
+  const index = new IndexUpdates(repo, { staged: true });
   let written = 0;
   let bytesDone = 0;
   for (const t of files(repo, commit)) {
@@ -96,18 +82,8 @@ export async function writeFreshCheckout(
       opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal: opts.bytesTotal });
     });
     written++;
-    batch.next.set(t.path, { ...t, stamp: null });
-    if (st) batch.afterWrite.set(t.path, st);
-    if (batch.next.size >= STAMP_BATCH) {
-      await stamp(previous);
-      previous = batch;
-      batch = newBatch();
-    }
+    await index.put({ ...t, stamp: null }, st);
   }
-  // The last two batches together: stampWritten waits out the racy window when the files
-  // written last add up to a lot of data (the last file of a clone is often most of it).
-  for (const [p, e] of batch.next) previous.next.set(p, e);
-  for (const [p, st] of batch.afterWrite) previous.afterWrite.set(p, st);
-  await stamp(previous);
+  await index.finish();
   return { written };
 }

@@ -114,7 +114,8 @@ export async function status(repo: Repository): Promise<StatusResult> {
   unstaged.sort((a, b) => (a.path < b.path ? -1 : 1));
 
   if (refreshed.length > 0) {
-    // Best effort, as git does: skip the refresh when another command holds the lock.
+    // Best effort, as git does: skip the refresh when another command holds the lock, or when
+    // the disk is too full for it (status still reports).
     try {
       // Only entries that nobody re-staged meanwhile get the fresh stamp.
       await repo.withWriteLock(() =>
@@ -131,7 +132,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
         ),
       );
     } catch (err) {
-      if (!isShoalError(err, 'LOCKED')) throw err;
+      if (!isShoalError(err, 'LOCKED') && !isShoalError(err, 'DISK_FULL')) throw err;
     }
   }
   // With no staged changes the index equals HEAD's tree; recorded, the next status need not read

@@ -2,10 +2,11 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { newRepo } from './repo-helpers.ts';
+import { json, shoal } from '../helpers.ts';
+import { describe, newRepo } from './repo-helpers.ts';
 
 interface Branch {
   name: string;
@@ -243,4 +244,33 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
   assert.ok(fish.includes("complete -c shoal -n '__fish_seen_subcommand_from merge' -l abort"));
   assert.ok(fish.includes('(shoal completion refs 2>/dev/null)'));
   assert.equal(r.run(['completion', 'tcsh']).status, 2);
+});
+
+test('a switch that rewrites 20,000 files runs in a heap too small to hold them all', (t) => {
+  const repo = newRepo(t);
+  const writeAll = (tag: string): void => {
+    for (let i = 0; i < 20_000; i++) {
+      if (i < 100) mkdirSync(repo.path(`d${i}`), { recursive: true });
+      writeFileSync(repo.path(`d${i % 100}/f${i}`), `${tag} ${i}\n`);
+    }
+  };
+  writeAll('one');
+  repo.commit('one');
+  repo.ok(['switch', '-c', 'two']);
+  writeAll('two');
+  repo.commit('two');
+  // A switch streams the two trees and the index in path order. Holding maps of every path, as
+  // it once did, it needed a heap of over 32 MiB for these files; streaming, under 16 MiB.
+  const r = shoal(['switch', 'main', '--json'], {
+    cwd: repo.dir,
+    configDir: repo.configDir,
+    env: { NODE_OPTIONS: '--max-old-space-size=24' },
+  });
+  assert.equal(r.status, 0, describe(r));
+  assert.equal(json<{ written: string[] }>(r).written.length, 20_000);
+  for (const i of [0, 9_999, 19_999]) assert.equal(repo.read(`d${i % 100}/f${i}`).toString(), `one ${i}\n`);
+  const st = repo.j<{ branch: string; staged: unknown[]; unstaged: unknown[]; untracked: unknown[] }>([
+    'status',
+  ]);
+  assert.deepEqual([st.branch, st.staged, st.unstaged, st.untracked], ['main', [], [], []]);
 });

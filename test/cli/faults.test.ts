@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statfsSync,
   statSync,
   symlinkSync,
   truncateSync,
@@ -552,6 +553,51 @@ for (const mode of ['overwrite', 'append'] as const) {
     assertClean(repo);
   });
 }
+
+test('a switch stopped by a full disk completes when run again, and loses nothing', async (t) => {
+  await withTmpfs(t, '64m', async (mnt) => {
+    mkdirSync(join(mnt, 'repo'));
+    const repo = newRepo(t, { dir: join(mnt, 'repo') });
+    const path = (i: number): string => `d${i % 30}/f${i}.bin`;
+    // main: 1,000 files of 4 KiB. more: each of them changed, and 2,000 more (random: they
+    // take their full size in the packs too).
+    for (let i = 0; i < 1000; i++) repo.write(path(i), randomBytes(4096));
+    repo.commit('main');
+    repo.ok(['switch', '-c', 'more']);
+    const want = new Map<string, string>();
+    for (let i = 0; i < 3000; i++) {
+      const data = randomBytes(4096);
+      repo.write(path(i), data);
+      want.set(path(i), sha256(data));
+    }
+    repo.commit('more');
+    repo.ok(['switch', 'main']);
+    // Leave 4 MiB: enough for the changed files (each replaces one), not for all the new ones.
+    const free = (): number => {
+      const s = statfsSync(mnt);
+      return s.bavail * s.bsize;
+    };
+    randomFile(join(mnt, 'filler'), free() - (4 << 20));
+    const r = repo.fails(['switch', 'more'], 'DISK_FULL');
+    assert.match(r.stderr, /no space left on device/);
+    const temporaries = readdirSync(repo.dir, { recursive: true }).filter((n) => String(n).includes('tmp'));
+    assert.deepEqual(temporaries, [], 'no temporary file is left behind');
+    // status still reports on the full disk (it only skips refreshing stat stamps).
+    assert.equal(repo.j<{ branch: string }>(['status']).branch, 'main', 'HEAD moves only at the end');
+
+    // With room again, the same command completes the move.
+    rmSync(join(mnt, 'filler'));
+    repo.ok(['switch', 'more']);
+    for (const [p, h] of want) assert.equal(sha256File(repo.path(p)), h, p);
+    const st = repo.j<Status & { branch: string }>(['status']);
+    assert.deepEqual([st.branch, st.staged, st.unstaged, st.untracked], ['more', [], [], []]);
+    assertClean(repo);
+    // And back: the 2,000 files main does not have go, and so do no others.
+    repo.ok(['switch', 'main']);
+    const left = readdirSync(repo.dir, { recursive: true }).filter((n) => String(n).endsWith('.bin'));
+    assert.equal(left.length, 1000);
+  });
+});
 
 test('the error message for a changing file names it (human output)', async (t) => {
   const repo = newRepo(t);

@@ -986,6 +986,40 @@ test('empty files', (t) => {
   assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
 });
 
+test('a checkout removes the directories it empties, and only those', (t) => {
+  const repo = newRepo(t);
+  for (const p of ['a/b/c/one', 'a/b/two', 'a/keep', 'a/e/three', 'z/four']) repo.write(p, `${p}\n`);
+  const c1 = repo.commit('c1');
+  rmSync(repo.path('a/b'), { recursive: true });
+  rmSync(repo.path('a/e'), { recursive: true });
+  repo.write('a/e/new', 'new\n');
+  repo.commit('c2', ['a']);
+  repo.ok(['checkout', c1]);
+  repo.ok(['checkout', 'main']);
+  assert.equal(existsSync(repo.path('a/b')), false);
+  assert.deepEqual(readdirSync(repo.path('a')).sort(), ['e', 'keep']);
+  assert.deepEqual(readdirSync(repo.path('a/e')), ['new']);
+  assert.equal(repo.read('z/four').toString(), 'z/four\n');
+  repo.ok(['checkout', c1]);
+  assert.deepEqual(readdirSync(repo.path('a/e')), ['three']);
+  assert.equal(repo.read('a/b/c/one').toString(), 'a/b/c/one\n');
+});
+
+test('a refused checkout names at most 50 paths, and counts the rest', (t) => {
+  const repo = newRepo(t);
+  for (let i = 0; i < 60; i++) repo.write(`f${String(i).padStart(2, '0')}`, 'one\n');
+  const c1 = repo.commit('c1');
+  for (let i = 0; i < 60; i++) repo.write(`f${String(i).padStart(2, '0')}`, 'two\n');
+  repo.commit('c2');
+  for (let i = 0; i < 60; i++) repo.write(`f${String(i).padStart(2, '0')}`, 'local\n');
+  const r = repo.fails(['checkout', c1], 'DIRTY_WORKTREE');
+  const error = JSON.parse(r.stdout).error as { message: string; paths: string[] };
+  assert.equal(error.paths.length, 60, 'the JSON lists every path');
+  assert.equal((error.message.match(/^ {2}f\d\d$/gm) ?? []).length, 50);
+  assert.match(error.message, /^ {2}and 10 more$/m);
+  assert.equal(repo.read('f59').toString(), 'local\n');
+});
+
 test('a checkout leaves stat stamps on what it wrote, so the next status reads nothing again', (t) => {
   const repo = newRepo(t);
   randomFile(repo.path('big.bin'), 65 * 1024 * 1024); // above the size worth waiting for
