@@ -297,11 +297,17 @@ export async function writeWorkingFile(
       mkdirSync(parent, { recursive: true });
       readyDirs.add(parent);
     }
-    if (lstatOrNull(abs)?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+    const there = lstatOrNull(abs);
+    if (there?.isDirectory()) rmSync(abs, { recursive: true, force: true });
     if (t.kind === 'symlink') {
       writeSymlink(repo.objects, t.id, abs);
       stat = lstatOrNull(abs);
-    } else stat = await writeContent(repo.objects, t, abs, t.executable, onBytes);
+    } else {
+      stat = await writeContent(repo.objects, t, abs, t.executable, {
+        onBytes,
+        replaces: there !== null && !there.isDirectory(),
+      });
+    }
   } catch (err) {
     mapWriteError(err, abs); // making a directory or a symlink can fill a disk too
   }

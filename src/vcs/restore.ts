@@ -47,7 +47,7 @@ export async function restore(
       const abs = join(repo.root, e.path);
       mkdirSync(dirname(abs), { recursive: true });
       if (e.kind === 'symlink') writeSymlink(repo.objects, e.id, abs);
-      else await writeContent(repo.objects, e, abs, e.executable);
+      else await writeContent(repo.objects, e, abs, e.executable, { replaces: true });
       restored.push(e.path);
       if (!opts.source) {
         const stat = lstatOrNull(abs)!;
