@@ -1020,6 +1020,26 @@ test('a refused checkout names at most 50 paths, and counts the rest', (t) => {
   assert.equal(repo.read('f59').toString(), 'local\n');
 });
 
+test('checkout --force HEAD throws local changes away and stays on the branch', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a\n');
+  repo.write('b.txt', 'b\n');
+  const c1 = repo.commit('c1');
+  repo.write('a.txt', 'local edit\n');
+  rmSync(repo.path('b.txt'));
+  assert.match(repo.ok(['checkout', '--force', 'HEAD']).stdout, /on branch 'main'/);
+  assert.equal(repo.read('a.txt').toString(), 'a\n');
+  assert.equal(repo.read('b.txt').toString(), 'b\n');
+  const st = repo.j<Status>(['status']);
+  assert.deepEqual([st.branch, st.head, st.staged, st.unstaged, st.untracked], ['main', c1, [], [], []]);
+  // The next commit moves the branch: nothing is left behind on a detached HEAD.
+  repo.write('a.txt', 'a2\n');
+  const c2 = repo.commit('c2');
+  assert.equal(repo.j<LogEntry[]>(['log', '-n', '1', 'main'])[0]!.id, c2);
+  // Naming the commit itself still detaches, as in git.
+  assert.equal(repo.j<{ branch: string | null }>(['checkout', c1]).branch, null);
+});
+
 test('a checkout leaves stat stamps on what it wrote, so the next status reads nothing again', (t) => {
   const repo = newRepo(t);
   randomFile(repo.path('big.bin'), 65 * 1024 * 1024); // above the size worth waiting for

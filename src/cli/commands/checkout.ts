@@ -17,13 +17,20 @@ export const command: Command = {
       if (positionals.length !== 1) usage(USAGE);
       const rev = positionals[0]!;
       const id = resolveRev(repo, rev);
-      const isBranch = repo.refs.get(`refs/heads/${rev}`) !== undefined;
+      // `checkout HEAD` (with --force: throw local changes away) stays on the branch, as in git.
+      const head = repo.refs.head();
+      const branch =
+        rev === 'HEAD' && head.kind === 'branch'
+          ? head.name
+          : repo.refs.get(`refs/heads/${rev}`) !== undefined
+            ? rev
+            : undefined;
       const progress = ctx.progress('checkout');
       let result: Awaited<ReturnType<typeof checkout>>;
       try {
         result = await checkout(repo, id, {
           force: values.force === true,
-          attach: isBranch ? rev : undefined,
+          attach: branch,
           onProgress: progress.onProgress,
         });
       } finally {
@@ -32,12 +39,13 @@ export const command: Command = {
       if (ctx.json)
         ctx.emit({
           commit: toHex(id),
-          branch: isBranch ? rev : null,
+          branch: branch ?? null,
           written: result.written,
           removed: result.removed,
         });
       else {
-        ctx.out(isBranch ? `switched to branch '${rev}'` : `HEAD is now at ${toHex(id).slice(0, 12)}`);
+        if (branch === undefined) ctx.out(`HEAD is now at ${toHex(id).slice(0, 12)}`);
+        else ctx.out(rev === 'HEAD' ? `on branch '${branch}'` : `switched to branch '${branch}'`);
         ctx.out(`${plural(result.written.length, 'file')} written, ${result.removed.length} removed`);
       }
       return 0;
