@@ -17,6 +17,24 @@ import { SignedRefsStore } from './signed-refs-store.ts';
 import { Staging } from './staging.ts';
 
 export const REPO_DIR = '.shoal';
+
+/** Code points HFS+ leaves out when it compares names (as git's `.git` checks do). */
+const IGNORED_BY_HFS = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
+
+/**
+ * Whether a name at the root of the working tree is, on some file system, the repository's own
+ * directory: `.shoal` in any case (case-insensitive file systems), with code points HFS+ ignores
+ * or trailing dots and spaces (which Windows drops), or its 8.3 short name `SHOAL~1`. Such a
+ * name is never read from a working tree nor written into one: a commit made elsewhere could
+ * otherwise write into the repository's directory on a Mac or on Windows.
+ */
+export function namesRepoDir(name: string): boolean {
+  const n = name
+    .replace(IGNORED_BY_HFS, '')
+    .replace(/[. ]+$/, '')
+    .toLowerCase();
+  return n === REPO_DIR || n === 'shoal~1';
+}
 export const FORMAT = 1;
 
 export class Repository {

@@ -14,7 +14,7 @@ import {
   type TreeEntry,
   toHex,
 } from '../core/index.ts';
-import { type ObjectStore, type PackSession, REPO_DIR } from '../store/index.ts';
+import { namesRepoDir, type ObjectStore, type PackSession } from '../store/index.ts';
 
 export interface FlatEntry {
   path: string;
@@ -47,10 +47,10 @@ export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Gen
   }
   for (const e of entries) {
     // shoal never records its own directory; a tree that does was made to write into it.
-    if (prefix === '' && e.name === REPO_DIR) {
+    if (prefix === '' && namesRepoDir(e.name)) {
       throw new ShoalError(
         'CORRUPT_OBJECT',
-        `tree ${toHex(tree)} has an entry named '${REPO_DIR}' at the root`,
+        `tree ${toHex(tree)} has an entry named '${e.name}' at the root, which names the repository's own directory`,
       );
     }
     const path = prefix ? `${prefix}/${e.name}` : e.name;

@@ -5,7 +5,7 @@ import { type BigIntStats, lstatSync, readdirSync, readFileSync, rmdirSync } fro
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { compareNames, comparePathKeys, ShoalError } from '../core/index.ts';
-import { REPO_DIR, type Staging } from '../store/index.ts';
+import { namesRepoDir, REPO_DIR, type Staging } from '../store/index.ts';
 
 export const IGNORE_FILE = '.shoalignore';
 
@@ -30,10 +30,10 @@ export function repoPath(root: string, cwd: string, arg: string): string {
     });
   }
   const posix = rel.split(sep).join('/');
-  if (posix === REPO_DIR || posix.startsWith(`${REPO_DIR}/`)) {
+  if (namesRepoDir(posix.split('/', 1)[0]!)) {
     throw new ShoalError(
       'PATH_OUTSIDE_REPOSITORY',
-      `'${arg}' is inside the repository's own ${REPO_DIR} directory`,
+      `'${arg}' is inside the repository's own ${REPO_DIR} directory (or names it on some file systems)`,
     );
   }
   return posix;
@@ -211,7 +211,7 @@ function* walkFrom(
   // the first file of an untracked directory does not stat all its siblings.
   const children: { name: string; dir: boolean }[] = [];
   for (const d of entries) {
-    if (start === '' && d.name === REPO_DIR) continue;
+    if (start === '' && namesRepoDir(d.name)) continue;
     if (d.isDirectory()) children.push({ name: d.name, dir: true });
     else if (d.isFile() || d.isSymbolicLink()) children.push({ name: d.name, dir: false });
   }

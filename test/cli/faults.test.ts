@@ -115,6 +115,12 @@ test('a path outside the repository is refused', (t) => {
   repo.fails(['add', 'in.txt', '../x.txt'], 'PATH_OUTSIDE_REPOSITORY');
   repo.fails(['add', '.shoal/index.db'], 'PATH_OUTSIDE_REPOSITORY');
   repo.fails(['add', '.shoal'], 'PATH_OUTSIDE_REPOSITORY');
+  // A name that is .shoal on a Mac or on Windows is never added either, nor listed: a commit
+  // holding it would write into the repository's directory there.
+  repo.write('.SHOAL/config.json', '{}');
+  repo.fails(['add', '.SHOAL/config.json'], 'PATH_OUTSIDE_REPOSITORY');
+  assert.deepEqual(repo.j<Status>(['status']).untracked, []);
+  rmSync(repo.path('.SHOAL'), { recursive: true });
   repo.fails(['restore', '../x.txt'], 'PATH_OUTSIDE_REPOSITORY');
   // A path beyond a symbolic link (here to a directory outside) is not in the working tree.
   symlinkSync(outside, repo.path('link'));

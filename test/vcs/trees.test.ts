@@ -11,7 +11,7 @@ import {
   type TreeEntry,
   toHex,
 } from '../../src/core/index.ts';
-import { Repository } from '../../src/store/index.ts';
+import { namesRepoDir, Repository } from '../../src/store/index.ts';
 import { type FlatEntry, flatten, writeTrees } from '../../src/vcs/index.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -121,6 +121,23 @@ test("a tree with '.shoal' at its root is refused when read back into files, nev
     () => [...flatten(repo.objects, root.id)],
     (err) => isShoalError(err, 'CORRUPT_OBJECT') && /'\.shoal' at the root/.test(err.message),
   );
+  // So is every name that is the same directory on a case-insensitive file system, on HFS+
+  // (which ignores some code points) or on Windows (trailing dots and spaces, 8.3 short names).
+  for (const name of ['.SHOAL', '.Shoal', '.shoal.', '.shoal ', '.sho\u200cal', '\ufeff.shoal', 'SHOAL~1']) {
+    const s = await repo.objects.beginSession();
+    const alias = encodeTree({
+      entries: [{ name, kind: 'dir', executable: false, size: content.length, id: inner.id, height: 0 }],
+    });
+    await s.putObject(alias);
+    await s.close();
+    assert.throws(
+      () => [...flatten(repo.objects, alias.id)],
+      (err) => isShoalError(err, 'CORRUPT_OBJECT'),
+      JSON.stringify(name),
+    );
+  }
+  for (const name of ['.shoalx', 'shoal', '.shoal~1', 'x.shoal'])
+    assert.equal(namesRepoDir(name), false, name);
   // Lower down, the name is an ordinary directory.
   const nested = encodeTree({
     entries: [{ name: 'sub', kind: 'dir', executable: false, size: content.length, id: root.id, height: 0 }],
