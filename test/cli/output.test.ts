@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createContext } from '../../src/cli/context.ts';
@@ -49,6 +49,41 @@ test('progress on a terminal: add shows bytes, totals and files, and nothing wit
   const quiet = await shoalOnTerminal(['add', '-q', '.'], { cwd: repo, configDir });
   assert.equal(quiet.status, 0, quiet.output);
   assert.doesNotMatch(quiet.output, /add:/);
+});
+
+test('progress on a terminal: checkout and switch count every byte they will write, up front', async (t) => {
+  if (!haveScript()) {
+    t.skip('script(1) from util-linux is needed for a pseudo-terminal');
+    return;
+  }
+  const dir = tempDir(t);
+  const configDir = join(dir, 'config');
+  const repo = join(dir, 'repo');
+  const run = (args: string[]): void => assert.equal(shoal(args, { cwd: repo, configDir }).status, 0);
+  assert.equal(shoal(['init', repo], { configDir }).status, 0);
+  for (let i = 0; i < 3; i++) writeFileSync(join(repo, `f${i}`), Buffer.alloc(3 * 1024 * 1024, i));
+  run(['add', '.']);
+  run(['commit', '-m', 'one']);
+  const lastLine = (output: string, label: string): string => {
+    const lines = output.split(/[\r\n]+/).filter((l) => l.includes(`${label}:`));
+    assert.ok(lines.length > 0, output);
+    return lines.at(-1)!;
+  };
+  // --force: two files deleted and one modified, all three written back.
+  rmSync(join(repo, 'f0'));
+  rmSync(join(repo, 'f1'));
+  writeFileSync(join(repo, 'f2'), 'local edit');
+  const forced = await shoalOnTerminal(['checkout', '--force', 'HEAD'], { cwd: repo, configDir });
+  assert.equal(forced.status, 0, forced.output);
+  assert.match(lastLine(forced.output, 'checkout'), /checkout: 9\.0 MiB \/ 9\.0 MiB \(100%\)/);
+  // A switch writes only what differs between the branches.
+  run(['switch', '-c', 'other']);
+  writeFileSync(join(repo, 'f0'), Buffer.alloc(1024 * 1024, 7));
+  run(['add', '.']);
+  run(['commit', '-m', 'two']);
+  const switched = await shoalOnTerminal(['switch', 'main'], { cwd: repo, configDir });
+  assert.equal(switched.status, 0, switched.output);
+  assert.match(lastLine(switched.output, 'switch'), /switch: 3\.0 MiB \/ 3\.0 MiB \(100%\)/);
 });
 
 test('without a terminal a command gets no progress callback, so work done only for the display is skipped', (t) => {
