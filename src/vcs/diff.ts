@@ -5,14 +5,21 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeIndexNode, type EncodedObject, idEquals, type ObjectId, toHex } from '../core/index.ts';
+import {
+  compareNames,
+  decodeIndexNode,
+  type EncodedObject,
+  idEquals,
+  type ObjectId,
+  toHex,
+} from '../core/index.ts';
 import type { PackSession, Repository } from '../store/index.ts';
 import { stageSymlink, stampMatches, underAny } from './add.ts';
 import { type ChunkDiff, diffChunks, type NodeReader } from './chunk-diff.ts';
 import { contentChunks } from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { decodeText, diffLines, splitLines, unifiedHunks } from './line-diff.ts';
-import { commitTree, diffTrees, type FlatEntry, flattenToMap, type TreeChange } from './trees.ts';
+import { commitTree, diffTrees, type FlatEntry, flatten, type TreeChange } from './trees.ts';
 import { isExecutable, lstatOrNull } from './worktree.ts';
 
 /** Text files smaller than this get a line diff; larger ones are compared by chunks. */
@@ -70,11 +77,8 @@ export interface DiffResult {
   summary: DiffSummary;
 }
 
-/** One side of the diff: its files, and which of them must be read from the working tree. */
-interface Side {
-  files: Map<string, FlatEntry>;
-  onDisk: Set<string>;
-}
+/** A file of one side of the diff; `onDisk`: its bytes are to be read from the working tree. */
+type SideEntry = FlatEntry & { onDisk?: true };
 
 // ingestFile stores what it chunks through a PackSession; this stand-in keeps only the index
 // nodes, in memory, so a working file can be compared chunk-wise without storing anything.
@@ -89,22 +93,26 @@ function nodeCapture(nodes: Map<string, Uint8Array>): PackSession {
   return capture as unknown as PackSession;
 }
 
-async function snapshot(
+/**
+ * The files of one end of the diff below `filter`, in path order, read as they are needed: a
+ * tree, the staging index, or the working tree (the index's files, each read only when its stat
+ * stamp does not vouch for it; files gone from the working tree are left out).
+ */
+async function* sideFiles(
   repo: Repository,
   end: DiffEnd,
   filter: string[],
   nodes: Map<string, Uint8Array>,
-): Promise<Side> {
-  const side: Side = { files: new Map(), onDisk: new Set() };
+): AsyncGenerator<SideEntry> {
   if ('commit' in end) {
-    const tree = end.commit ? commitTree(repo.objects, end.commit) : undefined;
-    for (const [path, e] of flattenToMap(repo.objects, tree)) {
-      if (underAny(path, filter)) side.files.set(path, e);
+    if (!end.commit) return;
+    for (const e of flatten(repo.objects, commitTree(repo.objects, end.commit))) {
+      if (underAny(e.path, filter)) yield e;
     }
-    return side;
+    return;
   }
-  const staged = repo.staging.all().filter((e) => underAny(e.path, filter));
-  for (const s of staged) {
+  for (const s of repo.staging.entries()) {
+    if (!underAny(s.path, filter)) continue;
     const flat: FlatEntry = {
       path: s.path,
       kind: s.kind === 'symlink' ? 'symlink' : 'file',
@@ -114,34 +122,55 @@ async function snapshot(
       height: s.height,
     };
     if ('index' in end) {
-      side.files.set(s.path, flat);
+      yield flat;
       continue;
     }
     const abs = join(repo.root, s.path);
     const stat = lstatOrNull(abs);
     if (!stat || !(stat.isFile() || stat.isSymbolicLink())) continue; // deleted in the working tree
     const work = { path: s.path, abs, stat, kind: stat.isFile() ? ('file' as const) : ('symlink' as const) };
-    if (stampMatches(s, work)) {
-      side.files.set(s.path, flat);
-      continue;
-    }
-    if (work.kind === 'symlink') {
+    if (stampMatches(s, work)) yield flat;
+    else if (work.kind === 'symlink') {
       const link = await stageSymlink(work, null);
-      side.files.set(s.path, { ...flat, kind: 'symlink', executable: false, ...link, height: 0 });
+      yield { ...flat, kind: 'symlink', executable: false, ...link, height: 0, onDisk: true };
     } else {
       const ing = await ingestFile(abs, { chunker: repo.chunker, session: nodeCapture(nodes) });
-      side.files.set(s.path, {
+      yield {
         path: s.path,
         kind: 'file',
         executable: isExecutable(ing.stat),
         size: ing.size,
         id: ing.id,
         height: ing.height,
-      });
+        onDisk: true,
+      };
     }
-    side.onDisk.add(s.path);
   }
-  return side;
+}
+
+/** Two path-ordered streams side by side, each path once (alongside() for async streams). */
+async function* alongsideAsync<A extends { path: string }, B extends { path: string }>(
+  as: AsyncIterable<A>,
+  bs: AsyncIterable<B>,
+): AsyncGenerator<[A | undefined, B | undefined]> {
+  const ai = as[Symbol.asyncIterator]();
+  const bi = bs[Symbol.asyncIterator]();
+  let a = await ai.next();
+  let b = await bi.next();
+  while (!a.done || !b.done) {
+    const order = a.done ? 1 : b.done ? -1 : compareNames(a.value.path, b.value.path);
+    if (order < 0) {
+      yield [a.value as A, undefined];
+      a = await ai.next();
+    } else if (order > 0) {
+      yield [undefined, b.value as B];
+      b = await bi.next();
+    } else {
+      yield [a.value as A, b.value as B];
+      a = await ai.next();
+      b = await bi.next();
+    }
+  }
 }
 
 function same(a: FlatEntry, b: FlatEntry): boolean {
@@ -175,22 +204,17 @@ export async function diff(repo: Repository, opts: DiffOptions): Promise<DiffRes
   const filter = opts.paths && opts.paths.length > 0 ? opts.paths : [''];
   const nodes = new Map<string, Uint8Array>();
   let changes: TreeChange[] = [];
-  let fromDisk = new Set<string>();
-  let toDisk = new Set<string>();
   if ('commit' in opts.from && 'commit' in opts.to) {
     const a = opts.from.commit ? commitTree(repo.objects, opts.from.commit) : undefined;
     const b = opts.to.commit ? commitTree(repo.objects, opts.to.commit) : undefined;
     for (const c of diffTrees(repo.objects, a, b)) if (underAny(c.path, filter)) changes.push(c);
   } else {
-    const a = await snapshot(repo, opts.from, filter, nodes);
-    const b = await snapshot(repo, opts.to, filter, nodes);
-    fromDisk = a.onDisk;
-    toDisk = b.onDisk;
-    const paths = [...new Set([...a.files.keys(), ...b.files.keys()])].sort();
-    for (const path of paths) {
-      const o = a.files.get(path);
-      const n = b.files.get(path);
+    // Both ends streamed side by side: memory holds the changes, not every path.
+    const a = sideFiles(repo, opts.from, filter, nodes);
+    const b = sideFiles(repo, opts.to, filter, nodes);
+    for await (const [o, n] of alongsideAsync(a, b)) {
       if (o && n && same(o, n)) continue;
+      const path = (o ?? n)!.path;
       changes.push(
         o && n
           ? { path, change: 'modified', old: o, new: n }
@@ -206,10 +230,10 @@ export async function diff(repo: Repository, opts: DiffOptions): Promise<DiffRes
     const held = nodes.get(toHex(id));
     return decodeIndexNode(held ?? repo.objects.read(id, 'node'));
   };
-  const textOf = (e: FlatEntry | undefined, onDisk: boolean): string | null => {
+  const textOf = (e: SideEntry | undefined): string | null => {
     if (!e) return '';
     if (e.kind !== 'file' || e.size >= TEXT_LIMIT) return null;
-    const bytes = onDisk
+    const bytes = e.onDisk
       ? readFileSync(join(repo.root, e.path))
       : Buffer.concat([...contentChunks(repo.objects, e)]);
     return decodeText(bytes);
@@ -237,8 +261,8 @@ export async function diff(repo: Repository, opts: DiffOptions): Promise<DiffRes
     };
     files.push(f);
     if (o && n && idEquals(o.id, n.id)) continue; // a rename or a mode change: no content diff
-    const before = textOf(o, o !== undefined && fromDisk.has(o.path));
-    const after = textOf(n, n !== undefined && toDisk.has(n.path));
+    const before = textOf(o);
+    const after = textOf(n);
     if (before !== null && after !== null) {
       const a = splitLines(before);
       const b = splitLines(after);

@@ -109,6 +109,9 @@ test('diff against the index and the working tree', (t) => {
       ['w.bin', 'modified'],
     ],
   );
+  // The new text comes from the working file itself (it is in no pack yet).
+  assert.deepEqual(unstaged.files[0]!.lines, { added: 1, removed: 0 });
+  assert.match(unstaged.files[0]!.patch!, /^\+b$/m);
   const wb = unstaged.files[1]!;
   assert.ok(wb.chunks!.addedBytes >= 100_000 && wb.chunks!.addedBytes < MiB);
   assert.deepEqual(r.j<Diff>(['diff', '--cached']).files, []);
