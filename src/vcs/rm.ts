@@ -4,12 +4,12 @@
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { idEquals, ShoalError } from '../core/index.ts';
+import { compareNames, idEquals, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { workingFileDiffers } from './checkout.ts';
 import { readMergeState } from './merge-state.ts';
-import { commitTree, flattenToMap } from './trees.ts';
-import { removeEmptyParents, repoPath } from './worktree.ts';
+import { commitTree, flatten } from './trees.ts';
+import { alongside, removeEmptyParents, repoPath } from './worktree.ts';
 
 export interface RmOptions {
   cwd: string;
@@ -54,11 +54,16 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
 
     if (!opts.force) {
       const head = repo.refs.headCommit();
-      const headFiles = flattenToMap(repo.objects, head ? commitTree(repo.objects, head) : undefined);
+      const headFiles = head ? flatten(repo.objects, commitTree(repo.objects, head)) : [];
+      const named = [...chosen.entries()]
+        .filter((c): c is [string, StagedEntry] => c[1] !== undefined)
+        .map(([path, e]) => ({ path, e }))
+        .sort((a, b) => compareNames(a.path, b.path));
       const atRisk: string[] = [];
-      for (const [path, e] of chosen) {
-        if (!e) continue;
-        const h = headFiles.get(path);
+      // HEAD's files stream past the chosen paths: memory holds what is being removed, not HEAD.
+      for (const [h, c] of alongside(headFiles, named)) {
+        if (!c) continue;
+        const { path, e } = c;
         const stagedOnly = !h || !idEquals(h.id, e.id) || h.kind !== e.kind;
         const workDiffers = await workingFileDiffers(repo, path, e);
         // Deleting the working file loses unstaged edits; dropping the entry loses staged
