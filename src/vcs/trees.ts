@@ -38,21 +38,9 @@ export function commitTree(objects: ObjectStore, commit: ObjectId): ObjectId {
  * the staging index's order (a subdirectory's entries sort as if its name ended with '/').
  */
 export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Generator<FlatEntry> {
-  let entries = readTree(objects, tree).entries;
-  if (entries.some((e) => e.kind === 'dir')) {
-    entries = entries
-      .map((e) => ({ name: e.name, dir: e.kind === 'dir', e }))
-      .sort(comparePathKeys)
-      .map((k) => k.e);
-  }
-  for (const e of entries) {
-    // shoal never records its own directory; a tree that does was made to write into it.
-    if (prefix === '' && namesRepoDir(e.name)) {
-      throw new ShoalError(
-        'CORRUPT_OBJECT',
-        `tree ${toHex(tree)} has an entry named '${e.name}' at the root, which names the repository's own directory`,
-      );
-    }
+  // shoal never records its own directory; a tree that does was made to write into it.
+  const entries = inPathOrder(readTree(objects, tree).entries);
+  for (const e of prefix === '' ? rootEntries(tree, entries) : entries) {
     const path = prefix ? `${prefix}/${e.name}` : e.name;
     if (e.kind === 'dir') yield* flatten(objects, e.id, path);
     else yield { path, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height };
@@ -147,7 +135,32 @@ function sameContent(a: TreeEntry, b: TreeEntry): boolean {
   return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
 }
 
-/** Paths that differ between two trees, in path order; identical subtrees are never read. */
+/** A tree's entries in path order: a subdirectory sorts as its name followed by '/'. */
+function inPathOrder(entries: TreeEntry[]): TreeEntry[] {
+  if (!entries.some((e) => e.kind === 'dir')) return entries; // already in name order
+  return entries
+    .map((e) => ({ name: e.name, dir: e.kind === 'dir', e }))
+    .sort(comparePathKeys)
+    .map((k) => k.e);
+}
+
+/** Refuse a root tree that names the repository's own directory (see flatten). */
+function rootEntries(tree: ObjectId, entries: TreeEntry[]): TreeEntry[] {
+  const bad = entries.find((e) => namesRepoDir(e.name));
+  if (bad) {
+    throw new ShoalError(
+      'CORRUPT_OBJECT',
+      `tree ${toHex(tree)} has an entry named '${bad.name}' at the root, which names the repository's own directory`,
+    );
+  }
+  return entries;
+}
+
+/**
+ * Paths that differ between two trees, in path order (that of flatten and of the staging index);
+ * subtrees the two share are never read. A name that is a file on one side and a directory on
+ * the other is two paths: the file at the name, the directory's files below it.
+ */
 export function* diffTrees(
   objects: ObjectStore,
   a: ObjectId | undefined,
@@ -155,23 +168,30 @@ export function* diffTrees(
   prefix = '',
 ): Generator<TreeChange> {
   if (a && b && idEquals(a, b)) return;
-  const left = a ? readTree(objects, a).entries : [];
-  const right = b ? readTree(objects, b).entries : [];
-  const names = [...new Set([...left.map((e) => e.name), ...right.map((e) => e.name)])].sort((x, y) =>
-    Buffer.compare(Buffer.from(x), Buffer.from(y)),
-  );
-  const lmap = new Map(left.map((e) => [e.name, e]));
-  const rmap = new Map(right.map((e) => [e.name, e]));
-  for (const name of names) {
-    const path = prefix ? `${prefix}/${name}` : name;
-    const l = lmap.get(name);
-    const r = rmap.get(name);
+  const read = (t: ObjectId | undefined): TreeEntry[] => {
+    if (!t) return [];
+    const entries = inPathOrder(readTree(objects, t).entries);
+    return prefix === '' ? rootEntries(t, entries) : entries;
+  };
+  const left = read(a);
+  const right = read(b);
+  const key = (e: TreeEntry): { name: string; dir: boolean } => ({ name: e.name, dir: e.kind === 'dir' });
+  let i = 0;
+  let j = 0;
+  while (i < left.length || j < right.length) {
+    const order =
+      i >= left.length ? 1 : j >= right.length ? -1 : comparePathKeys(key(left[i]!), key(right[j]!));
+    const l = order <= 0 ? left[i++] : undefined;
+    const r = order >= 0 ? right[j++] : undefined;
     if (l && r && sameContent(l, r)) continue;
-    const lDir = l?.kind === 'dir' ? l : undefined;
-    const rDir = r?.kind === 'dir' ? r : undefined;
-    if (lDir || rDir) yield* diffTrees(objects, lDir?.id, rDir?.id, path);
-    const lFile = l && l.kind !== 'dir' ? toFlat(path, l) : undefined;
-    const rFile = r && r.kind !== 'dir' ? toFlat(path, r) : undefined;
+    const name = (l ?? r)!.name;
+    const path = prefix ? `${prefix}/${name}` : name;
+    if ((l ?? r)!.kind === 'dir') {
+      yield* diffTrees(objects, l?.id, r?.id, path);
+      continue;
+    }
+    const lFile = l && toFlat(path, l);
+    const rFile = r && toFlat(path, r);
     if (lFile && rFile) yield { path, change: 'modified', old: lFile, new: rFile };
     else if (lFile) yield { path, change: 'deleted', old: lFile };
     else if (rFile) yield { path, change: 'added', new: rFile };

@@ -6,13 +6,14 @@ import { test } from 'node:test';
 import {
   encodeTree,
   hashChunk,
+  idEquals,
   isShoalError,
   type ObjectId,
   type TreeEntry,
   toHex,
 } from '../../src/core/index.ts';
 import { namesRepoDir, Repository } from '../../src/store/index.ts';
-import { type FlatEntry, flatten, writeTrees } from '../../src/vcs/index.ts';
+import { diffTrees, type FlatEntry, flatten, lookup, writeTrees } from '../../src/vcs/index.ts';
 import { tempDir } from '../helpers.ts';
 
 /** The reference: the whole directory structure in memory, then every tree encoded. */
@@ -148,5 +149,58 @@ test("a tree with '.shoal' at its root is refused when read back into files, nev
   assert.deepEqual(
     [...flatten(repo.objects, nested.id)].map((f) => f.path),
     ['sub/.shoal/config.json'],
+  );
+});
+
+test('diffTrees yields changes in path order, a file replaced by a directory as two paths, and reads no shared subtree', async (t) => {
+  const repo = Repository.init(tempDir(t));
+  t.after(() => repo.close());
+  const write = async (files: FlatEntry[]): Promise<ObjectId> => {
+    const session = await repo.objects.beginSession();
+    const { id } = await writeTrees(session, [...files].sort(byBytes));
+    await session.close();
+    return id;
+  };
+  const shared = Array.from({ length: 50 }, (_, i) => file(`same/f${i}`, i + 1));
+  const before = await write([
+    ...shared,
+    file('a', 1), // a file that becomes a directory
+    file('a.txt', 2),
+    file('b/x', 3), // a directory that becomes a file
+    file('b.txt', 4),
+    file('c/d/e', 5),
+  ]);
+  const after = await write([
+    ...shared,
+    file('a/inner', 6),
+    file('a.txt', 3), // now executable
+    file('b', 8),
+    file('b.txt', 4),
+    file('c/d/e', 9),
+  ]);
+  const sharedTree = lookup(repo.objects, before, 'same')!.id;
+  const objects = repo.objects;
+  const read = objects.read.bind(objects);
+  let sharedReads = 0;
+  objects.read = (id, type) => {
+    if (idEquals(id, sharedTree)) sharedReads++;
+    return read(id, type);
+  };
+  const changes = [...diffTrees(objects, before, after)].map((c) => [c.path, c.change]);
+  objects.read = read;
+  assert.equal(sharedReads, 0, 'the subtree both sides share is not read');
+  assert.deepEqual(changes, [
+    ['a', 'deleted'],
+    ['a.txt', 'modified'],
+    ['a/inner', 'added'],
+    ['b', 'added'],
+    ['b/x', 'deleted'],
+    ['c/d/e', 'modified'],
+  ]);
+  // The same order flatten() and the staging index use.
+  const order = changes.map(([p]) => p!);
+  assert.deepEqual(
+    order,
+    [...order].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))),
   );
 });
