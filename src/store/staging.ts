@@ -54,11 +54,13 @@ export class Staging {
   private readonly qPut: StatementSync;
   private readonly qUnder: StatementSync;
   private readonly qHas: StatementSync;
+  private readonly qGet: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.db = db;
     this.qUnder = db.prepare('SELECT 1 AS x FROM staging WHERE path >= ? AND path < ? LIMIT 1');
     this.qHas = db.prepare('SELECT 1 AS x FROM staging WHERE path = ?');
+    this.qGet = db.prepare('SELECT * FROM staging WHERE path = ?');
     this.qPut = db.prepare(
       // An upsert, not INSERT OR REPLACE: a row whose content stays the same is updated in place,
       // so the triggers that track the index's content (see matchingTree) leave it alone.
@@ -118,7 +120,7 @@ export class Staging {
   }
 
   get(path: string): StagedEntry | undefined {
-    const r = this.db.prepare('SELECT * FROM staging WHERE path = ?').get(path) as Row | undefined;
+    const r = this.qGet.get(path) as Row | undefined;
     return r ? fromRow(r) : undefined;
   }
 

@@ -11,7 +11,7 @@ import { mapWriteError, writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
-import { commitTree, type FlatEntry, flatten, lookup } from './trees.ts';
+import { commitTree, diffTrees, type FlatEntry, flatten, lookup } from './trees.ts';
 import {
   alongside,
   blockingAncestor,
@@ -128,6 +128,23 @@ function* movePaths(repo: Repository, from: WorktreeState, target: WorktreeState
   }
 }
 
+/**
+ * The paths a move between two commits without --force can change: those that differ between
+ * the commits (the others keep whatever local changes they have). Subtrees the two commits share
+ * are never read, and the index is asked about these paths only, so switching between branches
+ * that differ in a few files costs little however many files they hold.
+ */
+function* changedPaths(
+  repo: Repository,
+  from: ObjectId | undefined,
+  target: ObjectId | undefined,
+): Generator<MovePath> {
+  const tree = (c: ObjectId | undefined): ObjectId | undefined => c && commitTree(repo.objects, c);
+  for (const c of diffTrees(repo.objects, tree(from), tree(target))) {
+    yield { path: c.path, head: c.old, target: c.new, staged: repo.staging.get(c.path) };
+  }
+}
+
 /** Whether the working file is as the index's stamp of it says, without reading it. */
 function stampHolds(repo: Repository, m: MovePath): boolean {
   if (!m.staged) return false;
@@ -191,12 +208,17 @@ export async function moveWorktree(
   target: WorktreeState,
   opts: { force?: boolean; onProgress?: OnProgress; checkOnly?: boolean },
 ): Promise<{ written: string[]; removed: string[] }> {
+  // Without --force only the paths where the two states differ matter.
+  const paths = (): Iterable<MovePath> =>
+    !opts.force && !(from instanceof Map) && !(target instanceof Map)
+      ? changedPaths(repo, from, target)
+      : movePaths(repo, from, target);
   let bytesTotal: number | undefined;
   if (!opts.force) {
     const atRisk = new Set<string>();
     const clearDirs = new Set<string>();
     bytesTotal = 0;
-    for (const m of movePaths(repo, from, target)) {
+    for (const m of paths()) {
       if (sameEntry(m.head, m.target)) continue;
       bytesTotal += m.target?.size ?? 0;
       const risk = await riskAt(repo, from, m, clearDirs);
@@ -235,7 +257,7 @@ export async function moveWorktree(
   const readyDirs = new Set<string>();
   let emptied: string | null = null; // the last path removed, whose parents may be left empty
   try {
-    for (const m of movePaths(repo, from, target)) {
+    for (const m of paths()) {
       const { path: p, target: t, staged: s } = m;
       if (sameEntry(m.head, t)) {
         if (!opts.force) continue;
