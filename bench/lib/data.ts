@@ -2,7 +2,7 @@
 // the two versions of the big file for the dedup scenario, and trees of small files.
 
 import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 const BLOCK = 16 << 20;
@@ -94,26 +94,60 @@ export interface TreeSpec {
   ext?: string;
 }
 
+/** The directory of file `i` of a tree (relative), and the file's name. */
+function treePlace(spec: TreeSpec, i: number): { dir: string; name: string } {
+  const leaf = Math.floor(i / (spec.perDir ?? 100));
+  return {
+    dir: join(`d${String(Math.floor(leaf / 10)).padStart(3, '0')}`, `e${leaf % 10}`),
+    name: `f${String(i).padStart(6, '0')}${spec.ext ?? '.dat'}`,
+  };
+}
+
 /** Writes a deterministic tree of small random files under root; returns file count and bytes. */
 export function writeTree(root: string, spec: TreeSpec): { files: number; bytes: number } {
   const perDir = spec.perDir ?? 100;
-  const ext = spec.ext ?? '.dat';
   const sizes = keystream(`${spec.seed}-sizes`)(spec.files * 4);
   const content = keystream(`${spec.seed}-content`);
   const span = spec.maxSize - spec.minSize + 1;
   let bytes = 0;
-  let dir = '';
   for (let i = 0; i < spec.files; i++) {
-    const leaf = Math.floor(i / perDir);
-    if (i % perDir === 0) {
-      dir = join(root, `d${String(Math.floor(leaf / 10)).padStart(3, '0')}`, `e${leaf % 10}`);
-      mkdirSync(dir, { recursive: true });
-    }
+    const { dir, name } = treePlace(spec, i);
+    if (i % perDir === 0) mkdirSync(join(root, dir), { recursive: true });
     const size = spec.minSize + (sizes.readUInt32LE(i * 4) % span);
-    writeFileSync(join(dir, `f${String(i).padStart(6, '0')}${ext}`), content(size));
+    writeFileSync(join(root, dir, name), content(size));
     bytes += size;
   }
   return { files: spec.files, bytes };
+}
+
+/**
+ * Changes a tree written by writeTree: of every ten files, five get new random content of the
+ * same size range and one is deleted. Each changed file is unlinked first, so a tree that shares
+ * its files with others through hard links (cp -al) changes alone.
+ */
+export function changeTree(
+  root: string,
+  spec: TreeSpec,
+  seed: string,
+): { modified: number; deleted: number } {
+  const sizes = keystream(`${seed}-sizes`)(spec.files * 4);
+  const content = keystream(`${seed}-content`);
+  const span = spec.maxSize - spec.minSize + 1;
+  let modified = 0;
+  let deleted = 0;
+  for (let i = 0; i < spec.files; i++) {
+    if (i % 10 > 5) continue;
+    const { dir, name } = treePlace(spec, i);
+    const path = join(root, dir, name);
+    unlinkSync(path);
+    if (i % 10 === 5) {
+      deleted++;
+      continue;
+    }
+    writeFileSync(path, content(spec.minSize + (sizes.readUInt32LE(i * 4) % span)));
+    modified++;
+  }
+  return { modified, deleted };
 }
 
 /**

@@ -1,9 +1,11 @@
 // Scenario small-files-100k: 100,000 random files of 1-16 KiB added and committed in one go;
-// durable add rate in files/s for shoal, git and git-lfs (tracking every file).
+// durable add rate in files/s for shoal, git and git-lfs (tracking every file). Then, for shoal
+// and git, a branch that changes 60 % of the files (half rewritten, a tenth deleted), and the
+// time to switch back: 60,000 files written or restored.
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeTree } from '../lib/data.ts';
+import { changeTree, writeTree } from '../lib/data.ts';
 import { type Cmd, run, step, syncAll } from '../lib/exec.ts';
 import { dirBytes, removeTree } from '../lib/fsutil.ts';
 import {
@@ -15,7 +17,6 @@ import {
   fmtRss,
   fmtS,
   mergeReps,
-  peakRss,
   type Ratio,
   type Scenario,
   speedRatio,
@@ -33,6 +34,11 @@ interface Plan {
   add(ctx: Context, repo: string): Cmd[];
   /** Where the repository's own data lives. */
   meta: string;
+  /** Untimed: make branch `other` at HEAD and move to it; later, commit everything there. */
+  branch?: (ctx: Context, repo: string) => Cmd[];
+  commitAll?: (ctx: Context, repo: string) => Cmd[];
+  /** The timed switch back to the first branch. */
+  switchBack?: (ctx: Context, repo: string) => Cmd[];
 }
 
 const PLANS: Record<string, Plan> = {
@@ -46,6 +52,12 @@ const PLANS: Record<string, Plan> = {
       cmdIn(repo, ctx.env)('git', 'add', '.'),
       cmdIn(repo, ctx.env)('git', 'commit', '-q', '-m', 'files'),
     ],
+    branch: (ctx, repo) => [cmdIn(repo, ctx.env)('git', 'switch', '-q', '-c', 'other')],
+    commitAll: (ctx, repo) => [
+      cmdIn(repo, ctx.env)('git', 'add', '-A', '.'),
+      cmdIn(repo, ctx.env)('git', 'commit', '-q', '-m', 'changed'),
+    ],
+    switchBack: (ctx, repo) => [cmdIn(repo, ctx.env)('git', 'switch', '-q', 'main')],
   },
   'git-lfs': {
     meta: '.git',
@@ -73,6 +85,12 @@ const PLANS: Record<string, Plan> = {
       shoal(repo, ctx.env, 'add', '-q', '.'),
       shoal(repo, ctx.env, 'commit', '-q', '-m', 'files'),
     ],
+    branch: (ctx, repo) => [shoal(repo, ctx.env, 'switch', '-q', '-c', 'other')],
+    commitAll: (ctx, repo) => [
+      shoal(repo, ctx.env, 'add', '-q', '.'),
+      shoal(repo, ctx.env, 'commit', '-q', '-m', 'changed'),
+    ],
+    switchBack: (ctx, repo) => [shoal(repo, ctx.env, 'switch', '-q', 'main')],
   },
 };
 
@@ -92,6 +110,7 @@ export const smallFiles100k: Scenario = {
     await syncAll();
     ctx.log(`wrote ${files} files (${fmtBytes(bytes)}) in ${fmtS((performance.now() - t0) / 1000)}`);
     const reps = new Map<string, ToolResult[]>();
+    let changed = { modified: 0, deleted: 0 };
     for (let rep = 1; rep <= ctx.reps; rep++) {
       for (const [name, plan] of Object.entries(PLANS)) {
         if (!wants(ctx, name)) continue;
@@ -108,6 +127,12 @@ export const smallFiles100k: Scenario = {
           const after = dirBytes(join(repo, plan.meta));
           r.storage = { empty, after, growth: after - empty };
           r.extra.filesPerS = files / add.wallS;
+          if (plan.branch && plan.commitAll && plan.switchBack) {
+            for (const c of plan.branch(ctx, repo)) await run(c);
+            changed = changeTree(repo, spec, 'small-files-other');
+            for (const c of plan.commitAll(ctx, repo)) await run(c);
+            r.steps.switch = await step(plan.switchBack(ctx, repo), repo);
+          }
         });
         result.tool = name;
         reps.set(name, [...(reps.get(name) ?? []), result]);
@@ -129,12 +154,16 @@ export const smallFiles100k: Scenario = {
         a && a.userS !== null && a.sysS !== null ? fmtS(a.userS + a.sysS) : '-',
         fmtS(a?.syncS),
         fmtBytes(t.storage.growth),
-        fmtRss(peakRss(t)),
+        fmtRss(a?.peakRssKiB),
+        fmtS(t.steps.switch?.wallS),
+        fmtRss(t.steps.switch?.peakRssKiB),
       ];
     });
     const competitors = Object.values(tools).filter((t) => t.tool !== 'shoal');
     const fastest = best(competitors, (t) => t.steps.add?.wallS);
     const s = tools.shoal?.steps.add?.wallS;
+    const gitSwitch = tools.git?.steps.switch?.wallS;
+    const shoalSwitch = tools.shoal?.steps.switch?.wallS;
     const ratios: Ratio[] = [
       {
         label: 'add rate / fastest competitor',
@@ -143,15 +172,37 @@ export const smallFiles100k: Scenario = {
           ? `shoal ${fmtS(s)} vs ${fastest.tool} ${fmtS(fastest.value)}`
           : 'no competitor figure',
       },
+      {
+        label: 'switch back / git',
+        value: speedRatio(shoalSwitch, gitSwitch),
+        detail: `shoal ${fmtS(shoalSwitch)} vs git ${fmtS(gitSwitch)}`,
+      },
     ];
     return {
-      params: { files, bytes, reps: ctx.reps },
+      params: {
+        files,
+        bytes,
+        reps: ctx.reps,
+        switchModified: changed.modified,
+        switchDeleted: changed.deleted,
+      },
       tools,
       ratios,
       tables: [
         {
-          title: `${ctx.reps > 1 ? `median of ${ctx.reps} reps; ` : ''}add = add . + commit + sync -f (sync column: the part of it spent in sync -f)`,
-          headers: ['tool', 'add', 'files/s', 'rate', 'CPU', 'sync', 'repo growth', 'peak RSS'],
+          title: `${ctx.reps > 1 ? `median of ${ctx.reps} reps; ` : ''}add = add . + commit + sync -f (sync column: the part of it spent in sync -f); switch = back from a branch where ${changed.modified} files were rewritten and ${changed.deleted} deleted, + sync -f`,
+          headers: [
+            'tool',
+            'add',
+            'files/s',
+            'rate',
+            'CPU',
+            'sync',
+            'repo growth',
+            'peak RSS',
+            'switch',
+            'switch RSS',
+          ],
           rows,
         },
       ],
