@@ -2,7 +2,7 @@
 // does not touch keep their local changes, as in git; a path it would overwrite while it has
 // uncommitted changes stops the whole checkout before anything is written.
 
-import { type BigIntStats, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { type BigIntStats, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
@@ -319,7 +319,7 @@ export async function writeWorkingFile(
       mkdirSync(parent, { recursive: true });
       readyDirs.add(parent);
     }
-    const there = lstatOrNull(abs);
+    const there = lstatSync(abs, { throwIfNoEntry: false }) ?? null; // numbers, not BigInts: only the kind matters
     if (there?.isDirectory()) rmSync(abs, { recursive: true, force: true });
     if (t.kind === 'symlink') {
       writeSymlink(repo.objects, t.id, abs);
@@ -397,9 +397,11 @@ interface IndexBatch {
 
 /**
  * The index entries of the files a checkout writes and removes, applied in batches as it goes.
- * Stamps are recorded one batch late, so that only the files written last can fall in the racy
- * window (stampOf). With `staged`, the index already names the files (a clone's checkout) and
- * only their stamps are recorded.
+ * A batch's entries are written once the next batch is complete, together with the stamps of
+ * its files, so that only the files written last can fall in the racy window (stampOf) and each
+ * entry is written once. With `staged`, the index already names the files (a clone's checkout)
+ * and only their stamps are recorded. Until a batch is written the index lags the working tree;
+ * a move that stops there is completed by running it again.
  */
 export class IndexUpdates {
   private readonly repo: Repository;
@@ -430,43 +432,47 @@ export class IndexUpdates {
 
   private async maybeFlush(): Promise<void> {
     if (this.batch.next.size + this.batch.removals.length < INDEX_BATCH) return;
-    const b = this.batch;
-    this.applyEntries(b);
+    const done = this.previous;
+    this.previous = this.batch;
     this.batch = IndexUpdates.empty();
-    if (this.previous) await this.stamp(this.previous);
-    this.previous = b;
+    if (done) await this.write(done);
   }
 
-  private applyEntries(b: IndexBatch): void {
-    this.repo.staging.apply(this.staged ? [] : [...b.next.values()], b.removals);
-  }
-
-  private async stamp(b: IndexBatch): Promise<void> {
+  /** Stamp a batch's files that are still as written, then write its entries and removals. */
+  private async write(b: IndexBatch): Promise<void> {
     await stampWritten(this.repo.root, b.next, b.afterWrite);
-    try {
-      this.repo.staging.apply([...b.next.values()].filter((e) => e.stamp));
-    } catch {} // stamps are hints: without them the next status reads these files again
+    if (!this.staged) this.repo.staging.apply([...b.next.values()], b.removals);
+    else {
+      try {
+        this.repo.staging.apply([...b.next.values()].filter((e) => e.stamp));
+      } catch {} // stamps are hints: without them the next status reads these files again
+    }
   }
 
-  /** Apply what is left; stamps last, over the last two batches together. */
+  /** Write what is left: the last two batches together. */
   async finish(): Promise<void> {
-    const b = this.batch;
-    this.applyEntries(b);
-    this.batch = IndexUpdates.empty();
     // stampWritten waits out the racy window when the files written last add up to a lot of
     // data (the last file of a clone is often most of it): it sees the last two batches at once.
     const last = this.previous ?? IndexUpdates.empty();
+    const b = this.batch;
     for (const [p, e] of b.next) last.next.set(p, e);
     for (const [p, st] of b.afterWrite) last.afterWrite.set(p, st);
+    last.removals.push(...b.removals);
     this.previous = null;
-    await this.stamp(last);
+    this.batch = IndexUpdates.empty();
+    await this.write(last);
   }
 
   /** After a failure: record what was written so far, if that still works (no stamps). */
   abandon(): void {
-    try {
-      this.applyEntries(this.batch);
-    } catch {} // the failure being reported matters more; running the move again repairs this
+    if (this.staged) return;
+    for (const b of [this.previous, this.batch]) {
+      if (!b) continue;
+      try {
+        this.repo.staging.apply([...b.next.values()], b.removals);
+      } catch {} // the failure being reported matters more; running the move again repairs this
+    }
+    this.previous = null;
     this.batch = IndexUpdates.empty();
   }
 }
