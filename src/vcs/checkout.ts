@@ -138,10 +138,12 @@ function* changedPaths(
   repo: Repository,
   from: ObjectId | undefined,
   target: ObjectId | undefined,
+  withStaged: boolean,
 ): Generator<MovePath> {
   const tree = (c: ObjectId | undefined): ObjectId | undefined => c && commitTree(repo.objects, c);
   for (const c of diffTrees(repo.objects, tree(from), tree(target))) {
-    yield { path: c.path, head: c.old, target: c.new, staged: repo.staging.get(c.path) };
+    const staged = withStaged ? repo.staging.get(c.path) : undefined;
+    yield { path: c.path, head: c.old, target: c.new, staged };
   }
 }
 
@@ -208,21 +210,29 @@ export async function moveWorktree(
   target: WorktreeState,
   opts: { force?: boolean; onProgress?: OnProgress; checkOnly?: boolean },
 ): Promise<{ written: string[]; removed: string[] }> {
-  // Without --force only the paths where the two states differ matter.
-  const paths = (): Iterable<MovePath> =>
+  // Without --force only the paths where the two states differ matter, and only the check
+  // needs their index entries (the move itself writes them and leaves the rest alone).
+  const paths = (pass: 'check' | 'move'): Iterable<MovePath> =>
     !opts.force && !(from instanceof Map) && !(target instanceof Map)
-      ? changedPaths(repo, from, target)
+      ? changedPaths(repo, from, target, pass === 'check')
       : movePaths(repo, from, target);
   let bytesTotal: number | undefined;
   if (!opts.force) {
     const atRisk = new Set<string>();
     const clearDirs = new Set<string>();
     bytesTotal = 0;
-    for (const m of paths()) {
-      if (sameEntry(m.head, m.target)) continue;
-      bytesTotal += m.target?.size ?? 0;
-      const risk = await riskAt(repo, from, m, clearDirs);
-      if (risk !== undefined) atRisk.add(risk);
+    // One read transaction for the whole check: each index query on its own was a transaction
+    // of its own, and took a lock and let it go.
+    repo.db.exec('BEGIN');
+    try {
+      for (const m of paths('check')) {
+        if (sameEntry(m.head, m.target)) continue;
+        bytesTotal += m.target?.size ?? 0;
+        const risk = await riskAt(repo, from, m, clearDirs);
+        if (risk !== undefined) atRisk.add(risk);
+      }
+    } finally {
+      repo.db.exec('COMMIT');
     }
     if (atRisk.size > 0) {
       const paths = [...atRisk];
@@ -256,8 +266,15 @@ export async function moveWorktree(
   const index = new IndexUpdates(repo);
   const readyDirs = new Set<string>();
   let emptied: string | null = null; // the last path removed, whose parents may be left empty
+  // Reads (index entries, chunks) share one read transaction between the index writes, which
+  // end and restart it: with writes in between, each query on its own cost several times more.
+  const db = repo.db;
+  const endRead = (): void => {
+    if (db.isTransaction) db.exec('COMMIT');
+  };
+  db.exec('BEGIN');
   try {
-    for (const m of paths()) {
+    for (const m of paths('move')) {
       const { path: p, target: t, staged: s } = m;
       if (sameEntry(m.head, t)) {
         if (!opts.force) continue;
@@ -288,9 +305,11 @@ export async function moveWorktree(
       written.push(p);
     }
   } catch (err) {
+    endRead();
     index.abandon();
     throw err;
   }
+  endRead();
   if (emptied !== null) removeEmptyParents(repo.root, emptied);
   await index.finish();
   return { written, removed };
@@ -438,14 +457,24 @@ export class IndexUpdates {
     if (done) await this.write(done);
   }
 
-  /** Stamp a batch's files that are still as written, then write its entries and removals. */
+  /**
+   * Stamp a batch's files that are still as written, then write its entries and removals. A read
+   * transaction the caller holds (see moveWorktree) ends for the write and starts again after.
+   */
   private async write(b: IndexBatch): Promise<void> {
     await stampWritten(this.repo.root, b.next, b.afterWrite);
-    if (!this.staged) this.repo.staging.apply([...b.next.values()], b.removals);
-    else {
-      try {
-        this.repo.staging.apply([...b.next.values()].filter((e) => e.stamp));
-      } catch {} // stamps are hints: without them the next status reads these files again
+    const db = this.repo.db;
+    const reading = db.isTransaction;
+    if (reading) db.exec('COMMIT');
+    try {
+      if (!this.staged) this.repo.staging.apply([...b.next.values()], b.removals);
+      else {
+        try {
+          this.repo.staging.apply([...b.next.values()].filter((e) => e.stamp));
+        } catch {} // stamps are hints: without them the next status reads these files again
+      }
+    } finally {
+      if (reading) db.exec('BEGIN');
     }
   }
 

@@ -76,13 +76,20 @@ export async function writeFreshCheckout(
   const index = new IndexUpdates(repo, { staged: true });
   let written = 0;
   let bytesDone = 0;
-  for (const t of files(repo, commit)) {
-    const st = await writeWorkingFile(repo, t, readyDirs, (n) => {
-      bytesDone += n;
-      opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal: opts.bytesTotal });
-    });
-    written++;
-    await index.put({ ...t, stamp: null }, st);
+  // Trees and chunks are read in one read transaction, which the stamp writes end and restart.
+  const db = repo.db;
+  db.exec('BEGIN');
+  try {
+    for (const t of files(repo, commit)) {
+      const st = await writeWorkingFile(repo, t, readyDirs, (n) => {
+        bytesDone += n;
+        opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal: opts.bytesTotal });
+      });
+      written++;
+      await index.put({ ...t, stamp: null }, st);
+    }
+  } finally {
+    if (db.isTransaction) db.exec('COMMIT');
   }
   await index.finish();
   return { written };
