@@ -89,6 +89,6 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
       pending.push(...c.parents);
     });
   }
-  for (const e of repo.staging.all()) content(e.id, e.height, `staged file ${e.path}`);
+  for (const e of repo.staging.entries()) content(e.id, e.height, `staged file ${e.path}`);
   return { objects, bytes, reachable: visited.size, problems };
 }

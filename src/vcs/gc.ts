@@ -88,7 +88,7 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
       const head = repo.refs.headCommit();
       if (head) history(head, false);
       for (const id of mergeStateCommits(repo)) history(id, false);
-      for (const e of repo.staging.all()) content(e.id, e.height);
+      for (const e of repo.staging.entries()) content(e.id, e.height);
       if (graceMs > 0) {
         const rows = repo.db.prepare('SELECT old, new FROM reflog WHERE time >= ?').all(cutoff) as {
           old: Uint8Array | null;

@@ -24,8 +24,7 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
   let dst = repoPath(repo.root, opts.cwd, opts.destination);
   return repo.withWriteLock(async () => {
     if (src === '') throw new ShoalError('INVALID_ARGUMENT', 'cannot move the repository root');
-    const staged = repo.staging.all();
-    const matched = staged.filter((e) => e.path === src || e.path.startsWith(`${src}/`));
+    const matched = [...repo.staging.entriesUnder(src)];
     if (matched.length === 0) {
       throw new ShoalError('PATH_NOT_FOUND', `'${opts.source}' is not tracked`, { path: opts.source });
     }
@@ -42,7 +41,7 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
       throw new ShoalError('INVALID_ARGUMENT', `cannot move '${opts.source}' into itself`);
     }
     const dstAbs = join(repo.root, dst);
-    const takenInIndex = staged.some((e) => e.path === dst || e.path.startsWith(`${dst}/`));
+    const takenInIndex = repo.staging.has(dst) || repo.staging.hasUnder(dst);
     if (lstatOrNull(dstAbs) || takenInIndex) {
       throw new ShoalError('ALREADY_EXISTS', `destination '${dst}' already exists`, { path: dst });
     }

@@ -3,11 +3,11 @@
 
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ShoalError } from '../core/index.ts';
+import { compareNames, ShoalError } from '../core/index.ts';
 import type { Repository } from '../store/index.ts';
-import { stampOf, underAny } from './add.ts';
+import { stampOf } from './add.ts';
 import { writeContent, writeSymlink } from './content.ts';
-import { commitTree, type FlatEntry, flatten } from './trees.ts';
+import { commitTree, type FlatEntry, flatten, lookup } from './trees.ts';
 import { blockingAncestor, lstatOrNull, repoPath } from './worktree.ts';
 
 export async function restore(
@@ -16,17 +16,35 @@ export async function restore(
 ): Promise<{ restored: string[] }> {
   const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
   return repo.withWriteLock(async () => {
-    const all: FlatEntry[] = opts.source
-      ? [...flatten(repo.objects, commitTree(repo.objects, opts.source))]
-      : repo.staging.all().map((e) => ({ ...e, kind: e.kind === 'symlink' ? 'symlink' : 'file' }));
-    const chosen = all.filter((e) => underAny(e.path, targets));
+    // The files at or below each target, from the source commit or the index: each target is
+    // looked up, so restoring one file does not read every path.
+    const sourceTree = opts.source ? commitTree(repo.objects, opts.source) : undefined;
+    const under = (t: string): FlatEntry[] => {
+      if (sourceTree) {
+        if (t === '') return [...flatten(repo.objects, sourceTree)];
+        const e = lookup(repo.objects, sourceTree, t);
+        if (!e) return [];
+        if (e.kind === 'dir') return [...flatten(repo.objects, e.id, t)];
+        return [
+          { path: t, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height },
+        ];
+      }
+      return [...repo.staging.entriesUnder(t)].map((e) => ({
+        ...e,
+        kind: e.kind === 'symlink' ? 'symlink' : 'file',
+      }));
+    };
+    const byPath = new Map<string, FlatEntry>();
     for (let i = 0; i < targets.length; i++) {
-      if (!chosen.some((e) => underAny(e.path, [targets[i]!]))) {
+      const found = under(targets[i]!);
+      for (const e of found) byPath.set(e.path, e);
+      if (found.length === 0) {
         throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any tracked file`, {
           path: opts.paths[i],
         });
       }
     }
+    const chosen = [...byPath.values()].sort((a, b) => compareNames(a.path, b.path));
     for (const e of chosen) {
       // Never write through a file or symlink where a directory should be, nor over a directory.
       const blocker =

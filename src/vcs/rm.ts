@@ -26,14 +26,15 @@ export interface RmResult {
 export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
   const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
   return repo.withWriteLock(async () => {
-    const staged = repo.staging.all();
     // A path in conflict may be absent from the staging index (deleted on one side) yet tracked.
     const conflicted = new Set(readMergeState(repo)?.conflicts.map((c) => c.path) ?? []);
     const chosen = new Map<string, StagedEntry | undefined>();
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
-      const exact = staged.filter((e) => e.path === t);
-      const below = t === '' ? staged : staged.filter((e) => e.path.startsWith(`${t}/`));
+      // The index is asked about each target, not read whole.
+      const exactEntry = t === '' ? undefined : repo.staging.get(t);
+      const exact = exactEntry ? [exactEntry] : [];
+      const below = exactEntry ? [] : [...repo.staging.entriesUnder(t)];
       if (exact.length === 0 && below.length > 0 && !opts.recursive) {
         throw new ShoalError('INVALID_ARGUMENT', `not removing '${opts.paths[i]}' recursively without -r`, {
           path: opts.paths[i],
