@@ -77,22 +77,44 @@ export function holdsOtherFiles(root: string, path: string, removing: Set<string
   return false;
 }
 
-/** A commit, or the files of a state that is not a commit (a merge in progress). */
-export type WorktreeState = ObjectId | Map<string, FlatEntry> | undefined;
-
-/** The files of a state in path order (the staging index's order). */
-function filesOf(repo: Repository, state: WorktreeState): Iterable<FlatEntry> {
-  if (state instanceof Map) return [...state.values()].sort((a, b) => compareNames(a.path, b.path));
-  return state ? flatten(repo.objects, commitTree(repo.objects, state)) : [];
+/**
+ * A commit with some of its paths changed: what a merge makes of HEAD. Each changed path maps to
+ * the commit's file there (`before`) and the new one (`after`; undefined where it goes).
+ */
+export interface ChangedCommit {
+  commit: ObjectId;
+  changes: Map<string, { before: FlatEntry | undefined; after: FlatEntry | undefined }>;
 }
 
-/** The paths a state has at `path` or below it: a few, except where a whole directory goes. */
-function filesUnder(repo: Repository, state: WorktreeState, path: string): Set<string> {
+/** A commit, a commit with changes (a merge), or nothing (an unborn branch). */
+export type WorktreeState = ObjectId | ChangedCommit | undefined;
+
+/** A ChangedCommit's changes in path order. */
+function sortedChanges(state: ChangedCommit): { path: string; before?: FlatEntry; after?: FlatEntry }[] {
+  return [...state.changes]
+    .map(([path, c]) => ({ path, before: c.before, after: c.after }))
+    .sort((a, b) => compareNames(a.path, b.path));
+}
+
+/** The files of a state in path order (the staging index's order). */
+function* filesOf(repo: Repository, state: WorktreeState): Generator<FlatEntry> {
+  if (state === undefined) return;
+  if (state instanceof Uint8Array) {
+    yield* flatten(repo.objects, commitTree(repo.objects, state));
+    return;
+  }
+  const files = flatten(repo.objects, commitTree(repo.objects, state.commit));
+  for (const [f, c] of alongside(files, sortedChanges(state))) {
+    if (!c) yield f!;
+    else if (c.after) yield c.after;
+  }
+}
+
+/** The paths a commit has at `path` or below it: a few, except where a whole directory goes. */
+function filesUnder(repo: Repository, commit: ObjectId | undefined, path: string): Set<string> {
   const found = new Set<string>();
-  if (state instanceof Map) {
-    for (const p of state.keys()) if (p === path || p.startsWith(`${path}/`)) found.add(p);
-  } else if (state) {
-    const e = lookup(repo.objects, commitTree(repo.objects, state), path);
+  if (commit) {
+    const e = lookup(repo.objects, commitTree(repo.objects, commit), path);
     if (e?.kind === 'dir') for (const f of flatten(repo.objects, e.id, path)) found.add(f.path);
     else if (e) found.add(path);
   }
@@ -112,7 +134,11 @@ interface MovePath {
  * entries at the current path are held, so a move of any number of files keeps flat memory.
  * The index is read in pages, so the caller may write index entries up to the current path.
  */
-function* movePaths(repo: Repository, from: WorktreeState, target: WorktreeState): Generator<MovePath> {
+function* movePaths(
+  repo: Repository,
+  from: ObjectId | undefined,
+  target: WorktreeState,
+): Generator<MovePath> {
   // Restoring the commit HEAD is at (checkout --force HEAD): its tree is read once, not twice.
   const same = from instanceof Uint8Array && target instanceof Uint8Array && idEquals(from, target);
   const pairs = same
@@ -147,6 +173,15 @@ function* changedPaths(
   }
 }
 
+/** The paths a ChangedCommit changes, moving from its commit: the others stay as they are. */
+function* listedPaths(repo: Repository, target: ChangedCommit, withStaged: boolean): Generator<MovePath> {
+  for (const c of sortedChanges(target)) {
+    if (sameEntry(c.before, c.after)) continue;
+    const staged = withStaged ? repo.staging.get(c.path) : undefined;
+    yield { path: c.path, head: c.before, target: c.after, staged };
+  }
+}
+
 /** Whether the working file is as the index's stamp of it says, without reading it. */
 function stampHolds(repo: Repository, m: MovePath): boolean {
   if (!m.staged) return false;
@@ -162,7 +197,7 @@ function stampHolds(repo: Repository, m: MovePath): boolean {
  */
 async function riskAt(
   repo: Repository,
-  from: WorktreeState,
+  from: ObjectId | undefined,
   m: MovePath,
   clearDirs: Set<string>,
 ): Promise<string | undefined> {
@@ -195,7 +230,7 @@ async function riskAt(
 export const DIRTY_NAMED = 50;
 
 /**
- * Bring the working tree from the state of commit `from` to `target` (both may be undefined).
+ * Bring the working tree from commit `from` to the state `target` (either may be undefined).
  * With `checkOnly` it stops after the check for paths at risk (DIRTY_WORKTREE) and writes nothing.
  *
  * Paths are visited in path order, streamed from the trees and the index, so memory does not
@@ -206,16 +241,20 @@ export const DIRTY_NAMED = 50;
  */
 export async function moveWorktree(
   repo: Repository,
-  from: WorktreeState,
+  from: ObjectId | undefined,
   target: WorktreeState,
   opts: { force?: boolean; onProgress?: OnProgress; checkOnly?: boolean },
 ): Promise<{ written: string[]; removed: string[] }> {
   // Without --force only the paths where the two states differ matter, and only the check
   // needs their index entries (the move itself writes them and leaves the rest alone).
-  const paths = (pass: 'check' | 'move'): Iterable<MovePath> =>
-    !opts.force && !(from instanceof Map) && !(target instanceof Map)
-      ? changedPaths(repo, from, target, pass === 'check')
-      : movePaths(repo, from, target);
+  const paths = (pass: 'check' | 'move'): Iterable<MovePath> => {
+    if (opts.force) return movePaths(repo, from, target);
+    if (target === undefined || target instanceof Uint8Array)
+      return changedPaths(repo, from, target, pass === 'check');
+    if (from !== undefined && idEquals(from, target.commit))
+      return listedPaths(repo, target, pass === 'check');
+    return movePaths(repo, from, target);
+  };
   let bytesTotal: number | undefined;
   if (!opts.force) {
     const atRisk = new Set<string>();

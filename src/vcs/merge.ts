@@ -10,6 +10,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
+  compareNames,
   decodeCommit,
   fromHex,
   idEquals,
@@ -21,7 +22,7 @@ import {
 } from '../core/index.ts';
 import type { PackSession, Repository, StagedEntry } from '../store/index.ts';
 import { stampOf } from './add.ts';
-import { moveWorktree, workingFileDiffers } from './checkout.ts';
+import { type ChangedCommit, moveWorktree, workingFileDiffers } from './checkout.ts';
 import { commit } from './commit.ts';
 import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { contentChunks, tempPathFor, writeContent, writeSymlink } from './content.ts';
@@ -39,8 +40,8 @@ import {
 import type { OnProgress } from './progress.ts';
 import { storeBytes } from './store-bytes.ts';
 import { mergeText } from './text-merge.ts';
-import { commitTree, diffTrees, type FlatEntry, flattenToMap } from './trees.ts';
-import { lstatOrNull, removeEmptyParents } from './worktree.ts';
+import { commitTree, diffTrees, type FlatEntry, flatten, TreeReader } from './trees.ts';
+import { alongside, lstatOrNull, removeEmptyParents } from './worktree.ts';
 
 export interface MergeOptions {
   /** How the user named the other side (a branch name, a tag, an id): used in messages and side files. */
@@ -112,15 +113,18 @@ async function fastForward(
 }
 
 interface Plan {
-  target: Map<string, FlatEntry>;
+  target: ChangedCommit;
   conflicts: MergeConflict[];
   textMerged: string[];
   /** What to write for each conflict: marker text at the path, or their entry at the side path. */
-  markerText: Map<string, string>;
+  markerText: Map<string, { text: string; executable: boolean }>;
   sideEntry: Map<string, FlatEntry>;
 }
 
-/** Decide every path. Clean line merges are stored through `session`. */
+/**
+ * Decide every path. Clean line merges are stored through `session`. Only what the two sides
+ * changed since the base is held: ours's other files are looked up in its tree when needed.
+ */
 async function plan(
   repo: Repository,
   base: ObjectId | undefined,
@@ -133,15 +137,32 @@ async function plan(
   const baseTree = base ? commitTree(objects, base) : undefined;
   const oursTree = commitTree(objects, ours);
   const theirsTree = commitTree(objects, theirs);
-  const oursFiles = flattenToMap(objects, oursTree);
-  const oursChanged = new Set<string>();
-  for (const c of diffTrees(objects, baseTree, oursTree)) oursChanged.add(c.path);
-  const target = new Map(oursFiles);
-  const p: Plan = { target, conflicts: [], textMerged: [], markerText: new Map(), sideEntry: new Map() };
+  const oursFiles = new TreeReader(objects, oursTree);
+  // What ours changed since the base (undefined: deleted); elsewhere ours is the base.
+  const oursChanged = new Map<string, FlatEntry | undefined>();
+  for (const c of diffTrees(objects, baseTree, oursTree)) oursChanged.set(c.path, c.new);
+  const changes: ChangedCommit['changes'] = new Map();
+  const p: Plan = {
+    target: { commit: ours, changes },
+    conflicts: [],
+    textMerged: [],
+    markerText: new Map(),
+    sideEntry: new Map(),
+  };
+  /** The merge result at `path` becomes `after` (ours had `before` there). */
+  const set = (path: string, before: FlatEntry | undefined, after: FlatEntry | undefined): void => {
+    if (same(before, after)) changes.delete(path);
+    else changes.set(path, { before, after });
+  };
+  /** The file the merge result has at `path`. */
+  const targetFile = (path: string): FlatEntry | undefined => {
+    const c = changes.get(path);
+    return c ? c.after : oursFiles.file(path);
+  };
   const suffix = name.replace(/\//g, '_');
   const taken = (path: string): boolean =>
-    target.has(path) ||
-    oursFiles.has(path) ||
+    targetFile(path) !== undefined ||
+    oursFiles.file(path) !== undefined ||
     p.sideEntry.has(path) ||
     lstatOrNull(join(repo.root, path)) !== null;
   const sideFor = (path: string): string => {
@@ -149,31 +170,30 @@ async function plan(
     for (let n = 2; taken(side); n++) side = `${path}~${suffix}~${n}`;
     return side;
   };
-  const fromTheirs = new Set<string>();
+  const fromTheirs: string[] = [];
 
   for (const c of diffTrees(objects, baseTree, theirsTree)) {
     const path = c.path;
     const b = c.old;
     const t = c.new;
-    const o = oursFiles.get(path);
     if (!oursChanged.has(path)) {
-      if (t) target.set(path, t);
-      else target.delete(path);
-      fromTheirs.add(path);
+      set(path, b, t); // ours has the base's file here
+      fromTheirs.push(path);
       continue;
     }
+    const o = oursChanged.get(path);
     if (same(o, t)) continue;
     if (o && t) {
       const execMerged = b && b.executable === o.executable ? t.executable : o.executable;
       // Content and mode merge separately: one side may have changed only the mode.
       const sameContent = (x: FlatEntry, y: FlatEntry): boolean => x.kind === y.kind && idEquals(x.id, y.id);
       if (sameContent(o, t) || (b && sameContent(b, t))) {
-        target.set(path, { ...o, executable: execMerged });
+        set(path, o, { ...o, executable: execMerged });
         continue;
       }
       if (b && sameContent(b, o)) {
-        target.set(path, { ...t, executable: execMerged });
-        fromTheirs.add(path);
+        set(path, o, { ...t, executable: execMerged });
+        fromTheirs.push(path);
         continue;
       }
       const reason = b ? 'both-modified' : 'both-added';
@@ -185,10 +205,10 @@ async function plan(
         if (merged.conflicts === 0) {
           const bytes = Buffer.from(merged.text, 'utf8');
           const root = await storeBytes(await session(), bytes, repo.chunker);
-          target.set(path, { path, kind: 'file', executable: execMerged, ...root });
+          set(path, o, { path, kind: 'file', executable: execMerged, ...root });
           p.textMerged.push(path);
         } else {
-          p.markerText.set(path, merged.text);
+          p.markerText.set(path, { text: merged.text, executable: o.executable });
           p.conflicts.push({ path, reason, markers: true, side: null });
         }
         continue;
@@ -207,21 +227,35 @@ async function plan(
 
   // A file of theirs where ours now has a directory, or below what is a file of ours: keep
   // ours and put theirs beside, renaming the colliding component.
-  const dirs = new Set<string>();
-  for (const path of target.keys()) {
-    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) dirs.add(path.slice(0, i));
-  }
+  const added = [...changes].filter(([, c]) => c.after !== undefined).map(([path]) => path);
+  added.sort(compareNames);
+  const holdsFiles = (dir: string): boolean => {
+    // A change that puts a file below `dir` (the first path after 'dir/' in order)...
+    const prefix = `${dir}/`;
+    let lo = 0;
+    let hi = added.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareNames(added[mid]!, prefix) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < added.length && added[lo]!.startsWith(prefix)) return true;
+    // ...or a file of ours there that the merge keeps.
+    for (const f of oursFiles.filesUnder(dir)) {
+      const c = changes.get(f.path);
+      if (!c || c.after) return true;
+    }
+    return false;
+  };
   for (const path of fromTheirs) {
-    const t = target.get(path);
+    const t = targetFile(path);
     if (!t) continue;
-    let collide: string | null = dirs.has(path) ? path : null;
+    let collide: string | null = holdsFiles(path) ? path : null;
     for (let i = path.indexOf('/'); i >= 0 && !collide; i = path.indexOf('/', i + 1)) {
-      if (target.has(path.slice(0, i))) collide = path.slice(0, i);
+      if (targetFile(path.slice(0, i))) collide = path.slice(0, i);
     }
     if (!collide) continue;
-    const o = oursFiles.get(path);
-    if (o) target.set(path, o);
-    else target.delete(path);
+    changes.delete(path); // ours stays at the path
     let side = `${collide}~${suffix}${path.slice(collide.length)}`;
     for (let n = 2; taken(side); n++) side = `${collide}~${suffix}~${n}${path.slice(collide.length)}`;
     p.sideEntry.set(side, t);
@@ -258,11 +292,11 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
     if (isAncestor(objects, ours, theirs)) return fastForward(repo, ours, theirs, opts);
 
     // A three-way merge builds on HEAD's tree: staged changes would be lost or mixed in.
-    const oursFiles = flattenToMap(objects, commitTree(objects, ours));
-    const stagedMap = new Map(repo.staging.all().map((e) => [e.path, e]));
-    const stagedChanges = [...new Set([...oursFiles.keys(), ...stagedMap.keys()])]
-      .filter((p) => !same(oursFiles.get(p), stagedMap.get(p)))
-      .sort();
+    // HEAD's files and the index side by side, in path order.
+    const stagedChanges: string[] = [];
+    for (const [o, s] of alongside(flatten(objects, commitTree(objects, ours)), repo.staging.entries())) {
+      if (!same(o, s)) stagedChanges.push((o ?? s)!.path);
+    }
     if (stagedChanges.length > 0) {
       throw new ShoalError(
         'DIRTY_WORKTREE',
@@ -296,7 +330,7 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
       for (const path of (err.detail?.paths as string[]) ?? []) atRisk.add(path);
     }
     for (const c of p.conflicts) {
-      if (c.markers && (await workingFileDiffers(repo, c.path, stagedMap.get(c.path)))) atRisk.add(c.path);
+      if (c.markers && (await workingFileDiffers(repo, c.path, repo.staging.get(c.path)))) atRisk.add(c.path);
     }
     if (atRisk.size > 0) {
       const paths = [...atRisk].sort();
@@ -325,8 +359,8 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
     for (const c of p.conflicts) {
       const abs = join(repo.root, c.path);
       if (c.markers) {
-        const o = oursFiles.get(c.path)!;
-        writeTextFile(abs, p.markerText.get(c.path)!, o.executable);
+        const m = p.markerText.get(c.path)!;
+        writeTextFile(abs, m.text, m.executable);
         const staged = repo.staging.get(c.path);
         if (staged) puts.push({ ...staged, stamp: null });
       }
@@ -472,14 +506,15 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
       throw new ShoalError('CONFLICT', 'HEAD moved since the merge started; cannot abort it safely');
     }
     const base = orig ? mergeBase(objects, orig, theirs) : undefined;
-    const origFiles = flattenToMap(objects, orig ? commitTree(objects, orig) : undefined);
+    const origFiles = orig ? new TreeReader(objects, commitTree(objects, orig)) : undefined;
+    const origFile = (path: string): FlatEntry | undefined => origFiles?.file(path);
     const touched = new Set<string>(state.conflicts.map((c) => c.path));
     for (const c of diffTrees(
       objects,
       base ? commitTree(objects, base) : undefined,
       commitTree(objects, theirs),
     )) {
-      if (!same(origFiles.get(c.path), c.new)) touched.add(c.path);
+      if (!same(origFile(c.path), c.new)) touched.add(c.path);
     }
     const restored: string[] = [];
     const removed: string[] = [];
@@ -487,7 +522,7 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
     const removals: string[] = [];
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     for (const path of [...touched].sort()) {
-      const o = origFiles.get(path);
+      const o = origFile(path);
       const abs = join(repo.root, path);
       if (!o) {
         const st = lstatOrNull(abs);

@@ -135,6 +135,57 @@ function sameContent(a: TreeEntry, b: TreeEntry): boolean {
   return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
 }
 
+/**
+ * Looks paths up in one tree. Lookups that come in path order (a merge's) touch the same few
+ * trees again and again, so the most recently used decoded trees are kept, a bounded number.
+ */
+export class TreeReader {
+  private static readonly KEEP = 64;
+  private readonly objects: ObjectStore;
+  private readonly root: ObjectId;
+  private readonly recent = new Map<string, TreeEntry[]>();
+
+  constructor(objects: ObjectStore, root: ObjectId) {
+    this.objects = objects;
+    this.root = root;
+  }
+
+  private entries(id: ObjectId): TreeEntry[] {
+    const key = toHex(id);
+    let entries = this.recent.get(key);
+    if (entries) this.recent.delete(key);
+    else entries = readTree(this.objects, id).entries;
+    this.recent.set(key, entries); // most recent last
+    if (this.recent.size > TreeReader.KEEP) this.recent.delete(this.recent.keys().next().value!);
+    return entries;
+  }
+
+  /** The entry at `path` (a file, symlink or directory), if any. */
+  entry(path: string): TreeEntry | undefined {
+    let current = this.root;
+    const parts = path.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      const e = this.entries(current).find((x) => x.name === parts[i]);
+      if (!e || i === parts.length - 1) return e;
+      if (e.kind !== 'dir') return undefined;
+      current = e.id;
+    }
+    return undefined;
+  }
+
+  /** The file or symlink at `path`, if that is what is there. */
+  file(path: string): FlatEntry | undefined {
+    const e = this.entry(path);
+    return e && e.kind !== 'dir' ? toFlat(path, e) : undefined;
+  }
+
+  /** Every file and symlink below the directory `path`, in path order (none if it is not one). */
+  *filesUnder(path: string): Generator<FlatEntry> {
+    const e = this.entry(path);
+    if (e?.kind === 'dir') yield* flatten(this.objects, e.id, path);
+  }
+}
+
 /** A tree's entries in path order: a subdirectory sorts as its name followed by '/'. */
 function inPathOrder(entries: TreeEntry[]): TreeEntry[] {
   if (!entries.some((e) => e.kind === 'dir')) return entries; // already in name order

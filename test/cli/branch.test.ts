@@ -246,7 +246,7 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
   assert.equal(r.run(['completion', 'tcsh']).status, 2);
 });
 
-test('a switch that rewrites 20,000 files, and a diff of them, run in a heap too small to hold them all', (t) => {
+test('a switch that rewrites 20,000 files, a diff and a merge of them, run in a heap too small to hold them all', (t) => {
   const repo = newRepo(t);
   const writeAll = (tag: string): void => {
     for (let i = 0; i < 20_000; i++) {
@@ -281,4 +281,20 @@ test('a switch that rewrites 20,000 files, and a diff of them, run in a heap too
   });
   assert.equal(d.status, 0, describe(d));
   assert.deepEqual(json<{ files: unknown[] }>(d).files, []);
+  // A three-way merge holds what the two sides changed, not every path of the three commits.
+  repo.ok(['switch', '-c', 'side']);
+  repo.write('d1/f1', 'side\n');
+  repo.commit('side');
+  repo.ok(['switch', 'main']);
+  repo.write('d2/f2', 'main\n');
+  repo.commit('main');
+  const m = shoal(['merge', 'side', '--json'], {
+    cwd: repo.dir,
+    configDir: repo.configDir,
+    env: { NODE_OPTIONS: '--max-old-space-size=20' },
+  });
+  assert.equal(m.status, 0, describe(m));
+  assert.equal(json<{ outcome: string }>(m).outcome, 'merged');
+  assert.equal(repo.read('d1/f1').toString(), 'side\n');
+  assert.equal(repo.read('d2/f2').toString(), 'main\n');
 });
