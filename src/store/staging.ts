@@ -70,10 +70,6 @@ export class Staging {
     );
   }
 
-  all(): StagedEntry[] {
-    return [...this.entries()];
-  }
-
   /**
    * Every entry in path order (SQLite's byte order, which keeps each directory's paths together),
    * read in pages: nothing holds a cursor open while the caller writes to the repository.

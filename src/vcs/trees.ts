@@ -47,12 +47,6 @@ export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Gen
   }
 }
 
-export function flattenToMap(objects: ObjectStore, tree: ObjectId | undefined): Map<string, FlatEntry> {
-  const map = new Map<string, FlatEntry>();
-  if (tree) for (const e of flatten(objects, tree)) map.set(e.path, e);
-  return map;
-}
-
 /** The entry at `path` in a tree ('' gives a synthetic entry for the root directory). */
 export function lookup(objects: ObjectStore, tree: ObjectId, path: string): TreeEntry | undefined {
   if (path === '') return { name: '', kind: 'dir', executable: false, size: 0, id: tree, height: 0 };

@@ -254,6 +254,16 @@ test('a switch that rewrites 20,000 files, a diff and a merge of them, run in a 
       writeFileSync(repo.path(`d${i % 100}/f${i}`), `${tag} ${i}\n`);
     }
   };
+  /** shoal <args> --json with V8's old space limited to `mib`: it fails if memory grows with the files. */
+  const inHeap = <T>(mib: number, args: string[]): T => {
+    const r = shoal([...args, '--json'], {
+      cwd: repo.dir,
+      configDir: repo.configDir,
+      env: { NODE_OPTIONS: `--max-old-space-size=${mib}` },
+    });
+    assert.equal(r.status, 0, describe(r));
+    return json<T>(r);
+  };
   writeAll('one');
   repo.commit('one');
   repo.ok(['switch', '-c', 'two']);
@@ -261,26 +271,14 @@ test('a switch that rewrites 20,000 files, a diff and a merge of them, run in a 
   repo.commit('two');
   // A switch streams the two trees and the index in path order. Holding maps of every path, as
   // it once did, it needed a heap of over 32 MiB for these files; streaming, under 16 MiB.
-  const r = shoal(['switch', 'main', '--json'], {
-    cwd: repo.dir,
-    configDir: repo.configDir,
-    env: { NODE_OPTIONS: '--max-old-space-size=24' },
-  });
-  assert.equal(r.status, 0, describe(r));
-  assert.equal(json<{ written: string[] }>(r).written.length, 20_000);
+  assert.equal(inHeap<{ written: string[] }>(24, ['switch', 'main']).written.length, 20_000);
   for (const i of [0, 9_999, 19_999]) assert.equal(repo.read(`d${i % 100}/f${i}`).toString(), `one ${i}\n`);
   const st = repo.j<{ branch: string; staged: unknown[]; unstaged: unknown[]; untracked: unknown[] }>([
     'status',
   ]);
   assert.deepEqual([st.branch, st.staged, st.unstaged, st.untracked], ['main', [], [], []]);
   // diff streams its two ends the same way (with maps of both it needed over 24 MiB; now 10).
-  const d = shoal(['diff', 'HEAD', '--stat', '--json'], {
-    cwd: repo.dir,
-    configDir: repo.configDir,
-    env: { NODE_OPTIONS: '--max-old-space-size=20' },
-  });
-  assert.equal(d.status, 0, describe(d));
-  assert.deepEqual(json<{ files: unknown[] }>(d).files, []);
+  assert.deepEqual(inHeap<{ files: unknown[] }>(20, ['diff', 'HEAD', '--stat']).files, []);
   // A three-way merge holds what the two sides changed, not every path of the three commits.
   repo.ok(['switch', '-c', 'side']);
   repo.write('d1/f1', 'side\n');
@@ -288,13 +286,7 @@ test('a switch that rewrites 20,000 files, a diff and a merge of them, run in a 
   repo.ok(['switch', 'main']);
   repo.write('d2/f2', 'main\n');
   repo.commit('main');
-  const m = shoal(['merge', 'side', '--json'], {
-    cwd: repo.dir,
-    configDir: repo.configDir,
-    env: { NODE_OPTIONS: '--max-old-space-size=20' },
-  });
-  assert.equal(m.status, 0, describe(m));
-  assert.equal(json<{ outcome: string }>(m).outcome, 'merged');
+  assert.equal(inHeap<{ outcome: string }>(20, ['merge', 'side']).outcome, 'merged');
   assert.equal(repo.read('d1/f1').toString(), 'side\n');
   assert.equal(repo.read('d2/f2').toString(), 'main\n');
 });

@@ -392,7 +392,7 @@ test('staging: apply and replace are atomic and keep stat stamps', (t) => {
     { path: 'a/b', kind: 'file', executable: true, size: 1, id, height: 0, stamp },
     { path: 'c', kind: 'symlink', executable: false, size: 1, id, height: 0, stamp: null },
   ]);
-  const all = repo.staging.all();
+  const all = [...repo.staging.entries()];
   assert.deepEqual(
     all.map((e) => [e.path, e.kind, e.executable, e.stamp]),
     [
@@ -402,12 +402,12 @@ test('staging: apply and replace are atomic and keep stat stamps', (t) => {
   );
   repo.staging.apply([], ['a/b']);
   assert.deepEqual(
-    repo.staging.all().map((e) => e.path),
+    [...repo.staging.entries()].map((e) => e.path),
     ['c'],
   );
   repo.staging.replace([{ path: 'z', kind: 'file', executable: false, size: 1, id, height: 0, stamp: null }]);
   assert.deepEqual(
-    repo.staging.all().map((e) => e.path),
+    [...repo.staging.entries()].map((e) => e.path),
     ['z'],
   );
   assert.equal(repo.staging.count(), 1);

@@ -29,7 +29,7 @@ test('an add interrupted after its first batch leaves an index that commits: rem
     }),
     (err) => isShoalError(err, 'ABORTED'),
   );
-  const staged = f.repo.staging.all().map((e) => e.path);
+  const staged = [...f.repo.staging.entries()].map((e) => e.path);
   assert.ok(staged.includes('a/y'), 'the first batch was written');
   assert.ok(!staged.includes('a'), "the file 'a' left the index with the batch that staged 'a/y'");
   // What was staged commits, and a second add completes the rest.
