@@ -50,7 +50,32 @@ CREATE TABLE IF NOT EXISTS staging (
   ino TEXT NOT NULL
 ) WITHOUT ROWID;
 ${(['INSERT', 'DELETE', 'UPDATE'] as const).map(stagingTrigger).join('\n')}
+CREATE TABLE IF NOT EXISTS staging_dirty (dir TEXT PRIMARY KEY) WITHOUT ROWID;
+${(['INSERT', 'DELETE', 'UPDATE'] as const).map(dirtyTrigger).join('\n')}
 `;
+
+/** SQL for the directory of a staged path ('' for the root): everything before its last '/'. */
+function parentOf(path: string): string {
+  return `substr(${path}, 1, length(rtrim(${path}, replace(${path}, '/', ''))) - 1)`;
+}
+
+/**
+ * A trigger that records in staging_dirty the directory of every path that enters or leaves the
+ * staging index or whose kind, executable bit or id changes. A commit clears the table when it
+ * records the tree it made (meta.staging_base): a directory not in the table, nor above one that
+ * is, still has that tree's subtree, so the next commit reuses it instead of hashing it again.
+ * Being in the database, it fires whichever program writes the table.
+ */
+function dirtyTrigger(event: 'INSERT' | 'DELETE' | 'UPDATE'): string {
+  const when =
+    event === 'UPDATE'
+      ? ' WHEN OLD.path IS NOT NEW.path OR OLD.kind IS NOT NEW.kind OR OLD.executable IS NOT NEW.executable OR OLD.id IS NOT NEW.id'
+      : '';
+  const dirs = [...(event === 'INSERT' ? [] : ['OLD.path']), ...(event === 'DELETE' ? [] : ['NEW.path'])];
+  return `CREATE TRIGGER IF NOT EXISTS staging_dirty_${event.toLowerCase()} AFTER ${event} ON staging${when} BEGIN
+${dirs.map((d) => `  INSERT INTO staging_dirty (dir) VALUES (${parentOf(d)}) ON CONFLICT (dir) DO NOTHING;`).join('\n')}
+END;`;
+}
 
 /**
  * A trigger that bumps meta.staging_generation whenever a path enters or leaves the staging

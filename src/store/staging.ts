@@ -55,6 +55,7 @@ export class Staging {
   private readonly qUnder: StatementSync;
   private readonly qHas: StatementSync;
   private readonly qGet: StatementSync;
+  private readonly seeks = new Map<string, StatementSync>();
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -167,6 +168,54 @@ export class Staging {
     } finally {
       this.db.exec(`PRAGMA busy_timeout = ${Number(timeout)}`);
     }
+  }
+
+  /**
+   * The tree the last commit made from the index, and the directories with changes since (see
+   * staging_dirty in db.ts); undefined when no commit recorded one.
+   */
+  committedBase(): { tree: ObjectId; dirty: string[] } | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'staging_base'").get() as
+      | { value: string }
+      | undefined;
+    if (!row) return undefined;
+    let tree: ObjectId;
+    try {
+      tree = fromHex(row.value);
+    } catch {
+      return undefined; // not an id: as if nothing were recorded
+    }
+    const dirty = (this.db.prepare('SELECT dir FROM staging_dirty').all() as { dir: string }[]).map(
+      (r) => r.dir,
+    );
+    return { tree, dirty };
+  }
+
+  /** Record that the index, as it is now, makes `tree`: no directory has changes since. */
+  recordCommittedBase(tree: ObjectId): void {
+    transaction(this.db, () => {
+      this.db.exec('DELETE FROM staging_dirty');
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('staging_base', ?)").run(toHex(tree));
+    });
+  }
+
+  /**
+   * The first entry at or after `from` (or after it, with `exclusive`) and before `before`, in
+   * path order: commit seeks through the index with it, skipping directories it need not read.
+   */
+  seek(from: string, exclusive: boolean, before: string | null): StagedEntry | undefined {
+    const op = exclusive ? '>' : '>=';
+    const sql =
+      before === null
+        ? `SELECT * FROM staging WHERE path ${op} ? ORDER BY path LIMIT 1`
+        : `SELECT * FROM staging WHERE path ${op} ? AND path < ? ORDER BY path LIMIT 1`;
+    let q = this.seeks.get(sql);
+    if (!q) {
+      q = this.db.prepare(sql);
+      this.seeks.set(sql, q);
+    }
+    const r = (before === null ? q.get(from) : q.get(from, before)) as Row | undefined;
+    return r ? fromRow(r) : undefined;
   }
 
   /** Apply puts and removals in one transaction. */

@@ -9,10 +9,11 @@ import {
   type ObjectId,
   ShoalError,
   signCommit,
+  type TreeEntry,
   toHex,
 } from '../core/index.ts';
-import type { Repository } from '../store/index.ts';
-import { type FlatEntry, writeTrees } from './trees.ts';
+import type { Repository, StagedEntry } from '../store/index.ts';
+import { type FlatEntry, readTree, type StoredSubtree, writeTrees } from './trees.ts';
 
 export interface CommitOptions {
   message: string;
@@ -30,6 +31,64 @@ export interface CommitResult {
   branch: string | null;
 }
 
+function* asFiles(entries: Iterable<StagedEntry>): Generator<FlatEntry> {
+  for (const e of entries) yield { ...e, kind: e.kind === 'symlink' ? 'symlink' : 'file' };
+}
+
+/**
+ * The index's files for writeTrees, where each directory with no changes since `base` (the tree
+ * the last commit made from the index) and none below it is that tree's subtree, not its files.
+ * Only the directories with changes (`dirty`) and those above them are read from the index and
+ * hashed again, so a commit costs what changed, not the size of the tree. A subtree that is not
+ * in the store (gc may have removed an old base) is read from the index like a changed one.
+ */
+function* filesSince(
+  repo: Repository,
+  base: ObjectId,
+  dirty: string[],
+): Generator<FlatEntry | StoredSubtree> {
+  const touched = new Set<string>(['']);
+  for (let dir of dirty) {
+    while (!touched.has(dir)) {
+      touched.add(dir);
+      const slash = dir.lastIndexOf('/');
+      dir = slash < 0 ? '' : dir.slice(0, slash);
+    }
+  }
+  const objects = repo.objects;
+  function* visit(dir: string, tree: ObjectId | undefined): Generator<FlatEntry | StoredSubtree> {
+    const prefix = dir === '' ? '' : `${dir}/`;
+    const before = dir === '' ? null : `${dir}0`; // '0' follows '/': the end of the directory
+    const subtrees = new Map<string, TreeEntry>();
+    if (tree && objects.has(tree)) {
+      for (const e of readTree(objects, tree).entries) if (e.kind === 'dir') subtrees.set(e.name, e);
+    }
+    let from = prefix;
+    let exclusive = false;
+    for (;;) {
+      const e = repo.staging.seek(from, exclusive, before);
+      if (!e) return;
+      const rel = e.path.slice(prefix.length);
+      const slash = rel.indexOf('/');
+      if (slash < 0) {
+        yield* asFiles([e]);
+        from = e.path;
+        exclusive = true;
+        continue;
+      }
+      const name = rel.slice(0, slash);
+      const sub = `${prefix}${name}`;
+      const kept = subtrees.get(name);
+      if (kept && !touched.has(sub) && objects.has(kept.id)) {
+        yield { path: sub, kind: 'dir', id: kept.id, size: kept.size };
+      } else yield* visit(sub, kept?.id);
+      from = `${sub}0`; // past everything below it
+      exclusive = false;
+    }
+  }
+  yield* visit('', base);
+}
+
 export async function commit(repo: Repository, opts: CommitOptions): Promise<CommitResult> {
   return repo.withWriteLock(async () => {
     const headCommit = repo.refs.headCommit();
@@ -38,19 +97,17 @@ export async function commit(repo: Repository, opts: CommitOptions): Promise<Com
     const generation = repo.staging.generation();
     try {
       // Streamed from the staging index in path order: memory stays flat however many files.
-      let count = 0;
-      const files = function* (): Generator<FlatEntry> {
-        for (const e of repo.staging.entries()) {
-          count++;
-          yield { ...e, kind: e.kind === 'symlink' ? 'symlink' : 'file' };
-        }
-      };
-      const tree = await writeTrees(session, files());
+      // Directories without changes since the last commit's tree are taken from it whole.
+      const base = repo.staging.committedBase();
+      const tree = await writeTrees(
+        session,
+        base ? filesSince(repo, base.tree, base.dirty) : asFiles(repo.staging.entries()),
+      );
       if (!opts.allowEmpty && parents.length <= 1) {
         const parentTree = headCommit
           ? decodeCommit(repo.objects.read(headCommit, 'commit')).tree
           : undefined;
-        if (parentTree ? idEquals(parentTree, tree.id) : count === 0) {
+        if (parentTree ? idEquals(parentTree, tree.id) : repo.staging.count() === 0) {
           throw new ShoalError('NOTHING_TO_COMMIT', 'nothing to commit (use "shoal add" to stage changes)');
         }
       }
@@ -77,10 +134,14 @@ export async function commit(repo: Repository, opts: CommitOptions): Promise<Com
       } else {
         repo.refs.setHead({ kind: 'detached', id: encoded.id });
       }
-      // The index is now the new commit's tree: the next status need not compare the two.
+      // The index is now the new commit's tree: the next status need not compare the two, and
+      // the next commit starts from it.
       try {
         repo.staging.recordMatchingTree(tree.id, generation);
       } catch {} // only a hint, and the commit is made: status then compares once more
+      try {
+        repo.staging.recordCommittedBase(tree.id);
+      } catch {} // the next commit then hashes the directories that changed since the older base
 
       return { id: encoded.id, tree: tree.id, parents, branch: head.kind === 'branch' ? head.name : null };
     } catch (err) {

@@ -67,16 +67,25 @@ interface OpenDir {
   entries: TreeEntry[];
 }
 
+/** A whole directory that is already stored, given to writeTrees in place of its files. */
+export interface StoredSubtree {
+  path: string;
+  kind: 'dir';
+  id: ObjectId;
+  size: number;
+}
+
 /**
  * Write the nested trees for files listed so that each directory's paths are together (as
  * sorting the paths by their bytes does); returns the root tree id and size. A directory's tree
  * is written as soon as the list leaves it, so memory holds only the directories still open,
  * however many files there are. Files listed out of that order make a directory appear twice,
- * which encodeTree refuses (INVALID_NAME) rather than write a wrong tree.
+ * which encodeTree refuses (INVALID_NAME) rather than write a wrong tree. A StoredSubtree stands
+ * for all the files below its path, at the place they would have in the list.
  */
 export async function writeTrees(
   session: PackSession,
-  files: Iterable<FlatEntry>,
+  files: Iterable<FlatEntry | StoredSubtree>,
 ): Promise<{ id: ObjectId; size: number }> {
   const open: OpenDir[] = [{ name: '', entries: [] }]; // the root, then the current directory's ancestors
   const write = async (dir: OpenDir): Promise<{ id: ObjectId; size: number }> => {
@@ -103,14 +112,18 @@ export async function writeTrees(
     while (common < depth && common + 1 < open.length && open[common + 1]!.name === parts[common]) common++;
     while (open.length > common + 1) await closeTop();
     for (let i = common; i < depth; i++) open.push({ name: parts[i]!, entries: [] });
-    open[open.length - 1]!.entries.push({
-      name: parts[depth]!,
-      kind: f.kind,
-      executable: f.executable,
-      size: f.size,
-      id: f.id,
-      height: f.height,
-    });
+    open[open.length - 1]!.entries.push(
+      f.kind === 'dir'
+        ? { name: parts[depth]!, kind: 'dir', executable: false, size: f.size, id: f.id, height: 0 }
+        : {
+            name: parts[depth]!,
+            kind: f.kind,
+            executable: f.executable,
+            size: f.size,
+            id: f.id,
+            height: f.height,
+          },
+    );
   }
   while (open.length > 1) await closeTop();
   return write(open[0]!);
