@@ -2,13 +2,13 @@
 // staging index (unstaged changes, untracked files). Files whose stat stamp matches are not
 // read; files whose stamp changed but whose content did not get a fresh stamp when possible.
 
-import { idEquals, isShoalError } from '../core/index.ts';
+import { compareNames, idEquals, isShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { stageSymlink, stampMatches, stampOf } from './add.ts';
 import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
 import { readMergeState } from './merge-state.ts';
-import { commitTree, flatten } from './trees.ts';
+import { commitTree, type FlatEntry, flatten, TreeReader } from './trees.ts';
 import { alongside, IgnoreRules, isExecutable, walk } from './worktree.ts';
 
 export interface PathChange {
@@ -25,6 +25,25 @@ export interface StatusResult {
   /** What is being merged in, while a merge waits for conflicts to be resolved. */
   merging: string | null;
   conflicts: ConflictStatus[];
+}
+
+function parentDir(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+/** The files directly in each of `dirs` (not below them), in path order. */
+function filesIn(tree: TreeReader, dirs: Set<string>): FlatEntry[] {
+  const files: FlatEntry[] = [];
+  for (const dir of dirs) {
+    const entries = dir === '' ? tree.rootEntries() : tree.entriesOf(dir);
+    for (const e of entries ?? []) {
+      if (e.kind === 'dir') continue;
+      const path = dir === '' ? e.name : `${dir}/${e.name}`;
+      files.push({ path, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height });
+    }
+  }
+  return files.sort((a, b) => compareNames(a.path, b.path));
 }
 
 export async function status(repo: Repository): Promise<StatusResult> {
@@ -51,12 +70,26 @@ export async function status(repo: Repository): Promise<StatusResult> {
     // HEAD, the staging index and the working tree are each read in path order and merged in
     // step, so status holds no per-file state for an unchanged tree. The staging index is read
     // once: each entry is compared with HEAD as it passes on to the working-tree comparison,
-    // unless the index is known to equal HEAD's tree (then HEAD is not read at all).
-    const headFiles = headTree && !nothingStaged ? flatten(repo.objects, headTree) : [];
+    // unless the index is known to equal HEAD's tree (then HEAD is not read at all). When the
+    // last commit's tree is HEAD's, only the directories changed since (see commit) can hold
+    // staged changes: HEAD's files are read in those alone.
+    const base = headTree && !nothingStaged ? repo.staging.committedBase() : undefined;
+    const changedDirs = base && headTree && idEquals(base.tree, headTree) ? new Set(base.dirty) : undefined;
+    const headFiles =
+      !headTree || nothingStaged
+        ? []
+        : changedDirs
+          ? filesIn(new TreeReader(repo.objects, headTree), changedDirs)
+          : flatten(repo.objects, headTree);
     const stagedEntries = nothingStaged
       ? repo.staging.entries()
       : (function* () {
           for (const [h, e] of alongside(headFiles, repo.staging.entries())) {
+            // Outside the changed directories the index still has HEAD's files.
+            if (changedDirs && e && !changedDirs.has(parentDir(e.path))) {
+              yield e;
+              continue;
+            }
             if (!e) stagedChanges.push({ path: h!.path, change: 'deleted' });
             else if (!h) stagedChanges.push({ path: e.path, change: 'added' });
             else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {

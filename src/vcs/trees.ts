@@ -180,6 +180,17 @@ export class TreeReader {
     return undefined;
   }
 
+  /** The root directory's entries. */
+  rootEntries(): TreeEntry[] {
+    return this.entries(this.root);
+  }
+
+  /** The entries of the directory at `path`, or undefined when there is no directory there. */
+  entriesOf(path: string): TreeEntry[] | undefined {
+    const e = this.entry(path);
+    return e?.kind === 'dir' ? this.entries(e.id) : undefined;
+  }
+
   /** The file or symlink at `path`, if that is what is there. */
   file(path: string): FlatEntry | undefined {
     const e = this.entry(path);

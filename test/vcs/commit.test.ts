@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { hashChunk, type ObjectId, toHex } from '../../src/core/index.ts';
 import type { Repository } from '../../src/store/index.ts';
-import { commitTree, type FlatEntry, writeTrees } from '../../src/vcs/index.ts';
+import { add, commitTree, diffTrees, type FlatEntry, status, writeTrees } from '../../src/vcs/index.ts';
 import { fixture, noise } from './fixture.ts';
 
 /** The tree of the whole staging index, built from scratch. */
@@ -22,7 +22,7 @@ async function fullRebuild(repo: Repository): Promise<ObjectId> {
   return id;
 }
 
-test('a commit reuses unchanged subtrees and always makes the tree a full rebuild makes', async (t) => {
+test('a commit reuses unchanged subtrees and makes the tree a full rebuild makes; status lists what differs', async (t) => {
   const f = fixture(t);
   const dirs = ['', 'a', 'a/b', 'a/b/c', 'a.d', 'd', 'd/e', 'd/e/f', 'z'];
   const names = ['x', 'y', 'b', 'c', 'e', 'x.txt', 'a'];
@@ -53,6 +53,14 @@ test('a commit reuses unchanged subtrees and always makes the tree a full rebuil
         if (!['ENOTDIR', 'EEXIST'].includes((err as NodeJS.ErrnoException).code!)) throw err;
       }
     }
+    // status, before the commit, lists as staged exactly what differs from HEAD's tree.
+    await add(f.repo, { cwd: f.dir, paths: ['.'] });
+    const headTree = commitTree(f.repo.objects, f.repo.refs.headCommit()!);
+    const expected = [...diffTrees(f.repo.objects, headTree, await fullRebuild(f.repo))]
+      .map((c) => `${c.change} ${c.path}`)
+      .sort();
+    const st = await status(f.repo);
+    assert.deepEqual(st.staged.map((c) => `${c.change} ${c.path}`).sort(), expected, `round ${round}`);
     const id = await f.commitAll(`round ${round}`);
     const tree = commitTree(f.repo.objects, id);
     assert.equal(toHex(tree), toHex(await fullRebuild(f.repo)), `round ${round}`);
@@ -72,7 +80,6 @@ test('the index records which directories changed since the last commit, and a l
   // (The commit cleared them; stage again to look.)
   f.write('a/b/two', 'changed again');
   f.write('c/d/new2', 'new');
-  const { add } = await import('../../src/vcs/index.ts');
   await add(f.repo, { cwd: f.dir, paths: ['.'] });
   assert.deepEqual(f.repo.staging.committedBase()!.dirty.sort(), ['a/b', 'c/d']);
   // A base that is not in the store (gc removed it): the commit reads everything instead.
