@@ -2,7 +2,11 @@
 // owner's pid; a lock whose process is gone (killed, crashed) is taken over.
 
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ShoalError } from '../core/index.ts';
+
+/** Lock files this process holds, by path. */
+const heldHere = new Set<string>();
 
 function alive(pid: number): boolean {
   try {
@@ -18,16 +22,25 @@ export class WriterLock {
   private held = false;
 
   constructor(file: string) {
-    this.file = file;
+    this.file = resolve(file);
   }
 
   acquire(): void {
+    // The pid in the file cannot tell this process's own holders apart (the daemon runs many
+    // operations at once): a lock this process holds is refused here, not taken over as stale.
+    if (heldHere.has(this.file)) {
+      throw new ShoalError(
+        'LOCKED',
+        'repository is locked by another operation of this process (another shoal command is running)',
+      );
+    }
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fd = openSync(this.file, 'wx');
         writeSync(fd, String(process.pid));
         closeSync(fd);
         this.held = true;
+        heldHere.add(this.file);
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -53,6 +66,7 @@ export class WriterLock {
 
   release(): void {
     if (!this.held) return;
+    heldHere.delete(this.file);
     this.held = false;
     try {
       unlinkSync(this.file);

@@ -349,6 +349,27 @@ test('the writer lock keeps a second writer out and is taken over from a dead ow
   assert.equal(existsSync(lockFile), false, 'unlock removes the lock file');
 });
 
+test('a second writer in the same process is refused, not let in as if the lock were stale', async (t) => {
+  const { dir, repo } = newRepo(t);
+  // The daemon runs many operations in one process: the pid in the lock file is its own.
+  repo.lockForWrite();
+  const other = Repository.open(dir);
+  t.after(() => other.close());
+  assertCode(() => other.lockForWrite(), 'LOCKED', /another operation of this process/);
+  await assert.rejects(
+    repo.withWriteLock(async () => {}), // a separate async context of the same repository
+    (e) => isShoalError(e, 'LOCKED'),
+  );
+  repo.unlock();
+  other.lockForWrite();
+  other.unlock();
+  // A lock file with this process's pid that nothing here holds (a crashed process whose pid
+  // was reused) is stale.
+  writeFileSync(join(dir, '.shoal', 'lock'), String(process.pid));
+  repo.lockForWrite();
+  repo.unlock();
+});
+
 test('a lock file naming a dead process is stale', async (t) => {
   const { dir, repo } = newRepo(t);
   const dead = spawnSync(process.execPath, ['-e', '']);
