@@ -217,6 +217,9 @@ async function riskAt(
     // this move deletes (those below `p` in `from`; each is checked on its own, later on).
     return holdsOtherFiles(repo.root, p, filesUnder(repo, from, p)) ? p : undefined;
   }
+  // Nothing at the path: nothing of the user's to lose (as in git). This is also how a move
+  // that was interrupted finds the files it had already removed.
+  if (!lstatOrNull(join(repo.root, p))) return undefined;
   // A modified or untracked working file, unless it already holds exactly the target's content.
   if (
     (await workingFileDiffers(repo, p, s)) &&
@@ -313,44 +316,48 @@ export async function moveWorktree(
   };
   db.exec('BEGIN');
   try {
+    // Removals first, then writes, each in path order. A file that replaces a directory then
+    // finds it emptied, and on a case-insensitive file system a file renamed by case only
+    // ('readme' -> 'README') is not removed under its old name after the new one was written.
+    for (const m of paths('move')) {
+      if (m.target || (m.head === undefined && !(opts.force && m.staged))) continue;
+      const p = m.path;
+      // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
+      if (blockingAncestor(repo.root, p) === undefined) rmSync(join(repo.root, p), { force: true });
+      // Directories left empty go once the walk leaves them (a directory's paths are
+      // contiguous in path order), not after each file: that listed them again every time.
+      if (emptied !== null && dirname(emptied) !== dirname(p)) removeEmptyParents(repo.root, emptied);
+      emptied = p;
+      await index.remove(p);
+      removed.push(p);
+    }
+    if (emptied !== null) removeEmptyParents(repo.root, emptied);
     for (const m of paths('move')) {
       const { path: p, target: t, staged: s } = m;
+      if (!t) continue;
       if (sameEntry(m.head, t)) {
         if (!opts.force) continue;
-        // --force also restores deleted or locally modified files, and drops what only the index has.
+        // --force also restores deleted or locally modified files.
         if (sameEntry(s, t)) {
-          const known = t === undefined || stampHolds(repo, m);
+          const known = stampHolds(repo, m);
           if (known || !(await workingFileDiffers(repo, p, s))) {
             if (!known) onBytes(t.size); // read, and found as it should be
             continue;
           }
         }
       }
-      const abs = join(repo.root, p);
-      if (!t) {
-        // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
-        if (blockingAncestor(repo.root, p) === undefined) rmSync(abs, { force: true });
-        // Directories left empty go once the walk leaves them (a directory's paths are
-        // contiguous in path order), not after each file: that listed them again every time.
-        if (emptied !== null && dirname(emptied) !== dirname(p)) removeEmptyParents(repo.root, emptied);
-        emptied = p;
-        await index.remove(p);
-        removed.push(p);
-        continue;
-      }
-      // A directory in the way (its tracked files come later in path order) goes with it.
+      // A directory in the way (emptied above if the move removed what it held) goes with it.
       const stat = await writeWorkingFile(repo, t, readyDirs, onBytes);
       await index.put({ ...t, stamp: null }, stat);
       written.push(p);
     }
+    endRead();
+    await index.finish();
   } catch (err) {
     endRead();
     index.abandon();
     throw err;
   }
-  endRead();
-  if (emptied !== null) removeEmptyParents(repo.root, emptied);
-  await index.finish();
   return { written, removed };
 }
 
@@ -490,10 +497,10 @@ export class IndexUpdates {
 
   private async maybeFlush(): Promise<void> {
     if (this.batch.next.size + this.batch.removals.length < INDEX_BATCH) return;
-    const done = this.previous;
+    // Written before it is let go: if writing fails, abandon() still has it.
+    if (this.previous) await this.write(this.previous);
     this.previous = this.batch;
     this.batch = IndexUpdates.empty();
-    if (done) await this.write(done);
   }
 
   /**
@@ -521,14 +528,16 @@ export class IndexUpdates {
   async finish(): Promise<void> {
     // stampWritten waits out the racy window when the files written last add up to a lot of
     // data (the last file of a clone is often most of it): it sees the last two batches at once.
-    const last = this.previous ?? IndexUpdates.empty();
-    const b = this.batch;
-    for (const [p, e] of b.next) last.next.set(p, e);
-    for (const [p, st] of b.afterWrite) last.afterWrite.set(p, st);
-    last.removals.push(...b.removals);
+    const last = IndexUpdates.empty();
+    for (const b of [this.previous, this.batch]) {
+      if (!b) continue;
+      for (const [p, e] of b.next) last.next.set(p, e);
+      for (const [p, st] of b.afterWrite) last.afterWrite.set(p, st);
+      last.removals.push(...b.removals);
+    }
+    await this.write(last); // on failure both batches are still there for abandon()
     this.previous = null;
     this.batch = IndexUpdates.empty();
-    await this.write(last);
   }
 
   /** After a failure: record what was written so far, if that still works (no stamps). */

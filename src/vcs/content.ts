@@ -102,8 +102,11 @@ export interface WriteOptions {
    * A file is at `abs` already. A small file then replaces it by unlinking it before the rename:
    * ext4 flushes a file renamed over another at once (its `auto_da_alloc` guard against empty
    * files after a crash), which made replacing 50,000 small files take 9 s of renames instead of
-   * 2. The path is missing for a moment; what was there is staged or committed (a checkout checks
-   * that first), and a file is never seen torn.
+   * 2. The path is missing for a moment (a checkout that stops there finds it missing, which is
+   * no local change, and writes it when run again); what was there is staged or committed, a
+   * checkout checks that first. A file is never seen torn, but after a power loss a replaced
+   * small file can come back empty, like any file written without fsync: `status` then shows
+   * it modified and `restore` brings it back.
    */
   replaces?: boolean;
 }

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { json, shoal } from '../helpers.ts';
@@ -244,6 +244,32 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
   assert.ok(fish.includes("complete -c shoal -n '__fish_seen_subcommand_from merge' -l abort"));
   assert.ok(fish.includes('(shoal completion refs 2>/dev/null)'));
   assert.equal(r.run(['completion', 'tcsh']).status, 2);
+});
+
+test('a switch goes ahead over tracked files deleted from the working tree, as in git', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a on main\n');
+  repo.write('b.txt', 'b on main\n');
+  repo.write('c.txt', 'c\n');
+  repo.commit('main');
+  repo.ok(['switch', '-c', 'other']);
+  repo.write('a.txt', 'a on other\n');
+  rmSync(repo.path('b.txt'));
+  repo.commit('other');
+  repo.ok(['switch', 'main']);
+  // Deleted by hand (not staged): nothing of the user's is lost by moving on. This is also what
+  // an interrupted switch leaves behind, and running it again must complete it.
+  rmSync(repo.path('a.txt'));
+  rmSync(repo.path('b.txt'));
+  repo.ok(['switch', 'other']);
+  assert.equal(repo.read('a.txt').toString(), 'a on other\n');
+  assert.equal(existsSync(repo.path('b.txt')), false);
+  const st = repo.j<{ staged: unknown[]; unstaged: unknown[]; untracked: unknown[] }>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+  // A modified file still stops it.
+  repo.write('a.txt', 'local edit\n');
+  repo.fails(['switch', 'main'], 'DIRTY_WORKTREE');
+  assert.equal(repo.read('a.txt').toString(), 'local edit\n');
 });
 
 test('a switch that rewrites 20,000 files, a diff and a merge of them, run in a heap too small to hold them all', (t) => {
