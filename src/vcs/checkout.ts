@@ -258,6 +258,18 @@ export async function moveWorktree(
       return listedPaths(repo, target, pass === 'check');
     return movePaths(repo, from, target);
   };
+  // Whether the index will equal the target's tree once the move is done: after --force it
+  // always does; otherwise when it equalled `from`'s tree before (the last commit made it, and
+  // nothing changed since). The next status and commit can then start from that tree.
+  const before = opts.force ? undefined : repo.staging.committedBase();
+  const fromTree = from && commitTree(repo.objects, from);
+  const willMatch =
+    target instanceof Uint8Array &&
+    (opts.force ||
+      (before !== undefined &&
+        before.dirty.length === 0 &&
+        fromTree !== undefined &&
+        idEquals(before.tree, fromTree)));
   let bytesTotal: number | undefined;
   if (!opts.force) {
     const atRisk = new Set<string>();
@@ -357,6 +369,13 @@ export async function moveWorktree(
     endRead();
     index.abandon();
     throw err;
+  }
+  if (willMatch) {
+    const tree = commitTree(repo.objects, target as ObjectId);
+    try {
+      repo.staging.recordCommittedBase(tree);
+      repo.staging.recordMatchingTree(tree, repo.staging.generation());
+    } catch {} // hints: without them the next status and commit read more
   }
   return { written, removed };
 }

@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { hashChunk, type ObjectId, toHex } from '../../src/core/index.ts';
 import type { Repository } from '../../src/store/index.ts';
-import { add, commitTree, diffTrees, type FlatEntry, status, writeTrees } from '../../src/vcs/index.ts';
+import {
+  add,
+  checkout,
+  commitTree,
+  diffTrees,
+  type FlatEntry,
+  status,
+  switchBranch,
+  writeTrees,
+} from '../../src/vcs/index.ts';
 import { fixture, noise } from './fixture.ts';
 
 /** The tree of the whole staging index, built from scratch. */
@@ -86,4 +95,37 @@ test('the index records which directories changed since the last commit, and a l
   f.repo.staging.recordCommittedBase(hashChunk(Buffer.from('no such tree')));
   const third = await f.commitAll('third');
   assert.equal(toHex(commitTree(f.repo.objects, third)), toHex(await fullRebuild(f.repo)));
+});
+
+test('after a switch or a forced checkout the index is known to equal the target tree, and commits build on it', async (t) => {
+  const f = fixture(t);
+  for (const p of ['a/one', 'a/b/two', 'c/three', 'e/five', 'top']) f.write(p, p);
+  const first = await f.commitAll('first');
+  await switchBranch(f.repo, 'other', { create: true });
+  f.write('a/b/two', 'changed on other');
+  f.write('d/new', 'new on other');
+  const second = await f.commitAll('second');
+  const tree = (c: ObjectId): string => toHex(commitTree(f.repo.objects, c));
+  await switchBranch(f.repo, 'main');
+  assert.equal(toHex(f.repo.staging.committedBase()!.tree), tree(first));
+  assert.deepEqual(f.repo.staging.committedBase()!.dirty, []);
+  assert.equal(toHex(f.repo.staging.matchingTree()!), tree(first), 'status need not read HEAD');
+  // A change made on top of the switch is committed right (built on the recorded tree).
+  f.write('c/three', 'edited after the switch');
+  const third = await f.commitAll('third');
+  assert.equal(tree(third), toHex(await fullRebuild(f.repo)));
+  // With a change staged before the move, the index does not equal the target afterwards:
+  // nothing is recorded, and the commit that follows reads the changed directories.
+  f.write('e/five', 'staged before switching'); // a directory the switch does not touch
+  await add(f.repo, { cwd: f.dir, paths: ['e/five'] });
+  await switchBranch(f.repo, 'other');
+  assert.notEqual(toHex(f.repo.staging.committedBase()!.tree), tree(second));
+  const fourth = await f.commitAll('fourth');
+  assert.equal(tree(fourth), toHex(await fullRebuild(f.repo)));
+  // --force: everything is made to match the target, staged changes included.
+  f.write('a/one', 'staged, then thrown away');
+  await add(f.repo, { cwd: f.dir, paths: ['.'] });
+  await checkout(f.repo, second, { force: true });
+  assert.equal(toHex(f.repo.staging.committedBase()!.tree), tree(second));
+  assert.equal(toHex(await fullRebuild(f.repo)), tree(second));
 });
