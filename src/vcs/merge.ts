@@ -539,7 +539,8 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
         if (st?.isDirectory()) rmSync(abs, { recursive: true, force: true });
         mkdirSync(dirname(abs), { recursive: true });
         if (o.kind === 'symlink') writeSymlink(objects, o.id, abs);
-        else await writeContent(objects, o, abs, o.executable);
+        else
+          await writeContent(objects, o, abs, o.executable, { replaces: st !== null && !st.isDirectory() });
         restored.push(path);
       }
       const stat = lstatOrNull(abs)!;
