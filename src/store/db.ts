@@ -149,6 +149,30 @@ function diskFullOnOpen(err: unknown, file: string): unknown {
 
 const SQLITE_IOERR = 10;
 
+/**
+ * Run fn inside one read transaction: its queries share one snapshot and one lock (a query on
+ * its own is a transaction of its own). Writes in between go through outsideRead().
+ */
+export async function readTransaction<T>(db: DatabaseSync, fn: () => Promise<T>): Promise<T> {
+  db.exec('BEGIN');
+  try {
+    return await fn();
+  } finally {
+    if (db.isTransaction) db.exec('COMMIT');
+  }
+}
+
+/** Run fn, a write, outside the read transaction the caller may hold, which starts again after. */
+export function outsideRead<T>(db: DatabaseSync, fn: () => T): T {
+  const reading = db.isTransaction;
+  if (reading) db.exec('COMMIT');
+  try {
+    return fn();
+  } finally {
+    if (reading) db.exec('BEGIN');
+  }
+}
+
 /** Run fn inside one IMMEDIATE transaction; rolls back if it throws. */
 export function transaction<T>(db: DatabaseSync, fn: () => T): T {
   db.exec('BEGIN IMMEDIATE');

@@ -5,13 +5,13 @@
 import { type BigIntStats, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
-import type { Repository, StagedEntry } from '../store/index.ts';
+import { outsideRead, type Repository, readTransaction, type StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
 import { mapWriteError, writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
-import { commitTree, diffTrees, type FlatEntry, flatten, lookup } from './trees.ts';
+import { commitTree, diffTrees, type FlatEntry, flatten, sameEntry, TreeReader } from './trees.ts';
 import {
   alongside,
   blockingAncestor,
@@ -34,9 +34,52 @@ export interface CheckoutResult {
   removed: string[];
 }
 
-function sameEntry(a: FlatEntry | StagedEntry | undefined, b: FlatEntry | StagedEntry | undefined): boolean {
-  if (!a || !b) return a === b;
-  return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
+/**
+ * A path of the working tree, to compare with index entries: stat once, and its content read and
+ * hashed at most once however many entries it is compared with.
+ */
+class WorkingFile {
+  readonly stat: BigIntStats | null;
+  private readonly repo: Repository;
+  private readonly entry: WorkEntry | null; // a file or symlink there
+  private id: Promise<ObjectId | null> | undefined;
+
+  constructor(repo: Repository, path: string) {
+    this.repo = repo;
+    const abs = join(repo.root, path);
+    this.stat = lstatOrNull(abs);
+    const kind = this.stat?.isSymbolicLink() ? 'symlink' : this.stat?.isFile() ? 'file' : null;
+    this.entry = this.stat && kind ? { path, abs, stat: this.stat, kind } : null;
+  }
+
+  /** Whether the stamp of `e` vouches for the file, without reading it. */
+  stampHolds(e: StagedEntry | undefined): boolean {
+    return e !== undefined && this.entry !== null && stampMatches(e, this.entry);
+  }
+
+  /** Whether the file differs from `e` (or exists while `e` is undefined). */
+  async differs(e: StagedEntry | undefined): Promise<boolean> {
+    if (!this.stat) return e !== undefined;
+    if (!e || !this.entry) return true;
+    if (this.stampHolds(e)) return false;
+    const w = this.entry;
+    if (w.kind !== e.kind || isExecutable(w.stat) !== e.executable || w.stat.size !== BigInt(e.size))
+      return true;
+    this.id ??= this.contentId(w);
+    const id = await this.id;
+    return id === null || !idEquals(id, e.id);
+  }
+
+  private async contentId(w: WorkEntry): Promise<ObjectId | null> {
+    try {
+      return w.kind === 'symlink'
+        ? (await stageSymlink(w, null)).id
+        : (await ingestFile(w.abs, { chunker: this.repo.chunker, session: null })).id;
+    } catch (err) {
+      if (isShoalError(err)) return null; // gone or changing as it is read: it differs
+      throw err;
+    }
+  }
 }
 
 /** Whether the working file at `path` differs from what is staged (or exists while nothing is). */
@@ -45,26 +88,7 @@ export async function workingFileDiffers(
   path: string,
   staged: StagedEntry | undefined,
 ): Promise<boolean> {
-  const abs = join(repo.root, path);
-  const stat = lstatOrNull(abs);
-  if (!stat) return staged !== undefined;
-  if (!staged) return true;
-  const kind = stat.isSymbolicLink() ? 'symlink' : stat.isFile() ? 'file' : null;
-  if (!kind) return true;
-  const entry: WorkEntry = { path, abs, stat, kind };
-  if (stampMatches(staged, entry)) return false;
-  if (kind !== staged.kind || isExecutable(stat) !== staged.executable || stat.size !== BigInt(staged.size))
-    return true;
-  try {
-    const id =
-      kind === 'symlink'
-        ? (await stageSymlink(entry, null)).id
-        : (await ingestFile(abs, { chunker: repo.chunker, session: null })).id;
-    return !idEquals(id, staged.id);
-  } catch (err) {
-    if (isShoalError(err)) return true;
-    throw err;
-  }
+  return new WorkingFile(repo, path).differs(staged);
 }
 
 /** Whether the directory at `path` holds a file or symlink that is not in `removing`. */
@@ -89,8 +113,10 @@ export interface ChangedCommit {
 /** A commit, a commit with changes (a merge), or nothing (an unborn branch). */
 export type WorktreeState = ObjectId | ChangedCommit | undefined;
 
+type SortedChanges = { path: string; before?: FlatEntry; after?: FlatEntry }[];
+
 /** A ChangedCommit's changes in path order. */
-function sortedChanges(state: ChangedCommit): { path: string; before?: FlatEntry; after?: FlatEntry }[] {
+function sortedChanges(state: ChangedCommit): SortedChanges {
   return [...state.changes]
     .map(([path, c]) => ({ path, before: c.before, after: c.after }))
     .sort((a, b) => compareNames(a.path, b.path));
@@ -108,17 +134,6 @@ function* filesOf(repo: Repository, state: WorktreeState): Generator<FlatEntry> 
     if (!c) yield f!;
     else if (c.after) yield c.after;
   }
-}
-
-/** The paths a commit has at `path` or below it: a few, except where a whole directory goes. */
-function filesUnder(repo: Repository, commit: ObjectId | undefined, path: string): Set<string> {
-  const found = new Set<string>();
-  if (commit) {
-    const e = lookup(repo.objects, commitTree(repo.objects, commit), path);
-    if (e?.kind === 'dir') for (const f of flatten(repo.objects, e.id, path)) found.add(f.path);
-    else if (e) found.add(path);
-  }
-  return found;
 }
 
 /** One path of a move, with what the state moved from, the target and the index have there. */
@@ -162,33 +177,23 @@ function* movePaths(
  */
 function* changedPaths(
   repo: Repository,
-  from: ObjectId | undefined,
-  target: ObjectId | undefined,
+  fromTree: ObjectId | undefined,
+  targetTree: ObjectId | undefined,
   withStaged: boolean,
 ): Generator<MovePath> {
-  const tree = (c: ObjectId | undefined): ObjectId | undefined => c && commitTree(repo.objects, c);
-  for (const c of diffTrees(repo.objects, tree(from), tree(target))) {
+  for (const c of diffTrees(repo.objects, fromTree, targetTree)) {
     const staged = withStaged ? repo.staging.get(c.path) : undefined;
     yield { path: c.path, head: c.old, target: c.new, staged };
   }
 }
 
-/** The paths a ChangedCommit changes, moving from its commit: the others stay as they are. */
-function* listedPaths(repo: Repository, target: ChangedCommit, withStaged: boolean): Generator<MovePath> {
-  for (const c of sortedChanges(target)) {
+/** The paths a ChangedCommit changes (sortedChanges), moving from its commit: the others stay. */
+function* listedPaths(repo: Repository, changes: SortedChanges, withStaged: boolean): Generator<MovePath> {
+  for (const c of changes) {
     if (sameEntry(c.before, c.after)) continue;
     const staged = withStaged ? repo.staging.get(c.path) : undefined;
     yield { path: c.path, head: c.before, target: c.after, staged };
   }
-}
-
-/** Whether the working file is as the index's stamp of it says, without reading it. */
-function stampHolds(repo: Repository, m: MovePath): boolean {
-  if (!m.staged) return false;
-  const abs = join(repo.root, m.path);
-  const stat = lstatOrNull(abs);
-  if (!stat || !(stat.isFile() || stat.isSymbolicLink())) return false;
-  return stampMatches(m.staged, { path: m.path, abs, stat, kind: stat.isFile() ? 'file' : 'symlink' });
 }
 
 /**
@@ -197,7 +202,7 @@ function stampHolds(repo: Repository, m: MovePath): boolean {
  */
 async function riskAt(
   repo: Repository,
-  from: ObjectId | undefined,
+  fromFiles: TreeReader | undefined,
   m: MovePath,
   clearDirs: Set<string>,
 ): Promise<string | undefined> {
@@ -210,22 +215,20 @@ async function riskAt(
     blocker = blockingAncestor(repo.root, p);
     if (blocker === undefined) clearDirs.add(dirname(p));
   }
-  if (blocker !== undefined && !filesUnder(repo, from, blocker).has(blocker)) return blocker;
+  if (blocker !== undefined && fromFiles?.file(blocker) === undefined) return blocker;
   if (!sameEntry(s, h) && !sameEntry(s, t)) return p;
-  if (!s && t && lstatOrNull(join(repo.root, p))?.isDirectory()) {
+  const work = new WorkingFile(repo, p);
+  if (!s && t && work.stat?.isDirectory()) {
     // A directory where the target has a file: replaceable when all it holds is tracked files
     // this move deletes (those below `p` in `from`; each is checked on its own, later on).
-    return holdsOtherFiles(repo.root, p, filesUnder(repo, from, p)) ? p : undefined;
+    const removing = new Set([...(fromFiles?.filesUnder(p) ?? [])].map((f) => f.path));
+    return holdsOtherFiles(repo.root, p, removing) ? p : undefined;
   }
   // Nothing at the path: nothing of the user's to lose (as in git). This is also how a move
   // that was interrupted finds the files it had already removed.
-  if (!lstatOrNull(join(repo.root, p))) return undefined;
+  if (!work.stat) return undefined;
   // A modified or untracked working file, unless it already holds exactly the target's content.
-  if (
-    (await workingFileDiffers(repo, p, s)) &&
-    (!t || (await workingFileDiffers(repo, p, { ...t, stamp: null })))
-  )
-    return p;
+  if ((await work.differs(s)) && (!t || (await work.differs({ ...t, stamp: null })))) return p;
   return undefined;
 }
 
@@ -248,21 +251,27 @@ export async function moveWorktree(
   target: WorktreeState,
   opts: { force?: boolean; onProgress?: OnProgress; checkOnly?: boolean },
 ): Promise<{ written: string[]; removed: string[] }> {
+  const fromTree = from && commitTree(repo.objects, from);
+  const fromFiles = fromTree && new TreeReader(repo.objects, fromTree);
   // Without --force only the paths where the two states differ matter, and only the check
   // needs their index entries (the move itself writes them and leaves the rest alone).
+  let listed: SortedChanges | undefined;
   const paths = (pass: 'check' | 'move'): Iterable<MovePath> => {
     if (opts.force) return movePaths(repo, from, target);
-    if (target === undefined || target instanceof Uint8Array)
-      return changedPaths(repo, from, target, pass === 'check');
-    if (from !== undefined && idEquals(from, target.commit))
-      return listedPaths(repo, target, pass === 'check');
+    if (target === undefined || target instanceof Uint8Array) {
+      const targetTree = target && commitTree(repo.objects, target);
+      return changedPaths(repo, fromTree, targetTree, pass === 'check');
+    }
+    if (from !== undefined && idEquals(from, target.commit)) {
+      listed ??= sortedChanges(target); // sorted once for both passes
+      return listedPaths(repo, listed, pass === 'check');
+    }
     return movePaths(repo, from, target);
   };
   // Whether the index will equal the target's tree once the move is done: after --force it
   // always does; otherwise when it equalled `from`'s tree before (the last commit made it, and
   // nothing changed since). The next status and commit can then start from that tree.
   const before = opts.force ? undefined : repo.staging.committedBase();
-  const fromTree = from && commitTree(repo.objects, from);
   const willMatch =
     target instanceof Uint8Array &&
     (opts.force ||
@@ -274,20 +283,16 @@ export async function moveWorktree(
   if (!opts.force) {
     const atRisk = new Set<string>();
     const clearDirs = new Set<string>();
-    bytesTotal = 0;
-    // One read transaction for the whole check: each index query on its own was a transaction
-    // of its own, and took a lock and let it go.
-    repo.db.exec('BEGIN');
-    try {
+    let total = 0;
+    await readTransaction(repo.db, async () => {
       for (const m of paths('check')) {
         if (sameEntry(m.head, m.target)) continue;
-        bytesTotal += m.target?.size ?? 0;
-        const risk = await riskAt(repo, from, m, clearDirs);
+        total += m.target?.size ?? 0;
+        const risk = await riskAt(repo, fromFiles, m, clearDirs);
         if (risk !== undefined) atRisk.add(risk);
       }
-    } finally {
-      repo.db.exec('COMMIT');
-    }
+    });
+    bytesTotal = total;
     if (atRisk.size > 0) {
       const paths = [...atRisk];
       const more = paths.length > DIRTY_NAMED ? `\n  and ${paths.length - DIRTY_NAMED} more` : '';
@@ -303,7 +308,9 @@ export async function moveWorktree(
     for (const m of movePaths(repo, from, target)) {
       if (
         m.target &&
-        (!sameEntry(m.head, m.target) || !sameEntry(m.staged, m.target) || !stampHolds(repo, m))
+        (!sameEntry(m.head, m.target) ||
+          !sameEntry(m.staged, m.target) ||
+          !new WorkingFile(repo, m.path).stampHolds(m.staged))
       )
         bytesTotal += m.target.size;
     }
@@ -320,53 +327,49 @@ export async function moveWorktree(
   const index = new IndexUpdates(repo);
   const readyDirs = new Set<string>();
   let emptied: string | null = null; // the last path removed, whose parents may be left empty
-  // Reads (index entries, chunks) share one read transaction between the index writes, which
-  // end and restart it: with writes in between, each query on its own cost several times more.
-  const db = repo.db;
-  const endRead = (): void => {
-    if (db.isTransaction) db.exec('COMMIT');
-  };
-  db.exec('BEGIN');
   try {
-    // Removals first, then writes, each in path order. A file that replaces a directory then
-    // finds it emptied, and on a case-insensitive file system a file renamed by case only
-    // ('readme' -> 'README') is not removed under its old name after the new one was written.
-    for (const m of paths('move')) {
-      if (m.target || (m.head === undefined && !(opts.force && m.staged))) continue;
-      const p = m.path;
-      // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
-      if (blockingAncestor(repo.root, p) === undefined) rmSync(join(repo.root, p), { force: true });
-      // Directories left empty go once the walk leaves them (a directory's paths are
-      // contiguous in path order), not after each file: that listed them again every time.
-      if (emptied !== null && dirname(emptied) !== dirname(p)) removeEmptyParents(repo.root, emptied);
-      emptied = p;
-      await index.remove(p);
-      removed.push(p);
-    }
-    if (emptied !== null) removeEmptyParents(repo.root, emptied);
-    for (const m of paths('move')) {
-      const { path: p, target: t, staged: s } = m;
-      if (!t) continue;
-      if (sameEntry(m.head, t)) {
-        if (!opts.force) continue;
-        // --force also restores deleted or locally modified files.
-        if (sameEntry(s, t)) {
-          const known = stampHolds(repo, m);
-          if (known || !(await workingFileDiffers(repo, p, s))) {
-            if (!known) onBytes(t.size); // read, and found as it should be
-            continue;
+    // Reads (index entries, trees, chunks) share read transactions, which the index writes end
+    // and restart: with writes in between, each query on its own cost several times more.
+    await readTransaction(repo.db, async () => {
+      // Removals first, then writes, each in path order. A file that replaces a directory then
+      // finds it emptied, and on a case-insensitive file system a file renamed by case only
+      // ('readme' -> 'README') is not removed under its old name after the new one was written.
+      for (const m of paths('move')) {
+        if (m.target || (m.head === undefined && !(opts.force && m.staged))) continue;
+        const p = m.path;
+        // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
+        if (blockingAncestor(repo.root, p) === undefined) rmSync(join(repo.root, p), { force: true });
+        // Directories left empty go once the walk leaves them (a directory's paths are
+        // contiguous in path order), not after each file: that listed them again every time.
+        if (emptied !== null && dirname(emptied) !== dirname(p)) removeEmptyParents(repo.root, emptied);
+        emptied = p;
+        await index.remove(p);
+        removed.push(p);
+      }
+      if (emptied !== null) removeEmptyParents(repo.root, emptied);
+      for (const m of paths('move')) {
+        const { path: p, target: t, staged: s } = m;
+        if (!t) continue;
+        if (sameEntry(m.head, t)) {
+          if (!opts.force) continue;
+          // --force also restores deleted or locally modified files.
+          if (sameEntry(s, t)) {
+            const work = new WorkingFile(repo, p);
+            if (work.stampHolds(s)) continue;
+            if (!(await work.differs(s))) {
+              onBytes(t.size); // read, and found as it should be
+              continue;
+            }
           }
         }
+        // A directory in the way (emptied above if the move removed what it held) goes with it.
+        const stat = await writeWorkingFile(repo, t, readyDirs, onBytes);
+        await index.put({ ...t, stamp: null }, stat);
+        written.push(p);
       }
-      // A directory in the way (emptied above if the move removed what it held) goes with it.
-      const stat = await writeWorkingFile(repo, t, readyDirs, onBytes);
-      await index.put({ ...t, stamp: null }, stat);
-      written.push(p);
-    }
-    endRead();
+    });
     await index.finish();
   } catch (err) {
-    endRead();
     index.abandon();
     throw err;
   }
@@ -528,19 +531,14 @@ export class IndexUpdates {
    */
   private async write(b: IndexBatch): Promise<void> {
     await stampWritten(this.repo.root, b.next, b.afterWrite);
-    const db = this.repo.db;
-    const reading = db.isTransaction;
-    if (reading) db.exec('COMMIT');
-    try {
+    outsideRead(this.repo.db, () => {
       if (!this.staged) this.repo.staging.apply([...b.next.values()], b.removals);
       else {
         try {
           this.repo.staging.apply([...b.next.values()].filter((e) => e.stamp));
         } catch {} // stamps are hints: without them the next status reads these files again
       }
-    } finally {
-      if (reading) db.exec('BEGIN');
-    }
+    });
   }
 
   /** Write what is left: the last two batches together. */

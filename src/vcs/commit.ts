@@ -13,7 +13,7 @@ import {
   toHex,
 } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
-import { type FlatEntry, readTree, type StoredSubtree, writeTrees } from './trees.ts';
+import { type FlatEntry, parentDir, readTree, type StoredSubtree, stagedFile, writeTrees } from './trees.ts';
 
 export interface CommitOptions {
   message: string;
@@ -32,7 +32,7 @@ export interface CommitResult {
 }
 
 function* asFiles(entries: Iterable<StagedEntry>): Generator<FlatEntry> {
-  for (const e of entries) yield { ...e, kind: e.kind === 'symlink' ? 'symlink' : 'file' };
+  for (const e of entries) yield stagedFile(e);
 }
 
 /**
@@ -51,8 +51,7 @@ function* filesSince(
   for (let dir of dirty) {
     while (!touched.has(dir)) {
       touched.add(dir);
-      const slash = dir.lastIndexOf('/');
-      dir = slash < 0 ? '' : dir.slice(0, slash);
+      dir = parentDir(dir);
     }
   }
   const objects = repo.objects;
@@ -71,7 +70,7 @@ function* filesSince(
       const rel = e.path.slice(prefix.length);
       const slash = rel.indexOf('/');
       if (slash < 0) {
-        yield* asFiles([e]);
+        yield stagedFile(e);
         from = e.path;
         exclusive = true;
         continue;

@@ -19,7 +19,15 @@ import { type ChunkDiff, diffChunks, type NodeReader } from './chunk-diff.ts';
 import { contentChunks } from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { decodeText, diffLines, splitLines, unifiedHunks } from './line-diff.ts';
-import { commitTree, diffTrees, type FlatEntry, flatten, type TreeChange } from './trees.ts';
+import {
+  commitTree,
+  diffTrees,
+  type FlatEntry,
+  flatten,
+  sameEntry,
+  stagedFile,
+  type TreeChange,
+} from './trees.ts';
 import { isExecutable, lstatOrNull } from './worktree.ts';
 
 /** Text files smaller than this get a line diff; larger ones are compared by chunks. */
@@ -113,14 +121,7 @@ async function* sideFiles(
   }
   for (const s of repo.staging.entries()) {
     if (!underAny(s.path, filter)) continue;
-    const flat: FlatEntry = {
-      path: s.path,
-      kind: s.kind === 'symlink' ? 'symlink' : 'file',
-      executable: s.executable,
-      size: s.size,
-      id: s.id,
-      height: s.height,
-    };
+    const flat = stagedFile(s);
     if ('index' in end) {
       yield flat;
       continue;
@@ -173,10 +174,6 @@ async function* alongsideAsync<A extends { path: string }, B extends { path: str
   }
 }
 
-function same(a: FlatEntry, b: FlatEntry): boolean {
-  return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
-}
-
 /** Pair deletions with additions of the same content: those are renames. */
 function findRenames(changes: TreeChange[]): (TreeChange & { oldPath?: string })[] {
   const key = (e: FlatEntry): string => `${e.kind}:${toHex(e.id)}`;
@@ -213,7 +210,7 @@ export async function diff(repo: Repository, opts: DiffOptions): Promise<DiffRes
     const a = sideFiles(repo, opts.from, filter, nodes);
     const b = sideFiles(repo, opts.to, filter, nodes);
     for await (const [o, n] of alongsideAsync(a, b)) {
-      if (o && n && same(o, n)) continue;
+      if (o && n && sameEntry(o, n)) continue;
       const path = (o ?? n)!.path;
       changes.push(
         o && n

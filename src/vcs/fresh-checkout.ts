@@ -5,7 +5,7 @@
 
 import { dirname, join } from 'node:path';
 import { type ObjectId, ShoalError } from '../core/index.ts';
-import type { Repository } from '../store/index.ts';
+import { type Repository, readTransaction } from '../store/index.ts';
 import {
   DIRTY_NAMED,
   holdsOtherFiles,
@@ -76,10 +76,8 @@ export async function writeFreshCheckout(
   const index = new IndexUpdates(repo, { staged: true });
   let written = 0;
   let bytesDone = 0;
-  // Trees and chunks are read in one read transaction, which the stamp writes end and restart.
-  const db = repo.db;
-  db.exec('BEGIN');
-  try {
+  // Trees and chunks are read in read transactions, which the stamp writes end and restart.
+  await readTransaction(repo.db, async () => {
     for (const t of files(repo, commit)) {
       const st = await writeWorkingFile(repo, t, readyDirs, (n) => {
         bytesDone += n;
@@ -88,9 +86,7 @@ export async function writeFreshCheckout(
       written++;
       await index.put({ ...t, stamp: null }, st);
     }
-  } finally {
-    if (db.isTransaction) db.exec('COMMIT');
-  }
+  });
   await index.finish();
   return { written };
 }

@@ -40,7 +40,7 @@ import {
 import type { OnProgress } from './progress.ts';
 import { storeBytes } from './store-bytes.ts';
 import { mergeText } from './text-merge.ts';
-import { commitTree, diffTrees, type FlatEntry, flatten, TreeReader } from './trees.ts';
+import { commitTree, diffTrees, type FlatEntry, flatten, sameEntry, TreeReader } from './trees.ts';
 import { alongside, lstatOrNull, removeEmptyParents } from './worktree.ts';
 
 export interface MergeOptions {
@@ -66,11 +66,6 @@ export interface MergeResult {
   /** Paths both sides changed that were merged line by line without conflict. */
   textMerged: string[];
   conflicts: MergeConflict[];
-}
-
-function same(a: FlatEntry | StagedEntry | undefined, b: FlatEntry | StagedEntry | undefined): boolean {
-  if (!a || !b) return a === b;
-  return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
 }
 
 /** The text of a small UTF-8 file, or null when it is binary, large or not a file. */
@@ -151,7 +146,7 @@ async function plan(
   };
   /** The merge result at `path` becomes `after` (ours had `before` there). */
   const set = (path: string, before: FlatEntry | undefined, after: FlatEntry | undefined): void => {
-    if (same(before, after)) changes.delete(path);
+    if (sameEntry(before, after)) changes.delete(path);
     else changes.set(path, { before, after });
   };
   /** The file the merge result has at `path`. */
@@ -182,7 +177,7 @@ async function plan(
       continue;
     }
     const o = oursChanged.get(path);
-    if (same(o, t)) continue;
+    if (sameEntry(o, t)) continue;
     if (o && t) {
       const execMerged = b && b.executable === o.executable ? t.executable : o.executable;
       // Content and mode merge separately: one side may have changed only the mode.
@@ -295,7 +290,7 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
     // HEAD's files and the index side by side, in path order.
     const stagedChanges: string[] = [];
     for (const [o, s] of alongside(flatten(objects, commitTree(objects, ours)), repo.staging.entries())) {
-      if (!same(o, s)) stagedChanges.push((o ?? s)!.path);
+      if (!sameEntry(o, s)) stagedChanges.push((o ?? s)!.path);
     }
     if (stagedChanges.length > 0) {
       throw new ShoalError(
@@ -514,7 +509,7 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
       base ? commitTree(objects, base) : undefined,
       commitTree(objects, theirs),
     )) {
-      if (!same(origFile(c.path), c.new)) touched.add(c.path);
+      if (!sameEntry(origFile(c.path), c.new)) touched.add(c.path);
     }
     const restored: string[] = [];
     const removed: string[] = [];

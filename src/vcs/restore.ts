@@ -7,7 +7,7 @@ import { compareNames, ShoalError } from '../core/index.ts';
 import type { Repository } from '../store/index.ts';
 import { stampOf } from './add.ts';
 import { writeContent, writeSymlink } from './content.ts';
-import { commitTree, type FlatEntry, flatten, lookup } from './trees.ts';
+import { commitTree, type FlatEntry, stagedFile, TreeReader } from './trees.ts';
 import { blockingAncestor, lstatOrNull, repoPath } from './worktree.ts';
 
 export async function restore(
@@ -18,21 +18,13 @@ export async function restore(
   return repo.withWriteLock(async () => {
     // The files at or below each target, from the source commit or the index: each target is
     // looked up, so restoring one file does not read every path.
-    const sourceTree = opts.source ? commitTree(repo.objects, opts.source) : undefined;
+    const source = opts.source && new TreeReader(repo.objects, commitTree(repo.objects, opts.source));
     const under = (t: string): FlatEntry[] => {
-      if (sourceTree) {
-        if (t === '') return [...flatten(repo.objects, sourceTree)];
-        const e = lookup(repo.objects, sourceTree, t);
-        if (!e) return [];
-        if (e.kind === 'dir') return [...flatten(repo.objects, e.id, t)];
-        return [
-          { path: t, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height },
-        ];
+      if (source) {
+        const file = source.file(t);
+        return file ? [file] : [...source.filesUnder(t)];
       }
-      return [...repo.staging.entriesUnder(t)].map((e) => ({
-        ...e,
-        kind: e.kind === 'symlink' ? 'symlink' : 'file',
-      }));
+      return [...repo.staging.entriesUnder(t)].map(stagedFile);
     };
     const byPath = new Map<string, FlatEntry>();
     for (let i = 0; i < targets.length; i++) {

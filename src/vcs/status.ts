@@ -8,7 +8,7 @@ import { stageSymlink, stampMatches, stampOf } from './add.ts';
 import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
 import { readMergeState } from './merge-state.ts';
-import { commitTree, type FlatEntry, flatten, TreeReader } from './trees.ts';
+import { commitTree, type FlatEntry, flatten, parentDir, TreeReader } from './trees.ts';
 import { alongside, IgnoreRules, isExecutable, walk } from './worktree.ts';
 
 export interface PathChange {
@@ -27,23 +27,9 @@ export interface StatusResult {
   conflicts: ConflictStatus[];
 }
 
-function parentDir(path: string): string {
-  const slash = path.lastIndexOf('/');
-  return slash < 0 ? '' : path.slice(0, slash);
-}
-
 /** The files directly in each of `dirs` (not below them), in path order. */
 function filesIn(tree: TreeReader, dirs: Set<string>): FlatEntry[] {
-  const files: FlatEntry[] = [];
-  for (const dir of dirs) {
-    const entries = dir === '' ? tree.rootEntries() : tree.entriesOf(dir);
-    for (const e of entries ?? []) {
-      if (e.kind === 'dir') continue;
-      const path = dir === '' ? e.name : `${dir}/${e.name}`;
-      files.push({ path, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height });
-    }
-  }
-  return files.sort((a, b) => compareNames(a.path, b.path));
+  return [...dirs].flatMap((d) => tree.filesIn(d)).sort((a, b) => compareNames(a.path, b.path));
 }
 
 export async function status(repo: Repository): Promise<StatusResult> {

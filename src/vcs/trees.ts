@@ -14,7 +14,7 @@ import {
   type TreeEntry,
   toHex,
 } from '../core/index.ts';
-import { namesRepoDir, type ObjectStore, type PackSession } from '../store/index.ts';
+import { namesRepoDir, type ObjectStore, type PackSession, type StagedEntry } from '../store/index.ts';
 
 export interface FlatEntry {
   path: string;
@@ -49,17 +49,28 @@ export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Gen
 
 /** The entry at `path` in a tree ('' gives a synthetic entry for the root directory). */
 export function lookup(objects: ObjectStore, tree: ObjectId, path: string): TreeEntry | undefined {
-  if (path === '') return { name: '', kind: 'dir', executable: false, size: 0, id: tree, height: 0 };
-  let current = tree;
-  const parts = path.split('/');
-  for (let i = 0; i < parts.length; i++) {
-    const entry = readTree(objects, current).entries.find((e) => e.name === parts[i]);
-    if (!entry) return undefined;
-    if (i === parts.length - 1) return entry;
-    if (entry.kind !== 'dir') return undefined;
-    current = entry.id;
-  }
-  return undefined;
+  return new TreeReader(objects, tree).entry(path);
+}
+
+/** The directory of a repository path ('' for the root). */
+export function parentDir(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+/** Whether two entries (of a tree, a flattened tree or the index) have the same content and mode. */
+export function sameEntry(
+  a: Pick<TreeEntry, 'kind' | 'executable' | 'id'> | undefined,
+  b: Pick<TreeEntry, 'kind' | 'executable' | 'id'> | undefined,
+): boolean {
+  if (!a || !b) return a === b;
+  return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
+}
+
+/** A staging index entry as a file of a tree. */
+export function stagedFile(e: StagedEntry): FlatEntry {
+  const kind = e.kind === 'symlink' ? 'symlink' : 'file';
+  return { path: e.path, kind, executable: e.executable, size: e.size, id: e.id, height: e.height };
 }
 
 interface OpenDir {
@@ -138,10 +149,6 @@ export interface TreeChange {
   new?: FlatEntry;
 }
 
-function sameContent(a: TreeEntry, b: TreeEntry): boolean {
-  return a.kind === b.kind && a.executable === b.executable && idEquals(a.id, b.id);
-}
-
 /**
  * Looks paths up in one tree. Lookups that come in path order (a merge's) touch the same few
  * trees again and again, so the most recently used decoded trees are kept, a bounded number.
@@ -167,8 +174,9 @@ export class TreeReader {
     return entries;
   }
 
-  /** The entry at `path` (a file, symlink or directory), if any. */
+  /** The entry at `path` (a file, symlink or directory), if any; '' is the root directory. */
   entry(path: string): TreeEntry | undefined {
+    if (path === '') return { name: '', kind: 'dir', executable: false, size: 0, id: this.root, height: 0 };
     let current = this.root;
     const parts = path.split('/');
     for (let i = 0; i < parts.length; i++) {
@@ -180,15 +188,13 @@ export class TreeReader {
     return undefined;
   }
 
-  /** The root directory's entries. */
-  rootEntries(): TreeEntry[] {
-    return this.entries(this.root);
-  }
-
-  /** The entries of the directory at `path`, or undefined when there is no directory there. */
-  entriesOf(path: string): TreeEntry[] | undefined {
+  /** The files and symlinks directly in the directory `path` (none if it is not one). */
+  filesIn(path: string): FlatEntry[] {
     const e = this.entry(path);
-    return e?.kind === 'dir' ? this.entries(e.id) : undefined;
+    if (e?.kind !== 'dir') return [];
+    return this.entries(e.id)
+      .filter((x) => x.kind !== 'dir')
+      .map((x) => toFlat(path === '' ? x.name : `${path}/${x.name}`, x));
   }
 
   /** The file or symlink at `path`, if that is what is there. */
@@ -252,7 +258,7 @@ export function* diffTrees(
       i >= left.length ? 1 : j >= right.length ? -1 : comparePathKeys(key(left[i]!), key(right[j]!));
     const l = order <= 0 ? left[i++] : undefined;
     const r = order >= 0 ? right[j++] : undefined;
-    if (l && r && sameContent(l, r)) continue;
+    if (l && r && sameEntry(l, r)) continue;
     const name = (l ?? r)!.name;
     const path = prefix ? `${prefix}/${name}` : name;
     if ((l ?? r)!.kind === 'dir') {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { createContext } from '../../src/cli/context.ts';
 import { haveScript, shoal, shoalOnTerminal, shoalSpawn, tempDir } from '../helpers.ts';
 
@@ -30,15 +30,23 @@ test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async
   assert.doesNotMatch(stderr, /Error|at /);
 });
 
-test('progress on a terminal: add shows bytes, totals and files, and nothing with -q', async (t) => {
+/** A new repository for a progress test, or null (the test skipped) without script(1). */
+function terminalRepo(t: TestContext): { configDir: string; repo: string } | null {
   if (!haveScript()) {
     t.skip('script(1) from util-linux is needed for a pseudo-terminal');
-    return;
+    return null;
   }
   const dir = tempDir(t);
   const configDir = join(dir, 'config');
   const repo = join(dir, 'repo');
   assert.equal(shoal(['init', repo], { configDir }).status, 0);
+  return { configDir, repo };
+}
+
+test('progress on a terminal: add shows bytes, totals and files, and nothing with -q', async (t) => {
+  const made = terminalRepo(t);
+  if (!made) return;
+  const { configDir, repo } = made;
   for (let i = 0; i < 3; i++) writeFileSync(join(repo, `f${i}`), Buffer.alloc(3 * 1024 * 1024, i));
   const r = await shoalOnTerminal(['add', '.'], { cwd: repo, configDir });
   assert.equal(r.status, 0, r.output);
@@ -52,15 +60,10 @@ test('progress on a terminal: add shows bytes, totals and files, and nothing wit
 });
 
 test('progress on a terminal: checkout and switch count every byte they will write, up front', async (t) => {
-  if (!haveScript()) {
-    t.skip('script(1) from util-linux is needed for a pseudo-terminal');
-    return;
-  }
-  const dir = tempDir(t);
-  const configDir = join(dir, 'config');
-  const repo = join(dir, 'repo');
+  const made = terminalRepo(t);
+  if (!made) return;
+  const { configDir, repo } = made;
   const run = (args: string[]): void => assert.equal(shoal(args, { cwd: repo, configDir }).status, 0);
-  assert.equal(shoal(['init', repo], { configDir }).status, 0);
   for (let i = 0; i < 3; i++) writeFileSync(join(repo, `f${i}`), Buffer.alloc(3 * 1024 * 1024, i));
   run(['add', '.']);
   run(['commit', '-m', 'one']);
