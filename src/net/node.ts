@@ -2,7 +2,6 @@
 // user's identity seed. Yamux windows and stream buffers are sized for bulk transfers; every
 // per-stream buffer stays bounded (see docs/protocol.md, "Transport stack").
 
-import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { type Identify, identify } from '@libp2p/identify';
 import type { Libp2p } from '@libp2p/interface';
@@ -11,7 +10,7 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import { ShoalError } from '../core/errors.ts';
 import { privateKeyFromSeed } from './identity.ts';
-import { noiseCrypto } from './noise-crypto.ts';
+import { shoalNoise } from './noise-crypto.ts';
 
 /** Services every shoal node runs. */
 export interface PeerNodeServices extends Record<string, unknown> {
@@ -73,7 +72,7 @@ export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode
       privateKey,
       addresses: { listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],
-      connectionEncrypters: [noise({ crypto: noiseCrypto })],
+      connectionEncrypters: [shoalNoise()],
       streamMuxers: [
         yamux({
           maxInboundStreams: maxStreams,

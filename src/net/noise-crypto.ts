@@ -5,8 +5,12 @@
 // cipher (WebAssembly, faster below about 1 KiB), and the handshake the library's code.
 
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
-import type { ICryptoInterface } from '@chainsafe/libp2p-noise';
+import { type ICryptoInterface, type NoiseExtensions, noise } from '@chainsafe/libp2p-noise';
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto';
+import type { ConnectionEncrypter } from '@libp2p/interface';
+
+type NoiseComponents = Parameters<ReturnType<typeof noise>>[0];
+
 import { Uint8ArrayList } from 'uint8arraylist';
 
 type Encrypt = ICryptoInterface['chaCha20Poly1305Encrypt'];
@@ -80,3 +84,59 @@ export const noiseCrypto: ICryptoInterface = {
   chaCha20Poly1305Encrypt: encrypt,
   chaCha20Poly1305Decrypt: decrypt,
 };
+
+// The library's transport stream decrypts each received message with `handshake.decrypt(message,
+// dst)`, where `dst` is `message` without its tag, meant as an output buffer for its WebAssembly
+// cipher. When the message arrived in two socket reads, as nearly every 64 KiB message does,
+// taking that slice copies it whole, and Node's cipher then ignores it. This replaces the
+// stream's `decrypt` with the same loop minus that copy. It relies on the stream's `handshake`
+// and `decrypt` members (checked, and left alone when missing); a test holds it to them.
+const MESSAGE_MAX = 65535;
+
+interface MessageHandshake {
+  decrypt(ciphertext: Uint8Array | Uint8ArrayList): Uint8Array | Uint8ArrayList;
+}
+
+interface DecryptingStream {
+  handshake?: MessageHandshake;
+  decrypt?: (chunk: Uint8Array | Uint8ArrayList) => Uint8ArrayList;
+}
+
+/** Whether `stream` decrypts without the library's extra copy (for tests). */
+export const lightDecrypt = new WeakSet<object>();
+
+function decryptMessages(handshake: MessageHandshake, chunk: Uint8Array | Uint8ArrayList): Uint8ArrayList {
+  const output = new Uint8ArrayList();
+  for (let i = 0; i < chunk.byteLength; i += MESSAGE_MAX) {
+    const end = Math.min(i + MESSAGE_MAX, chunk.byteLength);
+    if (end - TAG < i) throw new Error('Invalid chunk');
+    const message = chunk instanceof Uint8Array ? chunk.subarray(i, end) : chunk.sublist(i, end);
+    output.append(handshake.decrypt(message));
+  }
+  return output;
+}
+
+function withLightDecrypt<T extends { connection: unknown }>(secured: T): T {
+  const stream = secured.connection as DecryptingStream;
+  const handshake = stream.handshake;
+  if (typeof stream.decrypt === 'function' && typeof handshake?.decrypt === 'function') {
+    stream.decrypt = (chunk) => decryptMessages(handshake, chunk);
+    lightDecrypt.add(stream);
+  }
+  return secured;
+}
+
+/** Noise as shoal's nodes use it: shoal's cipher, and received messages decrypted without a copy. */
+export function shoalNoise(): (components: NoiseComponents) => ConnectionEncrypter<NoiseExtensions> {
+  const factory = noise({ crypto: noiseCrypto });
+  return (components) => {
+    const encrypter = factory(components);
+    const inbound = encrypter.secureInbound.bind(encrypter);
+    const outbound = encrypter.secureOutbound.bind(encrypter);
+    encrypter.secureInbound = async (connection, options) =>
+      withLightDecrypt(await inbound(connection, options));
+    encrypter.secureOutbound = async (connection, options) =>
+      withLightDecrypt(await outbound(connection, options));
+    return encrypter;
+  };
+}
