@@ -71,14 +71,21 @@ export function readConfigFile(file: string): ConfigMap {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw err;
   }
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(text) as unknown;
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-      throw new Error('not an object');
-    return parsed as ConfigMap;
+    parsed = JSON.parse(text);
   } catch {
-    throw new ShoalError('INVALID_ARGUMENT', `config file ${file} is not a JSON object`);
+    parsed = undefined;
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new ShoalError('INVALID_ARGUMENT', `config file ${file} is not a JSON object`);
+  // Every value is a string: a number or an object would otherwise reach the code that reads
+  // the setting (a commit's author name, say) and be written into the history as is.
+  for (const [key, value] of Object.entries(parsed)) {
+    if (typeof value !== 'string')
+      throw new ShoalError('INVALID_ARGUMENT', `config file ${file}: the value of '${key}' is not a string`);
+  }
+  return parsed as ConfigMap;
 }
 
 export function writeConfigFile(file: string, config: ConfigMap): void {

@@ -622,3 +622,20 @@ test('the error message for a changing file names it (human output)', async (t) 
   assert.match(stderr, /grow\.bin.*changed while it was being read/);
   assert.doesNotMatch(stderr, /\n\s+at /);
 });
+
+test('a config value that is not a string is refused before it reaches a commit', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  repo.commit('one');
+  for (const value of [5, { name: 'x' }, null]) {
+    writeFileSync(repo.path('.shoal/config.json'), JSON.stringify({ 'user.name': value }));
+    const r = repo.fails(['commit', '--allow-empty', '-m', 'two'], 'INVALID_ARGUMENT');
+    assert.match(r.stderr, /user\.name/);
+  }
+  writeFileSync(join(repo.configDir, 'config.json'), JSON.stringify({ 'user.name': 7 }));
+  repo.fails(['commit', '--allow-empty', '-m', 'two'], 'INVALID_ARGUMENT');
+  writeFileSync(join(repo.configDir, 'config.json'), '{}');
+  rmSync(repo.path('.shoal/config.json'));
+  assert.equal(repo.j<unknown[]>(['log']).length, 1);
+  assertClean(repo);
+});
