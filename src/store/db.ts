@@ -126,10 +126,23 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
     }
   } catch (err) {
     db.close();
-    throw diskFullOnOpen(err, file);
+    throw corruptOnOpen(diskFullOnOpen(err, file), file);
   }
   return db;
 }
+
+/** "database disk image is malformed" and "file is not a database" name the file that is. */
+function corruptOnOpen(err: unknown, file: string): unknown {
+  const code = sqliteCode(err);
+  if (code !== SQLITE_CORRUPT && code !== SQLITE_NOTADB) return err;
+  return new ShoalError(
+    'CORRUPT_OBJECT',
+    `the repository index ${file} is corrupt: ${(err as Error).message}`,
+  );
+}
+
+const SQLITE_CORRUPT = 11;
+const SQLITE_NOTADB = 26;
 
 /**
  * SQLite needs room for its shared-memory and log files just to open a WAL database: on a full

@@ -639,3 +639,20 @@ test('a config value that is not a string is refused before it reaches a commit'
   assert.equal(repo.j<unknown[]>(['log']).length, 1);
   assertClean(repo);
 });
+
+test('a truncated or overwritten repository index is reported as corrupt, not as an internal error', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  repo.commit('one');
+  const index = repo.path('.shoal/index.db');
+  const good = readFileSync(index);
+  for (const bad of [good.subarray(0, Math.floor(good.length / 2)), randomBytes(good.length)]) {
+    writeFileSync(index, bad);
+    for (const args of [['status'], ['log'], ['fsck']]) {
+      const r = repo.fails(args, 'CORRUPT_OBJECT');
+      assert.match(r.stderr, /^error: the repository index .*index\.db is corrupt: /);
+    }
+  }
+  writeFileSync(index, good);
+  assertClean(repo);
+});
