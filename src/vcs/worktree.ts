@@ -1,6 +1,7 @@
 // The working tree: repository-relative paths, .shoalignore rules (gitignore syntax, in any
 // directory) and a sorted, recursive walk that never enters `.shoal/`.
 
+import { isUtf8 } from 'node:buffer';
 import { type BigIntStats, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
@@ -210,8 +211,23 @@ function* walkFrom(
   // the directory listing: a file is lstat'ed only when it is about to be yielded, so finding
   // the first file of an untracked directory does not stat all its siblings.
   const children: { name: string; dir: boolean }[] = [];
+  // A name that is not UTF-8 comes out of the listing with U+FFFD in place of its bad bytes, a
+  // name no file has: it can be neither read nor recorded (tree names are UTF-8). Said, rather
+  // than passed over as if the file were not there.
+  const undecodable = entries.some((d) => d.name.includes('\ufffd')) ? undecodableNames(abs) : undefined;
   for (const d of entries) {
     if (start === '' && namesRepoDir(d.name)) continue;
+    const bad = undecodable?.get(d.name);
+    if (bad) {
+      const path = start === '' ? d.name : `${start}/${d.name}`;
+      if (onlyTracked || rules.ignored(path, d.isDirectory())) continue;
+      const shown = start === '' ? bad : `${start}/${bad}`;
+      throw new ShoalError(
+        'INVALID_NAME',
+        `cannot track '${shown}': its name is not valid UTF-8 (rename it, or list it in ${IGNORE_FILE})`,
+        { path: shown },
+      );
+    }
     if (d.isDirectory()) children.push({ name: d.name, dir: true });
     else if (d.isFile() || d.isSymbolicLink()) children.push({ name: d.name, dir: false });
   }
@@ -243,6 +259,24 @@ function* walkFrom(
       yield { path, abs: childAbs, stat: cst, kind: cst.isFile() ? 'file' : 'symlink' };
     }
   }
+}
+
+/**
+ * The names in directory `abs` that are not valid UTF-8: each as the listing decodes it (with
+ * U+FFFD), to the name with its bad bytes written as \xNN.
+ */
+function undecodableNames(abs: string): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const raw of readdirSync(abs, { encoding: 'buffer' })) {
+    if (isUtf8(raw)) continue;
+    let shown = '';
+    for (const byte of raw) {
+      shown +=
+        byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+    }
+    names.set(raw.toString('utf8'), shown);
+  }
+  return names;
 }
 
 /**

@@ -656,3 +656,24 @@ test('a truncated or overwritten repository index is reported as corrupt, not as
   writeFileSync(index, good);
   assertClean(repo);
 });
+
+test('a file whose name is not UTF-8 is named in an error, not passed over as if absent', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  repo.commit('one');
+  const bad = Buffer.concat([Buffer.from(`${repo.dir}/d/bad`), Buffer.from([0xff, 0xfe])]);
+  mkdirSync(repo.path('d'));
+  writeFileSync(bad, 'lost?');
+  repo.write('d/good.txt', 'good');
+  for (const args of [['add', '.'], ['add', 'd'], ['status']]) {
+    const r = repo.fails(args, 'INVALID_NAME');
+    assert.match(r.stderr, /'d\/bad\\xff\\xfe'.*not valid UTF-8/);
+  }
+  // Once ignored, it is left alone.
+  repo.write('.shoalignore', 'd/bad*\n');
+  repo.ok(['add', '.']);
+  assert.deepEqual(
+    repo.j<Status>(['status']).staged.map((s) => s.path),
+    ['.shoalignore', 'd/good.txt'],
+  );
+});
