@@ -1,7 +1,7 @@
 // The SQLite index of a repository (node:sqlite, WAL): which pack holds each object, refs,
 // HEAD, the staging index and format metadata. Schema changes bump SCHEMA_VERSION.
 
-import { statfsSync } from 'node:fs';
+import { accessSync, constants, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ShoalError } from '../core/index.ts';
@@ -126,7 +126,7 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
     }
   } catch (err) {
     db.close();
-    throw corruptOnOpen(diskFullOnOpen(err, file), file);
+    throw readOnlyOnOpen(corruptOnOpen(diskFullOnOpen(err, file), file), file);
   }
   return db;
 }
@@ -143,6 +143,37 @@ function corruptOnOpen(err: unknown, file: string): unknown {
 
 const SQLITE_CORRUPT = 11;
 const SQLITE_NOTADB = 26;
+
+/**
+ * "attempt to write a readonly database" or "unable to open database file" where the index or
+ * its directory cannot be written: opening the index in WAL mode creates files next to it, so
+ * a command that only reads needs to write there too.
+ */
+function readOnlyOnOpen(err: unknown, file: string): unknown {
+  const code = sqliteCode(err);
+  if (code !== SQLITE_READONLY && code !== SQLITE_CANTOPEN) return err;
+  let why: string | undefined;
+  for (const path of [dirname(file), file]) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch (e) {
+      const errno = (e as NodeJS.ErrnoException).code;
+      if (errno === 'EROFS') why = 'read-only file system';
+      else if (errno === 'EACCES' || errno === 'EPERM') why ??= 'permission denied';
+    }
+  }
+  if (why === undefined) {
+    if (code === SQLITE_CANTOPEN) return err;
+    why = 'permission denied';
+  }
+  return new ShoalError(
+    'PERMISSION_DENIED',
+    `cannot write the repository index ${file} or its directory (${why}); shoal needs to, even to read it`,
+  );
+}
+
+const SQLITE_READONLY = 8;
+const SQLITE_CANTOPEN = 14;
 
 /**
  * SQLite needs room for its shared-memory and log files just to open a WAL database: on a full

@@ -3,7 +3,7 @@
 // add, a full disk, a file that changes while it is being read.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
@@ -676,4 +676,19 @@ test('a file whose name is not UTF-8 is named in an error, not passed over as if
     repo.j<Status>(['status']).staged.map((s) => s.path),
     ['.shoalignore', 'd/good.txt'],
   );
+});
+
+test('a repository on a read-only file system: a clear PERMISSION_DENIED, not an internal error', async (t) => {
+  await withTmpfs(t, '8m', (mnt) => {
+    mkdirSync(join(mnt, 'repo'));
+    const repo = newRepo(t, { dir: join(mnt, 'repo') });
+    repo.write('a.txt', 'a');
+    repo.commit('one');
+    const remount = spawnSync('mount', ['-o', 'remount,ro', mnt], { encoding: 'utf8' });
+    assert.equal(remount.status, 0, remount.stderr);
+    for (const args of [['log'], ['status'], ['add', 'a.txt']]) {
+      const r = repo.fails(args, 'PERMISSION_DENIED');
+      assert.match(r.stderr, /^error: cannot write the repository index .* \(read-only file system\)/);
+    }
+  });
 });
