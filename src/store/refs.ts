@@ -2,7 +2,7 @@
 // index so that an update is atomic. Every change is logged in the reflog for recovery.
 
 import type { DatabaseSync } from 'node:sqlite';
-import type { ObjectId } from '../core/index.ts';
+import { ID_LENGTH, type ObjectId, refNameProblem, ShoalError } from '../core/index.ts';
 import { transaction } from './db.ts';
 
 export type Head = { kind: 'branch'; name: string } | { kind: 'detached'; id: ObjectId };
@@ -30,9 +30,15 @@ export class Refs {
 
   get(name: string): ObjectId | undefined {
     const row = this.db.prepare('SELECT id FROM refs WHERE name = ?').get(name) as
-      | { id: Uint8Array }
+      | { id: unknown }
       | undefined;
-    return row?.id;
+    if (row === undefined) return undefined;
+    if (!(row.id instanceof Uint8Array) || row.id.length !== ID_LENGTH)
+      throw new ShoalError(
+        'CORRUPT_OBJECT',
+        `ref '${name}' is corrupt in the repository index: not an object id`,
+      );
+    return row.id;
   }
 
   list(prefix = ''): RefEntry[] {
@@ -69,9 +75,15 @@ export class Refs {
       | { value: string }
       | undefined;
     const value = row?.value ?? 'ref: refs/heads/main';
-    if (value.startsWith('ref: refs/heads/'))
-      return { kind: 'branch', name: value.slice('ref: refs/heads/'.length) };
-    return { kind: 'detached', id: new Uint8Array(Buffer.from(value, 'hex')) };
+    // Anything else (an edited or damaged index) would be taken at its word: a commit would
+    // name an id that is not one as its parent, or create a branch no command can name.
+    if (value.startsWith('ref: refs/heads/')) {
+      const name = value.slice('ref: refs/heads/'.length);
+      if (refNameProblem(name) === null) return { kind: 'branch', name };
+    } else if (/^[0-9a-f]{64}$/.test(value)) {
+      return { kind: 'detached', id: new Uint8Array(Buffer.from(value, 'hex')) };
+    }
+    throw new ShoalError('CORRUPT_OBJECT', `HEAD is corrupt in the repository index: '${value}'`);
   }
 
   setHead(head: Head): void {

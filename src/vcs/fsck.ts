@@ -78,7 +78,13 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
     .prepare('SELECT id FROM refs')
     .all()
     .map((r) => (r as { id: Uint8Array }).id);
-  const head = repo.refs.headCommit();
+  let head: ObjectId | undefined;
+  try {
+    head = repo.refs.headCommit();
+  } catch (err) {
+    if (!isShoalError(err, 'CORRUPT_OBJECT')) throw err;
+    problems.push({ id: 'HEAD', problem: err.message });
+  }
   if (head) pending.push(head);
   while (pending.length > 0) {
     const id = pending.pop()!;

@@ -692,3 +692,44 @@ test('a repository on a read-only file system: a clear PERMISSION_DENIED, not an
     }
   });
 });
+
+test('a damaged HEAD or branch in the index is reported, and no commit is made on top of it', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  const c1 = repo.commit('one');
+  const index = repo.path('.shoal/index.db');
+  const good = readFileSync(index);
+  const set = (sql: string): void => {
+    const db = new DatabaseSync(index);
+    db.exec(sql);
+    db.close();
+  };
+  for (const [sql, what] of [
+    ["UPDATE meta SET value = 'garbage' WHERE key = 'HEAD'", /HEAD is corrupt/],
+    ["UPDATE meta SET value = 'ref: refs/heads/' WHERE key = 'HEAD'", /HEAD is corrupt/],
+    ["UPDATE meta SET value = 'ref: refs/heads/a b/..' WHERE key = 'HEAD'", /HEAD is corrupt/],
+    [`UPDATE meta SET value = '${c1.slice(2)}' WHERE key = 'HEAD'`, /HEAD is corrupt/],
+    ["UPDATE refs SET id = x'0011' WHERE name = 'refs/heads/main'", /ref 'refs\/heads\/main' is corrupt/],
+  ] as const) {
+    writeFileSync(index, good);
+    set(sql);
+    const r = repo.fails(['commit', '--allow-empty', '-m', 'two'], 'CORRUPT_OBJECT');
+    assert.match(r.stderr, what);
+    repo.fails(['status'], 'CORRUPT_OBJECT');
+    const fsck = json<Fsck>(repo.run(['fsck', '--json']));
+    assert.equal(fsck.ok, false);
+    assert.ok(
+      fsck.problems.some((p) => p.id === 'HEAD' && what.test(p.problem)),
+      describe(repo.run(['fsck'])),
+    );
+    const db = new DatabaseSync(index);
+    const refs = db
+      .prepare('SELECT name FROM refs')
+      .all()
+      .map((r) => r.name);
+    assert.deepEqual(refs, ['refs/heads/main'], 'no ref was added');
+    db.close();
+  }
+  writeFileSync(index, good);
+  assert.equal(repo.j<{ id: string }[]>(['log'])[0]!.id, c1);
+});
