@@ -230,6 +230,18 @@ test('usage errors exit 2', (t) => {
     ['ls', 'HEAD', 'a', 'b'],
     ['show', 'HEAD', 'HEAD'],
     ['init', 'a', 'b'],
+    // Words a command does not take are not passed over in silence.
+    ['status', 'a.txt'],
+    ['fsck', 'HEAD'],
+    ['stats', 'x'],
+    ['info', 'x'],
+    ['id', 'x'],
+    ['config', 'list', 'x'],
+    ['config', 'get', 'user.name', 'x'],
+    ['config', 'set', 'a.b', 'c', 'd'],
+    ['config', 'a.b', 'c', 'd'],
+    ['config', 'unset', 'a.b', 'c'],
+    ['remote', 'list', 'x'],
   ].entries()) {
     const r = repo.run([...args, '--json']);
     assert.equal(r.status, 2, `${args.join(' ')}: ${describe(r)}`);

@@ -12,10 +12,15 @@ export const command: Command = {
   usage: USAGE,
   run(ctx: Context, args: string[]) {
     const { values, positionals } = parse(args, { global: { type: 'boolean' } }, USAGE);
-    let [verb, key, value] = positionals;
     // git-style shorthands: `config <key>` reads, `config <key> <value>` writes.
-    if (verb && KEY.test(verb)) [verb, key, value] = [positionals.length === 1 ? 'get' : 'set', verb, key];
+    const words =
+      positionals[0] && KEY.test(positionals[0])
+        ? [positionals.length === 1 ? 'get' : 'set', ...positionals]
+        : positionals;
+    const [verb, key, value] = words;
     if (!verb) usage(USAGE);
+    const arity: Record<string, number> = { get: 2, set: 3, unset: 2, list: 1 };
+    if (arity[verb] !== undefined && words.length > arity[verb]) usage(USAGE);
     const repo = values.global ? null : Repository.open(ctx.cwd);
     try {
       const file = repo ? `${repo.dir}/config.json` : globalConfigFile();

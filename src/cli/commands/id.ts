@@ -2,7 +2,7 @@
 import { toHex } from '../../core/index.ts';
 import { peerIdFromPublicKeyBytes } from '../../net/index.ts';
 import { configDir } from '../../store/index.ts';
-import { type Context, parse } from '../context.ts';
+import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity } from '../repo.ts';
 
@@ -12,7 +12,7 @@ export const command: Command = {
   summary: "show this user's peer id and public key",
   usage: USAGE,
   run(ctx: Context, args: string[]) {
-    parse(args, {}, USAGE);
+    if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
     const user = identity();
     const peerId = peerIdFromPublicKeyBytes(user.publicKey);
     if (ctx.json) ctx.emit({ peerId, publicKey: toHex(user.publicKey), configDir: configDir() });

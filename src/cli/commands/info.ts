@@ -2,7 +2,7 @@
 import { repoUrl, toHex } from '../../core/index.ts';
 import { peerIdFromPublicKeyBytes } from '../../net/index.ts';
 import { ensureRepoIdentity } from '../../swarm/index.ts';
-import { type Context, parse } from '../context.ts';
+import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
 
@@ -13,7 +13,7 @@ export const command: Command = {
   usage: USAGE,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      parse(args, {}, USAGE);
+      if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
       const state = await ensureRepoIdentity(repo, identity());
       const doc = state.identity;
       const info = {

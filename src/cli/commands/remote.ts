@@ -45,6 +45,7 @@ export const command: Command = {
           return 0;
         }
         case 'list': {
+          if (positionals.length > 1) usage(USAGE);
           const list = names.map((n) => ({
             name: n,
             url: config[`remote.${n}.url`]!,

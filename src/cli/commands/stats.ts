@@ -1,6 +1,6 @@
 // shoal stats [--json]: objects, chunks, logical and stored bytes, dedup ratio.
 import { stats } from '../../vcs/index.ts';
-import { type Context, parse } from '../context.ts';
+import { type Context, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
@@ -12,7 +12,7 @@ export const command: Command = {
   usage: USAGE,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
-      parse(args, {}, USAGE);
+      if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
       const s = stats(repo);
       if (ctx.json) ctx.emit(s);
       else {

@@ -1,7 +1,7 @@
 // shoal status: staged, modified, deleted and untracked paths.
 import { toHex } from '../../core/index.ts';
 import { status } from '../../vcs/status.ts';
-import { type Context, parse } from '../context.ts';
+import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -12,7 +12,7 @@ export const command: Command = {
   usage: USAGE,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      parse(args, {}, USAGE);
+      if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
       const s = await status(repo);
       if (ctx.json) {
         ctx.emit({ ...s, head: s.head ? toHex(s.head) : null });
