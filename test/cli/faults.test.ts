@@ -226,6 +226,10 @@ test('usage errors exit 2', (t) => {
     ['checkout', 'HEAD', 'HEAD'],
     ['restore'],
     ['log', '-n', 'many'],
+    ['log', '--max-count=-1'],
+    ['log', '--max-count='],
+    ['reflog', '--max-count=-1'],
+    ['reflog', '-n', '1.5'],
     ['log', 'HEAD', 'HEAD'],
     ['ls', 'HEAD', 'a', 'b'],
     ['show', 'HEAD', 'HEAD'],
@@ -253,6 +257,8 @@ test('usage errors exit 2', (t) => {
     assert.doesNotMatch(human.stderr, /\n\s+at /);
   }
   assert.equal(repo.run(['-C']).status, 2);
+  // A count too large for SQLite's LIMIT is no limit.
+  assert.deepEqual(repo.j(['reflog', '-n', '99999999999999999999']), repo.j(['reflog']));
   const none = repo.run([]);
   assert.equal(none.status, 2);
   assert.match(none.stdout, /^usage: shoal/);

@@ -1,5 +1,5 @@
 // shoal log [--oneline] [--graph] [-n <N>] [--json] [<rev>]: history, newest first.
-import { toHex } from '../../core/index.ts';
+import { ShoalError, toHex } from '../../core/index.ts';
 import { log, resolveRev, topoLog } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatTime } from '../format.ts';
@@ -24,9 +24,10 @@ export const command: Command = {
         USAGE,
       );
       if (positionals.length > 1) usage(USAGE);
-      const limit =
-        values['max-count'] === undefined ? Number.POSITIVE_INFINITY : Number(values['max-count']);
-      if (!Number.isInteger(limit) && limit !== Number.POSITIVE_INFINITY) usage(USAGE);
+      const count = values['max-count'] as string | undefined;
+      if (count !== undefined && !/^\d+$/.test(count))
+        throw new ShoalError('USAGE', `-n: '${count}' is not a number of commits\nusage: ${USAGE}`);
+      const limit = count === undefined ? Number.POSITIVE_INFINITY : Number(count);
       if (!positionals[0] && !repo.refs.headCommit()) {
         if (ctx.json) ctx.emit([]);
         else ctx.out('no commits yet');

@@ -1,6 +1,6 @@
 // shoal reflog [<ref>] [-n <N>] [--json]: past values of branches and tags, newest first; the
 // way back to a deleted branch or to where a branch was before a merge.
-import { toHex } from '../../core/index.ts';
+import { ShoalError, toHex } from '../../core/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatTime } from '../format.ts';
 import type { Command } from '../main.ts';
@@ -15,8 +15,10 @@ export const command: Command = {
     withRepo(ctx, (repo) => {
       const { values, positionals } = parse(args, { 'max-count': { type: 'string', short: 'n' } }, USAGE);
       if (positionals.length > 1) usage(USAGE);
-      const limit = values['max-count'] === undefined ? 100 : Number(values['max-count']);
-      if (!Number.isInteger(limit) || limit < 0) usage(USAGE);
+      const count = values['max-count'] as string | undefined;
+      if (count !== undefined && !/^\d+$/.test(count))
+        throw new ShoalError('USAGE', `-n: '${count}' is not a number of entries\nusage: ${USAGE}`);
+      const limit = count === undefined ? 100 : Math.min(Number(count), Number.MAX_SAFE_INTEGER);
       let name = positionals[0];
       if (name && !name.startsWith('refs/')) {
         name =
