@@ -48,14 +48,14 @@ export function loadIdentity(): KeyPair {
     chmodSync(file, 0o600);
     return pair;
   }
-  let doc: IdentityFile;
+  let doc: Partial<IdentityFile> | null;
   try {
-    doc = JSON.parse(text) as IdentityFile;
+    doc = JSON.parse(text) as Partial<IdentityFile> | null;
   } catch {
     throw new ShoalError('CORRUPT_OBJECT', `identity file ${file} is not valid JSON`);
   }
-  const seed = Buffer.from(doc.seed ?? '', 'base64');
-  if (doc.type !== 'ed25519' || seed.length !== 32) {
+  const seed = Buffer.from(typeof doc?.seed === 'string' ? doc.seed : '', 'base64');
+  if (doc?.type !== 'ed25519' || seed.length !== 32) {
     throw new ShoalError('CORRUPT_OBJECT', `identity file ${file} does not hold an Ed25519 key`);
   }
   return keyPairFromSeed(seed);

@@ -751,3 +751,13 @@ test('a damaged HEAD or branch in the index is reported, and no commit is made o
   writeFileSync(index, good);
   assert.equal(repo.j<{ id: string }[]>(['log'])[0]!.id, c1);
 });
+
+test('an identity file holding null or a seed that is not a string: a clear error', (t) => {
+  const repo = newRepo(t);
+  const file = join(repo.configDir, 'identity.json');
+  for (const doc of ['null', '7', '{"type":"ed25519","seed":5}', '{"seed":[1,2]}']) {
+    writeFileSync(file, doc);
+    const r = repo.fails(['commit', '--allow-empty', '-m', 'x'], 'CORRUPT_OBJECT');
+    assert.match(r.stderr, /^error: identity file .* does not hold an Ed25519 key\n$/);
+  }
+});
