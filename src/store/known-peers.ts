@@ -18,12 +18,22 @@ function file(): string {
 }
 
 export function readKnownPeers(): Record<string, KnownPeer> {
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(readFileSync(file(), 'utf8')) as unknown;
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, KnownPeer>) : {};
+    parsed = JSON.parse(readFileSync(file(), 'utf8'));
   } catch {
     return {};
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+  // A remembered peer is a hint, not data: one that is not in the right shape is forgotten.
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+  const peers: Record<string, KnownPeer> = {};
+  for (const [peerId, p] of Object.entries(parsed as Record<string, Partial<KnownPeer> | null>)) {
+    if (strings(p?.addrs) && strings(p.repos) && typeof p.lastSeen === 'number') {
+      peers[peerId] = { addrs: p.addrs, repos: p.repos, lastSeen: p.lastSeen };
+    }
+  }
+  return peers;
 }
 
 export function rememberPeer(peerId: string, addrs: string[], repo: string): void {

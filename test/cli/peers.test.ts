@@ -3,6 +3,8 @@
 // on the LAN with mDNS when multicast works here.
 
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { json, tempDir } from '../helpers.ts';
 import { daemonUser, ok, run, startDaemon } from './daemon-helpers.ts';
@@ -79,4 +81,17 @@ test('peers checks its options and reports an unreachable known peer', (t) => {
 
   assert.equal(run(user, ['peers', '--wait', 'soon']).status, 2);
   assert.equal(run(user, ['peers', 'extra']).status, 2);
+});
+
+test('entries of known-peers.json in the wrong shape are forgotten, not an internal error', (t) => {
+  const user = daemonUser(t);
+  writeFileSync(
+    join(user, 'known-peers.json'),
+    JSON.stringify({
+      a: 5,
+      b: { addrs: 5 },
+      c: { addrs: ['/ip4/127.0.0.1/tcp/9'], repos: 'x', lastSeen: 1 },
+    }),
+  );
+  assert.deepEqual(json<Listing[]>(ok(user, ['peers', '--no-mdns', '--json'])), []);
 });
