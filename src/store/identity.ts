@@ -69,6 +69,8 @@ export function readConfigFile(file: string): ConfigMap {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR')
+      throw new ShoalError('INVALID_ARGUMENT', `config file ${file} is a directory`);
     throw err;
   }
   let parsed: unknown;

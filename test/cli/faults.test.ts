@@ -641,7 +641,7 @@ test('the error message for a changing file names it (human output)', async (t) 
   assert.doesNotMatch(stderr, /\n\s+at /);
 });
 
-test('a config value that is not a string is refused before it reaches a commit', (t) => {
+test('a config value that is not a string, or a config file that is a directory, is refused', (t) => {
   const repo = newRepo(t);
   repo.write('a.txt', 'a');
   repo.commit('one');
@@ -654,6 +654,9 @@ test('a config value that is not a string is refused before it reaches a commit'
   repo.fails(['commit', '--allow-empty', '-m', 'two'], 'INVALID_ARGUMENT');
   writeFileSync(join(repo.configDir, 'config.json'), '{}');
   rmSync(repo.path('.shoal/config.json'));
+  mkdirSync(repo.path('.shoal/config.json'));
+  assert.match(repo.fails(['status'], 'INVALID_ARGUMENT').stderr, /config\.json is a directory/);
+  rmSync(repo.path('.shoal/config.json'), { recursive: true });
   assert.equal(repo.j<unknown[]>(['log']).length, 1);
   assertClean(repo);
 });
