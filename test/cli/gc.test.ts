@@ -47,7 +47,13 @@ test('gc reports what it drops; --dry-run changes nothing; the grace period prot
   assert.notDeepEqual(packFiles(r), before);
   assert.match(r.ok(['gc', '--prune=now']).stdout, /^0 unreachable objects/);
   assert.deepEqual(r.j<{ problems: unknown[] }>(['fsck']).problems, []);
-  r.fails(['gc', '--prune=sometime'], 'INVALID_ARGUMENT');
+  // A bad --prune is misuse (exit 2); a bad gc.grace in the config is a failure (exit 1), and
+  // does not matter when --prune is given.
+  r.fails(['gc', '--prune=sometime'], 'USAGE', 2);
+  r.fails(['gc', '--prune=-5d'], 'USAGE', 2);
+  r.ok(['config', 'gc.grace', 'sometime']);
+  r.fails(['gc'], 'INVALID_ARGUMENT', 1);
+  assert.match(r.ok(['gc', '--prune=now']).stdout, /^0 unreachable objects/);
 });
 
 /** Start `shoal gc --prune=now` and kill -9 it at the `events`-th change seen in the pack directory. */

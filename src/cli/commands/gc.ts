@@ -1,4 +1,5 @@
 // shoal gc [--dry-run] [--prune=<when>] [--json]: drop unreachable objects and compact packs.
+import { ShoalError } from '../../core/index.ts';
 import { DEFAULT_GRACE_MS, gc, parseGrace } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
@@ -20,8 +21,17 @@ export const command: Command = {
       if (positionals.length > 0) usage(USAGE);
       const configured = repo.config('gc.grace');
       const prune = values.prune as string | undefined;
-      const graceMs =
-        prune !== undefined ? parseGrace(prune) : configured ? parseGrace(configured) : DEFAULT_GRACE_MS;
+      let graceMs = DEFAULT_GRACE_MS;
+      if (prune === undefined) {
+        if (configured) graceMs = parseGrace(configured);
+      } else {
+        try {
+          graceMs = parseGrace(prune);
+        } catch (err) {
+          // A bad --prune is misuse (exit 2); a bad gc.grace in the config is a failure (exit 1).
+          throw new ShoalError('USAGE', `--prune: ${(err as Error).message}\nusage: ${USAGE}`);
+        }
+      }
       const progress = ctx.progress('gc');
       const controller = new AbortController();
       const onSignal = (): void => controller.abort();
