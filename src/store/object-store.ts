@@ -63,6 +63,14 @@ const CHECKPOINT_BYTES = 128 * 1024 * 1024;
 const PACK_WRITES = { direct: false };
 const SAMPLE = 4096;
 
+/** The pack to append to cannot be opened: a directory in its place is damage, not a full disk. */
+function packOpenError(err: unknown, pack: number): never {
+  if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
+    throw new ShoalError('CORRUPT_OBJECT', `pack ${packFileName(pack)} is not a file`);
+  }
+  return diskError(err);
+}
+
 function diskError(err: unknown): never {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
@@ -104,6 +112,11 @@ export class ObjectStore {
         fd = openSync(join(this.packDir, packFileName(pack)), 'r');
       } catch {
         throw new ShoalError('CORRUPT_OBJECT', `pack ${packFileName(pack)} is missing`);
+      }
+      // A directory opens for reading too, and then fails every read with EISDIR.
+      if (!fstatSync(fd).isFile()) {
+        closeSync(fd);
+        throw new ShoalError('CORRUPT_OBJECT', `pack ${packFileName(pack)} is not a file`);
       }
       this.fds.set(pack, fd);
     }
@@ -331,7 +344,7 @@ export class PackSession {
     if (last && last.size < PACK_LIMIT && !newPack) {
       this.pack = last.id;
       const path = join(this.store.packDir, packFileName(last.id));
-      this.fh = await openFile(path, 'r+').catch(diskError);
+      this.fh = await openFile(path, 'r+').catch((err) => packOpenError(err, last.id));
       this.out = new FileAppender(this.fh.fd, path, last.size, PACK_WRITES);
     } else {
       await this.newPack((last?.id ?? 0) + 1);

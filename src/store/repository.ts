@@ -3,7 +3,7 @@
 // recovery (truncating pack bytes that no committed index row points at).
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, type Stats, statSync, truncateSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '../core/index.ts';
@@ -169,17 +169,19 @@ export class Repository {
     for (const { id, size } of rows) {
       const file = join(packDir, packFileName(id));
       known.add(packFileName(id));
-      let actual: number;
+      let st: Stats;
       try {
-        actual = statSync(file).size;
+        st = statSync(file);
       } catch {
         throw new ShoalError('CORRUPT_OBJECT', `pack ${packFileName(id)} is missing`);
       }
+      if (!st.isFile()) throw new ShoalError('CORRUPT_OBJECT', `pack ${packFileName(id)} is not a file`);
       // Bytes past the committed size belong to an operation that never committed.
-      if (actual > size) truncateSync(file, size);
+      if (st.size > size) truncateSync(file, size);
     }
-    for (const name of readdirSync(packDir)) {
-      if (!known.has(name)) rmSync(join(packDir, name), { force: true });
+    // Files no row names are packs an interrupted operation started; anything else is not ours.
+    for (const entry of readdirSync(packDir, { withFileTypes: true })) {
+      if (!known.has(entry.name) && entry.isFile()) rmSync(join(packDir, entry.name), { force: true });
     }
   }
 

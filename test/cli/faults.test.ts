@@ -436,6 +436,28 @@ test('an object missing from the store: fsck names it, cat fails with MISSING_OB
   assert.equal(existsSync(repo.path('data.bin')), false);
 });
 
+test('a pack replaced by a directory: every command says so, and nothing is removed', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'hello\n');
+  repo.commit('one');
+  const [pack] = packFiles(repo);
+  rmSync(pack!);
+  mkdirSync(pack!);
+  writeFileSync(join(pack!, 'keep'), 'not ours');
+  // Not ours either: recovery removes only files no pack row names.
+  mkdirSync(repo.path('.shoal/packs/stray'));
+  for (const args of [['status'], ['cat', 'HEAD:a.txt'], ['add', '.'], ['checkout', '--force', 'HEAD']]) {
+    const r = repo.fails(args, 'CORRUPT_OBJECT');
+    assert.match(r.stderr, /^error: pack pack-0+1\.pack is not a file\n$/, args.join(' '));
+  }
+  const fsck = repo.run(['fsck', '--json']);
+  assert.equal(fsck.status, 1);
+  const problems = json<Fsck>(fsck).problems;
+  assert.ok(problems.length > 0 && problems.every((p) => /is not a file/.test(p.problem)));
+  assert.equal(readFileSync(join(pack!, 'keep'), 'utf8'), 'not ours');
+  assert.ok(existsSync(repo.path('.shoal/packs/stray')));
+});
+
 test('a disk that fills up during add', async (t) => {
   await withTmpfs(t, '64m', async (mnt) => {
     mkdirSync(join(mnt, 'repo'));
