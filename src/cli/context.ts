@@ -4,6 +4,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ShoalError } from '../core/index.ts';
 import type { OnProgress } from '../vcs/index.ts';
+import { terminalSafe } from './format.ts';
 import { progressPrinter } from './progress.ts';
 
 export interface Context {
@@ -28,9 +29,9 @@ export function createContext(cwd: string, json: boolean, quiet: boolean): Conte
     json,
     quiet,
     out: (line) => {
-      if (!quiet || json) process.stdout.write(`${line}\n`);
+      if (!quiet || json) process.stdout.write(`${process.stdout.isTTY ? terminalSafe(line) : line}\n`);
     },
-    err: (line) => process.stderr.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${process.stderr.isTTY ? terminalSafe(line) : line}\n`),
     emit: (value) => process.stdout.write(`${JSON.stringify(value, jsonReplacer, 2)}\n`),
     progress: (label) => (show ? progressPrinter(label) : { onProgress: undefined, done: () => {} }),
   };

@@ -26,3 +26,47 @@ export function shortId(hex: string): string {
 export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
+
+// C0 and C1 control characters, DEL, the line and paragraph separators, and the bidirectional
+// overrides and isolates (which can make a line read differently from its bytes).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const UNSAFE_ALL = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '"': '\\"', '\\': '\\\\' };
+
+function escapeChar(c: string): string {
+  const named = NAMED[c];
+  if (named) return named;
+  const code = c.charCodeAt(0);
+  return code < 0x100
+    ? `\\x${code.toString(16).padStart(2, '0')}`
+    : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * A path as human-readable output shows it: as it is, or, when it holds a control character, a
+ * double quote or a backslash, in double quotes with C-style escapes (as git does). One path is
+ * then one line, and a name from someone else's repository cannot drive the terminal. JSON
+ * output carries paths unchanged.
+ */
+export function quotePath(path: string): string {
+  if (!UNSAFE.test(path) && !path.includes('"') && !path.includes('\\')) return path;
+  return `"${path.replace(/["\\]/g, escapeChar).replace(UNSAFE_ALL, escapeChar)}"`;
+}
+
+/** A path in single quotes, as git's messages put it, or quotePath's form when it needs that. */
+export function quotedName(path: string): string {
+  const q = quotePath(path);
+  return q === path ? `'${path}'` : q;
+}
+
+/**
+ * Text for a terminal: control characters other than tab and newline, written as escapes.
+ * Commit messages, author names and repository names come from other people; an escape sequence
+ * among them must not reach the terminal as one.
+ */
+export function terminalSafe(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, escapeChar);
+}

@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { ShoalError } from '../core/index.ts';
 import { type Context, createContext } from './context.ts';
+import { terminalSafe } from './format.ts';
 
 export interface Command {
   summary: string;
@@ -128,6 +129,11 @@ export function exitStatus(err: unknown): number {
   return err instanceof ShoalError && err.code === 'USAGE' ? 2 : 1;
 }
 
+/** An error message names paths and refs that may come from someone else's repository. */
+function printError(text: string): void {
+  process.stderr.write(`${process.stderr.isTTY ? terminalSafe(text) : text}\n`);
+}
+
 function report(err: unknown, json: boolean): number {
   if (err instanceof ShoalError) {
     if (json) {
@@ -135,7 +141,7 @@ function report(err: unknown, json: boolean): number {
         `${JSON.stringify({ error: { code: err.code, message: err.message, ...err.detail } })}\n`,
       );
     }
-    process.stderr.write(`${err.code === 'USAGE' ? '' : 'error: '}${err.message}\n`);
+    printError(`${err.code === 'USAGE' ? '' : 'error: '}${err.message}`);
     return exitStatus(err);
   }
   const e = err as NodeJS.ErrnoException;
@@ -146,7 +152,7 @@ function report(err: unknown, json: boolean): number {
         ? `permission denied${e.path ? `: ${e.path}` : ''}`
         : `internal error: ${e?.message ?? String(err)}`;
   if (json) process.stdout.write(`${JSON.stringify({ error: { code: e?.code ?? 'INTERNAL', message } })}\n`);
-  process.stderr.write(`error: ${message}\n`);
+  printError(`error: ${message}`);
   if (process.env.SHOAL_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   return 1;
 }

@@ -6,6 +6,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { createContext } from '../../src/cli/context.ts';
+import { quotedName, quotePath, terminalSafe } from '../../src/cli/format.ts';
 import { haveScript, shoal, shoalOnTerminal, shoalSpawn, tempDir } from '../helpers.ts';
 
 test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async (t) => {
@@ -96,4 +97,60 @@ test('without a terminal a command gets no progress callback, so work done only 
   }
   assert.equal(createContext(process.cwd(), false, false).progress('add').onProgress, undefined);
   assert.equal(createContext(process.cwd(), true, false).progress('add').onProgress, undefined);
+});
+
+test('quotePath and terminalSafe: control characters, quotes and bidi overrides come out as escapes', () => {
+  assert.equal(quotePath('plain/name.bin'), 'plain/name.bin');
+  assert.equal(quotePath('héllo wörld.txt'), 'héllo wörld.txt');
+  assert.equal(quotePath('new\nline'), '"new\\nline"');
+  assert.equal(quotePath('\x1b[31mred'), '"\\x1b[31mred"');
+  assert.equal(quotePath('say "hi"\\'), '"say \\"hi\\"\\\\"');
+  assert.equal(quotePath('evil\u202etxt.exe'), '"evil\\u202etxt.exe"');
+  assert.equal(quotePath('c1\x9bz'), '"c1\\x9bz"');
+  assert.equal(quotedName('a.txt'), "'a.txt'");
+  assert.equal(quotedName('a\tb'), '"a\\tb"');
+  // Tabs and newlines stay (output is made of lines); every other control character is escaped.
+  assert.equal(terminalSafe('a\tb\nc'), 'a\tb\nc');
+  assert.equal(terminalSafe('x\x1b]0;title\x07\ry'), 'x\\x1b]0;title\\x07\\ry');
+});
+
+test('human output quotes paths with control characters; JSON carries them as they are', (t) => {
+  const dir = tempDir(t);
+  const configDir = join(dir, 'config');
+  const repo = join(dir, 'repo');
+  assert.equal(shoal(['init', repo], { configDir }).status, 0);
+  const names = ['new\nline.txt', '\x1b[2Jclear.txt', 'plain.txt'];
+  for (const n of names) writeFileSync(join(repo, n), n);
+  const untracked = shoal(['status'], { cwd: repo, configDir });
+  assert.equal(untracked.status, 0, untracked.stderr);
+  assert.match(untracked.stdout, /^ {2}"new\\nline\.txt"$/m);
+  assert.match(untracked.stdout, /^ {2}"\\x1b\[2Jclear\.txt"$/m);
+  assert.match(untracked.stdout, /^ {2}plain\.txt$/m);
+  assert.equal(shoal(['add', '.'], { cwd: repo, configDir }).status, 0);
+  assert.equal(shoal(['commit', '-m', 'names'], { cwd: repo, configDir }).status, 0);
+  const ls = shoal(['ls'], { cwd: repo, configDir });
+  assert.ok(!ls.stdout.includes('\x1b'), ls.stdout);
+  assert.equal(ls.stdout.trim().split('\n').length, 3, ls.stdout);
+  assert.match(ls.stdout, / "new\\nline\.txt"$/m);
+  const json = JSON.parse(shoal(['ls', '--json'], { cwd: repo, configDir }).stdout) as { path: string }[];
+  assert.deepEqual(json.map((f) => f.path).sort(), [...names].sort());
+  const rm = shoal(['rm', '--cached', 'plain.txt'], { cwd: repo, configDir });
+  assert.equal(rm.stdout, "rm 'plain.txt'\n");
+});
+
+test('on a terminal, an escape sequence in a commit message is shown as an escape, not obeyed', async (t) => {
+  const made = terminalRepo(t);
+  if (!made) return;
+  const { configDir, repo } = made;
+  writeFileSync(join(repo, 'a.txt'), 'a');
+  assert.equal(shoal(['add', '.'], { cwd: repo, configDir }).status, 0);
+  const message = 'title \x1b]0;owned\x07 \x1b[31mred';
+  assert.equal(shoal(['commit', '-m', message], { cwd: repo, configDir }).status, 0);
+  const tty = await shoalOnTerminal(['log', '--oneline'], { cwd: repo, configDir });
+  assert.equal(tty.status, 0, tty.output);
+  assert.ok(!tty.output.includes('\x1b'), tty.output);
+  assert.match(tty.output, /title \\x1b\]0;owned\\x07 \\x1b\[31mred/);
+  // Through a pipe the message comes out as it was written, for scripts.
+  const piped = shoal(['log', '--oneline'], { cwd: repo, configDir });
+  assert.ok(piped.stdout.includes(message));
 });

@@ -3,7 +3,7 @@
 import { toHex } from '../../core/index.ts';
 import { type DiffEnd, diff, type FileDiff, repoPath, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { formatBytes, plural } from '../format.ts';
+import { formatBytes, plural, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -27,7 +27,7 @@ function delta(f: FileDiff): string {
 }
 
 function label(f: FileDiff): string {
-  return f.oldPath ? `${f.oldPath} -> ${f.path}` : f.path;
+  return f.oldPath ? `${quotePath(f.oldPath)} -> ${quotePath(f.path)}` : quotePath(f.path);
 }
 
 function endName(e: DiffEnd): string | null {
@@ -101,8 +101,8 @@ export const command: Command = {
         const d = delta(f);
         ctx.out(`${f.change} ${label(f)} (${sizes(f)}${d ? `; ${d}` : ''})`);
         if (f.patch) {
-          ctx.out(`--- ${f.change === 'added' ? '/dev/null' : `a/${f.oldPath ?? f.path}`}`);
-          ctx.out(`+++ ${f.change === 'deleted' ? '/dev/null' : `b/${f.path}`}`);
+          ctx.out(`--- ${f.change === 'added' ? '/dev/null' : quotePath(`a/${f.oldPath ?? f.path}`)}`);
+          ctx.out(`+++ ${f.change === 'deleted' ? '/dev/null' : quotePath(`b/${f.path}`)}`);
           ctx.out(f.patch.replace(/\n$/, ''));
         }
       }

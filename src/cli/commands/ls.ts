@@ -2,6 +2,7 @@
 import { ShoalError, toHex } from '../../core/index.ts';
 import { commitTree, flatten, lookup, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
+import { quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -46,7 +47,7 @@ export const command: Command = {
       }
       const width = Math.max(1, ...files.map((f) => String(f.size).length));
       for (const f of files)
-        ctx.out(`${toHex(f.id).slice(0, 12)} ${String(f.size).padStart(width)} ${f.path}`);
+        ctx.out(`${toHex(f.id).slice(0, 12)} ${String(f.size).padStart(width)} ${quotePath(f.path)}`);
       return 0;
     }),
 };

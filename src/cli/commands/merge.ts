@@ -10,7 +10,7 @@ import {
   resolveRev,
 } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { plural } from '../format.ts';
+import { plural, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 
@@ -30,12 +30,14 @@ function describe(ctx: Context, r: MergeResult, name: string): void {
     case 'conflicts':
       ctx.out(`merge of '${name}' stopped with ${r.conflicts.length} conflicts:`);
       for (const c of r.conflicts) {
-        ctx.out(`  ${c.reason.padEnd(16)} ${c.path}${c.side ? `  (theirs: ${c.side})` : ''}`);
+        ctx.out(
+          `  ${c.reason.padEnd(16)} ${quotePath(c.path)}${c.side ? `  (theirs: ${quotePath(c.side)})` : ''}`,
+        );
       }
       ctx.out('resolve them, shoal add the results, then run shoal merge --continue (or --abort)');
       return;
   }
-  for (const p of r.textMerged) ctx.out(`  merged lines of ${p}`);
+  for (const p of r.textMerged) ctx.out(`  merged lines of ${quotePath(p)}`);
   if (r.written.length + r.removed.length > 0)
     ctx.out(`${plural(r.written.length, 'file')} written, ${r.removed.length} removed`);
 }

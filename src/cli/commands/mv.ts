@@ -1,7 +1,7 @@
 // shoal mv <source> <destination>: rename a tracked file or directory.
 import { mv } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { plural } from '../format.ts';
+import { plural, quotedName } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -16,7 +16,8 @@ export const command: Command = {
       if (positionals.length !== 2) usage(USAGE);
       const r = await mv(repo, { cwd: ctx.cwd, source: positionals[0]!, destination: positionals[1]! });
       if (ctx.json) ctx.emit(r);
-      else if (r.moved.length === 1) ctx.out(`renamed '${r.moved[0]!.from}' -> '${r.moved[0]!.to}'`);
+      else if (r.moved.length === 1)
+        ctx.out(`renamed ${quotedName(r.moved[0]!.from)} -> ${quotedName(r.moved[0]!.to)}`);
       else ctx.out(`moved ${plural(r.moved.length, 'file')}`);
       return 0;
     }),

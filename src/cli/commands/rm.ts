@@ -1,6 +1,7 @@
 // shoal rm [--cached] [-r] [-f] <path>...: stop tracking paths and delete them.
 import { rm } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
+import { quotedName } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -29,7 +30,7 @@ export const command: Command = {
         force: values.force === true,
       });
       if (ctx.json) ctx.emit(r);
-      else for (const p of r.removed) ctx.out(`rm '${p}'`);
+      else for (const p of r.removed) ctx.out(`rm ${quotedName(p)}`);
       return 0;
     }),
 };

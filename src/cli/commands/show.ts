@@ -2,7 +2,7 @@
 import { decodeCommit, toHex, verifyCommit } from '../../core/index.ts';
 import { commitTree, diffTrees, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { formatBytes, formatTime } from '../format.ts';
+import { formatBytes, formatTime, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -51,7 +51,7 @@ export const command: Command = {
           ch.change === 'modified'
             ? `${formatBytes(ch.oldSize!)} -> ${formatBytes(ch.newSize!)}`
             : formatBytes((ch.newSize ?? ch.oldSize)!);
-        ctx.out(`${ch.change.padEnd(9)} ${ch.path} (${size})`);
+        ctx.out(`${ch.change.padEnd(9)} ${quotePath(ch.path)} (${size})`);
       }
       return 0;
     }),

@@ -2,6 +2,7 @@
 import { toHex } from '../../core/index.ts';
 import { status } from '../../vcs/status.ts';
 import { type Context, parse, usage } from '../context.ts';
+import { quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -28,11 +29,11 @@ export const command: Command = {
       };
       section(
         'changes to be committed',
-        s.staged.map((c) => `${c.change.padEnd(9)} ${c.path}`),
+        s.staged.map((c) => `${c.change.padEnd(9)} ${quotePath(c.path)}`),
       );
       section(
         'changes not staged for commit',
-        s.unstaged.map((c) => `${c.change.padEnd(9)} ${c.path}`),
+        s.unstaged.map((c) => `${c.change.padEnd(9)} ${quotePath(c.path)}`),
       );
       if (s.merging !== null) {
         ctx.out('');
@@ -42,10 +43,10 @@ export const command: Command = {
         'unmerged paths',
         s.conflicts.map(
           (c) =>
-            `${(c.resolved ? 'resolved' : c.reason).padEnd(16)} ${c.path}${c.side && !c.resolved ? `  (theirs: ${c.side})` : ''}`,
+            `${(c.resolved ? 'resolved' : c.reason).padEnd(16)} ${quotePath(c.path)}${c.side && !c.resolved ? `  (theirs: ${quotePath(c.side)})` : ''}`,
         ),
       );
-      section('untracked files', s.untracked);
+      section('untracked files', s.untracked.map(quotePath));
       if (s.staged.length + s.unstaged.length + s.untracked.length + s.conflicts.length === 0) {
         ctx.out('nothing to commit, working tree clean');
       }
