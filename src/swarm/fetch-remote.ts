@@ -63,6 +63,7 @@ async function runFetch(
     // without LAN discovery there is nothing to wait for (connect would wait 1.5 s for it)
     lanWaitMs: opts.mdns ? undefined : 0,
     signal: opts.signal,
+    stallMs: opts.stallMs,
   });
   const view = checkPeers(repo, state, opts.user, connected);
   if (view.accepted.length === 0) {
@@ -198,6 +199,7 @@ export async function cloneFromSwarm(
     const first = await connect(peer, parsed, opts.peers ?? [], {
       signal: opts.signal,
       lanWaitMs: opts.mdns ? undefined : 0,
+      stallMs: opts.stallMs,
     });
     for (const c of first) await c.session.close();
     // The repository is the one the URL names (any peer may lie about it: those are banned by

@@ -14,6 +14,7 @@ import {
   SYNC_PROTOCOL,
   WIRE_ERRORS,
 } from '../net/index.ts';
+import { DEFAULT_STALL_MS } from './scheduler.ts';
 
 export interface HaveMap {
   all: boolean;
@@ -44,17 +45,26 @@ export class PeerSession {
   private nextReq = 1;
   private failure: Error | null = null;
   private violation: string | null = null;
+  /** How long a `hello` or `have` may go unanswered, with nothing else arriving either. */
+  private readonly stallMs: number;
+  private lastFrame = performance.now();
   readonly closed: Promise<void>;
 
-  private constructor(stream: Stream, peer: string) {
+  private constructor(stream: Stream, peer: string, stallMs = DEFAULT_STALL_MS) {
     this.stream = stream;
     this.peer = peer;
+    this.stallMs = stallMs;
     this.reader = new FrameReader(stream, { limits: LIMITS, highWaterMark: 8 * 1024 * 1024 });
     this.writer = new FrameWriter(stream, { limits: LIMITS });
     this.closed = this.readLoop();
   }
 
-  static async open(node: PeerNode, target: PeerId | Multiaddr, signal?: AbortSignal): Promise<PeerSession> {
+  static async open(
+    node: PeerNode,
+    target: PeerId | Multiaddr,
+    signal?: AbortSignal,
+    stallMs?: number,
+  ): Promise<PeerSession> {
     let stream: Stream;
     try {
       stream = await node.dialProtocol(target, SYNC_PROTOCOL, { signal });
@@ -65,12 +75,12 @@ export class PeerSession {
       'getComponents' in target
         ? (target.getComponents().findLast((c) => c.name === 'p2p')?.value ?? target.toString())
         : target.toString();
-    return new PeerSession(stream, peer);
+    return new PeerSession(stream, peer, stallMs);
   }
 
   /** Wrap a stream the remote side opened (a push's fetch-back). */
-  static fromStream(stream: Stream, peer: string): PeerSession {
-    return new PeerSession(stream, peer);
+  static fromStream(stream: Stream, peer: string, stallMs?: number): PeerSession {
+    return new PeerSession(stream, peer, stallMs);
   }
 
   get failed(): Error | null {
@@ -97,6 +107,7 @@ export class PeerSession {
           throw err;
         }
         if (!frame) break;
+        this.lastFrame = performance.now();
         try {
           const r = parseResponse(frame.header);
           const p = this.pending.get(r.req);
@@ -125,14 +136,44 @@ export class PeerSession {
     this.pending.clear();
   }
 
-  private send(header: Record<string, unknown> & { type: string }, pending: Pending): void {
+  /**
+   * Send a request. With `deadline`, a peer that sends nothing at all for stallMs while the
+   * request is unanswered is given up on (the session fails, the peer is dropped, not banned):
+   * the answers that have no watchdog of their own (`get` has the scheduler's) must not keep a
+   * fetch waiting forever.
+   */
+  private send(header: Record<string, unknown> & { type: string }, pending: Pending, deadline = false): void {
     if (this.failure) {
       pending.fail(this.failure);
       return;
     }
+    if (deadline) pending = this.withDeadline(pending);
     const req = this.nextReq++;
     this.pending.set(req, pending);
     this.writer.write({ ...header, req }).catch((err) => this.failAll(err));
+  }
+
+  private withDeadline(pending: Pending): Pending {
+    const sent = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const check = (): void => {
+      const idle = performance.now() - Math.max(sent, this.lastFrame);
+      if (idle >= this.stallMs) {
+        void this.close(`peer ${this.peer} did not answer for ${Math.round(this.stallMs / 1000)} s`);
+      } else timer = setTimeout(check, this.stallMs - idle);
+    };
+    timer = setTimeout(check, this.stallMs);
+    return {
+      onResponse: (r, payload) => {
+        const finished = pending.onResponse(r, payload);
+        if (finished) clearTimeout(timer);
+        return finished;
+      },
+      fail: (err) => {
+        clearTimeout(timer);
+        pending.fail(err);
+      },
+    };
   }
 
   hello(repo: Uint8Array | null): Promise<{ identity: Uint8Array; refs: Uint8Array[] }> {
@@ -147,6 +188,7 @@ export class PeerSession {
           },
           fail: reject,
         },
+        true,
       ),
     );
   }
@@ -196,6 +238,7 @@ export class PeerSession {
           },
           fail: reject,
         },
+        true,
       ),
     );
   }

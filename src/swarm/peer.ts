@@ -141,7 +141,7 @@ export async function connect(
   peer: Peer,
   source: Source,
   extra: string[],
-  opts: { repo?: ObjectId; lanWaitMs?: number; signal?: AbortSignal } = {},
+  opts: { repo?: ObjectId; lanWaitMs?: number; signal?: AbortSignal; stallMs?: number } = {},
 ): Promise<Connected[]> {
   const targets: (string | PeerId)[] = [...extra];
   let repo = opts.repo ?? (source.kind === 'repo' ? source.repo : undefined);
@@ -191,7 +191,7 @@ export async function connect(
     if (id === self || seen.has(id)) return;
     seen.add(id);
     try {
-      const session = await PeerSession.open(peer.node, target, opts.signal);
+      const session = await PeerSession.open(peer.node, target, opts.signal, opts.stallMs);
       try {
         const hello = await session.hello(repo ?? null);
         out.push({ session, identity: hello.identity, refs: hello.refs });

@@ -42,6 +42,7 @@ export async function pushToSwarm(
     peer.server.add({ repo, state });
     const [target] = await connect(peer, parseSource(source), [...peers, ...(opts.peers ?? [])], {
       repo: state.id,
+      stallMs: opts.stallMs,
     });
     const refs = ownSignedRefs(repo, state, opts.user);
     // Progress: what our server sends the peer while it fetches from us, against an estimate of

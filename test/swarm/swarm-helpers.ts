@@ -167,7 +167,9 @@ export type EvilMode =
   | 'non-delegate-refs'
   | 'dangling-refs'
   | 'foreign-identity'
-  | 'silent-chunks';
+  | 'silent-chunks'
+  | 'silent-hello'
+  | 'silent-have';
 
 /** The evil peer fixture serving `repo` (its own user identity is `configDir`'s). */
 export async function evilPeer(

@@ -1,0 +1,90 @@
+// Hostile peers that do not send bad data but withhold answers or send what an honest peer
+// never would: the fetch must still end (completing from the honest peer), and a peer that
+// serves what it learnt from them must keep serving.
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { newRepo, randomFile, sha256File, type TestRepo } from '../cli/repo-helpers.ts';
+import { tempDir } from '../helpers.ts';
+import {
+  assertFsck,
+  type CloneSummary,
+  type EvilMode,
+  evilPeer,
+  parseJson,
+  type Scope,
+  type Server,
+  serve,
+  shoalAsync,
+  suiteScope,
+  userAt,
+} from './swarm-helpers.ts';
+
+const { scope, cleanup } = suiteScope();
+after(cleanup);
+
+let origin: TestRepo;
+let originHead: string;
+let originServer: Server;
+let sum: string;
+/** A plain clone of the origin, served by the evil peer. */
+let mirror: TestRepo;
+
+before(async () => {
+  origin = newRepo(scope);
+  sum = randomFile(origin.path('data.bin'), 1024 * 1024);
+  originHead = origin.commit('data');
+  originServer = await serve(scope, origin);
+  const parent = tempDir(scope);
+  mirror = userAt(scope, join(parent, 'mirror'));
+  const c = await shoalAsync(scope, ['clone', originServer.addr, mirror.dir], {
+    cwd: parent,
+    configDir: mirror.configDir,
+  });
+  assert.equal(c.status, 0, c.stderr);
+});
+
+/**
+ * A new user (stall timeout `stallSeconds`) clones from `first`, then the honest origin; returns
+ * the clone and its result.
+ */
+async function cloneFrom(
+  t: Scope,
+  first: Server,
+  stallSeconds: number,
+): Promise<{ victim: TestRepo; r: Awaited<ReturnType<typeof shoalAsync>> }> {
+  const parent = tempDir(t);
+  const victim = userAt(t, join(parent, 'victim'));
+  const set = await shoalAsync(t, ['config', '--global', 'transfer.stall-timeout', String(stallSeconds)], {
+    cwd: parent,
+    configDir: victim.configDir,
+  });
+  assert.equal(set.status, 0, set.stderr);
+  const r = await shoalAsync(t, ['clone', first.addr, victim.dir, '--peer', originServer.addr, '--json'], {
+    cwd: parent,
+    configDir: victim.configDir,
+  });
+  return { victim, r };
+}
+
+function assertHonestClone(victim: TestRepo, s: CloneSummary): void {
+  assert.equal(s.commit, originHead);
+  assert.equal(sha256File(victim.path('data.bin')), sum);
+  assertFsck(victim);
+}
+
+describe('a peer that never answers', () => {
+  for (const mode of ['silent-hello', 'silent-have'] as EvilMode[]) {
+    it(`${mode}: the clone completes from the honest peer after the stall timeout`, {
+      timeout: 60_000,
+    }, async (t) => {
+      const evil = await evilPeer(t, mirror, mirror.configDir, mode);
+      const { victim, r } = await cloneFrom(t, evil, 1);
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+      const s = parseJson<CloneSummary>(r);
+      assert.ok((s.perPeer[originServer.peerId] ?? 0) > 0, 'the honest peer delivered');
+      assertHonestClone(victim, s);
+    });
+  }
+});
