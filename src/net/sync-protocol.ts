@@ -23,6 +23,10 @@ export type WireError = (typeof WIRE_ERRORS)[keyof typeof WIRE_ERRORS];
 /** Most ids one `get` or `have` request may name. */
 export const MAX_IDS_PER_REQUEST = 4096;
 
+/** Most signed refs documents one `repo` answer may carry, and the largest one. */
+export const MAX_REFS_DOCS = 256;
+export const MAX_REFS_DOC_BYTES = 512 * 1024;
+
 /** Most repositories one `repos` answer may list. */
 export const MAX_LISTED_REPOS = 256;
 
@@ -99,12 +103,12 @@ export function parseRequest(h: FrameHeader): Request {
 export function parseResponse(h: FrameHeader): Response {
   switch (h.type) {
     case 'repo': {
-      if (!Array.isArray(h.refs) || h.refs.length > 256) bad('bad refs list');
+      if (!Array.isArray(h.refs) || h.refs.length > MAX_REFS_DOCS) bad('bad refs list');
       return {
         type: 'repo',
         req: req(h),
         identity: bytes(h.identity, 'identity document', 64 * 1024),
-        refs: (h.refs as unknown[]).map((r) => bytes(r, 'refs document', 512 * 1024)),
+        refs: (h.refs as unknown[]).map((r) => bytes(r, 'refs document', MAX_REFS_DOC_BYTES)),
       };
     }
     case 'object':

@@ -19,6 +19,7 @@ import {
   toHex,
   type Visibility,
 } from '../core/index.ts';
+import { MAX_REFS_DOC_BYTES, MAX_REFS_DOCS } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 
 export interface RepoState {
@@ -111,14 +112,37 @@ export function ownSignedRefs(repo: Repository, state: RepoState, user: KeyPair)
   return bytes;
 }
 
-/** Every refs document to serve: ours (refreshed) and the newest from each other signer. */
-export function servedRefs(repo: Repository, state: RepoState, user: KeyPair): Uint8Array[] {
+/**
+ * The refs documents to serve, within what one `repo` answer may carry (`maxBytes` of
+ * documents, MAX_REFS_DOCS of them): ours (refreshed) first, then the delegates', the listed
+ * writers' and other signers' newest. Any peer can sign a fork, so other signers' documents are
+ * only relayed while there is room: a flood of them must not crowd out the delegates' or make
+ * the answer too large to send.
+ */
+export function servedRefs(
+  repo: Repository,
+  state: RepoState,
+  user: KeyPair,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Uint8Array[] {
   const own = ownSignedRefs(repo, state, user);
+  const writers = new Set(keyList(repo.config('access.writers')));
+  const rank = (signer: Uint8Array): number =>
+    isDelegate(state.identity, signer) ? 0 : writers.has(toHex(signer)) ? 1 : 2;
   const others = repo.signedRefs
     .all()
     .filter((d) => Buffer.compare(d.signer, user.publicKey) !== 0)
-    .map((d) => d.doc);
-  return [own, ...others];
+    .map((d) => ({ doc: d.doc, rank: rank(d.signer) }))
+    .sort((a, b) => a.rank - b.rank);
+  const out = [own];
+  let bytes = own.length;
+  for (const { doc } of others) {
+    if (out.length === MAX_REFS_DOCS) break;
+    if (doc.length > MAX_REFS_DOC_BYTES || bytes + doc.length > maxBytes) continue;
+    out.push(doc);
+    bytes += doc.length;
+  }
+  return out;
 }
 
 export interface AcceptedRefs {

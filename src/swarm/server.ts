@@ -129,7 +129,13 @@ export class SyncServer {
             type: 'repo',
             req: request.req,
             identity: served.state.identityBytes,
-            refs: servedRefs(served.repo, served.state, this.opts.user),
+            // room for the identity document and the message's other fields
+            refs: servedRefs(
+              served.repo,
+              served.state,
+              this.opts.user,
+              RESPONSE_LIMITS.maxHeaderBytes - served.state.identityBytes.length - 64 * 1024,
+            ),
           });
           continue;
         }

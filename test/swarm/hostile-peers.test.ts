@@ -88,3 +88,22 @@ describe('a peer that never answers', () => {
     });
   }
 });
+
+describe('a peer relaying a flood of forks', () => {
+  it('does not stop the peer that learnt them from serving the repository', async (t) => {
+    const evil = await evilPeer(t, mirror, mirror.configDir, 'many-forks');
+    const { victim, r } = await cloneFrom(t, evil, 30);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assertHonestClone(victim, parseJson<CloneSummary>(r));
+    // The victim now holds every one of those documents, and serves the repository in turn.
+    const victimServer = await serve(t, victim);
+    const parent = tempDir(t);
+    const next = userAt(t, join(parent, 'next'));
+    const c = await shoalAsync(t, ['clone', victimServer.addr, next.dir, '--json'], {
+      cwd: parent,
+      configDir: next.configDir,
+    });
+    assert.equal(c.status, 0, `${c.stdout}\n${c.stderr}`);
+    assertHonestClone(next, parseJson<CloneSummary>(c));
+  });
+});

@@ -169,7 +169,8 @@ export type EvilMode =
   | 'foreign-identity'
   | 'silent-chunks'
   | 'silent-hello'
-  | 'silent-have';
+  | 'silent-have'
+  | 'many-forks';
 
 /** The evil peer fixture serving `repo` (its own user identity is `configDir`'s). */
 export async function evilPeer(
