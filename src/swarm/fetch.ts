@@ -62,6 +62,10 @@ interface FileRoot {
 }
 
 const META_BATCH = 512;
+/** The most chunks one have-map describes (its bitmap is at most 512 KiB). */
+const MAX_HAVE_CHUNKS = 4 * 1024 * 1024;
+/** The most chunk positions one fetch walks to match have-maps, over all its files. */
+const MAX_HAVE_WALK = 4 * MAX_HAVE_CHUNKS;
 const FLUSH_MS = 1000;
 const FLUSH_BYTES = 64 * 1024 * 1024;
 
@@ -264,7 +268,12 @@ async function closeKeepingWork(session: PackSession): Promise<void> {
   }
 }
 
-/** Ask every peer what it holds: whole commits when complete, else have-maps per large file. */
+/**
+ * Ask every peer what it holds: whole commits when complete, else have-maps per large file.
+ * A file's chunk order is walked once, and only as far as one have-map reaches: index nodes
+ * may name the same child many times (a file of repeated content, or a peer's crafted index of
+ * 4096^3 chunks in a few objects), so the walk is bounded per file and for the whole fetch.
+ */
 async function availability(
   repo: Repository,
   peers: PeerSession[],
@@ -276,6 +285,21 @@ async function availability(
   const position = new Map(chunks.map((c, i) => [toHex(c.id), i]));
   const out: SchedulerPeer[] = [];
   const unknown: SchedulerPeer[] = [];
+  // a file present at several paths has one root
+  const unique = [...new Map(roots.map((r) => [`${toHex(r.id)}/${r.height}`, r])).values()];
+  const orders = new Map<string, Int32Array | null>();
+  let walked = 0;
+  const orderOf = (root: FileRoot): Int32Array | null => {
+    const key = `${toHex(root.id)}/${root.height}`;
+    let order = orders.get(key);
+    if (order === undefined) {
+      const limit = Math.min(MAX_HAVE_CHUNKS, MAX_HAVE_WALK - walked);
+      order = chunkOrder(repo, root, position, limit);
+      walked += order?.length ?? limit;
+      orders.set(key, order);
+    }
+    return order;
+  };
   for (const session of peers) {
     const has = new Uint8Array(n);
     let complete = true;
@@ -290,15 +314,16 @@ async function availability(
       continue;
     }
     try {
-      for (const root of roots) {
+      for (const root of unique) {
+        // too large to map: its chunks are asked of partial peers like small files' (below)
+        const order = orderOf(root);
+        if (order === null) continue;
         const map = await session.have(root.id, root.height);
-        const order = chunkOrder(repo, root);
         if (map.count === 0 && !map.all) continue;
         if (!map.all && map.count !== order.length)
           throw new ShoalError('PEER_ERROR', 'have-map of the wrong length');
-        order.forEach((hex, k) => {
-          const i = position.get(hex);
-          if (i !== undefined && (map.all || (map.bits[k >> 3]! >> (k & 7)) & 1)) has[i] = 1;
+        order.forEach((i, k) => {
+          if (i >= 0 && (map.all || (map.bits[k >> 3]! >> (k & 7)) & 1)) has[i] = 1;
         });
       }
     } catch {
@@ -317,17 +342,28 @@ async function availability(
   return out;
 }
 
-function chunkOrder(repo: Repository, root: FileRoot): string[] {
-  const out: string[] = [];
-  const walk = (id: ObjectId, height: number): void => {
+/**
+ * The position in `chunks` (-1 when not there) of each chunk of a file, in file order; null
+ * when the file has more than `limit` chunks.
+ */
+function chunkOrder(
+  repo: Repository,
+  root: FileRoot,
+  position: Map<string, number>,
+  limit: number,
+): Int32Array | null {
+  const out: number[] = [];
+  const walk = (id: ObjectId, height: number): boolean => {
     if (height === 0) {
-      out.push(toHex(id));
-      return;
+      out.push(position.get(toHex(id)) ?? -1);
+      return out.length <= limit;
     }
-    for (const e of decodeIndexNode(repo.objects.read(id, 'node')).entries) walk(e.id, height - 1);
+    for (const e of decodeIndexNode(repo.objects.read(id, 'node')).entries) {
+      if (!walk(e.id, height - 1)) return false;
+    }
+    return true;
   };
-  walk(root.id, root.height);
-  return out;
+  return walk(root.id, root.height) ? Int32Array.from(out) : null;
 }
 
 /** Reject when `work` makes no progress (lastData) for `stallMs`; `onStall` breaks it off. */

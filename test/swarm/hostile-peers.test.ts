@@ -53,6 +53,7 @@ async function cloneFrom(
   t: Scope,
   first: Server,
   stallSeconds: number,
+  env?: Record<string, string>,
 ): Promise<{ victim: TestRepo; r: Awaited<ReturnType<typeof shoalAsync>> }> {
   const parent = tempDir(t);
   const victim = userAt(t, join(parent, 'victim'));
@@ -64,6 +65,7 @@ async function cloneFrom(
   const r = await shoalAsync(t, ['clone', first.addr, victim.dir, '--peer', originServer.addr, '--json'], {
     cwd: parent,
     configDir: victim.configDir,
+    env,
   });
   return { victim, r };
 }
@@ -105,5 +107,27 @@ describe('a peer relaying a flood of forks', () => {
     });
     assert.equal(c.status, 0, `${c.stdout}\n${c.stderr}`);
     assertHonestClone(next, parseJson<CloneSummary>(c));
+  });
+});
+
+// A process that walked the bomb's 4096^3 chunk positions would run out of this much heap
+// within seconds (or never answer): either fails the test instead of eating the machine.
+const SMALL_HEAP = { NODE_OPTIONS: '--max-old-space-size=256' };
+
+describe('a file index whose nodes repeat one child (4096^3 chunks in 5 objects)', () => {
+  let victim: TestRepo;
+
+  it('published as a fork, it is fetched without walking every chunk position', {
+    timeout: 60_000,
+  }, async (t) => {
+    const evil = await evilPeer(scope, mirror, mirror.configDir, 'index-bomb');
+    const cloned = await cloneFrom(scope, evil, 30, SMALL_HEAP);
+    victim = cloned.victim;
+    const { r } = cloned;
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const s = parseJson<CloneSummary>(r);
+    assertHonestClone(victim, s);
+    assert.ok(s.updated.includes(`refs/remotes/${evil.peerId}/main`), JSON.stringify(s.updated));
+    t.diagnostic(`fork fetched: ${s.updated.join(', ')}`);
   });
 });

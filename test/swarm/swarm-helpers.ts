@@ -170,7 +170,8 @@ export type EvilMode =
   | 'silent-chunks'
   | 'silent-hello'
   | 'silent-have'
-  | 'many-forks';
+  | 'many-forks'
+  | 'index-bomb';
 
 /** The evil peer fixture serving `repo` (its own user identity is `configDir`'s). */
 export async function evilPeer(
