@@ -247,7 +247,15 @@ export class SyncServer {
   }
 }
 
-/** Which chunks under a content root this repository holds, in file order. */
+/** The most chunks one have-map describes: its bitmap stays within 512 KiB. */
+const MAX_HAVE_CHUNKS = 4 * 1024 * 1024;
+
+/**
+ * Which chunks under a content root this repository holds, in file order. Index nodes may name
+ * one child many times (repeated content, or an index crafted to list 4096^3 chunks in a few
+ * objects), so the walk stops as soon as it passes what one have-map can describe, and a
+ * lowest-level node's chunks are looked up once per request however often it is named.
+ */
 function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) {
   const base = { type: 'have-map' as const, req: request.req };
   if (request.commit) {
@@ -259,9 +267,13 @@ function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) 
     return { ...base, all: has, count: 1, bits: new Uint8Array([has ? 1 : 0]) };
   }
   const flags: boolean[] = [];
+  const leaves = new Map<string, boolean[]>(); // height 1 node -> which of its chunks are here
   const walk = (id: ObjectId, height: number): boolean => {
-    if (height === 0) {
-      flags.push(repo.objects.has(id));
+    const key = height === 1 ? toHex(id) : '';
+    const known = height === 1 ? leaves.get(key) : undefined;
+    if (known) {
+      if (flags.length + known.length > MAX_HAVE_CHUNKS) return false;
+      for (const f of known) flags.push(f);
       return true;
     }
     let node: ReturnType<typeof decodeIndexNode>;
@@ -270,10 +282,17 @@ function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) 
     } catch {
       return false;
     }
+    if (height === 1) {
+      const here = node.entries.map((e) => repo.objects.has(e.id));
+      leaves.set(key, here);
+      if (flags.length + here.length > MAX_HAVE_CHUNKS) return false;
+      for (const f of here) flags.push(f);
+      return true;
+    }
     for (const e of node.entries) if (!walk(e.id, height - 1)) return false;
     return true;
   };
-  if (!walk(request.root, request.height) || flags.length > 4 * 1024 * 1024) {
+  if (!walk(request.root, request.height)) {
     return { ...base, all: false, count: 0, bits: new Uint8Array(0) };
   }
   const bits = new Uint8Array(Math.ceil(flags.length / 8));

@@ -3,9 +3,14 @@
 // serves what it learnt from them must keep serving.
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { multiaddr } from '@multiformats/multiaddr';
+import { toHex } from '../../src/core/index.ts';
+import { createPeerNode, FrameReader, FrameWriter, SYNC_PROTOCOL } from '../../src/net/index.ts';
 import { newRepo, randomFile, sha256File, type TestRepo } from '../cli/repo-helpers.ts';
+import { indexBomb } from '../fixtures/index-bomb.ts';
 import { tempDir } from '../helpers.ts';
 import {
   assertFsck,
@@ -116,11 +121,13 @@ const SMALL_HEAP = { NODE_OPTIONS: '--max-old-space-size=256' };
 
 describe('a file index whose nodes repeat one child (4096^3 chunks in 5 objects)', () => {
   let victim: TestRepo;
+  let evilId: string;
 
   it('published as a fork, it is fetched without walking every chunk position', {
     timeout: 60_000,
   }, async (t) => {
     const evil = await evilPeer(scope, mirror, mirror.configDir, 'index-bomb');
+    evilId = evil.peerId;
     const cloned = await cloneFrom(scope, evil, 30, SMALL_HEAP);
     victim = cloned.victim;
     const { r } = cloned;
@@ -129,5 +136,35 @@ describe('a file index whose nodes repeat one child (4096^3 chunks in 5 objects)
     assertHonestClone(victim, s);
     assert.ok(s.updated.includes(`refs/remotes/${evil.peerId}/main`), JSON.stringify(s.updated));
     t.diagnostic(`fork fetched: ${s.updated.join(', ')}`);
+  });
+
+  it('held by a server, a have-map request for it is answered, and the server goes on serving', {
+    timeout: 60_000,
+  }, async (t) => {
+    assert.ok(victim && evilId, 'the previous test cloned the fork');
+    const server = await serve(t, victim, { env: SMALL_HEAP });
+    const node = await createPeerNode({ seed: randomBytes(32) });
+    t.after(() => node.stop());
+    const bomb = indexBomb();
+    const repo = Buffer.from(victim.j<{ id: string }>(['info']).id, 'hex');
+    const ask = async (req: number, header: Record<string, unknown> & { type: string }) => {
+      const stream = await node.dialProtocol(multiaddr(server.addr), SYNC_PROTOCOL);
+      const reader = new FrameReader(stream);
+      const writer = new FrameWriter(stream);
+      await writer.write({ type: 'hello', req: 1, repo });
+      assert.equal((await reader.read())?.header.type, 'repo');
+      await writer.write({ ...header, req });
+      const answer = await reader.read();
+      await writer.close();
+      return answer?.header;
+    };
+    const map = await ask(2, { type: 'have', root: bomb.root, height: bomb.height, commit: false });
+    assert.equal(map?.type, 'have-map', JSON.stringify(map));
+    assert.equal(map?.all, false);
+    assert.equal(map?.count, 0, 'too many chunks for one have-map: the peer says it cannot tell');
+    const chunk = await ask(3, { type: 'get', ids: [bomb.chunk.id] });
+    assert.equal(chunk?.type, 'object');
+    assert.equal(toHex(chunk?.id as Uint8Array), toHex(bomb.chunk.id));
+    assert.equal(server.finished(), false, server.stderr());
   });
 });
