@@ -32,9 +32,12 @@ export {
   createPeerNode,
   DEFAULT_MAX_STREAM_WINDOW,
   DEFAULT_MAX_STREAMS_PER_CONNECTION,
+  limitRequestWindow,
   type PeerNode,
   type PeerNodeOptions,
   type PeerNodeServices,
+  REQUEST_STREAM_BUFFER,
+  REQUEST_STREAM_LIMITS,
   STREAM_LIMITS,
 } from './node.ts';
 export { type ProtocolIdParts, parseProtocolId, protocolId } from './protocol-id.ts';

@@ -4,7 +4,7 @@
 
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { type Identify, identify } from '@libp2p/identify';
-import type { Libp2p } from '@libp2p/interface';
+import type { Libp2p, Stream } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
@@ -50,6 +50,31 @@ export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 1024;
  * libp2p takes the outbound limit from the local handler's registration, else from the dial.
  */
 export const STREAM_LIMITS = { maxInboundStreams: 256, maxOutboundStreams: 256 } as const;
+
+/**
+ * Limits for a protocol whose inbound streams only carry requests to this node, as `/shoal/sync`
+ * does for a server: a client needs one or two such streams per connection, and each one a
+ * remote opens is memory this node may have to hold (see limitRequestWindow).
+ */
+export const REQUEST_STREAM_LIMITS = { maxInboundStreams: 32, maxOutboundStreams: 256 } as const;
+
+/** What a request stream may hold of data its handler has not read yet, besides one message. */
+export const REQUEST_STREAM_BUFFER = YAMUX_INITIAL_WINDOW;
+
+/**
+ * Hold an inbound stream that only carries requests to yamux's initial 256 KiB receive window.
+ * yamux grows a stream's window (up to maxStreamWindow, 16 MiB) while data arrives quickly, and
+ * a handler busy writing an answer to a peer that does not read it stops reading requests: the
+ * peer could then park the whole grown window in this node's memory, on every stream it opens.
+ * Requests are small, so the initial window is plenty. Returns false when the stream is not a
+ * yamux stream of the shape this knows (nothing is changed then).
+ */
+export function limitRequestWindow(stream: Stream): boolean {
+  const s = stream as unknown as { maxStreamWindowSize?: unknown };
+  if (typeof s.maxStreamWindowSize !== 'number') return false;
+  s.maxStreamWindowSize = YAMUX_INITIAL_WINDOW;
+  return true;
+}
 
 /** Creates and starts a libp2p node for the identity `seed`. Stop it with `node.stop()`. */
 export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode> {

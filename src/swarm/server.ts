@@ -15,12 +15,14 @@ import {
   type FrameHeader,
   FrameReader,
   FrameWriter,
+  limitRequestWindow,
   MAX_LISTED_REPOS,
   type PeerNode,
   parseRequest,
   publicKeyBytesOfPeer,
+  REQUEST_STREAM_BUFFER,
+  REQUEST_STREAM_LIMITS,
   type Request,
-  STREAM_LIMITS,
   SYNC_PROTOCOL,
   WIRE_ERRORS,
 } from '../net/index.ts';
@@ -85,12 +87,19 @@ export class SyncServer {
   }
 
   async attach(node: PeerNode): Promise<void> {
-    await node.handle(SYNC_PROTOCOL, (stream, connection) => this.serve(stream, connection), STREAM_LIMITS);
+    await node.handle(
+      SYNC_PROTOCOL,
+      (stream, connection) => this.serve(stream, connection),
+      REQUEST_STREAM_LIMITS,
+    );
   }
 
   async serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
-    const reader = new FrameReader(stream, { limits: REQUEST_LIMITS });
+    // A client that stops reading our answers stops us reading its requests: what it sends
+    // meanwhile is held to a small window and buffer, not yamux's grown window (limitRequestWindow).
+    limitRequestWindow(stream);
+    const reader = new FrameReader(stream, { limits: REQUEST_LIMITS, highWaterMark: REQUEST_STREAM_BUFFER });
     const writer = new FrameWriter(stream, { limits: RESPONSE_LIMITS });
     let key: Uint8Array;
     try {

@@ -9,6 +9,7 @@ import {
   DEFAULT_MAX_STREAM_WINDOW,
   FrameReader,
   FrameWriter,
+  limitRequestWindow,
   type PeerNode,
   peerIdFromPublicKeyBytes,
   peerIdFromSeed,
@@ -113,6 +114,28 @@ describe('two nodes on loopback', () => {
     assert.equal(n, count);
     assert.deepEqual(seen, [a.peerId.toString()]);
     await b.unhandle(PROTOCOL);
+  });
+
+  it('limitRequestWindow holds an inbound stream to the initial 256 KiB window', async () => {
+    const LIMITED = protocolId('test-limited', 1);
+    const seen = new Promise<{ limited: boolean; window: unknown }>((resolve) => {
+      void b.handle(
+        LIMITED,
+        (stream) => {
+          const limited = limitRequestWindow(stream);
+          resolve({
+            limited,
+            window: (stream as unknown as { maxStreamWindowSize: unknown }).maxStreamWindowSize,
+          });
+        },
+        STREAM_LIMITS,
+      );
+    });
+    const stream = await a.dialProtocol(b.getMultiaddrs(), LIMITED);
+    // yamux's field this relies on is still there: without it the limit silently does nothing.
+    assert.deepEqual(await seen, { limited: true, window: 256 * 1024 });
+    stream.abort(new Error('done'));
+    await b.unhandle(LIMITED);
   });
 
   it('reads messages larger than the reader high-water mark', async () => {

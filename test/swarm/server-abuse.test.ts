@@ -136,14 +136,22 @@ describe('a misbehaving client', () => {
   });
 
   it('many streams opened and dropped mid-request do not stop the server', async () => {
+    // More than the server takes per connection (32): those over it are refused, which must not
+    // disturb it either.
     const streams = await Promise.all(Array.from({ length: 50 }, () => open()));
-    await Promise.all(
+    const refused = await Promise.all(
       streams.map(async ({ stream, writer }) => {
-        await writer.write({ type: 'hello', req: 1, repo: repoId });
-        await writer.write({ type: 'get', req: 2, ids: [randomBytes(32)] });
-        stream.abort(new Error('gone'));
+        try {
+          await writer.write({ type: 'hello', req: 1, repo: repoId });
+          await writer.write({ type: 'get', req: 2, ids: [randomBytes(32)] });
+          stream.abort(new Error('gone'));
+          return 0;
+        } catch {
+          return 1;
+        }
       }),
     );
+    assert.ok(refused.reduce<number>((a, b) => a + b, 0) <= 50 - 32);
   });
 
   it('after all that, the server still serves a clone', async (t) => {
@@ -156,5 +164,50 @@ describe('a misbehaving client', () => {
     );
     assert.equal(sha256File(user.path('data.bin')), sum);
     assertFsck(user);
+  });
+  it('takes at most 32 request streams per connection, and a new one once one is closed', async () => {
+    const crowd = await createPeerNode({ seed: randomBytes(32) });
+    try {
+      const dial = () =>
+        crowd.dialProtocol(multiaddr(server.addr), SYNC_PROTOCOL, { maxOutboundStreams: 64 });
+      const hello = async (stream: Stream, req: number): Promise<string | undefined> => {
+        const reader = new FrameReader(stream);
+        await new FrameWriter(stream).write({ type: 'hello', req, repo: repoId });
+        return (await reader.read())?.header.type;
+      };
+      const open: Stream[] = [];
+      for (let i = 0; i < 32; i++) {
+        const stream = await dial();
+        assert.equal(await hello(stream, i + 1), 'repo');
+        open.push(stream);
+      }
+      // The 33rd is refused, whether at the dial or at its first answer.
+      const extra = await dial().then(
+        (stream) =>
+          hello(stream, 99).then(
+            (type) => type ?? 'closed',
+            () => 'refused',
+          ),
+        () => 'refused',
+      );
+      assert.notEqual(extra, 'repo');
+      // The server keeps serving the streams it took, and takes a new one once one is closed.
+      assert.equal(await hello(open[0]!, 100), 'repo');
+      await open.pop()!.close();
+      // The server frees the slot when its end of the stream closes: retry until it has.
+      let again: string | undefined;
+      for (let i = 0; i < 500 && again !== 'repo'; i++) {
+        again = await dial()
+          .then(
+            (s) => hello(s, 101),
+            () => undefined,
+          )
+          .catch(() => undefined);
+      }
+      assert.equal(again, 'repo');
+      for (const s of open) await s.close();
+    } finally {
+      await crowd.stop();
+    }
   });
 });
