@@ -2,7 +2,7 @@
 // index so that an update is atomic. Every change is logged in the reflog for recovery.
 
 import type { DatabaseSync } from 'node:sqlite';
-import { ID_LENGTH, type ObjectId, refNameProblem, ShoalError } from '../core/index.ts';
+import { ID_LENGTH, isShoalError, type ObjectId, refNameProblem, ShoalError } from '../core/index.ts';
 import { transaction } from './db.ts';
 
 export type Head = { kind: 'branch'; name: string } | { kind: 'detached'; id: ObjectId };
@@ -83,7 +83,10 @@ export class Refs {
     } else if (/^[0-9a-f]{64}$/.test(value)) {
       return { kind: 'detached', id: new Uint8Array(Buffer.from(value, 'hex')) };
     }
-    throw new ShoalError('CORRUPT_OBJECT', `HEAD is corrupt in the repository index: '${value}'`);
+    throw new ShoalError(
+      'CORRUPT_OBJECT',
+      `HEAD is corrupt in the repository index: '${value}' (shoal switch --force <branch> sets it again)`,
+    );
   }
 
   setHead(head: Head): void {
@@ -93,6 +96,19 @@ export class Refs {
   }
 
   /** The commit HEAD points at, or undefined on an unborn branch. */
+  /**
+   * The commit HEAD names, or undefined when HEAD itself is damaged: for a forced move, which
+   * needs no record of where it starts from and is how a damaged HEAD gets set again.
+   */
+  headCommitIfReadable(): ObjectId | undefined {
+    try {
+      return this.headCommit();
+    } catch (err) {
+      if (isShoalError(err, 'CORRUPT_OBJECT')) return undefined;
+      throw err;
+    }
+  }
+
   headCommit(): ObjectId | undefined {
     const head = this.head();
     return head.kind === 'branch' ? this.get(`refs/heads/${head.name}`) : head.id;

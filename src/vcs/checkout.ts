@@ -578,7 +578,7 @@ export async function checkout(
 ): Promise<CheckoutResult> {
   return repo.withWriteLock(async () => {
     assertNoMerge(repo);
-    const from = repo.refs.headCommit();
+    const from = opts.force ? repo.refs.headCommitIfReadable() : repo.refs.headCommit();
     const moved = await moveWorktree(repo, from, commitId, opts);
     repo.refs.setHead(
       opts.attach ? { kind: 'branch', name: opts.attach } : { kind: 'detached', id: commitId },

@@ -32,7 +32,7 @@ export async function switchBranch(
 ): Promise<SwitchResult> {
   return repo.withWriteLock(async () => {
     assertNoMerge(repo);
-    const head = repo.refs.headCommit();
+    const head = opts.force ? repo.refs.headCommitIfReadable() : repo.refs.headCommit();
     if (opts.create) {
       assertRefName(name, 'branch');
       const start = opts.startPoint ?? head;

@@ -18,9 +18,9 @@ export const command: Command = {
       const rev = positionals[0]!;
       const id = resolveRev(repo, rev);
       // `checkout HEAD` (with --force: throw local changes away) stays on the branch, as in git.
-      const head = repo.refs.head();
+      const head = rev === 'HEAD' ? repo.refs.head() : undefined;
       const branch =
-        rev === 'HEAD' && head.kind === 'branch'
+        head?.kind === 'branch'
           ? head.name
           : repo.refs.get(`refs/heads/${rev}`) !== undefined
             ? rev
