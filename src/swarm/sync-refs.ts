@@ -16,7 +16,7 @@ import {
 import { peerIdFromPublicKeyBytes } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import type { Connected } from './peer.ts';
-import { canonicalRefs, type RepoState } from './repo-state.ts';
+import { canonicalRefs, mayWrite, type RepoState } from './repo-state.ts';
 
 export interface RefsView {
   canonical: SignedRefs | undefined;
@@ -26,10 +26,23 @@ export interface RefsView {
   accepted: Connected[];
 }
 
-/** Verify every peer's identity and refs; store the newest documents. */
+/**
+ * Verify every peer's identity and refs; store the newest documents of the signers this
+ * repository follows. Those are the delegates, the listed writers, the peers connected now (each
+ * peer's own document) and signers already followed. Any key can sign a fork, and a peer may
+ * relay up to 256 of them: storing every relayed document would let a stranger fill this
+ * repository, and every repository that fetches from it, with forks and their content.
+ */
 export function checkPeers(repo: Repository, state: RepoState, user: KeyPair, peers: Connected[]): RefsView {
   const banned: { peer: string; why: string }[] = [];
   const accepted: Connected[] = [];
+  const connected = new Set(peers.map((c) => c.session.peer));
+  const followed = new Set(repo.signedRefs.all().map((d) => toHex(d.signer)));
+  const follows = (signer: Uint8Array): boolean =>
+    followed.has(toHex(signer)) ||
+    Buffer.compare(signer, user.publicKey) === 0 ||
+    mayWrite(repo, state, signer) ||
+    connected.has(peerIdFromPublicKeyBytes(signer));
   for (const c of peers) {
     try {
       const identity = decodeRepoIdentity(c.identity);
@@ -39,7 +52,8 @@ export function checkPeers(repo: Repository, state: RepoState, user: KeyPair, pe
       for (const { doc } of docs) {
         if (!idEquals(doc.repo, state.id)) throw new Error('sent refs of another repository');
       }
-      for (const { bytes, doc } of docs) repo.signedRefs.put(doc.signer, doc.seq, bytes);
+      for (const { bytes, doc } of docs)
+        if (follows(doc.signer)) repo.signedRefs.put(doc.signer, doc.seq, bytes);
       accepted.push(c);
     } catch (err) {
       banned.push({ peer: c.session.peer, why: (err as Error).message });

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { multiaddr } from '@multiformats/multiaddr';
 import { toHex } from '../../src/core/index.ts';
@@ -102,7 +103,13 @@ describe('a peer relaying a flood of forks', () => {
     const { victim, r } = await cloneFrom(t, evil, 30);
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     assertHonestClone(victim, parseJson<CloneSummary>(r));
-    // The victim now holds every one of those documents, and serves the repository in turn.
+    // The victim follows the delegate and the peer it fetched from, not the strangers that peer
+    // relayed: it stores neither their documents nor their forks' content, and so does not
+    // relay them either.
+    const db = new DatabaseSync(victim.path('.shoal/index.db'), { readOnly: true });
+    const stored = (db.prepare('SELECT count(*) AS n FROM signed_refs').get() as { n: number }).n;
+    db.close();
+    assert.ok(stored <= 3, `the victim stored ${stored} refs documents`);
     const victimServer = await serve(t, victim);
     const parent = tempDir(t);
     const next = userAt(t, join(parent, 'next'));
