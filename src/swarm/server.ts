@@ -156,6 +156,17 @@ export class SyncServer {
           await fail(WIRE_ERRORS.badRequest, 'say hello first');
           continue;
         }
+        // Checked on every request, not only at hello: a key taken off a private repository's
+        // list loses access on the streams it already has open too.
+        if (!mayRead(bound.repo, bound.state, key)) {
+          this.opts.onEvent?.({ type: 'denied', peer });
+          bound = null;
+          await fail(
+            WIRE_ERRORS.forbidden,
+            'this repository is private and your key is not allowed to read it',
+          );
+          continue;
+        }
         switch (request.type) {
           case 'get':
             await this.sendObjects(bound.repo, request.req, request.ids, writer, peer);

@@ -4,10 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Stream } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
+import { keyPairFromSeed, toHex } from '../../src/core/index.ts';
 import {
   createPeerNode,
   encodeFrameHeader,
@@ -209,5 +211,38 @@ describe('a misbehaving client', () => {
     } finally {
       await crowd.stop();
     }
+  });
+});
+
+describe('a private repository served to a listed key', () => {
+  it('a key taken off the readers list loses access on a stream it already has open', async (t) => {
+    const owner = userAt(t, join(tempDir(t), 'secret'));
+    owner.ok(['init', '--private', owner.dir], tmpdir());
+    owner.write('secret.txt', 'top secret\n');
+    const head = Buffer.from(owner.commit('secret'), 'hex');
+    const id = Buffer.from(owner.j<{ id: string }>(['info']).id, 'hex');
+    const seed = randomBytes(32);
+    owner.ok(['config', 'access.readers', toHex(keyPairFromSeed(seed).publicKey)]);
+    const served = await serve(t, owner);
+    const reader = await createPeerNode({ seed });
+    t.after(() => reader.stop());
+    const stream = await reader.dialProtocol(multiaddr(served.addr), SYNC_PROTOCOL);
+    const frames = new FrameReader(stream);
+    const writer = new FrameWriter(stream);
+    const ask = async (header: { type: string; [k: string]: unknown }) => {
+      await writer.write(header);
+      return (await frames.read())?.header;
+    };
+    assert.equal((await ask({ type: 'hello', req: 1, repo: id }))?.type, 'repo');
+    assert.equal((await ask({ type: 'get', req: 2, ids: [head] }))?.type, 'object');
+    owner.ok(['config', 'access.readers', 'ab'.repeat(32)]);
+    const refused = await ask({ type: 'get', req: 3, ids: [head] });
+    assert.equal(refused?.type, 'error');
+    assert.equal(refused?.code, WIRE_ERRORS.forbidden);
+    // And the stream is no longer bound to the repository.
+    assert.equal(
+      (await ask({ type: 'have', req: 4, root: head, height: 0, commit: true }))?.code,
+      WIRE_ERRORS.badRequest,
+    );
   });
 });
