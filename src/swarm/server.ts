@@ -2,6 +2,7 @@
 // for a public repository and only to listed keys for a private one. Every object is read
 // through the store, which verifies it against its id, so a corrupt local pack is never served.
 
+import { setImmediate as yieldToOthers } from 'node:timers/promises';
 import type { Connection, Stream } from '@libp2p/interface';
 import {
   decodeIndexNode,
@@ -172,7 +173,7 @@ export class SyncServer {
             await this.sendObjects(bound.repo, request.req, request.ids, writer, peer);
             break;
           case 'have':
-            await writer.write(haveMap(bound.repo, request));
+            await writer.write(await haveMap(bound.repo, request));
             break;
           case 'push': {
             if (!this.opts.onPush) {
@@ -270,13 +271,16 @@ export class SyncServer {
 /** The most chunks one have-map describes: its bitmap stays within 512 KiB. */
 const MAX_HAVE_CHUNKS = 4 * 1024 * 1024;
 
+/** Chunk lookups a have-map makes between turns of the event loop. */
+const YIELD_EVERY = 16_384;
+
 /**
  * Which chunks under a content root this repository holds, in file order. Index nodes may name
  * one child many times (repeated content, or an index crafted to list 4096^3 chunks in a few
  * objects), so the walk stops as soon as it passes what one have-map can describe, and a
  * lowest-level node's chunks are looked up once per request however often it is named.
  */
-function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) {
+async function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) {
   const base = { type: 'have-map' as const, req: request.req };
   if (request.commit) {
     const complete = [...repo.refs.list('refs/')].some((r) => Buffer.compare(r.id, request.root) === 0);
@@ -288,7 +292,10 @@ function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) 
   }
   const flags: boolean[] = [];
   const leaves = new Map<string, boolean[]>(); // height 1 node -> which of its chunks are here
-  const walk = (id: ObjectId, height: number): boolean => {
+  // A map of a very large file takes millions of lookups: other peers' requests (a daemon
+  // serves many repositories) are answered in between.
+  let sinceYield = 0;
+  const walk = async (id: ObjectId, height: number): Promise<boolean> => {
     const key = height === 1 ? toHex(id) : '';
     const known = height === 1 ? leaves.get(key) : undefined;
     if (known) {
@@ -304,15 +311,20 @@ function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) 
     }
     if (height === 1) {
       const here = node.entries.map((e) => repo.objects.has(e.id));
+      sinceYield += here.length;
+      if (sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await yieldToOthers();
+      }
       leaves.set(key, here);
       if (flags.length + here.length > MAX_HAVE_CHUNKS) return false;
       for (const f of here) flags.push(f);
       return true;
     }
-    for (const e of node.entries) if (!walk(e.id, height - 1)) return false;
+    for (const e of node.entries) if (!(await walk(e.id, height - 1))) return false;
     return true;
   };
-  if (!walk(request.root, request.height)) {
+  if (!(await walk(request.root, request.height))) {
     return { ...base, all: false, count: 0, bits: new Uint8Array(0) };
   }
   const bits = new Uint8Array(Math.ceil(flags.length / 8));
