@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { stampOf } from './add.ts';
-import { lstatOrNull, repoPath } from './worktree.ts';
+import { blockingAncestor, lstatOrNull, repoPath } from './worktree.ts';
 
 export interface MvOptions {
   cwd: string;
@@ -29,7 +29,9 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
       throw new ShoalError('PATH_NOT_FOUND', `'${opts.source}' is not tracked`, { path: opts.source });
     }
     const srcAbs = join(repo.root, src);
-    if (!lstatOrNull(srcAbs)) {
+    // Beyond a symlink (or a file) where a directory was, the source is not in the working tree:
+    // what the symlink points at is not the repository's to move.
+    if (blockingAncestor(repo.root, src) !== undefined || !lstatOrNull(srcAbs)) {
       throw new ShoalError('PATH_NOT_FOUND', `'${opts.source}' does not exist in the working tree`, {
         path: opts.source,
       });

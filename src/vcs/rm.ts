@@ -9,7 +9,7 @@ import type { Repository, StagedEntry } from '../store/index.ts';
 import { workingFileDiffers } from './checkout.ts';
 import { readMergeState } from './merge-state.ts';
 import { commitTree, flatten } from './trees.ts';
-import { alongside, removeEmptyParents, repoPath } from './worktree.ts';
+import { alongside, blockingAncestor, removeEmptyParents, repoPath } from './worktree.ts';
 
 export interface RmOptions {
   cwd: string;
@@ -66,7 +66,11 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
         if (!c) continue;
         const { path, e } = c;
         const stagedOnly = !h || !idEquals(h.id, e.id) || h.kind !== e.kind;
-        const workDiffers = await workingFileDiffers(repo, path, e);
+        // Beyond a file or symlink the path is not in the working tree (what a symlink there
+        // points at is not the repository's): no working file to lose, nor one that keeps
+        // the staged content.
+        const beyond = blockingAncestor(repo.root, path) !== undefined;
+        const workDiffers = beyond ? opts.cached === true : await workingFileDiffers(repo, path, e);
         // Deleting the working file loses unstaged edits; dropping the entry loses staged
         // content no commit holds, unless the working file still has it (--cached keeps it).
         if (opts.cached ? stagedOnly && workDiffers : stagedOnly || workDiffers) atRisk.push(path);
@@ -83,6 +87,9 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
     const removed = [...chosen.keys()].sort();
     if (!opts.cached) {
       for (const path of removed) {
+        // Never through a symlink (or a file) that stands where a directory was: what it points
+        // at is not the repository's to delete.
+        if (blockingAncestor(repo.root, path) !== undefined) continue;
         rmSync(join(repo.root, path), { force: true });
         removeEmptyParents(repo.root, path);
       }

@@ -1,8 +1,10 @@
 // End to end: rm and mv, and their refusals.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../helpers.ts';
 import { newRepo } from './repo-helpers.ts';
 
 interface Status {
@@ -91,4 +93,40 @@ test('mv: renames in the tree and the index; never onto an existing path', (t) =
       ['a.txt', 'renamed/a2.txt', 'renamed'],
     ],
   );
+});
+
+test('rm and mv never reach through a symlink that replaced a tracked directory', (t) => {
+  const r = newRepo(t);
+  r.write('d/f.txt', 'precious\n');
+  r.write('e/g.txt', 'other\n');
+  r.write('m/h.txt', 'moved\n');
+  r.commit('base');
+  // The user swaps the directories for symlinks to directories outside the repository, which
+  // hold files of the same names (and the same content).
+  const outside = tempDir(t);
+  for (const [dir, file, text] of [
+    ['d', 'f.txt', 'precious\n'],
+    ['e', 'g.txt', 'other\n'],
+    ['m', 'h.txt', 'moved\n'],
+  ] as const) {
+    mkdirSync(join(outside, dir));
+    writeFileSync(join(outside, dir, file), text);
+    rmSync(r.path(dir), { recursive: true });
+    symlinkSync(join(outside, dir), r.path(dir));
+  }
+
+  // To shoal, the files are deleted: rm stages that, and deletes nothing beyond the symlinks.
+  r.ok(['rm', 'd/f.txt']);
+  assert.equal(readFileSync(join(outside, 'd', 'f.txt'), 'utf8'), 'precious\n');
+  r.ok(['rm', '-r', '-f', 'e']);
+  assert.equal(readFileSync(join(outside, 'e', 'g.txt'), 'utf8'), 'other\n');
+  assert.deepEqual(r.j<Status>(['status']).staged, [
+    { path: 'd/f.txt', change: 'deleted' },
+    { path: 'e/g.txt', change: 'deleted' },
+  ]);
+
+  // Nor does mv take a file from there into the repository.
+  r.fails(['mv', 'm/h.txt', 'moved.txt'], 'PATH_NOT_FOUND');
+  assert.equal(readFileSync(join(outside, 'm', 'h.txt'), 'utf8'), 'moved\n');
+  assert.ok(!existsSync(r.path('moved.txt')));
 });
