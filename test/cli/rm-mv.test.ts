@@ -130,3 +130,19 @@ test('rm and mv never reach through a symlink that replaced a tracked directory'
   assert.equal(readFileSync(join(outside, 'm', 'h.txt'), 'utf8'), 'moved\n');
   assert.ok(!existsSync(r.path('moved.txt')));
 });
+
+test('rm of a file already deleted from the working tree stages the deletion', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  r.write('new.txt', 'new\n');
+  r.commit('base', ['a.txt']);
+  rmSync(r.path('a.txt'));
+  // The content is in HEAD: nothing is lost (git rm agrees).
+  r.ok(['rm', 'a.txt']);
+  assert.deepEqual(r.j<Status>(['status']).staged, [{ path: 'a.txt', change: 'deleted' }]);
+  // Staged content no commit holds is still protected once its file is gone, with or without --cached.
+  r.ok(['add', 'new.txt']);
+  rmSync(r.path('new.txt'));
+  r.fails(['rm', 'new.txt'], 'DIRTY_WORKTREE');
+  r.fails(['rm', '--cached', 'new.txt'], 'DIRTY_WORKTREE');
+});
