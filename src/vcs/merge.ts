@@ -160,10 +160,27 @@ async function plan(
     oursFiles.file(path) !== undefined ||
     p.sideEntry.has(path) ||
     lstatOrNull(join(repo.root, path)) !== null;
-  const sideFor = (path: string): string => {
-    let side = `${path}~${suffix}`;
-    for (let n = 2; taken(side); n++) side = `${path}~${suffix}~${n}`;
-    return side;
+  /** Whether `dir`, an ancestor of a side file, cannot be a directory: the side goes elsewhere. */
+  const notADirectory = (dir: string): boolean =>
+    targetFile(dir) !== undefined ||
+    oursFiles.file(dir) !== undefined ||
+    p.sideEntry.has(dir) ||
+    !(lstatOrNull(join(repo.root, dir))?.isDirectory() ?? true);
+  /**
+   * Where theirs goes beside `path`: `~<branch>` (and a number if taken) after `collide`, by
+   * default the first ancestor that is a file in the result or a file or symlink in the working
+   * tree (nothing is ever written below a file, nor through a symlink), else the path itself.
+   */
+  const sideFor = (path: string, collide?: string): string => {
+    for (let i = path.indexOf('/'); i >= 0 && collide === undefined; i = path.indexOf('/', i + 1)) {
+      if (notADirectory(path.slice(0, i))) collide = path.slice(0, i);
+    }
+    collide ??= path;
+    const rest = path.slice(collide.length);
+    const at = (n: number): string => `${collide}~${suffix}${n > 1 ? `~${n}` : ''}`;
+    let n = 1;
+    while (taken(`${at(n)}${rest}`) || (rest !== '' && notADirectory(at(n)))) n++;
+    return `${at(n)}${rest}`;
   };
   const fromTheirs: string[] = [];
 
@@ -251,8 +268,7 @@ async function plan(
     }
     if (!collide) continue;
     changes.delete(path); // ours stays at the path
-    let side = `${collide}~${suffix}${path.slice(collide.length)}`;
-    for (let n = 2; taken(side); n++) side = `${collide}~${suffix}~${n}${path.slice(collide.length)}`;
+    const side = sideFor(path, collide);
     p.sideEntry.set(side, t);
     p.conflicts.push({ path, reason: 'file-directory', markers: false, side });
   }

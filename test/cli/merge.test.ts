@@ -1,9 +1,19 @@
 // End to end: merge through the CLI, conflicts in status, log --graph, and kill -9 mid-merge.
 
 import assert from 'node:assert/strict';
-import { type FSWatcher, renameSync, watch } from 'node:fs';
+import {
+  existsSync,
+  type FSWatcher,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  watch,
+} from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { shoalSpawn } from '../helpers.ts';
+import { shoalSpawn, tempDir } from '../helpers.ts';
 import { newRepo, randomFile, sha256 } from './repo-helpers.ts';
 
 interface Status {
@@ -164,4 +174,47 @@ test('kill -9 during a merge: the repository opens, fsck passes, abort restores,
   }
   assert.ok(interrupted > 0, 'at least one kill landed while the merge was writing');
   assert.deepEqual(r.j<{ problems: unknown[] }>(['fsck']).problems, []);
+});
+
+test('theirs of a file whose directory ours replaced with a file or a symlink goes beside it, never through it', (t) => {
+  const r = newRepo(t);
+  r.write('d/f.bin', binary(1));
+  r.write('e/g.bin', binary(1));
+  r.commit('base');
+  r.ok(['switch', '-c', 'feature']);
+  r.write('d/f.bin', binary(2));
+  r.write('e/g.bin', binary(2));
+  r.commit('theirs');
+  r.ok(['switch', 'main']);
+  // Ours: d becomes a symlink to a directory outside the repository, e a plain file.
+  const outside = tempDir(t);
+  mkdirSync(join(outside, 'target'));
+  rmSync(r.path('d'), { recursive: true });
+  rmSync(r.path('e'), { recursive: true });
+  symlinkSync(join(outside, 'target'), r.path('d'));
+  r.write('e', 'a file now\n');
+  r.commit('ours');
+
+  const m = r.run(['merge', 'feature', '--json']);
+  assert.equal(m.status, 1, m.stderr);
+  const out = JSON.parse(m.stdout) as { conflicts: { path: string; reason: string; side: string | null }[] };
+  assert.deepEqual(
+    out.conflicts.map((c) => [c.path, c.reason, c.side]),
+    [
+      ['d/f.bin', 'deleted-by-us', 'd~feature/f.bin'],
+      ['e/g.bin', 'deleted-by-us', 'e~feature/g.bin'],
+    ],
+  );
+  // Nothing was written outside the repository; theirs is where the conflict says.
+  assert.deepEqual(readdirSync(join(outside, 'target')), []);
+  assert.deepEqual(r.read('d~feature/f.bin'), binary(2));
+  assert.deepEqual(r.read('e~feature/g.bin'), binary(2));
+  assert.equal(r.read('e').toString(), 'a file now\n');
+
+  // Keeping ours resolves them; abort would have removed the side files.
+  rmSync(r.path('d~feature'), { recursive: true });
+  rmSync(r.path('e~feature'), { recursive: true });
+  r.ok(['merge', '--continue']);
+  assert.ok(!existsSync(r.path('d~feature')));
+  assert.deepEqual(r.j<Status>(['status']).untracked, []);
 });
