@@ -217,6 +217,9 @@ async function riskAt(
   }
   if (blocker !== undefined && fromFiles?.file(blocker) === undefined) return blocker;
   if (!sameEntry(s, h) && !sameEntry(s, t)) return p;
+  // Beyond a file or symlink of `from` (which the move deletes, and checks at its own path) the
+  // path is not in the working tree: what a symlink there points at is no local change.
+  if (blocker !== undefined) return undefined;
   const work = new WorkingFile(repo, p);
   if (!s && t && work.stat?.isDirectory()) {
     // A directory where the target has a file: replaceable when all it holds is tracked files

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { json, shoal } from '../helpers.ts';
@@ -270,6 +270,32 @@ test('a switch goes ahead over tracked files deleted from the working tree, as i
   repo.write('a.txt', 'local edit\n');
   repo.fails(['switch', 'main'], 'DIRTY_WORKTREE');
   assert.equal(repo.read('a.txt').toString(), 'local edit\n');
+});
+
+test('a switch from a tracked symlink to a directory of the same name does not look through the symlink', (t) => {
+  const repo = newRepo(t);
+  repo.write('real/x', 'x in real\n');
+  symlinkSync('real', repo.path('d'));
+  repo.commit('symlink');
+  repo.ok(['switch', '-c', 'dir']);
+  rmSync(repo.path('d'));
+  repo.write('d/x', 'x in d\n');
+  repo.commit('directory');
+  repo.ok(['switch', 'main']);
+  assert.equal(readlinkSync(repo.path('d')), 'real');
+  // real/x shows through d as d/x: it is no local change of d/x, and the tree is clean.
+  repo.ok(['switch', 'dir']);
+  assert.ok(lstatSync(repo.path('d')).isDirectory());
+  assert.equal(repo.read('d/x').toString(), 'x in d\n');
+  assert.equal(repo.read('real/x').toString(), 'x in real\n');
+  repo.ok(['switch', 'main']);
+  assert.equal(readlinkSync(repo.path('d')), 'real');
+  // A symlink retargeted by hand is a local change, though, and still stops the switch.
+  rmSync(repo.path('d'));
+  symlinkSync('elsewhere', repo.path('d'));
+  const refused = repo.fails(['switch', 'dir'], 'DIRTY_WORKTREE');
+  assert.deepEqual(JSON.parse(refused.stdout).error.paths, ['d']);
+  assert.equal(readlinkSync(repo.path('d')), 'elsewhere');
 });
 
 test('a switch that rewrites 20,000 files, a diff and a merge of them, run in a heap too small to hold them all', (t) => {
