@@ -57,11 +57,52 @@ export class WriterLock {
           `repository is locked by process ${owner} (another shoal command is running)`,
         );
       }
-      try {
-        unlinkSync(this.file); // stale: its owner is gone
-      } catch {}
+      this.breakStale(owner);
     }
     throw new ShoalError('LOCKED', 'could not take the repository lock');
+  }
+
+  /**
+   * Remove the lock file of `owner`, a process that is gone. Reading the pid and removing the
+   * file are two steps: another process may have broken the same stale lock in between and
+   * taken the lock, and removing by name would then remove its lock (both would write at once,
+   * and one's recovery would truncate the packs the other is writing). So only the process
+   * that creates the marker `<lock>.stale-<owner>` may remove it, and only while the file still
+   * names `owner`: no other process can replace the file in the meantime.
+   */
+  private breakStale(owner: number): void {
+    const marker = `${this.file}.stale-${Number.isInteger(owner) ? owner : 'unreadable'}`;
+    let fd: number;
+    try {
+      fd = openSync(marker, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // Another process is breaking it; if that one died doing so, its marker goes too.
+      let breaker = Number.NaN;
+      try {
+        breaker = Number.parseInt(readFileSync(marker, 'utf8'), 10);
+      } catch {}
+      if (Number.isInteger(breaker) && breaker !== process.pid && !alive(breaker)) {
+        try {
+          unlinkSync(marker);
+        } catch {}
+      }
+      return;
+    }
+    try {
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      let now = Number.NaN;
+      try {
+        now = Number.parseInt(readFileSync(this.file, 'utf8'), 10);
+      } catch {}
+      if (now === owner || (Number.isNaN(now) && !Number.isInteger(owner))) unlinkSync(this.file);
+    } catch {
+    } finally {
+      try {
+        unlinkSync(marker);
+      } catch {}
+    }
   }
 
   release(): void {
