@@ -4,10 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { json, tempDir } from '../helpers.ts';
+import { json, shoalSpawn, tempDir } from '../helpers.ts';
 import { daemonUser, isDaemon, ok, run, type State, startDaemon, status } from './daemon-helpers.ts';
 import { describe, newRepo } from './repo-helpers.ts';
 
@@ -209,4 +211,46 @@ test('daemon start reports why the daemon could not start', (t) => {
   assert.equal(existsSync(join(config, 'daemon.pid')), false, 'no pid file is left behind');
   assert.equal(status(config).status, 1);
   assert.equal(run(config, ['daemon', 'bogus']).status, 2);
+});
+
+test('a share while the daemon starts does not kill it, and is served once it has started', async (t) => {
+  const config = daemonUser(t);
+  const slow = newRepo(t, { configDir: config });
+  slow.ok(['share']);
+  // The daemon opens `slow` while it starts: with its config a FIFO, the daemon waits there,
+  // its pid file taken and its control socket not yet listening, until this test writes it.
+  const fifo = slow.path('.shoal/config.json');
+  rmSync(fifo);
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const later = newRepo(t, { configDir: config });
+
+  const starting = shoalSpawn(['daemon', 'start', '--json'], { configDir: config });
+  let stdout = '';
+  starting.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  const exited = once(starting, 'exit') as Promise<[number | null]>;
+  t.after(() => starting.kill('SIGKILL'));
+  const writer = await open(fifo, 'w'); // returns once the daemon opened it to read
+  const pid = Number(readFileSync(join(config, 'daemon.pid'), 'utf8'));
+  t.after(() => {
+    run(config, ['daemon', 'stop']);
+    if (isDaemon(pid)) process.kill(pid, 'SIGKILL');
+  });
+  // No control socket answers yet: `share` falls back to SIGHUP.
+  later.ok(['share']);
+  await writer.writeFile('{}');
+  await writer.close();
+  const [code] = await exited;
+  assert.equal(code, 0, `daemon start: ${stdout}`);
+  const started = json<State>({ status: 0, stdout, stderr: '', stdoutBytes: Buffer.from(stdout) });
+  assert.equal(started.pid, pid);
+  assert.ok(isDaemon(pid));
+  assert.deepEqual(started.repos.map((r) => r.path).sort(), [slow.dir, later.dir].sort(), stdout);
+  assert.deepEqual(
+    status(config)
+      .state.repos.map((r) => r.path)
+      .sort(),
+    [slow.dir, later.dir].sort(),
+  );
 });

@@ -2,8 +2,9 @@
 // repository registered with `shoal share`. `daemon run` (not listed) is the daemon itself,
 // in the foreground; `start` spawns it detached.
 import { once } from 'node:events';
+import { statSync } from 'node:fs';
 import { isShoalError, ShoalError } from '../../core/index.ts';
-import { globalConfigFile, readConfigFile, readShares } from '../../store/index.ts';
+import { globalConfigFile, readConfigFile, readShares, type Share, sharesFile } from '../../store/index.ts';
 import type { Daemon } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import {
@@ -167,6 +168,16 @@ async function status(ctx: Context): Promise<number> {
   return 0;
 }
 
+/** What tells one version of shares.json from the next (each is written anew and renamed). */
+function sharesStamp(): string {
+  try {
+    const st = statSync(sharesFile());
+    return `${st.ino} ${st.mtimeMs} ${st.size}`;
+  } catch {
+    return 'none';
+  }
+}
+
 /** The daemon itself: serve until SIGTERM or SIGINT; SIGHUP or a control request reloads. */
 async function run(ctx: Context, values: Values): Promise<number> {
   const readyFd = values['ready-fd'] === undefined ? undefined : Number(values['ready-fd']);
@@ -175,6 +186,16 @@ async function run(ctx: Context, values: Values): Promise<number> {
   // Started by `daemon start`, stdout and stderr already go to the log; in the foreground, mirror it.
   if (readyFd === undefined) rotateLog(files.log);
   const log = fileLogger(files.log, readyFd === undefined ? (line) => process.stderr.write(line) : undefined);
+  // Once the pid file is ours, `share` and `unshare` may signal a reload before the control
+  // socket listens, and SIGHUP's default action would kill the daemon. Until it can reload it
+  // ignores SIGHUP, and looks at shares.json once more before it reports ready.
+  const hupWhileStarting = (): void => {};
+  process.on('SIGHUP', hupWhileStarting);
+  let sharesRead: string | undefined;
+  const shares = (): Share[] => {
+    sharesRead = sharesStamp();
+    return readShares();
+  };
   let daemon: Daemon | undefined;
   try {
     claimPidFile();
@@ -195,7 +216,7 @@ async function run(ctx: Context, values: Values): Promise<number> {
       mdns,
       maxUpload: rateOption(config['transfer.max-upload'], 'transfer.max-upload'),
       maxDownload: rateOption(config['transfer.max-download'], 'transfer.max-download'),
-      shares: readShares,
+      shares,
       log,
     });
     const d = daemon;
@@ -212,6 +233,11 @@ async function run(ctx: Context, values: Values): Promise<number> {
       log('info', 'SIGHUP: reloading the shares');
       reload().catch((err) => log('error', `reload failed: ${(err as Error).message}`));
     });
+    process.off('SIGHUP', hupWhileStarting);
+    if (sharesStamp() !== sharesRead) {
+      log('info', 'the shares changed while starting: reloading them');
+      await reload().catch((err) => log('error', `reload failed: ${(err as Error).message}`));
+    }
     const stopping = new AbortController();
     process.once('SIGTERM', () => stopping.abort('SIGTERM'));
     process.once('SIGINT', () => stopping.abort('SIGINT'));
