@@ -11,6 +11,8 @@ import {
   closeSync,
   openSync,
   readFileSync,
+  readlinkSync,
+  realpathSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -69,15 +71,52 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** A pid file can outlive its daemon and its pid be reused: check it is still a shoal daemon. */
+/**
+ * A pid file can outlive its daemon and its pid be reused, by any process or by the daemon of
+ * another config directory: check it is still a shoal daemon, and this directory's.
+ */
 function isDaemonProcess(pid: number): boolean {
   if (!processAlive(pid)) return false;
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv.includes('daemon') && argv.includes('run');
+    if (!argv.includes('daemon') || !argv.includes('run')) return false;
   } catch {
     return true; // no /proc: trust the pid file
   }
+  const theirs = processConfigDir(pid);
+  return theirs === undefined || sameDir(theirs, configDir());
+}
+
+/** The config directory a process's environment names, as configDir() finds it; undefined if unknown. */
+function processConfigDir(pid: number): string | undefined {
+  const env = new Map<string, string>();
+  let cwd: string;
+  try {
+    for (const entry of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
+      const eq = entry.indexOf('=');
+      if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+    }
+    cwd = readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return undefined;
+  }
+  const xdg = env.get('XDG_CONFIG_HOME');
+  const home = env.get('HOME');
+  const dir =
+    env.get('SHOAL_CONFIG_DIR') ||
+    (xdg ? join(xdg, 'shoal') : home ? join(home, '.config', 'shoal') : undefined);
+  return dir === undefined ? undefined : resolve(cwd, dir);
+}
+
+function sameDir(a: string, b: string): boolean {
+  const real = (p: string): string => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  return real(a) === real(b);
 }
 
 function readPid(file: string): number | undefined {

@@ -161,6 +161,30 @@ test('a stale pid file is replaced by start and removed by stop', (t) => {
   ok(config, ['daemon', 'stop']);
 });
 
+test("a pid file naming another config directory's daemon is stale", (t) => {
+  const mine = daemonUser(t);
+  const theirs = daemonUser(t);
+  const other = startDaemon(t, theirs);
+  // As when this user's daemon was killed and its pid went to the other one's daemon.
+  writeFileSync(join(mine, 'daemon.pid'), `${other.pid}\n`);
+
+  const st = status(mine);
+  assert.equal(st.status, 1);
+  assert.equal(st.state.stalePid, other.pid);
+  assert.deepEqual(json<{ stalePid: number }>(ok(mine, ['daemon', 'stop', '--json'])).stalePid, other.pid);
+  assert.ok(isDaemon(other.pid), "stop left the other user's daemon alone");
+  assert.equal(status(theirs).state.pid, other.pid);
+
+  writeFileSync(join(mine, 'daemon.pid'), `${other.pid}\n`);
+  const started = startDaemon(t, mine);
+  assert.equal(started.alreadyRunning, false);
+  assert.notEqual(started.pid, other.pid);
+  assert.notEqual(started.peerId, other.peerId);
+  ok(mine, ['daemon', 'stop']);
+  assert.ok(isDaemon(other.pid));
+  assert.equal(status(theirs).status, 0);
+});
+
 test('the daemon skips a repository that disappeared and keeps serving the others', (t) => {
   const config = daemonUser(t);
   const kept = newRepo(t, { configDir: config });
