@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import {
   chmodSync,
   existsSync,
@@ -540,4 +541,21 @@ test('a clone resumed over a file of the user: refused before anything is writte
     const st = user.j<{ staged: unknown[]; unstaged: unknown[] }>(['status']);
     assert.deepEqual([st.staged, st.unstaged], [[], []]);
   });
+});
+
+test('serve refuses arguments it does not take, outside a repository too, and exits 2', async (t) => {
+  const repo = newRepo(t);
+  const outside = tempDir(t);
+  for (const [args, cwd] of [
+    [['serve', '--listen', '/ip4/127.0.0.1/tcp/0', 'stray'], repo.dir],
+    [['serve', '--bogus'], outside],
+    [['serve', '--max-upload', 'fast'], outside],
+  ] as const) {
+    const c = shoalBg(t, [...args], { cwd, configDir: repo.configDir });
+    // Exits at once, or serves (prints its address) until killed.
+    const first = await Promise.race([c.exited.then(() => 'exited'), once(c.proc.stdout!, 'data')]);
+    assert.equal(first, 'exited', `shoal ${args.join(' ')} served: ${c.stdout()}`);
+    assert.equal(await c.exited, 2, `shoal ${args.join(' ')}: ${c.stderr()}`);
+    assert.match(c.stderr(), /usage: shoal serve|is not a rate/);
+  }
 });

@@ -2,7 +2,7 @@
 // foreground until Ctrl-C.
 import { once } from 'node:events';
 import { ensureRepoIdentity, pushHandler, startPeer } from '../../swarm/index.ts';
-import { type Context, parse } from '../context.ts';
+import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, lanDiscovery, withRepo } from '../repo.ts';
 import { rateOption } from '../transfer.ts';
@@ -12,17 +12,20 @@ const USAGE = 'shoal serve [--listen <multiaddr>]... [--max-upload <rate>] [--md
 export const command: Command = {
   summary: 'serve this repository to peers until interrupted',
   usage: USAGE,
-  run: (ctx: Context, args: string[]) =>
-    withRepo(ctx, async (repo) => {
-      const { values } = parse(
-        args,
-        {
-          listen: { type: 'string', multiple: true },
-          'max-upload': { type: 'string' },
-          mdns: { type: 'boolean' },
-        },
-        USAGE,
-      );
+  async run(ctx: Context, args: string[]) {
+    // Misuse is told apart before anything else (and before the repository gets an identity).
+    const { values, positionals } = parse(
+      args,
+      {
+        listen: { type: 'string', multiple: true },
+        'max-upload': { type: 'string' },
+        mdns: { type: 'boolean' },
+      },
+      USAGE,
+    );
+    if (positionals.length > 0) usage(USAGE);
+    const maxUpload = rateOption(values['max-upload'], 'max-upload');
+    return withRepo(ctx, async (repo) => {
       const user = identity();
       const state = await ensureRepoIdentity(repo, user);
       const listen =
@@ -32,7 +35,7 @@ export const command: Command = {
         user,
         listen,
         mdns: lanDiscovery(values.mdns === true || repo.config('serve.mdns') === 'true'),
-        maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
+        maxUpload: maxUpload ?? rateOption(repo.config('transfer.max-upload'), 'max-upload'),
       });
       peer.server.add({ repo, state });
       peer.server.setPushHandler(pushHandler(() => peer.node, peer.download));
@@ -48,5 +51,6 @@ export const command: Command = {
       await peer.stop();
       if (!ctx.json && !ctx.quiet) ctx.err('stopped');
       return 0;
-    }),
+    });
+  },
 };
