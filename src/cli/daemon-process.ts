@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
+  fstatSync,
   openSync,
   readFileSync,
   readlinkSync,
@@ -187,8 +188,10 @@ export function claimPidFile(): void {
   throw new ShoalError('LOCKED', `could not take the daemon's pid file ${files.pid}`);
 }
 
+const LOG_MAX_BYTES = 8 * 1024 * 1024;
+
 /** Keep the log from growing without bound: one old generation is kept. */
-export function rotateLog(file: string, maxBytes = 8 * 1024 * 1024): void {
+export function rotateLog(file: string, maxBytes = LOG_MAX_BYTES): void {
   try {
     if (statSync(file).size > maxBytes) renameSync(file, `${file}.1`);
   } catch {}
@@ -196,20 +199,26 @@ export function rotateLog(file: string, maxBytes = 8 * 1024 * 1024): void {
 
 export type Logger = (level: string, message: string) => void;
 
-export function fileLogger(file: string, mirror?: (line: string) => void): Logger {
+/**
+ * Log lines to `file`. A daemon runs for months and logs what peers do (refused requests,
+ * pushes), so the file is rotated as it passes `maxBytes`, not only when the daemon starts.
+ */
+export function fileLogger(file: string, mirror?: (line: string) => void, maxBytes = LOG_MAX_BYTES): Logger {
   return (level, message) => {
     const line = `${new Date().toISOString()} ${level} ${message}\n`;
     try {
-      appendLine(file, line);
+      if (appendLine(file, line) > maxBytes) renameSync(file, `${file}.1`);
     } catch {} // a full disk must not take the daemon down
     mirror?.(line);
   };
 }
 
-function appendLine(file: string, line: string): void {
+/** Append a line; returns the file's size after it. */
+function appendLine(file: string, line: string): number {
   const fd = openSync(file, 'a', 0o600);
   try {
     writeSync(fd, line);
+    return fstatSync(fd).size;
   } finally {
     closeSync(fd);
   }

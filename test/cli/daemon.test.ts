@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileLogger } from '../../src/cli/daemon-process.ts';
 import { json, shoalSpawn, tempDir } from '../helpers.ts';
 import { daemonUser, isDaemon, ok, run, type State, startDaemon, status } from './daemon-helpers.ts';
 import { describe, newRepo } from './repo-helpers.ts';
@@ -277,4 +278,14 @@ test('a share while the daemon starts does not kill it, and is served once it ha
       .sort(),
     [slow.dir, later.dir].sort(),
   );
+});
+
+test("a running daemon's log is rotated as it grows, not only when the daemon starts", (t) => {
+  const file = join(tempDir(t), 'daemon.log');
+  const log = fileLogger(file, undefined, 4096);
+  for (let i = 0; i < 1000; i++) log('warn', `refused peer ${i}: not allowed to read`);
+  const line = 100;
+  assert.ok(statSync(file).size <= 4096 + line, `daemon.log is ${statSync(file).size} bytes`);
+  assert.ok(statSync(`${file}.1`).size <= 4096 + line, `daemon.log.1 is ${statSync(`${file}.1`).size} bytes`);
+  assert.match(readFileSync(file, 'utf8'), /refused peer 999: not allowed to read\n$/);
 });
