@@ -34,6 +34,16 @@ test('daemon start, status and stop', (t) => {
   assert.match(again.stdout, new RegExp(`already running \\(pid ${started.pid}\\)`));
   assert.equal(json<State>(ok(config, ['daemon', 'start', '--json'])).alreadyRunning, true);
 
+  // Options that say how to start a daemon are misuse with stop and status, not ignored.
+  for (const args of [
+    ['daemon', 'stop', '--listen', '/ip4/127.0.0.1/tcp/0'],
+    ['daemon', 'status', '--mdns'],
+  ]) {
+    const r = run(config, args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${describe(r)}`);
+  }
+  assert.ok(isDaemon(started.pid), 'the refused stop left the daemon running');
+
   const now = status(config);
   assert.equal(now.status, 0);
   assert.equal(now.state.pid, started.pid);

@@ -44,7 +44,11 @@ export const command: Command = {
   async run(ctx: Context, args: string[]) {
     const { values, positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length !== 1) usage(USAGE);
-    switch (positionals[0]) {
+    // The options say how to start a daemon: `stop` and `status` take none.
+    const verb = positionals[0];
+    if ((verb === 'stop' || verb === 'status') && Object.values(values).some((v) => v !== undefined))
+      usage(USAGE);
+    switch (verb) {
       case 'start':
         return start(ctx, values);
       case 'stop':
