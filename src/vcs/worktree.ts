@@ -2,7 +2,17 @@
 // directory) and a sorted, recursive walk that never enters `.shoal/`.
 
 import { isUtf8 } from 'node:buffer';
-import { type BigIntStats, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import {
+  type BigIntStats,
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+} from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { compareNames, comparePathKeys, ShoalError } from '../core/index.ts';
@@ -49,6 +59,29 @@ export function lstatOrNull(abs: string): BigIntStats | null {
   }
 }
 
+/**
+ * The text of a .shoalignore file, or null when there is none to read. Only a regular file (or a
+ * symlink to one) holds rules: a FIFO would block the open and a read until a writer comes, and a
+ * character device such as /dev/zero never ends, so anything else is passed over like a missing
+ * file. The open does not block, and the file is checked through the descriptor it opened.
+ */
+function readIgnoreFile(abs: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return null;
+    return readFileSync(fd, 'utf8');
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 interface Rules {
   base: string; // directory the rules are relative to ('' is the root)
   matcher: Ignore;
@@ -70,11 +103,8 @@ export class IgnoreRules {
   private rulesFor(dir: string): Rules | null {
     let rules = this.cache.get(dir);
     if (rules === undefined) {
-      rules = null;
-      try {
-        const text = readFileSync(join(this.root, dir, IGNORE_FILE), 'utf8');
-        rules = { base: dir, matcher: ignore().add(text) };
-      } catch {}
+      const text = readIgnoreFile(join(this.root, dir, IGNORE_FILE));
+      rules = text === null ? null : { base: dir, matcher: ignore().add(text) };
       this.cache.set(dir, rules);
     }
     return rules;

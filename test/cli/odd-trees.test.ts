@@ -1,0 +1,59 @@
+// Working trees holding unusual things: special files, long names, nested repositories. Every
+// command must finish, with a clear error or the right result, whatever it finds.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { rmSync, symlinkSync } from 'node:fs';
+import { test } from 'node:test';
+import { BIN, json, shoalEnv } from '../helpers.ts';
+import { describe, newRepo, type TestRepo } from './repo-helpers.ts';
+
+// Generous: only there so that a command that blocks fails the test instead of hanging it.
+const HANG = 60_000;
+
+/** `shoal --json <args>` in the repository, killed if it blocks; required to exit 0. */
+function finishes<T>(repo: TestRepo, args: string[]): T {
+  const r = spawnSync(process.execPath, [BIN, ...args, '--json'], {
+    cwd: repo.dir,
+    env: shoalEnv({ configDir: repo.configDir }),
+    timeout: HANG,
+    encoding: 'utf8',
+  });
+  const run = {
+    status: r.status ?? -1,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    stdoutBytes: Buffer.from(r.stdout),
+  };
+  assert.equal(r.signal, null, `shoal ${args.join(' ')} blocked: ${describe(run)}`);
+  assert.equal(r.status, 0, `shoal ${args.join(' ')}: ${describe(run)}`);
+  return json<T>(run);
+}
+
+interface Status {
+  untracked: string[];
+  staged: { path: string }[];
+}
+
+test('a .shoalignore that is a FIFO or a character device holds no rules and blocks nothing', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  repo.write('b.log', 'b');
+  assert.equal(spawnSync('mkfifo', [repo.path('.shoalignore')]).status, 0);
+  assert.deepEqual(finishes<Status>(repo, ['status']).untracked, ['a.txt', 'b.log']);
+  finishes(repo, ['add', '.']);
+  rmSync(repo.path('.shoalignore'));
+  // A symlink to a device that never ends (as /dev/zero) is no list of rules either.
+  symlinkSync('/dev/zero', repo.path('.shoalignore'));
+  repo.write('sub/.shoalignore', '*.log\n');
+  repo.write('sub/c.log', 'c');
+  repo.write('sub/d.txt', 'd');
+  const st = finishes<Status>(repo, ['status']);
+  assert.deepEqual(st.untracked, ['.shoalignore', 'sub/']);
+  // The symlink itself is an ordinary untracked symlink, and the regular file below still counts.
+  finishes(repo, ['add', '.']);
+  assert.deepEqual(
+    finishes<Status>(repo, ['status']).staged.map((e) => e.path),
+    ['.shoalignore', 'a.txt', 'b.log', 'sub/.shoalignore', 'sub/d.txt'],
+  );
+});
