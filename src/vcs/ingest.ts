@@ -2,7 +2,7 @@
 // chunks and index nodes not already present. Reads are double-buffered so the disk works
 // while this thread chunks and hashes; memory is bounded by two read buffers.
 
-import { type BigIntStats, closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import { type BigIntStats, closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
 import { WasmCutter } from '../core/chunker-wasm.ts';
 import {
   type ChunkerParams,
@@ -101,7 +101,9 @@ class ChunkSink {
 export async function ingestFile(path: string, opts: IngestOptions): Promise<Ingested> {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Without blocking: the caller lstat'ed a regular file, but a FIFO put in its place since
+    // would hold a blocking open until a writer came. The fstat below refuses anything but a file.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ShoalError('PATH_NOT_FOUND', `'${path}' does not exist`, { path });

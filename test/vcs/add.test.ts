@@ -1,11 +1,14 @@
 // add, driven through the library: what an add that stops part-way leaves behind.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { isShoalError } from '../../src/core/index.ts';
 import { add, commit } from '../../src/vcs/index.ts';
+import { ROOT, tempDir } from '../helpers.ts';
 import { fixture, IDENTITY } from './fixture.ts';
 
 test('an add interrupted after its first batch leaves an index that commits: removals go with the batch', async (t) => {
@@ -36,4 +39,29 @@ test('an add interrupted after its first batch leaves an index that commits: rem
   await commit(f.repo, { message: 'partial', authorName: 'tester', identity: IDENTITY });
   await add(f.repo, { cwd: f.dir, paths: ['.'] });
   assert.equal(f.repo.staging.count(), 2101);
+});
+
+test('reading a file that a FIFO has replaced since it was listed fails at once instead of blocking', (t) => {
+  // add, status and checkout lstat a path, see a regular file, and read it a moment later: by
+  // then a FIFO may stand there. The read runs in a child process, so that a blocking open
+  // fails this test rather than hanging it.
+  const dir = tempDir(t);
+  const fifo = join(dir, 'was-a-file');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const ingest = pathToFileURL(join(ROOT, 'src', 'vcs', 'ingest.ts')).href;
+  const script = `
+    const { ingestFile } = await import(${JSON.stringify(ingest)});
+    const chunker = { min: 1024, avg: 4096, max: 16384 };
+    try {
+      await ingestFile(${JSON.stringify(fifo)}, { chunker, session: null });
+      console.log('read');
+    } catch (err) {
+      console.log(err.code);
+    }`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000, // only a guard against a hang
+  });
+  assert.equal(r.signal, null, `ingestFile blocked on a FIFO: ${r.stderr}`);
+  assert.equal(r.stdout.trim(), 'NOT_A_FILE', r.stderr);
 });
