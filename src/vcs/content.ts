@@ -2,6 +2,7 @@
 // and write it to a working file through a temporary name, fsynced and renamed into place, so
 // a failure (a corrupt chunk, a full disk) never leaves wrong bytes at the path.
 
+import { createHash } from 'node:crypto';
 import {
   type BigIntStats,
   closeSync,
@@ -81,8 +82,27 @@ function* walkContent(objects: ObjectStore, id: ObjectId, height: number, size: 
 const DURABLE_FILE = 1024 * 1024;
 const EARLY_SYNC = 64 * 1024 * 1024;
 
+// The longest name a temporary may borrow from the file's: with the dot, the suffix and a pid it
+// stays within the 255 bytes most file systems allow in one name.
+const TEMP_NAME_BYTES = 200;
+
+/**
+ * The temporary name a file is written under before it is renamed to `abs`. A file whose name is
+ * near the file system's limit gives only the start of it, followed by a hash of the whole name
+ * (so two long names with a common start still get different temporaries).
+ */
 export function tempPathFor(abs: string): string {
-  return join(dirname(abs), `.${basename(abs)}.shoal-tmp-${process.pid}`);
+  let name = basename(abs);
+  if (Buffer.byteLength(name) > TEMP_NAME_BYTES) {
+    const hash = createHash('sha256').update(name).digest('hex').slice(0, 16);
+    let start = '';
+    for (const ch of name) {
+      if (Buffer.byteLength(start + ch) > TEMP_NAME_BYTES - hash.length - 1) break;
+      start += ch;
+    }
+    name = `${start}~${hash}`;
+  }
+  return join(dirname(abs), `.${name}.shoal-tmp-${process.pid}`);
 }
 
 /** A failed write to the working tree as shoal's error: a full disk or a refusal, said plainly. */

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync, symlinkSync } from 'node:fs';
+import { readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { BIN, json, shoalEnv } from '../helpers.ts';
 import { describe, newRepo, type TestRepo } from './repo-helpers.ts';
@@ -56,4 +56,31 @@ test('a .shoalignore that is a FIFO or a character device holds no rules and blo
     finishes<Status>(repo, ['status']).staged.map((e) => e.path),
     ['.shoalignore', 'a.txt', 'b.log', 'sub/.shoalignore', 'sub/d.txt'],
   );
+});
+
+test('files and symlinks whose names are as long as the file system allows are restored and checked out', (t) => {
+  const repo = newRepo(t);
+  const file = 'f'.repeat(255); // NAME_MAX bytes
+  const link = `l${'é'.repeat(127)}`; // 255 bytes of UTF-8 in 128 characters
+  repo.write(file, 'committed\n');
+  repo.write(`dir/${file}`, Buffer.alloc(2 * 1024 * 1024, 7)); // a large file takes another path
+  symlinkSync(file, repo.path(link));
+  const first = repo.commit('long names');
+
+  repo.write(file, 'changed\n');
+  repo.write(`dir/${file}`, 'changed\n');
+  rmSync(repo.path(link));
+  symlinkSync('elsewhere', repo.path(link));
+  repo.ok(['restore', '.']);
+  assert.equal(repo.read(file).toString(), 'committed\n');
+  assert.deepEqual(repo.read(`dir/${file}`), Buffer.alloc(2 * 1024 * 1024, 7));
+  assert.equal(readlinkSync(repo.path(link)), file);
+
+  repo.ok(['rm', '-r', file, link, 'dir']);
+  repo.commit('gone');
+  repo.ok(['checkout', first]);
+  assert.equal(repo.read(file).toString(), 'committed\n');
+  assert.equal(readlinkSync(repo.path(link)), file);
+  const st = repo.j<{ staged: unknown[]; unstaged: unknown[]; untracked: string[] }>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
 });
