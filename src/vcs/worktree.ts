@@ -35,7 +35,8 @@ export function repoPath(root: string, cwd: string, arg: string): string {
   const abs = isAbsolute(arg) ? resolve(arg) : resolve(cwd, arg);
   const rel = relative(root, abs);
   if (rel === '') return '';
-  if (rel.startsWith('..') || isAbsolute(rel)) {
+  // '..' as the first component, not as the start of a name: '..foo' is a file in the root.
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     throw new ShoalError('PATH_OUTSIDE_REPOSITORY', `'${arg}' is outside the repository at '${root}'`, {
       path: arg,
     });

@@ -84,3 +84,24 @@ test('files and symlinks whose names are as long as the file system allows are r
   const st = repo.j<{ staged: unknown[]; unstaged: unknown[]; untracked: string[] }>(['status']);
   assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
 });
+
+test('a name that starts with two dots is inside the repository', (t) => {
+  const repo = newRepo(t);
+  repo.write('..foo', 'one\n');
+  repo.write('...', 'two\n');
+  repo.write('sub/..bar', 'three\n');
+  repo.ok(['add', '..foo', '...']);
+  repo.ok(['add', '..bar'], repo.path('sub'));
+  repo.ok(['commit', '-m', 'dots']);
+  repo.write('..foo', 'changed\n');
+  repo.ok(['restore', '..foo']);
+  assert.equal(repo.read('..foo').toString(), 'one\n');
+  repo.ok(['rm', '...', 'sub/..bar']);
+  assert.deepEqual(
+    repo.j<{ staged: { path: string }[] }>(['status']).staged.map((e) => e.path),
+    ['...', 'sub/..bar'],
+  );
+  // What is above the root is still refused, however it is spelled.
+  repo.fails(['add', '..'], 'PATH_OUTSIDE_REPOSITORY');
+  repo.fails(['add', '../..foo'], 'PATH_OUTSIDE_REPOSITORY');
+});
