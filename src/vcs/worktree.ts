@@ -48,6 +48,13 @@ export function repoPath(root: string, cwd: string, arg: string): string {
       `'${arg}' is inside the repository's own ${REPO_DIR} directory (or names it on some file systems)`,
     );
   }
+  if (posix.split('/').some(namesRepoDir)) {
+    throw new ShoalError(
+      'PATH_OUTSIDE_REPOSITORY',
+      `'${arg}' is inside the ${REPO_DIR} directory of a repository nested in this one`,
+      { path: arg },
+    );
+  }
   return posix;
 }
 
@@ -247,7 +254,10 @@ function* walkFrom(
   // than passed over as if the file were not there.
   const undecodable = entries.some((d) => d.name.includes('\ufffd')) ? undecodableNames(abs) : undefined;
   for (const d of entries) {
-    if (start === '' && namesRepoDir(d.name)) continue;
+    // The repository's own directory, and that of a repository nested in the working tree: its
+    // index and packs change under its own commands, and a checkout here writing an old copy
+    // of them back would lose the nested repository's later commits.
+    if (namesRepoDir(d.name)) continue;
     const bad = undecodable?.get(d.name);
     if (bad) {
       const path = start === '' ? d.name : `${start}/${d.name}`;

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { BIN, json, shoalEnv } from '../helpers.ts';
 import { describe, newRepo, type TestRepo } from './repo-helpers.ts';
@@ -104,4 +104,36 @@ test('a name that starts with two dots is inside the repository', (t) => {
   // What is above the root is still refused, however it is spelled.
   repo.fails(['add', '..'], 'PATH_OUTSIDE_REPOSITORY');
   repo.fails(['add', '../..foo'], 'PATH_OUTSIDE_REPOSITORY');
+});
+
+test('a repository nested in the working tree keeps its .shoal directory to itself', (t) => {
+  const outer = newRepo(t);
+  outer.write('top.txt', 'top\n');
+  mkdirSync(outer.path('inner'));
+  const inner = newRepo(t, { dir: outer.path('inner'), configDir: outer.configDir });
+  inner.write('f.txt', 'inner v1\n');
+  inner.commit('inner v1');
+
+  assert.deepEqual(outer.j<{ added: string[] }>(['add', '.']).added, ['inner/f.txt', 'top.txt']);
+  outer.ok(['commit', '-m', 'outer']);
+  assert.deepEqual(
+    outer.j<{ path: string }[]>(['ls']).map((e) => e.path),
+    ['inner/f.txt', 'top.txt'],
+  );
+  outer.fails(['add', 'inner/.shoal/index.db'], 'PATH_OUTSIDE_REPOSITORY');
+
+  // The nested repository goes on committing; the outer one sees only its working file change,
+  // and a forced checkout of the outer one leaves the nested repository's store alone.
+  inner.write('f.txt', 'inner v2\n');
+  const v2 = inner.commit('inner v2');
+  const st = outer.j<{ unstaged: { path: string }[]; untracked: string[] }>(['status']);
+  assert.deepEqual(
+    st.unstaged.map((e) => e.path),
+    ['inner/f.txt'],
+  );
+  assert.deepEqual(st.untracked, []);
+  outer.ok(['checkout', '-f', 'HEAD']);
+  assert.equal(inner.read('f.txt').toString(), 'inner v1\n');
+  assert.equal(inner.j<{ id: string }[]>(['log'])[0]!.id, v2);
+  inner.ok(['fsck']);
 });
