@@ -216,7 +216,7 @@ function* walkFrom(
   listed: boolean,
 ): Generator<WorkEntry | { dir: string; skipped: true }> {
   const abs = start === '' ? root : join(root, start);
-  const st = lstatOrNull(abs);
+  const st = lstatInWalk(abs, start);
   if (!st) return;
   if (!st.isDirectory()) {
     // A directory replaced by a file since it was listed would come out of path order: passed
@@ -293,12 +293,30 @@ function* walkFrom(
       const ignored = onlyTracked || rules.ignored(path, false);
       if (ignored && !tracked?.has(path)) continue;
       const childAbs = prefix + name;
-      const cst = lstatOrNull(childAbs);
+      const cst = lstatInWalk(childAbs, path);
       // Gone since the listing, or now a directory (which would sort elsewhere): passed over,
       // as if the walk had come a moment later.
       if (!cst || !(cst.isFile() || cst.isSymbolicLink())) continue;
       yield { path, abs: childAbs, stat: cst, kind: cst.isFile() ? 'file' : 'symlink' };
     }
+  }
+}
+
+/**
+ * lstatOrNull() for the walk, which has the repository-relative path to name: a path longer than
+ * the system lets a program open (PATH_MAX) can be neither read nor recorded, and is said, like
+ * a name that is not UTF-8, rather than failing as an unexplained system error.
+ */
+function lstatInWalk(abs: string, path: string): BigIntStats | null {
+  try {
+    return lstatOrNull(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+    throw new ShoalError(
+      'INVALID_NAME',
+      `cannot track '${path}': its path is too long to open (${Buffer.byteLength(abs)} bytes); move it higher, or list it in ${IGNORE_FILE}`,
+      { path },
+    );
   }
 }
 

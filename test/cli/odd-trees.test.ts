@@ -137,3 +137,24 @@ test('a repository nested in the working tree keeps its .shoal directory to itse
   assert.equal(inner.j<{ id: string }[]>(['log'])[0]!.id, v2);
   inner.ok(['fsck']);
 });
+
+test('a path too long to open is named as such by status and add, until .shoalignore lists it', (t) => {
+  const repo = newRepo(t);
+  repo.write('top.txt', 'top\n');
+  // 22 levels of 200-byte names: over PATH_MAX (4096), so made one relative step at a time.
+  const level = 'd'.repeat(200);
+  const made = spawnSync(
+    'sh',
+    ['-c', `for i in $(seq 22); do mkdir ${level} && cd -P ${level} || exit 1; done; echo deep > f`],
+    {
+      cwd: repo.dir,
+    },
+  );
+  assert.equal(made.status, 0, String(made.stderr));
+  for (const args of [['status'], ['add', '.']]) {
+    const r = repo.fails(args, 'INVALID_NAME');
+    assert.match(r.stderr, /too long to open/);
+  }
+  repo.write('.shoalignore', `${level}/\n`);
+  assert.deepEqual(repo.j<{ added: string[] }>(['add', '.']).added, ['.shoalignore', 'top.txt']);
+});
