@@ -48,7 +48,7 @@ export function repoPath(root: string, cwd: string, arg: string): string {
       `'${arg}' is inside the repository's own ${REPO_DIR} directory (or names it on some file systems)`,
     );
   }
-  if (posix.split('/').some(namesRepoDir)) {
+  if (posix.split('/').includes(REPO_DIR)) {
     throw new ShoalError(
       'PATH_OUTSIDE_REPOSITORY',
       `'${arg}' is inside the ${REPO_DIR} directory of a repository nested in this one`,
@@ -254,10 +254,12 @@ function* walkFrom(
   // than passed over as if the file were not there.
   const undecodable = entries.some((d) => d.name.includes('\ufffd')) ? undecodableNames(abs) : undefined;
   for (const d of entries) {
-    // The repository's own directory, and that of a repository nested in the working tree: its
-    // index and packs change under its own commands, and a checkout here writing an old copy
-    // of them back would lose the nested repository's later commits.
-    if (namesRepoDir(d.name)) continue;
+    // The repository's own directory (and at the root, the names that are it on other file
+    // systems), and that of a repository nested in the working tree: its index and packs change
+    // under its own commands, and a checkout here writing an old copy of them back would lose
+    // the nested repository's later commits. Deeper, only the exact name is a repository's: a
+    // directory called `SHOAL~1` or `.SHOAL` there is the user's, and tracked.
+    if (start === '' ? namesRepoDir(d.name) : d.name === REPO_DIR) continue;
     const bad = undecodable?.get(d.name);
     if (bad) {
       const path = start === '' ? d.name : `${start}/${d.name}`;

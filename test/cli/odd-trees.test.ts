@@ -136,6 +136,15 @@ test('a repository nested in the working tree keeps its .shoal directory to itse
   assert.equal(inner.read('f.txt').toString(), 'inner v1\n');
   assert.equal(inner.j<{ id: string }[]>(['log'])[0]!.id, v2);
   inner.ok(['fsck']);
+
+  // Below the root only the exact name is a repository's: names that alias `.shoal` on other
+  // file systems are ordinary directories there, and tracked.
+  for (const name of ['.SHOAL', 'SHOAL~1']) outer.write(`sub/${name}/kept.txt`, `${name}\n`);
+  assert.deepEqual(outer.j<{ added: string[] }>(['add', 'sub']).added, [
+    'sub/.SHOAL/kept.txt',
+    'sub/SHOAL~1/kept.txt',
+  ]);
+  assert.equal(outer.j<{ untracked: string[] }>(['status']).untracked.length, 0);
 });
 
 test('a path too long to open is named as such by status and add, until .shoalignore lists it', (t) => {
