@@ -7,6 +7,7 @@
 // Crash safety: the merge state (both sides, the conflicts) is recorded before the working tree
 // is touched, so an interrupted merge is always visible and `merge --abort` restores the tree.
 
+import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
@@ -177,7 +178,7 @@ async function plan(
     }
     collide ??= path;
     const rest = path.slice(collide.length);
-    const at = (n: number): string => `${collide}~${suffix}${n > 1 ? `~${n}` : ''}`;
+    const at = (n: number): string => beside(collide, `~${suffix}${n > 1 ? `~${n}` : ''}`);
     let n = 1;
     while (taken(`${at(n)}${rest}`) || (rest !== '' && notADirectory(at(n)))) n++;
     return `${at(n)}${rest}`;
@@ -577,4 +578,30 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
 export async function mergeConflicts(repo: Repository): Promise<ConflictStatus[]> {
   const state = readMergeState(repo);
   return state ? conflictStatus(repo, state) : [];
+}
+
+/** The most bytes most file systems allow in one name. */
+const NAME_MAX = 255;
+
+/**
+ * `path` with `tail` appended to its last component, kept within NAME_MAX: a long name gives
+ * only its start, then a hash of the whole name, before the tail (and a long tail is hashed
+ * too), so a conflict on a file whose name is near the limit still has somewhere to go.
+ */
+function beside(path: string, tail: string): string {
+  const slash = path.lastIndexOf('/');
+  const name = path.slice(slash + 1);
+  if (Buffer.byteLength(name) + Buffer.byteLength(tail) <= NAME_MAX) return path + tail;
+  const shortTail = Buffer.byteLength(tail) <= NAME_MAX / 2 ? tail : `~${shortHash(tail)}`;
+  const room = NAME_MAX - Buffer.byteLength(shortTail) - 9; // '~' and 8 hex digits
+  let start = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(start + ch) > room) break;
+    start += ch;
+  }
+  return `${path.slice(0, slash + 1)}${start}~${shortHash(name)}${shortTail}`;
+}
+
+function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 8);
 }

@@ -218,3 +218,27 @@ test('theirs of a file whose directory ours replaced with a file or a symlink go
   assert.ok(!existsSync(r.path('d~feature')));
   assert.deepEqual(r.j<Status>(['status']).untracked, []);
 });
+
+test('a conflict on a file whose name is near the 255-byte limit gets a side file that fits', (t) => {
+  const r = newRepo(t);
+  const name = `${'n'.repeat(246)}.bin`; // 250 bytes: `~feature` after it would not fit
+  r.write(name, binary(1));
+  r.commit('base');
+  r.ok(['switch', '-c', 'feature']);
+  r.write(name, binary(2));
+  r.commit('theirs');
+  r.ok(['switch', 'main']);
+  r.write(name, binary(3));
+  r.commit('ours');
+
+  const m = r.run(['merge', 'feature', '--json']);
+  assert.equal(m.status, 1, m.stderr);
+  const side = (JSON.parse(m.stdout) as { conflicts: { path: string; side: string }[] }).conflicts[0]!.side;
+  assert.ok(Buffer.byteLength(side) <= 255, side);
+  assert.match(side, /~feature$/);
+  assert.deepEqual(r.read(side), binary(2));
+  assert.deepEqual(r.read(name), binary(3));
+  r.ok(['merge', '--abort']);
+  assert.equal(existsSync(r.path(side)), false);
+  assert.deepEqual(r.read(name), binary(3));
+});
