@@ -222,7 +222,7 @@ export async function cloneFromSwarm(
       );
     }
     const { bytes: identityBytes, identity, id: repoId } = chosen;
-    const root = resolve(opts.cwd, dir ?? identity.name);
+    const root = resolve(opts.cwd, dir ?? cloneDirName(identity.name));
     repo = openOrCreate(root, toHex(repoId));
     const state = await adoptRepoIdentity(repo, identityBytes);
     repo.setLocalConfig({
@@ -275,6 +275,23 @@ export async function cloneFromSwarm(
     repo?.close();
     await peer.stop();
   }
+}
+
+/**
+ * The directory a clone makes when none is given: the repository's name. That name comes from the
+ * peer, so it is taken only when it is one plain path component: '../x' or '/home/me/.ssh' would
+ * put the clone wherever the peer likes.
+ */
+function cloneDirName(name: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
+  if (name === '' || name === '.' || name === '..' || /[/\\\x00-\x1f\x7f]/.test(name)) {
+    throw new ShoalError(
+      'INVALID_ARGUMENT',
+      `the repository's name ${JSON.stringify(name)} is not a directory name; ` +
+        'name the directory: shoal clone <source> <dir>',
+    );
+  }
+  return name;
 }
 
 function openOrCreate(root: string, repoId: string): Repository {

@@ -1,0 +1,77 @@
+// clone, fetch, pull, push and remote between real shoal processes on loopback: where a clone
+// goes, and what these commands accept as a destination or a peer address.
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { encodeRepoIdentity, fromHex } from '../../src/core/index.ts';
+import { Repository } from '../../src/store/index.ts';
+import { adoptRepoIdentity } from '../../src/swarm/repo-state.ts';
+import { tempDir } from '../helpers.ts';
+import { parseJson, publicKey, serve, shoalAsync } from '../swarm/swarm-helpers.ts';
+import { configFor, describe, newRepo, type TestRepo } from './repo-helpers.ts';
+
+type T = TestContext;
+
+interface ErrorOut {
+  error: { code: string; message: string };
+}
+
+/** A repository with one commit whose identity (created here, before any serve) is named `name`. */
+async function repoNamed(t: T, name: string): Promise<TestRepo> {
+  const repo = newRepo(t);
+  repo.write('payload.txt', 'from the peer\n');
+  repo.commit('first');
+  const identity = encodeRepoIdentity({
+    name,
+    created: Date.now(),
+    delegates: [fromHex(publicKey(repo))],
+    threshold: 1,
+    visibility: 'public',
+  });
+  const r = Repository.open(repo.dir);
+  try {
+    await adoptRepoIdentity(r, identity.bytes);
+  } finally {
+    r.close();
+  }
+  return repo;
+}
+
+test("a clone without a directory never leaves the working directory for the peer's name", async (t) => {
+  const outside = tempDir(t);
+  for (const name of ['../escaped', join(outside, 'abs'), '..', '.', '', 'a/b']) {
+    const repo = await repoNamed(t, name);
+    const server = await serve(t, repo);
+    const parent = tempDir(t);
+    const cwd = join(parent, 'work');
+    mkdirSync(cwd);
+    const r = await shoalAsync(t, ['clone', server.addr, '--json'], { cwd, configDir: configFor(t) });
+    assert.equal(r.status, 1, `${JSON.stringify(name)}: ${describe(r)}`);
+    const out = parseJson<ErrorOut>(r);
+    assert.equal(out.error.code, 'INVALID_ARGUMENT', r.stdout);
+    assert.match(out.error.message, /not a directory name.*shoal clone <source> <dir>/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(readdirSync(parent), ['work'], `${JSON.stringify(name)}: nothing beside the cwd`);
+    assert.deepEqual(readdirSync(cwd), [], `${JSON.stringify(name)}: nothing in the cwd`);
+    assert.deepEqual(readdirSync(outside), [], `${JSON.stringify(name)}: nothing elsewhere`);
+    assert.equal(existsSync(join(parent, 'escaped')), false);
+    await server.kill();
+  }
+
+  // A plain name is still the default directory; and a directory named on the command line is
+  // used whatever the repository's name.
+  const plain = await repoNamed(t, 'models v2');
+  const server = await serve(t, plain);
+  const cwd = tempDir(t);
+  const configDir = configFor(t);
+  const ok = await shoalAsync(t, ['clone', server.addr, '--json'], { cwd, configDir });
+  assert.equal(ok.status, 0, describe(ok));
+  assert.ok(existsSync(join(cwd, 'models v2', 'payload.txt')));
+  const odd = await repoNamed(t, '../elsewhere');
+  const oddServer = await serve(t, odd);
+  const named = await shoalAsync(t, ['clone', oddServer.addr, 'mine', '--json'], { cwd, configDir });
+  assert.equal(named.status, 0, describe(named));
+  assert.ok(existsSync(join(cwd, 'mine', 'payload.txt')));
+});
