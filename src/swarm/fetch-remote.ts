@@ -2,7 +2,7 @@
 // claims, fetch the canonical (and fork) commits from all of them at once, then move the
 // remote-tracking refs. Both resume after an interruption without fetching stored data again.
 
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   decodeRepoIdentity,
@@ -307,9 +307,19 @@ function openOrCreate(root: string, repoId: string): Repository {
     }
     return repo; // an interrupted clone of the same repository: resume it
   }
+  if (existsSync(root) && !statSync(root).isDirectory()) {
+    throw new ShoalError('ALREADY_EXISTS', `destination '${root}' exists and is not a directory`);
+  }
   if (existsSync(root) && readdirSync(root).length > 0) {
     throw new ShoalError('ALREADY_EXISTS', `destination '${root}' exists and is not empty`);
   }
-  mkdirSync(root, { recursive: true });
+  try {
+    mkdirSync(root, { recursive: true });
+  } catch (err) {
+    // a file where one of its parent directories would be
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTDIR' && code !== 'EEXIST') throw err;
+    throw new ShoalError('ALREADY_EXISTS', `cannot create '${root}': a file stands in its path`);
+  }
   return Repository.init(root);
 }

@@ -2,7 +2,7 @@
 // goes, and what these commands accept as a destination or a peer address.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { encodeRepoIdentity, fromHex } from '../../src/core/index.ts';
@@ -74,4 +74,25 @@ test("a clone without a directory never leaves the working directory for the pee
   const named = await shoalAsync(t, ['clone', oddServer.addr, 'mine', '--json'], { cwd, configDir });
   assert.equal(named.status, 0, describe(named));
   assert.ok(existsSync(join(cwd, 'mine', 'payload.txt')));
+});
+
+test('a clone into a path that is a file, or below one: a clear error, exit 1, the file kept', async (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a\n');
+  repo.commit('first');
+  const server = await serve(t, repo);
+  const parent = tempDir(t);
+  const configDir = configFor(t);
+  writeFileSync(join(parent, 'file'), 'mine\n');
+  for (const dest of ['file', join('file', 'below')]) {
+    const r = await shoalAsync(t, ['clone', server.addr, dest, '--json'], { cwd: parent, configDir });
+    assert.equal(r.status, 1, `${dest}: ${describe(r)}`);
+    const out = parseJson<ErrorOut>(r);
+    assert.equal(out.error.code, 'ALREADY_EXISTS', r.stdout);
+    assert.doesNotMatch(out.error.message, /internal error/);
+    assert.match(out.error.message, /file/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(readFileSync(join(parent, 'file'), 'utf8'), 'mine\n');
+  }
+  assert.deepEqual(readdirSync(parent), ['file']);
 });
