@@ -9,7 +9,7 @@ export {
   remoteSource,
   type TransferOptions,
 } from './fetch-remote.ts';
-export { connect, type Peer, parseSource, startPeer } from './peer.ts';
+export { checkPeerAddress, connect, type Peer, parseSource, startPeer } from './peer.ts';
 export { askRepos, findPeers, type ListedRepo, type PeerListing, type PeerSource } from './peers.ts';
 export { type PushSummary, pushHandler, pushToSwarm } from './push.ts';
 export { parseRate, RateLimiter } from './rate-limit.ts';

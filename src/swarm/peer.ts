@@ -108,6 +108,25 @@ export function parseSource(text: string): Source {
   }
 }
 
+/**
+ * Check a peer address (`--peer`, `remote.<name>.peers`): a multiaddr, whose /p2p/ part, if it
+ * has one, is a peer id. Returns it unchanged.
+ */
+export function checkPeerAddress(text: string): string {
+  try {
+    const peer = multiaddr(text)
+      .getComponents()
+      .findLast((c) => c.name === 'p2p')?.value;
+    if (peer !== undefined) peerIdFromString(peer);
+    return text;
+  } catch (err) {
+    throw new ShoalError(
+      'INVALID_ARGUMENT',
+      `'${text}' is not a peer address (a multiaddr like /ip4/<ip>/tcp/<port>/p2p/<peer-id>): ${(err as Error).message}`,
+    );
+  }
+}
+
 export interface Connected {
   session: PeerSession;
   identity: Uint8Array;
@@ -143,7 +162,7 @@ export async function connect(
   extra: string[],
   opts: { repo?: ObjectId; lanWaitMs?: number; signal?: AbortSignal; stallMs?: number } = {},
 ): Promise<Connected[]> {
-  const targets: (string | PeerId)[] = [...extra];
+  const targets: (string | PeerId)[] = extra.map(checkPeerAddress);
   let repo = opts.repo ?? (source.kind === 'repo' ? source.repo : undefined);
   if (source.kind === 'addr') targets.unshift(source.addr);
   if (source.kind === 'peer') {

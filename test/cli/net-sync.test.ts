@@ -8,7 +8,7 @@ import { type TestContext, test } from 'node:test';
 import { encodeRepoIdentity, fromHex } from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
 import { adoptRepoIdentity } from '../../src/swarm/repo-state.ts';
-import { tempDir } from '../helpers.ts';
+import { type RunResult, tempDir } from '../helpers.ts';
 import { parseJson, publicKey, serve, shoalAsync } from '../swarm/swarm-helpers.ts';
 import { configFor, describe, newRepo, type TestRepo } from './repo-helpers.ts';
 
@@ -95,4 +95,56 @@ test('a clone into a path that is a file, or below one: a clear error, exit 1, t
     assert.equal(readFileSync(join(parent, 'file'), 'utf8'), 'mine\n');
   }
   assert.deepEqual(readdirSync(parent), ['file']);
+});
+
+test('a peer address that is not a multiaddr: a clear error from clone, fetch, pull, push and remote add', async (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a\n');
+  repo.commit('first');
+  const server = await serve(t, repo);
+  const parent = tempDir(t);
+  const user = newRepo(t, { dir: join(parent, 'clone'), init: false });
+  const clone = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assert.equal(clone.status, 0, describe(clone));
+  const bad = ['garbage', '/ip4/999.0.0.1/tcp/1', `/ip4/127.0.0.1/tcp/1/p2p/not-a-peer-id`];
+  const expectInvalid = (r: RunResult, what: string): void => {
+    assert.equal(r.status, 1, `${what}: ${describe(r)}`);
+    const out = parseJson<ErrorOut>(r);
+    assert.equal(out.error.code, 'INVALID_ARGUMENT', `${what}: ${r.stdout}`);
+    assert.match(out.error.message, /is not a peer address/);
+    assert.doesNotMatch(r.stderr, /internal error|\n\s+at /, what);
+  };
+  for (const addr of bad) {
+    const opts = { cwd: user.dir, configDir: user.configDir };
+    for (const args of [
+      ['fetch', '--peer', addr],
+      ['pull', '--peer', addr],
+      ['push', 'origin', '--peer', addr],
+    ]) {
+      expectInvalid(await shoalAsync(t, [...args, '--json'], opts), `${args.join(' ')}`);
+    }
+    const dest = join(parent, 'other');
+    const r = await shoalAsync(t, ['clone', server.addr, dest, '--peer', addr, '--json'], {
+      cwd: parent,
+      configDir: user.configDir,
+    });
+    expectInvalid(r, `clone --peer ${addr}`);
+    assert.equal(existsSync(dest), false);
+    // remote add refuses it rather than storing an address every later fetch would fail on
+    expectInvalid(user.run(['remote', 'add', 'lab', server.addr, '--peer', addr, '--json']), 'remote add');
+    assert.deepEqual(
+      user.j<{ name: string }[]>(['remote', 'list']).map((r) => r.name),
+      ['origin'],
+    );
+  }
+  // A well-formed address is still taken as it was.
+  user.ok(['remote', 'add', 'lab', server.addr, '--peer', server.addr]);
+  const fetched = await shoalAsync(t, ['fetch', 'lab', '--json'], {
+    cwd: user.dir,
+    configDir: user.configDir,
+  });
+  assert.equal(fetched.status, 0, describe(fetched));
 });

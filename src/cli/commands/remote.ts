@@ -1,6 +1,6 @@
 // shoal remote add <name> <source> | remove <name> | list [--json]
 import { ShoalError } from '../../core/index.ts';
-import { parseSource } from '../../swarm/index.ts';
+import { checkPeerAddress, parseSource } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
@@ -29,8 +29,9 @@ export const command: Command = {
             throw new ShoalError('INVALID_NAME', `'${name}' is not a valid remote name`);
           if (names.includes(name)) throw new ShoalError('ALREADY_EXISTS', `remote '${name}' already exists`);
           parseSource(source);
-          config[`remote.${name}.url`] = source;
           const peers = values.peer as string[] | undefined;
+          for (const p of peers ?? []) checkPeerAddress(p);
+          config[`remote.${name}.url`] = source;
           if (peers?.length) config[`remote.${name}.peers`] = peers.join(' ');
           repo.setLocalConfig(config);
           return 0;
