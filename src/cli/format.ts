@@ -8,7 +8,8 @@ export function formatBytes(n: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+  // A rate (bytes over seconds) is rarely a whole number: no '318.1763995413165 B/s'.
+  return i === 0 ? `${Math.round(n)} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 export function formatTime(ms: number): string {

@@ -6,7 +6,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { createContext } from '../../src/cli/context.ts';
-import { quotedName, quotePath, terminalSafe } from '../../src/cli/format.ts';
+import { formatBytes, quotedName, quotePath, terminalSafe } from '../../src/cli/format.ts';
 import { haveScript, shoal, shoalOnTerminal, shoalSpawn, tempDir } from '../helpers.ts';
 
 test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async (t) => {
@@ -97,6 +97,17 @@ test('without a terminal a command gets no progress callback, so work done only 
   }
   assert.equal(createContext(process.cwd(), false, false).progress('add').onProgress, undefined);
   assert.equal(createContext(process.cwd(), true, false).progress('add').onProgress, undefined);
+});
+
+test('formatBytes: whole bytes below 1 KiB, one decimal above, for sizes and rates alike', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(7), '7 B');
+  assert.equal(formatBytes(1023), '1023 B');
+  assert.equal(formatBytes(1024), '1.0 KiB');
+  assert.equal(formatBytes(3.5 * 1024 * 1024), '3.5 MiB');
+  // a rate: 7 bytes cloned in 0.022 s
+  assert.equal(formatBytes(7 / 0.022), '318 B');
+  assert.equal(formatBytes(0.4), '0 B');
 });
 
 test('quotePath and terminalSafe: control characters, quotes and bidi overrides come out as escapes', () => {
