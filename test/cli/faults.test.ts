@@ -102,6 +102,14 @@ test('not a repository: exit 1, NOT_A_REPOSITORY', (t) => {
   const missing = shoal(['-C', join(dir, 'nope'), 'status', '--json'], { cwd: dir, configDir });
   assert.equal(missing.status, 1);
   assert.equal(json<{ error: { code: string } }>(missing).error.code, 'PATH_NOT_FOUND');
+  // init where a file stands: at the path, or where one of its parents would be.
+  writeFileSync(join(dir, 'afile'), 'keep\n');
+  for (const target of ['afile', 'afile/sub']) {
+    const r = shoal(['init', target, '--json'], { cwd: dir, configDir });
+    assert.equal(r.status, 1, describe(r));
+    assert.equal(json<{ error: { code: string } }>(r).error.code, 'ALREADY_EXISTS');
+  }
+  assert.equal(readFileSync(join(dir, 'afile'), 'utf8'), 'keep\n');
 });
 
 test('a path outside the repository is refused', (t) => {

@@ -2,6 +2,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { ShoalError } from '../../core/index.ts';
 import { Repository } from '../../store/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
@@ -16,7 +17,17 @@ export const command: Command = {
     const { values, positionals } = parse(args, { private: { type: 'boolean' } }, USAGE);
     if (positionals.length > 1) usage(USAGE);
     const dir = resolve(ctx.cwd, positionals[0] ?? '.');
-    mkdirSync(dir, { recursive: true });
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      // a file at the path, or where one of its parent directories would be
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+      throw new ShoalError(
+        'ALREADY_EXISTS',
+        `cannot create a repository at '${dir}': a file stands in its path`,
+      );
+    }
     const repo = Repository.init(dir);
     try {
       // A private repository needs its identity now: visibility is part of it, and only the
