@@ -66,6 +66,8 @@ const META_BATCH = 512;
 const MAX_HAVE_CHUNKS = 4 * 1024 * 1024;
 /** The most chunk positions one fetch walks to match have-maps, over all its files. */
 const MAX_HAVE_WALK = 4 * MAX_HAVE_CHUNKS;
+/** The most steps (children visited plus chunk positions) matching one file's have-map takes. */
+const MAX_HAVE_STEPS = 4 * MAX_HAVE_CHUNKS;
 const FLUSH_MS = 1000;
 const FLUSH_BYTES = 64 * 1024 * 1024;
 
@@ -353,13 +355,38 @@ function chunkOrder(
   limit: number,
 ): Int32Array | null {
   const out: number[] = [];
+  // Each distinct node is read once, and the walk is bounded by steps (children visited plus
+  // chunk positions), not only positions: a chain of one-entry nodes below a wide one would
+  // otherwise cost a node read per position.
+  const leaves = new Map<string, number[]>(); // height 1 node -> its chunks' positions
+  const upper = new Map<string, ObjectId[]>(); // higher node -> its children
+  let steps = 0;
   const walk = (id: ObjectId, height: number): boolean => {
     if (height === 0) {
       out.push(position.get(toHex(id)) ?? -1);
-      return out.length <= limit;
+      return out.length <= limit && ++steps <= MAX_HAVE_STEPS;
     }
-    for (const e of decodeIndexNode(repo.objects.read(id, 'node')).entries) {
-      if (!walk(e.id, height - 1)) return false;
+    const key = toHex(id);
+    if (height === 1) {
+      let here = leaves.get(key);
+      if (!here) {
+        here = decodeIndexNode(repo.objects.read(id, 'node')).entries.map(
+          (e) => position.get(toHex(e.id)) ?? -1,
+        );
+        leaves.set(key, here);
+      }
+      steps += here.length;
+      if (out.length + here.length > limit || steps > MAX_HAVE_STEPS) return false;
+      for (const i of here) out.push(i);
+      return true;
+    }
+    let children = upper.get(key);
+    if (!children) {
+      children = decodeIndexNode(repo.objects.read(id, 'node')).entries.map((e) => e.id);
+      upper.set(key, children);
+    }
+    for (const child of children) {
+      if (++steps > MAX_HAVE_STEPS || !walk(child, height - 1)) return false;
     }
     return true;
   };

@@ -270,6 +270,8 @@ export class SyncServer {
 
 /** The most chunks one have-map describes: its bitmap stays within 512 KiB. */
 const MAX_HAVE_CHUNKS = 4 * 1024 * 1024;
+/** The most steps (children visited plus chunk positions) one have-map may take. */
+const MAX_HAVE_STEPS = 4 * MAX_HAVE_CHUNKS;
 
 /** Chunk lookups a have-map makes between turns of the event loop. */
 const YIELD_EVERY = 16_384;
@@ -292,36 +294,53 @@ async function haveMap(repo: Repository, request: Extract<Request, { type: 'have
   }
   const flags: boolean[] = [];
   const leaves = new Map<string, boolean[]>(); // height 1 node -> which of its chunks are here
-  // A map of a very large file takes millions of lookups: other peers' requests (a daemon
-  // serves many repositories) are answered in between.
+  const upper = new Map<string, ObjectId[]>(); // higher node -> its children
+  // The walk is bounded by steps (children visited plus chunk positions), not only positions:
+  // a chain of one-entry nodes below a wide one would otherwise cost a node read per position.
+  // A map of a very large file takes millions of steps: other peers' requests (a daemon serves
+  // many repositories) are answered in between.
+  let steps = 0;
   let sinceYield = 0;
-  const walk = async (id: ObjectId, height: number): Promise<boolean> => {
-    const key = height === 1 ? toHex(id) : '';
-    const known = height === 1 ? leaves.get(key) : undefined;
-    if (known) {
-      if (flags.length + known.length > MAX_HAVE_CHUNKS) return false;
-      for (const f of known) flags.push(f);
-      return true;
+  const step = async (n: number): Promise<boolean> => {
+    steps += n;
+    sinceYield += n;
+    if (sinceYield >= YIELD_EVERY) {
+      sinceYield = 0;
+      await yieldToOthers();
     }
-    let node: ReturnType<typeof decodeIndexNode>;
+    return steps <= MAX_HAVE_STEPS;
+  };
+  const readNode = (id: ObjectId): ReturnType<typeof decodeIndexNode> | null => {
     try {
-      node = decodeIndexNode(repo.objects.read(id, 'node'));
+      return decodeIndexNode(repo.objects.read(id, 'node'));
     } catch {
-      return false;
+      return null;
     }
+  };
+  const walk = async (id: ObjectId, height: number): Promise<boolean> => {
+    const key = toHex(id);
     if (height === 1) {
-      const here = node.entries.map((e) => repo.objects.has(e.id));
-      sinceYield += here.length;
-      if (sinceYield >= YIELD_EVERY) {
-        sinceYield = 0;
-        await yieldToOthers();
+      let here = leaves.get(key);
+      if (!here) {
+        const node = readNode(id);
+        if (!node) return false;
+        here = node.entries.map((e) => repo.objects.has(e.id));
+        leaves.set(key, here);
       }
-      leaves.set(key, here);
-      if (flags.length + here.length > MAX_HAVE_CHUNKS) return false;
+      if (flags.length + here.length > MAX_HAVE_CHUNKS || !(await step(here.length))) return false;
       for (const f of here) flags.push(f);
       return true;
     }
-    for (const e of node.entries) if (!(await walk(e.id, height - 1))) return false;
+    let children = upper.get(key);
+    if (!children) {
+      const node = readNode(id);
+      if (!node) return false;
+      children = node.entries.map((e) => e.id);
+      upper.set(key, children);
+    }
+    for (const child of children) {
+      if (!(await step(1)) || !(await walk(child, height - 1))) return false;
+    }
     return true;
   };
   if (!(await walk(request.root, request.height))) {
