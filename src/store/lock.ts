@@ -1,12 +1,32 @@
 // The writer lock: one process at a time changes a repository. The lock file holds the
 // owner's pid; a lock whose process is gone (killed, crashed) is taken over.
 
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { resolve } from 'node:path';
 import { ShoalError } from '../core/index.ts';
 
 /** Lock files this process holds, by path. */
 const heldHere = new Set<string>();
+
+/** How long taking a lock or breaking a stale one can take, with room to spare. */
+const SETTLE_MS = 10_000;
+
+function olderThan(file: string, ms: number): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs > ms;
+  } catch {
+    return false;
+  }
+}
 
 function alive(pid: number): boolean {
   try {
@@ -35,15 +55,10 @@ export class WriterLock {
       );
     }
     for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fd = openSync(this.file, 'wx');
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
+      if (this.create(this.file)) {
         this.held = true;
         heldHere.add(this.file);
         return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       let owner = Number.NaN;
       try {
@@ -57,9 +72,52 @@ export class WriterLock {
           `repository is locked by process ${owner} (another shoal command is running)`,
         );
       }
+      // A lock without a pid is one being written on a file system without hard links (see
+      // create) or left by a crash: stale only once it is older than that takes.
+      if (!Number.isInteger(owner) && !olderThan(this.file, SETTLE_MS)) continue;
       this.breakStale(owner);
     }
-    throw new ShoalError('LOCKED', 'could not take the repository lock');
+    throw new ShoalError(
+      'LOCKED',
+      `could not take the repository lock ${this.file}; if no shoal command is running, remove it and any ${this.file}.stale-* next to it`,
+    );
+  }
+
+  /**
+   * Create `file` holding this process's pid, atomically: the pid is written under a private
+   * name and linked into place, so nobody ever reads the lock of a live process empty. Where the
+   * file system has no hard links, an exclusive create and a write. False when it exists.
+   */
+  private create(file: string): boolean {
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, String(process.pid));
+      try {
+        linkSync(tmp, file);
+        return true;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+      }
+    } finally {
+      try {
+        unlinkSync(tmp);
+      } catch {}
+    }
+    let fd: number;
+    try {
+      fd = openSync(file, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    try {
+      writeSync(fd, String(process.pid));
+    } finally {
+      closeSync(fd);
+    }
+    return true;
   }
 
   /**
@@ -72,17 +130,17 @@ export class WriterLock {
    */
   private breakStale(owner: number): void {
     const marker = `${this.file}.stale-${Number.isInteger(owner) ? owner : 'unreadable'}`;
-    let fd: number;
-    try {
-      fd = openSync(marker, 'wx');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // Another process is breaking it; if that one died doing so, its marker goes too.
+    if (!this.create(marker)) {
+      // Another process is breaking it. Breaking takes a moment: a marker whose process is gone,
+      // or one older than that (its pid since reused), was left by a crash and goes too.
       let breaker = Number.NaN;
       try {
         breaker = Number.parseInt(readFileSync(marker, 'utf8'), 10);
       } catch {}
-      if (Number.isInteger(breaker) && breaker !== process.pid && !alive(breaker)) {
+      const leftByCrash =
+        breaker !== process.pid &&
+        (olderThan(marker, SETTLE_MS) || (Number.isInteger(breaker) && !alive(breaker)));
+      if (leftByCrash) {
         try {
           unlinkSync(marker);
         } catch {}
@@ -90,8 +148,6 @@ export class WriterLock {
       return;
     }
     try {
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
       let now = Number.NaN;
       try {
         now = Number.parseInt(readFileSync(this.file, 'utf8'), 10);

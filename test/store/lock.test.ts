@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import fs, { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, readdirSync, readFileSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -60,9 +60,37 @@ test('a stale lock is taken over, and a lock file left empty by a crash too', (t
   lock.acquire();
   assert.equal(readFileSync(file, 'utf8'), String(process.pid));
   lock.release();
+  // An empty lock is one being written (where there are no hard links) or left by a crash:
+  // taken over only once it is older than taking a lock can last.
   writeFileSync(file, '');
+  assert.throws(() => lock.acquire(), { code: 'LOCKED' });
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(file, past, past);
   lock.acquire();
   assert.equal(readFileSync(file, 'utf8'), String(process.pid));
   lock.release();
   assert.ok(!existsSync(file));
+});
+
+test('a marker left by a process that died breaking a stale lock does not lock the repository for good', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'lock');
+  const stale = deadPid();
+  const lock = new WriterLock(file);
+  const past = new Date(Date.now() - 60_000);
+  // Left empty by a crash, naming a dead process, or naming a live one (its pid reused): each
+  // stops a takeover only while it is recent.
+  for (const content of ['', String(deadPid()), String(process.ppid)]) {
+    writeFileSync(file, String(stale));
+    const marker = `${file}.stale-${stale}`;
+    writeFileSync(marker, content);
+    if (content === String(process.ppid)) {
+      assert.throws(() => lock.acquire(), { code: 'LOCKED', message: /remove it/ });
+      utimesSync(marker, past, past);
+    } else if (content === '') utimesSync(marker, past, past);
+    lock.acquire();
+    assert.equal(readFileSync(file, 'utf8'), String(process.pid));
+    lock.release();
+    assert.deepEqual(readdirSync(dir), [], 'no lock, marker or temporary is left behind');
+  }
 });
