@@ -48,7 +48,8 @@ export function repoPath(root: string, cwd: string, arg: string): string {
       `'${arg}' is inside the repository's own ${REPO_DIR} directory (or names it on some file systems)`,
     );
   }
-  if (posix.split('/').includes(REPO_DIR)) {
+  // Inside a nested repository's directory (a file of that name is the user's).
+  if (posix.split('/').slice(0, -1).includes(REPO_DIR)) {
     throw new ShoalError(
       'PATH_OUTSIDE_REPOSITORY',
       `'${arg}' is inside the ${REPO_DIR} directory of a repository nested in this one`,
@@ -258,8 +259,8 @@ function* walkFrom(
     // systems), and that of a repository nested in the working tree: its index and packs change
     // under its own commands, and a checkout here writing an old copy of them back would lose
     // the nested repository's later commits. Deeper, only the exact name is a repository's: a
-    // directory called `SHOAL~1` or `.SHOAL` there is the user's, and tracked.
-    if (start === '' ? namesRepoDir(d.name) : d.name === REPO_DIR) continue;
+    // directory called `SHOAL~1` or `.SHOAL` there, or a file called `.shoal`, is the user's, and tracked.
+    if (start === '' ? namesRepoDir(d.name) : d.name === REPO_DIR && d.isDirectory()) continue;
     const bad = undecodable?.get(d.name);
     if (bad) {
       const path = start === '' ? d.name : `${start}/${d.name}`;

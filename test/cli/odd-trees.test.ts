@@ -145,6 +145,12 @@ test('a repository nested in the working tree keeps its .shoal directory to itse
     'sub/SHOAL~1/kept.txt',
   ]);
   assert.equal(outer.j<{ untracked: string[] }>(['status']).untracked.length, 0);
+  // A file named .shoal is not a repository: tracked, and named on the command line like any.
+  outer.write('sub/.shoal', 'a file\n');
+  assert.deepEqual(outer.j<{ added: string[] }>(['add', 'sub/.shoal']).added, ['sub/.shoal']);
+  outer.ok(['commit', '-m', 'a file named .shoal']);
+  assert.equal(outer.j<{ untracked: string[]; unstaged: unknown[] }>(['status']).unstaged.length, 0);
+  outer.ok(['rm', 'sub/.shoal']);
 });
 
 test('a path too long to open is named as such by status and add, until .shoalignore lists it', (t) => {
