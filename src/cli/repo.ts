@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import type { KeyPair } from '../core/index.ts';
-import { globalConfigFile, loadIdentity, Repository, readConfigFile } from '../store/index.ts';
+import { globalConfigFile, loadIdentity, Repository, readConfigValue } from '../store/index.ts';
 import type { Context } from './context.ts';
 
 export async function withRepo<T>(ctx: Context, fn: (repo: Repository) => Promise<T> | T): Promise<T> {
@@ -25,7 +25,7 @@ export function lanDiscovery(wanted: boolean): boolean {
 
 /** The user's `net.mdns` setting (default on), under the SHOAL_MDNS switch. */
 export function lanDiscoveryConfigured(): boolean {
-  return lanDiscovery(readConfigFile(globalConfigFile())['net.mdns'] !== 'false');
+  return lanDiscovery(readConfigValue(globalConfigFile(), 'net.mdns') !== 'false');
 }
 
 export function identity(): KeyPair {

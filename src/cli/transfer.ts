@@ -1,6 +1,6 @@
 // Progress and Ctrl-C handling shared by clone, fetch, pull and push.
 import { ShoalError } from '../core/index.ts';
-import { globalConfigFile, readConfigFile } from '../store/index.ts';
+import { globalConfigFile, readConfigValue } from '../store/index.ts';
 import { type FetchProgress, parseRate, type TransferOptions } from '../swarm/index.ts';
 import type { Context, Options } from './context.ts';
 import { identity, lanDiscoveryConfigured } from './repo.ts';
@@ -67,7 +67,7 @@ export function transferProgress(ctx: Context, label: string) {
 
 /** A user-level setting, for commands that run outside a repository (clone). */
 export function userSetting(key: string): string | undefined {
-  return readConfigFile(globalConfigFile())[key];
+  return readConfigValue(globalConfigFile(), key);
 }
 
 /** A `--max-upload` / `--max-download` style rate option: bytes per second, k/M/G suffixes. */

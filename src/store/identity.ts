@@ -63,7 +63,8 @@ export function loadIdentity(): KeyPair {
 
 export type ConfigMap = Record<string, string>;
 
-export function readConfigFile(file: string): ConfigMap {
+/** A config file's JSON object, or {} when there is none. */
+function readConfigObject(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -81,13 +82,37 @@ export function readConfigFile(file: string): ConfigMap {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new ShoalError('INVALID_ARGUMENT', `config file ${file} is not a JSON object`);
-  // Every value is a string: a number or an object would otherwise reach the code that reads
-  // the setting (a commit's author name, say) and be written into the history as is.
-  for (const [key, value] of Object.entries(parsed)) {
-    if (typeof value !== 'string')
-      throw new ShoalError('INVALID_ARGUMENT', `config file ${file}: the value of '${key}' is not a string`);
+  return parsed as Record<string, unknown>;
+}
+
+function notAString(file: string, key: string): ShoalError {
+  return new ShoalError(
+    'INVALID_ARGUMENT',
+    `config file ${file}: the value of '${key}' is not a string (fix it with: shoal config ${key} <value>, or shoal config unset ${key})`,
+  );
+}
+
+/**
+ * The settings in a config file. Every value must be a string: a number or an object would
+ * otherwise reach the code that reads the setting (a commit's author name, say) and be written
+ * into the history as is. With `lenient` (for `shoal config` itself, so that it can repair the
+ * file) other values come back as their JSON text.
+ */
+export function readConfigFile(file: string, opts: { lenient?: boolean } = {}): ConfigMap {
+  const config: ConfigMap = {};
+  for (const [key, value] of Object.entries(readConfigObject(file))) {
+    if (typeof value === 'string') config[key] = value;
+    else if (opts.lenient) config[key] = JSON.stringify(value);
+    else throw notAString(file, key);
   }
-  return parsed as ConfigMap;
+  return config;
+}
+
+/** One setting of a config file: a value that is not a string is refused, the others ignored. */
+export function readConfigValue(file: string, key: string): string | undefined {
+  const value = readConfigObject(file)[key];
+  if (value !== undefined && typeof value !== 'string') throw notAString(file, key);
+  return value;
 }
 
 export function writeConfigFile(file: string, config: ConfigMap): void {

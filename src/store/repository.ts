@@ -8,7 +8,13 @@ import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '../core/index.ts';
 import { openDatabase, transaction } from './db.ts';
-import { type ConfigMap, globalConfigFile, readConfigFile, writeConfigFile } from './identity.ts';
+import {
+  type ConfigMap,
+  globalConfigFile,
+  readConfigFile,
+  readConfigValue,
+  writeConfigFile,
+} from './identity.ts';
 import { WriterLock } from './lock.ts';
 import { type Compression, ObjectStore } from './object-store.ts';
 import { packFileName } from './pack.ts';
@@ -122,7 +128,7 @@ export class Repository {
 
   /** A config value: the repository's config, else the user's global config. */
   config(key: string): string | undefined {
-    return this.localConfig()[key] ?? readConfigFile(globalConfigFile())[key];
+    return readConfigValue(join(this.dir, 'config.json'), key) ?? readConfigValue(globalConfigFile(), key);
   }
 
   localConfig(): ConfigMap {

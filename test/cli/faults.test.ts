@@ -683,6 +683,19 @@ test('a config value that is not a string, or a config file that is a directory,
   writeFileSync(join(repo.configDir, 'config.json'), JSON.stringify({ 'user.name': 7 }));
   repo.fails(['commit', '--allow-empty', '-m', 'two'], 'INVALID_ARGUMENT');
   writeFileSync(join(repo.configDir, 'config.json'), '{}');
+  // A bad value stops only what reads it, and `shoal config` repairs it.
+  writeFileSync(repo.path('.shoal/config.json'), JSON.stringify({ 'serve.mdns': true, 'user.name': 5 }));
+  repo.ok(['status']);
+  assert.match(repo.ok(['config', 'list']).stdout, /^serve\.mdns=true$/m);
+  assert.match(
+    repo.fails(['commit', '--allow-empty', '-m', 'two'], 'INVALID_ARGUMENT').stderr,
+    /shoal config user\.name/,
+  );
+  repo.ok(['config', 'user.name', 'Fixed']);
+  repo.ok(['config', 'unset', 'serve.mdns']);
+  assert.deepEqual(JSON.parse(readFileSync(repo.path('.shoal/config.json'), 'utf8')), {
+    'user.name': 'Fixed',
+  });
   rmSync(repo.path('.shoal/config.json'));
   mkdirSync(repo.path('.shoal/config.json'));
   assert.match(repo.fails(['status'], 'INVALID_ARGUMENT').stderr, /config\.json is a directory/);

@@ -1,6 +1,12 @@
 // shoal config get|set|unset|list [--global]: repository or user configuration.
 import { ShoalError } from '../../core/index.ts';
-import { globalConfigFile, Repository, readConfigFile, writeConfigFile } from '../../store/index.ts';
+import {
+  globalConfigFile,
+  Repository,
+  readConfigFile,
+  readConfigValue,
+  writeConfigFile,
+} from '../../store/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 
@@ -21,10 +27,12 @@ export const command: Command = {
     if (!verb) usage(USAGE);
     const arity: Record<string, number> = { get: 2, set: 3, unset: 2, list: 1 };
     if (arity[verb] !== undefined && words.length > arity[verb]) usage(USAGE);
+    // `config` is how a value that is not a string gets repaired: set, unset and list read the
+    // file leniently (a setting is otherwise refused only where it is read).
     const repo = values.global ? null : Repository.open(ctx.cwd);
     try {
       const file = repo ? `${repo.dir}/config.json` : globalConfigFile();
-      const config = readConfigFile(file);
+      const config = verb === 'get' ? {} : readConfigFile(file, { lenient: true });
       const needKey = (): string => {
         if (!key || !KEY.test(key))
           throw new ShoalError('USAGE', `invalid config key '${key ?? ''}' (expected section.name)`);
@@ -33,7 +41,7 @@ export const command: Command = {
       switch (verb) {
         case 'get': {
           const k = needKey();
-          const v = repo ? repo.config(k) : config[k];
+          const v = repo ? repo.config(k) : readConfigValue(file, k);
           if (v === undefined) return 1;
           if (ctx.json) ctx.emit({ key: k, value: v });
           else ctx.out(v);
