@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
+  copyFileSync,
   fstatSync,
   openSync,
   readFileSync,
@@ -16,6 +17,7 @@ import {
   realpathSync,
   renameSync,
   statSync,
+  truncateSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -207,7 +209,12 @@ export function fileLogger(file: string, mirror?: (line: string) => void, maxByt
   return (level, message) => {
     const line = `${new Date().toISOString()} ${level} ${message}\n`;
     try {
-      if (appendLine(file, line) > maxBytes) renameSync(file, `${file}.1`);
+      // Copied and emptied rather than renamed: a started daemon's stdout and stderr are this
+      // file too (opened for appending), and must keep writing to the file of that name.
+      if (appendLine(file, line) > maxBytes) {
+        copyFileSync(file, `${file}.1`);
+        truncateSync(file, 0);
+      }
     } catch {} // a full disk must not take the daemon down
     mirror?.(line);
   };

@@ -5,7 +5,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -298,4 +307,11 @@ test("a running daemon's log is rotated as it grows, not only when the daemon st
   assert.ok(statSync(file).size <= 4096 + line, `daemon.log is ${statSync(file).size} bytes`);
   assert.ok(statSync(`${file}.1`).size <= 4096 + line, `daemon.log.1 is ${statSync(`${file}.1`).size} bytes`);
   assert.match(readFileSync(file, 'utf8'), /refused peer 999: not allowed to read\n$/);
+  // A started daemon's stdout and stderr append to the same file: after a rotation they still
+  // reach the file of that name, not the old generation.
+  const stdio = openSync(file, 'a');
+  t.after(() => closeSync(stdio));
+  for (let i = 0; i < 100; i++) log('warn', `refused peer ${i}: not allowed to read`);
+  writeSync(stdio, 'a line on stderr\n');
+  assert.match(readFileSync(file, 'utf8'), /a line on stderr\n$/);
 });
