@@ -66,15 +66,16 @@ export class PeerSession {
     stallMs?: number,
   ): Promise<PeerSession> {
     let stream: Stream;
+    let peer: string;
     try {
-      stream = await node.dialProtocol(target, SYNC_PROTOCOL, { signal });
+      // The peer is named by the connection (Noise authenticated it), not by the address: an
+      // address without /p2p/ names no one, and the refs a peer follows are keyed by peer id.
+      const connection = await node.dial(target, { signal });
+      peer = connection.remotePeer.toString();
+      stream = await connection.newStream(SYNC_PROTOCOL, { signal });
     } catch (err) {
       throw new ShoalError('PEER_ERROR', `cannot reach peer ${String(target)}: ${(err as Error).message}`);
     }
-    const peer =
-      'getComponents' in target
-        ? (target.getComponents().findLast((c) => c.name === 'p2p')?.value ?? target.toString())
-        : target.toString();
     return new PeerSession(stream, peer, stallMs);
   }
 

@@ -211,15 +211,21 @@ export async function connect(
     seen.add(id);
     try {
       const session = await PeerSession.open(peer.node, target, opts.signal, opts.stallMs);
+      // An address without /p2p/ names no one until the connection says who answered.
+      if (session.peer !== id && seen.has(session.peer)) {
+        await session.close();
+        return;
+      }
+      seen.add(session.peer);
       try {
         const hello = await session.hello(repo ?? null);
         out.push({ session, identity: hello.identity, refs: hello.refs });
         const addrs = peer.node
-          .getConnections(typeof t === 'string' ? peerIdFromString(id) : t)
+          .getConnections(peerIdFromString(session.peer))
           .map((c) => c.remoteAddr.toString());
         const repoId = repo ?? encodeRepoIdentity(decodeRepoIdentity(hello.identity)).id;
         repo ??= repoId;
-        rememberPeer(id, addrs, toHex(repoId));
+        rememberPeer(session.peer, addrs, toHex(repoId));
       } catch (err) {
         await session.close();
         throw err;
