@@ -2,13 +2,12 @@
 // side file (`<path>~<branch>`) is gone, its working file holds no conflict markers, and the
 // working file matches what is staged: the user has `shoal add`ed (or removed) the result.
 
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Repository } from '../store/index.ts';
 import { workingFileDiffers } from './checkout.ts';
 import type { MergeConflict, MergeState } from './merge-state.ts';
 import { hasConflictMarkers } from './text-merge.ts';
-import { lstatOrNull } from './worktree.ts';
+import { lstatOrNull, readRegularFile } from './worktree.ts';
 
 export interface ConflictStatus extends MergeConflict {
   resolved: boolean;
@@ -25,7 +24,8 @@ export async function conflictStatus(repo: Repository, state: MergeState): Promi
       const abs = join(repo.root, c.path);
       const st = lstatOrNull(abs);
       if (st?.isFile() && st.size < BigInt(MARKER_SCAN_LIMIT)) {
-        markersGone = !hasConflictMarkers(readFileSync(abs, 'utf8'));
+        const bytes = readRegularFile(abs); // never blocks on a FIFO put in its place
+        markersGone = bytes === null || !hasConflictMarkers(bytes.toString('utf8'));
       }
     }
     const staged = repo.staging.get(c.path);

@@ -3,7 +3,6 @@
 // id under a new path); sizes before and after; for text files under 1 MiB a unified diff; for
 // the others how many bytes of chunks differ, found by opening only the index nodes that differ.
 
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   compareNames,
@@ -28,7 +27,7 @@ import {
   stagedFile,
   type TreeChange,
 } from './trees.ts';
-import { isExecutable, lstatOrNull } from './worktree.ts';
+import { isExecutable, lstatOrNull, readRegularFile } from './worktree.ts';
 
 /** Text files smaller than this get a line diff; larger ones are compared by chunks. */
 export const TEXT_LIMIT = 1024 * 1024;
@@ -230,10 +229,11 @@ export async function diff(repo: Repository, opts: DiffOptions): Promise<DiffRes
   const textOf = (e: SideEntry | undefined): string | null => {
     if (!e) return '';
     if (e.kind !== 'file' || e.size >= TEXT_LIMIT) return null;
+    // A working file read without blocking: a FIFO put in its place since is not text.
     const bytes = e.onDisk
-      ? readFileSync(join(repo.root, e.path))
+      ? readRegularFile(join(repo.root, e.path))
       : Buffer.concat([...contentChunks(repo.objects, e)]);
-    return decodeText(bytes);
+    return bytes === null ? null : decodeText(bytes);
   };
 
   const files: FileDiff[] = [];

@@ -69,12 +69,12 @@ export function lstatOrNull(abs: string): BigIntStats | null {
 }
 
 /**
- * The text of a .shoalignore file, or null when there is none to read. Only a regular file (or a
- * symlink to one) holds rules: a FIFO would block the open and a read until a writer comes, and a
- * character device such as /dev/zero never ends, so anything else is passed over like a missing
- * file. The open does not block, and the file is checked through the descriptor it opened.
+ * The bytes of the regular file (or symlink to one) at `abs`, or null when there is none. The
+ * open does not block and the file is checked through the descriptor it opened: a FIFO put in a
+ * file's place would otherwise hold the open, and the read, until a writer came, and a device
+ * such as /dev/zero never ends.
  */
-function readIgnoreFile(abs: string): string | null {
+export function readRegularFile(abs: string): Buffer | null {
   let fd: number;
   try {
     fd = openSync(abs, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -83,12 +83,17 @@ function readIgnoreFile(abs: string): string | null {
   }
   try {
     if (!fstatSync(fd).isFile()) return null;
-    return readFileSync(fd, 'utf8');
+    return readFileSync(fd);
   } catch {
     return null;
   } finally {
     closeSync(fd);
   }
+}
+
+/** The text of a .shoalignore file; anything but a regular file holds no rules. */
+function readIgnoreFile(abs: string): string | null {
+  return readRegularFile(abs)?.toString('utf8') ?? null;
 }
 
 interface Rules {

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -64,4 +64,24 @@ test('reading a file that a FIFO has replaced since it was listed fails at once 
   });
   assert.equal(r.signal, null, `ingestFile blocked on a FIFO: ${r.stderr}`);
   assert.equal(r.stdout.trim(), 'NOT_A_FILE', r.stderr);
+});
+
+test('reading a working file for a diff or a conflict check never blocks on a FIFO or reads a device', (t) => {
+  // diff's text read and status's conflict-marker scan go through readRegularFile; a child
+  // process again, so that a blocking open fails the test rather than hanging it.
+  const dir = tempDir(t);
+  const fifo = join(dir, 'fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  writeFileSync(join(dir, 'plain.txt'), 'plain\n');
+  const worktree = pathToFileURL(join(ROOT, 'src', 'vcs', 'worktree.ts')).href;
+  const script = `
+    const { readRegularFile } = await import(${JSON.stringify(worktree)});
+    const show = (b) => (b === null ? 'null' : b.toString());
+    console.log([${JSON.stringify(fifo)}, '/dev/zero', ${JSON.stringify(join(dir, 'plain.txt'))}, ${JSON.stringify(join(dir, 'missing'))}].map((p) => show(readRegularFile(p))).join('|'));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000, // only a guard against a hang
+  });
+  assert.equal(r.signal, null, `readRegularFile blocked: ${r.stderr}`);
+  assert.equal(r.stdout.trim(), 'null|null|plain\n|null', r.stderr);
 });
