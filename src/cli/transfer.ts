@@ -12,6 +12,8 @@ export const DOWNLOAD_OPTIONS = {
   listen: { type: 'string', multiple: true },
 } satisfies Options;
 
+const MAX_STALL_SECONDS = 86_400;
+
 /** Transfer settings from those options; `configuredRate` is the transfer.max-download setting. */
 export function downloadSettings(
   values: Record<string, string | boolean | string[] | undefined>,
@@ -20,10 +22,12 @@ export function downloadSettings(
 ): TransferOptions {
   const stall = setting('transfer.stall-timeout');
   const stallSeconds = stall === undefined ? undefined : Number(stall);
-  if (stallSeconds !== undefined && !(stallSeconds > 0)) {
+  // Up to a day: timers hold at most about 24.8 days, and a longer one fires at once, over and
+  // over (Infinity passed `> 0`).
+  if (stallSeconds !== undefined && !(stallSeconds > 0 && stallSeconds <= MAX_STALL_SECONDS)) {
     throw new ShoalError(
       'INVALID_ARGUMENT',
-      `transfer.stall-timeout must be a number of seconds, not '${stall}'`,
+      `transfer.stall-timeout must be a number of seconds from 0 to ${MAX_STALL_SECONDS}, not '${stall}'`,
     );
   }
   return {

@@ -284,7 +284,8 @@ export async function cloneFromSwarm(
  */
 function cloneDirName(name: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
-  if (name === '' || name === '.' || name === '..' || /[/\\\x00-\x1f\x7f]/.test(name)) {
+  const unsafe = /[/\\\x00-\x1f\x7f]/.test(name);
+  if (unsafe || name === '' || name === '.' || name === '..' || Buffer.byteLength(name) > 255) {
     throw new ShoalError(
       'INVALID_ARGUMENT',
       `the repository's name ${JSON.stringify(name)} is not a directory name; ` +

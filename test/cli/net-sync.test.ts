@@ -41,7 +41,7 @@ async function repoNamed(t: T, name: string): Promise<TestRepo> {
 
 test("a clone without a directory never leaves the working directory for the peer's name", async (t) => {
   const outside = tempDir(t);
-  for (const name of ['../escaped', join(outside, 'abs'), '..', '.', '', 'a/b']) {
+  for (const name of ['../escaped', join(outside, 'abs'), '..', '.', '', 'a/b', 'n'.repeat(256)]) {
     const repo = await repoNamed(t, name);
     const server = await serve(t, repo);
     const parent = tempDir(t);
@@ -66,6 +66,17 @@ test("a clone without a directory never leaves the working directory for the pee
   const server = await serve(t, plain);
   const cwd = tempDir(t);
   const configDir = configFor(t);
+  // A stall timeout no timer can hold (Infinity, or more than a day) is refused up front.
+  for (const bad of ['Infinity', '100000']) {
+    writeFileSync(
+      join(configDir, 'config.json'),
+      JSON.stringify({ 'user.name': 'T', 'transfer.stall-timeout': bad }),
+    );
+    const r = await shoalAsync(t, ['clone', server.addr, '--json'], { cwd, configDir });
+    assert.equal(r.status, 1, describe(r));
+    assert.match(parseJson<ErrorOut>(r).error.message, /transfer\.stall-timeout/);
+  }
+  writeFileSync(join(configDir, 'config.json'), JSON.stringify({ 'user.name': 'T' }));
   const ok = await shoalAsync(t, ['clone', server.addr, '--json'], { cwd, configDir });
   assert.equal(ok.status, 0, describe(ok));
   assert.ok(existsSync(join(cwd, 'models v2', 'payload.txt')));
