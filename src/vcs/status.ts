@@ -22,6 +22,8 @@ export interface StatusResult {
   staged: PathChange[];
   unstaged: PathChange[];
   untracked: string[];
+  /** Untracked names that are not valid UTF-8 (bad bytes as \xNN): they cannot be recorded. */
+  notUtf8: string[];
   /** What is being merged in, while a merge waits for conflicts to be resolved. */
   merging: string | null;
   conflicts: ConflictStatus[];
@@ -36,6 +38,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
   const stagedChanges: PathChange[] = [];
   const unstaged: PathChange[] = [];
   const untracked: string[] = [];
+  const notUtf8: string[] = [];
   const refreshed: StagedEntry[] = [];
   // One read transaction: HEAD and the staging index as they were when status began, however
   // long the comparison takes and whatever another command commits meanwhile.
@@ -90,6 +93,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
     const work = walk(repo.root, '', new IgnoreRules(repo.root), {
       enter: (dir) => repo.staging.hasUnder(dir),
       tracked: repo.staging,
+      badName: (shown) => notUtf8.push(shown),
     });
     // An untracked directory has nothing staged below it, so its place in the order is immaterial.
     const files = (function* () {
@@ -170,6 +174,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
     staged: stagedChanges,
     unstaged,
     untracked,
+    notUtf8,
     merging: merge?.name ?? null,
     conflicts: merge ? await conflictStatus(repo, merge) : [],
   };

@@ -197,6 +197,11 @@ export interface WalkOptions {
   enter?: (dir: string) => boolean;
   /** What the staging index tracks: walked even where .shoalignore would hide it (as in git). */
   tracked?: Pick<Staging, 'has' | 'hasUnder'>;
+  /**
+   * Told of an untracked name that is not valid UTF-8 (with its bad bytes as \xNN) instead of
+   * the walk refusing it: status lists such names, add refuses them.
+   */
+  badName?: (shown: string) => void;
 }
 
 /**
@@ -271,6 +276,10 @@ function* walkFrom(
       const path = start === '' ? d.name : `${start}/${d.name}`;
       if (onlyTracked || rules.ignored(path, d.isDirectory())) continue;
       const shown = start === '' ? bad : `${start}/${bad}`;
+      if (opts.badName) {
+        opts.badName(shown);
+        continue;
+      }
       throw new ShoalError(
         'INVALID_NAME',
         `cannot track '${shown}': its name is not valid UTF-8 (rename it, or list it in ${IGNORE_FILE})`,
@@ -292,8 +301,11 @@ function* walkFrom(
         continue;
       }
       if (enter && !enter(path)) {
-        // Reported as one entry, as git does, and only when it holds a file that is not ignored.
-        if (!walkFrom(root, path, rules, {}, false, true).next().done) yield { dir: path, skipped: true };
+        // Reported as one entry, as git does, and only when it holds a file that is not ignored
+        // (a name that is not UTF-8 counts: `add` of the directory then names it).
+        let badName = false;
+        const probe = walkFrom(root, path, rules, { badName: () => (badName = true) }, false, true);
+        if (!probe.next().done || badName) yield { dir: path, skipped: true };
         continue;
       }
       yield* walkFrom(root, path, rules, opts, onlyTracked, true);

@@ -721,7 +721,7 @@ test('a truncated or overwritten repository index is reported as corrupt, not as
   assertClean(repo);
 });
 
-test('a file whose name is not UTF-8 is named in an error, not passed over as if absent', (t) => {
+test('a file whose name is not UTF-8 is named, by add in an error and by status in a list, not passed over', (t) => {
   const repo = newRepo(t);
   repo.write('a.txt', 'a');
   repo.commit('one');
@@ -729,10 +729,22 @@ test('a file whose name is not UTF-8 is named in an error, not passed over as if
   mkdirSync(repo.path('d'));
   writeFileSync(bad, 'lost?');
   repo.write('d/good.txt', 'good');
-  for (const args of [['add', '.'], ['add', 'd'], ['status']]) {
+  for (const args of [
+    ['add', '.'],
+    ['add', 'd'],
+  ]) {
     const r = repo.fails(args, 'INVALID_NAME');
     assert.match(r.stderr, /'d\/bad\\xff\\xfe'.*not valid UTF-8/);
   }
+  // status goes on: inside an untracked directory the name is covered by `d/`; in a tracked
+  // directory it is listed on its own (it cannot be recorded).
+  let st = repo.j<Status & { notUtf8: string[] }>(['status']);
+  assert.deepEqual([st.untracked, st.notUtf8], [['d/'], []]);
+  writeFileSync(Buffer.concat([Buffer.from(`${repo.dir}/top`), Buffer.from([0xe9])]), 'latin-1');
+  st = repo.j<Status & { notUtf8: string[] }>(['status']);
+  assert.deepEqual([st.untracked, st.notUtf8], [['d/'], ['top\\xe9']]);
+  assert.match(repo.ok(['status']).stdout, /names that are not UTF-8 .*:\n {2}top\\xe9\n/);
+  rmSync(Buffer.concat([Buffer.from(`${repo.dir}/top`), Buffer.from([0xe9])]));
   // Once ignored, it is left alone.
   repo.write('.shoalignore', 'd/bad*\n');
   repo.ok(['add', '.']);

@@ -47,7 +47,12 @@ export const command: Command = {
         ),
       );
       section('untracked files', s.untracked.map(quotePath));
-      if (s.staged.length + s.unstaged.length + s.untracked.length + s.conflicts.length === 0) {
+      // Already written as \xNN: quoting would escape the backslashes again.
+      section('names that are not UTF-8 (rename them, or list them in .shoalignore)', s.notUtf8);
+      if (
+        s.staged.length + s.unstaged.length + s.untracked.length + s.conflicts.length + s.notUtf8.length ===
+        0
+      ) {
         ctx.out('nothing to commit, working tree clean');
       }
       return 0;
