@@ -42,7 +42,7 @@ import type { OnProgress } from './progress.ts';
 import { storeBytes } from './store-bytes.ts';
 import { mergeText } from './text-merge.ts';
 import { commitTree, diffTrees, type FlatEntry, flatten, sameEntry, TreeReader } from './trees.ts';
-import { alongside, lstatOrNull, removeEmptyParents } from './worktree.ts';
+import { alongside, blockingAncestor, lstatOrNull, removeEmptyParents } from './worktree.ts';
 
 export interface MergeOptions {
   /** How the user named the other side (a branch name, a tag, an id): used in messages and side files. */
@@ -528,6 +528,23 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
     )) {
       if (!sameEntry(origFile(c.path), c.new)) touched.add(c.path);
     }
+    // Nothing is written or removed through what stands where a directory was: a file or a
+    // symlink the user put there since the merge began (what a symlink points at is not the
+    // repository's) stops the abort before it changes anything; beyond one of ours's own files
+    // or symlinks a path is simply not in the working tree.
+    const beyond = new Set<string>();
+    for (const path of [...touched, ...state.conflicts.flatMap((c) => (c.side ? [c.side] : []))]) {
+      const blocker = blockingAncestor(repo.root, path);
+      if (blocker === undefined) continue;
+      if (origFile(blocker) === undefined) {
+        throw new ShoalError(
+          'DIRTY_WORKTREE',
+          `'${blocker}' is no longer a directory (a file or a symlink took its place during the merge); move it away, then run shoal merge --abort again`,
+          { paths: [blocker] },
+        );
+      }
+      beyond.add(path);
+    }
     const restored: string[] = [];
     const removed: string[] = [];
     const puts: StagedEntry[] = [];
@@ -537,7 +554,7 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
       const o = origFile(path);
       const abs = join(repo.root, path);
       if (!o) {
-        const st = lstatOrNull(abs);
+        const st = beyond.has(path) ? null : lstatOrNull(abs);
         if (st && !st.isDirectory()) {
           rmSync(abs, { force: true });
           removeEmptyParents(repo.root, path);
@@ -559,7 +576,7 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
       puts.push({ ...o, stamp: stampOf({ path, abs, stat, kind: o.kind }, nowNs) });
     }
     for (const c of state.conflicts) {
-      if (!c.side) continue;
+      if (!c.side || beyond.has(c.side)) continue;
       const abs = join(repo.root, c.side);
       const st = lstatOrNull(abs);
       if (st && !st.isDirectory()) {

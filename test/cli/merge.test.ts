@@ -6,10 +6,12 @@ import {
   type FSWatcher,
   mkdirSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
   watch,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -241,4 +243,37 @@ test('a conflict on a file whose name is near the 255-byte limit gets a side fil
   r.ok(['merge', '--abort']);
   assert.equal(existsSync(r.path(side)), false);
   assert.deepEqual(r.read(name), binary(3));
+});
+
+test('merge --abort never removes or writes through a symlink put in place of a directory during the merge', (t) => {
+  const r = newRepo(t);
+  r.write('d/x.txt', 'x\n');
+  r.write('m.bin', binary(1));
+  r.commit('base');
+  r.ok(['switch', '-c', 'feature']);
+  r.write('d/new.txt', 'theirs\n');
+  r.write('m.bin', binary(2));
+  r.commit('theirs');
+  r.ok(['switch', 'main']);
+  r.write('m.bin', binary(3));
+  r.commit('ours');
+  assert.equal(r.run(['merge', 'feature']).status, 1); // m.bin conflicts; d/new.txt is written
+  assert.deepEqual(r.read('d/new.txt'), Buffer.from('theirs\n'));
+
+  // The user puts a symlink to a directory of their own where d was.
+  const outside = tempDir(t);
+  writeFileSync(join(outside, 'new.txt'), 'mine, outside the repository\n');
+  renameSync(r.path('d'), r.path('d.moved'));
+  symlinkSync(outside, r.path('d'));
+  const refused = r.fails(['merge', '--abort'], 'DIRTY_WORKTREE');
+  assert.match(refused.stderr, /'d' is no longer a directory/);
+  assert.equal(readFileSync(join(outside, 'new.txt'), 'utf8'), 'mine, outside the repository\n');
+  assert.deepEqual(r.read('m.bin'), binary(3), 'nothing was restored either');
+
+  // Moved away, the abort completes.
+  rmSync(r.path('d'));
+  renameSync(r.path('d.moved'), r.path('d'));
+  r.ok(['merge', '--abort']);
+  assert.equal(existsSync(r.path('d/new.txt')), false);
+  assert.equal(readFileSync(join(outside, 'new.txt'), 'utf8'), 'mine, outside the repository\n');
 });
