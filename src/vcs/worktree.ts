@@ -48,8 +48,12 @@ export function repoPath(root: string, cwd: string, arg: string): string {
       `'${arg}' is inside the repository's own ${REPO_DIR} directory (or names it on some file systems)`,
     );
   }
-  // Inside a nested repository's directory (a file of that name is the user's).
-  if (posix.split('/').slice(0, -1).includes(REPO_DIR)) {
+  // A nested repository's directory, or inside one (a file of that name is the user's).
+  const parts = posix.split('/');
+  if (
+    parts.slice(0, -1).includes(REPO_DIR) ||
+    (parts.at(-1) === REPO_DIR && lstatOrNull(abs)?.isDirectory() === true)
+  ) {
     throw new ShoalError(
       'PATH_OUTSIDE_REPOSITORY',
       `'${arg}' is inside the ${REPO_DIR} directory of a repository nested in this one`,

@@ -121,6 +121,8 @@ test('a repository nested in the working tree keeps its .shoal directory to itse
     ['inner/f.txt', 'top.txt'],
   );
   outer.fails(['add', 'inner/.shoal/index.db'], 'PATH_OUTSIDE_REPOSITORY');
+  outer.fails(['add', 'inner/.shoal'], 'PATH_OUTSIDE_REPOSITORY');
+  outer.fails(['add', 'inner/.shoal/'], 'PATH_OUTSIDE_REPOSITORY');
 
   // The nested repository goes on committing; the outer one sees only its working file change,
   // and a forced checkout of the outer one leaves the nested repository's store alone.
