@@ -535,7 +535,9 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
     const beyond = new Set<string>();
     for (const path of [...touched, ...state.conflicts.flatMap((c) => (c.side ? [c.side] : []))]) {
       const blocker = blockingAncestor(repo.root, path);
-      if (blocker === undefined) continue;
+      // A path the merge itself changed (theirs's file where ours has a directory) is put back
+      // first, paths in sorted order: removed, it blocks nothing.
+      if (blocker === undefined || touched.has(blocker)) continue;
       if (origFile(blocker) === undefined) {
         throw new ShoalError(
           'DIRTY_WORKTREE',

@@ -277,3 +277,24 @@ test('merge --abort never removes or writes through a symlink put in place of a 
   assert.equal(existsSync(r.path('d/new.txt')), false);
   assert.equal(readFileSync(join(outside, 'new.txt'), 'utf8'), 'mine, outside the repository\n');
 });
+
+test('merge --abort puts back a directory that the merge replaced with theirs file', (t) => {
+  const r = newRepo(t);
+  r.write('d/f.txt', 'f\n');
+  r.write('c.bin', binary(1));
+  r.commit('base');
+  r.ok(['switch', '-c', 'other']);
+  rmSync(r.path('d'), { recursive: true });
+  r.write('d', 'now a file\n');
+  r.write('c.bin', binary(2));
+  r.ok(['add', '.']);
+  r.ok(['commit', '-m', 'theirs']);
+  r.ok(['switch', 'main']);
+  r.write('c.bin', binary(3));
+  r.commit('ours');
+  assert.equal(r.run(['merge', 'other']).status, 1); // c.bin conflicts; d becomes a file
+  assert.equal(r.read('d').toString(), 'now a file\n');
+  r.ok(['merge', '--abort']);
+  assert.equal(r.read('d/f.txt').toString(), 'f\n');
+  assert.deepEqual(r.read('c.bin'), binary(3));
+});
