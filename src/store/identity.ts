@@ -63,8 +63,8 @@ export function loadIdentity(): KeyPair {
 
 export type ConfigMap = Record<string, string>;
 
-/** A config file's JSON object, or {} when there is none. */
-function readConfigObject(file: string): Record<string, unknown> {
+/** A config file's JSON object as it is, or {} when there is none (`shoal config` edits it). */
+export function readConfigObject(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -86,24 +86,23 @@ function readConfigObject(file: string): Record<string, unknown> {
 }
 
 function notAString(file: string, key: string): ShoalError {
+  const cmd = file === globalConfigFile() ? 'shoal config --global' : 'shoal config';
   return new ShoalError(
     'INVALID_ARGUMENT',
-    `config file ${file}: the value of '${key}' is not a string (fix it with: shoal config ${key} <value>, or shoal config unset ${key})`,
+    `config file ${file}: the value of '${key}' is not a string (fix it with: ${cmd} ${key} <value>, or ${cmd} unset ${key})`,
   );
 }
 
 /**
  * The settings in a config file. Every value must be a string: a number or an object would
  * otherwise reach the code that reads the setting (a commit's author name, say) and be written
- * into the history as is. With `lenient` (for `shoal config` itself, so that it can repair the
- * file) other values come back as their JSON text.
+ * into the history as is.
  */
-export function readConfigFile(file: string, opts: { lenient?: boolean } = {}): ConfigMap {
+export function readConfigFile(file: string): ConfigMap {
   const config: ConfigMap = {};
   for (const [key, value] of Object.entries(readConfigObject(file))) {
-    if (typeof value === 'string') config[key] = value;
-    else if (opts.lenient) config[key] = JSON.stringify(value);
-    else throw notAString(file, key);
+    if (typeof value !== 'string') throw notAString(file, key);
+    config[key] = value;
   }
   return config;
 }
@@ -115,7 +114,7 @@ export function readConfigValue(file: string, key: string): string | undefined {
   return value;
 }
 
-export function writeConfigFile(file: string, config: ConfigMap): void {
+export function writeConfigFile(file: string, config: Record<string, unknown>): void {
   mkdirSync(dirname(file), { recursive: true });
   const sorted = Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : 1)));
   writeFileAtomic(file, JSON.stringify(sorted, null, 2) + '\n');

@@ -8,13 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '../core/index.ts';
 import { openDatabase, transaction } from './db.ts';
-import {
-  type ConfigMap,
-  globalConfigFile,
-  readConfigFile,
-  readConfigValue,
-  writeConfigFile,
-} from './identity.ts';
+import { globalConfigFile, readConfigObject, readConfigValue, writeConfigFile } from './identity.ts';
 import { WriterLock } from './lock.ts';
 import { type Compression, ObjectStore } from './object-store.ts';
 import { packFileName } from './pack.ts';
@@ -131,11 +125,15 @@ export class Repository {
     return readConfigValue(join(this.dir, 'config.json'), key) ?? readConfigValue(globalConfigFile(), key);
   }
 
-  localConfig(): ConfigMap {
-    return readConfigFile(join(this.dir, 'config.json'));
+  /**
+   * The repository's config file as it is, to edit and write back with setLocalConfig: values
+   * that are not strings are kept as they are (a setting is checked where it is read, by config()).
+   */
+  localConfig(): Record<string, unknown> {
+    return readConfigObject(join(this.dir, 'config.json'));
   }
 
-  setLocalConfig(config: ConfigMap): void {
+  setLocalConfig(config: Record<string, unknown>): void {
     writeConfigFile(join(this.dir, 'config.json'), config);
   }
 

@@ -686,16 +686,33 @@ test('a config value that is not a string, or a config file that is a directory,
   // A bad value stops only what reads it, and `shoal config` repairs it.
   writeFileSync(repo.path('.shoal/config.json'), JSON.stringify({ 'serve.mdns': true, 'user.name': 5 }));
   repo.ok(['status']);
-  assert.match(repo.ok(['config', 'list']).stdout, /^serve\.mdns=true$/m);
+  assert.match(repo.ok(['config', 'list']).stdout, /^serve\.mdns=true \(not a string\)$/m);
   assert.match(
     repo.fails(['commit', '--allow-empty', '-m', 'two'], 'INVALID_ARGUMENT').stderr,
     /shoal config user\.name/,
   );
+  // Setting another key keeps the bad value as it is (not turned into a string that would pass).
+  repo.ok(['config', 'user.email', 'e@x']);
+  assert.equal(JSON.parse(readFileSync(repo.path('.shoal/config.json'), 'utf8'))['user.name'], 5);
+  repo.fails(['commit', '--allow-empty', '-m', 'two'], 'INVALID_ARGUMENT');
   repo.ok(['config', 'user.name', 'Fixed']);
   repo.ok(['config', 'unset', 'serve.mdns']);
+  repo.ok(['config', 'unset', 'user.email']);
   assert.deepEqual(JSON.parse(readFileSync(repo.path('.shoal/config.json'), 'utf8')), {
     'user.name': 'Fixed',
   });
+  // Even a setting read when the repository opens can be repaired; the global file's error
+  // names --global.
+  writeFileSync(repo.path('.shoal/config.json'), JSON.stringify({ 'core.compression': 1 }));
+  repo.fails(['status'], 'INVALID_ARGUMENT');
+  repo.ok(['config', 'unset', 'core.compression']);
+  repo.ok(['status']);
+  writeFileSync(join(repo.configDir, 'config.json'), JSON.stringify({ 'user.name': 7 }));
+  assert.match(
+    repo.fails(['commit', '--allow-empty', '-m', 'two'], 'INVALID_ARGUMENT').stderr,
+    /shoal config --global user\.name/,
+  );
+  writeFileSync(join(repo.configDir, 'config.json'), JSON.stringify({ 'user.name': 'T' }));
   rmSync(repo.path('.shoal/config.json'));
   mkdirSync(repo.path('.shoal/config.json'));
   assert.match(repo.fails(['status'], 'INVALID_ARGUMENT').stderr, /config\.json is a directory/);

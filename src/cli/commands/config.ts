@@ -1,9 +1,12 @@
 // shoal config get|set|unset|list [--global]: repository or user configuration.
+
+import { join } from 'node:path';
 import { ShoalError } from '../../core/index.ts';
 import {
   globalConfigFile,
+  REPO_DIR,
   Repository,
-  readConfigFile,
+  readConfigObject,
   readConfigValue,
   writeConfigFile,
 } from '../../store/index.ts';
@@ -29,42 +32,51 @@ export const command: Command = {
     if (arity[verb] !== undefined && words.length > arity[verb]) usage(USAGE);
     // `config` is how a value that is not a string gets repaired: set, unset and list read the
     // file leniently (a setting is otherwise refused only where it is read).
-    const repo = values.global ? null : Repository.open(ctx.cwd);
-    try {
-      const file = repo ? `${repo.dir}/config.json` : globalConfigFile();
-      const config = verb === 'get' ? {} : readConfigFile(file, { lenient: true });
-      const needKey = (): string => {
-        if (!key || !KEY.test(key))
-          throw new ShoalError('USAGE', `invalid config key '${key ?? ''}' (expected section.name)`);
-        return key;
-      };
-      switch (verb) {
-        case 'get': {
-          const k = needKey();
-          const v = repo ? repo.config(k) : readConfigValue(file, k);
-          if (v === undefined) return 1;
-          if (ctx.json) ctx.emit({ key: k, value: v });
-          else ctx.out(v);
-          return 0;
-        }
-        case 'set':
-          if (value === undefined) usage(USAGE);
-          config[needKey()] = value;
-          writeConfigFile(file, config);
-          return 0;
-        case 'unset':
-          delete config[needKey()];
-          writeConfigFile(file, config);
-          return 0;
-        case 'list':
-          if (ctx.json) ctx.emit(config);
-          else for (const [k, v] of Object.entries(config)) ctx.out(`${k}=${v}`);
-          return 0;
-        default:
-          return usage(USAGE);
+    // The repository is found, not opened: opening reads settings (core.compression), and
+    // `config` is how a value that is not a string gets repaired. set and unset keep every other
+    // value as it is.
+    const root = values.global ? undefined : Repository.find(ctx.cwd);
+    if (!values.global && !root) {
+      throw new ShoalError('NOT_A_REPOSITORY', `not a shoal repository (or any parent): ${ctx.cwd}`);
+    }
+    const file = root ? join(root, REPO_DIR, 'config.json') : globalConfigFile();
+    const needKey = (): string => {
+      if (!key || !KEY.test(key))
+        throw new ShoalError('USAGE', `invalid config key '${key ?? ''}' (expected section.name)`);
+      return key;
+    };
+    switch (verb) {
+      case 'get': {
+        const k = needKey();
+        const v = readConfigValue(file, k) ?? (root ? readConfigValue(globalConfigFile(), k) : undefined);
+        if (v === undefined) return 1;
+        if (ctx.json) ctx.emit({ key: k, value: v });
+        else ctx.out(v);
+        return 0;
       }
-    } finally {
-      repo?.close();
+      case 'set': {
+        if (value === undefined) usage(USAGE);
+        const config = readConfigObject(file);
+        config[needKey()] = value;
+        writeConfigFile(file, config);
+        return 0;
+      }
+      case 'unset': {
+        const config = readConfigObject(file);
+        delete config[needKey()];
+        writeConfigFile(file, config);
+        return 0;
+      }
+      case 'list': {
+        const config = readConfigObject(file);
+        if (ctx.json) ctx.emit(config);
+        else
+          for (const [k, v] of Object.entries(config))
+            ctx.out(`${k}=${typeof v === 'string' ? v : `${JSON.stringify(v)} (not a string)`}`);
+        return 0;
+      }
+      default:
+        return usage(USAGE);
     }
   },
 };

@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { isShoalError, ShoalError } from '../../core/index.ts';
-import { globalConfigFile, readConfigFile, readShares, type Share, sharesFile } from '../../store/index.ts';
+import { globalConfigFile, readConfigValue, readShares, type Share, sharesFile } from '../../store/index.ts';
 import type { Daemon } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import {
@@ -203,12 +203,12 @@ async function run(ctx: Context, values: Values): Promise<number> {
   let daemon: Daemon | undefined;
   try {
     claimPidFile();
-    const config = readConfigFile(globalConfigFile());
+    const setting = (key: string): string | undefined => readConfigValue(globalConfigFile(), key);
     const listen =
       (values.listen as string[] | undefined) ??
-      (config['daemon.listen'] ?? DEFAULT_LISTEN).split(/\s+/).filter(Boolean);
+      (setting('daemon.listen') ?? DEFAULT_LISTEN).split(/\s+/).filter(Boolean);
     const mdns = lanDiscovery(
-      values['no-mdns'] ? false : values.mdns ? true : config['daemon.mdns'] !== 'false',
+      values['no-mdns'] ? false : values.mdns ? true : setting('daemon.mdns') !== 'false',
     );
     const started = Date.now();
     // Loaded here only: start, stop and status do without libp2p.
@@ -218,8 +218,8 @@ async function run(ctx: Context, values: Values): Promise<number> {
       user: identity(),
       listen,
       mdns,
-      maxUpload: rateOption(config['transfer.max-upload'], 'transfer.max-upload'),
-      maxDownload: rateOption(config['transfer.max-download'], 'transfer.max-download'),
+      maxUpload: rateOption(setting('transfer.max-upload'), 'transfer.max-upload'),
+      maxDownload: rateOption(setting('transfer.max-download'), 'transfer.max-download'),
       shares,
       log,
     });

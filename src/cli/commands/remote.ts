@@ -49,8 +49,8 @@ export const command: Command = {
           if (positionals.length > 1) usage(USAGE);
           const list = names.map((n) => ({
             name: n,
-            url: config[`remote.${n}.url`]!,
-            peers: (config[`remote.${n}.peers`] ?? '').split(' ').filter(Boolean),
+            url: repo.config(`remote.${n}.url`)!,
+            peers: (repo.config(`remote.${n}.peers`) ?? '').split(' ').filter(Boolean),
           }));
           if (ctx.json) ctx.emit(list);
           else for (const r of list) ctx.out(`${r.name}\t${r.url}`);
