@@ -15,7 +15,6 @@ import {
   readFileSync,
   readlinkSync,
   realpathSync,
-  renameSync,
   statSync,
   truncateSync,
   unlinkSync,
@@ -195,8 +194,22 @@ const LOG_MAX_BYTES = 8 * 1024 * 1024;
 /** Keep the log from growing without bound: one old generation is kept. */
 export function rotateLog(file: string, maxBytes = LOG_MAX_BYTES): void {
   try {
-    if (statSync(file).size > maxBytes) renameSync(file, `${file}.1`);
+    if (statSync(file).size > maxBytes) rotate(file);
   } catch {}
+}
+
+/**
+ * Move the log's lines to `<file>.1` by copying, then empty it: never by renaming. A running
+ * daemon's stdout and stderr are this file (opened for appending), whichever process rotates
+ * it, and must keep writing to the file of that name. The file is emptied even when the copy
+ * fails (a full disk), so that it stops growing.
+ */
+function rotate(file: string): void {
+  try {
+    copyFileSync(file, `${file}.1`);
+  } finally {
+    truncateSync(file, 0);
+  }
 }
 
 export type Logger = (level: string, message: string) => void;
@@ -209,12 +222,7 @@ export function fileLogger(file: string, mirror?: (line: string) => void, maxByt
   return (level, message) => {
     const line = `${new Date().toISOString()} ${level} ${message}\n`;
     try {
-      // Copied and emptied rather than renamed: a started daemon's stdout and stderr are this
-      // file too (opened for appending), and must keep writing to the file of that name.
-      if (appendLine(file, line) > maxBytes) {
-        copyFileSync(file, `${file}.1`);
-        truncateSync(file, 0);
-      }
+      if (appendLine(file, line) > maxBytes) rotate(file);
     } catch {} // a full disk must not take the daemon down
     mirror?.(line);
   };

@@ -18,7 +18,7 @@ import {
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileLogger } from '../../src/cli/daemon-process.ts';
+import { fileLogger, rotateLog } from '../../src/cli/daemon-process.ts';
 import { json, shoalSpawn, tempDir } from '../helpers.ts';
 import { daemonUser, isDaemon, ok, run, type State, startDaemon, status } from './daemon-helpers.ts';
 import { describe, newRepo } from './repo-helpers.ts';
@@ -314,4 +314,15 @@ test("a running daemon's log is rotated as it grows, not only when the daemon st
   for (let i = 0; i < 100; i++) log('warn', `refused peer ${i}: not allowed to read`);
   writeSync(stdio, 'a line on stderr\n');
   assert.match(readFileSync(file, 'utf8'), /a line on stderr\n$/);
+});
+
+test('rotating the log at start copies and empties it: a running daemon writing to it keeps its file', (t) => {
+  const file = join(tempDir(t), 'daemon.log');
+  writeFileSync(file, 'x'.repeat(5000));
+  const stdio = openSync(file, 'a'); // a running daemon's stdout
+  t.after(() => closeSync(stdio));
+  rotateLog(file, 4096);
+  assert.equal(statSync(`${file}.1`).size, 5000);
+  writeSync(stdio, 'still here\n');
+  assert.equal(readFileSync(file, 'utf8'), 'still here\n');
 });
