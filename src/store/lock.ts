@@ -98,7 +98,7 @@ export class WriterLock {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EEXIST') return false;
-        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
       }
     } finally {
       try {
@@ -137,9 +137,10 @@ export class WriterLock {
       try {
         breaker = Number.parseInt(readFileSync(marker, 'utf8'), 10);
       } catch {}
+      // (One naming this process is an earlier process's whose pid it reuses: old, it goes too.)
       const leftByCrash =
-        breaker !== process.pid &&
-        (olderThan(marker, SETTLE_MS) || (Number.isInteger(breaker) && !alive(breaker)));
+        olderThan(marker, SETTLE_MS) ||
+        (breaker !== process.pid && Number.isInteger(breaker) && !alive(breaker));
       if (leftByCrash) {
         try {
           unlinkSync(marker);

@@ -78,16 +78,16 @@ test('a marker left by a process that died breaking a stale lock does not lock t
   const stale = deadPid();
   const lock = new WriterLock(file);
   const past = new Date(Date.now() - 60_000);
-  // Left empty by a crash, naming a dead process, or naming a live one (its pid reused): each
-  // stops a takeover only while it is recent.
-  for (const content of ['', String(deadPid()), String(process.ppid)]) {
+  // Left empty by a crash, naming a dead process, naming a live one (its pid reused), or naming
+  // this very process (an earlier one's pid reused): each stops a takeover only while recent.
+  for (const content of ['', String(deadPid()), String(process.ppid), String(process.pid)]) {
     writeFileSync(file, String(stale));
     const marker = `${file}.stale-${stale}`;
     writeFileSync(marker, content);
     if (content === String(process.ppid)) {
       assert.throws(() => lock.acquire(), { code: 'LOCKED', message: /remove it/ });
       utimesSync(marker, past, past);
-    } else if (content === '') utimesSync(marker, past, past);
+    } else if (content === '' || content === String(process.pid)) utimesSync(marker, past, past);
     lock.acquire();
     assert.equal(readFileSync(file, 'utf8'), String(process.pid));
     lock.release();
