@@ -27,7 +27,7 @@ export function downloadSettings(
   if (stallSeconds !== undefined && !(stallSeconds > 0 && stallSeconds <= MAX_STALL_SECONDS)) {
     throw new ShoalError(
       'INVALID_ARGUMENT',
-      `transfer.stall-timeout must be a number of seconds from 0 to ${MAX_STALL_SECONDS}, not '${stall}'`,
+      `transfer.stall-timeout must be a number of seconds above 0 and at most ${MAX_STALL_SECONDS}, not '${stall}'`,
     );
   }
   return {
