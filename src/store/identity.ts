@@ -61,8 +61,6 @@ export function loadIdentity(): KeyPair {
   return keyPairFromSeed(seed);
 }
 
-export type ConfigMap = Record<string, string>;
-
 /** A config file's JSON object as it is, or {} when there is none (`shoal config` edits it). */
 export function readConfigObject(file: string): Record<string, unknown> {
   let text: string;
@@ -94,20 +92,11 @@ function notAString(file: string, key: string): ShoalError {
 }
 
 /**
- * The settings in a config file. Every value must be a string: a number or an object would
+ * One setting of a config file. Every value must be a string: a number or an object would
  * otherwise reach the code that reads the setting (a commit's author name, say) and be written
- * into the history as is.
+ * into the history as is. Only the setting asked for is checked, so a bad one stops only what
+ * reads it, and `shoal config` can still repair it.
  */
-export function readConfigFile(file: string): ConfigMap {
-  const config: ConfigMap = {};
-  for (const [key, value] of Object.entries(readConfigObject(file))) {
-    if (typeof value !== 'string') throw notAString(file, key);
-    config[key] = value;
-  }
-  return config;
-}
-
-/** One setting of a config file: a value that is not a string is refused, the others ignored. */
 export function readConfigValue(file: string, key: string): string | undefined {
   const value = readConfigObject(file)[key];
   if (value !== undefined && typeof value !== 'string') throw notAString(file, key);
