@@ -93,16 +93,23 @@ const TEMP_NAME_BYTES = 200;
  */
 export function tempPathFor(abs: string): string {
   let name = basename(abs);
-  if (Buffer.byteLength(name) > TEMP_NAME_BYTES) {
-    const hash = createHash('sha256').update(name).digest('hex').slice(0, 16);
-    let start = '';
-    for (const ch of name) {
-      if (Buffer.byteLength(start + ch) > TEMP_NAME_BYTES - hash.length - 1) break;
-      start += ch;
-    }
-    name = `${start}~${hash}`;
-  }
+  if (Buffer.byteLength(name) > TEMP_NAME_BYTES) name = cutName(name, TEMP_NAME_BYTES, 16);
   return join(dirname(abs), `.${name}.shoal-tmp-${process.pid}`);
+}
+
+/**
+ * `name` cut to at most `maxBytes`: its start, on a character boundary, then `~` and
+ * `hashLength` hex digits of a hash of the whole name, so two long names with a common start
+ * stay apart. For names that would go over what a file system allows in one name.
+ */
+export function cutName(name: string, maxBytes: number, hashLength: number): string {
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, hashLength);
+  let start = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(start + ch) > maxBytes - hash.length - 1) break;
+    start += ch;
+  }
+  return `${start}~${hash}`;
 }
 
 /** A failed write to the working tree as shoal's error: a full disk or a refusal, said plainly. */

@@ -7,7 +7,6 @@
 // Crash safety: the merge state (both sides, the conflicts) is recorded before the working tree
 // is touched, so an interrupted merge is always visible and `merge --abort` restores the tree.
 
-import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
@@ -26,7 +25,7 @@ import { stampOf } from './add.ts';
 import { type ChangedCommit, moveWorktree, workingFileDiffers } from './checkout.ts';
 import { commit } from './commit.ts';
 import { type ConflictStatus, conflictStatus } from './conflicts.ts';
-import { contentChunks, tempPathFor, writeContent, writeSymlink } from './content.ts';
+import { contentChunks, cutName, tempPathFor, writeContent, writeSymlink } from './content.ts';
 import { TEXT_LIMIT } from './diff.ts';
 import { decodeText } from './line-diff.ts';
 import { isAncestor, mergeBase } from './merge-base.ts';
@@ -611,16 +610,6 @@ function beside(path: string, tail: string): string {
   const slash = path.lastIndexOf('/');
   const name = path.slice(slash + 1);
   if (Buffer.byteLength(name) + Buffer.byteLength(tail) <= NAME_MAX) return path + tail;
-  const shortTail = Buffer.byteLength(tail) <= NAME_MAX / 2 ? tail : `~${shortHash(tail)}`;
-  const room = NAME_MAX - Buffer.byteLength(shortTail) - 9; // '~' and 8 hex digits
-  let start = '';
-  for (const ch of name) {
-    if (Buffer.byteLength(start + ch) > room) break;
-    start += ch;
-  }
-  return `${path.slice(0, slash + 1)}${start}~${shortHash(name)}${shortTail}`;
-}
-
-function shortHash(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 8);
+  const shortTail = Buffer.byteLength(tail) <= NAME_MAX / 2 ? tail : cutName(tail, 9, 8); // `~` and 8 hex digits
+  return `${path.slice(0, slash + 1)}${cutName(name, NAME_MAX - Buffer.byteLength(shortTail), 8)}${shortTail}`;
 }
