@@ -16,6 +16,7 @@ import { tempDir } from '../helpers.ts';
 import {
   assertFsck,
   type CloneSummary,
+  cloneWithStallTimeout,
   type EvilMode,
   evilPeer,
   parseJson,
@@ -61,16 +62,8 @@ async function cloneFrom(
   stallSeconds: number,
   env?: Record<string, string>,
 ): Promise<{ victim: TestRepo; r: Awaited<ReturnType<typeof shoalAsync>> }> {
-  const parent = tempDir(t);
-  const victim = userAt(t, join(parent, 'victim'));
-  const set = await shoalAsync(t, ['config', '--global', 'transfer.stall-timeout', String(stallSeconds)], {
-    cwd: parent,
-    configDir: victim.configDir,
-  });
-  assert.equal(set.status, 0, set.stderr);
-  const r = await shoalAsync(t, ['clone', first.addr, victim.dir, '--peer', originServer.addr, '--json'], {
-    cwd: parent,
-    configDir: victim.configDir,
+  const { clone: victim, r } = await cloneWithStallTimeout(t, first.addr, stallSeconds, {
+    peers: [originServer.addr],
     env,
   });
   return { victim, r };

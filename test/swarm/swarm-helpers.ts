@@ -259,12 +259,14 @@ export function userAt(t: T, dir: string): TestRepo {
 
 /**
  * A new user clones `addr` into a fresh directory with a stall timeout of `stallSeconds` (user
- * config, as `shoal config --global` sets it). Returns the user and the clone's result.
+ * config, as `shoal config --global` sets it), with `--peer` for each of `opts.peers`. Returns
+ * the user and the clone's result.
  */
 export async function cloneWithStallTimeout(
   t: T,
   addr: string,
   stallSeconds: number,
+  opts: { peers?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ clone: TestRepo; r: RunResult }> {
   const parent = tempDir(t);
   const clone = userAt(t, join(parent, 'clone'));
@@ -273,9 +275,11 @@ export async function cloneWithStallTimeout(
     configDir: clone.configDir,
   });
   assert.equal(set.status, 0, set.stderr);
-  const r = await shoalAsync(t, ['clone', addr, clone.dir, '--json'], {
+  const peers = (opts.peers ?? []).flatMap((p) => ['--peer', p]);
+  const r = await shoalAsync(t, ['clone', addr, clone.dir, ...peers, '--json'], {
     cwd: parent,
     configDir: clone.configDir,
+    env: opts.env,
   });
   return { clone, r };
 }
