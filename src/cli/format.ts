@@ -28,12 +28,11 @@ export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
-// C0 and C1 control characters, DEL, the line and paragraph separators, and the bidirectional
-// overrides and isolates (which can make a line read differently from its bytes).
+// What a quoted path escapes: a double quote, a backslash, C0 and C1 control characters, DEL,
+// the line and paragraph separators, and the bidirectional overrides and isolates (which can
+// make a line read differently from its bytes).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
-const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
-const UNSAFE_ALL = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const QUOTED = /["\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const NAMED: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '"': '\\"', '\\': '\\\\' };
 
 function escapeChar(c: string): string {
@@ -52,8 +51,8 @@ function escapeChar(c: string): string {
  * output carries paths unchanged.
  */
 export function quotePath(path: string): string {
-  if (!UNSAFE.test(path) && !path.includes('"') && !path.includes('\\')) return path;
-  return `"${path.replace(/["\\]/g, escapeChar).replace(UNSAFE_ALL, escapeChar)}"`;
+  const escaped = path.replace(QUOTED, escapeChar); // every escape differs from its character
+  return escaped === path ? path : `"${escaped}"`;
 }
 
 /** A path in single quotes, as git's messages put it, or quotePath's form when it needs that. */
