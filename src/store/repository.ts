@@ -18,6 +18,11 @@ import { Staging } from './staging.ts';
 
 export const REPO_DIR = '.shoal';
 
+/** The repository's own config file (`shoal config` edits it without opening the repository). */
+export function repoConfigFile(root: string): string {
+  return join(root, REPO_DIR, 'config.json');
+}
+
 /** Code points HFS+ leaves out when it compares names (as git's `.git` checks do). */
 const IGNORED_BY_HFS = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
 
@@ -78,7 +83,7 @@ export class Repository {
       put.run('created', String(Date.now()));
       put.run('HEAD', 'ref: refs/heads/main');
     });
-    writeConfigFile(join(dir, 'config.json'), {});
+    writeConfigFile(repoConfigFile(abs), {});
     return new Repository(abs, db);
   }
 
@@ -122,7 +127,7 @@ export class Repository {
 
   /** A config value: the repository's config, else the user's global config. */
   config(key: string): string | undefined {
-    return readConfigValue(join(this.dir, 'config.json'), key) ?? readConfigValue(globalConfigFile(), key);
+    return readConfigValue(repoConfigFile(this.root), key) ?? readConfigValue(globalConfigFile(), key);
   }
 
   /**
@@ -130,11 +135,11 @@ export class Repository {
    * that are not strings are kept as they are (a setting is checked where it is read, by config()).
    */
   localConfig(): Record<string, unknown> {
-    return readConfigObject(join(this.dir, 'config.json'));
+    return readConfigObject(repoConfigFile(this.root));
   }
 
   setLocalConfig(config: Record<string, unknown>): void {
-    writeConfigFile(join(this.dir, 'config.json'), config);
+    writeConfigFile(repoConfigFile(this.root), config);
   }
 
   /** Take the writer lock and repair what a crash may have left. */

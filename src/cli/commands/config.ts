@@ -1,13 +1,12 @@
 // shoal config get|set|unset|list [--global]: repository or user configuration.
 
-import { join } from 'node:path';
 import { ShoalError } from '../../core/index.ts';
 import {
   globalConfigFile,
-  REPO_DIR,
   Repository,
   readConfigObject,
   readConfigValue,
+  repoConfigFile,
   writeConfigFile,
 } from '../../store/index.ts';
 import { type Context, parse, usage } from '../context.ts';
@@ -39,7 +38,7 @@ export const command: Command = {
     if (!values.global && !root) {
       throw new ShoalError('NOT_A_REPOSITORY', `not a shoal repository (or any parent): ${ctx.cwd}`);
     }
-    const file = root ? join(root, REPO_DIR, 'config.json') : globalConfigFile();
+    const file = root ? repoConfigFile(root) : globalConfigFile();
     const needKey = (): string => {
       if (!key || !KEY.test(key))
         throw new ShoalError('USAGE', `invalid config key '${key ?? ''}' (expected section.name)`);
