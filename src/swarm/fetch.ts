@@ -15,6 +15,7 @@ import {
   toHex,
 } from '../core/index.ts';
 import type { PackSession, Repository } from '../store/index.ts';
+import { leafVisits, MAX_HAVE_CHUNKS } from './index-walk.ts';
 import type { PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import {
@@ -62,12 +63,8 @@ interface FileRoot {
 }
 
 const META_BATCH = 512;
-/** The most chunks one have-map describes (its bitmap is at most 512 KiB). */
-const MAX_HAVE_CHUNKS = 4 * 1024 * 1024;
 /** The most chunk positions one fetch walks to match have-maps, over all its files. */
 const MAX_HAVE_WALK = 4 * MAX_HAVE_CHUNKS;
-/** The most steps (children visited plus chunk positions) matching one file's have-map takes. */
-const MAX_HAVE_STEPS = 4 * MAX_HAVE_CHUNKS;
 const FLUSH_MS = 1000;
 const FLUSH_BYTES = 64 * 1024 * 1024;
 
@@ -346,7 +343,7 @@ async function availability(
 
 /**
  * The position in `chunks` (-1 when not there) of each chunk of a file, in file order; null
- * when the file has more than `limit` chunks.
+ * when the file has more than `limit` chunks, or its walk more steps than leafVisits allows.
  */
 function chunkOrder(
   repo: Repository,
@@ -355,42 +352,24 @@ function chunkOrder(
   limit: number,
 ): Int32Array | null {
   const out: number[] = [];
-  // Each distinct node is read once, and the walk is bounded by steps (children visited plus
-  // chunk positions), not only positions: a chain of one-entry nodes below a wide one would
-  // otherwise cost a node read per position.
   const leaves = new Map<string, number[]>(); // height 1 node -> its chunks' positions
-  const upper = new Map<string, ObjectId[]>(); // higher node -> its children
-  let steps = 0;
-  const walk = (id: ObjectId, height: number): boolean => {
-    if (height === 0) {
-      out.push(position.get(toHex(id)) ?? -1);
-      return out.length <= limit && ++steps <= MAX_HAVE_STEPS;
+  const visits = leafVisits(
+    (id) => decodeIndexNode(repo.objects.read(id, 'node')),
+    root.id,
+    root.height,
+    limit,
+  );
+  for (;;) {
+    const v = visits.next();
+    if (v.done) return v.value ? Int32Array.from(out) : null;
+    const { key, node } = v.value;
+    let here = leaves.get(key);
+    if (!here) {
+      here = node!.entries.map((e) => position.get(toHex(e.id)) ?? -1);
+      leaves.set(key, here);
     }
-    const key = toHex(id);
-    if (height === 1) {
-      let here = leaves.get(key);
-      if (!here) {
-        here = decodeIndexNode(repo.objects.read(id, 'node')).entries.map(
-          (e) => position.get(toHex(e.id)) ?? -1,
-        );
-        leaves.set(key, here);
-      }
-      steps += here.length;
-      if (out.length + here.length > limit || steps > MAX_HAVE_STEPS) return false;
-      for (const i of here) out.push(i);
-      return true;
-    }
-    let children = upper.get(key);
-    if (!children) {
-      children = decodeIndexNode(repo.objects.read(id, 'node')).entries.map((e) => e.id);
-      upper.set(key, children);
-    }
-    for (const child of children) {
-      if (++steps > MAX_HAVE_STEPS || !walk(child, height - 1)) return false;
-    }
-    return true;
-  };
-  return walk(root.id, root.height) ? Int32Array.from(out) : null;
+    for (const i of here) out.push(i);
+  }
 }
 
 /** Reject when `work` makes no progress (lastData) for `stallMs`; `onStall` breaks it off. */

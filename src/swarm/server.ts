@@ -28,6 +28,7 @@ import {
   WIRE_ERRORS,
 } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
+import { leafVisits } from './index-walk.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { mayRead, type RepoState, servedRefs } from './repo-state.ts';
 
@@ -268,19 +269,13 @@ export class SyncServer {
   }
 }
 
-/** The most chunks one have-map describes: its bitmap stays within 512 KiB. */
-const MAX_HAVE_CHUNKS = 4 * 1024 * 1024;
-/** The most steps (children visited plus chunk positions) one have-map may take. */
-const MAX_HAVE_STEPS = 4 * MAX_HAVE_CHUNKS;
-
-/** Chunk lookups a have-map makes between turns of the event loop. */
+/** Steps of a have-map's walk between turns of the event loop. */
 const YIELD_EVERY = 16_384;
 
 /**
- * Which chunks under a content root this repository holds, in file order. Index nodes may name
- * one child many times (repeated content, or an index crafted to list 4096^3 chunks in a few
- * objects), so the walk stops as soon as it passes what one have-map can describe, and a
- * lowest-level node's chunks are looked up once per request however often it is named.
+ * Which chunks under a content root this repository holds, in file order, within the bounds of
+ * leafVisits (beyond them: `count: 0`, too large to map). A lowest-level node's chunks are looked
+ * up once per request however often it is named.
  */
 async function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) {
   const base = { type: 'have-map' as const, req: request.req };
@@ -294,57 +289,34 @@ async function haveMap(repo: Repository, request: Extract<Request, { type: 'have
   }
   const flags: boolean[] = [];
   const leaves = new Map<string, boolean[]>(); // height 1 node -> which of its chunks are here
-  const upper = new Map<string, ObjectId[]>(); // higher node -> its children
-  // The walk is bounded by steps (children visited plus chunk positions), not only positions:
-  // a chain of one-entry nodes below a wide one would otherwise cost a node read per position.
-  // A map of a very large file takes millions of steps: other peers' requests (a daemon serves
-  // many repositories) are answered in between.
-  let steps = 0;
-  let sinceYield = 0;
-  const step = async (n: number): Promise<boolean> => {
-    steps += n;
-    sinceYield += n;
-    if (sinceYield >= YIELD_EVERY) {
-      sinceYield = 0;
-      await yieldToOthers();
-    }
-    return steps <= MAX_HAVE_STEPS;
-  };
-  const readNode = (id: ObjectId): ReturnType<typeof decodeIndexNode> | null => {
+  const readNode = (id: ObjectId) => {
     try {
       return decodeIndexNode(repo.objects.read(id, 'node'));
     } catch {
       return null;
     }
   };
-  const walk = async (id: ObjectId, height: number): Promise<boolean> => {
-    const key = toHex(id);
-    if (height === 1) {
-      let here = leaves.get(key);
-      if (!here) {
-        const node = readNode(id);
-        if (!node) return false;
-        here = node.entries.map((e) => repo.objects.has(e.id));
-        leaves.set(key, here);
-      }
-      if (flags.length + here.length > MAX_HAVE_CHUNKS || !(await step(here.length))) return false;
-      for (const f of here) flags.push(f);
-      return true;
+  // A map of a very large file takes millions of steps: other peers' requests (a daemon serves
+  // many repositories) are answered in between.
+  const visits = leafVisits(readNode, request.root, request.height);
+  let yielded = 0;
+  for (;;) {
+    const v = visits.next();
+    if (v.done) {
+      if (!v.value) return { ...base, all: false, count: 0, bits: new Uint8Array(0) };
+      break;
     }
-    let children = upper.get(key);
-    if (!children) {
-      const node = readNode(id);
-      if (!node) return false;
-      children = node.entries.map((e) => e.id);
-      upper.set(key, children);
+    const { key, node, steps } = v.value;
+    let here = leaves.get(key);
+    if (!here) {
+      here = node!.entries.map((e) => repo.objects.has(e.id));
+      leaves.set(key, here);
     }
-    for (const child of children) {
-      if (!(await step(1)) || !(await walk(child, height - 1))) return false;
+    for (const f of here) flags.push(f);
+    if (steps - yielded >= YIELD_EVERY) {
+      yielded = steps;
+      await yieldToOthers();
     }
-    return true;
-  };
-  if (!(await walk(request.root, request.height))) {
-    return { ...base, all: false, count: 0, bits: new Uint8Array(0) };
   }
   const bits = new Uint8Array(Math.ceil(flags.length / 8));
   let all = true;
