@@ -53,7 +53,9 @@ export class ByteQueue {
   }
 
   #copy(n: number, consume: boolean): Uint8Array {
-    const out = new Uint8Array(n);
+    // Not zero-filled first: the loop below writes every byte (a 64 KiB chunk that arrived in two
+    // Noise messages is copied here, so this is a write pass per received byte saved).
+    const out = Buffer.allocUnsafe(n);
     let filled = 0;
     let i = this.#head;
     let offset = this.#offset;
