@@ -195,6 +195,18 @@ export function peakRss(r: ToolResult): number | null {
 }
 
 /**
+ * The tools of repetition `rep` (from 1), in turn: each repetition starts one place further along
+ * the list, so that over as many repetitions as there are tools each tool runs once in every
+ * position. A tool inherits the state the ones before it leave (memory they freed, which this VM
+ * hands back to its host; the disk's discard of their files): measured on clone-1g, shoal's
+ * transfer took 3.88 s run alone and 5.80 s run after net-raw and rsync every time.
+ */
+export function inTurn<T>(list: readonly T[], rep: number): T[] {
+  const k = list.length === 0 ? 0 : (rep - 1) % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+/**
  * Folds repetitions of one tool's run into one result: each step is the repetition with the
  * median wall time (all times kept in repsS, with minS and maxS); storage and extra come from the
  * first complete repetition; the first error is kept.

@@ -26,6 +26,7 @@ import {
   fmtRss,
   fmtS,
   GiB,
+  inTurn,
   MiB,
   mergeReps,
   type Ratio,
@@ -189,7 +190,7 @@ export const clone1g: Scenario = {
 
     const reps = new Map<string, ToolResult[]>();
     for (let rep = 1; rep <= ctx.reps; rep++) {
-      for (const [name, fn] of TOOLS) {
+      for (const [name, fn] of inTurn(TOOLS, rep)) {
         if (!wants(ctx, name)) continue;
         const label = ctx.reps > 1 ? `${name} (rep ${rep}/${ctx.reps})` : name;
         await syncAll();

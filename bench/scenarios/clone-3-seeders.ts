@@ -26,6 +26,7 @@ import {
   fmtBytes,
   fmtRss,
   fmtS,
+  inTurn,
   MiB,
   mergeReps,
   type Ratio,
@@ -280,7 +281,7 @@ export const clone3Seeders: Scenario = {
     const reps = new Map<string, ToolResult[]>();
     try {
       for (let rep = 1; rep <= ctx.reps; rep++) {
-        for (const [name, , fn] of plans) {
+        for (const [name, , fn] of inTurn(plans, rep)) {
           const label = ctx.reps > 1 ? `${name} (rep ${rep}/${ctx.reps})` : name;
           await syncAll();
           const result = await attempt(label, ctx.log, fn);

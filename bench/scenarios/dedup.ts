@@ -15,6 +15,7 @@ import {
   fmtRss,
   fmtS,
   GiB,
+  inTurn,
   MiB,
   mergeReps,
   peakRss,
@@ -221,10 +222,11 @@ export const dedup1g: Scenario = {
     ctx.log(`generated in ${fmtS((performance.now() - t0) / 1000)}`);
     await syncAll();
 
-    // Repetitions go round the tools, so a slow spell of the disk hits every tool alike.
+    // Repetitions go round the tools, each from the next place in the list (inTurn), so that a
+    // slow spell of the disk, or what one tool leaves behind, hits every tool alike.
     const reps = new Map<string, ToolResult[]>();
     for (let rep = 1; rep <= ctx.reps; rep++) {
-      for (const [name, fn] of TOOLS) {
+      for (const [name, fn] of inTurn(TOOLS, rep)) {
         if (!wants(ctx, name)) continue;
         const dir = join(ctx.scratch, name);
         mkdirSync(dir);

@@ -17,6 +17,7 @@ import {
   fmtRss,
   fmtS,
   GiB,
+  inTurn,
   MiB,
   mergeReps,
   peakRss,
@@ -112,7 +113,7 @@ export const gc: Scenario = {
 
     const reps = new Map<string, ToolResult[]>();
     for (let rep = 1; rep <= ctx.reps; rep++) {
-      for (const [name, fn] of TOOLS) {
+      for (const [name, fn] of inTurn(TOOLS, rep)) {
         if (!wants(ctx, name)) continue;
         const dir = join(ctx.scratch, name);
         mkdirSync(dir);

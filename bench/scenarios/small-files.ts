@@ -16,6 +16,7 @@ import {
   fmtRate,
   fmtRss,
   fmtS,
+  inTurn,
   mergeReps,
   type Ratio,
   type Scenario,
@@ -112,7 +113,7 @@ export const smallFiles100k: Scenario = {
     const reps = new Map<string, ToolResult[]>();
     let changed = { modified: 0, deleted: 0 };
     for (let rep = 1; rep <= ctx.reps; rep++) {
-      for (const [name, plan] of Object.entries(PLANS)) {
+      for (const [name, plan] of inTurn(Object.entries(PLANS), rep)) {
         if (!wants(ctx, name)) continue;
         const repo = join(ctx.scratch, name);
         const label = ctx.reps > 1 ? `${name} (rep ${rep}/${ctx.reps})` : name;
