@@ -226,6 +226,25 @@ test('a flipped byte in a pack is detected on read, naming the object', async (t
   assertCode(() => r.objects.read(ids[2]!), 'CORRUPT_OBJECT', /missing/);
 });
 
+test('after a long run of incompressible chunks, compressible ones are found within 64 and stored compressed', async (t) => {
+  const { repo } = newRepo(t);
+  const random = Array.from({ length: 400 }, () => randomBytes(16 * 1024));
+  const text = Array.from({ length: 100 }, (_, i) => Buffer.from(`chunk ${i} of a log file\n`.repeat(700)));
+  const { ids } = await put(repo, [...random, ...text]);
+  const codecs = ids.map((id) => repo.objects.info(id)!.codec);
+  assert.ok(
+    codecs.slice(0, 400).every((c) => c === 0),
+    'random chunks stay raw',
+  );
+  const first = codecs.indexOf(1, 400) - 400;
+  assert.ok(first >= 0 && first < 64, `the first compressed chunk is text chunk ${first}`);
+  assert.ok(
+    codecs.slice(400 + first).every((c) => c === 1),
+    'from there every text chunk is probed and compressed',
+  );
+  closeOnce(repo);
+});
+
 test('readChunkInto places raw and compressed chunks and refuses a corrupt one', async (t) => {
   const { dir, repo } = newRepo(t);
   const raw = randomBytes(100_000);
