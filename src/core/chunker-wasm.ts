@@ -1,6 +1,6 @@
 // The FastCDC cut loop of chunker.ts compiled to WebAssembly: the same rule, the same cuts, at
-// 2.1-2.2 GB/s per core against 0.8 GB/s for the JavaScript loop on the same data (measured on
-// 16 MiB of random data, eight passes). Bulk chunking (large files, on the worker threads) reads
+// 3.5-3.7 GB/s per core against 0.8 GB/s for the JavaScript loop on the same data (measured on
+// 64 MiB of random data, after the first pass). Bulk chunking (large files, on the worker threads) reads
 // straight into this module's memory and cuts there; the JavaScript findCut stays the reference
 // the format's test vectors are checked against, and the two are tested to agree.
 //
@@ -44,35 +44,63 @@ const BLOCK = 0x02;
 const LOOP = 0x03;
 const IF = 0x04;
 const END = 0x0b;
+const BR = 0x0c;
 const BR_IF = 0x0d;
 const RETURN = 0x0f;
 const EMPTY = 0x40; // block type: no result
 const LOCAL_GET = 0x20;
+const LOCAL_SET = 0x21;
 const LOCAL_TEE = 0x22;
 const I32_LOAD = 0x28;
 const I32_LOAD8_U = 0x2d;
 const I32_CONST = 0x41;
 const I32_EQZ = 0x45;
 const I32_LT_U = 0x49;
+const I32_GT_U = 0x4b;
 const I32_GE_U = 0x4f;
 const I32_ADD = 0x6a;
 const I32_AND = 0x71;
 const I32_SHL = 0x74;
 const I32 = 0x7f;
 
-/** while (i < end) { h = (h << 1) + gear[mem[i]]; if ((h & mask) == 0) return i + 1; i++ } */
+/** Bytes hashed per turn of the fast loop. */
+const UNROLL = 4;
+
+/** h = (h << 1) + gear[mem[i + k]]; if ((h & mask) == 0) return i + k + 1 */
+function step(k: number, mask: number): number[] {
+  // biome-ignore format: laid out as the nesting of the code
+  return [
+    LOCAL_GET, H, I32_CONST, 1, I32_SHL,
+    LOCAL_GET, I, I32_LOAD8_U, 0, k,
+    I32_CONST, 2, I32_SHL, I32_LOAD, 2, 0,
+    I32_ADD, LOCAL_TEE, H,
+    LOCAL_GET, mask, I32_AND, I32_EQZ,
+    IF, EMPTY, LOCAL_GET, I, I32_CONST, k + 1, I32_ADD, RETURN, END,
+  ];
+}
+
+/**
+ * while (i < end) { h = (h << 1) + gear[mem[i]]; if ((h & mask) == 0) return i + 1; i++ }, four
+ * bytes per turn while four remain (one bound check and one branch back for four bytes: 2.0-2.3
+ * -> 3.5-3.7 GB/s on random data), then one at a time.
+ */
 function phase(end: number, mask: number): number[] {
+  const steps: number[] = [];
+  for (let k = 0; k < UNROLL; k++) steps.push(...step(k, mask));
   // biome-ignore format: laid out as the nesting of the code
   return [
     BLOCK, EMPTY,
+      LOOP, EMPTY,
+        LOCAL_GET, I, I32_CONST, UNROLL, I32_ADD, LOCAL_GET, end, I32_GT_U, BR_IF, 1,
+        ...steps,
+        LOCAL_GET, I, I32_CONST, UNROLL, I32_ADD, LOCAL_SET, I,
+        BR, 0,
+      END,
+    END,
+    BLOCK, EMPTY,
       LOCAL_GET, I, LOCAL_GET, end, I32_GE_U, BR_IF, 0,
       LOOP, EMPTY,
-        LOCAL_GET, H, I32_CONST, 1, I32_SHL,
-        LOCAL_GET, I, I32_LOAD8_U, 0, 0,
-        I32_CONST, 2, I32_SHL, I32_LOAD, 2, 0,
-        I32_ADD, LOCAL_TEE, H,
-        LOCAL_GET, mask, I32_AND, I32_EQZ,
-        IF, EMPTY, LOCAL_GET, I, I32_CONST, 1, I32_ADD, RETURN, END,
+        ...step(0, mask),
         LOCAL_GET, I, I32_CONST, 1, I32_ADD, LOCAL_TEE, I,
         LOCAL_GET, end, I32_LT_U, BR_IF, 0,
       END,
