@@ -35,6 +35,8 @@ export interface MergeState {
   /** 'applying' until the working tree holds the whole merge result; then 'conflicts'. */
   phase: 'applying' | 'conflicts';
   time: number;
+  /** Paths where an untracked file already held what theirs adds: an abort leaves them. */
+  untracked?: string[];
 }
 
 export function readMergeState(repo: Repository): MergeState | undefined {

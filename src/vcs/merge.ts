@@ -352,6 +352,16 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
       );
     }
 
+    // An untracked file that already holds what theirs adds at its path passed the check above
+    // (there is nothing to overwrite) and becomes the merged file. It is recorded, so that an
+    // abort leaves it where it was instead of removing it with the files the merge added.
+    const untracked: string[] = [];
+    for (const [path, c] of p.target.changes) {
+      if (c.before || !c.after || repo.staging.get(path)) continue;
+      if (blockingAncestor(repo.root, path) !== undefined) continue;
+      const st = lstatOrNull(join(repo.root, path));
+      if (st && !st.isDirectory()) untracked.push(path); // a directory of ours is replaced, not kept
+    }
     const state: MergeState = {
       theirs: toHex(theirs),
       name: opts.name,
@@ -360,6 +370,7 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
       conflicts: p.conflicts,
       phase: 'applying',
       time: Date.now(),
+      ...(untracked.length > 0 ? { untracked: untracked.sort() } : {}),
     };
     writeMergeState(repo, state);
     const moved = await moveWorktree(repo, ours, p.target, { onProgress: opts.onProgress });
@@ -551,9 +562,14 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
     const puts: StagedEntry[] = [];
     const removals: string[] = [];
     const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const untracked = new Set(state.untracked ?? []);
     for (const path of [...touched].sort()) {
       const o = origFile(path);
       const abs = join(repo.root, path);
+      if (!o && untracked.has(path)) {
+        removals.push(path); // the user's file, untracked again
+        continue;
+      }
       if (!o) {
         const st = beyond.has(path) ? null : lstatOrNull(abs);
         if (st && !st.isDirectory()) {

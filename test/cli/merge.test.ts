@@ -120,6 +120,27 @@ test('--abort restores the tree, --quit forgets the merge', (t) => {
   assert.match(r.read('t.txt').toString(), /<<<<<<< HEAD/);
 });
 
+test('merge --abort leaves an untracked file that already held what theirs adds', (t) => {
+  const r = newRepo(t);
+  r.write('t.txt', 'a\nb\nc\n');
+  r.commit('base');
+  r.ok(['switch', '-c', 'feature']);
+  r.write('t.txt', 'a\ntheirs\nc\n');
+  r.write('notes.txt', 'the same words\n');
+  r.commit('theirs');
+  r.ok(['switch', 'main']);
+  r.write('t.txt', 'a\nours\nc\n');
+  r.commit('ours');
+  r.write('notes.txt', 'the same words\n'); // the user's, untracked: the merge takes it as theirs
+  assert.equal(r.run(['merge', 'feature']).status, 1); // t.txt conflicts
+  assert.deepEqual(r.j<Status>(['status']).untracked, []);
+  r.ok(['merge', '--abort']);
+  assert.equal(r.read('notes.txt').toString(), 'the same words\n');
+  assert.equal(r.read('t.txt').toString(), 'a\nours\nc\n');
+  const s = r.j<Status>(['status']);
+  assert.deepEqual([s.merging, s.staged, s.unstaged, s.untracked], [null, [], [], ['notes.txt']]);
+});
+
 /** Start `shoal merge`, and kill -9 it once `events` files have appeared in the working tree. */
 async function killMidMerge(dir: string, configDir: string, branch: string, events: number): Promise<void> {
   const child = shoalSpawn(['merge', branch, '-m', 'merge'], { cwd: dir, configDir });
