@@ -79,6 +79,25 @@ function assertSameFiles(user: TestRepo, files: Record<string, string>): void {
   for (const [path, sum] of Object.entries(files)) assert.equal(sha256File(user.path(path)), sum, path);
 }
 
+test('a repository with no commits clones empty, says so, and its first commit comes with a pull', async (t) => {
+  const repo = newRepo(t);
+  const server = await serve(t, repo);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const r = await shoalAsync(t, ['clone', server.addr, user.dir], { cwd: parent, configDir: user.configDir });
+  assertOk(r, 'clone');
+  assert.match(r.stdout, /^cloned into .*: an empty repository \(no commits yet/);
+  assert.equal(user.j<{ id: string }>(['info']).id, repo.j<{ id: string }>(['info']).id);
+  assert.deepEqual(user.j<unknown[]>(['log']), []);
+
+  repo.write('a.txt', 'first\n');
+  const head = repo.commit('first');
+  const pulled = await shoalAsync(t, ['pull'], { cwd: user.dir, configDir: user.configDir });
+  assertOk(pulled, 'pull');
+  assert.equal(user.read('a.txt').toString(), 'first\n');
+  assert.equal(tip(user, 'HEAD'), head);
+});
+
 test('clone from a serve multiaddr: byte-exact, fsck and verify pass, history and identity kept', async (t) => {
   const { repo, head, files } = origin(t);
   const server = await serve(t, repo);

@@ -22,7 +22,11 @@ export const command: Command = {
       });
       progress.done();
       if (ctx.json) ctx.emit(s);
-      else {
+      else if (!s.branch && s.bytes === 0) {
+        ctx.out(
+          `cloned into ${s.root}: an empty repository (no commits yet; 'shoal pull' fetches the first)`,
+        );
+      } else {
         ctx.out(
           `cloned into ${s.root}: ${formatBytes(s.bytes)} from ${plural(Object.keys(s.perPeer).length, 'peer')} in ${s.seconds.toFixed(1)} s (${formatBytes(s.bytes / Math.max(s.seconds, 0.001))}/s)`,
         );
