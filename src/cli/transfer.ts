@@ -3,6 +3,7 @@ import { ShoalError } from '../core/index.ts';
 import { globalConfigFile, readConfigValue } from '../store/index.ts';
 import { type FetchProgress, parseRate, type TransferOptions } from '../swarm/index.ts';
 import type { Context, Options } from './context.ts';
+import { formatBytes } from './format.ts';
 import { identity, lanDiscoveryConfigured } from './repo.ts';
 
 /** The options of every command that downloads: clone, fetch, pull. */
@@ -30,8 +31,17 @@ export function downloadSettings(
       `transfer.stall-timeout must be a number of seconds above 0 and at most ${MAX_STALL_SECONDS}, not '${stall}'`,
     );
   }
+  const forkLimit = setting('fetch.fork-limit');
+  const forkBytes = forkLimit === undefined ? undefined : parseRate(forkLimit);
+  if (forkLimit !== undefined && forkBytes === undefined) {
+    throw new ShoalError(
+      'INVALID_ARGUMENT',
+      `fetch.fork-limit must be a size in bytes with an optional k, M or G suffix (like 500M, or 0), not '${forkLimit}'`,
+    );
+  }
   return {
     stallMs: stallSeconds === undefined ? undefined : stallSeconds * 1000,
+    forkLimit: forkBytes,
     user: identity(),
     mdns: lanDiscoveryConfigured(),
     peers: values.peer as string[] | undefined,
@@ -67,6 +77,14 @@ export function transferProgress(ctx: Context, label: string) {
       p.done();
     },
   };
+}
+
+/** One line per fork a fetch left out for the fork limit (fetch, pull, clone). */
+export function skippedForkLines(skipped: readonly { ref: string; bytes: number | null }[]): string[] {
+  return skipped.map(
+    (f) =>
+      `  skipped ${f.ref}: ${f.bytes === null ? 'fetch.fork-limit is 0' : `at least ${formatBytes(f.bytes)} to fetch, over fetch.fork-limit`}`,
+  );
 }
 
 /** A user-level setting, for commands that run outside a repository (clone). */

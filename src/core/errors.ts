@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'NO_MERGE_IN_PROGRESS'
   | 'UNRESOLVED_CONFLICTS'
   | 'TIMEOUT'
+  | 'TOO_LARGE'
   | 'USAGE';
 
 export class ShoalError extends Error {

@@ -19,7 +19,7 @@ import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { connect, type Peer, parseSource, startPeer } from './peer.ts';
 import { adoptRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
-import { checkPeers, fetchTargets, updateTrackingRefs } from './sync-refs.ts';
+import { checkPeers, fetchTargets, skippedForks, updateTrackingRefs } from './sync-refs.ts';
 
 export interface TransferOptions {
   user: KeyPair;
@@ -31,6 +31,8 @@ export interface TransferOptions {
   mdns?: boolean;
   /** Drop a peer that owes data and sends none for this long (default 30 s). */
   stallMs?: number;
+  /** Bytes the forks' commits may bring in all (default DEFAULT_FORK_LIMIT); 0 fetches none. */
+  forkLimit?: number;
   onProgress?: (p: FetchProgress) => void;
   signal?: AbortSignal;
 }
@@ -46,8 +48,18 @@ export interface FetchSummary {
   metadataObjects: number;
   updated: string[];
   canonical: Record<string, string>;
+  /** Forks left unfetched: over the fork limit, with what they would have brought (at least). */
+  skippedForks: { ref: string; bytes: number | null }[];
   seconds: number;
 }
+
+/**
+ * What the forks of one fetch (other signers' branches: each connected peer's own, other
+ * delegates', listed writers') may bring in all: 1 GB. Any peer of the repository can point its
+ * own branch at any amount of data, and another user's branch with a large file should not come
+ * down unasked; a fork over the limit is listed instead (`fetch.fork-limit` changes it).
+ */
+export const DEFAULT_FORK_LIMIT = 1_000_000_000;
 
 async function runFetch(
   peer: Peer,
@@ -72,8 +84,9 @@ async function runFetch(
       `no peer passed verification: ${view.banned.map((b) => b.why).join('; ')}`,
     );
   }
-  const fetchSome = (targets: ObjectId[]) =>
+  const fetchSome = (targets: ObjectId[], maxBytes?: number) =>
     fetchCommits({
+      maxBytes,
       repo,
       // peers banned or gone in an earlier round are not asked again
       peers: view.accepted.map((c) => c.session).filter((s) => s.failed === null),
@@ -84,14 +97,22 @@ async function runFetch(
       signal: opts.signal,
     });
   // The canonical refs must be fetched whole; then each fork (another signer's refs) as far as
-  // peers can provide it: a fork naming a commit that no peer has costs only its own ref.
+  // peers can provide it and its new data fits what is left of the fork limit: a fork naming a
+  // commit that no peer has costs only its own ref, one over the limit its metadata at most.
   const canonical = fetchTargets(view, false);
   const result = await fetchSome(canonical);
   const fetched = new Set(canonical.map(toHex));
   const forks = fetchTargets(view, true).filter((id) => !fetched.has(toHex(id)));
+  let forkBudget = opts.forkLimit ?? DEFAULT_FORK_LIMIT;
+  const tooLarge = new Map<string, number | null>(); // fork commit -> bytes it would bring, at least
   const addForks = async (targets: ObjectId[]): Promise<boolean> => {
+    if (forkBudget <= 0) {
+      for (const id of targets) tooLarge.set(toHex(id), null);
+      return true; // nothing more to try
+    }
     try {
-      const more = await fetchSome(targets);
+      const more = await fetchSome(targets, forkBudget);
+      forkBudget -= more.metadataBytes + more.bytes;
       result.bytes += more.bytes;
       result.duplicateBytes += more.duplicateBytes;
       result.chunks += more.chunks;
@@ -101,6 +122,10 @@ async function runFetch(
       for (const id of targets) fetched.add(toHex(id));
       return true;
     } catch (err) {
+      if (isShoalError(err, 'TOO_LARGE')) {
+        if (targets.length === 1) tooLarge.set(toHex(targets[0]!), Number(err.detail?.bytes ?? 0));
+        return false;
+      }
       if (!isShoalError(err, 'MISSING_OBJECT')) throw err;
       return false;
     }
@@ -121,6 +146,7 @@ async function runFetch(
     metadataObjects: result.metadataObjects,
     updated,
     canonical: Object.fromEntries([...(view.canonical?.refs ?? [])].map(([k, v]) => [k, toHex(v)])),
+    skippedForks: skippedForks(view, tooLarge),
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -43,10 +43,16 @@ export interface FetchOptions {
   signal?: AbortSignal;
   /** How long a peer may owe data without sending any before it is dropped. */
   stallMs?: number;
+  /**
+   * At most this many bytes of metadata and missing chunks: beyond it the fetch stops with
+   * TOO_LARGE (before any chunk is asked for, once the metadata shows the chunks would not fit).
+   */
+  maxBytes?: number;
 }
 
 export interface FetchResult extends SchedulerResult {
   metadataObjects: number;
+  metadataBytes: number;
   chunks: number;
   alreadyHad: number;
 }
@@ -85,6 +91,9 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       const roots: FileRoot[] = [];
       let alreadyHad = 0;
       let metadataObjects = 0;
+      let metadataBytes = 0;
+      const tooLarge = (bytes: number): ShoalError =>
+        new ShoalError('TOO_LARGE', `the commits come to more than ${opts.maxBytes} bytes`, { bytes });
       let queue: Need[] = [];
       const want = (need: Need): void => {
         const key = toHex(need.id);
@@ -194,7 +203,9 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
             }
             await session.putObject({ kind: need.kind, id: need.id, bytes });
             metadataObjects++;
+            metadataBytes += bytes.length;
           }
+          if (opts.maxBytes !== undefined && metadataBytes > opts.maxBytes) throw tooLarge(metadataBytes);
           if (bad) continue;
           missing = notThere;
         }
@@ -210,6 +221,11 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       await session.flush();
 
       const list = [...chunks.values()];
+      if (opts.maxBytes !== undefined) {
+        let total = metadataBytes;
+        for (const c of list) total += c.size;
+        if (total > opts.maxBytes) throw tooLarge(total);
+      }
       // The closures above keep these alive for the whole transfer otherwise: about 200 bytes a
       // chunk, 13 MiB for a 4 GiB file.
       seen.clear();
@@ -248,6 +264,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
         ...result,
         banned: [...banned, ...result.banned],
         metadataObjects,
+        metadataBytes,
         chunks: list.length,
         alreadyHad,
       };

@@ -78,6 +78,25 @@ export function fetchTargets(view: RefsView, withForks: boolean): ObjectId[] {
   return [...out.values()];
 }
 
+/**
+ * The forks' branches whose commits were left unfetched for `tooLarge` (commit -> the bytes they
+ * would have brought, null when not measured), as `<peer-id>/<branch>`.
+ */
+export function skippedForks(
+  view: RefsView,
+  tooLarge: Map<string, number | null>,
+): { ref: string; bytes: number | null }[] {
+  const out: { ref: string; bytes: number | null }[] = [];
+  for (const [peer, doc] of view.forks) {
+    for (const [name, id] of doc.refs) {
+      const bytes = tooLarge.get(toHex(id));
+      if (!name.startsWith('refs/heads/') || bytes === undefined) continue;
+      out.push({ ref: `${peer}/${name.slice('refs/heads/'.length)}`, bytes });
+    }
+  }
+  return out.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+}
+
 /** Point remote-tracking refs at what was fetched: `<remote>/<branch>` and `<peer-id>/<branch>`. */
 export function updateTrackingRefs(
   repo: Repository,

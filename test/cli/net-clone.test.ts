@@ -401,6 +401,62 @@ test("each peer's own refs are visible as <peer-id>/<branch> after a fetch", asy
   assertFsck(carol);
 });
 
+test('a fork whose new data is over fetch.fork-limit is listed, not fetched, until the limit allows it', async (t) => {
+  const { repo, head } = origin(t);
+  const server = await serve(t, repo);
+  // Bob commits 3 MiB of new data on his own main: his fork.
+  const { user: bob } = await cloneAs(t, server.addr);
+  randomFile(bob.path('checkpoint.bin'), 3 * 1024 * 1024);
+  const bobHead = bob.commit('checkpoint');
+  const bobServer = await serve(t, bob);
+  const { user: carol } = await cloneAs(t, server.addr);
+  const fetch = async () => {
+    const r = await shoalAsync(t, ['fetch', 'origin', '--peer', bobServer.addr, '--json'], {
+      cwd: carol.dir,
+      configDir: carol.configDir,
+    });
+    assertOk(r, 'fetch');
+    return parseJson<{ updated: string[]; skippedForks: { ref: string; bytes: number | null }[] }>(r);
+  };
+  const bobMain = `${bobServer.peerId}/main`;
+
+  carol.ok(['config', 'fetch.fork-limit', '1M']);
+  const stored = packBytes(carol.dir);
+  const limited = await fetch();
+  assert.equal(limited.skippedForks.length, 1, JSON.stringify(limited));
+  assert.equal(limited.skippedForks[0]!.ref, bobMain);
+  assert.ok(limited.skippedForks[0]!.bytes! >= 3 * 1024 * 1024, JSON.stringify(limited));
+  assert.equal(carol.run(['log', bobMain]).status, 1, 'no tracking branch for the skipped fork');
+  assert.equal(tip(carol, 'origin/main'), head);
+  const grown = packBytes(carol.dir) - stored;
+  assert.ok(grown < 1024 * 1024, `${grown} bytes stored for the skipped fork`);
+  const human = await shoalAsync(t, ['fetch', 'origin', '--peer', bobServer.addr], {
+    cwd: carol.dir,
+    configDir: carol.configDir,
+  });
+  assertOk(human, 'fetch');
+  assert.match(
+    human.stdout,
+    new RegExp(`skipped ${bobMain}: at least 3\\.\\d MiB to fetch, over fetch.fork-limit`),
+  );
+
+  carol.ok(['config', 'fetch.fork-limit', '0']);
+  assert.deepEqual((await fetch()).skippedForks, [{ ref: bobMain, bytes: null }]);
+
+  carol.ok(['config', 'fetch.fork-limit', '10M']);
+  const allowed = await fetch();
+  assert.deepEqual(allowed.skippedForks, []);
+  assert.ok(allowed.updated.includes(`refs/remotes/${bobMain}`), JSON.stringify(allowed));
+  assert.equal(tip(carol, bobMain), bobHead);
+  assert.equal(sha256File(carol.path('README.md')), sha256File(repo.path('README.md')));
+  assertFsck(carol);
+
+  carol.ok(['config', 'fetch.fork-limit', 'lots']);
+  const bad = await shoalAsync(t, ['fetch', '--json'], { cwd: carol.dir, configDir: carol.configDir });
+  assert.equal(bad.status, 1);
+  assert.equal(parseJson<ErrorOut>(bad).error.code, 'INVALID_ARGUMENT');
+});
+
 test('a private repository: a key that is not listed is refused; a listed reader clones', async (t) => {
   const parent = tempDir(t);
   const owner = userAt(t, join(parent, 'secret'));

@@ -3,7 +3,13 @@ import { cloneFromSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
-import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress, userSetting } from '../transfer.ts';
+import {
+  DOWNLOAD_OPTIONS,
+  downloadSettings,
+  skippedForkLines,
+  transferProgress,
+  userSetting,
+} from '../transfer.ts';
 
 const USAGE =
   'shoal clone <source> [<dir>] [--peer <multiaddr>]... [--max-download <rate>] [--listen <multiaddr>]';
@@ -32,6 +38,7 @@ export const command: Command = {
         );
         for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
         if (s.branch) ctx.out(`on branch ${s.branch} at ${s.commit!.slice(0, 12)}`);
+        for (const line of skippedForkLines(s.skippedForks)) ctx.out(line);
       }
       return 0;
     } finally {

@@ -4,7 +4,7 @@ import { type Context, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
-import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress } from '../transfer.ts';
+import { DOWNLOAD_OPTIONS, downloadSettings, skippedForkLines, transferProgress } from '../transfer.ts';
 
 const USAGE = 'shoal fetch [<remote>|<source>] [--peer <multiaddr>]... [--max-download <rate>]';
 
@@ -30,6 +30,7 @@ export const command: Command = {
             `fetched ${formatBytes(s.bytes)} (${s.chunks} chunks, ${s.metadataObjects} other objects) from ${plural(Object.keys(s.perPeer).length || s.peers.length, 'peer')} in ${s.seconds.toFixed(1)} s`,
           );
           for (const u of s.updated) ctx.out(`  updated ${u.replace(/^refs\/(remotes\/)?/, '')}`);
+          for (const line of skippedForkLines(s.skippedForks)) ctx.out(line);
         }
         return 0;
       } finally {

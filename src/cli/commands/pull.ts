@@ -6,7 +6,7 @@ import { type Context, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
-import { DOWNLOAD_OPTIONS, downloadSettings, transferProgress } from '../transfer.ts';
+import { DOWNLOAD_OPTIONS, downloadSettings, skippedForkLines, transferProgress } from '../transfer.ts';
 
 const USAGE = 'shoal pull [<remote>|<source>] [<branch>] [--peer <multiaddr>]... [--max-download <rate>]';
 
@@ -46,6 +46,7 @@ export const command: Command = {
         ctx.out(
           `fetched ${formatBytes(fetched.bytes)} from ${plural(fetched.peers.length, 'peer')} in ${fetched.seconds.toFixed(1)} s`,
         );
+        for (const line of skippedForkLines(fetched.skippedForks)) ctx.out(line);
         ctx.out(
           result.outcome === 'conflicts'
             ? `merge has conflicts in ${plural(result.conflicts.length, 'path')}; resolve them, then 'shoal merge --continue'`
