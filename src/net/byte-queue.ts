@@ -54,8 +54,10 @@ export class ByteQueue {
 
   #copy(n: number, consume: boolean): Uint8Array {
     // Not zero-filled first: the loop below writes every byte (a 64 KiB chunk that arrived in two
-    // Noise messages is copied here, so this is a write pass per received byte saved).
-    const out = Buffer.allocUnsafe(n);
+    // Noise messages is copied here, so this is a write pass per received byte saved). A plain
+    // Uint8Array over it, as take() returns otherwise: a Buffer's slice() would be a view.
+    const bytes = Buffer.allocUnsafe(n);
+    const out = new Uint8Array(bytes.buffer, bytes.byteOffset, n);
     let filled = 0;
     let i = this.#head;
     let offset = this.#offset;
