@@ -27,11 +27,12 @@ test('transfer.stall-timeout reaches a clone: a seeder silent for longer is drop
   timeout: 120_000,
 }, async (t) => {
   const origin = newRepo(t);
-  randomFile(origin.path('weights.bin'), 100 * 1024);
+  randomFile(origin.path('weights.bin'), 400 * 1024);
   origin.commit('v1');
-  // At 20 kB/s the first 64 KiB group leaves after about 3 s: longer than the 2 s set here,
-  // far shorter than the 30 s default that applied before the setting reached the scheduler.
-  const server = await serve(t, origin, { args: ['--max-upload', '20k'] });
+  // At 10 kB/s each 64 KiB group waits some 6.5 s for the limit (only the first may leave at
+  // once, on the 64 KiB burst an idle limiter saves up): far longer than the 2 s set here, far
+  // shorter than the 30 s default that applied before the setting reached the scheduler.
+  const server = await serve(t, origin, { args: ['--max-upload', '10k'] });
   const { r } = await cloneWithStallTimeout(t, server.addr, 2);
   assert.equal(r.status, 1, r.stdout);
   const e = parseJson<{ error: { code: string; message: string } }>(r).error;
