@@ -288,8 +288,12 @@ class CompressionPolicy {
   apply(bytes: Uint8Array): { codec: number; data: Uint8Array } {
     const raw = { codec: CODEC_RAW, data: bytes };
     if (this.mode === 'none' || bytes.length < 64) return raw;
+    // Counted once per chunk, probed or not: a probe every 8th (64th) chunk exactly.
     const run = this.incompressibleRun;
-    if (run >= 16 && this.incompressibleRun++ % (run >= 256 ? 64 : 8) !== 0) return raw;
+    if (run >= 16 && run % (run >= 256 ? 64 : 8) !== 0) {
+      this.incompressibleRun++;
+      return raw;
+    }
     if (bytes.length > SAMPLE * 2) {
       const mid = (bytes.length >>> 1) - SAMPLE / 2;
       const probe = zstdCompressSync(bytes.subarray(mid, mid + SAMPLE), {
