@@ -1,7 +1,7 @@
 // Progress and Ctrl-C handling shared by clone, fetch, pull and push.
 import { ShoalError } from '../core/index.ts';
 import { globalConfigFile, readConfigValue } from '../store/index.ts';
-import { type FetchProgress, parseRate, type TransferOptions } from '../swarm/index.ts';
+import { type FetchProgress, parseRate, type SkippedFork, type TransferOptions } from '../swarm/index.ts';
 import type { Context, Options } from './context.ts';
 import { formatBytes } from './format.ts';
 import { identity, lanDiscoveryConfigured } from './repo.ts';
@@ -80,10 +80,14 @@ export function transferProgress(ctx: Context, label: string) {
 }
 
 /** One line per fork a fetch left out for the fork limit (fetch, pull, clone). */
-export function skippedForkLines(skipped: readonly { ref: string; bytes: number | null }[]): string[] {
+export function skippedForkLines(skipped: readonly SkippedFork[]): string[] {
   return skipped.map(
     (f) =>
-      `  skipped ${f.ref}: ${f.bytes === null ? 'fetch.fork-limit is 0' : `at least ${formatBytes(f.bytes)} to fetch, over fetch.fork-limit`}`,
+      `  skipped ${f.ref}: ${
+        f.size === null
+          ? 'fetch.fork-limit is 0'
+          : `at least ${formatBytes(f.size.bytes)} to fetch, over the ${formatBytes(f.size.left)} left of fetch.fork-limit`
+      }`,
   );
 }
 

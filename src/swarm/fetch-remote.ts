@@ -19,7 +19,7 @@ import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { connect, type Peer, parseSource, startPeer } from './peer.ts';
 import { adoptRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
-import { checkPeers, fetchTargets, skippedForks, updateTrackingRefs } from './sync-refs.ts';
+import { checkPeers, fetchTargets, type SkippedFork, skippedForks, updateTrackingRefs } from './sync-refs.ts';
 
 export interface TransferOptions {
   user: KeyPair;
@@ -48,14 +48,14 @@ export interface FetchSummary {
   metadataObjects: number;
   updated: string[];
   canonical: Record<string, string>;
-  /** Forks left unfetched: over the fork limit, with what they would have brought (at least). */
-  skippedForks: { ref: string; bytes: number | null }[];
+  /** Forks left unfetched for the fork limit. */
+  skippedForks: SkippedFork[];
   seconds: number;
 }
 
 /**
- * What the forks of one fetch (other signers' branches: each connected peer's own, other
- * delegates', listed writers') may bring in all: 1 GB. Any peer of the repository can point its
+ * What the forks of one fetch (other signers' branches: each connected peer's own, the listed
+ * writers') may bring in all: 1 GB. Any peer of the repository can point its
  * own branch at any amount of data, and another user's branch with a large file should not come
  * down unasked; a fork over the limit is listed instead (`fetch.fork-limit` changes it).
  */
@@ -84,9 +84,10 @@ async function runFetch(
       `no peer passed verification: ${view.banned.map((b) => b.why).join('; ')}`,
     );
   }
-  const fetchSome = (targets: ObjectId[], maxBytes?: number) =>
+  const fetchSome = (targets: ObjectId[], maxBytes?: number, spent?: { bytes: number }) =>
     fetchCommits({
       maxBytes,
+      spent,
       repo,
       // peers banned or gone in an earlier round are not asked again
       peers: view.accepted.map((c) => c.session).filter((s) => s.failed === null),
@@ -103,16 +104,16 @@ async function runFetch(
   const result = await fetchSome(canonical);
   const fetched = new Set(canonical.map(toHex));
   const forks = fetchTargets(view, true).filter((id) => !fetched.has(toHex(id)));
-  let forkBudget = opts.forkLimit ?? DEFAULT_FORK_LIMIT;
-  const tooLarge = new Map<string, number | null>(); // fork commit -> bytes it would bring, at least
+  const forkLimit = opts.forkLimit ?? DEFAULT_FORK_LIMIT;
+  // What the forks' fetches stored, counted as it is stored: an attempt that fails (a fork over
+  // the limit, a commit no peer has) keeps what it stored, and that counts too.
+  const spent = { bytes: 0 };
+  const tooLarge = new Map<string, SkippedFork['size']>(); // fork commit -> why it was left out
   const addForks = async (targets: ObjectId[]): Promise<boolean> => {
-    if (forkBudget <= 0) {
-      for (const id of targets) tooLarge.set(toHex(id), null);
-      return true; // nothing more to try
-    }
+    // Tried even with nothing left: a fork whose commits are all stored already costs nothing.
+    const left = Math.max(0, forkLimit - spent.bytes);
     try {
-      const more = await fetchSome(targets, forkBudget);
-      forkBudget -= more.metadataBytes + more.bytes;
+      const more = await fetchSome(targets, left, spent);
       result.bytes += more.bytes;
       result.duplicateBytes += more.duplicateBytes;
       result.chunks += more.chunks;
@@ -123,7 +124,8 @@ async function runFetch(
       return true;
     } catch (err) {
       if (isShoalError(err, 'TOO_LARGE')) {
-        if (targets.length === 1) tooLarge.set(toHex(targets[0]!), Number(err.detail?.bytes ?? 0));
+        const size = forkLimit === 0 ? null : { bytes: Number(err.detail?.bytes ?? 0), left };
+        if (targets.length === 1) tooLarge.set(toHex(targets[0]!), size);
         return false;
       }
       if (!isShoalError(err, 'MISSING_OBJECT')) throw err;

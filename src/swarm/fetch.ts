@@ -45,9 +45,12 @@ export interface FetchOptions {
   stallMs?: number;
   /**
    * At most this many bytes of metadata and missing chunks: beyond it the fetch stops with
-   * TOO_LARGE (before any chunk is asked for, once the metadata shows the chunks would not fit).
+   * TOO_LARGE, before storing the object that would go over, and before asking for any chunk
+   * once the metadata shows the chunks would not fit.
    */
   maxBytes?: number;
+  /** Every byte this fetch stores is added here as it is stored, whether the fetch succeeds or not. */
+  spent?: { bytes: number };
 }
 
 export interface FetchResult extends SchedulerResult {
@@ -201,11 +204,13 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
               bad = 'x';
               break;
             }
+            if (opts.maxBytes !== undefined && metadataBytes + bytes.length > opts.maxBytes)
+              throw tooLarge(metadataBytes + bytes.length);
             await session.putObject({ kind: need.kind, id: need.id, bytes });
             metadataObjects++;
             metadataBytes += bytes.length;
+            if (opts.spent) opts.spent.bytes += bytes.length;
           }
-          if (opts.maxBytes !== undefined && metadataBytes > opts.maxBytes) throw tooLarge(metadataBytes);
           if (bad) continue;
           missing = notThere;
         }
@@ -241,6 +246,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
         download: opts.download,
         store: async (id, bytes) => {
           await session.putChunk(id, bytes, true);
+          if (opts.spent) opts.spent.bytes += bytes.length;
           unflushed += bytes.length;
           if (unflushed >= FLUSH_BYTES || performance.now() - flushed >= FLUSH_MS) {
             await session.flush();

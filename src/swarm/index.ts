@@ -22,3 +22,4 @@ export {
   type RepoState,
 } from './repo-state.ts';
 export type { ServerEvent } from './server.ts';
+export type { SkippedFork } from './sync-refs.ts';

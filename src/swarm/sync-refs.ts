@@ -79,19 +79,23 @@ export function fetchTargets(view: RefsView, withForks: boolean): ObjectId[] {
 }
 
 /**
- * The forks' branches whose commits were left unfetched for `tooLarge` (commit -> the bytes they
- * would have brought, null when not measured), as `<peer-id>/<branch>`.
+ * A fork's branch whose commits a fetch left out for the fork limit, as `<peer-id>/<branch>`:
+ * what they would have brought (at least) against what was left of the limit, or null when the
+ * limit is 0.
  */
-export function skippedForks(
-  view: RefsView,
-  tooLarge: Map<string, number | null>,
-): { ref: string; bytes: number | null }[] {
-  const out: { ref: string; bytes: number | null }[] = [];
+export interface SkippedFork {
+  ref: string;
+  size: { bytes: number; left: number } | null;
+}
+
+/** The forks' branches whose commits were left out (`tooLarge`: commit -> why). */
+export function skippedForks(view: RefsView, tooLarge: Map<string, SkippedFork['size']>): SkippedFork[] {
+  const out: SkippedFork[] = [];
   for (const [peer, doc] of view.forks) {
     for (const [name, id] of doc.refs) {
-      const bytes = tooLarge.get(toHex(id));
-      if (!name.startsWith('refs/heads/') || bytes === undefined) continue;
-      out.push({ ref: `${peer}/${name.slice('refs/heads/'.length)}`, bytes });
+      const hex = toHex(id);
+      if (!name.startsWith('refs/heads/') || !tooLarge.has(hex)) continue;
+      out.push({ ref: `${peer}/${name.slice('refs/heads/'.length)}`, size: tooLarge.get(hex)! });
     }
   }
   return out.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));

@@ -410,13 +410,16 @@ test('a fork whose new data is over fetch.fork-limit is listed, not fetched, unt
   const bobHead = bob.commit('checkpoint');
   const bobServer = await serve(t, bob);
   const { user: carol } = await cloneAs(t, server.addr);
-  const fetch = async () => {
-    const r = await shoalAsync(t, ['fetch', 'origin', '--peer', bobServer.addr, '--json'], {
+  const fetch = async (more: string[] = []) => {
+    const r = await shoalAsync(t, ['fetch', 'origin', '--peer', bobServer.addr, ...more, '--json'], {
       cwd: carol.dir,
       configDir: carol.configDir,
     });
     assertOk(r, 'fetch');
-    return parseJson<{ updated: string[]; skippedForks: { ref: string; bytes: number | null }[] }>(r);
+    return parseJson<{
+      updated: string[];
+      skippedForks: { ref: string; size: { bytes: number; left: number } | null }[];
+    }>(r);
   };
   const bobMain = `${bobServer.peerId}/main`;
 
@@ -425,7 +428,8 @@ test('a fork whose new data is over fetch.fork-limit is listed, not fetched, unt
   const limited = await fetch();
   assert.equal(limited.skippedForks.length, 1, JSON.stringify(limited));
   assert.equal(limited.skippedForks[0]!.ref, bobMain);
-  assert.ok(limited.skippedForks[0]!.bytes! >= 3 * 1024 * 1024, JSON.stringify(limited));
+  assert.ok(limited.skippedForks[0]!.size!.bytes >= 3 * 1024 * 1024, JSON.stringify(limited));
+  assert.equal(limited.skippedForks[0]!.size!.left, 1_000_000);
   assert.equal(carol.run(['log', bobMain]).status, 1, 'no tracking branch for the skipped fork');
   assert.equal(tip(carol, 'origin/main'), head);
   const grown = packBytes(carol.dir) - stored;
@@ -437,16 +441,32 @@ test('a fork whose new data is over fetch.fork-limit is listed, not fetched, unt
   assertOk(human, 'fetch');
   assert.match(
     human.stdout,
-    new RegExp(`skipped ${bobMain}: at least 3\\.\\d MiB to fetch, over fetch.fork-limit`),
+    new RegExp(
+      `skipped ${bobMain}: at least 3\\.\\d MiB to fetch, over the 976\\.6 KiB left of fetch.fork-limit`,
+    ),
   );
 
   carol.ok(['config', 'fetch.fork-limit', '0']);
-  assert.deepEqual((await fetch()).skippedForks, [{ ref: bobMain, bytes: null }]);
+  assert.deepEqual((await fetch()).skippedForks, [{ ref: bobMain, size: null }]);
+
+  // Dave's fork is as large: the limit is for all forks of a fetch together, so 5M takes one.
+  const { user: dave } = await cloneAs(t, server.addr);
+  randomFile(dave.path('other.bin'), 3 * 1024 * 1024);
+  dave.commit('other');
+  const daveServer = await serve(t, dave);
+  const daveMain = `${daveServer.peerId}/main`;
+  carol.ok(['config', 'fetch.fork-limit', '5M']);
+  const one = await fetch(['--peer', daveServer.addr]);
+  assert.equal(one.skippedForks.length, 1, JSON.stringify(one));
+  const skipped = one.skippedForks[0]!;
+  assert.ok(skipped.size!.left < 2_000_000, JSON.stringify(one));
+  const taken = skipped.ref === bobMain ? daveMain : bobMain;
+  assert.ok(one.updated.includes(`refs/remotes/${taken}`), JSON.stringify(one));
 
   carol.ok(['config', 'fetch.fork-limit', '10M']);
-  const allowed = await fetch();
+  const allowed = await fetch(['--peer', daveServer.addr]);
   assert.deepEqual(allowed.skippedForks, []);
-  assert.ok(allowed.updated.includes(`refs/remotes/${bobMain}`), JSON.stringify(allowed));
+  assert.ok(allowed.updated.includes(`refs/remotes/${skipped.ref}`), JSON.stringify(allowed));
   assert.equal(tip(carol, bobMain), bobHead);
   assert.equal(sha256File(carol.path('README.md')), sha256File(repo.path('README.md')));
   assertFsck(carol);

@@ -28,14 +28,16 @@ export const command: Command = {
       });
       progress.done();
       if (ctx.json) ctx.emit(s);
-      else if (!s.branch && s.bytes === 0) {
-        ctx.out(
-          `cloned into ${s.root}: an empty repository (no commits yet; 'shoal pull' fetches the first)`,
-        );
-      } else {
-        ctx.out(
-          `cloned into ${s.root}: ${formatBytes(s.bytes)} from ${plural(Object.keys(s.perPeer).length, 'peer')} in ${s.seconds.toFixed(1)} s (${formatBytes(s.bytes / Math.max(s.seconds, 0.001))}/s)`,
-        );
+      else {
+        if (!s.branch && Object.keys(s.canonical).length === 0) {
+          ctx.out(
+            `cloned into ${s.root}: an empty repository (no commits yet; 'shoal pull' fetches the first)`,
+          );
+        } else {
+          ctx.out(
+            `cloned into ${s.root}: ${formatBytes(s.bytes)} from ${plural(Object.keys(s.perPeer).length, 'peer')} in ${s.seconds.toFixed(1)} s (${formatBytes(s.bytes / Math.max(s.seconds, 0.001))}/s)`,
+          );
+        }
         for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
         if (s.branch) ctx.out(`on branch ${s.branch} at ${s.commit!.slice(0, 12)}`);
         for (const line of skippedForkLines(s.skippedForks)) ctx.out(line);
