@@ -190,8 +190,10 @@ export const clone1g: Scenario = {
 
     const reps = new Map<string, ToolResult[]>();
     for (let rep = 1; rep <= ctx.reps; rep++) {
-      for (const [name, fn] of inTurn(TOOLS, rep)) {
-        if (!wants(ctx, name)) continue;
+      for (const [name, fn] of inTurn(
+        TOOLS.filter(([n]) => wants(ctx, n)),
+        rep,
+      )) {
         const label = ctx.reps > 1 ? `${name} (rep ${rep}/${ctx.reps})` : name;
         await syncAll();
         const result = await attempt(label, ctx.log, (r) => fn(ctx, src, r));

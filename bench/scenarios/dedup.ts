@@ -226,8 +226,10 @@ export const dedup1g: Scenario = {
     // slow spell of the disk, or what one tool leaves behind, hits every tool alike.
     const reps = new Map<string, ToolResult[]>();
     for (let rep = 1; rep <= ctx.reps; rep++) {
-      for (const [name, fn] of inTurn(TOOLS, rep)) {
-        if (!wants(ctx, name)) continue;
+      for (const [name, fn] of inTurn(
+        TOOLS.filter(([n]) => wants(ctx, n)),
+        rep,
+      )) {
         const dir = join(ctx.scratch, name);
         mkdirSync(dir);
         const label = ctx.reps > 1 ? `${name} (rep ${rep}/${ctx.reps})` : name;

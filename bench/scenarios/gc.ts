@@ -113,8 +113,10 @@ export const gc: Scenario = {
 
     const reps = new Map<string, ToolResult[]>();
     for (let rep = 1; rep <= ctx.reps; rep++) {
-      for (const [name, fn] of inTurn(TOOLS, rep)) {
-        if (!wants(ctx, name)) continue;
+      for (const [name, fn] of inTurn(
+        TOOLS.filter(([n]) => wants(ctx, n)),
+        rep,
+      )) {
         const dir = join(ctx.scratch, name);
         mkdirSync(dir);
         const label = ctx.reps > 1 ? `${name} (rep ${rep}/${ctx.reps})` : name;

@@ -113,8 +113,10 @@ export const smallFiles100k: Scenario = {
     const reps = new Map<string, ToolResult[]>();
     let changed = { modified: 0, deleted: 0 };
     for (let rep = 1; rep <= ctx.reps; rep++) {
-      for (const [name, plan] of inTurn(Object.entries(PLANS), rep)) {
-        if (!wants(ctx, name)) continue;
+      for (const [name, plan] of inTurn(
+        Object.entries(PLANS).filter(([n]) => wants(ctx, n)),
+        rep,
+      )) {
         const repo = join(ctx.scratch, name);
         const label = ctx.reps > 1 ? `${name} (rep ${rep}/${ctx.reps})` : name;
         const result = await attempt(label, ctx.log, async (r) => {
