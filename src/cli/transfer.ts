@@ -15,12 +15,8 @@ export const DOWNLOAD_OPTIONS = {
 
 const MAX_STALL_SECONDS = 86_400;
 
-/** Transfer settings from those options; `configuredRate` is the transfer.max-download setting. */
-export function downloadSettings(
-  values: Record<string, string | boolean | string[] | undefined>,
-  setting: (key: string) => string | undefined,
-  progress: { onProgress: ((p: FetchProgress) => void) | undefined; signal: AbortSignal },
-): TransferOptions {
+/** transfer.stall-timeout in milliseconds (undefined: the default). */
+export function stallSetting(setting: (key: string) => string | undefined): number | undefined {
   const stall = setting('transfer.stall-timeout');
   const stallSeconds = stall === undefined ? undefined : Number(stall);
   // Up to a day: timers hold at most about 24.8 days, and a longer one fires at once, over and
@@ -31,6 +27,15 @@ export function downloadSettings(
       `transfer.stall-timeout must be a number of seconds above 0 and at most ${MAX_STALL_SECONDS}, not '${stall}'`,
     );
   }
+  return stallSeconds === undefined ? undefined : stallSeconds * 1000;
+}
+
+/** Transfer settings from those options; `configuredRate` is the transfer.max-download setting. */
+export function downloadSettings(
+  values: Record<string, string | boolean | string[] | undefined>,
+  setting: (key: string) => string | undefined,
+  progress: { onProgress: ((p: FetchProgress) => void) | undefined; signal: AbortSignal },
+): TransferOptions {
   const forkLimit = setting('fetch.fork-limit');
   const forkBytes = forkLimit === undefined ? undefined : parseRate(forkLimit);
   if (forkLimit !== undefined && forkBytes === undefined) {
@@ -40,7 +45,7 @@ export function downloadSettings(
     );
   }
   return {
-    stallMs: stallSeconds === undefined ? undefined : stallSeconds * 1000,
+    stallMs: stallSetting(setting),
     forkLimit: forkBytes,
     user: identity(),
     mdns: lanDiscoveryConfigured(),

@@ -143,22 +143,30 @@ export class PeerSession {
    * the answers that have no watchdog of their own (`get` has the scheduler's) must not keep a
    * fetch waiting forever.
    */
-  private send(header: Record<string, unknown> & { type: string }, pending: Pending, deadline = false): void {
+  /**
+   * With a deadline, the request fails when the peer sends nothing on this session for stallMs;
+   * `deadline` may also be a function giving the time of other activity that counts.
+   */
+  private send(
+    header: Record<string, unknown> & { type: string },
+    pending: Pending,
+    deadline: boolean | (() => number) = false,
+  ): void {
     if (this.failure) {
       pending.fail(this.failure);
       return;
     }
-    if (deadline) pending = this.withDeadline(pending);
+    if (deadline) pending = this.withDeadline(pending, deadline === true ? undefined : deadline);
     const req = this.nextReq++;
     this.pending.set(req, pending);
     this.writer.write({ ...header, req }).catch((err) => this.failAll(err));
   }
 
-  private withDeadline(pending: Pending): Pending {
+  private withDeadline(pending: Pending, activity?: () => number): Pending {
     const sent = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const check = (): void => {
-      const idle = performance.now() - Math.max(sent, this.lastFrame);
+      const idle = performance.now() - Math.max(sent, this.lastFrame, activity?.() ?? 0);
       if (idle >= this.stallMs) {
         void this.close(`peer ${this.peer} did not answer for ${Math.round(this.stallMs / 1000)} s`);
       } else timer = setTimeout(check, this.stallMs - idle);
@@ -244,7 +252,17 @@ export class PeerSession {
     );
   }
 
-  push(refs: Uint8Array, updates: [string, Uint8Array][], force: boolean): Promise<string[]> {
+  /**
+   * Ask the peer to take `updates`; it fetches them from us on a stream of its own. `activity`
+   * gives the time our server last took a request or sent objects: while the peer fetches, that
+   * is its sign of life, and the push fails once it neither fetches nor answers for stallMs.
+   */
+  push(
+    refs: Uint8Array,
+    updates: [string, Uint8Array][],
+    force: boolean,
+    activity: () => number,
+  ): Promise<string[]> {
     return new Promise((resolve, reject) =>
       this.send(
         { type: 'push', refs, updates, force },
@@ -256,6 +274,7 @@ export class PeerSession {
           },
           fail: reject,
         },
+        activity,
       ),
     );
   }

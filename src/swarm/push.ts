@@ -67,7 +67,12 @@ export async function pushToSwarm(
     }
     let updated: string[];
     try {
-      updated = await target!.session.push(refs, [[`refs/heads/${name}`, commit]], opts.force === true);
+      updated = await target!.session.push(
+        refs,
+        [[`refs/heads/${name}`, commit]],
+        opts.force === true,
+        () => peer.server.lastActivity,
+      );
     } finally {
       clearInterval(timer);
     }

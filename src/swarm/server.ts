@@ -67,6 +67,11 @@ export class SyncServer {
   private readonly opts: SyncServerOptions;
   /** Object bytes handed to the stream so far, to every peer. */
   bytesServed = 0;
+  /**
+   * When a request from any peer last arrived or a group of objects last went out
+   * (performance.now()); 0 before the first. A push waits on this while the peer fetches.
+   */
+  lastActivity = 0;
 
   setPushHandler(handler: PushHandler): void {
     this.opts.onPush = handler;
@@ -115,6 +120,7 @@ export class SyncServer {
       for (;;) {
         const frame = await reader.read();
         if (!frame) break;
+        this.lastActivity = performance.now();
         if (frame.payload !== undefined) throw new ShoalError('PEER_ERROR', 'requests carry no payload');
         const request = parseRequest(frame.header);
         const fail = (code: number, message: string) =>
@@ -249,6 +255,7 @@ export class SyncServer {
       this.bytesServed += groupBytes; // as it goes: a push shows its progress from this
       groupBytes = 0;
       await writer.writeBatch(messages);
+      this.lastActivity = performance.now();
     };
     for (const id of ids) {
       try {

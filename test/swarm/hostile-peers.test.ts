@@ -90,6 +90,24 @@ describe('a peer that never answers', () => {
   }
 });
 
+describe('a peer that takes a push and then neither fetches nor answers', () => {
+  it('fails the push after transfer.stall-timeout instead of hanging', { timeout: 60_000 }, async (t) => {
+    const evil = await evilPeer(t, mirror, mirror.configDir, 'silent-push');
+    const parent = tempDir(t);
+    const user = userAt(t, join(parent, 'user'));
+    const c = await shoalAsync(t, ['clone', evil.addr, user.dir], { cwd: parent, configDir: user.configDir });
+    assert.equal(c.status, 0, c.stderr);
+    user.write('new.txt', 'to push\n');
+    user.commit('to push');
+    user.ok(['config', 'transfer.stall-timeout', '1']);
+    const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
+    assert.equal(r.status, 1, r.stdout);
+    const e = parseJson<{ error: { code: string; message: string } }>(r).error;
+    assert.equal(e.code, 'PEER_ERROR');
+    assert.match(e.message, /did not answer for 1 s/);
+  });
+});
+
 describe('a peer relaying a flood of forks', () => {
   it('does not stop the peer that learnt them from serving the repository', async (t) => {
     const evil = await evilPeer(t, mirror, mirror.configDir, 'many-forks');

@@ -170,6 +170,7 @@ export type EvilMode =
   | 'silent-chunks'
   | 'silent-hello'
   | 'silent-have'
+  | 'silent-push'
   | 'many-forks'
   | 'index-bomb';
 

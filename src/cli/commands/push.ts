@@ -3,7 +3,7 @@ import { pushToSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
-import { rateOption } from '../transfer.ts';
+import { rateOption, stallSetting } from '../transfer.ts';
 
 const USAGE =
   'shoal push <remote>|<source> [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
@@ -34,6 +34,7 @@ export const command: Command = {
           peers: values.peer as string[] | undefined,
           maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
           listen: values.listen as string[] | undefined,
+          stallMs: stallSetting((k) => repo.config(k)),
           onProgress: progress.onProgress,
         });
       } finally {
