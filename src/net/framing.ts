@@ -214,6 +214,8 @@ function closedError(evt: StreamCloseEvent | undefined, what: string): ShoalErro
 
 export interface FrameWriterOptions {
   limits?: Partial<FrameLimits>;
+  /** Called whenever the transport takes more of a write (progress on a slow link). */
+  onDrain?: () => void;
 }
 
 /**
@@ -227,10 +229,12 @@ export class FrameWriter {
   readonly limits: FrameLimits;
   #tail: Promise<void> = Promise.resolve();
   #error: ShoalError | undefined;
+  readonly #onDrain: (() => void) | undefined;
 
   constructor(stream: Stream, options: FrameWriterOptions = {}) {
     this.stream = stream;
     this.limits = resolveLimits(options.limits);
+    this.#onDrain = options.onDrain;
   }
 
   /**
@@ -286,7 +290,10 @@ export class FrameWriter {
     } catch (err) {
       throw this.#fail(err, 'could not write to the stream');
     }
-    while (this.stream.writableNeedsDrain) await this.#drained(options);
+    while (this.stream.writableNeedsDrain) {
+      await this.#drained(options);
+      this.#onDrain?.();
+    }
   }
 
   // Not stream.onDrain(): in libp2p 3.x it caches a resolved promise after the first drain and

@@ -141,11 +141,8 @@ export class PeerSession {
    * Send a request. With `deadline`, a peer that sends nothing at all for stallMs while the
    * request is unanswered is given up on (the session fails, the peer is dropped, not banned):
    * the answers that have no watchdog of their own (`get` has the scheduler's) must not keep a
-   * fetch waiting forever.
-   */
-  /**
-   * With a deadline, the request fails when the peer sends nothing on this session for stallMs;
-   * `deadline` may also be a function giving the time of other activity that counts.
+   * fetch waiting forever. `deadline` may also be a function giving the time of other activity
+   * that counts as the peer's (a push: our server's work for its fetch).
    */
   private send(
     header: Record<string, unknown> & { type: string },

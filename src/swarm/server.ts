@@ -68,8 +68,11 @@ export class SyncServer {
   /** Object bytes handed to the stream so far, to every peer. */
   bytesServed = 0;
   /**
-   * When a request from any peer last arrived or a group of objects last went out
-   * (performance.now()); 0 before the first. A push waits on this while the peer fetches.
+   * When this server last made progress for any peer (performance.now(); 0 before the first): a
+   * request arrived, the transport took more of an answer, a have-map walk went on, a group of
+   * objects went out. A push waits on this while the peer fetches from it. It is not specific
+   * to one peer: other peers' requests can only delay a push's timeout, and a pushing process
+   * serves on loopback only, unless given --listen.
    */
   lastActivity = 0;
 
@@ -107,7 +110,10 @@ export class SyncServer {
     // meanwhile is held to a small window and buffer, not yamux's grown window (limitRequestWindow).
     limitRequestWindow(stream);
     const reader = new FrameReader(stream, { limits: REQUEST_LIMITS, highWaterMark: REQUEST_STREAM_BUFFER });
-    const writer = new FrameWriter(stream, { limits: RESPONSE_LIMITS });
+    const touch = (): void => {
+      this.lastActivity = performance.now();
+    };
+    const writer = new FrameWriter(stream, { limits: RESPONSE_LIMITS, onDrain: touch });
     let key: Uint8Array;
     try {
       key = publicKeyBytesOfPeer(connection.remotePeer);
@@ -180,7 +186,8 @@ export class SyncServer {
             await this.sendObjects(bound.repo, request.req, request.ids, writer, peer);
             break;
           case 'have':
-            await writer.write(await haveMap(bound.repo, request));
+            await writer.write(await haveMap(bound.repo, request, touch));
+            touch();
             break;
           case 'push': {
             if (!this.opts.onPush) {
@@ -284,7 +291,7 @@ const YIELD_EVERY = 16_384;
  * leafVisits (beyond them: `count: 0`, too large to map). A lowest-level node's chunks are looked
  * up once per request however often it is named.
  */
-async function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>) {
+async function haveMap(repo: Repository, request: Extract<Request, { type: 'have' }>, touch: () => void) {
   const base = { type: 'have-map' as const, req: request.req };
   if (request.commit) {
     const complete = [...repo.refs.list('refs/')].some((r) => Buffer.compare(r.id, request.root) === 0);
@@ -322,6 +329,7 @@ async function haveMap(repo: Repository, request: Extract<Request, { type: 'have
     for (const f of here) flags.push(f);
     if (steps - yielded >= YIELD_EVERY) {
       yielded = steps;
+      touch();
       await yieldToOthers();
     }
   }
