@@ -26,7 +26,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { isShoalError, ShoalError } from '../core/index.ts';
-import { configDir, writeFileAtomic } from '../store/index.ts';
+import { configDir, configDirFor, writeFileAtomic } from '../store/index.ts';
 import type { DaemonStatus } from '../swarm/index.ts';
 
 /** What `daemon.json` holds and what the control socket answers. */
@@ -91,23 +91,19 @@ function isDaemonProcess(pid: number): boolean {
 
 /** The config directory a process's environment names, as configDir() finds it; undefined if unknown. */
 function processConfigDir(pid: number): string | undefined {
-  const env = new Map<string, string>();
+  const env: Record<string, string> = {};
   let cwd: string;
   try {
     for (const entry of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
       const eq = entry.indexOf('=');
-      if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
     }
     cwd = readlinkSync(`/proc/${pid}/cwd`);
   } catch {
     return undefined;
   }
-  const xdg = env.get('XDG_CONFIG_HOME');
-  const home = env.get('HOME');
-  const dir =
-    env.get('SHOAL_CONFIG_DIR') ||
-    (xdg ? join(xdg, 'shoal') : home ? join(home, '.config', 'shoal') : undefined);
-  return dir === undefined ? undefined : resolve(cwd, dir);
+  if (!env.SHOAL_CONFIG_DIR && !env.XDG_CONFIG_HOME && !env.HOME) return undefined;
+  return resolve(cwd, configDirFor(env, env.HOME ?? ''));
 }
 
 function sameDir(a: string, b: string): boolean {

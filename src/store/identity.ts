@@ -8,9 +8,13 @@ import { dirname, join } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromSeed, ShoalError } from '../core/index.ts';
 
 export function configDir(): string {
-  if (process.env.SHOAL_CONFIG_DIR) return process.env.SHOAL_CONFIG_DIR;
-  const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
-  return join(base, 'shoal');
+  return configDirFor(process.env, homedir());
+}
+
+/** The config directory an environment names, given its home directory. */
+export function configDirFor(env: Record<string, string | undefined>, home: string): string {
+  if (env.SHOAL_CONFIG_DIR) return env.SHOAL_CONFIG_DIR;
+  return join(env.XDG_CONFIG_HOME || join(home, '.config'), 'shoal');
 }
 
 interface IdentityFile {

@@ -55,7 +55,6 @@ export interface FetchOptions {
 
 export interface FetchResult extends SchedulerResult {
   metadataObjects: number;
-  metadataBytes: number;
   chunks: number;
   alreadyHad: number;
 }
@@ -270,7 +269,6 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
         ...result,
         banned: [...banned, ...result.banned],
         metadataObjects,
-        metadataBytes,
         chunks: list.length,
         alreadyHad,
       };
@@ -375,23 +373,17 @@ function chunkOrder(
   limit: number,
 ): Int32Array | null {
   const out: number[] = [];
-  const leaves = new Map<string, number[]>(); // height 1 node -> its chunks' positions
   const visits = leafVisits(
     (id) => decodeIndexNode(repo.objects.read(id, 'node')),
     root.id,
     root.height,
+    (e) => position.get(toHex(e.id)) ?? -1,
     limit,
   );
   for (;;) {
     const v = visits.next();
     if (v.done) return v.value ? Int32Array.from(out) : null;
-    const { key, node } = v.value;
-    let here = leaves.get(key);
-    if (!here) {
-      here = node!.entries.map((e) => position.get(toHex(e.id)) ?? -1);
-      leaves.set(key, here);
-    }
-    for (const i of here) out.push(i);
+    for (const i of v.value.values) out.push(i);
   }
 }
 

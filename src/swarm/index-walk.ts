@@ -12,44 +12,45 @@ export const MAX_HAVE_CHUNKS = 4 * 1024 * 1024;
 /** The most steps (children visited plus chunk positions) one walk takes. */
 export const MAX_HAVE_STEPS = 4 * MAX_HAVE_CHUNKS;
 
-/** One visit of a lowest-level (height 1) node; `node` is given the first time only. */
-export interface LeafVisit {
-  key: string;
-  node: IndexNode | undefined;
+/** One visit of a lowest-level (height 1) node. */
+export interface LeafVisit<T> {
+  /** What `leafValue` gave for each of the node's chunks, worked out once per node. */
+  values: readonly T[];
   /** Steps taken so far, this visit included. */
   steps: number;
 }
 
 /**
- * The height-1 nodes under `root`, in file order, as often as the index names them. Returns true
- * when the walk completed; false past `maxChunks` positions or MAX_HAVE_STEPS steps, or when
- * `readNode` returns null (a node that cannot be read).
+ * The height-1 nodes under `root`, in file order, as often as the index names them, each with
+ * `leafValue` of its chunks (computed on the node's first visit only). Returns true when the
+ * walk completed; false past `maxChunks` positions or MAX_HAVE_STEPS steps, or when `readNode`
+ * returns null (a node that cannot be read).
  */
-export function* leafVisits(
+export function* leafVisits<T>(
   readNode: (id: ObjectId) => IndexNode | null,
   root: ObjectId,
   height: number,
+  leafValue: (chunk: IndexNode['entries'][number]) => T,
   maxChunks = MAX_HAVE_CHUNKS,
-): Generator<LeafVisit, boolean> {
-  const counts = new Map<string, number>(); // height 1 node -> its number of chunks
+): Generator<LeafVisit<T>, boolean> {
+  const leaves = new Map<string, T[]>(); // height 1 node -> its chunks' values
   const children = new Map<string, ObjectId[]>(); // higher node -> its children
   let chunks = 0;
   let steps = 0;
-  function* walk(id: ObjectId, h: number): Generator<LeafVisit, boolean> {
+  function* walk(id: ObjectId, h: number): Generator<LeafVisit<T>, boolean> {
     const key = toHex(id);
     if (h === 1) {
-      let count = counts.get(key);
-      let node: IndexNode | undefined;
-      if (count === undefined) {
-        node = readNode(id) ?? undefined;
+      let values = leaves.get(key);
+      if (values === undefined) {
+        const node = readNode(id);
         if (!node) return false;
-        count = node.entries.length;
-        counts.set(key, count);
+        values = node.entries.map(leafValue);
+        leaves.set(key, values);
       }
-      chunks += count;
-      steps += count;
+      chunks += values.length;
+      steps += values.length;
       if (chunks > maxChunks || steps > MAX_HAVE_STEPS) return false;
-      yield { key, node, steps };
+      yield { values, steps };
       return true;
     }
     let below = children.get(key);

@@ -198,5 +198,11 @@ export function mayRead(repo: Repository, state: RepoState, key: Uint8Array): bo
 
 /** Whether `key` may update branches here by pushing: delegates and listed writers. */
 export function mayWrite(repo: Repository, state: RepoState, key: Uint8Array): boolean {
-  return isDelegate(state.identity, key) || keyList(repo.config('access.writers')).includes(toHex(key));
+  return writeAccess(repo, state)(key);
+}
+
+/** mayWrite for many keys, with the list of writers read once. */
+export function writeAccess(repo: Repository, state: RepoState): (key: Uint8Array) => boolean {
+  const writers = new Set(keyList(repo.config('access.writers')));
+  return (key) => isDelegate(state.identity, key) || writers.has(toHex(key));
 }

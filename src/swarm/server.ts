@@ -76,6 +76,10 @@ export class SyncServer {
    */
   lastActivity = 0;
 
+  private touch(): void {
+    this.lastActivity = performance.now();
+  }
+
   setPushHandler(handler: PushHandler): void {
     this.opts.onPush = handler;
   }
@@ -110,10 +114,7 @@ export class SyncServer {
     // meanwhile is held to a small window and buffer, not yamux's grown window (limitRequestWindow).
     limitRequestWindow(stream);
     const reader = new FrameReader(stream, { limits: REQUEST_LIMITS, highWaterMark: REQUEST_STREAM_BUFFER });
-    const touch = (): void => {
-      this.lastActivity = performance.now();
-    };
-    const writer = new FrameWriter(stream, { limits: RESPONSE_LIMITS, onDrain: touch });
+    const writer = new FrameWriter(stream, { limits: RESPONSE_LIMITS, onDrain: () => this.touch() });
     let key: Uint8Array;
     try {
       key = publicKeyBytesOfPeer(connection.remotePeer);
@@ -126,7 +127,7 @@ export class SyncServer {
       for (;;) {
         const frame = await reader.read();
         if (!frame) break;
-        this.lastActivity = performance.now();
+        this.touch();
         if (frame.payload !== undefined) throw new ShoalError('PEER_ERROR', 'requests carry no payload');
         const request = parseRequest(frame.header);
         const fail = (code: number, message: string) =>
@@ -186,8 +187,8 @@ export class SyncServer {
             await this.sendObjects(bound.repo, request.req, request.ids, writer, peer);
             break;
           case 'have':
-            await writer.write(await haveMap(bound.repo, request, touch));
-            touch();
+            await writer.write(await haveMap(bound.repo, request, () => this.touch()));
+            this.touch();
             break;
           case 'push': {
             if (!this.opts.onPush) {
@@ -262,7 +263,7 @@ export class SyncServer {
       this.bytesServed += groupBytes; // as it goes: a push shows its progress from this
       groupBytes = 0;
       await writer.writeBatch(messages);
-      this.lastActivity = performance.now();
+      this.touch();
     };
     for (const id of ids) {
       try {
@@ -302,7 +303,6 @@ async function haveMap(repo: Repository, request: Extract<Request, { type: 'have
     return { ...base, all: has, count: 1, bits: new Uint8Array([has ? 1 : 0]) };
   }
   const flags: boolean[] = [];
-  const leaves = new Map<string, boolean[]>(); // height 1 node -> which of its chunks are here
   const readNode = (id: ObjectId) => {
     try {
       return decodeIndexNode(repo.objects.read(id, 'node'));
@@ -312,7 +312,7 @@ async function haveMap(repo: Repository, request: Extract<Request, { type: 'have
   };
   // A map of a very large file takes millions of steps: other peers' requests (a daemon serves
   // many repositories) are answered in between.
-  const visits = leafVisits(readNode, request.root, request.height);
+  const visits = leafVisits(readNode, request.root, request.height, (e) => repo.objects.has(e.id));
   let yielded = 0;
   for (;;) {
     const v = visits.next();
@@ -320,13 +320,8 @@ async function haveMap(repo: Repository, request: Extract<Request, { type: 'have
       if (!v.value) return { ...base, all: false, count: 0, bits: new Uint8Array(0) };
       break;
     }
-    const { key, node, steps } = v.value;
-    let here = leaves.get(key);
-    if (!here) {
-      here = node!.entries.map((e) => repo.objects.has(e.id));
-      leaves.set(key, here);
-    }
-    for (const f of here) flags.push(f);
+    const { values, steps } = v.value;
+    for (const f of values) flags.push(f);
     if (steps - yielded >= YIELD_EVERY) {
       yielded = steps;
       touch();

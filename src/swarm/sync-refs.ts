@@ -3,6 +3,7 @@
 // decide which commits to fetch: the canonical refs and each peer's own.
 
 import {
+  compareNames,
   decodeRepoIdentity,
   decodeSignedRefs,
   encodeRepoIdentity,
@@ -16,7 +17,7 @@ import {
 import { peerIdFromPublicKeyBytes } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import type { Connected } from './peer.ts';
-import { canonicalRefs, mayWrite, type RepoState } from './repo-state.ts';
+import { canonicalRefs, type RepoState, writeAccess } from './repo-state.ts';
 
 export interface RefsView {
   canonical: SignedRefs | undefined;
@@ -38,10 +39,11 @@ export function checkPeers(repo: Repository, state: RepoState, user: KeyPair, pe
   const accepted: Connected[] = [];
   const connected = new Set(peers.map((c) => c.session.peer));
   const followed = new Set(repo.signedRefs.all().map((d) => toHex(d.signer)));
+  const mayWrite = writeAccess(repo, state); // the config read once, not per document
   const follows = (signer: Uint8Array): boolean =>
     followed.has(toHex(signer)) ||
     Buffer.compare(signer, user.publicKey) === 0 ||
-    mayWrite(repo, state, signer) ||
+    mayWrite(signer) ||
     connected.has(peerIdFromPublicKeyBytes(signer));
   for (const c of peers) {
     try {
@@ -98,7 +100,7 @@ export function skippedForks(view: RefsView, tooLarge: Map<string, SkippedFork['
       out.push({ ref: `${peer}/${name.slice('refs/heads/'.length)}`, size: tooLarge.get(hex)! });
     }
   }
-  return out.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+  return out.sort((a, b) => compareNames(a.ref, b.ref));
 }
 
 /** Point remote-tracking refs at what was fetched: `<remote>/<branch>` and `<peer-id>/<branch>`. */

@@ -41,7 +41,7 @@ import type { OnProgress } from './progress.ts';
 import { storeBytes } from './store-bytes.ts';
 import { mergeText } from './text-merge.ts';
 import { commitTree, diffTrees, type FlatEntry, flatten, sameEntry, TreeReader } from './trees.ts';
-import { alongside, blockingAncestor, lstatOrNull, removeEmptyParents } from './worktree.ts';
+import { alongside, blockingAncestor, lstatOrNull, removeEmptyParents, workingTreeStat } from './worktree.ts';
 
 export interface MergeOptions {
   /** How the user named the other side (a branch name, a tag, an id): used in messages and side files. */
@@ -155,17 +155,13 @@ async function plan(
     return c ? c.after : oursFiles.file(path);
   };
   const suffix = name.replace(/\//g, '_');
-  const taken = (path: string): boolean =>
-    targetFile(path) !== undefined ||
-    oursFiles.file(path) !== undefined ||
-    p.sideEntry.has(path) ||
-    lstatOrNull(join(repo.root, path)) !== null;
+  /** Whether the result, ours or a side file already planned has a file at `path`. */
+  const fileInMerge = (path: string): boolean =>
+    targetFile(path) !== undefined || oursFiles.file(path) !== undefined || p.sideEntry.has(path);
+  const taken = (path: string): boolean => fileInMerge(path) || lstatOrNull(join(repo.root, path)) !== null;
   /** Whether `dir`, an ancestor of a side file, cannot be a directory: the side goes elsewhere. */
   const notADirectory = (dir: string): boolean =>
-    targetFile(dir) !== undefined ||
-    oursFiles.file(dir) !== undefined ||
-    p.sideEntry.has(dir) ||
-    !(lstatOrNull(join(repo.root, dir))?.isDirectory() ?? true);
+    fileInMerge(dir) || !(lstatOrNull(join(repo.root, dir))?.isDirectory() ?? true);
   /**
    * Where theirs goes beside `path`: `~<branch>` (and a number if taken) after `collide`, by
    * default the first ancestor that is a file in the result or a file or symlink in the working
@@ -358,8 +354,7 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
     const untracked: string[] = [];
     for (const [path, c] of p.target.changes) {
       if (c.before || !c.after || repo.staging.get(path)) continue;
-      if (blockingAncestor(repo.root, path) !== undefined) continue;
-      const st = lstatOrNull(join(repo.root, path));
+      const st = workingTreeStat(repo.root, path);
       if (st && !st.isDirectory()) untracked.push(path); // a directory of ours is replaced, not kept
     }
     const state: MergeState = {

@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { stampOf } from './add.ts';
-import { blockingAncestor, lstatOrNull, repoPath } from './worktree.ts';
+import { lstatOrNull, repoPath, workingTreeStat } from './worktree.ts';
 
 export interface MvOptions {
   cwd: string;
@@ -31,7 +31,7 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
     const srcAbs = join(repo.root, src);
     // Beyond a symlink (or a file) where a directory was, the source is not in the working tree:
     // what the symlink points at is not the repository's to move.
-    if (blockingAncestor(repo.root, src) !== undefined || !lstatOrNull(srcAbs)) {
+    if (!workingTreeStat(repo.root, src)) {
       throw new ShoalError('PATH_NOT_FOUND', `'${opts.source}' does not exist in the working tree`, {
         path: opts.source,
       });

@@ -9,7 +9,7 @@ import type { Repository, StagedEntry } from '../store/index.ts';
 import { workingFileDiffers } from './checkout.ts';
 import { readMergeState } from './merge-state.ts';
 import { commitTree, flatten } from './trees.ts';
-import { alongside, blockingAncestor, lstatOrNull, removeEmptyParents, repoPath } from './worktree.ts';
+import { alongside, blockingAncestor, removeEmptyParents, repoPath, workingTreeStat } from './worktree.ts';
 
 export interface RmOptions {
   cwd: string;
@@ -68,7 +68,7 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
         const stagedOnly = !h || !idEquals(h.id, e.id) || h.kind !== e.kind;
         // Beyond a file or symlink the path is not in the working tree (what a symlink there
         // points at is not the repository's), so it holds nothing: as if deleted.
-        const present = blockingAncestor(repo.root, path) === undefined && lstatOrNull(join(repo.root, path));
+        const present = workingTreeStat(repo.root, path) !== null;
         const workDiffers = !present || (await workingFileDiffers(repo, path, e));
         // Deleting the working file loses unstaged edits (none when it is gone already);
         // dropping the entry loses staged content no commit holds, unless the working file

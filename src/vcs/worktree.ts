@@ -95,11 +95,6 @@ export function readRegularFile(abs: string): Buffer | null {
   }
 }
 
-/** The text of a .shoalignore file; anything but a regular file holds no rules. */
-function readIgnoreFile(abs: string): string | null {
-  return readRegularFile(abs)?.toString('utf8') ?? null;
-}
-
 interface Rules {
   base: string; // directory the rules are relative to ('' is the root)
   matcher: Ignore;
@@ -121,8 +116,9 @@ export class IgnoreRules {
   private rulesFor(dir: string): Rules | null {
     let rules = this.cache.get(dir);
     if (rules === undefined) {
-      const text = readIgnoreFile(join(this.root, dir, IGNORE_FILE));
-      rules = text === null ? null : { base: dir, matcher: ignore().add(text) };
+      // Anything but a regular file holds no rules.
+      const bytes = readRegularFile(join(this.root, dir, IGNORE_FILE));
+      rules = bytes === null ? null : { base: dir, matcher: ignore().add(bytes.toString('utf8')) };
       this.cache.set(dir, rules);
     }
     return rules;
@@ -360,6 +356,15 @@ function undecodableNames(abs: string): Map<string, string> {
     names.set(raw.toString('utf8'), shown);
   }
   return names;
+}
+
+/**
+ * The lstat of `path` (repository-relative) when it is in the working tree: it exists, and no
+ * file or symlink stands where one of its directories would be (what a symlink there points at
+ * is not the repository's). Null otherwise.
+ */
+export function workingTreeStat(root: string, path: string): BigIntStats | null {
+  return blockingAncestor(root, path) === undefined ? lstatOrNull(join(root, path)) : null;
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { shoalSpawn, tempDir } from '../helpers.ts';
-import { newRepo, randomFile, sha256 } from './repo-helpers.ts';
+import { newRepo, randomFile, sha256, type TestRepo } from './repo-helpers.ts';
 
 interface Status {
   merging: string | null;
@@ -24,6 +24,23 @@ interface Status {
   staged: unknown[];
   unstaged: unknown[];
   untracked: string[];
+}
+
+type Files = Record<string, string | Buffer>;
+
+/** A base commit, then `feature` and `main` each writing their files over it and committing; on main. */
+function diverge(r: TestRepo, base: Files, theirs: Files, ours: Files): void {
+  const put = (files: Files): void => {
+    for (const [path, content] of Object.entries(files)) r.write(path, content);
+  };
+  put(base);
+  r.commit('base');
+  r.ok(['switch', '-c', 'feature']);
+  put(theirs);
+  r.commit('theirs');
+  r.ok(['switch', 'main']);
+  put(ours);
+  r.commit('ours');
 }
 
 /** Content that is not text (it holds NUL bytes). */
@@ -42,17 +59,12 @@ test('merging a branch that does not exist fails cleanly', (t) => {
 
 test('conflicts through the CLI: exit 1, status lists them, commit concludes the merge; log --graph', (t) => {
   const r = newRepo(t);
-  r.write('t.txt', 'a\nb\nc\n');
-  r.write('m.bin', binary(1));
-  r.commit('base');
-  r.ok(['switch', '-c', 'feature']);
-  r.write('t.txt', 'a\ntheirs\nc\n');
-  r.write('m.bin', binary(2));
-  r.commit('theirs');
-  r.ok(['switch', 'main']);
-  r.write('t.txt', 'a\nours\nc\n');
-  r.write('m.bin', binary(3));
-  r.commit('ours');
+  diverge(
+    r,
+    { 't.txt': 'a\nb\nc\n', 'm.bin': binary(1) },
+    { 't.txt': 'a\ntheirs\nc\n', 'm.bin': binary(2) },
+    { 't.txt': 'a\nours\nc\n', 'm.bin': binary(3) },
+  );
 
   const m = r.run(['merge', 'feature', '--json']);
   assert.equal(m.status, 1);
@@ -101,14 +113,7 @@ test('conflicts through the CLI: exit 1, status lists them, commit concludes the
 
 test('--abort restores the tree, --quit forgets the merge', (t) => {
   const r = newRepo(t);
-  r.write('t.txt', 'a\nb\nc\n');
-  r.commit('base');
-  r.ok(['switch', '-c', 'feature']);
-  r.write('t.txt', 'a\ntheirs\nc\n');
-  r.commit('theirs');
-  r.ok(['switch', 'main']);
-  r.write('t.txt', 'a\nours\nc\n');
-  r.commit('ours');
+  diverge(r, { 't.txt': 'a\nb\nc\n' }, { 't.txt': 'a\ntheirs\nc\n' }, { 't.txt': 'a\nours\nc\n' });
   assert.equal(r.run(['merge', 'feature']).status, 1);
   r.ok(['merge', '--abort']);
   assert.equal(r.read('t.txt').toString(), 'a\nours\nc\n');
@@ -122,15 +127,12 @@ test('--abort restores the tree, --quit forgets the merge', (t) => {
 
 test('merge --abort leaves an untracked file that already held what theirs adds', (t) => {
   const r = newRepo(t);
-  r.write('t.txt', 'a\nb\nc\n');
-  r.commit('base');
-  r.ok(['switch', '-c', 'feature']);
-  r.write('t.txt', 'a\ntheirs\nc\n');
-  r.write('notes.txt', 'the same words\n');
-  r.commit('theirs');
-  r.ok(['switch', 'main']);
-  r.write('t.txt', 'a\nours\nc\n');
-  r.commit('ours');
+  diverge(
+    r,
+    { 't.txt': 'a\nb\nc\n' },
+    { 't.txt': 'a\ntheirs\nc\n', 'notes.txt': 'the same words\n' },
+    { 't.txt': 'a\nours\nc\n' },
+  );
   r.write('notes.txt', 'the same words\n'); // the user's, untracked: the merge takes it as theirs
   assert.equal(r.run(['merge', 'feature']).status, 1); // t.txt conflicts
   assert.deepEqual(r.j<Status>(['status']).untracked, []);
@@ -245,14 +247,7 @@ test('theirs of a file whose directory ours replaced with a file or a symlink go
 test('a conflict on a file whose name is near the 255-byte limit gets a side file that fits', (t) => {
   const r = newRepo(t);
   const name = `${'n'.repeat(246)}.bin`; // 250 bytes: `~feature` after it would not fit
-  r.write(name, binary(1));
-  r.commit('base');
-  r.ok(['switch', '-c', 'feature']);
-  r.write(name, binary(2));
-  r.commit('theirs');
-  r.ok(['switch', 'main']);
-  r.write(name, binary(3));
-  r.commit('ours');
+  diverge(r, { [name]: binary(1) }, { [name]: binary(2) }, { [name]: binary(3) });
 
   const m = r.run(['merge', 'feature', '--json']);
   assert.equal(m.status, 1, m.stderr);
@@ -268,16 +263,12 @@ test('a conflict on a file whose name is near the 255-byte limit gets a side fil
 
 test('merge --abort never removes or writes through a symlink put in place of a directory during the merge', (t) => {
   const r = newRepo(t);
-  r.write('d/x.txt', 'x\n');
-  r.write('m.bin', binary(1));
-  r.commit('base');
-  r.ok(['switch', '-c', 'feature']);
-  r.write('d/new.txt', 'theirs\n');
-  r.write('m.bin', binary(2));
-  r.commit('theirs');
-  r.ok(['switch', 'main']);
-  r.write('m.bin', binary(3));
-  r.commit('ours');
+  diverge(
+    r,
+    { 'd/x.txt': 'x\n', 'm.bin': binary(1) },
+    { 'd/new.txt': 'theirs\n', 'm.bin': binary(2) },
+    { 'm.bin': binary(3) },
+  );
   assert.equal(r.run(['merge', 'feature']).status, 1); // m.bin conflicts; d/new.txt is written
   assert.deepEqual(r.read('d/new.txt'), Buffer.from('theirs\n'));
 

@@ -87,11 +87,16 @@ test("a clone without a directory never leaves the working directory for the pee
   assert.ok(existsSync(join(cwd, 'mine', 'payload.txt')));
 });
 
-test('a clone into a path that is a file, or below one: a clear error, exit 1, the file kept', async (t) => {
+/** A repository with one commit, served on loopback. */
+async function servedRepo(t: T): ReturnType<typeof serve> {
   const repo = newRepo(t);
   repo.write('a.txt', 'a\n');
   repo.commit('first');
-  const server = await serve(t, repo);
+  return serve(t, repo);
+}
+
+test('a clone into a path that is a file, or below one: a clear error, exit 1, the file kept', async (t) => {
+  const server = await servedRepo(t);
   const parent = tempDir(t);
   const configDir = configFor(t);
   writeFileSync(join(parent, 'file'), 'mine\n');
@@ -109,10 +114,7 @@ test('a clone into a path that is a file, or below one: a clear error, exit 1, t
 });
 
 test('a peer address that is not a multiaddr: a clear error from clone, fetch, pull, push and remote add', async (t) => {
-  const repo = newRepo(t);
-  repo.write('a.txt', 'a\n');
-  repo.commit('first');
-  const server = await serve(t, repo);
+  const server = await servedRepo(t);
   const parent = tempDir(t);
   const user = newRepo(t, { dir: join(parent, 'clone'), init: false });
   const clone = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {

@@ -29,11 +29,10 @@ export const command: Command = {
     if (!verb) usage(USAGE);
     const arity: Record<string, number> = { get: 2, set: 3, unset: 2, list: 1 };
     if (arity[verb] !== undefined && words.length > arity[verb]) usage(USAGE);
-    // `config` is how a value that is not a string gets repaired: set, unset and list read the
-    // file leniently (a setting is otherwise refused only where it is read).
-    // The repository is found, not opened: opening reads settings (core.compression), and
-    // `config` is how a value that is not a string gets repaired. set and unset keep every other
-    // value as it is.
+    // `config` is how a value that is not a string gets repaired, so the repository is found,
+    // not opened (opening reads settings: core.compression), and set, unset and list read the
+    // file leniently, keeping every other value as it is (a setting is otherwise refused only
+    // where it is read).
     const root = values.global ? undefined : Repository.find(ctx.cwd);
     if (!values.global && !root) {
       throw new ShoalError('NOT_A_REPOSITORY', `not a shoal repository (or any parent): ${ctx.cwd}`);
