@@ -2,7 +2,17 @@
 // ($SHOAL_CONFIG_DIR, else $XDG_CONFIG_HOME/shoal, else ~/.config/shoal). The key is created
 // on first use with owner-only permissions.
 
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromSeed, ShoalError } from '../core/index.ts';
@@ -23,6 +33,29 @@ interface IdentityFile {
   seed: string; // base64
 }
 
+/**
+ * A small file of the user's (config, identity, shares) as text, or undefined when there is none.
+ * Anything but a regular file in its place is an error, said in one line: a FIFO would otherwise
+ * block the command forever, and a directory fail with a bare EISDIR.
+ */
+export function readSmallFile(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new ShoalError('INVALID_ARGUMENT', `${file} is a directory, not a file`);
+    if (!st.isFile()) throw new ShoalError('INVALID_ARGUMENT', `${file} is not a regular file`);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
@@ -34,12 +67,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
 export function loadIdentity(): KeyPair {
   const dir = configDir();
   const file = join(dir, 'identity.json');
-  let text: string | undefined;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const text = readSmallFile(file);
   if (text === undefined) {
     const pair = generateKeyPair();
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -67,15 +95,8 @@ export function loadIdentity(): KeyPair {
 
 /** A config file's JSON object as it is, or {} when there is none (`shoal config` edits it). */
 export function readConfigObject(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    if ((err as NodeJS.ErrnoException).code === 'EISDIR')
-      throw new ShoalError('INVALID_ARGUMENT', `config file ${file} is a directory`);
-    throw err;
-  }
+  const text = readSmallFile(file);
+  if (text === undefined) return {};
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -1,9 +1,8 @@
 // Peers this user has exchanged data with, remembered across runs (`known-peers.json` in the
 // user's config directory) so `shoal://<repo-id>` can find them again without a LAN.
 
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { configDir, writeFileAtomic } from './identity.ts';
+import { configDir, readSmallFile, writeFileAtomic } from './identity.ts';
 
 export interface KnownPeer {
   addrs: string[];
@@ -20,7 +19,7 @@ function file(): string {
 export function readKnownPeers(): Record<string, KnownPeer> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file(), 'utf8'));
+    parsed = JSON.parse(readSmallFile(file()) ?? '{}');
   } catch {
     return {};
   }

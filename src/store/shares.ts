@@ -2,10 +2,9 @@
 // daemon serves. `shoal share` and `shoal unshare` edit it; the daemon reads it on start and on
 // every reload.
 
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ShoalError } from '../core/index.ts';
-import { configDir, writeFileAtomic } from './identity.ts';
+import { configDir, readSmallFile, writeFileAtomic } from './identity.ts';
 
 export interface Share {
   /** Absolute path of the repository's working tree. */
@@ -21,13 +20,8 @@ export function sharesFile(): string {
 }
 
 export function readShares(): Share[] {
-  let text: string;
-  try {
-    text = readFileSync(sharesFile(), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
+  const text = readSmallFile(sharesFile());
+  if (text === undefined) return [];
   let doc: { repos?: unknown };
   try {
     doc = JSON.parse(text) as { repos?: unknown };

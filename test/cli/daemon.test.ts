@@ -257,6 +257,37 @@ test('daemon start reports why the daemon could not start', (t) => {
   assert.equal(run(config, ['daemon', 'bogus']).status, 2);
 });
 
+test('a FIFO or a directory in place of a config file is an error, not a command that blocks', (t) => {
+  const config = daemonUser(t);
+  const fifo = (name: string): void => {
+    rmSync(join(config, name), { force: true });
+    const made = spawnSync('mkfifo', [join(config, name)], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+  };
+  fifo('config.json');
+  for (const args of [
+    ['daemon', 'start', '--json'],
+    ['config', '--global', 'user.name'],
+  ]) {
+    const r = run(config, args);
+    assert.equal(r.status, 1, describe(r));
+    assert.match(r.stderr, /config\.json is not a regular file/);
+  }
+  assert.equal(existsSync(join(config, 'daemon.pid')), false, 'no pid file is left behind');
+  rmSync(join(config, 'config.json'));
+  fifo('identity.json');
+  assert.match(run(config, ['id']).stderr, /identity\.json is not a regular file/);
+  rmSync(join(config, 'identity.json'));
+  fifo('shares.json');
+  const r = run(config, ['daemon', 'start', '--json']);
+  assert.equal(r.status, 1, describe(r));
+  assert.match(json<{ error: { message: string } }>(r).error.message, /shares\.json is not a regular file/);
+  rmSync(join(config, 'shares.json'));
+  // known-peers.json only remembers hints: one that cannot be read is passed over.
+  fifo('known-peers.json');
+  assert.equal(ok(config, ['peers', '--json']).status, 0);
+});
+
 test('a share while the daemon starts does not kill it, and is served once it has started', async (t) => {
   const config = daemonUser(t);
   const slow = newRepo(t, { configDir: config });
