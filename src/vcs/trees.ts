@@ -14,7 +14,13 @@ import {
   type TreeEntry,
   toHex,
 } from '../core/index.ts';
-import { namesRepoDir, type ObjectStore, type PackSession, type StagedEntry } from '../store/index.ts';
+import {
+  namesRepoDir,
+  type ObjectStore,
+  type PackSession,
+  REPO_DIR,
+  type StagedEntry,
+} from '../store/index.ts';
 
 export interface FlatEntry {
   path: string;
@@ -39,8 +45,7 @@ export function commitTree(objects: ObjectStore, commit: ObjectId): ObjectId {
  */
 export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Generator<FlatEntry> {
   // shoal never records its own directory; a tree that does was made to write into it.
-  const entries = inPathOrder(readTree(objects, tree).entries);
-  for (const e of prefix === '' ? rootEntries(tree, entries) : entries) {
+  for (const e of checkedEntries(tree, inPathOrder(readTree(objects, tree).entries), prefix)) {
     const path = prefix ? `${prefix}/${e.name}` : e.name;
     if (e.kind === 'dir') yield* flatten(objects, e.id, path);
     else yield { path, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height };
@@ -219,13 +224,27 @@ function inPathOrder(entries: TreeEntry[]): TreeEntry[] {
     .map((k) => k.e);
 }
 
-/** Refuse a root tree that names the repository's own directory (see flatten). */
-function rootEntries(tree: ObjectId, entries: TreeEntry[]): TreeEntry[] {
-  const bad = entries.find((e) => namesRepoDir(e.name));
-  if (bad) {
+/**
+ * Refuse a tree that would write into a repository's own directory (see flatten): at the root,
+ * any entry whose name is `.shoal` on some file system; below it, a directory named exactly
+ * `.shoal`, where a nested repository keeps its index and packs. The working-tree walk never
+ * records either, so such a tree was made by hand, or by a version that still recorded a nested
+ * repository's directory; checking it out would overwrite that repository with an old copy.
+ */
+function checkedEntries(tree: ObjectId, entries: TreeEntry[], prefix: string): TreeEntry[] {
+  const bad = entries.find((e) =>
+    prefix === '' ? namesRepoDir(e.name) : e.kind === 'dir' && e.name === REPO_DIR,
+  );
+  if (bad && prefix === '') {
     throw new ShoalError(
       'CORRUPT_OBJECT',
       `tree ${toHex(tree)} has an entry named '${bad.name}' at the root, which names the repository's own directory`,
+    );
+  }
+  if (bad) {
+    throw new ShoalError(
+      'CORRUPT_OBJECT',
+      `tree ${toHex(tree)} has a directory '${prefix}/${bad.name}', where a nested repository keeps its data; shoal does not record one`,
     );
   }
   return entries;
@@ -245,8 +264,7 @@ export function* diffTrees(
   if (a && b && idEquals(a, b)) return;
   const read = (t: ObjectId | undefined): TreeEntry[] => {
     if (!t) return [];
-    const entries = inPathOrder(readTree(objects, t).entries);
-    return prefix === '' ? rootEntries(t, entries) : entries;
+    return checkedEntries(t, inPathOrder(readTree(objects, t).entries), prefix);
   };
   const left = read(a);
   const right = read(b);

@@ -2,19 +2,25 @@
 // it. The trees must be exactly those of building the whole directory structure first.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
+  decodeCommit,
+  encodeCommit,
   encodeTree,
   hashChunk,
   idEquals,
   isShoalError,
   type ObjectId,
+  signCommit,
   type TreeEntry,
   toHex,
 } from '../../src/core/index.ts';
 import { namesRepoDir, Repository } from '../../src/store/index.ts';
-import { diffTrees, type FlatEntry, flatten, lookup, writeTrees } from '../../src/vcs/index.ts';
+import { checkout, diffTrees, type FlatEntry, flatten, lookup, writeTrees } from '../../src/vcs/index.ts';
 import { tempDir } from '../helpers.ts';
+import { fixture, IDENTITY } from './fixture.ts';
 
 /** The reference: the whole directory structure in memory, then every tree encoded. */
 function referenceRoot(files: FlatEntry[]): string {
@@ -139,17 +145,68 @@ test("a tree with '.shoal' at its root is refused when read back into files, nev
   }
   for (const name of ['.shoalx', 'shoal', '.shoal~1', 'x.shoal'])
     assert.equal(namesRepoDir(name), false, name);
-  // Lower down, the name is an ordinary directory.
+  // Lower down, a directory named exactly '.shoal' is a nested repository's: refused too, by
+  // flatten and by diffTrees (what checkout, merge and switch read). A file of that name, and
+  // the names that alias it only on other file systems, are the user's.
+  const s2 = await repo.objects.beginSession();
   const nested = encodeTree({
     entries: [{ name: 'sub', kind: 'dir', executable: false, size: content.length, id: root.id, height: 0 }],
   });
-  const s2 = await repo.objects.beginSession();
   await s2.putObject(nested);
+  const userNames = encodeTree({
+    entries: [
+      { name: '.SHOAL', kind: 'dir', executable: false, size: content.length, id: inner.id, height: 0 },
+      { name: '.shoal', kind: 'file', executable: false, size: content.length, id, height: 0 },
+    ],
+  });
+  await s2.putObject(userNames);
+  const allowed = encodeTree({
+    entries: [
+      { name: 'sub', kind: 'dir', executable: false, size: content.length * 2, id: userNames.id, height: 0 },
+    ],
+  });
+  await s2.putObject(allowed);
   await s2.close();
+  const nestedRepoDir = (err: unknown): boolean =>
+    isShoalError(err, 'CORRUPT_OBJECT') && /'sub\/\.shoal', where a nested repository/.test(err.message);
+  assert.throws(() => [...flatten(repo.objects, nested.id)], nestedRepoDir);
+  assert.throws(() => [...diffTrees(repo.objects, allowed.id, nested.id)], nestedRepoDir);
   assert.deepEqual(
-    [...flatten(repo.objects, nested.id)].map((f) => f.path),
-    ['sub/.shoal/config.json'],
+    [...flatten(repo.objects, allowed.id)].map((f) => f.path),
+    ['sub/.SHOAL/config.json', 'sub/.shoal'],
   );
+});
+
+test("checkout of a commit whose tree holds a nested repository's '.shoal' directory writes nothing", async (t) => {
+  const f = fixture(t);
+  f.write('sub/a.txt', 'one\n');
+  const tip = await f.commitAll('one');
+  Repository.init(join(f.dir, 'sub')).close(); // a repository nested in the working tree
+  const nestedIndex = readFileSync(join(f.dir, 'sub/.shoal/index.db'));
+  const planted = Buffer.from('an old copy of the nested index\n');
+  const two = Buffer.from('two\n');
+  const session = await f.repo.objects.beginSession();
+  for (const bytes of [planted, two]) await session.putChunk(hashChunk(bytes), bytes);
+  const asFile = (path: string, bytes: Buffer): FlatEntry => ({
+    path,
+    kind: 'file',
+    executable: false,
+    size: bytes.length,
+    id: hashChunk(bytes),
+    height: 0,
+  });
+  const tree = await writeTrees(session, [asFile('sub/.shoal/index.db', planted), asFile('sub/a.txt', two)]);
+  const c = decodeCommit(f.repo.objects.read(tip, 'commit'));
+  const crafted = encodeCommit(signCommit(IDENTITY.seed, { ...c, tree: tree.id, parents: [tip] }));
+  await session.putObject(crafted);
+  await session.close();
+  await assert.rejects(
+    checkout(f.repo, crafted.id),
+    (err) =>
+      isShoalError(err, 'CORRUPT_OBJECT') && /sub\/\.shoal', where a nested repository/.test(err.message),
+  );
+  assert.deepEqual(readFileSync(join(f.dir, 'sub/.shoal/index.db')), nestedIndex);
+  assert.equal(readFileSync(join(f.dir, 'sub/a.txt'), 'utf8'), 'one\n');
 });
 
 test('diffTrees yields changes in path order, a file replaced by a directory as two paths, and reads no shared subtree', async (t) => {
