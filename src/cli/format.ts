@@ -1,5 +1,7 @@
 // Human formatting helpers for command output.
 
+import { escapeControls, escapePath } from '../core/index.ts';
+
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
@@ -28,22 +30,6 @@ export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
-// What a quoted path escapes: a double quote, a backslash, C0 and C1 control characters, DEL,
-// the line and paragraph separators, and the bidirectional overrides and isolates (which can
-// make a line read differently from its bytes).
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
-const QUOTED = /["\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const NAMED: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '"': '\\"', '\\': '\\\\' };
-
-function escapeChar(c: string): string {
-  const named = NAMED[c];
-  if (named) return named;
-  const code = c.charCodeAt(0);
-  return code < 0x100
-    ? `\\x${code.toString(16).padStart(2, '0')}`
-    : `\\u${code.toString(16).padStart(4, '0')}`;
-}
-
 /**
  * A path as human-readable output shows it: as it is, or, when it holds a control character, a
  * double quote or a backslash, in double quotes with C-style escapes (as git does). One path is
@@ -51,7 +37,7 @@ function escapeChar(c: string): string {
  * output carries paths unchanged.
  */
 export function quotePath(path: string): string {
-  const escaped = path.replace(QUOTED, escapeChar); // every escape differs from its character
+  const escaped = escapePath(path);
   return escaped === path ? path : `"${escaped}"`;
 }
 
@@ -67,6 +53,5 @@ export function quotedName(path: string): string {
  * among them must not reach the terminal as one.
  */
 export function terminalSafe(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, escapeChar);
+  return escapeControls(text);
 }

@@ -5,6 +5,7 @@ export * from './errors.ts';
 export * from './file-index.ts';
 export * from './id.ts';
 export * from './objects.ts';
+export * from './path-text.ts';
 export * from './ref-names.ts';
 export * from './repo-identity.ts';
 export * from './signed-refs.ts';

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
-import { compareNames, comparePathKeys, ShoalError } from '../core/index.ts';
+import { compareNames, comparePathKeys, escapeNameBytes, escapePath, ShoalError } from '../core/index.ts';
 import { namesRepoDir, REPO_DIR, type Staging } from '../store/index.ts';
 
 export const IGNORE_FILE = '.shoalignore';
@@ -275,7 +275,7 @@ function* walkFrom(
     if (bad) {
       const path = start === '' ? d.name : `${start}/${d.name}`;
       if (onlyTracked || rules.ignored(path, d.isDirectory())) continue;
-      const shown = start === '' ? bad : `${start}/${bad}`;
+      const shown = start === '' ? bad : `${escapePath(start)}/${bad}`;
       if (opts.badName) {
         opts.badName(shown);
         continue;
@@ -348,12 +348,7 @@ function undecodableNames(abs: string): Map<string, string> {
   const names = new Map<string, string>();
   for (const raw of readdirSync(abs, { encoding: 'buffer' })) {
     if (isUtf8(raw)) continue;
-    let shown = '';
-    for (const byte of raw) {
-      shown +=
-        byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
-    }
-    names.set(raw.toString('utf8'), shown);
+    names.set(raw.toString('utf8'), escapeNameBytes(raw));
   }
   return names;
 }

@@ -760,7 +760,7 @@ test('a file whose name is not UTF-8 is named, by add in an error and by status 
   writeFileSync(Buffer.concat([Buffer.from(`${repo.dir}/top`), Buffer.from([0xe9])]), 'latin-1');
   st = repo.j<Status & { notUtf8: string[] }>(['status']);
   assert.deepEqual([st.untracked, st.notUtf8], [['d/'], ['top\\xe9']]);
-  assert.match(repo.ok(['status']).stdout, /names that are not UTF-8 .*:\n {2}top\\xe9\n/);
+  assert.match(repo.ok(['status']).stdout, /names that are not UTF-8 .*:\n {2}"top\\xe9"\n/);
   rmSync(Buffer.concat([Buffer.from(`${repo.dir}/top`), Buffer.from([0xe9])]));
   // Once ignored, it is left alone.
   repo.write('.shoalignore', 'd/bad*\n');
@@ -769,6 +769,13 @@ test('a file whose name is not UTF-8 is named, by add in an error and by status 
     repo.j<Status>(['status']).staged.map((s) => s.path),
     ['.shoalignore', 'd/good.txt'],
   );
+  // In a tracked directory whose own name needs escapes, the whole path is escaped: one line.
+  repo.write('new\nline/"q"/kept.txt', 'kept');
+  repo.commit('odd directory names', ['new\nline/"q"/kept.txt']);
+  writeFileSync(Buffer.concat([Buffer.from(`${repo.dir}/new\nline/"q"/x\\`), Buffer.from([0xff])]), '');
+  st = repo.j<Status & { notUtf8: string[] }>(['status']);
+  assert.deepEqual(st.notUtf8, ['new\\nline/\\"q\\"/x\\\\\\xff']);
+  assert.match(repo.ok(['status']).stdout, /^ {2}"new\\nline\/\\"q\\"\/x\\\\\\xff"$/m);
 });
 
 test('a repository on a read-only file system: a clear PERMISSION_DENIED, not an internal error', async (t) => {

@@ -48,7 +48,10 @@ export const command: Command = {
       );
       section('untracked files', s.untracked.map(quotePath));
       // Already written as \xNN: quoting would escape the backslashes again.
-      section('names that are not UTF-8 (rename them, or list them in .shoalignore)', s.notUtf8);
+      section(
+        'names that are not UTF-8 (rename them, or list them in .shoalignore)',
+        s.notUtf8.map((p) => `"${p}"`), // already escaped; quoted as quotePath quotes
+      );
       if (
         s.staged.length + s.unstaged.length + s.untracked.length + s.conflicts.length + s.notUtf8.length ===
         0
