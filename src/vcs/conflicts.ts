@@ -24,8 +24,10 @@ export async function conflictStatus(repo: Repository, state: MergeState): Promi
       const abs = join(repo.root, c.path);
       const st = lstatOrNull(abs);
       if (st?.isFile() && st.size < BigInt(MARKER_SCAN_LIMIT)) {
-        const bytes = readRegularFile(abs); // never blocks on a FIFO put in its place
-        markersGone = bytes === null || !hasConflictMarkers(bytes.toString('utf8'));
+        // Never blocks on a FIFO put in its place. A file that cannot be read may still hold
+        // its markers: not resolved until it can be read and holds none.
+        const bytes = readRegularFile(abs);
+        markersGone = bytes !== null && !hasConflictMarkers(bytes.toString('utf8'));
       }
     }
     const staged = repo.staging.get(c.path);

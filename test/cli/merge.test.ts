@@ -1,7 +1,10 @@
 // End to end: merge through the CLI, conflicts in status, log --graph, and kill -9 mid-merge.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
+  chmodSync,
+  chownSync,
   existsSync,
   type FSWatcher,
   mkdirSync,
@@ -15,7 +18,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { shoalSpawn, tempDir } from '../helpers.ts';
+import { BIN, shoalEnv, shoalSpawn, tempDir } from '../helpers.ts';
 import { newRepo, randomFile, sha256, type TestRepo } from './repo-helpers.ts';
 
 interface Status {
@@ -109,6 +112,40 @@ test('conflicts through the CLI: exit 1, status lists them, commit concludes the
   assert.match(graph, /merged by hand/);
   const full = r.ok(['log', '--graph']).stdout;
   assert.match(full, /^\* commit [0-9a-f]{64}\n\|\\? *merge: /m);
+});
+
+test('a conflicted file that cannot be read is not taken for resolved', (t) => {
+  // Root reads any file: the status runs as another user, who owns everything but t.txt.
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root, to run status as a user who cannot read a file another user added');
+    return;
+  }
+  const r = newRepo(t);
+  diverge(r, { 't.txt': 'a\nb\nc\n' }, { 't.txt': 'a\ntheirs\nc\n' }, { 't.txt': 'a\nours\nc\n' });
+  assert.equal(r.run(['merge', 'feature']).status, 1);
+  chmodSync(r.path('t.txt'), 0o600);
+  r.ok(['add', 't.txt']); // staged with its conflict markers still in it
+  const resolved = (s: Status): boolean[] => s.conflicts.map((c) => c.resolved);
+  assert.deepEqual(resolved(r.j<Status>(['status'])), [false]);
+  const nobody = 65534;
+  for (const dir of [r.dir, r.configDir]) {
+    chownSync(dir, nobody, nobody);
+    for (const p of readdirSync(dir, { recursive: true, encoding: 'utf8' }))
+      if (p !== 't.txt') chownSync(join(dir, p), nobody, nobody);
+  }
+  // The stat cache says t.txt is what was staged; only its bytes would show the markers.
+  const st = spawnSync(process.execPath, [BIN, 'status', '--json'], {
+    cwd: r.dir,
+    env: shoalEnv({ configDir: r.configDir }),
+    encoding: 'utf8',
+    uid: nobody,
+    gid: nobody,
+  });
+  assert.equal(st.status, 0, st.stderr);
+  assert.deepEqual(resolved(JSON.parse(st.stdout) as Status), [false]);
+  r.write('t.txt', 'a\nours and theirs\nc\n');
+  r.ok(['add', 't.txt']);
+  assert.deepEqual(resolved(r.j<Status>(['status'])), [true]);
 });
 
 test('--abort restores the tree, --quit forgets the merge', (t) => {
