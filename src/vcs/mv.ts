@@ -2,7 +2,7 @@
 // Content ids do not change, so the next commit records a rename that diff recognises. It never
 // overwrites: a destination that exists (in the working tree or the index) is an error.
 
-import { mkdirSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
@@ -36,15 +36,17 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
         path: opts.source,
       });
     }
-    // Into an existing directory, as mv(1) and git do.
+    // Into an existing directory, as mv(1) and git do; but not when the destination is the
+    // source itself under another case (a case-only rename on a case-insensitive file system).
     const dstStat = lstatOrNull(join(repo.root, dst));
-    if (dstStat?.isDirectory()) dst = dst === '' ? basename(src) : `${dst}/${basename(src)}`;
+    const caseOnly = dstStat !== null && isCaseAlias(repo.root, src, dst);
+    if (dstStat?.isDirectory() && !caseOnly) dst = dst === '' ? basename(src) : `${dst}/${basename(src)}`;
     if (dst === src || dst.startsWith(`${src}/`)) {
       throw new ShoalError('INVALID_ARGUMENT', `cannot move '${opts.source}' into itself`);
     }
     const dstAbs = join(repo.root, dst);
     const takenInIndex = repo.staging.has(dst) || repo.staging.hasUnder(dst);
-    if (lstatOrNull(dstAbs) || takenInIndex) {
+    if ((lstatOrNull(dstAbs) && !caseOnly) || takenInIndex) {
       throw new ShoalError('ALREADY_EXISTS', `destination '${dst}' already exists`, { path: dst });
     }
     // A file cannot be created below a path that is a file.
@@ -81,4 +83,18 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
     );
     return { moved };
   });
+}
+
+/**
+ * Whether `dst`, which exists, is `src` itself: the two differ only in case, name the same file,
+ * and the directory lists the source's name and not the destination's (a hard link under the
+ * other name would be listed too).
+ */
+function isCaseAlias(root: string, src: string, dst: string): boolean {
+  if (src === dst || src.toLowerCase() !== dst.toLowerCase()) return false;
+  const a = lstatOrNull(join(root, src));
+  const b = lstatOrNull(join(root, dst));
+  if (!a || !b || a.ino !== b.ino || a.dev !== b.dev) return false;
+  const names = readdirSync(dirname(join(root, dst)));
+  return names.includes(basename(src)) && !names.includes(basename(dst));
 }

@@ -1,7 +1,16 @@
 // End to end: rm and mv, and their refusals.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers.ts';
@@ -93,6 +102,40 @@ test('mv: renames in the tree and the index; never onto an existing path', (t) =
       ['a.txt', 'renamed/a2.txt', 'renamed'],
     ],
   );
+});
+
+test('mv of a file or directory to a name that differs only in case; checkout goes back and forth', (t) => {
+  const r = newRepo(t);
+  r.write('README.TXT', 'r\n');
+  r.write('Docs/a.md', 'a\n');
+  const base = r.commit('base');
+  r.ok(['mv', 'README.TXT', 'readme.txt']);
+  r.ok(['mv', 'Docs', 'docs']);
+  assert.deepEqual(readdirSync(r.dir).sort(), ['.shoal', 'docs', 'readme.txt']);
+  assert.deepEqual(r.j<Status>(['status']).unstaged, []);
+  r.ok(['commit', '-m', 'lower case']);
+  const d = r.j<{ files: { path: string; change: string; oldPath: string | null }[] }>([
+    'diff',
+    base,
+    'HEAD',
+  ]);
+  assert.deepEqual(
+    d.files.map((f) => [f.oldPath, f.path, f.change]),
+    [
+      ['Docs/a.md', 'docs/a.md', 'renamed'],
+      ['README.TXT', 'readme.txt', 'renamed'],
+    ],
+  );
+  r.ok(['checkout', base]);
+  assert.deepEqual(readdirSync(r.dir).sort(), ['.shoal', 'Docs', 'README.TXT']);
+  r.ok(['checkout', 'main']);
+  assert.deepEqual(readdirSync(r.dir).sort(), ['.shoal', 'docs', 'readme.txt']);
+  assert.equal(r.read('docs/a.md').toString(), 'a\n');
+  const s = r.j<Status>(['status']);
+  assert.deepEqual([s.staged, s.unstaged, s.untracked], [[], [], []]);
+  // A hard link under the other name is another name, not the same one: mv refuses it.
+  linkSync(r.path('readme.txt'), r.path('README.txt'));
+  r.fails(['mv', 'readme.txt', 'README.txt'], 'ALREADY_EXISTS');
 });
 
 test('rm and mv never reach through a symlink that replaced a tracked directory', (t) => {
