@@ -96,6 +96,9 @@ function peerCommits(c: Connected): ObjectId[] {
   return out;
 }
 
+/** How often the receiving side of a push shows the pusher it is still at work. */
+const KEEPALIVE_MS = 250;
+
 /** The receiving side of a push, for a peer that serves `repo`. */
 export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHandler {
   return async (served, request, from) => {
@@ -119,39 +122,51 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
     const targets: ObjectId[] = request.updates.map(([, id]) => id);
     const stream = await node().dialProtocol(from.connection.remotePeer, SYNC_PROTOCOL);
     const session = PeerSession.fromStream(stream, from.connection.remotePeer.toString());
+    // The pusher waits for our answer and takes our requests to it as our sign of life. Between
+    // them (storing what arrived, a long checkout of the new commit below) it would hear nothing
+    // and give up after its stall timeout: a small request now and then tells it we are at work.
+    const keepAlive = setInterval(() => {
+      session.have(targets[0]!, 0, true).catch(() => {}); // a failing session fails the fetch too
+    }, KEEPALIVE_MS);
+    const updated: string[] = [];
     try {
       await session.hello(state.id);
       await fetchCommits({ repo, peers: [session], targets, download });
+      await repo.withWriteLock(async () => {
+        for (const [name, id] of request.updates) {
+          const old = repo.refs.get(name);
+          if (old && idEquals(old, id)) continue;
+          if (old && !isAncestor(repo.objects, old, id)) {
+            if (!request.force)
+              throw new ShoalError(
+                'NOT_FAST_FORWARD',
+                `'${name}' is not a fast-forward; pull first, or push --force`,
+              );
+            if (repo.config('access.allow-force') !== 'true') {
+              throw new ShoalError(
+                'PERMISSION_DENIED',
+                `this peer does not allow forced updates of '${name}'`,
+              );
+            }
+          }
+          const head = repo.refs.head();
+          if (head.kind === 'branch' && `refs/heads/${head.name}` === name) {
+            // The branch is checked out here: bring the working tree along, unless it has local changes.
+            await moveWorktree(repo, old, id, {});
+          }
+          if (
+            !repo.refs.update(name, id, `push: from ${from.connection.remotePeer.toString()}`, old ?? null)
+          ) {
+            throw new ShoalError('CONFLICT', `'${name}' moved during the push`);
+          }
+          updated.push(name);
+        }
+        repo.signedRefs.put(doc.signer, doc.seq, request.refs);
+      });
     } finally {
+      clearInterval(keepAlive);
       await session.close();
     }
-    const updated: string[] = [];
-    await repo.withWriteLock(async () => {
-      for (const [name, id] of request.updates) {
-        const old = repo.refs.get(name);
-        if (old && idEquals(old, id)) continue;
-        if (old && !isAncestor(repo.objects, old, id)) {
-          if (!request.force)
-            throw new ShoalError(
-              'NOT_FAST_FORWARD',
-              `'${name}' is not a fast-forward; pull first, or push --force`,
-            );
-          if (repo.config('access.allow-force') !== 'true') {
-            throw new ShoalError('PERMISSION_DENIED', `this peer does not allow forced updates of '${name}'`);
-          }
-        }
-        const head = repo.refs.head();
-        if (head.kind === 'branch' && `refs/heads/${head.name}` === name) {
-          // The branch is checked out here: bring the working tree along, unless it has local changes.
-          await moveWorktree(repo, old, id, {});
-        }
-        if (!repo.refs.update(name, id, `push: from ${from.connection.remotePeer.toString()}`, old ?? null)) {
-          throw new ShoalError('CONFLICT', `'${name}' moved during the push`);
-        }
-        updated.push(name);
-      }
-      repo.signedRefs.put(doc.signer, doc.seq, request.refs);
-    });
     return updated;
   };
 }

@@ -4,6 +4,7 @@
 
 import { type BigIntStats, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setImmediate as yieldToOthers } from 'node:timers/promises';
 import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
 import { outsideRead, type Repository, readTransaction, type StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
@@ -238,6 +239,9 @@ async function riskAt(
 /** At most this many paths are named in a DIRTY_WORKTREE error. */
 export const DIRTY_NAMED = 50;
 
+/** How long a working-tree move runs before it lets other work in. */
+const BREATHE_MS = 20;
+
 /**
  * Bring the working tree from commit `from` to the state `target` (either may be undefined).
  * With `checkOnly` it stops after the check for paths at risk (DIRTY_WORKTREE) and writes nothing.
@@ -256,6 +260,15 @@ export async function moveWorktree(
 ): Promise<{ written: string[]; removed: string[] }> {
   const fromTree = from && commitTree(repo.objects, from);
   const fromFiles = fromTree && new TreeReader(repo.objects, fromTree);
+  // Small files are written without waiting on anything, so a move of many of them would hold
+  // the event loop for seconds: a serving peer moving its tree after a push could then neither
+  // serve nor show the pusher it is at work. It lets other work in every few milliseconds.
+  let ranSince = performance.now();
+  const breathe = async (): Promise<void> => {
+    if (performance.now() - ranSince < BREATHE_MS) return;
+    await yieldToOthers();
+    ranSince = performance.now();
+  };
   // Without --force only the paths where the two states differ matter, and only the check
   // needs their index entries (the move itself writes them and leaves the rest alone).
   let listed: SortedChanges | undefined;
@@ -289,6 +302,7 @@ export async function moveWorktree(
     let total = 0;
     await readTransaction(repo.db, async () => {
       for (const m of paths('check')) {
+        await breathe();
         if (sameEntry(m.head, m.target)) continue;
         total += m.target?.size ?? 0;
         const risk = await riskAt(repo, fromFiles, m, clearDirs);
@@ -339,6 +353,7 @@ export async function moveWorktree(
       // ('readme' -> 'README') is not removed under its old name after the new one was written.
       for (const m of paths('move')) {
         if (m.target || (m.head === undefined && !(opts.force && m.staged))) continue;
+        await breathe();
         const p = m.path;
         // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
         if (blockingAncestor(repo.root, p) === undefined) rmSync(join(repo.root, p), { force: true });
@@ -353,6 +368,7 @@ export async function moveWorktree(
       for (const m of paths('move')) {
         const { path: p, target: t, staged: s } = m;
         if (!t) continue;
+        await breathe();
         if (sameEntry(m.head, t)) {
           if (!opts.force) continue;
           // --force also restores deleted or locally modified files.

@@ -254,6 +254,24 @@ test('push: a fast-forward moves the serving peer branch and working tree', asyn
   assert.deepEqual(again.updated, []);
 });
 
+test('a push waits for a serving peer that spends longer than the stall timeout writing it out', async (t) => {
+  const { repo } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', publicKey(user)]);
+  // Thousands of files for the serving peer to write into its working tree after it fetched
+  // them: seconds of work on a test machine, against a stall timeout of one second.
+  const n = 12000;
+  for (let i = 0; i < n; i++) user.write(`many/f${i}.txt`, `${i}\n`);
+  const commit = user.commit('many files');
+  user.ok(['config', 'transfer.stall-timeout', '1']);
+  const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assertOk(r, 'push');
+  assert.deepEqual(parseJson<{ updated: string[] }>(r).updated, ['refs/heads/main']);
+  assert.equal(tip(repo, 'main'), commit);
+  assert.equal(readFileSync(repo.path(`many/f${n - 1}.txt`), 'utf8'), `${n - 1}\n`);
+});
+
 test('push on a terminal shows progress: bytes sent against what the peer lacks, and one peer', async (t) => {
   if (!haveScript()) {
     t.skip('script(1) from util-linux is needed for a pseudo-terminal');
