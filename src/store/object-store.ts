@@ -386,6 +386,23 @@ export class PackSession {
     return true;
   }
 
+  /**
+   * putChunk without copying `bytes` (when they are stored as they are): the caller keeps them
+   * unchanged until `lentWritten()` resolves.
+   */
+  async putChunkLending(id: ObjectId, bytes: Uint8Array, knownMissing = false): Promise<boolean> {
+    if (!knownMissing && this.has(id)) return false;
+    const { codec, data } = this.chunkPolicy.apply(bytes);
+    await this.append(id, typeCode('chunk'), codec, data, bytes.length, false, data === bytes);
+    return true;
+  }
+
+  /** Every chunk lent to putChunkLending so far is written: its memory may be reused. */
+  async lentWritten(): Promise<void> {
+    if (this.writeError) diskError(this.writeError);
+    await this.out?.lentWritten().catch(diskError);
+  }
+
   async putObject(obj: EncodedObject): Promise<boolean> {
     if (this.has(obj.id)) return false;
     const { codec, data } =
@@ -415,6 +432,7 @@ export class PackSession {
     data: Uint8Array,
     size: number,
     copy = false,
+    lend = false,
   ): Promise<void> {
     if (this.writeError) diskError(this.writeError);
     const total = RECORD_HEADER + data.length;
@@ -424,10 +442,15 @@ export class PackSession {
       await this.newPack(this.pack + 1);
     }
     const offset = this.out!.position;
-    await this.out!.append(total, (buf, at) => {
+    const header = (buf: Buffer, at: number): void =>
       writeRecordHeader(buf, at, { type, codec, stored: data.length, size, id });
-      buf.set(data, at + RECORD_HEADER);
-    }).catch(diskError);
+    await (lend
+      ? this.out!.appendLending(RECORD_HEADER, header, data)
+      : this.out!.append(total, (buf, at) => {
+          header(buf, at);
+          buf.set(data, at + RECORD_HEADER);
+        })
+    ).catch(diskError);
     const idCopy = new Uint8Array(id);
     this.pending.push({ id: idCopy, type, pack: this.pack, offset, stored: data.length, size, codec, copy });
     this.pendingIds.add(toHex(idCopy));

@@ -25,9 +25,11 @@ const HELD_CHUNKS = 16;
 export interface ChunkTarget {
   /**
    * A chunk's bytes, as they arrive (not in file order): store them if they are new. The bytes
-   * are only valid until the returned promise settles.
+   * stay valid until `written` resolves (without `written`, until the returned promise settles).
    */
   store(id: Uint8Array, bytes: Uint8Array): Promise<void>;
+  /** Resolves once the bytes given to `store` so far are no longer needed. */
+  written?(): Promise<void>;
   /** Every chunk of the file, in file order, after its bytes were offered to `store`. */
   emit(offset: number, length: number, id: Uint8Array): Promise<void>;
 }
@@ -124,6 +126,9 @@ async function nextOf(a: Channel, b: Channel, turn: number): Promise<{ from: Cha
 
 export class ChunkPipeline {
   private channels: Channel[] = [];
+  // Slots whose bytes the target is still writing, released to their worker when it is done.
+  private releasing: Promise<void>[] = [];
+  private releaseError: unknown = null;
 
   /** Start the workers a file of `size` bytes will need, so they load while other work goes on. */
   warm(size: number): void {
@@ -148,12 +153,26 @@ export class ChunkPipeline {
     onBytes?: (n: number) => void,
     signal?: AbortSignal,
   ): Promise<number> {
+    this.releasing = [];
+    this.releaseError = null;
     try {
-      return await this.cut(fd, size, chunker, target, onBytes, signal);
+      const covered = await this.cut(fd, size, chunker, target, onBytes, signal);
+      await this.slotsReturned();
+      return covered;
     } catch (err) {
+      await this.slotsReturned().catch(() => {});
       await this.close(); // workers may be mid-job: start fresh next time
       throw err;
     }
+  }
+
+  /**
+   * Wait until the target is done with every slot's bytes: a worker must not overwrite memory a
+   * write still reads from, nor start its next job before.
+   */
+  private async slotsReturned(): Promise<void> {
+    await Promise.all(this.releasing.splice(0));
+    if (this.releaseError) throw this.releaseError;
   }
 
   private async cut(
@@ -182,15 +201,30 @@ export class ChunkPipeline {
       }
     };
     // Offer a batch's chunks to `store`, except its first `hold`, which are copied aside; then
-    // free the worker's slot. Returns how many chunks it held.
+    // free the worker's slot once the target is done with its bytes (it may still be writing
+    // them: the main thread goes on meanwhile). Returns how many chunks it held.
     const receive = async (from: Channel, b: Batch, hold = 0): Promise<number> => {
+      if (this.releaseError) throw this.releaseError;
       const n = Math.min(hold, b.offsets.length);
       for (let i = 0; i < b.offsets.length; i++) {
         const bytes = from.memory.subarray(b.at[i]!, b.at[i]! + b.lengths[i]!);
         if (i < n) held.set(b.offsets[i]!, Buffer.from(bytes));
         else await target.store(b.ids.subarray(i * 32, i * 32 + 32), bytes);
       }
-      from.release(b.slot);
+      if (!target.written) {
+        from.release(b.slot);
+        return n;
+      }
+      this.releasing.push(
+        target.written().then(
+          () => from.release(b.slot),
+          (err) => {
+            this.releaseError ??= err;
+          },
+        ),
+      );
+      // At most every slot of both workers outstanding; usually each is written long before.
+      if (this.releasing.length > 2 * SLOTS) await this.releasing.shift();
       return n;
     };
 

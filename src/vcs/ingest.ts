@@ -74,9 +74,14 @@ class ChunkSink {
    */
   async store(id: Uint8Array, bytes: Uint8Array): Promise<void> {
     if (this.session && !this.session.has(id)) {
-      await this.session.putChunk(id, bytes, true);
+      await this.session.putChunkLending(id, bytes, true);
       this.newBytes += bytes.length;
     }
+  }
+
+  /** The bytes lent to `store` are written: the pipeline may hand their memory back. */
+  async written(): Promise<void> {
+    await this.session?.lentWritten();
   }
 
   /** The pipeline's chunks, in file order. */
@@ -124,6 +129,7 @@ export async function ingestFile(path: string, opts: IngestOptions): Promise<Ing
         opts.chunker,
         {
           store: (id, bytes) => sink.store(id, bytes),
+          written: () => sink.written(),
           emit: (_offset, length, id) => sink.located(id, length),
         },
         opts.onBytes,

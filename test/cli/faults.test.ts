@@ -466,6 +466,29 @@ test('a pack replaced by a directory: every command says so, and nothing is remo
   assert.ok(existsSync(repo.path('.shoal/packs/stray')));
 });
 
+test('a disk that fills up while add streams a large file through its workers', async (t) => {
+  // Files from 32 MiB on are cut by worker threads and stored straight from their memory (no
+  // copy): a failed write must still fail the add cleanly, with the pack as it was.
+  await withTmpfs(t, '112m', async (mnt) => {
+    mkdirSync(join(mnt, 'repo'));
+    const repo = newRepo(t, { dir: join(mnt, 'repo') });
+    repo.write('small.txt', 'committed before the disk filled\n');
+    repo.commit('before');
+    randomFile(join(mnt, 'filler'), 40 << 20);
+    const digest = randomFile(repo.path('big.bin'), 48 << 20); // about 24 MiB left: not enough
+    const before = packBytes(repo);
+    const r = repo.fails(['add', 'big.bin'], 'DISK_FULL');
+    assert.match(r.stderr, /no space left on device/);
+    assert.equal(packBytes(repo), before, 'the partly written pack tail is given back');
+    assertClean(repo);
+    rmSync(join(mnt, 'filler'));
+    repo.ok(['add', 'big.bin']);
+    repo.ok(['commit', '-m', 'big']);
+    assertClean(repo);
+    assert.equal(sha256(repo.ok(['cat', 'HEAD:big.bin']).stdoutBytes), digest);
+  });
+});
+
 test('a disk that fills up during add', async (t) => {
   await withTmpfs(t, '64m', async (mnt) => {
     mkdirSync(join(mnt, 'repo'));
