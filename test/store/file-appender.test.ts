@@ -73,6 +73,42 @@ for (const direct of [true, false]) {
   }
 }
 
+for (const direct of [true, false]) {
+  test(`lent bytes land in order among copied ones, and are theirs again once written (direct ${direct})`, async () => {
+    const path = join(dir, `lend-${direct}`);
+    const fd = openSync(path, 'w+');
+    const out = new FileAppender(fd, path, 0, { direct });
+    const expected: Buffer[] = [];
+    const lentNow: Buffer[] = [];
+    let n = 0;
+    for (let round = 0; round < 4; round++) {
+      for (const size of SIZES) {
+        const header = randomBytes(1 + (n % 60));
+        const body = randomBytes(size);
+        expected.push(header, Buffer.from(body));
+        await out.appendLending(header.length, (buf, at) => buf.set(header, at), body);
+        lentNow.push(body);
+        if (++n % 5 === 0) {
+          await out.appendBytes(randomBytes(0)); // copied records between lent ones
+          const plain = randomBytes(300);
+          expected.push(plain);
+          await out.appendBytes(plain);
+        }
+        if (n % 9 === 0) {
+          await out.lentWritten();
+          for (const b of lentNow.splice(0)) b.fill(0xee); // the lender reuses its memory
+        }
+      }
+    }
+    await out.flush();
+    const all = Buffer.concat(expected);
+    assert.equal(out.position, all.length);
+    await out.release();
+    closeSync(fd);
+    assert.ok(readFileSync(path).equals(all));
+  });
+}
+
 test('appending from an unaligned offset keeps the bytes already there', async () => {
   const path = join(dir, 'resume');
   const head = randomBytes(8 + 5000);
