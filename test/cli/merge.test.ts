@@ -148,6 +148,35 @@ test('a conflicted file that cannot be read is not taken for resolved', (t) => {
   assert.deepEqual(resolved(r.j<Status>(['status'])), [true]);
 });
 
+test('a file-directory conflict resolved either way concludes: keep our directory, or take their file', (t) => {
+  for (const keep of ['ours', 'theirs'] as const) {
+    const r = newRepo(t);
+    diverge(r, { base: 'b\n' }, { y: 'theirs\n' }, { 'y/g': 'ours\n' });
+    assert.equal(r.run(['merge', 'feature']).status, 1);
+    const s = r.j<Status>(['status']);
+    assert.deepEqual(
+      s.conflicts.map((c) => [c.path, c.reason, c.side, c.resolved]),
+      [['y', 'file-directory', 'y~feature', false]],
+    );
+    if (keep === 'ours') {
+      rmSync(r.path('y~feature'));
+      r.ok(['add', 'y']);
+    } else {
+      rmSync(r.path('y'), { recursive: true });
+      renameSync(r.path('y~feature'), r.path('y'));
+      r.ok(['add', '.']);
+    }
+    assert.deepEqual(
+      r.j<Status>(['status']).conflicts.map((c) => c.resolved),
+      [true],
+      keep,
+    );
+    r.ok(['commit', '-m', `kept ${keep}`]);
+    const files = r.j<{ path: string }[]>(['ls']).map((f) => f.path);
+    assert.deepEqual(files, keep === 'ours' ? ['base', 'y/g'] : ['base', 'y'], keep);
+  }
+});
+
 test('--abort restores the tree, --quit forgets the merge', (t) => {
   const r = newRepo(t);
   diverge(r, { 't.txt': 'a\nb\nc\n' }, { 't.txt': 'a\ntheirs\nc\n' }, { 't.txt': 'a\nours\nc\n' });
