@@ -98,9 +98,12 @@ function globals(argv: string[]): Globals {
 
 export async function main(argv: string[]): Promise<number> {
   // A reader that stops early (`shoal log | head`) is not an error: stop quietly, as git does.
+  // Any other failure to write the output (`shoal cat x > file` on a full disk) is one line.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
-    throw err;
+    const why = err.code === 'ENOSPC' ? 'no space left on device' : err.message;
+    printError(`error: cannot write the output: ${why}`);
+    process.exit(1);
   });
   let json = argv.includes('--json');
   try {

@@ -1,13 +1,14 @@
 // Output edge cases: a reader that stops early must not turn into an error or a stack trace.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { createContext } from '../../src/cli/context.ts';
 import { formatBytes, quotedName, quotePath, terminalSafe } from '../../src/cli/format.ts';
-import { haveScript, shoal, shoalOnTerminal, shoalSpawn, tempDir } from '../helpers.ts';
+import { BIN, haveScript, shoal, shoalEnv, shoalOnTerminal, shoalSpawn, tempDir } from '../helpers.ts';
 
 test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async (t) => {
   const dir = tempDir(t);
@@ -29,6 +30,34 @@ test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async
   const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /Error|at /);
+});
+
+test('output that cannot be written (a full disk) is a one-line error and status 1, never a stack trace', (t) => {
+  const dir = tempDir(t);
+  const configDir = join(dir, 'config');
+  const repo = join(dir, 'repo');
+  assert.equal(shoal(['init', repo], { configDir }).status, 0);
+  writeFileSync(join(repo, 'big.bin'), Buffer.alloc(3 * 1024 * 1024, 7));
+  writeFileSync(join(repo, 'small.txt'), 'small\n');
+  assert.equal(shoal(['-C', repo, 'add', '.'], { configDir }).status, 0);
+  assert.equal(shoal(['-C', repo, 'commit', '-m', 'one'], { configDir }).status, 0);
+  const full = openSync('/dev/full', 'w');
+  t.after(() => closeSync(full));
+  for (const args of [
+    ['cat', 'HEAD:big.bin'],
+    ['cat', 'HEAD:small.txt'],
+    ['ls'],
+    ['status', '--json'],
+    ['log'],
+  ]) {
+    const r = spawnSync(process.execPath, [BIN, '-C', repo, ...args], {
+      env: shoalEnv({ configDir }),
+      stdio: ['ignore', full, 'pipe'],
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^error: .*no space left on device\n$/, args.join(' '));
+  }
 });
 
 /** A new repository for a progress test, or null (the test skipped) without script(1). */
