@@ -95,6 +95,11 @@ export function readRegularFile(abs: string): Buffer | null {
   }
 }
 
+// Patterns match names as the file system tells them apart, as git's core.ignorecase does by
+// default: exactly on Linux, in any case on macOS and Windows (whose file systems usually ignore
+// case, so `Data/` there is the directory `data/` names).
+const IGNORE_CASE = process.platform === 'darwin' || process.platform === 'win32';
+
 interface Rules {
   base: string; // directory the rules are relative to ('' is the root)
   matcher: Ignore;
@@ -118,7 +123,10 @@ export class IgnoreRules {
     if (rules === undefined) {
       // Anything but a regular file holds no rules.
       const bytes = readRegularFile(join(this.root, dir, IGNORE_FILE));
-      rules = bytes === null ? null : { base: dir, matcher: ignore().add(bytes.toString('utf8')) };
+      rules =
+        bytes === null
+          ? null
+          : { base: dir, matcher: ignore({ ignorecase: IGNORE_CASE }).add(bytes.toString('utf8')) };
       this.cache.set(dir, rules);
     }
     return rules;

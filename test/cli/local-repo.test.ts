@@ -422,6 +422,12 @@ test('.shoalignore, including a nested one, is honoured by add and status', (t) 
   repo.write('sub/.shoalignore', 'secret.txt\n*.log\n!important.log\n!keep.tmp\n');
   repo.write('sub/keep.tmp', 'x');
   assert.deepEqual(repo.j<Status>(['status']).untracked, ['sub/keep.tmp']);
+  // Patterns match case exactly on a file system that tells case apart, as git's do there.
+  if (process.platform === 'linux') {
+    repo.write('Build/results.csv', 'x');
+    repo.write('NOTES.TMP', 'x');
+    assert.deepEqual(repo.j<Status>(['status']).untracked, ['Build/', 'NOTES.TMP', 'sub/keep.tmp']);
+  }
 });
 
 test('ignore rules hide only untracked paths: tracked files under them stay tracked, as in git', (t) => {
