@@ -288,6 +288,19 @@ test('every command takes -C and --json', (t) => {
   assert.equal(json<Status>(rel).head, c1);
 });
 
+test('commit refuses an empty or blank message, as git does, and records nothing', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  repo.ok(['add', 'a.txt']);
+  for (const m of ['', '   ', '\n\t\n']) {
+    const r = repo.fails(['commit', '-m', m], 'INVALID_ARGUMENT');
+    assert.match(r.stderr, /the message is empty/);
+  }
+  assert.equal(repo.j<unknown[]>(['log']).length, 0);
+  repo.ok(['commit', '-m', 'a']);
+  assert.equal(repo.j<unknown[]>(['log']).length, 1);
+});
+
 test('status merges HEAD, the index and the working tree in byte order, whatever the names', (t) => {
   // Names where a directory's paths ('a/...') sort after a file's ('a.txt', 'a-b') in byte order
   // but not by name, and names beyond ASCII and beyond the BMP.

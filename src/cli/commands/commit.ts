@@ -1,5 +1,5 @@
 // shoal commit -m <msg> [--author <name>]: record the staged tree as a signed commit.
-import { decodeCommit, toHex } from '../../core/index.ts';
+import { decodeCommit, ShoalError, toHex } from '../../core/index.ts';
 import { commit, continueMerge, readMergeState } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
@@ -23,6 +23,9 @@ export const command: Command = {
       );
       const messages = values.message as string[] | undefined;
       if (!messages || positionals.length > 0) usage(USAGE);
+      // As git: a commit says what it is for. A message of only blank space says nothing.
+      if (messages.every((m) => m.trim() === ''))
+        throw new ShoalError('INVALID_ARGUMENT', 'aborting commit: the message is empty');
       if (readMergeState(repo)) {
         // As in git, committing during a merge concludes it (with two parents).
         const r = await continueMerge(repo, {
