@@ -102,6 +102,18 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
   }
   // Closed on every failure below: the daemon opens repositories for as long as it runs.
   try {
+    // An index that holds no shoal tables (emptied, truncated to nothing, replaced) is damage to
+    // report, not a new index to fill with an empty schema: that would lose the evidence, and
+    // the repository would look as if it had no history.
+    if (
+      !create &&
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() === undefined
+    ) {
+      throw new ShoalError(
+        'CORRUPT_OBJECT',
+        `the repository index ${file} is corrupt: it holds no shoal tables (emptied or replaced?)`,
+      );
+    }
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = FULL');
     db.exec('PRAGMA foreign_keys = OFF');
@@ -116,7 +128,11 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
       const row = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
         | { value: string }
         | undefined;
-      if (!row) throw new ShoalError('CORRUPT_OBJECT', 'repository index has no schema version');
+      if (!row)
+        throw new ShoalError(
+          'CORRUPT_OBJECT',
+          `the repository index ${file} is corrupt: it has no schema version`,
+        );
       if (Number(row.value) > SCHEMA_VERSION) {
         throw new ShoalError(
           'UNSUPPORTED_FORMAT',

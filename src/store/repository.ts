@@ -3,7 +3,16 @@
 // recovery (truncating pack bytes that no committed index row points at).
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { existsSync, mkdirSync, readdirSync, rmSync, type Stats, statSync, truncateSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  type Stats,
+  statSync,
+  truncateSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '../core/index.ts';
@@ -73,6 +82,13 @@ export class Repository {
     const dir = join(abs, REPO_DIR);
     if (existsSync(join(dir, 'index.db'))) {
       throw new ShoalError('ALREADY_A_REPOSITORY', `'${abs}' is already a shoal repository`);
+    }
+    const there = lstatSync(dir, { throwIfNoEntry: false });
+    if (there && !there.isDirectory()) {
+      throw new ShoalError(
+        'ALREADY_EXISTS',
+        `cannot create a repository at '${abs}': '${dir}' exists and is not a directory`,
+      );
     }
     mkdirSync(join(dir, 'packs'), { recursive: true });
     const db = openDatabase(join(dir, 'index.db'), true);

@@ -750,15 +750,31 @@ test('a truncated or overwritten repository index is reported as corrupt, not as
   repo.commit('one');
   const index = repo.path('.shoal/index.db');
   const good = readFileSync(index);
-  for (const bad of [good.subarray(0, Math.floor(good.length / 2)), randomBytes(good.length)]) {
+  for (const bad of [
+    good.subarray(0, Math.floor(good.length / 2)),
+    randomBytes(good.length),
+    Buffer.alloc(0),
+  ]) {
     writeFileSync(index, bad);
     for (const args of [['status'], ['log'], ['fsck']]) {
       const r = repo.fails(args, 'CORRUPT_OBJECT');
       assert.match(r.stderr, /^error: the repository index .*index\.db is corrupt: /);
     }
+    // Reading never writes into the damaged index (an empty one was given a fresh schema).
+    assert.ok(readFileSync(index).equals(bad));
   }
   writeFileSync(index, good);
   assertClean(repo);
+});
+
+test('init where .shoal is a file: a clear error, the file kept', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, '.shoal'), 'mine\n');
+  const r = shoal(['init', dir, '--json'], { configDir: tempDir(t) });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(json<{ error: { code: string } }>(r).error.code, 'ALREADY_EXISTS');
+  assert.match(r.stderr, /^error: cannot create a repository at .*\.shoal' exists and is not a directory\n$/);
+  assert.equal(readFileSync(join(dir, '.shoal'), 'utf8'), 'mine\n');
 });
 
 test('a file whose name is not UTF-8 is named, by add in an error and by status in a list, not passed over', (t) => {
