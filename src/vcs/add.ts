@@ -114,6 +114,15 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
           path: opts.paths[i],
         });
       }
+      // A FIFO, socket or device inside a directory is passed over; named, it is refused, as git
+      // refuses it (a tracked file replaced by one counts as deleted, as in a walk).
+      if (st && !st.isFile() && !st.isDirectory() && !st.isSymbolicLink() && !isTracked) {
+        throw new ShoalError(
+          'NOT_A_FILE',
+          `cannot add '${opts.paths[i]}': only regular files, symbolic links and directories can be added`,
+          { path: opts.paths[i] },
+        );
+      }
       // As in git, naming an untracked path that .shoalignore hides is refused without --force.
       // A path in conflict in a merge counts as tracked.
       if (t !== '' && !isTracked && !conflicted.has(t) && rules.hides(t, st?.isDirectory() ?? false)) {

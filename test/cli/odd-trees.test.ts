@@ -35,6 +35,15 @@ interface Status {
   staged: { path: string }[];
 }
 
+test('a FIFO is passed over by add of its directory, and refused when named', (t) => {
+  const repo = newRepo(t);
+  repo.write('d/a.txt', 'a');
+  assert.equal(spawnSync('mkfifo', [repo.path('d/pipe')]).status, 0);
+  const r = repo.fails(['add', 'd/pipe'], 'NOT_A_FILE');
+  assert.match(r.stderr, /cannot add 'd\/pipe': only regular files, symbolic links and directories/);
+  assert.deepEqual(repo.j<{ added: string[] }>(['add', 'd']).added, ['d/a.txt']);
+});
+
 test('a .shoalignore that is a FIFO or a character device holds no rules and blocks nothing', (t) => {
   const repo = newRepo(t);
   repo.write('a.txt', 'a');
