@@ -191,7 +191,11 @@ export class ObjectStore {
     const buf = Buffer.allocUnsafe(RECORD_HEADER + row.stored);
     const got = readSync(this.fd(row.pack), buf, 0, buf.length, row.offset);
     const corrupt = (why: string): never => {
-      throw new ShoalError('CORRUPT_OBJECT', `object ${toHex(id)} is corrupt (${why})`, { id: toHex(id) });
+      throw new ShoalError(
+        'CORRUPT_OBJECT',
+        `object ${toHex(id)} is corrupt (${why}; ${packFileName(row.pack)} at offset ${row.offset})`,
+        { id: toHex(id) },
+      );
     };
     if (got !== buf.length) corrupt('pack is truncated');
     const header = readRecordHeader(buf, 0);

@@ -48,6 +48,7 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
   const visited = new Set<string>();
   const check = (id: ObjectId, what: string, fn: (bytes: Uint8Array) => void): void => {
     const key = toHex(id);
+    if (bad.has(key)) affects(key, what);
     if (visited.has(key) || bad.has(key)) return;
     visited.add(key);
     try {
@@ -57,9 +58,18 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
       problems.push({ id: key, problem: `${what}: ${err.message}` });
     }
   };
+  // What a damaged object takes with it: each file (or tree) that needs it is named once.
+  const named = new Set<string>();
+  const affects = (key: string, what: string): void => {
+    if (named.has(`${key} ${what}`)) return;
+    named.add(`${key} ${what}`);
+    problems.push({ id: key, problem: `${what}: needs object ${key}, which is corrupt` });
+  };
   const content = (id: ObjectId, height: number, what: string): void => {
     if (height === 0) {
-      if (!repo.objects.has(id)) problems.push({ id: toHex(id), problem: `${what}: missing chunk` });
+      const key = toHex(id);
+      if (bad.has(key)) affects(key, what);
+      else if (!repo.objects.has(id)) problems.push({ id: key, problem: `${what}: missing chunk` });
       return;
     }
     check(id, what, (b) => {

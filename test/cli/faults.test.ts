@@ -315,7 +315,17 @@ test('a flipped byte in a pack: fsck names the object, cat and checkout fail wit
   );
   const fsckHuman = repo.run(['fsck']);
   assert.equal(fsckHuman.status, 1);
-  assert.match(fsckHuman.stderr, new RegExp(`error: ${chunkId}: .*corrupt`));
+  // The object once, with its pack and offset, and each file that needs it.
+  assert.match(
+    fsckHuman.stderr,
+    new RegExp(`^error: object ${chunkId} is corrupt \\(.*; pack-\\d+\\.pack at offset \\d+\\)$`, 'm'),
+  );
+  assert.match(
+    fsckHuman.stderr,
+    new RegExp(`^error: file data\\.bin: needs object ${chunkId}, which is corrupt$`, 'm'),
+  );
+  assert.doesNotMatch(fsckHuman.stderr, /other\.txt/);
+  assert.match(fsckHuman.stdout, /verified, \d+ reachable, 2 problems$/m);
 
   // cat streams verified chunks: what it writes is a prefix of the true content, then it fails.
   const cat = repo.run(['cat', `${c1}:data.bin`]);

@@ -1,7 +1,7 @@
 // shoal fsck [--json]: verify every stored object and everything reachable.
 import { fsck } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -22,10 +22,12 @@ export const command: Command = {
       }
       if (ctx.json) ctx.emit({ ok: result.problems.length === 0, ...result });
       else {
-        for (const p of result.problems) ctx.err(`error: ${p.id}: ${p.problem}`);
+        // A problem that names its object already is not prefixed with the id a second time.
+        for (const p of result.problems)
+          ctx.err(`error: ${p.problem.includes(p.id) ? '' : `${p.id}: `}${p.problem}`);
         ctx.out(
           `${result.objects} objects (${formatBytes(result.bytes)}) verified, ${result.reachable} reachable, ` +
-            `${result.problems.length} problems`,
+            plural(result.problems.length, 'problem'),
         );
       }
       return result.problems.length === 0 ? 0 : 1;

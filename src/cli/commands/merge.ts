@@ -28,7 +28,7 @@ function describe(ctx: Context, r: MergeResult, name: string): void {
       ctx.out(`merged '${name}' as ${toHex(r.head!).slice(0, 12)}`);
       break;
     case 'conflicts':
-      ctx.out(`merge of '${name}' stopped with ${r.conflicts.length} conflicts:`);
+      ctx.out(`merge of '${name}' stopped with ${plural(r.conflicts.length, 'conflict')}:`);
       for (const c of r.conflicts) {
         ctx.out(
           `  ${c.reason.padEnd(16)} ${quotePath(c.path)}${c.side ? `  (theirs: ${quotePath(c.side)})` : ''}`,
