@@ -34,9 +34,10 @@ function resolveBase(repo: Repository, base: string, rev: string): ObjectId {
   if (tag) return tag;
   const remote = repo.refs.get(`refs/remotes/${base}`);
   if (remote) return remote;
-  if (isHexPrefix(base)) {
-    const lower = Buffer.from(base.padEnd(64, '0'), 'hex');
-    const upper = Buffer.from(base.padEnd(64, 'f'), 'hex');
+  const hex = base.toLowerCase(); // ids are printed in lower case; upper case names them too, as in git
+  if (isHexPrefix(hex)) {
+    const lower = Buffer.from(hex.padEnd(64, '0'), 'hex');
+    const upper = Buffer.from(hex.padEnd(64, 'f'), 'hex');
     const rows = repo.db
       .prepare('SELECT id FROM objects WHERE id BETWEEN ? AND ? AND type = 3 LIMIT 2')
       .all(lower, upper) as { id: Uint8Array }[];

@@ -658,6 +658,7 @@ test('revisions: HEAD~N, HEAD^, abbreviated ids, branch names', (t) => {
     [ids[1]!.slice(0, 7), 1],
     [ids[2]!.slice(0, 12), 2],
     [`${ids[2]!.slice(0, 9)}~2`, 0],
+    [ids[1]!.slice(0, 10).toUpperCase(), 1],
   ];
   for (const [rev, n] of cases) assert.equal(resolve(rev), ids[n], rev);
   assert.equal(repo.ok(['cat', `${ids[0]!.slice(0, 8)}:f.txt`]).stdout, 'version 0\n');
