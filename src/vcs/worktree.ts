@@ -11,9 +11,10 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmdirSync,
 } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { compareNames, comparePathKeys, escapeNameBytes, escapePath, ShoalError } from '../core/index.ts';
 import { namesRepoDir, REPO_DIR, type Staging } from '../store/index.ts';
@@ -33,10 +34,15 @@ export interface WorkEntry {
 /** Turn a command-line path into a repository-relative one ('' is the root). */
 export function repoPath(root: string, cwd: string, arg: string): string {
   const abs = isAbsolute(arg) ? resolve(arg) : resolve(cwd, arg);
-  const rel = relative(root, abs);
-  if (rel === '') return '';
   // '..' as the first component, not as the start of a name: '..foo' is a file in the root.
-  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+  const outside = (r: string): boolean => r === '..' || r.startsWith(`..${sep}`) || isAbsolute(r);
+  let rel = relative(root, abs);
+  // The same directory reached through a symbolic link (`$PWD/file` in a shell that kept the
+  // link's name): compare the real directories. The last component is left as it is: a tracked
+  // symlink there is the repository's, wherever it points.
+  if (outside(rel)) rel = relative(realDir(root), join(realDir(dirname(abs)), basename(abs)));
+  if (rel === '') return '';
+  if (outside(rel)) {
     throw new ShoalError('PATH_OUTSIDE_REPOSITORY', `'${arg}' is outside the repository at '${root}'`, {
       path: arg,
     });
@@ -359,6 +365,16 @@ function undecodableNames(abs: string): Map<string, string> {
     names.set(raw.toString('utf8'), escapeNameBytes(raw));
   }
   return names;
+}
+
+/** `dir` with symbolic links resolved, as far as it exists (the rest appended as it is). */
+function realDir(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    const parent = dirname(dir);
+    return parent === dir ? dir : join(realDir(parent), basename(dir));
+  }
 }
 
 /**

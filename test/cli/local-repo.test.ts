@@ -246,6 +246,31 @@ test('-C, -q and running from a subdirectory', (t) => {
   assert.equal(q.stdout, '');
   assert.equal(repo.run(['commit', '-q', '-m', 'quiet']).stdout, '');
   assert.equal(repo.j<LogEntry[]>(['log']).length, 1);
+  // The repository reached through a symbolic link: absolute paths through the link name its
+  // files, with -C through the link and without (a shell's $PWD keeps the link's name).
+  const link = join(tempDir(t), 'link');
+  symlinkSync(repo.dir, link);
+  repo.write('sub/via-link.txt', 'l\n');
+  repo.write('sub/via-c.txt', 'c\n');
+  repo.ok(['add', join(link, 'sub/via-link.txt')], repo.path('sub'));
+  repo.ok(['-C', link, 'add', repo.path('sub/via-c.txt')], elsewhere);
+  assert.deepEqual(
+    repo.j<Status>(['status']).staged.map((e) => e.path),
+    ['sub/via-c.txt', 'sub/via-link.txt'],
+  );
+  // ls takes its path relative to the directory it runs in, and lists that directory by default.
+  repo.ok(['commit', '-m', 'more']);
+  const ls = (args: string[], cwd: string): string[] =>
+    repo.j<LsEntry[]>(['ls', ...args], cwd).map((e) => e.path);
+  assert.deepEqual(ls(['HEAD', 'deeper'], repo.path('sub')), ['sub/deeper/f.txt']);
+  assert.deepEqual(ls(['HEAD', '.'], repo.path('sub/deeper')), ['sub/deeper/f.txt']);
+  assert.deepEqual(ls([], repo.path('sub/deeper')), ['sub/deeper/f.txt']);
+  assert.deepEqual(ls(['HEAD', '..'], repo.path('sub/deeper')), [
+    'sub/deeper/f.txt',
+    'sub/via-c.txt',
+    'sub/via-link.txt',
+  ]);
+  assert.equal(ls([], repo.dir).length, 4);
 });
 
 test('every command takes -C and --json', (t) => {

@@ -1,6 +1,6 @@
 // shoal ls [<rev>] [<path>] [--json]: the files of a commit with size and content id.
 import { ShoalError, toHex } from '../../core/index.ts';
-import { commitTree, flatten, lookup, resolveRev } from '../../vcs/index.ts';
+import { commitTree, flatten, lookup, repoPath, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
@@ -16,7 +16,9 @@ export const command: Command = {
       const { positionals } = parse(args, {}, USAGE);
       if (positionals.length > 2) usage(USAGE);
       const rev = positionals[0] ?? 'HEAD';
-      const path = (positionals[1] ?? '').replace(/^\/+|\/+$/g, '');
+      // Relative to the directory the command runs in, as other commands' paths are; by default
+      // that directory itself (the whole tree from the root). Paths are shown from the root.
+      const path = repoPath(repo.root, ctx.cwd, positionals[1] ?? '.');
       const tree = commitTree(repo.objects, resolveRev(repo, rev));
       const entry = lookup(repo.objects, tree, path);
       if (!entry) throw new ShoalError('PATH_NOT_FOUND', `path '${path}' does not exist in '${rev}'`);
