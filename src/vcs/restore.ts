@@ -1,19 +1,20 @@
 // `restore`: overwrite working files with their staged content, or with a commit's content
-// (`--source`). It is the way to throw local changes away, so it never asks.
+// (`--source`; tracked files the commit lacks are removed). It is the way to throw local changes
+// away, so it never asks.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compareNames, ShoalError } from '../core/index.ts';
 import type { Repository } from '../store/index.ts';
 import { stampOf } from './add.ts';
 import { writeContent, writeSymlink } from './content.ts';
 import { commitTree, type FlatEntry, stagedFile, TreeReader } from './trees.ts';
-import { blockingAncestor, lstatOrNull, repoPath } from './worktree.ts';
+import { blockingAncestor, lstatOrNull, removeEmptyParents, repoPath } from './worktree.ts';
 
 export async function restore(
   repo: Repository,
   opts: { cwd: string; paths: string[]; source?: Uint8Array },
-): Promise<{ restored: string[] }> {
+): Promise<{ restored: string[]; removed: string[] }> {
   const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
   return repo.withWriteLock(async () => {
     // The files at or below each target, from the source commit or the index: each target is
@@ -27,13 +28,27 @@ export async function restore(
       return [...repo.staging.entriesUnder(t)].map(stagedFile);
     };
     const byPath = new Map<string, FlatEntry>();
+    // From a commit, as git's restore does: a tracked path that the commit does not have is
+    // removed from the working tree (the index keeps it, so status shows it deleted).
+    const absent = new Set<string>();
     for (let i = 0; i < targets.length; i++) {
       const found = under(targets[i]!);
       for (const e of found) byPath.set(e.path, e);
-      if (found.length === 0) {
-        throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any tracked file`, {
-          path: opts.paths[i],
-        });
+      let tracked = 0;
+      if (source) {
+        for (const e of repo.staging.entriesUnder(targets[i]!)) {
+          tracked++;
+          if (!source.file(e.path)) absent.add(e.path);
+        }
+      }
+      if (found.length === 0 && tracked === 0) {
+        throw new ShoalError(
+          'PATH_NOT_FOUND',
+          source
+            ? `pathspec '${opts.paths[i]}' did not match any file in the source commit or the index`
+            : `pathspec '${opts.paths[i]}' did not match any tracked file`,
+          { path: opts.paths[i] },
+        );
       }
     }
     const chosen = [...byPath.values()].sort((a, b) => compareNames(a.path, b.path));
@@ -65,6 +80,16 @@ export async function restore(
       }
     }
     repo.staging.apply(refreshed);
-    return { restored };
+    const removed: string[] = [];
+    for (const p of [...absent].sort(compareNames)) {
+      // Only a file or symlink at the path itself, never through something in the way.
+      if (blockingAncestor(repo.root, p) !== undefined) continue;
+      const st = lstatOrNull(join(repo.root, p));
+      if (!st || st.isDirectory()) continue;
+      rmSync(join(repo.root, p), { force: true });
+      removeEmptyParents(repo.root, p);
+      removed.push(p);
+    }
+    return { restored, removed };
   });
 }

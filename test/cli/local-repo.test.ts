@@ -888,6 +888,22 @@ test('restore, from the staging index and from a commit', (t) => {
   // From inside a subdirectory, paths are relative to it.
   repo.ok(['restore', '-s', 'HEAD', 'b.txt'], repo.path('d'));
   assert.equal(repo.read('d/b.txt').toString(), 'b2\n');
+  // A tracked file the source commit lacks is removed from the working tree, as git's restore
+  // does; the index keeps it, so status shows it deleted. Its emptied directory goes too.
+  repo.write('new/n.txt', 'n\n');
+  repo.commit('three', ['new/n.txt']);
+  const r = repo.ok(['restore', '--source', 'HEAD~1', 'new', 'd/b.txt']);
+  assert.match(r.stdout, /^1 file restored, 1 removed \(not in HEAD~1\)$/m);
+  assert.equal(existsSync(repo.path('new')), false);
+  assert.deepEqual(repo.j<Status>(['status']).unstaged, [
+    { path: 'a.txt', change: 'modified' },
+    { path: 'new/n.txt', change: 'deleted' },
+  ]);
+  assert.deepEqual(repo.j<{ restored: string[]; removed: string[] }>(['restore', 'new']), {
+    restored: ['new/n.txt'],
+    removed: [],
+  });
+  repo.fails(['restore', '--source', 'HEAD~1', 'nowhere'], 'PATH_NOT_FOUND');
 });
 
 test('stats: a second version of a 20 MiB file with a small change stores little more', (t) => {

@@ -17,7 +17,11 @@ export const command: Command = {
       const source = values.source === undefined ? undefined : resolveRev(repo, values.source as string);
       const result = await restore(repo, { cwd: ctx.cwd, paths: positionals, source });
       if (ctx.json) ctx.emit(result);
-      else ctx.out(`${plural(result.restored.length, 'file')} restored`);
+      else
+        ctx.out(
+          `${plural(result.restored.length, 'file')} restored` +
+            (result.removed.length > 0 ? `, ${result.removed.length} removed (not in ${values.source})` : ''),
+        );
       return 0;
     }),
 };
