@@ -21,6 +21,8 @@ export interface SwitchResult {
   branch: string;
   commit: ObjectId | null;
   created: boolean;
+  /** The branch was checked out already (nothing to switch). */
+  already?: boolean;
   written: string[];
   removed: string[];
 }
@@ -60,9 +62,22 @@ export async function switchBranch(
     }
     const id = repo.refs.get(`${BRANCH_PREFIX}${name}`);
     if (!id) {
-      throw new ShoalError('NOT_FOUND', `branch '${name}' not found (use -c to create it)`, { name });
+      // As git: a tag, or a commit, is looked at with checkout (detached), not switched to.
+      const hint = repo.refs.get(`refs/tags/${name}`)
+        ? `'${name}' is a tag; to look at it: shoal checkout ${name}`
+        : `use -c to create it`;
+      throw new ShoalError('NOT_FOUND', `branch '${name}' not found (${hint})`, { name });
     }
+    const current = repo.refs.head();
+    const already = current.kind === 'branch' && current.name === name && !opts.force;
     const moved = await checkout(repo, id, { attach: name, force: opts.force, onProgress: opts.onProgress });
-    return { branch: name, commit: id, created: false, written: moved.written, removed: moved.removed };
+    return {
+      branch: name,
+      commit: id,
+      created: false,
+      already,
+      written: moved.written,
+      removed: moved.removed,
+    };
   });
 }

@@ -113,6 +113,12 @@ test('switch: moves the working tree, -c creates, refuses to overwrite local cha
   assert.equal(r.read('a.txt').toString(), 'main\n');
   assert.equal(r.j<{ branch: string }>(['status']).branch, 'main');
   r.fails(['switch', '-c', 'feature'], 'ALREADY_EXISTS');
+  assert.match(r.ok(['switch', 'main']).stdout, /^already on 'main'$/m);
+  r.ok(['tag', 'v1']);
+  assert.match(
+    r.fails(['switch', 'v1'], 'NOT_FOUND').stderr,
+    /'v1' is a tag; to look at it: shoal checkout v1/,
+  );
 
   r.write('a.txt', 'uncommitted\n');
   const refused = r.fails(['switch', 'feature'], 'DIRTY_WORKTREE');

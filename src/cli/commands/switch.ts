@@ -36,7 +36,13 @@ export const command: Command = {
       }
       if (ctx.json) ctx.emit({ ...r, commit: r.commit ? toHex(r.commit) : null });
       else {
-        ctx.out(r.created ? `switched to a new branch '${r.branch}'` : `switched to branch '${r.branch}'`);
+        ctx.out(
+          r.created
+            ? `switched to a new branch '${r.branch}'`
+            : r.already
+              ? `already on '${r.branch}'`
+              : `switched to branch '${r.branch}'`,
+        );
         if (r.written.length + r.removed.length > 0)
           ctx.out(`${plural(r.written.length, 'file')} written, ${r.removed.length} removed`);
       }
