@@ -19,7 +19,7 @@ import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '
 import { openDatabase, transaction } from './db.ts';
 import { globalConfigFile, readConfigObject, readConfigValue, writeConfigFile } from './identity.ts';
 import { WriterLock } from './lock.ts';
-import { type Compression, ObjectStore } from './object-store.ts';
+import { ObjectStore } from './object-store.ts';
 import { packFileName } from './pack.ts';
 import { Refs } from './refs.ts';
 import { SignedRefsStore } from './signed-refs-store.ts';
@@ -72,7 +72,14 @@ export class Repository {
     this.staging = new Staging(db);
     this.signedRefs = new SignedRefsStore(db);
     this.chunker = parseChunker(this.meta('chunker'));
-    const compression = (this.config('core.compression') ?? 'auto') as Compression;
+    const compression = this.config('core.compression') ?? 'auto';
+    if (compression !== 'auto' && compression !== 'none') {
+      db.close();
+      throw new ShoalError(
+        'INVALID_ARGUMENT',
+        `config core.compression is '${compression}': it must be auto or none (fix it with: shoal config core.compression auto)`,
+      );
+    }
     this.objects = new ObjectStore(join(this.dir, 'packs'), db, compression === 'none' ? 'none' : 'auto');
   }
 

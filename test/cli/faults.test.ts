@@ -740,6 +740,18 @@ test('a config value that is not a string, or a config file that is a directory,
   repo.fails(['status'], 'INVALID_ARGUMENT');
   repo.ok(['config', 'unset', 'core.compression']);
   repo.ok(['status']);
+  // A string that is no valid value is refused where it is read, naming the key and the fix.
+  repo.ok(['config', 'core.compression', 'banana']);
+  assert.match(
+    repo.fails(['status'], 'INVALID_ARGUMENT').stderr,
+    /core\.compression is 'banana'.*auto or none/,
+  );
+  repo.ok(['config', 'core.compression', 'none']);
+  repo.ok(['status']);
+  repo.ok(['config', 'unset', 'core.compression']);
+  repo.ok(['config', 'gc.grace', 'banana']);
+  assert.match(repo.fails(['gc'], 'INVALID_ARGUMENT').stderr, /config gc\.grace: .*shoal config gc\.grace/);
+  repo.ok(['config', 'unset', 'gc.grace']);
   writeFileSync(join(repo.configDir, 'config.json'), JSON.stringify({ 'user.name': 7 }));
   assert.match(
     repo.fails(['commit', '--allow-empty', '-m', 'two'], 'INVALID_ARGUMENT').stderr,

@@ -23,7 +23,16 @@ export const command: Command = {
       const prune = values.prune as string | undefined;
       let graceMs = DEFAULT_GRACE_MS;
       if (prune === undefined) {
-        if (configured) graceMs = parseGrace(configured);
+        if (configured) {
+          try {
+            graceMs = parseGrace(configured);
+          } catch (err) {
+            throw new ShoalError(
+              'INVALID_ARGUMENT',
+              `config gc.grace: ${(err as Error).message} (fix it with: shoal config gc.grace <duration>)`,
+            );
+          }
+        }
       } else {
         try {
           graceMs = parseGrace(prune);
