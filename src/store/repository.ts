@@ -113,8 +113,22 @@ export class Repository {
   /** Find the repository containing `start` (walking up, as git does) and open it. */
   static open(start: string): Repository {
     const root = Repository.find(start);
-    if (!root)
-      throw new ShoalError('NOT_A_REPOSITORY', `not a shoal repository (or any parent): ${resolve(start)}`);
+    if (!root) {
+      // A .shoal directory without its index on the way up is more likely a damaged repository
+      // than none: say so.
+      let hint = '';
+      for (let dir = resolve(start); ; dir = dirname(dir)) {
+        if (lstatSync(join(dir, REPO_DIR), { throwIfNoEntry: false })?.isDirectory()) {
+          hint = `; ${join(dir, REPO_DIR)} has no index.db (a damaged repository?)`;
+          break;
+        }
+        if (dirname(dir) === dir) break;
+      }
+      throw new ShoalError(
+        'NOT_A_REPOSITORY',
+        `not a shoal repository (or any parent): ${resolve(start)}${hint}`,
+      );
+    }
     const db = openDatabase(join(root, REPO_DIR, 'index.db'), false);
     const format = (
       db.prepare("SELECT value FROM meta WHERE key = 'format'").get() as { value: string } | undefined

@@ -785,6 +785,12 @@ test('a truncated or overwritten repository index is reported as corrupt, not as
     // Reading never writes into the damaged index (an empty one was given a fresh schema).
     assert.ok(readFileSync(index).equals(bad));
   }
+  // Without its index, the directory is no repository, and the error says what is missing.
+  rmSync(index);
+  assert.match(
+    repo.fails(['status'], 'NOT_A_REPOSITORY').stderr,
+    /\.shoal has no index\.db \(a damaged repository\?\)/,
+  );
   writeFileSync(index, good);
   assertClean(repo);
 });
