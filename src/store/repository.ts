@@ -144,7 +144,9 @@ export class Repository {
 
   static find(start: string): string | undefined {
     let dir = resolve(start);
-    if (!existsSync(dir)) throw new ShoalError('PATH_NOT_FOUND', `no such directory: ${dir}`);
+    const st = statSync(dir, { throwIfNoEntry: false });
+    if (!st) throw new ShoalError('PATH_NOT_FOUND', `no such directory: ${dir}`);
+    if (!st.isDirectory()) throw new ShoalError('PATH_NOT_FOUND', `not a directory: ${dir}`);
     for (;;) {
       if (existsSync(join(dir, REPO_DIR, 'index.db'))) return dir;
       const parent = dirname(dir);

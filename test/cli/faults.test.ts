@@ -795,6 +795,25 @@ test('a truncated or overwritten repository index is reported as corrupt, not as
   assertClean(repo);
 });
 
+test('-C naming a file, or nothing, and cat of the root: one-line errors', (t) => {
+  const repo = newRepo(t);
+  repo.write('f.txt', 'f\n');
+  repo.commit('one');
+  assert.match(
+    repo.fails(['-C', repo.path('f.txt'), 'status'], 'PATH_NOT_FOUND').stderr,
+    /^error: not a directory: /,
+  );
+  symlinkSync('nowhere', repo.path('dangling'));
+  assert.match(
+    repo.fails(['-C', repo.path('dangling'), 'status'], 'PATH_NOT_FOUND').stderr,
+    /^error: no such directory: /,
+  );
+  assert.match(
+    repo.fails(['cat', 'HEAD:'], 'NOT_A_FILE').stderr,
+    /'HEAD:' names the root directory, not a file/,
+  );
+});
+
 test('init where .shoal is a file: a clear error, the file kept', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, '.shoal'), 'mine\n');

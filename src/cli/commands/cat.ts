@@ -18,7 +18,13 @@ export const command: Command = {
       const { rev, path } = splitRevPath(positionals[0]!);
       const entry = lookup(repo.objects, commitTree(repo.objects, resolveRev(repo, rev)), path);
       if (!entry) throw new ShoalError('PATH_NOT_FOUND', `path '${path}' does not exist in '${rev}'`);
-      if (entry.kind === 'dir') throw new ShoalError('NOT_A_FILE', `'${path}' is a directory in '${rev}'`);
+      if (entry.kind === 'dir')
+        throw new ShoalError(
+          'NOT_A_FILE',
+          path === ''
+            ? `'${rev}:' names the root directory, not a file`
+            : `'${path}' is a directory in '${rev}'`,
+        );
       const out = process.stdout;
       for (const chunk of contentChunks(repo.objects, entry)) {
         if (!out.write(chunk)) await once(out, 'drain');
