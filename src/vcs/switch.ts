@@ -68,8 +68,9 @@ export async function switchBranch(
         : `use -c to create it`;
       throw new ShoalError('NOT_FOUND', `branch '${name}' not found (${hint})`, { name });
     }
-    const current = repo.refs.head();
-    const already = current.kind === 'branch' && current.name === name && !opts.force;
+    // (--force is how a damaged HEAD is set again: it is not read then.)
+    const current = opts.force ? undefined : repo.refs.head();
+    const already = current?.kind === 'branch' && current.name === name;
     const moved = await checkout(repo, id, { attach: name, force: opts.force, onProgress: opts.onProgress });
     return {
       branch: name,

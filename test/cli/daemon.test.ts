@@ -15,11 +15,12 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { fileLogger, rotateLog } from '../../src/cli/daemon-process.ts';
 import { json, shoalSpawn, tempDir } from '../helpers.ts';
+import { until } from '../swarm/swarm-helpers.ts';
 import { daemonUser, isDaemon, ok, run, type State, startDaemon, status } from './daemon-helpers.ts';
 import { describe, newRepo } from './repo-helpers.ts';
 
@@ -292,11 +293,15 @@ test('a share while the daemon starts does not kill it, and is served once it ha
   const config = daemonUser(t);
   const slow = newRepo(t, { configDir: config });
   slow.ok(['share']);
-  // The daemon opens `slow` while it starts: with its config a FIFO, the daemon waits there,
-  // its pid file taken and its control socket not yet listening, until this test writes it.
-  const fifo = slow.path('.shoal/config.json');
-  rmSync(fifo);
-  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  // The daemon opens `slow` while it starts: with this test holding its index locked, the
+  // daemon waits there, its pid file taken and its control socket not yet listening, until the
+  // test lets go (within the index's 10 s busy timeout).
+  const lock = new DatabaseSync(slow.path('.shoal/index.db'));
+  lock.exec('PRAGMA locking_mode = EXCLUSIVE');
+  lock.exec('BEGIN EXCLUSIVE');
+  t.after(() => {
+    if (lock.isOpen) lock.close();
+  });
   const later = newRepo(t, { configDir: config });
 
   const starting = shoalSpawn(['daemon', 'start', '--json'], { configDir: config });
@@ -306,7 +311,7 @@ test('a share while the daemon starts does not kill it, and is served once it ha
   });
   const exited = once(starting, 'exit') as Promise<[number | null]>;
   t.after(() => starting.kill('SIGKILL'));
-  const writer = await open(fifo, 'w'); // returns once the daemon opened it to read
+  await until('the daemon to take its pid file', () => existsSync(join(config, 'daemon.pid')));
   const pid = Number(readFileSync(join(config, 'daemon.pid'), 'utf8'));
   t.after(() => {
     run(config, ['daemon', 'stop']);
@@ -314,8 +319,9 @@ test('a share while the daemon starts does not kill it, and is served once it ha
   });
   // No control socket answers yet: `share` falls back to SIGHUP.
   later.ok(['share']);
-  await writer.writeFile('{}');
-  await writer.close();
+  assert.equal(starting.exitCode, null, `daemon start did not wait at the locked index: ${stdout}`);
+  lock.exec('COMMIT');
+  lock.close();
   const [code] = await exited;
   assert.equal(code, 0, `daemon start: ${stdout}`);
   const started = json<State>({ status: 0, stdout, stderr: '', stdoutBytes: Buffer.from(stdout) });
