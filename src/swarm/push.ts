@@ -2,10 +2,17 @@
 // the commits from us over the same connection (so only what it lacks crosses the wire), checks
 // for a fast-forward, and moves its branch. Both sides verify everything as in any fetch.
 
-import { decodeSignedRefs, idEquals, type ObjectId, ShoalError, toHex } from '../core/index.ts';
+import { decodeSignedRefs, idEquals, isShoalError, type ObjectId, ShoalError, toHex } from '../core/index.ts';
 import { type PeerNode, SYNC_PROTOCOL } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
-import { isAncestor, moveWorktree, newChunkBytes, type OnProgress } from '../vcs/index.ts';
+import {
+  DIRTY_NAMED,
+  isAncestor,
+  moveWorktree,
+  newChunkBytes,
+  type OnProgress,
+  readMergeState,
+} from '../vcs/index.ts';
 import { fetchCommits } from './fetch.ts';
 import { remoteSource, type TransferOptions } from './fetch-remote.ts';
 import { type Connected, connect, parseSource, startPeer } from './peer.ts';
@@ -96,6 +103,18 @@ function peerCommits(c: Connected): ObjectId[] {
   return out;
 }
 
+/** A push must not move the checked-out branch of a repository in the middle of a merge. */
+function refuseDuringMerge(repo: Repository, ref: string): void {
+  const head = repo.refs.head();
+  const merging = head.kind === 'branch' && `refs/heads/${head.name}` === ref && readMergeState(repo);
+  if (merging) {
+    throw new ShoalError(
+      'MERGE_IN_PROGRESS',
+      `the peer is in the middle of a merge of '${merging.name}' on its checked-out branch '${head.name}'; it must conclude or abort it before this push`,
+    );
+  }
+}
+
 /** How often the receiving side of a push shows the pusher it is still at work. */
 const KEEPALIVE_MS = 250;
 
@@ -119,6 +138,7 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
         throw new ShoalError('PERMISSION_DENIED', `update of '${name}' is not in the signed refs`);
       }
     }
+    for (const [name] of request.updates) refuseDuringMerge(repo, name); // before any transfer
     const targets: ObjectId[] = request.updates.map(([, id]) => id);
     const stream = await node().dialProtocol(from.connection.remotePeer, SYNC_PROTOCOL);
     const session = PeerSession.fromStream(stream, from.connection.remotePeer.toString());
@@ -151,8 +171,21 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
           }
           const head = repo.refs.head();
           if (head.kind === 'branch' && `refs/heads/${head.name}` === name) {
-            // The branch is checked out here: bring the working tree along, unless it has local changes.
-            await moveWorktree(repo, old, id, {});
+            // The branch is checked out here: bring the working tree along, unless it has local
+            // changes, or a merge is under way in it (moving the branch would strand the merge).
+            refuseDuringMerge(repo, name);
+            try {
+              await moveWorktree(repo, old, id, {});
+            } catch (err) {
+              if (!isShoalError(err, 'DIRTY_WORKTREE')) throw err;
+              // Said from the pusher's side: the local changes are the peer's, not the pusher's.
+              const paths = (err.detail?.paths as string[] | undefined) ?? [];
+              throw new ShoalError(
+                'DIRTY_WORKTREE',
+                `the peer has local changes that the push would overwrite in its checked-out branch '${head.name}':\n  ${paths.slice(0, DIRTY_NAMED).join('\n  ')}${paths.length > DIRTY_NAMED ? `\n  and ${paths.length - DIRTY_NAMED} more` : ''}\nthey must be committed or restored there first`,
+                { paths },
+              );
+            }
           }
           if (
             !repo.refs.update(name, id, `push: from ${from.connection.remotePeer.toString()}`, old ?? null)

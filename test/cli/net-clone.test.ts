@@ -325,10 +325,41 @@ test('push into a serving peer whose working tree has local changes: refused, th
   const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
   assert.equal(r.status, 1, describe(r));
   const out = parseJson<ErrorOut>(r);
-  assert.match(out.error.message, /local changes/);
+  // The changes are named as the peer's, not the pusher's.
+  assert.match(
+    out.error.message,
+    /^the peer has local changes .* checked-out branch 'main':\n {2}notes\.txt\n/,
+  );
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   assert.equal(readFileSync(repo.path('notes.txt'), 'utf8'), 'edited on the server, not committed\n');
   assert.equal(tip(repo, 'main'), head);
+  assertFsck(repo);
+});
+
+test('push into a serving peer in the middle of a merge on that branch: refused, the merge left to finish', async (t) => {
+  const { repo, head } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', publicKey(user)]);
+  repo.ok(['switch', '-c', 'side']);
+  repo.write('notes.txt', 'side\n');
+  repo.commit('side');
+  repo.ok(['switch', 'main']);
+  repo.write('notes.txt', 'main\n');
+  const ours = repo.commit('main');
+  assert.equal(repo.run(['merge', 'side']).status, 1); // a conflict in notes.txt
+
+  user.write('other.txt', 'pushed during the merge\n');
+  user.commit('pushed');
+  const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assert.equal(r.status, 1, describe(r));
+  assert.match(parseJson<ErrorOut>(r).error.message, /^the peer is in the middle of a merge of 'side'/);
+  assert.equal(tip(repo, 'main'), ours);
+  assert.notEqual(ours, head);
+  // The merge can still be concluded there.
+  repo.write('notes.txt', 'both\n');
+  repo.ok(['add', 'notes.txt']);
+  repo.ok(['merge', '--continue']);
   assertFsck(repo);
 });
 
