@@ -50,7 +50,12 @@ export function downloadSettings(
     user: identity(),
     mdns: lanDiscoveryConfigured(),
     peers: values.peer as string[] | undefined,
-    maxDownload: rateOption(values['max-download'] ?? setting('transfer.max-download'), 'max-download'),
+    maxDownload: rateFrom(
+      values['max-download'],
+      'max-download',
+      setting('transfer.max-download'),
+      'transfer.max-download',
+    ),
     listen: values.listen as string[] | undefined,
     onProgress: progress.onProgress,
     signal: progress.signal,
@@ -102,10 +107,44 @@ export function userSetting(key: string): string | undefined {
 }
 
 /** A `--max-upload` / `--max-download` style rate option: bytes per second, k/M/G suffixes. */
+/** A rate: bytes per second with an optional k, M or G suffix; 0 is no limit. */
+function checkedRate(text: string): number | undefined {
+  const rate = parseRate(text);
+  // Between 0 and 1 byte per second rounds to 0, which would mean no limit at all.
+  if (rate === 0 && Number.parseFloat(text) !== 0) return undefined;
+  return rate;
+}
+
+/** A rate given as the command-line option `--<name>`: misuse when it is not one. */
 export function rateOption(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
-  const rate = parseRate(String(value));
+  const rate = checkedRate(String(value));
   if (rate === undefined)
-    throw new ShoalError('USAGE', `--${name}: '${String(value)}' is not a rate (like 30M)`);
+    throw new ShoalError(
+      'USAGE',
+      `--${name}: '${String(value)}' is not a rate (like 30M, or 0 for no limit)`,
+    );
   return rate;
+}
+
+/** A rate from the setting `key` (config): a failure, naming the key, when it is not one. */
+export function rateSetting(value: string | undefined, key: string): number | undefined {
+  if (value === undefined) return undefined;
+  const rate = checkedRate(value);
+  if (rate === undefined)
+    throw new ShoalError(
+      'INVALID_ARGUMENT',
+      `${key} must be a rate in bytes per second with an optional k, M or G suffix (like 30M, or 0 for no limit), not '${value}'`,
+    );
+  return rate;
+}
+
+/** The command-line option when given, else the setting. */
+export function rateFrom(
+  option: unknown,
+  name: string,
+  setting: string | undefined,
+  key: string,
+): number | undefined {
+  return option !== undefined ? rateOption(option, name) : rateSetting(setting, key);
 }

@@ -113,6 +113,37 @@ test('a clone into a path that is a file, or below one: a clear error, exit 1, t
   assert.deepEqual(readdirSync(parent), ['file']);
 });
 
+test('a rate that is not one: misuse as an option, a failure naming the key as a setting', async (t) => {
+  const server = await servedRepo(t);
+  const parent = tempDir(t);
+  const user = newRepo(t, { dir: join(parent, 'clone'), init: false });
+  const clone = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assert.equal(clone.status, 0, describe(clone));
+  const opts = { cwd: user.dir, configDir: user.configDir };
+  for (const rate of ['10Q', '0.4', '-1']) {
+    const r = await shoalAsync(t, ['fetch', `--max-download=${rate}`, '--json'], opts);
+    assert.equal(r.status, 2, describe(r));
+    assert.match(parseJson<ErrorOut>(r).error.message, /--max-download: .* is not a rate/);
+  }
+  for (const [key, args] of [
+    ['transfer.max-download', ['fetch']],
+    ['transfer.max-upload', ['push', 'origin']],
+  ] as const) {
+    user.ok(['config', key, '10Q']);
+    const r = await shoalAsync(t, [...args, '--json'], opts);
+    assert.equal(r.status, 1, describe(r));
+    const e = parseJson<ErrorOut>(r).error;
+    assert.equal(e.code, 'INVALID_ARGUMENT');
+    assert.match(e.message, new RegExp(`^${key.replace('.', '\\.')} must be a rate .*not '10Q'$`));
+    user.ok(['config', 'unset', key]);
+  }
+  // 0 is no limit.
+  assert.equal((await shoalAsync(t, ['fetch', '--max-download', '0'], opts)).status, 0);
+});
+
 test('a peer address that is not a multiaddr: a clear error from clone, fetch, pull, push and remote add', async (t) => {
   const server = await servedRepo(t);
   const parent = tempDir(t);

@@ -213,13 +213,13 @@ async function run(ctx: Context, values: Values): Promise<number> {
     const started = Date.now();
     // Loaded here only: start, stop and status do without libp2p.
     const { Daemon } = await import('../../swarm/index.ts');
-    const { rateOption } = await import('../transfer.ts');
+    const { rateSetting } = await import('../transfer.ts');
     daemon = await Daemon.start({
       user: identity(),
       listen,
       mdns,
-      maxUpload: rateOption(setting('transfer.max-upload'), 'transfer.max-upload'),
-      maxDownload: rateOption(setting('transfer.max-download'), 'transfer.max-download'),
+      maxUpload: rateSetting(setting('transfer.max-upload'), 'transfer.max-upload'),
+      maxDownload: rateSetting(setting('transfer.max-download'), 'transfer.max-download'),
       shares,
       log,
     });

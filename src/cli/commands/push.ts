@@ -3,7 +3,7 @@ import { pushToSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
-import { rateOption, stallSetting } from '../transfer.ts';
+import { rateFrom, stallSetting } from '../transfer.ts';
 
 const USAGE =
   'shoal push <remote>|<source> [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
@@ -32,7 +32,12 @@ export const command: Command = {
           user: identity(),
           force: values.force === true,
           peers: values.peer as string[] | undefined,
-          maxUpload: rateOption(values['max-upload'] ?? repo.config('transfer.max-upload'), 'max-upload'),
+          maxUpload: rateFrom(
+            values['max-upload'],
+            'max-upload',
+            repo.config('transfer.max-upload'),
+            'transfer.max-upload',
+          ),
           listen: values.listen as string[] | undefined,
           stallMs: stallSetting((k) => repo.config(k)),
           onProgress: progress.onProgress,

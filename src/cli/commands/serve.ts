@@ -5,7 +5,7 @@ import { ensureRepoIdentity, pushHandler, startPeer } from '../../swarm/index.ts
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, lanDiscovery, withRepo } from '../repo.ts';
-import { rateOption } from '../transfer.ts';
+import { rateOption, rateSetting } from '../transfer.ts';
 
 const USAGE = 'shoal serve [--listen <multiaddr>]... [--max-upload <rate>] [--mdns]';
 
@@ -35,7 +35,7 @@ export const command: Command = {
         user,
         listen,
         mdns: lanDiscovery(values.mdns === true || repo.config('serve.mdns') === 'true'),
-        maxUpload: maxUpload ?? rateOption(repo.config('transfer.max-upload'), 'max-upload'),
+        maxUpload: maxUpload ?? rateSetting(repo.config('transfer.max-upload'), 'transfer.max-upload'),
       });
       peer.server.add({ repo, state });
       peer.server.setPushHandler(pushHandler(() => peer.node, peer.download));
