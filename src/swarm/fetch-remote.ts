@@ -157,12 +157,12 @@ async function runFetch(
 export function remoteSource(
   repo: Repository,
   nameOrSource: string | undefined,
-): { remote: string; source: string; peers: string[] } {
+): { remote: string; source: string; peers: string[]; named: boolean } {
   const name = nameOrSource ?? 'origin';
   const url = repo.config(`remote.${name}.url`);
   if (url) {
     const peers = (repo.config(`remote.${name}.peers`) ?? '').split(/\s+/).filter(Boolean);
-    return { remote: name, source: url, peers };
+    return { remote: name, source: url, peers, named: true };
   }
   if (!nameOrSource)
     throw new ShoalError('NOT_FOUND', "no remote 'origin'; name a source or add one with 'shoal remote add'");
@@ -173,7 +173,7 @@ export function remoteSource(
   ) {
     throw new ShoalError('NOT_FOUND', `no remote named '${nameOrSource}'`);
   }
-  return { remote: 'origin', source: nameOrSource, peers: [] };
+  return { remote: 'origin', source: nameOrSource, peers: [], named: false };
 }
 
 export async function fetchFromSwarm(

@@ -31,7 +31,7 @@ export interface PushSummary {
 
 export async function pushToSwarm(
   repo: Repository,
-  nameOrSource: string,
+  nameOrSource: string | undefined,
   branch: string | undefined,
   opts: Omit<TransferOptions, 'onProgress'> & { force?: boolean; onProgress?: OnProgress },
 ): Promise<PushSummary> {
@@ -43,7 +43,10 @@ export async function pushToSwarm(
   if (!name) throw new ShoalError('USAGE', 'HEAD is detached: name the branch to push');
   const commit = repo.refs.get(`refs/heads/${name}`);
   if (!commit) throw new ShoalError('NOT_FOUND', `no branch '${name}'`);
-  const { remote, source, peers } = remoteSource(repo, nameOrSource);
+  const { remote: remoteName, source, peers, named } = remoteSource(repo, nameOrSource);
+  // A push to an address, not a remote, moves no remote-tracking branch (as git's `push <url>`):
+  // the remote's peers never saw that commit.
+  const remote = named ? remoteName : source;
   const peer = await startPeer({ user: opts.user, listen: opts.listen, maxUpload: opts.maxUpload });
   try {
     peer.server.add({ repo, state });
@@ -85,7 +88,10 @@ export async function pushToSwarm(
     }
     progress();
     await target!.session.close();
-    if (updated.length > 0) repo.refs.update(`refs/remotes/${remote}/${name}`, commit, `push: to ${remote}`);
+    // Taken, or already there (the peer leaves out a branch it has at that commit): either way
+    // the remote's branch is at our commit now.
+    if (named && !idEquals(repo.refs.get(`refs/remotes/${remote}/${name}`) ?? new Uint8Array(0), commit))
+      repo.refs.update(`refs/remotes/${remote}/${name}`, commit, `push: to ${remote}`);
     return { remote, peer: target!.session.peer, updated, branch: name, commit: toHex(commit) };
   } finally {
     await peer.stop();

@@ -252,6 +252,20 @@ test('push: a fast-forward moves the serving peer branch and working tree', asyn
     await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir }),
   );
   assert.deepEqual(again.updated, []);
+
+  // A push to an address rather than a remote names the address and moves no tracking branch;
+  // without a remote, push goes to origin, as fetch and pull do.
+  user.write('notes.txt', 'pushed to the address\n');
+  const second = user.commit('to the address');
+  const byAddr = await shoalAsync(t, ['push', server.addr], { cwd: user.dir, configDir: user.configDir });
+  assertOk(byAddr, 'push to an address');
+  assert.match(byAddr.stdout, new RegExp(`^main -> ${server.addr} \\(`, 'm'));
+  assert.equal(tip(repo, 'main'), second);
+  assert.equal(tip(user, 'origin/main'), commit);
+  const byDefault = await shoalAsync(t, ['push', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assertOk(byDefault, 'push without a remote');
+  assert.equal(parseJson<{ remote: string }>(byDefault).remote, 'origin');
+  assert.equal(tip(user, 'origin/main'), second);
 });
 
 test('a push waits for a serving peer that spends longer than the stall timeout writing it out', async (t) => {

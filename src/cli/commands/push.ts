@@ -1,4 +1,4 @@
-// shoal push <remote>|<source> [<branch>] [--force]: ask a peer to take our branch.
+// shoal push [<remote>|<source>] [<branch>] [--force]: ask a peer to take our branch.
 import { pushToSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
@@ -6,7 +6,7 @@ import { identity, withRepo } from '../repo.ts';
 import { rateFrom, stallSetting } from '../transfer.ts';
 
 const USAGE =
-  'shoal push <remote>|<source> [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
+  'shoal push [<remote>|<source>] [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
 
 export const command: Command = {
   summary: 'send a branch to a peer, which fetches what it lacks',
@@ -23,12 +23,12 @@ export const command: Command = {
         },
         USAGE,
       );
-      if (positionals.length < 1 || positionals.length > 2) usage(USAGE);
+      if (positionals.length > 2) usage(USAGE); // no remote: origin, as fetch and pull
       // Not transferProgress: push takes no abort signal, so Ctrl-C must keep its default effect.
       const progress = ctx.progress('push');
       let s: Awaited<ReturnType<typeof pushToSwarm>>;
       try {
-        s = await pushToSwarm(repo, positionals[0]!, positionals[1], {
+        s = await pushToSwarm(repo, positionals[0], positionals[1], {
           user: identity(),
           force: values.force === true,
           peers: values.peer as string[] | undefined,
