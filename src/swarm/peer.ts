@@ -193,30 +193,28 @@ export async function connect(
     }
   }
   const self = peer.node.peerId.toString();
-  const seen = new Set<string>();
+  const connected = new Set<string>(); // peers with a session
   const out: Connected[] = [];
   const errors: string[] = [];
   let denied = false;
   let dialledSelf = false;
-  const reach = async (t: string | PeerId): Promise<void> => {
+  const idOf = (t: string | PeerId): string =>
+    typeof t === 'string'
+      ? (multiaddr(t)
+          .getComponents()
+          .findLast((c) => c.name === 'p2p')?.value ?? t)
+      : t.toString();
+  // One attempt; true when it gave a session (or the peer had one already).
+  const reach = async (t: string | PeerId, id: string): Promise<boolean> => {
     const target = typeof t === 'string' ? multiaddr(t) : t;
-    const id =
-      typeof t === 'string'
-        ? (multiaddr(t)
-            .getComponents()
-            .findLast((c) => c.name === 'p2p')?.value ?? t)
-        : t.toString();
-    if (id === self) dialledSelf = true;
-    if (id === self || seen.has(id)) return;
-    seen.add(id);
     try {
       const session = await PeerSession.open(peer.node, target, opts.signal, opts.stallMs);
       // An address without /p2p/ names no one until the connection says who answered.
-      if (session.peer !== id && seen.has(session.peer)) {
+      if (session.peer !== id && connected.has(session.peer)) {
         await session.close();
-        return;
+        return true;
       }
-      seen.add(session.peer);
+      connected.add(session.peer);
       try {
         const hello = await session.hello(repo ?? null);
         out.push({ session, identity: hello.identity, refs: hello.refs });
@@ -226,6 +224,7 @@ export async function connect(
         const repoId = repo ?? encodeRepoIdentity(decodeRepoIdentity(hello.identity)).id;
         repo ??= repoId;
         rememberPeer(session.peer, addrs, toHex(repoId));
+        return true;
       } catch (err) {
         await session.close();
         throw err;
@@ -233,16 +232,34 @@ export async function connect(
     } catch (err) {
       errors.push(`${id}: ${(err as Error).message}`);
       if (isShoalError(err, 'PERMISSION_DENIED')) denied = true;
+      return isShoalError(err, 'PERMISSION_DENIED'); // another address of it would say the same
+    }
+  };
+  // Each peer's addresses in the order found, tried one after another until one answers: a
+  // peer remembered at an address it has left (a laptop on another network) is still reached
+  // at another. Distinct peers are dialled at once.
+  const groups = new Map<string, (string | PeerId)[]>();
+  for (const t of targets) {
+    const id = idOf(t);
+    if (id === self) {
+      dialledSelf = true;
+      continue;
+    }
+    groups.set(id, [...(groups.get(id) ?? []), t]);
+  }
+  const reachPeer = async ([id, addrs]: [string, (string | PeerId)[]]): Promise<void> => {
+    for (const t of addrs) {
+      if (connected.has(id) || (await reach(t, id))) return;
     }
   };
   // Until the repository is known, the source alone says which one; then every other peer is
   // dialled at once, so an unreachable one costs its timeout once, not once per peer.
-  let rest = targets;
+  let rest = [...groups];
   while (repo === undefined && rest.length > 0) {
-    await reach(rest[0]!);
+    await reachPeer(rest[0]!);
     rest = rest.slice(1);
   }
-  await Promise.all(rest.map(reach));
+  await Promise.all(rest.map(reachPeer));
   if (out.length === 0) {
     const why = errors.length > 0 ? `: ${errors.join('; ')}` : '';
     // A peer that holds the repository but refuses our key says more than "not found".

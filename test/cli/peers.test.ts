@@ -3,7 +3,7 @@
 // on the LAN with mDNS when multicast works here.
 
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { json, tempDir } from '../helpers.ts';
@@ -81,6 +81,29 @@ test('peers checks its options and reports an unreachable known peer', (t) => {
 
   assert.equal(run(user, ['peers', '--wait', 'soon']).status, 2);
   assert.equal(run(user, ['peers', 'extra']).status, 2);
+});
+
+test('a known peer is reached at its next known address when the first no longer answers', (t) => {
+  const seeder = daemonUser(t);
+  const repo = newRepo(t, { configDir: seeder });
+  repo.write('f.txt', 'x\n');
+  repo.commit('x');
+  const repoId = json<{ id: string }>(repo.ok(['share', '--json'])).id;
+  const daemon = startDaemon(t, seeder);
+  const user = daemonUser(t);
+  ok(user, ['clone', daemon.addrs[0]!, 'copy'], tempDir(t));
+  // The peer as if it had moved: an address where nothing listens now comes first.
+  const file = join(user, 'known-peers.json');
+  const peers = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { addrs: string[] }>;
+  const entry = peers[daemon.peerId]!;
+  entry.addrs = ['/ip4/127.0.0.1/tcp/1', ...entry.addrs];
+  writeFileSync(file, JSON.stringify(peers));
+  for (const source of [`shoal://${repoId}`, daemon.peerId]) {
+    const dir = tempDir(t);
+    const r = run(user, ['clone', source, 'again', '--json'], dir);
+    assert.equal(r.status, 0, `clone ${source}: ${r.stderr}`);
+    assert.deepEqual(json<{ peers: string[] }>(r).peers, [daemon.peerId]);
+  }
 });
 
 test('entries of known-peers.json in the wrong shape are forgotten, not an internal error', (t) => {
