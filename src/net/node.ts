@@ -7,6 +7,7 @@ import { type Identify, identify } from '@libp2p/identify';
 import type { Libp2p, Stream } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import { ShoalError } from '../core/errors.ts';
 import { privateKeyFromSeed } from './identity.ts';
@@ -88,6 +89,16 @@ export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode
     throw new ShoalError('INVALID_ARGUMENT', `maxStreamWindow must be between 256 KiB and 4 GiB`);
   }
   const maxStreams = options.maxStreamsPerConnection ?? DEFAULT_MAX_STREAMS_PER_CONNECTION;
+  for (const addr of options.listen ?? []) {
+    try {
+      multiaddr(addr);
+    } catch (err) {
+      throw new ShoalError(
+        'INVALID_ARGUMENT',
+        `'${addr}' is not an address to listen on (a multiaddr like /ip4/0.0.0.0/tcp/4001): ${(err as Error).message}`,
+      );
+    }
+  }
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = [];
   if (options.mdns === true) {
     peerDiscovery.push(mdns({ serviceTag: options.mdnsServiceTag ?? '_shoal._udp.local' }));
@@ -125,6 +136,16 @@ export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode
       .split('\n')
       .filter((line) => line.trim() !== '' && !/^\s+at /.test(line))
       .join(' ');
+    // The usual causes, in a user's words rather than libp2p's.
+    const failed = /(\/\S+?): Error: listen (EADDRINUSE|EADDRNOTAVAIL|EACCES)/.exec(message);
+    if (failed) {
+      const why = {
+        EADDRINUSE: 'the address is already in use (another program, or another shoal, listens there)',
+        EADDRNOTAVAIL: 'that IP address is not one of this machine',
+        EACCES: 'permission denied (ports below 1024 need privileges)',
+      }[failed[2] as 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EACCES'];
+      throw new ShoalError('PEER_ERROR', `cannot listen on ${failed[1]}: ${why}`, { cause: String(err) });
+    }
     throw new ShoalError('PEER_ERROR', `could not start the network node: ${message}`, {
       cause: String(err),
     });

@@ -704,6 +704,29 @@ test('a clone resumed over a file of the user: refused before anything is writte
   });
 });
 
+test("serve on an address in use, or one that is no address: a one-line error in the user's words", async (t) => {
+  const repo = newRepo(t);
+  repo.write('f.txt', 'f\n');
+  repo.commit('one');
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => busy.close());
+  const port = (busy.address() as { port: number }).port;
+  for (const [listen, message] of [
+    [
+      `/ip4/127.0.0.1/tcp/${port}`,
+      new RegExp(`^error: cannot listen on /ip4/127\\.0\\.0\\.1/tcp/${port}: the address is already in use`),
+    ],
+    ['/ip4/127.0.0.1/tcp/99999', /^error: '\/ip4\/127\.0\.0\.1\/tcp\/99999' is not an address to listen on/],
+    ['foo', /^error: 'foo' is not an address to listen on/],
+  ] as const) {
+    const c = shoalBg(t, ['serve', '--listen', listen], { cwd: repo.dir, configDir: repo.configDir });
+    assert.equal(await c.exited, 1, c.stderr());
+    assert.match(c.stderr(), message);
+    assert.doesNotMatch(c.stderr(), /transportManager|\n\s+at /);
+  }
+});
+
 test('serve refuses arguments it does not take, outside a repository too, and exits 2', async (t) => {
   const repo = newRepo(t);
   const outside = tempDir(t);
