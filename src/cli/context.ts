@@ -55,7 +55,10 @@ export function parse<T extends Options>(
     const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
     return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (err) {
-    throw new ShoalError('USAGE', `${(err as Error).message.split('\n')[0]}\nusage: ${usage}`);
+    // Node's own wording, but for an unknown option, where it runs on into advice about '--'.
+    const message = (err as Error).message.split('\n')[0]!;
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    throw new ShoalError('USAGE', `${unknown ? `unknown option '${unknown[1]}'` : message}\nusage: ${usage}`);
   }
 }
 

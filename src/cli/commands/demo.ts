@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ShoalError } from '../../core/index.ts';
 import { type Context, parse } from '../context.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 
 const USAGE = 'shoal demo [--size <MiB>] [--keep]';
@@ -103,7 +103,7 @@ export const command: Command = {
     const { values } = parse(args, { size: { type: 'string' }, keep: { type: 'boolean' } }, USAGE);
     const mib = values.size === undefined ? 256 : Number(values.size);
     if (!Number.isInteger(mib) || mib < 1 || mib > 65536)
-      throw new ShoalError('USAGE', `--size must be a whole number of MiB`);
+      throw new ShoalError('USAGE', `--size must be a whole number of MiB from 1 to 65536`);
     const size = mib * 1024 * 1024;
     const root = mkdtempSync(join(tmpdir(), 'shoal-demo-'));
     const configDir = (user: string): string => join(root, `${user}-config`);
@@ -156,7 +156,7 @@ export const command: Command = {
         fetch: { bytes: number; chunks: number; metadataObjects: number; seconds: number };
       }>(['pull'], bobRepo);
       say(
-        `bob pulls: ${formatBytes(pull.fetch.bytes)} moved (${pull.fetch.chunks} chunks, ${pull.fetch.metadataObjects} index and tree objects) in ${pull.fetch.seconds.toFixed(2)} s`,
+        `bob pulls: ${formatBytes(pull.fetch.bytes)} moved (${plural(pull.fetch.chunks, 'chunk')}, ${pull.fetch.metadataObjects} index and tree objects) in ${pull.fetch.seconds.toFixed(2)} s`,
       );
       const fsck = bob.json<{ ok: boolean }>(['fsck'], bobRepo);
       const verify = bob.json<{ ok: boolean }>(['verify'], bobRepo);

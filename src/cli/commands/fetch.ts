@@ -27,7 +27,7 @@ export const command: Command = {
         else {
           for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
           ctx.out(
-            `fetched ${formatBytes(s.bytes)} (${s.chunks} chunks, ${s.metadataObjects} other objects) from ${plural(Object.keys(s.perPeer).length || s.peers.length, 'peer')} in ${s.seconds.toFixed(1)} s`,
+            `fetched ${formatBytes(s.bytes)} (${plural(s.chunks, 'chunk')}, ${plural(s.metadataObjects, 'other object')}) from ${plural(Object.keys(s.perPeer).length || s.peers.length, 'peer')} in ${s.seconds.toFixed(1)} s`,
           );
           for (const u of s.updated) ctx.out(`  updated ${u.replace(/^refs\/(remotes\/)?/, '')}`);
           for (const line of skippedForkLines(s.skippedForks)) ctx.out(line);

@@ -3,6 +3,7 @@ import { toHex, verifyCommit } from '../../core/index.ts';
 import { peerIdFromPublicKeyBytes } from '../../net/index.ts';
 import { log, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
+import { plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -26,7 +27,7 @@ export const command: Command = {
       if (ctx.json) ctx.emit({ ok: bad.length === 0, commits });
       else {
         for (const c of bad) ctx.err(`error: commit ${c.id} has a bad signature`);
-        ctx.out(`${commits.length} commits checked, ${bad.length} bad signatures`);
+        ctx.out(`${plural(commits.length, 'commit')} checked, ${plural(bad.length, 'bad signature')}`);
       }
       return bad.length === 0 ? 0 : 1;
     }),
