@@ -814,6 +814,9 @@ test('-C naming a file, or nothing, and cat of the root: one-line errors', (t) =
     repo.fails(['cat', 'HEAD:'], 'NOT_A_FILE').stderr,
     /'HEAD:' names the root directory, not a file/,
   );
+  const bogus = repo.run(['status', '--bogus']);
+  assert.equal(bogus.status, 2);
+  assert.match(bogus.stderr, /^unknown option '--bogus'\nusage: shoal status/);
 });
 
 test('init where .shoal is a file: a clear error, the file kept', (t) => {
