@@ -247,6 +247,12 @@ export async function connect(
     }
     groups.set(id, [...(groups.get(id) ?? []), t]);
   }
+  if (groups.size === 0 && !dialledSelf && source.kind === 'repo') {
+    throw new ShoalError(
+      'NOT_FOUND',
+      `no peer holding shoal://${toHex(source.repo)} is known or was found on the LAN; name one with --peer <multiaddr>`,
+    );
+  }
   const reachPeer = async ([id, addrs]: [string, (string | PeerId)[]]): Promise<void> => {
     for (const t of addrs) {
       if (connected.has(id) || (await reach(t, id))) return;

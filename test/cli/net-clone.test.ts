@@ -627,6 +627,12 @@ test('a source that does not exist or does not hold the repository: a clear erro
   // The peer is there but does not hold the repository asked for.
   const unknown = `shoal://${randomBytes(32).toString('hex')}`;
   await expectError([unknown, user.dir, '--peer', server.addr], 'NOT_FOUND', /does not serve|no peer/);
+  // No peer at all to ask: said so, with the way to name one.
+  await expectError(
+    [unknown, user.dir],
+    'NOT_FOUND',
+    /is known or was found on the LAN; name one with --peer/,
+  );
   // Not a source at all.
   const bad = await clone(['not a source', user.dir]);
   assert.notEqual(bad.status, 0);
