@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
   closeSync,
+  cpSync,
   existsSync,
   openSync,
   readFileSync,
@@ -256,6 +257,20 @@ test('daemon start reports why the daemon could not start', (t) => {
   assert.equal(existsSync(join(config, 'daemon.pid')), false, 'no pid file is left behind');
   assert.equal(status(config).status, 1);
   assert.equal(run(config, ['daemon', 'bogus']).status, 2);
+});
+
+test('sharing a second copy of a shared repository warns that the first is the one served', (t) => {
+  const config = daemonUser(t);
+  const first = newRepo(t, { configDir: config });
+  first.write('f.txt', 'f\n');
+  first.commit('one');
+  first.ok(['share']);
+  const copy = join(tempDir(t), 'copy');
+  cpSync(first.dir, copy, { recursive: true });
+  const r = ok(config, ['share'], copy);
+  assert.match(r.stderr, new RegExp(`warning: ${first.dir} holds the same repository and is shared first`));
+  const again = json<{ servedFrom?: string }>(ok(config, ['share', '--json'], copy));
+  assert.equal(again.servedFrom, first.dir);
 });
 
 test('a FIFO or a directory in place of a config file is an error, not a command that blocks', (t) => {

@@ -37,6 +37,9 @@ export const command: Command = {
       }
       const id = toHex(state.id);
       const added = addShare(repo.root, id);
+      // The daemon serves a repository from one path: the first listed that holds it.
+      const first = readShares().find((s) => s.id === id && isRepository(s.path));
+      const servedFrom = first && first.path !== repo.root ? first.path : undefined;
       const daemon = await notifyDaemon();
       if (ctx.json)
         ctx.emit({
@@ -46,11 +49,16 @@ export const command: Command = {
           name: state.identity.name,
           visibility: state.identity.visibility,
           added,
+          ...(servedFrom ? { servedFrom } : {}),
           daemon: daemonSummary(daemon, id),
         });
       else
         ctx.out(
           `${added ? 'sharing' : 'already sharing'} ${repo.root} as ${repoUrl(state.id)} (${state.identity.visibility})`,
+        );
+      if (servedFrom && !ctx.json && typeof daemon === 'string')
+        ctx.err(
+          `warning: ${servedFrom} holds the same repository and is shared first: the daemon serves it from there`,
         );
       report(ctx, daemon, id);
       return 0;
