@@ -315,7 +315,7 @@ export async function moveWorktree(
       const more = paths.length > DIRTY_NAMED ? `\n  and ${paths.length - DIRTY_NAMED} more` : '';
       throw new ShoalError(
         'DIRTY_WORKTREE',
-        `your local changes to these paths would be overwritten:\n  ${paths.slice(0, DIRTY_NAMED).join('\n  ')}${more}\ncommit them or restore them first`,
+        `your local changes to these paths would be overwritten:\n  ${paths.slice(0, DIRTY_NAMED).join('\n  ')}${more}\ncommit or restore them first (an untracked file: move it away)`,
         { paths },
       );
     }

@@ -343,7 +343,7 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
       const paths = [...atRisk].sort();
       throw new ShoalError(
         'DIRTY_WORKTREE',
-        `your local changes to these paths would be overwritten by the merge:\n  ${paths.join('\n  ')}\ncommit them or restore them first`,
+        `your local changes to these paths would be overwritten by the merge:\n  ${paths.join('\n  ')}\ncommit or restore them first (an untracked file: move it away)`,
         { paths },
       );
     }
