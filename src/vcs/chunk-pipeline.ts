@@ -83,6 +83,12 @@ class Channel {
     }
   }
 
+  /** Fail the channel: the next take() throws `err`, and a wait for a message ends now. */
+  fail(err: unknown): void {
+    this.failure ??= err instanceof Error ? err : new Error(String(err));
+    this.onArrival?.();
+  }
+
   /** Let the worker fill the slot of a batch again. */
   release(slot: number): void {
     Atomics.store(this.control, 1 + slot, 0);
@@ -220,6 +226,9 @@ export class ChunkPipeline {
           () => from.release(b.slot),
           (err) => {
             this.releaseError ??= err;
+            // The worker may be waiting for this very slot, and this thread for the worker's
+            // next batch: wake this thread with the error (the workers are stopped after).
+            from.fail(err);
           },
         ),
       );

@@ -111,3 +111,27 @@ test('stored through the pipeline: the bytes read back are the file, and no stra
   assert.equal(repo.objects.totals().chunks, distinct.size);
   assert.equal(ingested.newBytes > 0, true);
 });
+
+test('a write that fails while the workers wait for their slots fails the pipeline, never hangs it', {
+  timeout: 60_000,
+}, async (t) => {
+  const path = join(tempDir(t), 'failing.bin');
+  writeFileSync(path, randomBlock(80 * MiB, 5));
+  const fd = openSync(path, 'r');
+  t.after(() => closeSync(fd));
+  const pipeline = new ChunkPipeline();
+  t.after(() => pipeline.close());
+  // A target whose writes never finish until every slot of both workers is waiting for one; then
+  // they all fail, as a disk that fills up behind a slow write would make them.
+  const pending: ((err: Error) => void)[] = [];
+  const failed = pipeline.run(fd, 80 * MiB, DEFAULT_CHUNKER, {
+    store: async () => {},
+    written: () =>
+      new Promise<void>((_, reject) => {
+        pending.push(reject);
+        if (pending.length === 8) for (const r of pending) r(new Error('no space left on device'));
+      }),
+    emit: async () => {},
+  });
+  await assert.rejects(failed, /no space left on device/);
+});
