@@ -209,8 +209,9 @@ export async function connect(
     const target = typeof t === 'string' ? multiaddr(t) : t;
     try {
       const session = await PeerSession.open(peer.node, target, opts.signal, opts.stallMs);
-      // An address without /p2p/ names no one until the connection says who answered.
-      if (session.peer !== id && connected.has(session.peer)) {
+      // A peer reached at once by another target (an address without /p2p/ names no one until
+      // the connection says who answered) keeps its first session.
+      if (connected.has(session.peer)) {
         await session.close();
         return true;
       }
