@@ -144,7 +144,10 @@ export class Repository {
 
   static find(start: string): string | undefined {
     let dir = resolve(start);
-    const st = statSync(dir, { throwIfNoEntry: false });
+    let st: Stats | undefined;
+    try {
+      st = statSync(dir, { throwIfNoEntry: false });
+    } catch {} // ENOTDIR (below a file), ELOOP: no directory there either
     if (!st) throw new ShoalError('PATH_NOT_FOUND', `no such directory: ${dir}`);
     if (!st.isDirectory()) throw new ShoalError('PATH_NOT_FOUND', `not a directory: ${dir}`);
     for (;;) {

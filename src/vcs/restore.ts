@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { compareNames, ShoalError } from '../core/index.ts';
 import type { Repository } from '../store/index.ts';
 import { stampOf } from './add.ts';
+import { holdsOtherFiles } from './checkout.ts';
 import { writeContent, writeSymlink } from './content.ts';
 import { commitTree, type FlatEntry, stagedFile, TreeReader } from './trees.ts';
 import { blockingAncestor, lstatOrNull, removeEmptyParents, repoPath } from './worktree.ts';
@@ -53,10 +54,17 @@ export async function restore(
     }
     const chosen = [...byPath.values()].sort((a, b) => compareNames(a.path, b.path));
     for (const e of chosen) {
-      // Never write through a file or symlink where a directory should be, nor over a directory.
-      const blocker =
-        blockingAncestor(repo.root, e.path) ??
-        (lstatOrNull(join(repo.root, e.path))?.isDirectory() ? e.path : undefined);
+      // Never write through a file or symlink where a directory should be, nor over a directory,
+      // unless what is in the way is tracked here and goes below (a file the source has as a
+      // directory, or the reverse).
+      let blocker = blockingAncestor(repo.root, e.path);
+      if (blocker !== undefined && absent.has(blocker)) blocker = undefined;
+      if (
+        blocker === undefined &&
+        lstatOrNull(join(repo.root, e.path))?.isDirectory() &&
+        holdsOtherFiles(repo.root, e.path, absent)
+      )
+        blocker = e.path;
       if (blocker !== undefined) {
         throw new ShoalError(
           'DIRTY_WORKTREE',
@@ -65,21 +73,7 @@ export async function restore(
         );
       }
     }
-    const restored: string[] = [];
-    const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const refreshed = [];
-    for (const e of chosen) {
-      const abs = join(repo.root, e.path);
-      mkdirSync(dirname(abs), { recursive: true });
-      if (e.kind === 'symlink') writeSymlink(repo.objects, e.id, abs);
-      else await writeContent(repo.objects, e, abs, e.executable, { replaces: true });
-      restored.push(e.path);
-      if (!opts.source) {
-        const stat = lstatOrNull(abs)!;
-        refreshed.push({ ...e, stamp: stampOf({ path: e.path, abs, stat, kind: e.kind }, nowNs) });
-      }
-    }
-    repo.staging.apply(refreshed);
+    // Removals first, so that what they clear is out of the way of the writes.
     const removed: string[] = [];
     for (const p of [...absent].sort(compareNames)) {
       // Only a file or symlink at the path itself, never through something in the way.
@@ -90,6 +84,24 @@ export async function restore(
       removeEmptyParents(repo.root, p);
       removed.push(p);
     }
+    const restored: string[] = [];
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const refreshed = [];
+    for (const e of chosen) {
+      const abs = join(repo.root, e.path);
+      // A directory where the file goes, emptied of its files above: only empty ones are left.
+      if (lstatOrNull(abs)?.isDirectory() && !holdsOtherFiles(repo.root, e.path, new Set()))
+        rmSync(abs, { recursive: true, force: true });
+      mkdirSync(dirname(abs), { recursive: true });
+      if (e.kind === 'symlink') writeSymlink(repo.objects, e.id, abs);
+      else await writeContent(repo.objects, e, abs, e.executable, { replaces: true });
+      restored.push(e.path);
+      if (!opts.source) {
+        const stat = lstatOrNull(abs)!;
+        refreshed.push({ ...e, stamp: stampOf({ path: e.path, abs, stat, kind: e.kind }, nowNs) });
+      }
+    }
+    repo.staging.apply(refreshed);
     return { restored, removed };
   });
 }

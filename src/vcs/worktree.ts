@@ -40,7 +40,11 @@ export function repoPath(root: string, cwd: string, arg: string): string {
   // The same directory reached through a symbolic link (`$PWD/file` in a shell that kept the
   // link's name): compare the real directories. The last component is left as it is: a tracked
   // symlink there is the repository's, wherever it points.
-  if (outside(rel)) rel = relative(realDir(root), join(realDir(dirname(abs)), basename(abs)));
+  if (outside(rel)) {
+    const realRoot = realDir(root);
+    rel = relative(realRoot, join(realDir(dirname(abs)), basename(abs)));
+    if (outside(rel) && realDir(abs) === realRoot) rel = ''; // the root itself, through a link
+  }
   if (rel === '') return '';
   if (outside(rel)) {
     throw new ShoalError('PATH_OUTSIDE_REPOSITORY', `'${arg}' is outside the repository at '${root}'`, {

@@ -271,6 +271,10 @@ test('-C, -q and running from a subdirectory', (t) => {
     'sub/via-link.txt',
   ]);
   assert.equal(ls([], repo.dir).length, 4);
+  mkdirSync(repo.path('not-committed'));
+  assert.deepEqual(ls([], repo.path('not-committed')), []);
+  // The root through the link is the root.
+  assert.deepEqual(repo.j<{ added: string[] }>(['add', link], repo.path('sub')).added, []);
 });
 
 test('every command takes -C and --json', (t) => {
@@ -904,6 +908,20 @@ test('restore, from the staging index and from a commit', (t) => {
     removed: [],
   });
   repo.fails(['restore', '--source', 'HEAD~1', 'nowhere'], 'PATH_NOT_FOUND');
+  // A path that is a file on one side and a directory on the other, either way round.
+  repo.ok(['rm', 'new/n.txt']);
+  repo.write('swap', 'a file first\n');
+  const fileSide = repo.commit('swap is a file');
+  repo.ok(['rm', 'swap']);
+  repo.write('swap/inner.txt', 'then a directory\n');
+  repo.commit('swap is a directory');
+  repo.ok(['restore', '--source', fileSide, 'swap']);
+  assert.equal(repo.read('swap').toString(), 'a file first\n');
+  // The other way, the file written is untracked (the index holds the directory): kept.
+  repo.fails(['restore', '--source', 'HEAD', 'swap'], 'DIRTY_WORKTREE');
+  rmSync(repo.path('swap'));
+  repo.ok(['restore', '--source', 'HEAD', 'swap']);
+  assert.equal(repo.read('swap/inner.txt').toString(), 'then a directory\n');
 });
 
 test('stats: a second version of a 20 MiB file with a small change stores little more', (t) => {

@@ -21,9 +21,12 @@ export const command: Command = {
       const path = repoPath(repo.root, ctx.cwd, positionals[1] ?? '.');
       const tree = commitTree(repo.objects, resolveRev(repo, rev));
       const entry = lookup(repo.objects, tree, path);
-      if (!entry) throw new ShoalError('PATH_NOT_FOUND', `path '${path}' does not exist in '${rev}'`);
-      const files =
-        entry.kind === 'dir'
+      // The current directory, when the commit does not have it, lists nothing (as git's ls-tree).
+      if (!entry && positionals[1] !== undefined)
+        throw new ShoalError('PATH_NOT_FOUND', `path '${path}' does not exist in '${rev}'`);
+      const files = !entry
+        ? []
+        : entry.kind === 'dir'
           ? [...flatten(repo.objects, entry.id, path)]
           : [
               {
