@@ -231,9 +231,9 @@ function inPathOrder(entries: TreeEntry[]): TreeEntry[] {
  * records either, so such a tree was made by hand, or by a version that still recorded a nested
  * repository's directory; checking it out would overwrite that repository with an old copy.
  */
-function checkedEntries(tree: ObjectId, entries: TreeEntry[], prefix: string): TreeEntry[] {
+function checkedEntries(tree: ObjectId, entries: TreeEntry[], prefix: string, nested = true): TreeEntry[] {
   const bad = entries.find((e) =>
-    prefix === '' ? namesRepoDir(e.name) : e.kind === 'dir' && e.name === REPO_DIR,
+    prefix === '' ? namesRepoDir(e.name) : nested && e.kind === 'dir' && e.name === REPO_DIR,
   );
   if (bad && prefix === '') {
     throw new ShoalError(
@@ -262,12 +262,14 @@ export function* diffTrees(
   prefix = '',
 ): Generator<TreeChange> {
   if (a && b && idEquals(a, b)) return;
-  const read = (t: ObjectId | undefined): TreeEntry[] => {
+  // The nested-repository check is made on `b`, the side a checkout or merge writes: a commit
+  // recorded by a version that still took in a nested repository's directory can be left.
+  const read = (t: ObjectId | undefined, nested: boolean): TreeEntry[] => {
     if (!t) return [];
-    return checkedEntries(t, inPathOrder(readTree(objects, t).entries), prefix);
+    return checkedEntries(t, inPathOrder(readTree(objects, t).entries), prefix, nested);
   };
-  const left = read(a);
-  const right = read(b);
+  const left = read(a, false);
+  const right = read(b, true);
   const key = (e: TreeEntry): { name: string; dir: boolean } => ({ name: e.name, dir: e.kind === 'dir' });
   let i = 0;
   let j = 0;

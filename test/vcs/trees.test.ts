@@ -171,6 +171,15 @@ test("a tree with '.shoal' at its root is refused when read back into files, nev
     isShoalError(err, 'CORRUPT_OBJECT') && /'sub\/\.shoal', where a nested repository/.test(err.message);
   assert.throws(() => [...flatten(repo.objects, nested.id)], nestedRepoDir);
   assert.throws(() => [...diffTrees(repo.objects, allowed.id, nested.id)], nestedRepoDir);
+  // Away from such a tree (the side not written), a diff or checkout goes ahead.
+  assert.deepEqual(
+    [...diffTrees(repo.objects, nested.id, allowed.id)].map((c) => [c.path, c.change]),
+    [
+      ['sub/.SHOAL/config.json', 'added'],
+      ['sub/.shoal', 'added'],
+      ['sub/.shoal/config.json', 'deleted'],
+    ],
+  );
   assert.deepEqual(
     [...flatten(repo.objects, allowed.id)].map((f) => f.path),
     ['sub/.SHOAL/config.json', 'sub/.shoal'],
