@@ -68,7 +68,7 @@ export async function pushToSwarm(
     if (report) {
       const bases = [
         ...peerCommits(target!),
-        ...repo.refs.list(`refs/remotes/${remote}/`).map((r) => r.id),
+        ...(named ? repo.refs.list(`refs/remotes/${remote}/`).map((r) => r.id) : []),
       ].filter((id) => repo.objects.has(id));
       try {
         total = newChunkBytes(repo.objects, bases, commit);

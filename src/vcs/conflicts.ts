@@ -34,7 +34,9 @@ export async function conflictStatus(repo: Repository, state: MergeState): Promi
     // Nothing staged at the path and a directory there: the file side of a file-directory
     // conflict was given up for the directory, which is staged below the path.
     const keptDirectory =
-      staged === undefined && lstatOrNull(join(repo.root, c.path))?.isDirectory() === true;
+      staged === undefined &&
+      repo.staging.hasUnder(c.path) &&
+      lstatOrNull(join(repo.root, c.path))?.isDirectory() === true;
     const matches = keptDirectory || !(await workingFileDiffers(repo, c.path, staged));
     out.push({ ...c, resolved: state.phase === 'conflicts' && sideGone && markersGone && matches });
   }
