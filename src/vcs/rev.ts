@@ -34,6 +34,12 @@ function resolveBase(repo: Repository, base: string, rev: string): ObjectId {
   if (tag) return tag;
   const remote = repo.refs.get(`refs/remotes/${base}`);
   if (remote) return remote;
+  // Fully spelt, as in git: `tags/v1` when a branch `v1` hides the tag, `heads/v1` for the branch.
+  const spelt = /^(?:refs\/)?(heads|tags)\/(.+)$/.exec(base);
+  if (spelt) {
+    const id = repo.refs.get(`refs/${spelt[1]}/${spelt[2]}`);
+    if (id) return id;
+  }
   const hex = base.toLowerCase(); // ids are printed in lower case; upper case names them too, as in git
   if (isHexPrefix(hex)) {
     const lower = Buffer.from(hex.padEnd(64, '0'), 'hex');

@@ -690,6 +690,13 @@ test('revisions: HEAD~N, HEAD^, abbreviated ids, branch names', (t) => {
     [ids[1]!.slice(0, 10).toUpperCase(), 1],
   ];
   for (const [rev, n] of cases) assert.equal(resolve(rev), ids[n], rev);
+  // A name both a branch and a tag is the branch; tags/ and heads/ say which.
+  repo.ok(['tag', 'main', ids[0]!]);
+  assert.equal(resolve('main'), ids[3]);
+  assert.equal(resolve('tags/main'), ids[0]);
+  assert.equal(resolve('refs/tags/main'), ids[0]);
+  assert.equal(resolve('heads/main~1'), ids[2]);
+  repo.ok(['tag', '-d', 'main']);
   assert.equal(repo.ok(['cat', `${ids[0]!.slice(0, 8)}:f.txt`]).stdout, 'version 0\n');
   assert.equal(repo.ok(['cat', 'HEAD~2:f.txt']).stdout, 'version 1\n');
   assert.equal(repo.ok(['cat', 'main^:f.txt']).stdout, 'version 2\n');
