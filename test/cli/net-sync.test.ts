@@ -95,6 +95,19 @@ async function servedRepo(t: T): ReturnType<typeof serve> {
   return serve(t, repo);
 }
 
+/** A served repository and a clone of it by another user, in `<parent>/clone`. */
+async function servedAndCloned(t: T) {
+  const server = await servedRepo(t);
+  const parent = tempDir(t);
+  const user = newRepo(t, { dir: join(parent, 'clone'), init: false });
+  const clone = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assert.equal(clone.status, 0, describe(clone));
+  return { server, parent, user };
+}
+
 test('a clone into a path that is a file, or below one: a clear error, exit 1, the file kept', async (t) => {
   const server = await servedRepo(t);
   const parent = tempDir(t);
@@ -114,14 +127,7 @@ test('a clone into a path that is a file, or below one: a clear error, exit 1, t
 });
 
 test('a rate that is not one: misuse as an option, a failure naming the key as a setting', async (t) => {
-  const server = await servedRepo(t);
-  const parent = tempDir(t);
-  const user = newRepo(t, { dir: join(parent, 'clone'), init: false });
-  const clone = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
-    cwd: parent,
-    configDir: user.configDir,
-  });
-  assert.equal(clone.status, 0, describe(clone));
+  const { user } = await servedAndCloned(t);
   const opts = { cwd: user.dir, configDir: user.configDir };
   for (const rate of ['10Q', '0.4', '-1']) {
     const r = await shoalAsync(t, ['fetch', `--max-download=${rate}`, '--json'], opts);
@@ -145,14 +151,7 @@ test('a rate that is not one: misuse as an option, a failure naming the key as a
 });
 
 test('a peer address that is not a multiaddr: a clear error from clone, fetch, pull, push and remote add', async (t) => {
-  const server = await servedRepo(t);
-  const parent = tempDir(t);
-  const user = newRepo(t, { dir: join(parent, 'clone'), init: false });
-  const clone = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
-    cwd: parent,
-    configDir: user.configDir,
-  });
-  assert.equal(clone.status, 0, describe(clone));
+  const { server, parent, user } = await servedAndCloned(t);
   const bad = ['garbage', '/ip4/999.0.0.1/tcp/1', `/ip4/127.0.0.1/tcp/1/p2p/not-a-peer-id`];
   const expectInvalid = (r: RunResult, what: string): void => {
     assert.equal(r.status, 1, `${what}: ${describe(r)}`);

@@ -14,7 +14,17 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers.ts';
-import { newRepo } from './repo-helpers.ts';
+import { newRepo, type TestRepo } from './repo-helpers.ts';
+
+/** What `diff <base> HEAD` says changed: [old path, path, change] per file. */
+function changes(r: TestRepo, base: string): [string | null, string, string][] {
+  const d = r.j<{ files: { path: string; change: string; oldPath: string | null }[] }>([
+    'diff',
+    base,
+    'HEAD',
+  ]);
+  return d.files.map((f) => [f.oldPath, f.path, f.change]);
+}
 
 interface Status {
   staged: { path: string; change: string }[];
@@ -89,19 +99,11 @@ test('mv: renames in the tree and the index; never onto an existing path', (t) =
   // The commit records renames: same content ids under new paths.
   const base = r.j<{ id: string }[]>(['log', '-n', '1'])[0]!.id;
   r.ok(['commit', '-m', 'moves']);
-  const d = r.j<{ files: { path: string; change: string; oldPath: string | null }[] }>([
-    'diff',
-    base,
-    'HEAD',
+  assert.deepEqual(changes(r, base), [
+    ['b.txt', 'manual/b.txt', 'renamed'],
+    ['docs/x.md', 'manual/x.md', 'renamed'],
+    ['a.txt', 'renamed/a2.txt', 'renamed'],
   ]);
-  assert.deepEqual(
-    d.files.map((f) => [f.oldPath, f.path, f.change]),
-    [
-      ['b.txt', 'manual/b.txt', 'renamed'],
-      ['docs/x.md', 'manual/x.md', 'renamed'],
-      ['a.txt', 'renamed/a2.txt', 'renamed'],
-    ],
-  );
 });
 
 test('mv of a file or directory to a name that differs only in case; checkout goes back and forth', (t) => {
@@ -114,18 +116,10 @@ test('mv of a file or directory to a name that differs only in case; checkout go
   assert.deepEqual(readdirSync(r.dir).sort(), ['.shoal', 'docs', 'readme.txt']);
   assert.deepEqual(r.j<Status>(['status']).unstaged, []);
   r.ok(['commit', '-m', 'lower case']);
-  const d = r.j<{ files: { path: string; change: string; oldPath: string | null }[] }>([
-    'diff',
-    base,
-    'HEAD',
+  assert.deepEqual(changes(r, base), [
+    ['Docs/a.md', 'docs/a.md', 'renamed'],
+    ['README.TXT', 'readme.txt', 'renamed'],
   ]);
-  assert.deepEqual(
-    d.files.map((f) => [f.oldPath, f.path, f.change]),
-    [
-      ['Docs/a.md', 'docs/a.md', 'renamed'],
-      ['README.TXT', 'readme.txt', 'renamed'],
-    ],
-  );
   r.ok(['checkout', base]);
   assert.deepEqual(readdirSync(r.dir).sort(), ['.shoal', 'Docs', 'README.TXT']);
   r.ok(['checkout', 'main']);
