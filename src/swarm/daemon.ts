@@ -76,6 +76,7 @@ export class Daemon {
       onEvent: (e) => {
         if (e.type === 'denied') log('warn', `refused peer ${e.peer}: not allowed to read`);
         if (e.type === 'peer-error') log('warn', `peer ${e.peer}: ${e.message ?? 'protocol error'}`);
+        if (e.type === 'damaged') log('warn', `${e.message} (answered as missing; run shoal fsck)`);
       },
     });
     const daemon = new Daemon(peer, opts);
@@ -124,8 +125,10 @@ export class Daemon {
             ? 'the repository was replaced'
             : undefined;
       if (!why) continue;
-      this.peer.server.remove(o.state.id);
-      o.repo.close();
+      // Closed once the requests running on it are done: closing it under them made them fail
+      // with an internal error, blamed on the peer asking. Later requests are told it is gone.
+      const closing = o.repo;
+      void this.peer.server.remove(o.state.id).then(() => closing.close());
       this.open.delete(path);
       log(why === 'unshared' ? 'info' : 'warn', `stopped serving ${path}: ${why}`);
     }

@@ -41,6 +41,8 @@ export interface FetchSummary {
   repo: string;
   peers: string[];
   banned: { peer: string; why: string }[];
+  /** Peers dropped during the fetch without a ban (gone, stalled), and why. */
+  lost: { peer: string; why: string }[];
   bytes: number;
   duplicateBytes: number;
   perPeer: Record<string, number>;
@@ -119,11 +121,14 @@ async function runFetch(
       result.chunks += more.chunks;
       result.metadataObjects += more.metadataObjects;
       result.banned.push(...more.banned);
+      result.lost.push(...more.lost);
       for (const [p, n] of Object.entries(more.perPeer)) result.perPeer[p] = (result.perPeer[p] ?? 0) + n;
       for (const id of targets) fetched.add(toHex(id));
       return true;
     } catch (err) {
       if (isShoalError(err, 'TOO_LARGE')) {
+        // What it stored before it stopped (commits, trees, index nodes) counts as fetched.
+        result.metadataObjects += Number(err.detail?.metadataObjects ?? 0);
         const size = forkLimit === 0 ? null : { bytes: Number(err.detail?.bytes ?? 0), left };
         if (targets.length === 1) tooLarge.set(toHex(targets[0]!), size);
         return false;
@@ -141,6 +146,7 @@ async function runFetch(
     repo: toHex(state.id),
     peers: view.accepted.map((c) => c.session.peer),
     banned: [...view.banned, ...result.banned],
+    lost: result.lost,
     bytes: result.bytes,
     duplicateBytes: result.duplicateBytes,
     perPeer: result.perPeer,

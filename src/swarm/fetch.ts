@@ -95,7 +95,10 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       let metadataObjects = 0;
       let metadataBytes = 0;
       const tooLarge = (bytes: number): ShoalError =>
-        new ShoalError('TOO_LARGE', `the commits come to more than ${opts.maxBytes} bytes`, { bytes });
+        new ShoalError('TOO_LARGE', `the commits come to more than ${opts.maxBytes} bytes`, {
+          bytes,
+          metadataObjects, // stored before the fetch stopped
+        });
       let queue: Need[] = [];
       const want = (need: Need): void => {
         const key = toHex(need.id);

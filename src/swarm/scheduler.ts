@@ -31,6 +31,8 @@ export interface SchedulerResult {
   duplicateBytes: number;
   perPeer: Record<string, number>;
   banned: { peer: string; why: string }[];
+  /** Peers dropped without a ban (gone, stalled, no longer serving the repository), and why. */
+  lost: { peer: string; why: string }[];
 }
 
 export interface SchedulerOptions {
@@ -77,7 +79,7 @@ interface PeerState {
 
 export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerResult> {
   const n = opts.chunks.length;
-  const result: SchedulerResult = { bytes: 0, duplicateBytes: 0, perPeer: {}, banned: [] };
+  const result: SchedulerResult = { bytes: 0, duplicateBytes: 0, perPeer: {}, banned: [], lost: [] };
   if (n === 0) return result;
   const state = new Uint8Array(n);
   const requestedFrom = new Uint8Array(n); // how many peers a chunk is outstanding at
@@ -134,12 +136,13 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
   };
 
   const drop = (p: PeerState, why: string, ban: boolean): void => {
-    if (!p.alive) return;
+    // (Once the transfer is over, requests still out fail as their streams close: no news.)
+    if (!p.alive || settled) return;
     p.alive = false;
     if (ban) {
       result.banned.push({ peer: p.peer.session.peer, why });
       void p.peer.session.close(`banned: ${why}`);
-    }
+    } else result.lost.push({ peer: p.peer.session.peer, why });
     for (let i = 0; i < n; i++) if (p.peer.has[i]) availability[i]!--;
     for (const i of p.inFlight) {
       requestedFrom[i]!--;
@@ -266,7 +269,12 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
           settle(
             new ShoalError(
               'PEER_ERROR',
-              `no peer left to fetch from (${n - done} chunks missing; run the command again to resume)`,
+              `no peer left to fetch from (${n - done} chunks missing; run the command again to resume): ${[
+                ...result.banned,
+                ...result.lost,
+              ]
+                .map((l) => `peer ${l.peer}: ${l.why}`)
+                .join('; ')}`,
             ),
           );
           return;

@@ -45,7 +45,8 @@ export type PushHandler = (
 ) => Promise<string[]>;
 
 export interface ServerEvent {
-  type: 'served' | 'denied' | 'peer-error';
+  /** `damaged`: an object of ours failed its check when read to be sent (answered as missing). */
+  type: 'served' | 'denied' | 'peer-error' | 'damaged';
   peer: string;
   bytes?: number;
   message?: string;
@@ -64,6 +65,9 @@ const SEND_GROUP_BYTES = 1024 * 1024;
 
 export class SyncServer {
   private readonly repos = new Map<string, ServedRepo>();
+  // Requests running on each served repository, and remove()s waiting for them to end.
+  private readonly running = new Map<ServedRepo, number>();
+  private readonly idle: (() => void)[] = [];
   private readonly opts: SyncServerOptions;
   /** Object bytes handed to the stream so far, to every peer. */
   bytesServed = 0;
@@ -92,8 +96,36 @@ export class SyncServer {
     this.repos.set(toHex(served.state.id), served);
   }
 
-  remove(id: ObjectId): void {
+  /**
+   * Stop serving a repository. Streams bound to it get an error from their next request on; the
+   * promise resolves once no request of theirs is still running, when the repository may be
+   * closed.
+   */
+  async remove(id: ObjectId): Promise<void> {
+    const served = this.repos.get(toHex(id));
     this.repos.delete(toHex(id));
+    while (served && (this.running.get(served) ?? 0) > 0) {
+      await new Promise<void>((resolve) => this.idle.push(resolve));
+    }
+  }
+
+  /** Whether `served` is still served (not removed since a stream bound to it). */
+  private stillServed(served: ServedRepo): boolean {
+    return this.repos.get(toHex(served.state.id)) === served;
+  }
+
+  private async whileRunning<T>(served: ServedRepo, work: () => Promise<T>): Promise<T> {
+    this.running.set(served, (this.running.get(served) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      const left = (this.running.get(served) ?? 1) - 1;
+      if (left > 0) this.running.set(served, left);
+      else {
+        this.running.delete(served);
+        for (const wake of this.idle.splice(0)) wake();
+      }
+    }
   }
 
   has(id: ObjectId): boolean {
@@ -171,6 +203,11 @@ export class SyncServer {
           await fail(WIRE_ERRORS.badRequest, 'say hello first');
           continue;
         }
+        if (!this.stillServed(bound)) {
+          bound = null;
+          await fail(WIRE_ERRORS.notFound, 'this peer stopped serving the repository');
+          continue;
+        }
         // Checked on every request, not only at hello: a key taken off a private repository's
         // list loses access on the streams it already has open too.
         if (!mayRead(bound.repo, bound.state, key)) {
@@ -182,35 +219,39 @@ export class SyncServer {
           );
           continue;
         }
-        switch (request.type) {
-          case 'get':
-            await this.sendObjects(bound.repo, request.req, request.ids, writer, peer);
-            break;
-          case 'have':
-            await writer.write(await haveMap(bound.repo, request, () => this.touch()));
-            this.touch();
-            break;
-          case 'push': {
-            if (!this.opts.onPush) {
-              await fail(WIRE_ERRORS.forbidden, 'this peer does not accept pushes');
+        // A repository removed meanwhile is closed only once this request is done with it.
+        const served = bound;
+        await this.whileRunning(served, async () => {
+          switch (request.type) {
+            case 'get':
+              await this.sendObjects(served.repo, request.req, request.ids, writer, peer);
+              break;
+            case 'have':
+              await writer.write(await haveMap(served.repo, request, () => this.touch()));
+              this.touch();
+              break;
+            case 'push': {
+              if (!this.opts.onPush) {
+                await fail(WIRE_ERRORS.forbidden, 'this peer does not accept pushes');
+                break;
+              }
+              try {
+                const updated = await this.opts.onPush(served, request, { key, connection });
+                await writer.write({ type: 'pushed', req: request.req, updated });
+              } catch (err) {
+                if (!isShoalError(err)) throw err;
+                const code =
+                  err.code === 'PERMISSION_DENIED'
+                    ? WIRE_ERRORS.forbidden
+                    : err.code === 'NOT_FAST_FORWARD'
+                      ? WIRE_ERRORS.notFastForward
+                      : WIRE_ERRORS.internal;
+                await fail(code, err.message);
+              }
               break;
             }
-            try {
-              const updated = await this.opts.onPush(bound, request, { key, connection });
-              await writer.write({ type: 'pushed', req: request.req, updated });
-            } catch (err) {
-              if (!isShoalError(err)) throw err;
-              const code =
-                err.code === 'PERMISSION_DENIED'
-                  ? WIRE_ERRORS.forbidden
-                  : err.code === 'NOT_FAST_FORWARD'
-                    ? WIRE_ERRORS.notFastForward
-                    : WIRE_ERRORS.internal;
-              await fail(code, err.message);
-            }
-            break;
           }
-        }
+        });
       }
       await writer.close().catch(() => {});
     } catch (err) {
@@ -272,7 +313,10 @@ export class SyncServer {
         groupBytes += data.length;
       } catch (err) {
         if (!isShoalError(err)) throw err;
-        // Missing, or corrupt here: either way the peer must get it elsewhere, and soon.
+        // Missing, or corrupt here: either way the peer must get it elsewhere, and soon. Damage
+        // is this repository's problem, and said.
+        if (err.code === 'CORRUPT_OBJECT')
+          this.opts.onEvent?.({ type: 'damaged', peer, message: err.message });
         group.push({ header: { type: 'missing', req, id } });
         await sendGroup();
         continue;

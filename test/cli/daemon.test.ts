@@ -21,9 +21,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { fileLogger, rotateLog } from '../../src/cli/daemon-process.ts';
 import { json, shoalSpawn, tempDir } from '../helpers.ts';
-import { until } from '../swarm/swarm-helpers.ts';
+import { packBytes, until } from '../swarm/swarm-helpers.ts';
 import { daemonUser, isDaemon, ok, run, type State, startDaemon, status } from './daemon-helpers.ts';
-import { describe, newRepo } from './repo-helpers.ts';
+import { describe, newRepo, randomFile } from './repo-helpers.ts';
 
 test('daemon start, status and stop', (t) => {
   const config = daemonUser(t);
@@ -157,6 +157,38 @@ test('the daemon accepts pushes from listed writers', (t) => {
     readFileSync(join(config, 'daemon.log'), 'utf8'),
     /info push from 12D3KooW\w+ to .*: refs\/heads\/main/,
   );
+});
+
+test('unsharing a repository while a clone downloads from the daemon ends the clone with a clear error', async (t) => {
+  const config = daemonUser(t, { 'transfer.max-upload': '1M' });
+  const repo = newRepo(t, { configDir: config });
+  randomFile(repo.path('data.bin'), 6 * 1024 * 1024);
+  repo.commit('data');
+  repo.ok(['share']);
+  const daemon = startDaemon(t, config);
+  const user = daemonUser(t);
+  const dest = join(tempDir(t), 'copy');
+  const clone = shoalSpawn(['clone', daemon.addrs[0]!, dest, '--json'], { configDir: user });
+  t.after(() => clone.kill('SIGKILL'));
+  let stdout = '';
+  clone.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  const exited = once(clone, 'exit') as Promise<[number | null]>;
+  await until('the clone to store its first MiB', () => packBytes(dest) > 1024 * 1024);
+  ok(config, ['unshare'], repo.dir);
+  const [code] = await exited;
+  assert.equal(code, 1, stdout);
+  assert.match(
+    json<{ error: { message: string } }>({ status: 1, stdout, stderr: '', stdoutBytes: Buffer.from(stdout) })
+      .error.message,
+    /stopped serving the repository/,
+  );
+  // The daemon stopped serving it cleanly: no internal error, nothing blamed on the peer.
+  const log = readFileSync(join(config, 'daemon.log'), 'utf8');
+  assert.match(log, /stopped serving .*: unshared/);
+  assert.doesNotMatch(log, /finalized|warn peer/);
+  assert.equal(status(config).status, 0);
 });
 
 test('a stale pid file is replaced by start and removed by stop', (t) => {

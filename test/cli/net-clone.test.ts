@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import {
   chmodSync,
   existsSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -218,6 +219,35 @@ test('remote add, list and fetch by name; remote remove drops its tracking branc
   carol.ok(['remote', 'remove', 'seed']);
   assert.equal(carol.run(['log', 'seed/main']).status, 1);
   assert.equal(tip(carol, 'origin/main'), v2);
+});
+
+test('a seeder whose pack is damaged answers that chunk as missing and says so on its stderr', async (t) => {
+  const repo = newRepo(t);
+  randomFile(repo.path('data.bin'), 2 * 1024 * 1024);
+  repo.commit('data');
+  // One byte in the middle of the pack: inside a chunk of the file.
+  const pack = join(
+    repo.dir,
+    '.shoal',
+    'packs',
+    readdirSync(repo.path('.shoal/packs')).find((n) => n.endsWith('.pack'))!,
+  );
+  const bytes = readFileSync(pack);
+  bytes[bytes.length >> 1]! ^= 0x40;
+  writeFileSync(pack, bytes);
+  const server = await serve(t, repo);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assert.equal(r.status, 1, describe(r));
+  await until('the seeder to report its damage', () => /answered as missing/.test(server.stderr()));
+  assert.match(
+    server.stderr(),
+    /^warning: object [0-9a-f]{64} is corrupt \(.*\): answered as missing; run 'shoal fsck'$/m,
+  );
 });
 
 test('push: a fast-forward moves the serving peer branch and working tree', async (t) => {
@@ -481,6 +511,7 @@ test('a fork whose new data is over fetch.fork-limit is listed, not fetched, unt
     assertOk(r, 'fetch');
     return parseJson<{
       updated: string[];
+      metadataObjects: number;
       skippedForks: { ref: string; size: { bytes: number; left: number } | null }[];
     }>(r);
   };
@@ -497,6 +528,8 @@ test('a fork whose new data is over fetch.fork-limit is listed, not fetched, unt
   assert.equal(tip(carol, 'origin/main'), head);
   const grown = packBytes(carol.dir) - stored;
   assert.ok(grown < 1024 * 1024, `${grown} bytes stored for the skipped fork`);
+  // What it did store of the fork (its commit, tree and index nodes) is reported.
+  assert.ok(limited.metadataObjects > 0, JSON.stringify(limited));
   const human = await shoalAsync(t, ['fetch', 'origin', '--peer', bobServer.addr], {
     cwd: carol.dir,
     configDir: carol.configDir,

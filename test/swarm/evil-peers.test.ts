@@ -237,7 +237,13 @@ describe('a peer that stops answering chunk requests', () => {
     const evil = await evilPeer(t, mirror, mirror.configDir, 'silent-chunks');
     const { r } = await cloneWithStallTimeout(t, evil.addr, 1);
     assert.equal(r.status, 1, r.stdout);
-    assert.equal(parseJson<{ error: { code: string } }>(r).error.code, 'PEER_ERROR');
+    const e = parseJson<{ error: { code: string; message: string } }>(r).error;
+    assert.equal(e.code, 'PEER_ERROR');
+    // The error says which peer went and why.
+    assert.match(
+      e.message,
+      new RegExp(`no peer left to fetch from .*: peer ${evil.peerId}: sent nothing for 1 s`),
+    );
   });
 
   it('next to an honest peer, the clone completes and the silent one is dropped, not banned', {

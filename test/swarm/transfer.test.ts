@@ -144,6 +144,12 @@ it('a seeder killed (-9) mid-transfer: the clone completes from the other seeder
     !s.banned.some((b) => b.peer === victim.peerId),
     `vanishing is not misbehaving: ${JSON.stringify(s.banned)}`,
   );
+  // It is listed as lost, with why.
+  assert.ok(
+    s.lost.some((l) => l.peer === victim.peerId && l.why.length > 0),
+    JSON.stringify(s.lost),
+  );
+  assert.ok(!s.lost.some((l) => l.peer === keep.peerId), JSON.stringify(s.lost));
   assert.equal(sha256File(clone.path('model.bin')), sum);
   assertFsck(clone);
 });

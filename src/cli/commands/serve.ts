@@ -28,6 +28,7 @@ export const command: Command = {
     return withRepo(ctx, async (repo) => {
       const user = identity();
       const state = await ensureRepoIdentity(repo, user);
+      const reported = new Set<string>();
       const listen =
         (values.listen as string[] | undefined) ??
         (repo.config('serve.listen') ?? '/ip4/0.0.0.0/tcp/0').split(/\s+/);
@@ -36,6 +37,12 @@ export const command: Command = {
         listen,
         mdns: lanDiscovery(values.mdns === true || repo.config('serve.mdns') === 'true'),
         maxUpload: maxUpload ?? rateSetting(repo.config('transfer.max-upload'), 'transfer.max-upload'),
+        // Once per object: a peer asking again for a damaged chunk is told again that it is missing.
+        onEvent: (e) => {
+          if (e.type !== 'damaged' || ctx.quiet || reported.has(e.message ?? '')) return;
+          reported.add(e.message ?? '');
+          ctx.err(`warning: ${e.message}: answered as missing; run 'shoal fsck'`);
+        },
       });
       peer.server.add({ repo, state });
       peer.server.setPushHandler(pushHandler(() => peer.node, peer.download));
