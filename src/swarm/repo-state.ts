@@ -129,10 +129,24 @@ export function servedRefs(
   const writers = new Set(keyList(repo.config('access.writers')));
   const rank = (signer: Uint8Array): number =>
     isDelegate(state.identity, signer) ? 0 : writers.has(toHex(signer)) ? 1 : 2;
+  // A delegate's document is relayed only once this peer holds every commit it names whole (a
+  // ref of its own at each, as `have` answers): one that stored the newest document and was then
+  // interrupted in the middle of the fetch would otherwise hand it to everyone, and a clone that
+  // could come complete from the peers holding the version before would fail for want of chunks
+  // nobody has yet.
+  const held = new Set(repo.refs.list('refs/').map((r) => toHex(r.id)));
+  const holdsAll = (doc: Uint8Array): boolean => {
+    try {
+      return [...decodeSignedRefs(doc).refs.values()].every((id) => held.has(toHex(id)));
+    } catch {
+      return false;
+    }
+  };
   const others = repo.signedRefs
     .all()
     .filter((d) => Buffer.compare(d.signer, user.publicKey) !== 0)
     .map((d) => ({ doc: d.doc, rank: rank(d.signer) }))
+    .filter((d) => d.rank !== 0 || holdsAll(d.doc))
     .sort((a, b) => a.rank - b.rank);
   const out = [own];
   let bytes = own.length;

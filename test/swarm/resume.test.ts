@@ -114,3 +114,53 @@ test('a fetch killed (-9) mid-transfer resumes without fetching again what it st
   assert.equal(sha256File(user.path('a.bin')), sha256File(origin.path('a.bin')));
   assertFsck(user);
 });
+
+test("a peer interrupted while fetching a new version does not pass that version's refs on before it holds it", async (t) => {
+  const origin = newRepo(t);
+  randomFile(origin.path('v1.bin'), 2 * MiB);
+  const v1 = origin.commit('v1');
+  const first = await serve(t, origin, { args: ['--max-upload', '4M'] });
+  // Carol holds the first version whole.
+  const parent = tempDir(t);
+  const carol = userAt(t, join(parent, 'carol'));
+  assertOk(
+    await shoalAsync(t, ['clone', first.addr, carol.dir], { cwd: parent, configDir: carol.configDir }),
+    'carol',
+  );
+  await first.kill();
+  // The delegate moves on; Gina starts to clone the new version and is killed half way.
+  const v2Size = 16 * MiB;
+  randomFile(origin.path('v2.bin'), v2Size);
+  const v2 = origin.commit('v2');
+  const second = await serve(t, origin, { args: ['--max-upload', '4M'] });
+  const gina = userAt(t, join(parent, 'gina'));
+  const interrupted = shoalBg(t, ['clone', second.addr, gina.dir, '--json'], {
+    cwd: parent,
+    configDir: gina.configDir,
+  });
+  await until(
+    'gina to store part of the new version',
+    () => packBytes(gina.dir) >= v2Size / 4 || interrupted.finished(),
+  );
+  assert.equal(
+    interrupted.finished(),
+    false,
+    `gina's clone finished before the kill: ${interrupted.stdout()}`,
+  );
+  await interrupted.kill();
+  await second.kill(); // the delegate goes offline
+  // Harry clones from both: the version that someone holds whole, not the one nobody does.
+  const ginaServer = await serve(t, gina);
+  const carolServer = await serve(t, carol);
+  const harry = userAt(t, join(parent, 'harry'));
+  const id = carol.j<{ id: string }>(['info']).id;
+  const r = await shoalAsync(
+    t,
+    ['clone', `shoal://${id}`, harry.dir, '--peer', ginaServer.addr, '--peer', carolServer.addr, '--json'],
+    { cwd: parent, configDir: harry.configDir },
+  );
+  assertOk(r, 'harry');
+  assert.equal(parseJson<CloneSummary>(r).commit, v1);
+  assert.notEqual(v1, v2);
+  assertFsck(harry);
+});
