@@ -76,6 +76,12 @@ function diskError(err: unknown): never {
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     throw new ShoalError('DISK_FULL', 'no space left on device; nothing was committed');
   }
+  if (code === 'EFBIG') {
+    throw new ShoalError(
+      'FILE_TOO_LARGE',
+      'a pack file would grow past this file system or your file size limit; nothing was committed',
+    );
+  }
   throw err;
 }
 

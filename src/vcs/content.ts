@@ -119,6 +119,11 @@ export function mapWriteError(err: unknown, abs: string): never {
     throw new ShoalError('DISK_FULL', `no space left on device writing '${abs}'`);
   if (code === 'EACCES')
     throw new ShoalError('PERMISSION_DENIED', `cannot write '${abs}': permission denied`);
+  if (code === 'EFBIG')
+    throw new ShoalError(
+      'FILE_TOO_LARGE',
+      `cannot write '${abs}': too large for this file system or your file size limit`,
+    );
   throw err;
 }
 

@@ -26,7 +26,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { chunkLengths, hashChunk, toHex } from '../../src/core/index.ts';
-import { json, shoal, shoalSpawn, tempDir } from '../helpers.ts';
+import { BIN, json, shoal, shoalEnv, shoalSpawn, tempDir } from '../helpers.ts';
 import {
   configFor,
   describe,
@@ -817,6 +817,34 @@ test('-C naming a file, or nothing, and cat of the root: one-line errors', (t) =
   const bogus = repo.run(['status', '--bogus']);
   assert.equal(bogus.status, 2);
   assert.match(bogus.stderr, /^unknown option '--bogus'\nusage: shoal status/);
+});
+
+test('a file over the file size limit (EFBIG) is a one-line error, for restore and for add', (t) => {
+  const repo = newRepo(t);
+  repo.write('big.bin', randomBytes(3 * 1024 * 1024));
+  repo.commit('big');
+  rmSync(repo.path('big.bin'));
+  repo.write('new.bin', randomBytes(3 * 1024 * 1024));
+  const limited = (args: string[]) =>
+    spawnSync('bash', ['-c', 'ulimit -f 1024; exec "$0" "$@"', process.execPath, BIN, ...args, '--json'], {
+      cwd: repo.dir,
+      env: shoalEnv({ configDir: repo.configDir }),
+      encoding: 'utf8',
+    });
+  for (const [args, message] of [
+    [
+      ['restore', 'big.bin'],
+      /cannot write .*big\.bin': too large for this file system or your file size limit/,
+    ],
+    [['add', 'new.bin'], /a pack file would grow past this file system or your file size limit/],
+  ] as const) {
+    const r = limited([...args]);
+    assert.equal(r.status, 1, r.stderr);
+    const e = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
+    assert.equal(e.code, 'FILE_TOO_LARGE');
+    assert.match(e.message, message);
+  }
+  assertClean(repo);
 });
 
 test('init where .shoal is a file: a clear error, the file kept', (t) => {
