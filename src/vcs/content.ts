@@ -11,6 +11,7 @@ import {
   fstatSync,
   fsyncSync,
   openSync,
+  readdirSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -91,10 +92,61 @@ const TEMP_NAME_BYTES = 200;
  * near the file system's limit gives only the start of it, followed by a hash of the whole name
  * (so two long names with a common start still get different temporaries).
  */
-export function tempPathFor(abs: string): string {
+export function tempPathFor(abs: string, pid = process.pid): string {
   let name = basename(abs);
   if (Buffer.byteLength(name) > TEMP_NAME_BYTES) name = cutName(name, TEMP_NAME_BYTES, 16);
-  return join(dirname(abs), `.${name}.shoal-tmp-${process.pid}`);
+  return join(dirname(abs), `.${name}.shoal-tmp-${pid}`);
+}
+
+/** Whether a name is one of the temporaries above: never the user's, never tracked. */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+const TEMP_NAME = /^\..+\.shoal-tmp-\d+$/;
+
+// The temporaries this process is writing, so that an interrupted command can remove them.
+const writing = new Set<string>();
+
+/** Remove the temporaries being written (Ctrl-C): best effort, synchronous. */
+export function removeTempFiles(): void {
+  for (const tmp of writing) {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+  }
+  writing.clear();
+}
+
+/**
+ * Remove what an earlier process killed while writing `abs` left beside it (its temporary,
+ * named with its pid). Done for large files, which such leftovers make costly; the walk passes
+ * over every temporary, so none is ever taken for a file of the user's.
+ */
+function removeLeftovers(abs: string): void {
+  const prefix = basename(tempPathFor(abs, 0)).slice(0, -1); // '.<name>.shoal-tmp-'
+  let names: string[];
+  try {
+    names = readdirSync(dirname(abs)).filter((n) => n.startsWith(prefix));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = Number(n.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    try {
+      unlinkSync(join(dirname(abs), n));
+    } catch {}
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
@@ -156,12 +208,14 @@ export async function writeContent(
 ): Promise<BigIntStats> {
   const { onBytes } = opts;
   const tmp = tempPathFor(abs);
+  if (ref.size >= DURABLE_FILE) removeLeftovers(abs);
   let fd: number;
   try {
     fd = openSync(tmp, 'w', executable ? 0o777 : 0o666);
   } catch (err) {
     mapWriteError(err, abs);
   }
+  writing.add(tmp);
   const file: TempFile = { fd, tmp, abs, closed: false, replaces: opts.replaces === true };
   if (ref.size < DURABLE_FILE) return writeSmall(objects, ref, file, executable, onBytes);
   let out: FileAppender | null = null;
@@ -230,6 +284,7 @@ function install(file: TempFile, executable: boolean, durable: boolean): BigIntS
     } catch {} // gone already, or not removable: the rename reports what matters
   }
   renameSync(file.tmp, file.abs);
+  writing.delete(file.tmp);
   return stat;
 }
 
@@ -241,6 +296,7 @@ function abandon(file: TempFile, err: unknown): never {
     } catch {}
   }
   rmSync(file.tmp, { force: true });
+  writing.delete(file.tmp);
   mapWriteError(err, file.abs);
 }
 

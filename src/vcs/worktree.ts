@@ -18,6 +18,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import ignore, { type Ignore } from 'ignore';
 import { compareNames, comparePathKeys, escapeNameBytes, escapePath, ShoalError } from '../core/index.ts';
 import { namesRepoDir, REPO_DIR, type Staging } from '../store/index.ts';
+import { isTempName } from './content.ts';
 
 export const IGNORE_FILE = '.shoalignore';
 
@@ -289,6 +290,8 @@ function* walkFrom(
     // the nested repository's later commits. Deeper, only the exact name is a repository's: a
     // directory called `SHOAL~1` or `.SHOAL` there, or a file called `.shoal`, is the user's, and tracked.
     if (start === '' ? namesRepoDir(d.name) : d.name === REPO_DIR && d.isDirectory()) continue;
+    // A file shoal is writing, or one a killed checkout left: never the user's, never tracked.
+    if (!d.isDirectory() && isTempName(d.name)) continue;
     const bad = undecodable?.get(d.name);
     if (bad) {
       const path = start === '' ? d.name : `${start}/${d.name}`;

@@ -18,6 +18,7 @@ import {
   statSync,
   symlinkSync,
   truncateSync,
+  watch,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -844,6 +845,53 @@ test('a file over the file size limit (EFBIG) is a one-line error, for restore a
     assert.equal(e.code, 'FILE_TOO_LARGE');
     assert.match(e.message, message);
   }
+  assertClean(repo);
+});
+
+test('Ctrl-C during a checkout removes the file it was writing; a kill -9 leftover is passed over, then removed', async (t) => {
+  const repo = newRepo(t);
+  const size = 192 * 1024 * 1024;
+  const v1 = randomFile(repo.path('big.bin'), size);
+  const c1 = repo.commit('v1');
+  const fd = openSync(repo.path('big.bin'), 'r+');
+  writeSync(fd, Buffer.from('changed'), 0, 7, size / 2);
+  closeSync(fd);
+  repo.commit('v2');
+  const temporaries = (): string[] => readdirSync(repo.dir).filter((n) => n.includes('.shoal-tmp-'));
+  // Run `checkout <rev>` and send `signal` the moment its temporary appears.
+  const interrupt = async (
+    rev: string,
+    signal: NodeJS.Signals,
+  ): Promise<{ code: number | null; stderr: string }> => {
+    const child = shoalSpawn(['-C', repo.dir, 'checkout', rev], { configDir: repo.configDir });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    let sent = false;
+    const watcher = watch(repo.dir, (_event, name) => {
+      if (sent || !String(name).includes('.shoal-tmp-')) return;
+      sent = true;
+      child.kill(signal);
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    watcher.close();
+    return { code, stderr };
+  };
+  const stopped = await interrupt(c1, 'SIGINT');
+  assert.equal(stopped.code, 1, stopped.stderr);
+  assert.match(stopped.stderr, /^error: interrupted$/m);
+  assert.deepEqual(temporaries(), []);
+  repo.ok(['checkout', c1]);
+  assert.equal(sha256File(repo.path('big.bin')), v1);
+
+  const killed = await interrupt('main', 'SIGKILL');
+  assert.equal(killed.code, null);
+  assert.equal(temporaries().length, 1, 'kill -9 leaves its temporary');
+  const st = repo.j<Status>(['status']);
+  assert.deepEqual(st.untracked, [], "a temporary is never taken for a file of the user's");
+  repo.ok(['checkout', 'main']);
+  assert.deepEqual(temporaries(), [], 'the next write of the file removes what the killed one left');
   assertClean(repo);
 });
 

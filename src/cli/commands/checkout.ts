@@ -3,6 +3,7 @@ import { toHex } from '../../core/index.ts';
 import { checkout, resolveRev } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
+import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -13,6 +14,7 @@ export const command: Command = {
   usage: USAGE,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
+      removeTemporariesOnInterrupt(ctx);
       const { values, positionals } = parse(args, { force: { type: 'boolean', short: 'f' } }, USAGE);
       if (positionals.length !== 1) usage(USAGE);
       const rev = positionals[0]!;

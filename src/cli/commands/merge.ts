@@ -11,6 +11,7 @@ import {
 } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { plural, quotePath } from '../format.ts';
+import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 
@@ -56,6 +57,7 @@ export const command: Command = {
   usage: USAGE,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
+      removeTemporariesOnInterrupt(ctx);
       const { values, positionals } = parse(
         args,
         {

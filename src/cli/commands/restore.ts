@@ -2,6 +2,7 @@
 import { resolveRev, restore } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
+import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -12,6 +13,7 @@ export const command: Command = {
   usage: USAGE,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
+      removeTemporariesOnInterrupt(ctx);
       const { values, positionals } = parse(args, { source: { type: 'string', short: 's' } }, USAGE);
       if (positionals.length === 0) usage(USAGE);
       const source = values.source === undefined ? undefined : resolveRev(repo, values.source as string);

@@ -1,0 +1,21 @@
+// Ctrl-C (or SIGTERM) in a command that writes working files: the files being written under a
+// temporary name are removed, then the command ends as an interrupted add does. Without this the
+// default exit left a partly written temporary beside the file for good. What was already done
+// stays consistent as after a crash: the next checkout or switch completes the work.
+
+import { removeTempFiles } from '../vcs/index.ts';
+import type { Context } from './context.ts';
+
+export function removeTemporariesOnInterrupt(ctx: Context): void {
+  const stop = (): void => {
+    removeTempFiles();
+    if (ctx.json)
+      process.stdout.write(`${JSON.stringify({ error: { code: 'ABORTED', message: 'interrupted' } })}\n`);
+    process.stderr.write('error: interrupted\n');
+    process.exit(1);
+  };
+  // (`on`, not `once`: a second Ctrl-C while the first is handled must not kill the process
+  // before the temporaries are gone.)
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
