@@ -83,6 +83,11 @@ class WorkingFile {
   }
 }
 
+/** Whether the stat stamp of staged entry `staged` vouches for the working file at `path`. */
+export function stampHolds(repo: Repository, path: string, staged: StagedEntry | undefined): boolean {
+  return new WorkingFile(repo, path).stampHolds(staged);
+}
+
 /** Whether the working file at `path` differs from what is staged (or exists while nothing is). */
 export async function workingFileDiffers(
   repo: Repository,

@@ -7,9 +7,9 @@ import { dirname, join } from 'node:path';
 import { compareNames, ShoalError } from '../core/index.ts';
 import type { Repository } from '../store/index.ts';
 import { stampOf } from './add.ts';
-import { holdsOtherFiles } from './checkout.ts';
+import { holdsOtherFiles, stampHolds } from './checkout.ts';
 import { writeContent, writeSymlink } from './content.ts';
-import { commitTree, type FlatEntry, stagedFile, TreeReader } from './trees.ts';
+import { commitTree, type FlatEntry, sameEntry, stagedFile, TreeReader } from './trees.ts';
 import { blockingAncestor, lstatOrNull, removeEmptyParents, repoPath } from './worktree.ts';
 
 export async function restore(
@@ -88,6 +88,11 @@ export async function restore(
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     const refreshed = [];
     for (const e of chosen) {
+      // Already there, as the index's stamp vouches (for a commit's content, when the index
+      // holds the same): not written again, as git does not. Rewriting gave the file a new
+      // inode (breaking hard links) and made the next status read it all.
+      const staged = repo.staging.get(e.path);
+      if ((!opts.source || sameEntry(staged, e)) && stampHolds(repo, e.path, staged)) continue;
       const abs = join(repo.root, e.path);
       // A directory where the file goes, emptied of its files above: only empty ones are left.
       if (lstatOrNull(abs)?.isDirectory() && !holdsOtherFiles(repo.root, e.path, new Set()))

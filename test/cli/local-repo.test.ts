@@ -931,6 +931,28 @@ test('restore, from the staging index and from a commit', (t) => {
   assert.equal(repo.read('swap/inner.txt').toString(), 'then a directory\n');
 });
 
+test('restore writes only what is missing or changed: unchanged files keep their inode and stamp', (t) => {
+  const repo = newRepo(t);
+  repo.write('same.bin', randomBytes(3 * 1024 * 1024));
+  repo.write('gone.txt', 'gone\n');
+  repo.commit('one');
+  repo.ok(['status']); // stamps settle
+  const inode = statSync(repo.path('same.bin')).ino;
+  rmSync(repo.path('gone.txt'));
+  assert.deepEqual(repo.j<{ restored: string[] }>(['restore', '.']).restored, ['gone.txt']);
+  assert.equal(statSync(repo.path('same.bin')).ino, inode);
+  // (gone.txt may be written again: just written, its stamp cannot vouch for it yet.)
+  assert.ok(
+    !repo.j<{ restored: string[] }>(['restore', '--source', 'HEAD', '.']).restored.includes('same.bin'),
+  );
+  assert.equal(statSync(repo.path('same.bin')).ino, inode);
+  // A changed file is written back.
+  repo.write('same.bin', 'scribbled');
+  assert.deepEqual(repo.j<{ restored: string[] }>(['restore', 'same.bin']).restored, ['same.bin']);
+  const st = repo.j<Status>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+});
+
 test('stats: a second version of a 20 MiB file with a small change stores little more', (t) => {
   const repo = newRepo(t);
   const size = 20 << 20;
