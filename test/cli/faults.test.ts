@@ -324,7 +324,7 @@ test('a flipped byte in a pack: fsck names the object, cat and checkout fail wit
     new RegExp(`^error: file data\\.bin: needs object ${chunkId}, which is corrupt$`, 'm'),
   );
   assert.doesNotMatch(fsckHuman.stderr, /other\.txt/);
-  assert.match(fsckHuman.stdout, /verified, \d+ reachable, 2 problems$/m);
+  assert.match(fsckHuman.stdout, /verified, \d+ commits, trees and index nodes reachable, 2 problems$/m);
 
   // cat streams verified chunks: what it writes is a prefix of the true content, then it fails.
   const cat = repo.run(['cat', `${c1}:data.bin`]);

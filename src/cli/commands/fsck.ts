@@ -26,7 +26,7 @@ export const command: Command = {
         for (const p of result.problems)
           ctx.err(`error: ${p.problem.includes(p.id) ? '' : `${p.id}: `}${p.problem}`);
         ctx.out(
-          `${result.objects} objects (${formatBytes(result.bytes)}) verified, ${result.reachable} reachable, ` +
+          `${result.objects} objects (${formatBytes(result.bytes)}) verified, ${result.reachable} commits, trees and index nodes reachable, ` +
             plural(result.problems.length, 'problem'),
         );
       }
