@@ -84,6 +84,14 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
         else content(e.id, e.height, `file ${p}`);
       }
     });
+  // The identity document the repository serves and clones by (shoal info, shoal://<id>).
+  const identity = repo.meta('repo-id');
+  if (identity) {
+    const id = new Uint8Array(Buffer.from(identity, 'hex'));
+    if (!repo.objects.has(id))
+      problems.push({ id: identity, problem: 'the repository identity document is missing' });
+    else check(id, 'repository identity', () => {});
+  }
   const pending: ObjectId[] = repo.db
     .prepare('SELECT id FROM refs')
     .all()

@@ -1,7 +1,8 @@
 // `gc`: find what is reachable, then let the store drop the rest and compact its packs.
-// Roots: every branch and tag, HEAD, the staging index, both sides of a merge in progress, and
-// (for the grace period) every commit named in the reflog or made recently, so a deleted
-// branch or the commit before a merge can still be recovered. `--prune=now` ends the grace.
+// Roots: the repository's identity document, every branch and tag, HEAD, the staging index,
+// both sides of a merge in progress, and (for the grace period) every commit named in the
+// reflog or made recently, so a deleted branch or the commit before a merge can still be
+// recovered. `--prune=now` ends the grace.
 
 import { decodeCommit, decodeIndexNode, decodeTree, type ObjectId, ShoalError } from '../core/index.ts';
 import { compactPacks, LiveSet, type Repository } from '../store/index.ts';
@@ -84,6 +85,9 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
         }
       };
 
+      // The repository's identity document: stored as an object, named by no commit.
+      const identity = repo.meta('repo-id');
+      if (identity) live.add(new Uint8Array(Buffer.from(identity, 'hex')));
       for (const r of repo.refs.list()) history(r.id, false);
       const head = repo.refs.headCommit();
       if (head) history(head, false);

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { type FSWatcher, readdirSync, watch } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { shoalSpawn } from '../helpers.ts';
 import { newRepo, randomFile, type TestRepo } from './repo-helpers.ts';
@@ -125,4 +126,28 @@ test('gc while another process reads: the reader gets every byte', async (t) => 
     assert.equal(hash.digest('hex'), keep);
   }
   assert.deepEqual(r.j<{ problems: unknown[] }>(['fsck']).problems, []);
+});
+
+test("gc keeps the repository's identity; fsck reports it when it is missing", (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a\n');
+  repo.commit('a');
+  const id = repo.j<{ id: string }>(['info']).id; // the identity is made here
+  for (const args of [['gc'], ['gc', '--prune=now']]) {
+    repo.ok(args);
+    assert.equal(repo.j<{ id: string }>(['info']).id, id, args.join(' '));
+  }
+  assert.equal(repo.j<{ ok: boolean }>(['fsck']).ok, true);
+  // Its object gone (as gc used to drop it): fsck says so.
+  const db = new DatabaseSync(repo.path('.shoal/index.db'));
+  db.prepare('DELETE FROM objects WHERE id = ?').run(Buffer.from(id, 'hex'));
+  db.close();
+  const r = repo.run(['fsck', '--json']);
+  assert.equal(r.status, 1);
+  assert.ok(
+    JSON.parse(r.stdout).problems.some((p: { problem: string }) =>
+      /identity document is missing/.test(p.problem),
+    ),
+    r.stdout,
+  );
 });
