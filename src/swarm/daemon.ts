@@ -9,7 +9,7 @@ import { idEquals, type KeyPair, toHex } from '../core/index.ts';
 import { REPO_DIR, Repository, type Share } from '../store/index.ts';
 import { type Peer, startPeer } from './peer.ts';
 import { pushHandler } from './push.ts';
-import { ensureRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
+import { ensureRepoIdentity, type RepoState } from './repo-state.ts';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
@@ -143,7 +143,7 @@ export class Daemon {
       let repo: Repository | undefined;
       try {
         repo = Repository.open(path);
-        const state = loadRepoIdentity(repo) ?? (await ensureRepoIdentity(repo, user));
+        const state = await ensureRepoIdentity(repo, user);
         if (this.peer.server.has(state.id)) {
           const other = [...this.open.entries()].find(([, o]) => idEquals(o.state.id, state.id));
           throw new Error(`the same repository is already served from ${other?.[0] ?? 'another path'}`);

@@ -187,8 +187,8 @@ export async function fetchFromSwarm(
   nameOrSource: string | undefined,
   opts: TransferOptions,
 ): Promise<FetchSummary> {
-  const state = loadRepoIdentity(repo);
-  if (!state)
+  const hex = repo.meta('repo-id');
+  if (!hex)
     throw new ShoalError('NOT_FOUND', 'this repository has no identity yet (it was never shared or cloned)');
   const { remote, source, peers } = remoteSource(repo, nameOrSource);
   const peer = await startPeer({
@@ -199,6 +199,29 @@ export async function fetchFromSwarm(
     mdns: opts.mdns,
   });
   try {
+    // An identity document an earlier gc dropped comes back from the peers: each sends it in
+    // its hello, and the one whose id is ours is ours.
+    const id = new Uint8Array(Buffer.from(hex, 'hex'));
+    if (!repo.objects.has(id)) {
+      const connected = await connect(peer, parseSource(source), [...peers, ...(opts.peers ?? [])], {
+        repo: id,
+        lanWaitMs: opts.mdns ? undefined : 0,
+        signal: opts.signal,
+        stallMs: opts.stallMs,
+      });
+      const found = connected.find((c) => {
+        try {
+          return idEquals(encodeRepoIdentity(decodeRepoIdentity(c.identity)).id, id);
+        } catch {
+          return false;
+        }
+      });
+      for (const c of connected) await c.session.close();
+      if (!found)
+        throw new ShoalError('MISSING_OBJECT', `no peer sent the repository identity document ${hex}`);
+      await adoptRepoIdentity(repo, found.identity);
+    }
+    const state = loadRepoIdentity(repo)!;
     peer.server.add({ repo, state });
     return await runFetch(peer, repo, state, remote, source, {
       ...opts,

@@ -34,16 +34,39 @@ export async function ensureRepoIdentity(
   user: KeyPair,
   visibility: Visibility = 'public',
 ): Promise<RepoState> {
+  const hex = repo.meta('repo-id');
+  if (hex && !repo.objects.has(new Uint8Array(Buffer.from(hex, 'hex')))) {
+    return adoptRepoIdentity(repo, rebuiltIdentity(repo, user, hex));
+  }
   const existing = loadRepoIdentity(repo);
   if (existing) return existing;
-  const identity: RepoIdentity = {
+  return adoptRepoIdentity(repo, encodeRepoIdentity(ownIdentity(repo, user, visibility)).bytes);
+}
+
+function ownIdentity(repo: Repository, user: KeyPair, visibility: Visibility): RepoIdentity {
+  return {
     name: basename(repo.root),
     created: Number(repo.meta('created') ?? Date.now()),
     delegates: [user.publicKey],
     threshold: 1,
     visibility,
   };
-  return adoptRepoIdentity(repo, encodeRepoIdentity(identity).bytes);
+}
+
+/**
+ * The identity document `hex` names, when its object is gone (gc before it kept identities
+ * dropped them): made again, byte for byte, when it is this user's own, from the same name,
+ * creation time and key. A cloned repository's comes back with a fetch (fetchFromSwarm).
+ */
+function rebuiltIdentity(repo: Repository, user: KeyPair, hex: string): Uint8Array {
+  for (const visibility of ['public', 'private'] as const) {
+    const { id, bytes } = encodeRepoIdentity(ownIdentity(repo, user, visibility));
+    if (toHex(id) === hex) return bytes;
+  }
+  throw new ShoalError(
+    'MISSING_OBJECT',
+    `the repository identity document ${hex} is missing (an earlier gc dropped it); a fetch from a peer of this repository brings it back`,
+  );
 }
 
 export function loadRepoIdentity(repo: Repository): RepoState | undefined {

@@ -150,4 +150,7 @@ test("gc keeps the repository's identity; fsck reports it when it is missing", (
     ),
     r.stdout,
   );
+  // This user's own identity is made again, the same bytes, by the next command that needs it.
+  assert.equal(repo.j<{ id: string }>(['info']).id, id);
+  assert.equal(repo.j<{ ok: boolean }>(['fsck']).ok, true);
 });

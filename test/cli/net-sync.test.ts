@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { type TestContext, test } from 'node:test';
 import { encodeRepoIdentity, fromHex } from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
@@ -124,6 +125,19 @@ test('a clone into a path that is a file, or below one: a clear error, exit 1, t
     assert.equal(readFileSync(join(parent, 'file'), 'utf8'), 'mine\n');
   }
   assert.deepEqual(readdirSync(parent), ['file']);
+});
+
+test('a clone whose identity document was dropped (by an earlier gc) gets it back from its peers on fetch', async (t) => {
+  const { user } = await servedAndCloned(t);
+  const id = user.j<{ id: string }>(['info']).id;
+  const db = new DatabaseSync(user.path('.shoal/index.db'));
+  db.prepare('DELETE FROM objects WHERE id = ?').run(Buffer.from(id, 'hex'));
+  db.close();
+  assert.equal(user.run(['fsck']).status, 1);
+  const r = await shoalAsync(t, ['fetch', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assert.equal(r.status, 0, describe(r));
+  assert.equal(user.j<{ id: string }>(['info']).id, id);
+  assert.equal(user.j<{ ok: boolean }>(['fsck']).ok, true);
 });
 
 test('a rate that is not one: misuse as an option, a failure naming the key as a setting', async (t) => {
