@@ -11,6 +11,7 @@ import {
   closeSync,
   copyFileSync,
   fstatSync,
+  mkdirSync,
   openSync,
   readFileSync,
   readlinkSync,
@@ -22,7 +23,7 @@ import {
 } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { isShoalError, ShoalError } from '../core/index.ts';
@@ -383,6 +384,8 @@ function logTail(file: string, lines = 5): string {
  */
 export async function spawnDaemon(args: string[], timeoutMs = 30_000): Promise<DaemonState> {
   const files = daemonFiles();
+  // A user's first shoal command may be `daemon start`: the config directory may not exist yet.
+  mkdirSync(dirname(files.log), { recursive: true, mode: 0o700 });
   rotateLog(files.log);
   const logFd = openSync(files.log, 'a', 0o600);
   let child: ChildProcess;

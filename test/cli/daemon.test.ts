@@ -280,6 +280,18 @@ test('the daemon skips a repository that disappeared and keeps serving the other
   assert.deepEqual(status(config).state.skipped, []);
 });
 
+test("daemon start as a user's first command makes the config directory", (t) => {
+  const config = join(tempDir(t), 'not-yet');
+  const state = json<State>(ok(config, ['daemon', 'start', '--listen', '/ip4/127.0.0.1/tcp/0', '--json']));
+  t.after(() => {
+    run(config, ['daemon', 'stop']);
+    if (isDaemon(state.pid)) process.kill(state.pid, 'SIGKILL');
+  });
+  assert.equal(state.running, true);
+  assert.ok(existsSync(join(config, 'daemon.log')));
+  ok(config, ['daemon', 'stop']);
+});
+
 test('daemon start reports why the daemon could not start', (t) => {
   const config = daemonUser(t);
   const r = run(config, ['daemon', 'start', '--listen', '/ip4/127.0.0.1/udp/1/quic', '--json']);
