@@ -307,7 +307,7 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
     if (stagedChanges.length > 0) {
       throw new ShoalError(
         'DIRTY_WORKTREE',
-        `you have staged changes; commit them or restore them before merging:\n  ${stagedChanges.join('\n  ')}`,
+        `you have staged changes; commit them, or unstage them with 'shoal restore --staged <path>', before merging:\n  ${stagedChanges.join('\n  ')}`,
         { paths: stagedChanges },
       );
     }

@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compareNames, ShoalError } from '../core/index.ts';
-import type { Repository } from '../store/index.ts';
+import type { Repository, StagedEntry } from '../store/index.ts';
 import { stampOf } from './add.ts';
 import { holdsOtherFiles, stampHolds } from './checkout.ts';
 import { writeContent, writeSymlink } from './content.ts';
@@ -108,5 +108,57 @@ export async function restore(
     }
     repo.staging.apply(refreshed);
     return { restored, removed };
+  });
+}
+
+/**
+ * `restore --staged`: set the staging index's entries at or below each path to those of a commit
+ * (HEAD by default; none on an unborn branch), leaving the working tree alone. It is how a
+ * staged change is unstaged. Returns the paths whose index entry changed.
+ */
+export async function unstage(
+  repo: Repository,
+  opts: { cwd: string; paths: string[]; source?: Uint8Array },
+): Promise<{ unstaged: string[] }> {
+  const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
+  return repo.withWriteLock(async () => {
+    const commit = opts.source ?? repo.refs.headCommit();
+    const source = commit && new TreeReader(repo.objects, commitTree(repo.objects, commit));
+    const puts: StagedEntry[] = [];
+    const removals: string[] = [];
+    const changed = new Set<string>();
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      const file = source?.file(t);
+      const wanted = new Map<string, FlatEntry>();
+      for (const e of file ? [file] : source ? [...source.filesUnder(t)] : []) wanted.set(e.path, e);
+      const staged = [...repo.staging.entriesUnder(t)];
+      if (wanted.size === 0 && staged.length === 0) {
+        throw new ShoalError(
+          'PATH_NOT_FOUND',
+          `pathspec '${opts.paths[i]}' did not match any file in the index or the commit`,
+          {
+            path: opts.paths[i],
+          },
+        );
+      }
+      for (const s of staged) {
+        const w = wanted.get(s.path);
+        if (!w) {
+          removals.push(s.path);
+          changed.add(s.path);
+        } else if (!sameEntry(s, w)) {
+          puts.push({ ...w, kind: w.kind === 'symlink' ? 'symlink' : 'file', stamp: null });
+          changed.add(s.path);
+        }
+        wanted.delete(s.path);
+      }
+      for (const w of wanted.values()) {
+        puts.push({ ...w, kind: w.kind === 'symlink' ? 'symlink' : 'file', stamp: null });
+        changed.add(w.path);
+      }
+    }
+    repo.staging.apply(puts, removals);
+    return { unstaged: [...changed].sort(compareNames) };
   });
 }

@@ -931,6 +931,40 @@ test('restore, from the staging index and from a commit', (t) => {
   assert.equal(repo.read('swap/inner.txt').toString(), 'then a directory\n');
 });
 
+test('restore --staged unstages: the index from HEAD (or --source), the working tree untouched', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a1\n');
+  repo.write('d/b.txt', 'b1\n');
+  repo.commit('one');
+  repo.write('a.txt', 'a2\n');
+  repo.write('d/new.txt', 'new\n');
+  repo.ok(['add', '.']);
+  let st = repo.j<Status>(['status']);
+  assert.deepEqual(
+    st.staged.map((c) => [c.path, c.change]),
+    [
+      ['a.txt', 'modified'],
+      ['d/new.txt', 'added'],
+    ],
+  );
+  assert.deepEqual(repo.j<{ unstaged: string[] }>(['restore', '--staged', 'a.txt', 'd']).unstaged, [
+    'a.txt',
+    'd/new.txt',
+  ]);
+  st = repo.j<Status>(['status']);
+  assert.deepEqual(st.staged, []);
+  assert.deepEqual(st.unstaged, [{ path: 'a.txt', change: 'modified' }]);
+  assert.deepEqual(st.untracked, ['d/new.txt']);
+  assert.equal(repo.read('a.txt').toString(), 'a2\n', 'the working file is left as it is');
+  assert.match(repo.ok(['restore', '-S', 'a.txt']).stdout, /^0 paths unstaged$/m);
+  repo.fails(['restore', '--staged', 'nowhere'], 'PATH_NOT_FOUND');
+  // From another commit: the index takes that commit's content for the path.
+  repo.ok(['add', 'a.txt']);
+  repo.commit('two');
+  repo.ok(['restore', '--staged', '--source', 'HEAD~1', 'a.txt']);
+  assert.deepEqual(repo.j<Status>(['status']).staged, [{ path: 'a.txt', change: 'modified' }]);
+});
+
 test('restore writes only what is missing or changed: unchanged files keep their inode and stamp', (t) => {
   const repo = newRepo(t);
   repo.write('same.bin', randomBytes(3 * 1024 * 1024));

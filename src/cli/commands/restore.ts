@@ -1,12 +1,12 @@
 // shoal restore [--source <rev>] <path>...: overwrite working files with staged or committed content.
-import { resolveRev, restore } from '../../vcs/index.ts';
+import { resolveRev, restore, unstage } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
-const USAGE = 'shoal restore [--source <rev>] <path>...';
+const USAGE = 'shoal restore [--source <rev>] [--staged] <path>...';
 
 export const command: Command = {
   summary: 'restore working files from the staging index or a commit',
@@ -14,9 +14,20 @@ export const command: Command = {
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       removeTemporariesOnInterrupt(ctx);
-      const { values, positionals } = parse(args, { source: { type: 'string', short: 's' } }, USAGE);
+      const { values, positionals } = parse(
+        args,
+        { source: { type: 'string', short: 's' }, staged: { type: 'boolean', short: 'S' } },
+        USAGE,
+      );
       if (positionals.length === 0) usage(USAGE);
       const source = values.source === undefined ? undefined : resolveRev(repo, values.source as string);
+      if (values.staged) {
+        // The index from HEAD (or --source); the working tree is left as it is.
+        const r = await unstage(repo, { cwd: ctx.cwd, paths: positionals, source });
+        if (ctx.json) ctx.emit(r);
+        else ctx.out(`${plural(r.unstaged.length, 'path')} unstaged`);
+        return 0;
+      }
       const result = await restore(repo, { cwd: ctx.cwd, paths: positionals, source });
       if (ctx.json) ctx.emit(result);
       else
