@@ -1,5 +1,4 @@
 // shoal info [--json]: this repository's id, its shoal:// URL, delegates and visibility.
-import { basename } from 'node:path';
 import { repoUrl, toHex } from '../../core/index.ts';
 import { peerIdFromPublicKeyBytes } from '../../net/index.ts';
 import { ensureRepoIdentity } from '../../swarm/index.ts';
@@ -15,16 +14,6 @@ export const command: Command = {
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
-      // Looking must not decide: making the identity here would fix the repository as public
-      // before a `share --private` could make it private.
-      if (repo.meta('repo-id') === undefined) {
-        const hint =
-          "no identity yet: 'shoal share' or 'shoal serve' makes a public one, 'shoal share --private' a private one";
-        if (ctx.json)
-          ctx.emit({ id: null, url: null, name: basename(repo.root), visibility: null, delegates: [], hint });
-        else ctx.out(hint);
-        return 0;
-      }
       const state = await ensureRepoIdentity(repo, identity());
       const doc = state.identity;
       const info = {
