@@ -124,18 +124,25 @@ export function removeTempFiles(): void {
  * over every temporary, so none is ever taken for a file of the user's.
  */
 function removeLeftovers(abs: string): void {
-  const prefix = basename(tempPathFor(abs, 0)).slice(0, -1); // '.<name>.shoal-tmp-'
+  removeDeadTemporaries(dirname(abs), basename(tempPathFor(abs, 0)).slice(0, -1)); // '.<name>.shoal-tmp-'
+}
+
+/**
+ * Remove the temporaries in `dir` (those whose names start with `prefix`, when given) that a
+ * process no longer running left. A checkout calls it once for each directory it writes into.
+ */
+export function removeDeadTemporaries(dir: string, prefix?: string): void {
   let names: string[];
   try {
-    names = readdirSync(dirname(abs)).filter((n) => n.startsWith(prefix));
+    names = readdirSync(dir).filter((n) => (prefix === undefined ? isTempName(n) : n.startsWith(prefix)));
   } catch {
     return;
   }
   for (const n of names) {
-    const pid = Number(n.slice(prefix.length));
+    const pid = Number(n.slice(n.lastIndexOf('-') + 1));
     if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
     try {
-      unlinkSync(join(dirname(abs), n));
+      unlinkSync(join(dir, n));
     } catch {}
   }
 }

@@ -892,6 +892,12 @@ test('Ctrl-C during a checkout removes the file it was writing; a kill -9 leftov
   assert.deepEqual(st.untracked, [], "a temporary is never taken for a file of the user's");
   repo.ok(['checkout', 'main']);
   assert.deepEqual(temporaries(), [], 'the next write of the file removes what the killed one left');
+  // A small file's leftover goes when a checkout next writes into its directory.
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid!; // a process that has ended
+  writeFileSync(repo.path(`.notes.txt.shoal-tmp-${gone}`), 'half written');
+  assert.deepEqual(repo.j<Status>(['status']).untracked, []);
+  repo.ok(['checkout', c1]);
+  assert.deepEqual(temporaries(), []);
   assertClean(repo);
 });
 
