@@ -4,6 +4,7 @@ export { type AppenderOptions, FileAppender } from './file-appender.ts';
 export * from './gc.ts';
 export * from './identity.ts';
 export * from './known-peers.ts';
+export { processAlive } from './lock.ts';
 export type { Compression, ObjectInfo, PackSession } from './object-store.ts';
 export { ObjectStore } from './object-store.ts';
 export type { StoredType } from './pack.ts';

@@ -28,7 +28,8 @@ function olderThan(file: string, ms: number): boolean {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (one of another user's counts: EPERM). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -66,7 +67,7 @@ export class WriterLock {
       } catch {
         continue; // released between our attempts
       }
-      if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) {
+      if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) {
         throw new ShoalError(
           'LOCKED',
           `repository is locked by process ${owner} (another shoal command is running)`,
@@ -140,7 +141,7 @@ export class WriterLock {
       // (One naming this process is an earlier process's whose pid it reuses: old, it goes too.)
       const leftByCrash =
         olderThan(marker, SETTLE_MS) ||
-        (breaker !== process.pid && Number.isInteger(breaker) && !alive(breaker));
+        (breaker !== process.pid && Number.isInteger(breaker) && !processAlive(breaker));
       if (leftByCrash) {
         try {
           unlinkSync(marker);

@@ -246,7 +246,9 @@ export async function connect(
       dialledSelf = true;
       continue;
     }
-    groups.set(id, [...(groups.get(id) ?? []), t]);
+    const addrs = groups.get(id);
+    if (addrs) addrs.push(t);
+    else groups.set(id, [t]);
   }
   if (groups.size === 0 && !dialledSelf && source.kind === 'repo') {
     throw new ShoalError(

@@ -8,7 +8,7 @@ import { setImmediate as yieldToOthers } from 'node:timers/promises';
 import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
 import { outsideRead, type Repository, readTransaction, type StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
-import { mapWriteError, removeDeadTemporaries, writeContent, writeSymlink } from './content.ts';
+import { mapWriteError, writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
@@ -428,7 +428,6 @@ export async function writeWorkingFile(
       const blocker = blockingAncestor(repo.root, t.path); // only left with --force
       if (blocker !== undefined) rmSync(join(repo.root, blocker), { force: true });
       mkdirSync(parent, { recursive: true });
-      removeDeadTemporaries(parent); // what a checkout killed here left (kill -9), once per directory
       readyDirs.add(parent);
     }
     const there = lstatSync(abs, { throwIfNoEntry: false }) ?? null; // numbers, not BigInts: only the kind matters

@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { decodeIndexNode, type ObjectId, ShoalError, toHex } from '../core/index.ts';
-import { FileAppender, type ObjectStore } from '../store/index.ts';
+import { FileAppender, type ObjectStore, processAlive } from '../store/index.ts';
 
 export interface ContentRef {
   id: ObjectId;
@@ -92,10 +92,10 @@ const TEMP_NAME_BYTES = 200;
  * near the file system's limit gives only the start of it, followed by a hash of the whole name
  * (so two long names with a common start still get different temporaries).
  */
-export function tempPathFor(abs: string, pid = process.pid): string {
+export function tempPathFor(abs: string): string {
   let name = basename(abs);
   if (Buffer.byteLength(name) > TEMP_NAME_BYTES) name = cutName(name, TEMP_NAME_BYTES, 16);
-  return join(dirname(abs), `.${name}.shoal-tmp-${pid}`);
+  return join(dirname(abs), `.${name}.shoal-tmp-${process.pid}`);
 }
 
 /** Whether a name is one of the temporaries above: never the user's, never tracked. */
@@ -118,41 +118,29 @@ export function removeTempFiles(): void {
   writing.clear();
 }
 
-/**
- * Remove what an earlier process killed while writing `abs` left beside it (its temporary,
- * named with its pid). Done for large files, which such leftovers make costly; the walk passes
- * over every temporary, so none is ever taken for a file of the user's.
- */
-function removeLeftovers(abs: string): void {
-  removeDeadTemporaries(dirname(abs), basename(tempPathFor(abs, 0)).slice(0, -1)); // '.<name>.shoal-tmp-'
-}
+// Directories whose leftovers this process has already looked for.
+const swept = new Set<string>();
 
 /**
- * Remove the temporaries in `dir` (those whose names start with `prefix`, when given) that a
- * process no longer running left. A checkout calls it once for each directory it writes into.
+ * Remove the temporaries in `dir` that a process no longer running left (a checkout killed with
+ * -9), once per directory and process: every writer of working files comes through here, and
+ * the walk passes over every temporary, so none is ever taken for a file of the user's.
  */
-export function removeDeadTemporaries(dir: string, prefix?: string): void {
+function sweepLeftovers(dir: string): void {
+  if (swept.has(dir)) return;
+  swept.add(dir);
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => (prefix === undefined ? isTempName(n) : n.startsWith(prefix)));
+    names = readdirSync(dir).filter(isTempName);
   } catch {
     return;
   }
   for (const n of names) {
     const pid = Number(n.slice(n.lastIndexOf('-') + 1));
-    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    if (pid === process.pid || processAlive(pid)) continue;
     try {
       unlinkSync(join(dir, n));
     } catch {}
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -215,7 +203,7 @@ export async function writeContent(
 ): Promise<BigIntStats> {
   const { onBytes } = opts;
   const tmp = tempPathFor(abs);
-  if (ref.size >= DURABLE_FILE) removeLeftovers(abs);
+  sweepLeftovers(dirname(abs));
   let fd: number;
   try {
     fd = openSync(tmp, 'w', executable ? 0o777 : 0o666);
