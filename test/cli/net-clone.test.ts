@@ -71,6 +71,15 @@ async function cloneAs(
   return { user, summary: parseJson<CloneSummary>(r) };
 }
 
+/** The origin served, and a clone by another user whose key may push to it. */
+async function withWriter(t: T) {
+  const { repo, head } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', publicKey(user)]);
+  return { repo, head, server, user };
+}
+
 /** The commit a revision names, through `shoal log --json`. */
 function tip(repo: TestRepo, rev: string): string {
   return repo.j<{ id: string }[]>(['log', '-n', '1', rev])[0]!.id;
@@ -251,10 +260,7 @@ test('a seeder whose pack is damaged answers that chunk as missing and says so o
 });
 
 test('push: a fast-forward moves the serving peer branch and working tree', async (t) => {
-  const { repo } = origin(t);
-  const server = await serve(t, repo);
-  const { user } = await cloneAs(t, server.addr);
-  repo.ok(['config', 'access.writers', publicKey(user)]);
+  const { repo, server, user } = await withWriter(t);
 
   user.write('notes.txt', 'pushed change\n');
   randomFile(user.path('data/pushed.bin'), 600 * 1024);
@@ -299,10 +305,7 @@ test('push: a fast-forward moves the serving peer branch and working tree', asyn
 });
 
 test('a push waits for a serving peer that spends longer than the stall timeout writing it out', async (t) => {
-  const { repo } = origin(t);
-  const server = await serve(t, repo);
-  const { user } = await cloneAs(t, server.addr);
-  repo.ok(['config', 'access.writers', publicKey(user)]);
+  const { repo, user } = await withWriter(t);
   // Thousands of files for the serving peer to write into its working tree after it fetched
   // them: seconds of work on a test machine, against a stall timeout of one second.
   const n = 12000;
@@ -321,10 +324,7 @@ test('push on a terminal shows progress: bytes sent against what the peer lacks,
     t.skip('script(1) from util-linux is needed for a pseudo-terminal');
     return;
   }
-  const { repo } = origin(t);
-  const server = await serve(t, repo);
-  const { user } = await cloneAs(t, server.addr);
-  repo.ok(['config', 'access.writers', publicKey(user)]);
+  const { repo, user } = await withWriter(t);
   // 6 MiB of new content in two commits; the 3 MiB file of the first commit is not sent again.
   randomFile(user.path('data/one.bin'), 3 << 20);
   user.commit('one');
@@ -339,10 +339,7 @@ test('push on a terminal shows progress: bytes sent against what the peer lacks,
 });
 
 test('Ctrl-C stops a push at once', async (t) => {
-  const { repo } = origin(t);
-  const server = await serve(t, repo);
-  const { user } = await cloneAs(t, server.addr);
-  repo.ok(['config', 'access.writers', publicKey(user)]);
+  const { repo, user } = await withWriter(t);
   randomFile(user.path('data/large.bin'), 24 << 20);
   user.commit('large');
   const before = packBytes(repo.dir);
@@ -358,10 +355,7 @@ test('Ctrl-C stops a push at once', async (t) => {
 });
 
 test('push into a serving peer whose working tree has local changes: refused, the changes kept', async (t) => {
-  const { repo, head } = origin(t);
-  const server = await serve(t, repo);
-  const { user } = await cloneAs(t, server.addr);
-  repo.ok(['config', 'access.writers', publicKey(user)]);
+  const { repo, head, user } = await withWriter(t);
   repo.write('notes.txt', 'edited on the server, not committed\n');
 
   user.write('notes.txt', 'pushed over it\n');
@@ -381,10 +375,7 @@ test('push into a serving peer whose working tree has local changes: refused, th
 });
 
 test('push into a serving peer in the middle of a merge on that branch: refused, the merge left to finish', async (t) => {
-  const { repo, head } = origin(t);
-  const server = await serve(t, repo);
-  const { user } = await cloneAs(t, server.addr);
-  repo.ok(['config', 'access.writers', publicKey(user)]);
+  const { repo, head, user } = await withWriter(t);
   repo.ok(['switch', '-c', 'side']);
   repo.write('notes.txt', 'side\n');
   repo.commit('side');
@@ -408,10 +399,7 @@ test('push into a serving peer in the middle of a merge on that branch: refused,
 });
 
 test('push that is not a fast-forward: exit 1, NOT_FAST_FORWARD, nothing moves', async (t) => {
-  const { repo } = origin(t);
-  const server = await serve(t, repo);
-  const { user } = await cloneAs(t, server.addr);
-  repo.ok(['config', 'access.writers', publicKey(user)]);
+  const { repo, user } = await withWriter(t);
 
   repo.write('notes.txt', 'origin moved on\n');
   const theirs = repo.commit('on the origin');

@@ -24,6 +24,24 @@ import {
 
 const MiB = 1024 * 1024;
 
+/**
+ * Run `shoal <args>` in `cwd` as the user of `configDir`, and kill it (-9) once `root`'s packs
+ * hold `bytes`: it must still be running then.
+ */
+async function killedOnceStored(
+  t: Parameters<typeof shoalBg>[0],
+  args: string[],
+  opts: { cwd: string; configDir: string; root: string; bytes: number; what: string },
+): Promise<void> {
+  const run = shoalBg(t, args, { cwd: opts.cwd, configDir: opts.configDir });
+  await until(
+    `${opts.what} to store part of the data`,
+    () => packBytes(opts.root) >= opts.bytes || run.finished(),
+  );
+  assert.equal(run.finished(), false, `${opts.what} finished before the kill: ${run.stdout()}`);
+  await run.kill();
+}
+
 test('a clone killed (-9) mid-transfer resumes without fetching again what it stored', async (t) => {
   const SIZE = 32 * MiB;
   const origin = newRepo(t);
@@ -34,16 +52,13 @@ test('a clone killed (-9) mid-transfer resumes without fetching again what it st
 
   const parent = tempDir(t);
   const user = userAt(t, join(parent, 'clone'));
-  const first = shoalBg(t, ['clone', server.addr, user.dir, '--json'], {
+  await killedOnceStored(t, ['clone', server.addr, user.dir, '--json'], {
     cwd: parent,
     configDir: user.configDir,
+    root: user.dir,
+    bytes: SIZE / 2,
+    what: 'the clone',
   });
-  await until(
-    'the clone to store part of the file',
-    () => packBytes(user.dir) >= SIZE / 2 || first.finished(),
-  );
-  assert.equal(first.finished(), false, `the clone finished before the kill: ${first.stdout()}`);
-  await first.kill();
   const kept = committedChunkBytes(user.dir);
   t.diagnostic(`killed with ${packBytes(user.dir)} pack bytes, ${kept} chunk bytes committed`);
   assert.ok(kept > 0, 'some of the data survived the kill');
@@ -93,13 +108,13 @@ test('a fetch killed (-9) mid-transfer resumes without fetching again what it st
   const v2 = origin.commit('big addition');
   const before = committedChunkBytes(user.dir);
 
-  const first = shoalBg(t, ['fetch', '--json'], { cwd: user.dir, configDir: user.configDir });
-  await until(
-    'the fetch to store part of the new file',
-    () => packBytes(user.dir) >= before + SIZE / 2 || first.finished(),
-  );
-  assert.equal(first.finished(), false, `the fetch finished before the kill: ${first.stdout()}`);
-  await first.kill();
+  await killedOnceStored(t, ['fetch', '--json'], {
+    cwd: user.dir,
+    configDir: user.configDir,
+    root: user.dir,
+    bytes: before + SIZE / 2,
+    what: 'the fetch',
+  });
   const kept = committedChunkBytes(user.dir) - before;
   assert.ok(kept > 0, 'some of the new data survived the kill');
   assertFsck(user);
@@ -134,20 +149,13 @@ test("a peer interrupted while fetching a new version does not pass that version
   const v2 = origin.commit('v2');
   const second = await serve(t, origin, { args: ['--max-upload', '4M'] });
   const gina = userAt(t, join(parent, 'gina'));
-  const interrupted = shoalBg(t, ['clone', second.addr, gina.dir, '--json'], {
+  await killedOnceStored(t, ['clone', second.addr, gina.dir, '--json'], {
     cwd: parent,
     configDir: gina.configDir,
+    root: gina.dir,
+    bytes: v2Size / 4,
+    what: "gina's clone",
   });
-  await until(
-    'gina to store part of the new version',
-    () => packBytes(gina.dir) >= v2Size / 4 || interrupted.finished(),
-  );
-  assert.equal(
-    interrupted.finished(),
-    false,
-    `gina's clone finished before the kill: ${interrupted.stdout()}`,
-  );
-  await interrupted.kill();
   await second.kill(); // the delegate goes offline
   // Harry clones from both: the version that someone holds whole, not the one nobody does.
   const ginaServer = await serve(t, gina);
