@@ -1,14 +1,17 @@
 // The shoal command line: global options, lazy dispatch to one module per command, and the
 // single place where errors become messages and exit statuses (0 ok, 1 failure, 2 misuse).
 
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ShoalError } from '../core/index.ts';
-import { type Context, createContext } from './context.ts';
+import { type Context, createContext, type Options } from './context.ts';
 import { terminalSafe } from './format.ts';
 
 export interface Command {
   summary: string;
   usage: string;
+  /** What the command passes to parse(); the global-option scan must know which take a value. */
+  options: Options;
   run: (ctx: Context, args: string[]) => Promise<number | undefined> | number | undefined;
 }
 
@@ -52,8 +55,13 @@ export const commands: Record<string, () => Promise<{ command: Command }>> = {
   peers: () => import('./commands/peers.ts'),
 };
 
+function version(): string {
+  const pkg = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(pkg) as { version: string }).version;
+}
+
 async function helpText(): Promise<string> {
-  const lines = ['usage: shoal [-C <dir>] [--json] [-q] <command> [<args>]', '', 'commands:'];
+  const lines = ['usage: shoal [--version] [-C <dir>] [--json] [-q] <command> [<args>]', '', 'commands:'];
   for (const [name, load] of Object.entries(commands)) {
     const { command } = await load();
     lines.push(`  ${name.padEnd(10)} ${command.summary}`);
@@ -67,33 +75,83 @@ interface Globals {
   json: boolean;
   quiet: boolean;
   help: boolean;
-  rest: string[];
+  version: boolean;
 }
 
-/** Pull the options every command takes out of argv, wherever they stand before `--`. */
-function globals(argv: string[]): Globals {
-  const g: Globals = { cwd: process.cwd(), json: false, quiet: false, help: false, rest: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+/** A command's options that take a value, by long name and by short letter (to its long name). */
+interface ValueOptions {
+  long: Set<string>;
+  short: Map<string, string>;
+}
+
+function valueOptions(options: Options): ValueOptions {
+  const v: ValueOptions = { long: new Set(), short: new Map() };
+  for (const [name, o] of Object.entries(options)) {
+    if (o.type !== 'string') continue;
+    v.long.add(name);
+    if (o.short) v.short.set(o.short, name);
+  }
+  return v;
+}
+
+const NO_VALUES: ValueOptions = { long: new Set(), short: new Map() };
+
+/**
+ * Take the options every command accepts (-C <dir>, --json, -q, -h) out of `args`, and return
+ * the rest for the command. The command's own options that take a value keep it, whatever it
+ * looks like: `commit -m -h` is a commit with the message "-h", as in git. A value taken from the
+ * next argument is passed on as `--name=value`, so that one starting with '-' reaches the
+ * command's parser as a value. Before the command's name, `stopAtCommand` ends the scan at the
+ * first argument that is not a global option, and the rest is returned unscanned.
+ */
+function takeGlobals(args: string[], g: Globals, values: ValueOptions, stopAtCommand: boolean): string[] {
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = (what: string, value = 'a value'): string => {
+      const v = args[++i];
+      if (v === undefined) throw new ShoalError('USAGE', `option ${what} needs ${value}`);
+      return v;
+    };
     if (a === '--') {
-      g.rest.push(...argv.slice(i));
+      rest.push(...args.slice(i));
       break;
     }
-    if (a === '-C') {
-      const dir = argv[++i];
-      if (dir === undefined) throw new ShoalError('USAGE', 'option -C needs a directory');
-      g.cwd = resolve(g.cwd, dir);
-    } else if (a.startsWith('-C') && a.length > 2) g.cwd = resolve(g.cwd, a.slice(2));
-    else if (a === '--json') g.json = true;
-    else if (a === '-q' || a === '--quiet') g.quiet = true;
-    else if (/^-[a-zA-Z]{2,}$/.test(a) && a.includes('q')) {
-      // A bundle of short flags such as -qm: take the -q, leave the rest to the command.
-      g.quiet = true;
-      g.rest.push(`-${a.slice(1).replace('q', '')}`);
-    } else if (a === '-h' || a === '--help') g.help = true;
-    else g.rest.push(a);
+    if (a === '--json') g.json = true;
+    else if (a === '--quiet') g.quiet = true;
+    else if (a === '--help') g.help = true;
+    else if (a === '--version' && stopAtCommand) g.version = true;
+    else if (a.startsWith('--') && values.long.has(a.slice(2)) && i + 1 < args.length)
+      rest.push(`${a}=${next(a)}`);
+    else if (/^-[^-]/.test(a)) {
+      // One short option or a bundle (-qm <msg>, -qn1, -qC <dir>): a letter that takes a value
+      // takes the rest of the bundle, or else the next argument.
+      const kept: string[] = [];
+      for (let k = 1; k < a.length; k++) {
+        const c = a[k]!;
+        const inline = a.slice(k + 1);
+        if (c === 'C') {
+          g.cwd = resolve(g.cwd, inline || next('-C', 'a directory'));
+          break;
+        }
+        const long = values.short.get(c);
+        if (long !== undefined) {
+          if (inline === '' && i + 1 >= args.length)
+            kept.push(c); // the parser reports it missing
+          else rest.push(`--${long}=${inline || next(`-${c}`)}`);
+          break;
+        }
+        if (c === 'q') g.quiet = true;
+        else if (c === 'h') g.help = true;
+        else kept.push(c);
+      }
+      if (kept.length > 0) rest.push(`-${kept.join('')}`);
+    } else if (stopAtCommand) {
+      rest.push(...args.slice(i));
+      break;
+    } else rest.push(a);
   }
-  return g;
+  return rest;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -107,9 +165,13 @@ export async function main(argv: string[]): Promise<number> {
   });
   let json = argv.includes('--json');
   try {
-    const g = globals(argv);
+    const g: Globals = { cwd: process.cwd(), json: false, quiet: false, help: false, version: false };
+    const [name, ...rest] = takeGlobals(argv, g, NO_VALUES, true);
     json = g.json;
-    const [name, ...args] = g.rest;
+    if (g.version && !name) {
+      process.stdout.write(`shoal ${version()}\n`);
+      return 0;
+    }
     if (!name || name === 'help') {
       process.stdout.write(`${await helpText()}\n`);
       return name || g.help ? 0 : 2;
@@ -117,6 +179,8 @@ export async function main(argv: string[]): Promise<number> {
     const load = commands[name];
     if (!load) throw new ShoalError('USAGE', `'${name}' is not a shoal command; see 'shoal --help'`);
     const { command } = await load();
+    const args = takeGlobals(rest, g, valueOptions(command.options), false);
+    json = g.json;
     if (g.help) {
       process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n`);
       return 0;

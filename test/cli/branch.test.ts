@@ -205,6 +205,10 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     'topic',
     'v9',
   ]);
+  const other = newRepo(t);
+  other.write('b.txt', 'b\n');
+  other.commit('first');
+  other.ok(['branch', 'only-there']);
   const bash = r.ok(['completion', 'bash']).stdout;
   for (const word of [
     'merge',
@@ -233,6 +237,8 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
       complete('shoal sw', 1),
       complete('shoal switch t', 2),
       complete('shoal gc --p', 2),
+      complete(`shoal -C ${other.dir} switch o`, 4), // branches of the repository -C names
+      complete('shoal log --j', 2), // offered once, though both log and every command take it
       '',
     ].join('\n'),
   );
@@ -241,7 +247,13 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     env: { ...process.env, SHOAL_CONFIG_DIR: r.configDir },
   });
   assert.equal(run.status, 0, run.stderr.toString());
-  assert.deepEqual(run.stdout.toString().trim().split('\n'), ['switch', 'topic', '--prune']);
+  assert.deepEqual(run.stdout.toString().trim().split('\n'), [
+    'switch',
+    'topic',
+    '--prune',
+    'only-there',
+    '--json',
+  ]);
 
   const zsh = r.ok(['completion', 'zsh']).stdout;
   assert.match(zsh, /^#compdef shoal/);

@@ -18,6 +18,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
@@ -315,6 +316,37 @@ test('every command takes -C and --json', (t) => {
   });
   assert.equal(rel.status, 0, rel.stderr);
   assert.equal(json<Status>(rel).head, c1);
+});
+
+test('a value is the option\'s own, whatever it looks like: commit -m "-h" commits, as in git', (t) => {
+  const repo = newRepo(t);
+  // Messages that look like the global options -h, -C<dir>, -q and --json.
+  const messages = ['-h', '-Cleanup the thing', '-q', '--json'];
+  for (const m of messages) {
+    const r = repo.ok(['commit', '--allow-empty', '-m', m]);
+    assert.match(r.stdout, /^\[main [0-9a-f]{12}\] /);
+  }
+  repo.ok(['commit', '--allow-empty', '-qm', '-n']); // -q taken, then -m with its own value
+  repo.ok(['commit', '--allow-empty', '-mq']); // the message is "q", nothing is quiet
+  repo.ok(['commit', '--allow-empty', '--message', '-x']);
+  const log = repo.j<{ message: string }[]>(['log']);
+  assert.deepEqual(
+    log.map((c) => c.message.trim()),
+    ['-x', 'q', '-n', ...messages.slice().reverse()],
+  );
+  // Bundles of global and command letters, and a negative count reaching the command's check.
+  assert.equal(repo.j<unknown[]>(['log', '-qn2', '--json']).length, 2);
+  const viaBundle = shoal(['-qC', repo.dir, 'log', '-n1', '--json'], {
+    cwd: tmpdir(),
+    configDir: repo.configDir,
+  });
+  assert.equal(viaBundle.status, 0, viaBundle.stderr);
+  assert.equal(json<unknown[]>(viaBundle).length, 1);
+  const negative = repo.run(['log', '-n', '-1']);
+  assert.equal(negative.status, 2);
+  assert.match(negative.stderr, /'-1' is not a number of commits/);
+  const version = repo.run(['--version']);
+  assert.match(version.stdout, /^shoal \d+\.\d+\.\d+\n$/);
 });
 
 test('commit refuses an empty or blank message, as git does, and records nothing', (t) => {

@@ -1,18 +1,21 @@
 // shoal add <path>...: stage files and directories.
 import { add } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal add [-f] <path>...';
 
+const OPTIONS = { force: { type: 'boolean', short: 'f' } } satisfies Options;
+
 export const command: Command = {
   summary: 'stage files and directories (recursive, honours .shoalignore)',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { values, positionals } = parse(args, { force: { type: 'boolean', short: 'f' } }, USAGE);
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length === 0) usage(USAGE);
       const progress = ctx.progress('add');
       const controller = new AbortController();

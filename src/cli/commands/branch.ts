@@ -1,22 +1,24 @@
 // shoal branch [--json] | branch <name> [<rev>] | branch -d|-D <name>: list, create, delete.
 import { toHex } from '../../core/index.ts';
 import { assertRefName, createBranch, deleteBranch, listBranches, resolveRev } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal branch [--json] | shoal branch <name> [<rev>] | shoal branch (-d | -D) <name>';
 
+const OPTIONS = {
+  delete: { type: 'boolean', short: 'd' },
+  'force-delete': { type: 'boolean', short: 'D' },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'list, create or delete branches',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { values, positionals } = parse(
-        args,
-        { delete: { type: 'boolean', short: 'd' }, 'force-delete': { type: 'boolean', short: 'D' } },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (values.delete || values['force-delete']) {
         if (positionals.length !== 1) usage(USAGE);
         const r = await deleteBranch(repo, positionals[0]!, { force: values['force-delete'] === true });

@@ -2,18 +2,21 @@
 import { once } from 'node:events';
 import { ShoalError } from '../../core/index.ts';
 import { commitTree, contentChunks, lookup, resolveRev, splitRevPath } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal cat <rev>:<path>';
 
+const OPTIONS = {} satisfies Options;
+
 export const command: Command = {
   summary: "write one file's bytes to stdout",
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { positionals } = parse(args, {}, USAGE);
+      const { positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length !== 1) usage(USAGE);
       const { rev, path } = splitRevPath(positionals[0]!);
       const entry = lookup(repo.objects, commitTree(repo.objects, resolveRev(repo, rev)), path);

@@ -1,7 +1,7 @@
 // shoal checkout <rev>: materialise a commit into the working tree.
 import { toHex } from '../../core/index.ts';
 import { checkout, resolveRev } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
@@ -9,13 +9,16 @@ import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal checkout [--force] <rev>';
 
+const OPTIONS = { force: { type: 'boolean', short: 'f' } } satisfies Options;
+
 export const command: Command = {
   summary: 'materialise a commit (or branch) into the working tree',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       removeTemporariesOnInterrupt(ctx);
-      const { values, positionals } = parse(args, { force: { type: 'boolean', short: 'f' } }, USAGE);
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length !== 1) usage(USAGE);
       const rev = positionals[0]!;
       const id = resolveRev(repo, rev);

@@ -17,6 +17,7 @@ const USAGE =
 export const command: Command = {
   summary: 'copy a repository from its peers (from many at once)',
   usage: USAGE,
+  options: DOWNLOAD_OPTIONS,
   async run(ctx: Context, args: string[]) {
     const { values, positionals } = parse(args, DOWNLOAD_OPTIONS, USAGE);
     if (positionals.length < 1 || positionals.length > 2) usage(USAGE);

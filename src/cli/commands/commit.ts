@@ -1,26 +1,25 @@
 // shoal commit -m <msg> [--author <name>]: record the staged tree as a signed commit.
 import { decodeCommit, ShoalError, toHex } from '../../core/index.ts';
 import { commit, continueMerge, readMergeState } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal commit -m <message> [--author <name>] [--allow-empty]';
 
+const OPTIONS = {
+  message: { type: 'string', short: 'm', multiple: true },
+  author: { type: 'string' },
+  'allow-empty': { type: 'boolean' },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'record the staged changes as a signed commit',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { values, positionals } = parse(
-        args,
-        {
-          message: { type: 'string', short: 'm', multiple: true },
-          author: { type: 'string' },
-          'allow-empty': { type: 'boolean' },
-        },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       const messages = values.message as string[] | undefined;
       if (!messages || positionals.length > 0) usage(USAGE);
       // As git: a commit says what it is for. A message of only blank space says nothing.

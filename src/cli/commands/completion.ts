@@ -1,10 +1,10 @@
 // shoal completion bash|zsh|fish: a shell completion script for commands, their options, and
 // branch and tag names. The command list and options come from the commands table and each
-// command's usage line, so the scripts follow the CLI as it grows. `shoal completion refs`
+// command's options, so the scripts follow the CLI as it grows. `shoal completion refs`
 // (plumbing, used by the scripts) prints the branch and tag names of the current repository.
 
 import { Repository } from '../../store/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { type Command, commands } from '../main.ts';
 
 const USAGE = 'shoal completion (bash | zsh | fish)';
@@ -23,7 +23,9 @@ async function specs(): Promise<Spec[]> {
   for (const [name, load] of Object.entries(commands)) {
     const { command } = await load();
     const text = command.usage;
-    const options = [...new Set([...text.matchAll(/(?<![\w<-])(--?[a-zA-Z][a-zA-Z-]*)/g)].map((m) => m[1]!))];
+    const options: string[] = [];
+    for (const [long, o] of Object.entries(command.options))
+      options.push(`--${long}`, ...(o.short ? [`-${o.short}`] : []));
     out.push({
       name,
       summary: command.summary,
@@ -47,10 +49,10 @@ function bash(list: Spec[]): string {
     .join('|');
   return `# shoal completion for bash. Load it with:  source <(shoal completion bash)
 _shoal() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}" cmd="" opts="" i
+  local cur="\${COMP_WORDS[COMP_CWORD]}" cmd="" opts="" dir="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "\${COMP_WORDS[i]}" in
-      -C) ((i++)) ;;
+      -C) ((i++)); dir="\${COMP_WORDS[i]}" ;;
       -*) ;;
       *) cmd="\${COMP_WORDS[i]}"; break ;;
     esac
@@ -68,7 +70,7 @@ ${cases}
   fi
   case "$cmd" in
     completion) COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
-    ${refCmds}) COMPREPLY=($(compgen -W "$(shoal completion refs 2>/dev/null)" -- "$cur")) ;;
+    ${refCmds}) COMPREPLY=($(compgen -W "$(shoal \${dir:+-C "$dir"} completion refs 2>/dev/null)" -- "$cur")) ;;
   esac
 }
 complete -o default -o bashdefault -F _shoal shoal
@@ -90,10 +92,10 @@ _shoal() {
   cmds=(
 ${described}
   )
-  local i cmd=""
+  local i cmd="" dir=""
   for ((i = 2; i < CURRENT; i++)); do
     case "\${words[i]}" in
-      -C) ((i++)) ;;
+      -C) ((i++)); dir="\${words[i]}" ;;
       -*) ;;
       *) cmd="\${words[i]}"; break ;;
     esac
@@ -112,7 +114,7 @@ ${cases}
   fi
   case "$cmd" in
     completion) compadd -- bash zsh fish ;;
-    ${refCmds}) compadd -- \${(f)"$(shoal completion refs 2>/dev/null)"}; _files ;;
+    ${refCmds}) compadd -- \${(f)"$(shoal \${dir:+-C "$dir"} completion refs 2>/dev/null)"}; _files ;;
     *) _files ;;
   esac
 }
@@ -146,11 +148,14 @@ function fish(list: Spec[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+const OPTIONS = {} satisfies Options;
+
 export const command: Command = {
   summary: 'print a shell completion script (bash, zsh or fish)',
   usage: USAGE,
+  options: OPTIONS,
   async run(ctx: Context, args: string[]) {
-    const { positionals } = parse(args, {}, USAGE);
+    const { positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length !== 1) usage(USAGE);
     const shell = positionals[0]!;
     if (shell === 'refs') {

@@ -9,17 +9,20 @@ import {
   repoConfigFile,
   writeConfigFile,
 } from '../../store/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 
 const USAGE = 'shoal config [--global] get <key> | set <key> <value> | unset <key> | list';
 const KEY = /^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/i;
 
+const OPTIONS = { global: { type: 'boolean' } } satisfies Options;
+
 export const command: Command = {
   summary: 'read and write configuration (repository, or --global for the user)',
   usage: USAGE,
+  options: OPTIONS,
   run(ctx: Context, args: string[]) {
-    const { values, positionals } = parse(args, { global: { type: 'boolean' } }, USAGE);
+    const { values, positionals } = parse(args, OPTIONS, USAGE);
     // git-style shorthands: `config <key>` reads, `config <key> <value>` writes.
     const words =
       positionals[0] && KEY.test(positionals[0])

@@ -41,6 +41,7 @@ type Values = ReturnType<typeof parse>['values'];
 export const command: Command = {
   summary: 'serve every shared repository in the background (start, stop, status)',
   usage: USAGE,
+  options: OPTIONS,
   async run(ctx: Context, args: string[]) {
     const { values, positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length !== 1) usage(USAGE);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ShoalError } from '../../core/index.ts';
-import { type Context, parse } from '../context.ts';
+import { type Context, type Options, parse } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 
@@ -96,11 +96,14 @@ async function startServer(
   throw new ShoalError('PEER_ERROR', `the serving peer did not start: ${stderr.trim()}`);
 }
 
+const OPTIONS = { size: { type: 'string' }, keep: { type: 'boolean' } } satisfies Options;
+
 export const command: Command = {
   summary: 'run a two-peer demo on loopback: version, clone, change, pull',
   usage: USAGE,
+  options: OPTIONS,
   async run(ctx: Context, args: string[]) {
-    const { values } = parse(args, { size: { type: 'string' }, keep: { type: 'boolean' } }, USAGE);
+    const { values } = parse(args, OPTIONS, USAGE);
     const mib = values.size === undefined ? 256 : Number(values.size);
     if (!Number.isInteger(mib) || mib < 1 || mib > 65536)
       throw new ShoalError('USAGE', `--size must be a whole number of MiB from 1 to 65536`);

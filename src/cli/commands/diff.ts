@@ -2,7 +2,7 @@
 // the working tree, a commit and the working tree (or the index, with --cached), or two commits.
 import { toHex } from '../../core/index.ts';
 import { type DiffEnd, diff, type FileDiff, repoPath, resolveRev } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, plural, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
@@ -34,18 +34,21 @@ function endName(e: DiffEnd): string | null {
   return 'commit' in e ? (e.commit ? toHex(e.commit) : null) : 'index' in e ? 'index' : 'worktree';
 }
 
+const OPTIONS = {
+  cached: { type: 'boolean' },
+  staged: { type: 'boolean' },
+  stat: { type: 'boolean' },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'show changes between commits, the index and the working tree',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       const dash = args.indexOf('--');
       const pathArgs = dash >= 0 ? args.slice(dash + 1) : [];
-      const { values, positionals } = parse(
-        dash >= 0 ? args.slice(0, dash) : args,
-        { cached: { type: 'boolean' }, staged: { type: 'boolean' }, stat: { type: 'boolean' } },
-        USAGE,
-      );
+      const { values, positionals } = parse(dash >= 0 ? args.slice(0, dash) : args, OPTIONS, USAGE);
       const cached = values.cached === true || values.staged === true;
       if (positionals.length > 2 || (cached && positionals.length > 1)) usage(USAGE);
       const rev = (r: string): DiffEnd => ({ commit: resolveRev(repo, r) });

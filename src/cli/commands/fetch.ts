@@ -11,6 +11,7 @@ const USAGE = 'shoal fetch [<remote>|<source>] [--peer <multiaddr>]... [--max-do
 export const command: Command = {
   summary: 'download new commits from peers and update remote-tracking branches',
   usage: USAGE,
+  options: DOWNLOAD_OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       const { values, positionals } = parse(args, DOWNLOAD_OPTIONS, USAGE);

@@ -10,6 +10,7 @@ const USAGE = 'shoal fsck [--json]';
 export const command: Command = {
   summary: 'verify every object, hash and signature',
   usage: USAGE,
+  options: {},
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);

@@ -1,23 +1,22 @@
 // shoal gc [--dry-run] [--prune=<when>] [--json]: drop unreachable objects and compact packs.
 import { ShoalError } from '../../core/index.ts';
 import { DEFAULT_GRACE_MS, gc, parseGrace } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal gc [--dry-run] [--prune=<now|14d|12h...>] [--json]';
 
+const OPTIONS = { 'dry-run': { type: 'boolean', short: 'n' }, prune: { type: 'string' } } satisfies Options;
+
 export const command: Command = {
   summary: 'drop unreachable objects, compact packs, report bytes reclaimed',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { values, positionals } = parse(
-        args,
-        { 'dry-run': { type: 'boolean', short: 'n' }, prune: { type: 'string' } },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 0) usage(USAGE);
       const configured = repo.config('gc.grace');
       const prune = values.prune as string | undefined;

@@ -11,6 +11,7 @@ const USAGE = 'shoal id [--json]';
 export const command: Command = {
   summary: "show this user's peer id and public key",
   usage: USAGE,
+  options: {},
   run(ctx: Context, args: string[]) {
     if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
     const user = identity();

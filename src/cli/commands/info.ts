@@ -11,6 +11,7 @@ const USAGE = 'shoal info [--json]';
 export const command: Command = {
   summary: "show this repository's id, URL, delegates and visibility",
   usage: USAGE,
+  options: {},
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);

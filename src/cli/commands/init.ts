@@ -4,17 +4,20 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ShoalError } from '../../core/index.ts';
 import { Repository } from '../../store/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity } from '../repo.ts';
 
 const USAGE = 'shoal init [<dir>] [--private]';
 
+const OPTIONS = { private: { type: 'boolean' } } satisfies Options;
+
 export const command: Command = {
   summary: 'create an empty repository',
   usage: USAGE,
+  options: OPTIONS,
   async run(ctx: Context, args: string[]) {
-    const { values, positionals } = parse(args, { private: { type: 'boolean' } }, USAGE);
+    const { values, positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length > 1) usage(USAGE);
     const dir = resolve(ctx.cwd, positionals[0] ?? '.');
     try {

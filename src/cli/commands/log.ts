@@ -1,7 +1,7 @@
 // shoal log [--oneline] [--graph] [-n <N>] [--json] [<rev>]: history, newest first.
 import { ShoalError, toHex } from '../../core/index.ts';
 import { log, resolveRev, topoLog } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatTime } from '../format.ts';
 import { GraphRenderer } from '../graph.ts';
 import type { Command } from '../main.ts';
@@ -9,20 +9,19 @@ import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal log [--oneline] [--graph] [-n <N>] [--json] [<rev>]';
 
+const OPTIONS = {
+  oneline: { type: 'boolean' },
+  graph: { type: 'boolean' },
+  'max-count': { type: 'string', short: 'n' },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'show the history, newest first',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
-      const { values, positionals } = parse(
-        args,
-        {
-          oneline: { type: 'boolean' },
-          graph: { type: 'boolean' },
-          'max-count': { type: 'string', short: 'n' },
-        },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 1) usage(USAGE);
       const count = values['max-count'] as string | undefined;
       if (count !== undefined && !/^\d+$/.test(count))

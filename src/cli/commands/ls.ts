@@ -1,19 +1,22 @@
 // shoal ls [<rev>] [<path>] [--json]: the files of a commit with size and content id.
 import { ShoalError, toHex } from '../../core/index.ts';
 import { commitTree, flatten, lookup, repoPath, resolveRev } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal ls [<rev>] [<path>] [--json]';
 
+const OPTIONS = {} satisfies Options;
+
 export const command: Command = {
   summary: 'list the files of a commit with size and id',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
-      const { positionals } = parse(args, {}, USAGE);
+      const { positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 2) usage(USAGE);
       const rev = positionals[0] ?? 'HEAD';
       // Relative to the directory the command runs in, as other commands' paths are; by default

@@ -9,7 +9,7 @@ import {
   readMergeState,
   resolveRev,
 } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural, quotePath } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
@@ -52,22 +52,21 @@ function asJson(r: MergeResult): unknown {
   };
 }
 
+const OPTIONS = {
+  message: { type: 'string', short: 'm' },
+  continue: { type: 'boolean' },
+  abort: { type: 'boolean' },
+  quit: { type: 'boolean' },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'merge another branch into the current one',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       removeTemporariesOnInterrupt(ctx);
-      const { values, positionals } = parse(
-        args,
-        {
-          message: { type: 'string', short: 'm' },
-          continue: { type: 'boolean' },
-          abort: { type: 'boolean' },
-          quit: { type: 'boolean' },
-        },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       const message = values.message as string | undefined;
       const modes = [values.continue, values.abort, values.quit].filter(Boolean).length;
       if (modes > 1 || (modes === 1 && positionals.length > 0)) usage(USAGE);

@@ -3,21 +3,20 @@
 import { ShoalError } from '../../core/index.ts';
 import { readKnownPeers } from '../../store/index.ts';
 import { findPeers } from '../../swarm/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, lanDiscovery } from '../repo.ts';
 
 const USAGE = 'shoal peers [--wait <seconds>] [--no-mdns] [--json]';
 
+const OPTIONS = { wait: { type: 'string' }, 'no-mdns': { type: 'boolean' } } satisfies Options;
+
 export const command: Command = {
   summary: 'list peers on the LAN and known peers, with the repositories they serve',
   usage: USAGE,
+  options: OPTIONS,
   async run(ctx: Context, args: string[]) {
-    const { values, positionals } = parse(
-      args,
-      { wait: { type: 'string' }, 'no-mdns': { type: 'boolean' } },
-      USAGE,
-    );
+    const { values, positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length > 0) usage(USAGE);
     const wait = values.wait === undefined ? 2 : Number(values.wait);
     if (!Number.isFinite(wait) || wait < 0 || wait > 600)

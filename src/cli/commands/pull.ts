@@ -13,6 +13,7 @@ const USAGE = 'shoal pull [<remote>|<source>] [<branch>] [--peer <multiaddr>]...
 export const command: Command = {
   summary: "fetch from peers and merge the remote's branch into the current one",
   usage: USAGE,
+  options: DOWNLOAD_OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       const { values, positionals } = parse(args, DOWNLOAD_OPTIONS, USAGE);

@@ -1,6 +1,6 @@
 // shoal push [<remote>|<source>] [<branch>] [--force]: ask a peer to take our branch.
 import { pushToSwarm } from '../../swarm/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
 import { rateFrom, stallSetting } from '../transfer.ts';
@@ -8,21 +8,20 @@ import { rateFrom, stallSetting } from '../transfer.ts';
 const USAGE =
   'shoal push [<remote>|<source>] [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
 
+const OPTIONS = {
+  force: { type: 'boolean', short: 'f' },
+  peer: { type: 'string', multiple: true },
+  'max-upload': { type: 'string' },
+  listen: { type: 'string', multiple: true },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'send a branch to a peer, which fetches what it lacks',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { values, positionals } = parse(
-        args,
-        {
-          force: { type: 'boolean', short: 'f' },
-          peer: { type: 'string', multiple: true },
-          'max-upload': { type: 'string' },
-          listen: { type: 'string', multiple: true },
-        },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 2) usage(USAGE); // no remote: origin, as fetch and pull
       // Not transferProgress: push takes no abort signal, so Ctrl-C must keep its default effect.
       const progress = ctx.progress('push');

@@ -1,19 +1,22 @@
 // shoal reflog [<ref>] [-n <N>] [--json]: past values of branches and tags, newest first; the
 // way back to a deleted branch or to where a branch was before a merge.
 import { ShoalError, toHex } from '../../core/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatTime } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal reflog [<branch or ref>] [-n <N>] [--json]';
 
+const OPTIONS = { 'max-count': { type: 'string', short: 'n' } } satisfies Options;
+
 export const command: Command = {
   summary: 'show past values of branches and tags (to recover deleted work)',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
-      const { values, positionals } = parse(args, { 'max-count': { type: 'string', short: 'n' } }, USAGE);
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 1) usage(USAGE);
       const count = values['max-count'] as string | undefined;
       if (count !== undefined && !/^\d+$/.test(count))

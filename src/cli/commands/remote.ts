@@ -1,18 +1,21 @@
 // shoal remote add <name> <source> | remove <name> | list [--json]
 import { ShoalError } from '../../core/index.ts';
 import { checkPeerAddress, parseSource } from '../../swarm/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal remote add <name> <source> [--peer <multiaddr>]... | remove <name> | list [--json]';
 
+const OPTIONS = { peer: { type: 'string', multiple: true } } satisfies Options;
+
 export const command: Command = {
   summary: 'manage named sources of a repository',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
-      const { values, positionals } = parse(args, { peer: { type: 'string', multiple: true } }, USAGE);
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       const [verb, name, source] = positionals;
       const config = repo.localConfig();
       const names = [

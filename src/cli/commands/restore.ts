@@ -1,6 +1,6 @@
 // shoal restore [--source <rev>] <path>...: overwrite working files with staged or committed content.
 import { resolveRev, restore, unstage } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
@@ -8,17 +8,19 @@ import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal restore [--source <rev>] [--staged] <path>...';
 
+const OPTIONS = {
+  source: { type: 'string', short: 's' },
+  staged: { type: 'boolean', short: 'S' },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'restore working files from the staging index or a commit',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       removeTemporariesOnInterrupt(ctx);
-      const { values, positionals } = parse(
-        args,
-        { source: { type: 'string', short: 's' }, staged: { type: 'boolean', short: 'S' } },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length === 0) usage(USAGE);
       const source = values.source === undefined ? undefined : resolveRev(repo, values.source as string);
       if (values.staged) {

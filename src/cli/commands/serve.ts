@@ -2,27 +2,26 @@
 // foreground until Ctrl-C.
 import { once } from 'node:events';
 import { ensureRepoIdentity, pushHandler, startPeer } from '../../swarm/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, lanDiscovery, withRepo } from '../repo.ts';
 import { rateOption, rateSetting } from '../transfer.ts';
 
 const USAGE = 'shoal serve [--listen <multiaddr>]... [--max-upload <rate>] [--mdns]';
 
+const OPTIONS = {
+  listen: { type: 'string', multiple: true },
+  'max-upload': { type: 'string' },
+  mdns: { type: 'boolean' },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'serve this repository to peers until interrupted',
   usage: USAGE,
+  options: OPTIONS,
   async run(ctx: Context, args: string[]) {
     // Misuse is told apart before anything else (and before the repository gets an identity).
-    const { values, positionals } = parse(
-      args,
-      {
-        listen: { type: 'string', multiple: true },
-        'max-upload': { type: 'string' },
-        mdns: { type: 'boolean' },
-      },
-      USAGE,
-    );
+    const { values, positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length > 0) usage(USAGE);
     const maxUpload = rateOption(values['max-upload'], 'max-upload');
     return withRepo(ctx, async (repo) => {

@@ -3,22 +3,21 @@
 import { repoUrl, ShoalError, toHex } from '../../core/index.ts';
 import { addShare, readShares } from '../../store/index.ts';
 import { ensureRepoIdentity, isRepository } from '../../swarm/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { type DaemonNotice, notifyDaemon } from '../daemon-process.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal share [--private] | shoal share --list [--json]';
 
+const OPTIONS = { private: { type: 'boolean' }, list: { type: 'boolean' } } satisfies Options;
+
 export const command: Command = {
   summary: 'serve this repository from the daemon (see shoal daemon)',
   usage: USAGE,
+  options: OPTIONS,
   async run(ctx: Context, args: string[]) {
-    const { values, positionals } = parse(
-      args,
-      { private: { type: 'boolean' }, list: { type: 'boolean' } },
-      USAGE,
-    );
+    const { values, positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length > 0) usage(USAGE);
     if (values.list) {
       const shares = readShares().map((s) => ({ ...s, exists: isRepository(s.path) }));

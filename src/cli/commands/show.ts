@@ -1,19 +1,22 @@
 // shoal show <rev> [--json]: a commit's metadata and the paths it changed.
 import { decodeCommit, toHex, verifyCommit } from '../../core/index.ts';
 import { commitTree, diffTrees, resolveRev } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, formatTime, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal show [<rev>] [--json]';
 
+const OPTIONS = {} satisfies Options;
+
 export const command: Command = {
   summary: "show a commit's metadata and the paths it changed",
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
-      const { positionals } = parse(args, {}, USAGE);
+      const { positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 1) usage(USAGE);
       const id = resolveRev(repo, positionals[0] ?? 'HEAD');
       const c = decodeCommit(repo.objects.read(id, 'commit'));

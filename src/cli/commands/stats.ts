@@ -10,6 +10,7 @@ const USAGE = 'shoal stats [--json]';
 export const command: Command = {
   summary: 'show storage figures and the deduplication ratio',
   usage: USAGE,
+  options: {},
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);

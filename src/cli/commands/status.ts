@@ -11,6 +11,7 @@ const USAGE = 'shoal status [--json]';
 export const command: Command = {
   summary: 'show staged, modified, deleted and untracked paths',
   usage: USAGE,
+  options: {},
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);

@@ -1,7 +1,7 @@
 // shoal switch <branch> | switch -c <new-branch> [<start>]: move HEAD (and the working tree).
 import { toHex } from '../../core/index.ts';
 import { assertRefName, resolveRev, switchBranch } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
@@ -9,17 +9,19 @@ import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal switch [--force] <branch> | shoal switch -c <new-branch> [<start>]';
 
+const OPTIONS = {
+  create: { type: 'boolean', short: 'c' },
+  force: { type: 'boolean', short: 'f' },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'switch to a branch (or create one with -c)',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       removeTemporariesOnInterrupt(ctx);
-      const { values, positionals } = parse(
-        args,
-        { create: { type: 'boolean', short: 'c' }, force: { type: 'boolean', short: 'f' } },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       const create = values.create === true;
       if (positionals.length === 0 || positionals.length > (create ? 2 : 1)) usage(USAGE);
       if (create) assertRefName(positionals[0]!, 'branch');

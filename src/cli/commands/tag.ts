@@ -1,26 +1,25 @@
 // shoal tag [--json] | tag <name> [<rev>] [-m <msg>] [-f] | tag -d <name>: list, create, delete.
 import { toHex } from '../../core/index.ts';
 import { assertRefName, createTag, deleteTag, listTags, resolveRev } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { authorName, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal tag [--json] | shoal tag <name> [<rev>] [-m <message>] [-f] | shoal tag -d <name>';
 
+const OPTIONS = {
+  delete: { type: 'boolean', short: 'd' },
+  message: { type: 'string', short: 'm' },
+  force: { type: 'boolean', short: 'f' },
+} satisfies Options;
+
 export const command: Command = {
   summary: 'list, create or delete tags',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { values, positionals } = parse(
-        args,
-        {
-          delete: { type: 'boolean', short: 'd' },
-          message: { type: 'string', short: 'm' },
-          force: { type: 'boolean', short: 'f' },
-        },
-        USAGE,
-      );
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (values.delete) {
         if (positionals.length !== 1) usage(USAGE);
         const r = await deleteTag(repo, positionals[0]!);

@@ -3,18 +3,21 @@
 import { resolve } from 'node:path';
 import { ShoalError } from '../../core/index.ts';
 import { Repository, removeShare } from '../../store/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { notifyDaemon } from '../daemon-process.ts';
 import type { Command } from '../main.ts';
 import { daemonSummary } from './share.ts';
 
 const USAGE = 'shoal unshare [<path> | <repo-id>]';
 
+const OPTIONS = {} satisfies Options;
+
 export const command: Command = {
   summary: 'stop serving this repository from the daemon',
   usage: USAGE,
+  options: OPTIONS,
   async run(ctx: Context, args: string[]) {
-    const { positionals } = parse(args, {}, USAGE);
+    const { positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length > 1) usage(USAGE);
     const target = positionals[0] ?? Repository.find(ctx.cwd);
     if (target === undefined)

@@ -2,19 +2,22 @@
 import { toHex, verifyCommit } from '../../core/index.ts';
 import { peerIdFromPublicKeyBytes } from '../../net/index.ts';
 import { log, resolveRev } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
 const USAGE = 'shoal verify [<rev>] [--json]';
 
+const OPTIONS = {} satisfies Options;
+
 export const command: Command = {
   summary: 'check the signature of every commit in the history',
   usage: USAGE,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
-      const { positionals } = parse(args, {}, USAGE);
+      const { positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 1) usage(USAGE);
       const start = resolveRev(repo, positionals[0] ?? 'HEAD');
       const commits = [...log(repo, [start])].map(({ id, commit }) => ({
