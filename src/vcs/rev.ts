@@ -54,9 +54,23 @@ function resolveBase(repo: Repository, base: string, rev: string): ObjectId {
   throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}'`);
 }
 
-/** Split `<rev>:<path>`; a bare path means HEAD. */
-export function splitRevPath(spec: string): { rev: string; path: string } {
+/**
+ * Split `<rev>:<path>` as git reads it. The path is from the repository's root, unless it starts
+ * with ./ or ../ (`fromCwd`); a bare path (no colon) means HEAD and is also taken from the current
+ * directory, as other commands' path arguments are. `dirOnly`: it ended with a slash.
+ */
+export function splitRevPath(spec: string): {
+  rev: string;
+  path: string;
+  fromCwd: boolean;
+  dirOnly: boolean;
+} {
   const i = spec.indexOf(':');
-  if (i < 0) return { rev: 'HEAD', path: spec };
-  return { rev: spec.slice(0, i) || 'HEAD', path: spec.slice(i + 1).replace(/^\/+|\/+$/g, '') };
+  const path = i < 0 ? spec : spec.slice(i + 1);
+  return {
+    rev: i < 0 ? 'HEAD' : spec.slice(0, i) || 'HEAD',
+    path: path.replace(/^\/+|\/+$/g, ''),
+    fromCwd: i < 0 || /^\.\.?(\/|$)/.test(path),
+    dirOnly: path.length > 1 && path.endsWith('/'),
+  };
 }

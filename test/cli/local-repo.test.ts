@@ -349,6 +349,29 @@ test('a value is the option\'s own, whatever it looks like: commit -m "-h" commi
   assert.match(version.stdout, /^shoal \d+\.\d+\.\d+\n$/);
 });
 
+test('cat reads <rev>:<path> as git does: from the root, or from the current directory with ./ and ../', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'top\n');
+  repo.write('sub/f.txt', 'inner\n');
+  repo.commit('one');
+  const sub = repo.path('sub');
+  const cat = (args: string[], cwd = repo.dir): string => repo.ok(['cat', ...args], cwd).stdout;
+  assert.equal(cat(['HEAD:a.txt'], sub), 'top\n'); // from the root, wherever it runs
+  assert.equal(cat(['HEAD:sub/f.txt'], sub), 'inner\n');
+  assert.equal(cat(['HEAD:./a.txt']), 'top\n');
+  assert.equal(cat(['HEAD:./f.txt'], sub), 'inner\n');
+  assert.equal(cat(['HEAD:../a.txt'], sub), 'top\n');
+  assert.equal(cat([':./f.txt'], sub), 'inner\n');
+  assert.equal(cat(['f.txt'], sub), 'inner\n'); // a bare path, like every command's path arguments
+  assert.equal(repo.ok(['-C', 'sub', 'cat', 'HEAD:./f.txt']).stdout, 'inner\n');
+  // A trailing slash names a directory, so on a file it names nothing.
+  const r = repo.fails(['cat', 'HEAD:a.txt/'], 'PATH_NOT_FOUND');
+  assert.match(r.stderr, /path 'a\.txt\/' does not exist in 'HEAD'/);
+  repo.fails(['cat', 'HEAD:sub/'], 'NOT_A_FILE');
+  repo.fails(['cat', 'HEAD:../outside.txt'], 'PATH_OUTSIDE_REPOSITORY');
+  repo.fails(['cat', 'HEAD:./a.txt'], 'PATH_NOT_FOUND', 1, sub);
+});
+
 test('commit refuses an empty or blank message, as git does, and records nothing', (t) => {
   const repo = newRepo(t);
   repo.write('a.txt', 'a');

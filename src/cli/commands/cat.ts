@@ -1,7 +1,7 @@
 // shoal cat <rev>:<path>: one file's bytes on stdout, streamed and verified chunk by chunk.
 import { once } from 'node:events';
 import { ShoalError } from '../../core/index.ts';
-import { commitTree, contentChunks, lookup, resolveRev, splitRevPath } from '../../vcs/index.ts';
+import { commitTree, contentChunks, lookup, repoPath, resolveRev, splitRevPath } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
@@ -18,9 +18,15 @@ export const command: Command = {
     withRepo(ctx, async (repo) => {
       const { positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length !== 1) usage(USAGE);
-      const { rev, path } = splitRevPath(positionals[0]!);
+      const spec = splitRevPath(positionals[0]!);
+      const { rev } = spec;
+      const path = spec.fromCwd ? repoPath(repo.root, ctx.cwd, spec.path) : spec.path;
       const entry = lookup(repo.objects, commitTree(repo.objects, resolveRev(repo, rev)), path);
-      if (!entry) throw new ShoalError('PATH_NOT_FOUND', `path '${path}' does not exist in '${rev}'`);
+      if (!entry || (spec.dirOnly && entry.kind !== 'dir'))
+        throw new ShoalError(
+          'PATH_NOT_FOUND',
+          `path '${path}${spec.dirOnly ? '/' : ''}' does not exist in '${rev}'`,
+        );
       if (entry.kind === 'dir')
         throw new ShoalError(
           'NOT_A_FILE',
