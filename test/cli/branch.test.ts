@@ -99,6 +99,24 @@ test('an unmerged branch needs -D; its last commit stays recoverable through the
   assert.equal(r.read('e.txt').toString(), 'experiment\n');
 });
 
+test('reflog finds a deleted tag by its short name, HEAD as the current branch, and names what it cannot find', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  const first = r.commit('first');
+  r.ok(['tag', 'v1']);
+  r.ok(['tag', '-d', 'v1']);
+  type Entry = { name: string; old: string | null; new: string | null };
+  for (const name of ['v1', 'tags/v1', 'refs/tags/v1']) {
+    const log = r.j<Entry[]>(['reflog', name]);
+    assert.deepEqual([log[0]!.name, log[0]!.old, log[0]!.new], ['refs/tags/v1', first, null], name);
+  }
+  assert.equal(r.j<Entry[]>(['reflog', 'HEAD'])[0]!.name, 'refs/heads/main');
+  const missing = r.fails(['reflog', 'never-was'], 'NOT_FOUND');
+  assert.match(missing.stderr, /no branch or tag 'never-was'/);
+  r.ok(['checkout', first]); // detached
+  r.fails(['reflog', 'HEAD'], 'INVALID_ARGUMENT');
+});
+
 test('switch: moves the working tree, -c creates, refuses to overwrite local changes', (t) => {
   const r = newRepo(t);
   r.write('a.txt', 'main\n');

@@ -1,6 +1,7 @@
 // shoal reflog [<ref>] [-n <N>] [--json]: past values of branches and tags, newest first; the
 // way back to a deleted branch or to where a branch was before a merge.
 import { ShoalError, toHex } from '../../core/index.ts';
+import type { Repository } from '../../store/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatTime } from '../format.ts';
 import type { Command } from '../main.ts';
@@ -9,6 +10,28 @@ import { withRepo } from '../repo.ts';
 const USAGE = 'shoal reflog [<branch or ref>] [-n <N>] [--json]';
 
 const OPTIONS = { 'max-count': { type: 'string', short: 'n' } } satisfies Options;
+
+/**
+ * The full ref a reflog argument names: `refs/...` as it is, `heads/<n>` and `tags/<n>`, HEAD as
+ * the current branch, and a bare name as the branch or tag that exists now, or else that the
+ * reflog remembers (a deleted branch or tag is what one looks for here), the branch first.
+ */
+function refName(repo: Repository, arg: string): string {
+  if (arg.startsWith('refs/')) return arg;
+  if (arg.startsWith('heads/') || arg.startsWith('tags/')) return `refs/${arg}`;
+  if (arg === 'HEAD') {
+    const head = repo.refs.head();
+    if (head.kind !== 'branch') throw new ShoalError('INVALID_ARGUMENT', 'HEAD is detached; name a branch');
+    return `refs/heads/${head.name}`;
+  }
+  const branch = `refs/heads/${arg}`;
+  const tag = `refs/tags/${arg}`;
+  if (repo.refs.get(branch)) return branch;
+  if (repo.refs.get(tag)) return tag;
+  if (repo.refs.reflog(branch, 1).length > 0) return branch;
+  if (repo.refs.reflog(tag, 1).length > 0) return tag;
+  throw new ShoalError('NOT_FOUND', `no branch or tag '${arg}', now or in the reflog`);
+}
 
 export const command: Command = {
   summary: 'show past values of branches and tags (to recover deleted work)',
@@ -22,13 +45,7 @@ export const command: Command = {
       if (count !== undefined && !/^\d+$/.test(count))
         throw new ShoalError('USAGE', `-n: '${count}' is not a number of entries\nusage: ${USAGE}`);
       const limit = count === undefined ? 100 : Math.min(Number(count), Number.MAX_SAFE_INTEGER);
-      let name = positionals[0];
-      if (name && !name.startsWith('refs/')) {
-        name =
-          repo.refs.get(`refs/tags/${name}`) && !repo.refs.get(`refs/heads/${name}`)
-            ? `refs/tags/${name}`
-            : `refs/heads/${name}`;
-      }
+      const name = positionals[0] === undefined ? undefined : refName(repo, positionals[0]);
       const entries = repo.refs.reflog(name, limit);
       if (ctx.json) {
         ctx.emit(
