@@ -210,6 +210,16 @@ test('config get, set, unset, list, repository and --global', (t) => {
   assert.equal(r.j<{ graceMs: number }>(['gc', '--dry-run']).graceMs, 3 * 3_600_000);
   r.ok(['config', 'set', 'gc.grace', 'whenever']);
   r.fails(['gc'], 'INVALID_ARGUMENT');
+  // Section and name are case-insensitive, as in git: the setting is the one the tool reads.
+  r.ok(['config', 'set', 'Transfer.Max-Download', '12X']);
+  assert.equal(r.ok(['config', 'get', 'transfer.max-download']).stdout, '12X\n');
+  const bad = r.fails(['fetch', 'nowhere'], 'INVALID_ARGUMENT');
+  assert.match(bad.stderr, /transfer\.max-download/);
+  r.ok(['config', 'unset', 'TRANSFER.max-download']);
+  // What lies between them (a remote's name) keeps its case.
+  r.ok(['config', 'set', 'Remote.Origin.URL', 'x']);
+  assert.equal(r.j<Record<string, string>>(['config', 'list'])['remote.Origin.url'], 'x');
+  assert.equal(r.run(['config', 'get', 'remote.origin.url']).status, 1);
 });
 
 test('completion scripts: commands, options, and branch and tag names', (t) => {

@@ -17,6 +17,17 @@ const KEY = /^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/i;
 
 const OPTIONS = { global: { type: 'boolean' } } satisfies Options;
 
+/**
+ * As in git, a key's section and name are case-insensitive (stored in lower case) and what lies
+ * between them is not: `Transfer.Max-Upload` is `transfer.max-upload`, `remote.Origin.url` stays.
+ */
+function canonicalKey(key: string): string {
+  const parts = key.split('.');
+  parts[0] = parts[0]!.toLowerCase();
+  parts[parts.length - 1] = parts[parts.length - 1]!.toLowerCase();
+  return parts.join('.');
+}
+
 export const command: Command = {
   summary: 'read and write configuration (repository, or --global for the user)',
   usage: USAGE,
@@ -44,7 +55,12 @@ export const command: Command = {
     const needKey = (): string => {
       if (!key || !KEY.test(key))
         throw new ShoalError('USAGE', `invalid config key '${key ?? ''}' (expected section.name)`);
-      return key;
+      return canonicalKey(key);
+    };
+    // Spellings of the key in other cases (written before keys were folded) go with it.
+    const dropVariants = (config: Record<string, unknown>, k: string): void => {
+      for (const other of Object.keys(config))
+        if (KEY.test(other) && canonicalKey(other) === k) delete config[other];
     };
     switch (verb) {
       case 'get': {
@@ -58,13 +74,15 @@ export const command: Command = {
       case 'set': {
         if (value === undefined) usage(USAGE);
         const config = readConfigObject(file);
-        config[needKey()] = value;
+        const k = needKey();
+        dropVariants(config, k);
+        config[k] = value;
         writeConfigFile(file, config);
         return 0;
       }
       case 'unset': {
         const config = readConfigObject(file);
-        delete config[needKey()];
+        dropVariants(config, needKey());
         writeConfigFile(file, config);
         return 0;
       }
