@@ -92,7 +92,8 @@ export function diffChunks(read: NodeReader, before: ContentRef | null, after: C
 
 /**
  * About how many bytes of chunks the commits reachable from `to` but from none of `from` bring: for
- * each such commit, the chunk bytes of its files that its first parent's files lack. A chunk that
+ * each such commit, the chunk bytes of its files that its first parent's files lack (in a merge,
+ * of the files that differ from every parent's). A chunk that
  * several of those commits add is counted once per commit, so this errs high; it is what a push
  * of `to` to a peer that has the commits `from` sends, give or take, for progress and an ETA.
  */
@@ -109,10 +110,13 @@ export function newChunkBytes(objects: ObjectStore, from: readonly ObjectId[], t
     if (known.has(hex) || seen.has(hex)) continue;
     seen.add(hex);
     const commit = decodeCommit(objects.read(id, 'commit'));
-    const parent = commit.parents[0];
-    const before = parent ? decodeCommit(objects.read(parent, 'commit')).tree : undefined;
-    for (const c of diffTrees(objects, before, commit.tree)) {
-      if (c.new) bytes += diffChunks(read, c.old ?? null, c.new).addedBytes;
+    const [parent, ...others] = commit.parents.map((p) => decodeCommit(objects.read(p, 'commit')).tree);
+    // A merge's file that equals the other side's brings nothing new: that side's commits are
+    // counted on their own (or the peer has them). Only paths changed from every parent count.
+    const fromOthers = others.map((t) => new Set([...diffTrees(objects, t, commit.tree)].map((c) => c.path)));
+    for (const c of diffTrees(objects, parent, commit.tree)) {
+      if (c.new && fromOthers.every((changed) => changed.has(c.path)))
+        bytes += diffChunks(read, c.old ?? null, c.new).addedBytes;
     }
     todo.push(...commit.parents);
   }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   decodeIndexNode,
@@ -9,7 +11,8 @@ import {
   toHex,
 } from '../../src/core/index.ts';
 import { diffChunks, type NodeReader, newChunkBytes } from '../../src/vcs/chunk-diff.ts';
-import { fixture, noise } from './fixture.ts';
+import { merge } from '../../src/vcs/merge.ts';
+import { fixture, IDENTITY, noise } from './fixture.ts';
 
 const CHUNK = 64 * 1024;
 
@@ -98,4 +101,24 @@ test('newChunkBytes: what the commits since a base add, commit by commit, for a 
   // Without a base, x counts too; from the tip itself, nothing.
   assert.equal(newChunkBytes(f.repo.objects, [], tip), sinceBase + (1 << 20));
   assert.equal(newChunkBytes(f.repo.objects, [tip], tip), 0);
+});
+
+test("newChunkBytes: a merge counts what neither side had, not the other side's files again", async (t) => {
+  const f = fixture(t);
+  f.write('x', noise(64 * 1024, 1));
+  const base = await f.commitAll('base');
+  f.write('big', noise(2 << 20, 2));
+  const theirs = await f.commitAll('their side adds big');
+  // Our side: main moved back to base, big gone, a small file added.
+  f.repo.refs.update('refs/heads/main', base, 'test: back to base');
+  rmSync(join(f.dir, 'big'));
+  f.write('s', noise(16 * 1024, 3));
+  const ours = await f.commitAll('our side adds s');
+  const merged = await merge(f.repo, theirs, { name: 'theirs', identity: IDENTITY, authorName: 'tester' });
+  assert.equal(merged.outcome, 'merged');
+  const m = merged.head!;
+  // To a peer that has their side (a push after a pull): our small file only.
+  assert.equal(newChunkBytes(f.repo.objects, [theirs], m), 16 * 1024);
+  // To a peer that has our side: their big file, counted once, through their commit.
+  assert.equal(newChunkBytes(f.repo.objects, [ours], m), 2 << 20);
 });
