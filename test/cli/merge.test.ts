@@ -112,6 +112,9 @@ test('conflicts through the CLI: exit 1, status lists them, commit concludes the
   assert.match(graph, /merged by hand/);
   const full = r.ok(['log', '--graph']).stdout;
   assert.match(full, /^\* commit [0-9a-f]{64}\n\|\\? *merge: /m);
+  // Every commit's lines start in the column of its 'commit', the last one's too (as in git).
+  const last = full.slice(full.lastIndexOf('* commit'));
+  assert.match(last, /^\* commit [0-9a-f]{64}\n {2}author: .*\n {2}date: .*\n\n {6}\S/);
 });
 
 test('a conflicted file that cannot be read is not taken for resolved', (t) => {

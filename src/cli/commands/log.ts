@@ -64,7 +64,8 @@ export const command: Command = {
               ...c.message.split('\n').map((l) => `    ${l}`),
               '',
             ];
-            const pad = g.connectors.length > 0 ? g.row.replace('*', '|') : g.pad;
+            // As wide as the row, so the text lines up under 'commit' when no column goes on.
+            const pad = (g.connectors.length > 0 ? g.row.replace('*', '|') : g.pad).padEnd(g.row.length);
             for (const line of more) ctx.out(`${pad} ${line}`.trimEnd());
           }
           for (const line of g.connectors) ctx.out(line);
