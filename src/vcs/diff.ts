@@ -173,8 +173,11 @@ async function* alongsideAsync<A extends { path: string }, B extends { path: str
   }
 }
 
+/** A tree change, or a rename: a deletion and an addition of the same content, paired. */
+export type RenameChange = TreeChange & { oldPath?: string; renamed?: boolean };
+
 /** Pair deletions with additions of the same content: those are renames. */
-function findRenames(changes: TreeChange[]): (TreeChange & { oldPath?: string })[] {
+export function findRenames(changes: TreeChange[]): RenameChange[] {
   const key = (e: FlatEntry): string => `${e.kind}:${toHex(e.id)}`;
   const added = new Map<string, TreeChange[]>();
   for (const c of changes) {
@@ -183,7 +186,7 @@ function findRenames(changes: TreeChange[]): (TreeChange & { oldPath?: string })
     added.set(k, [...(added.get(k) ?? []), c]);
   }
   const paired = new Set<TreeChange>();
-  const out: (TreeChange & { oldPath?: string; renamed?: boolean })[] = [];
+  const out: RenameChange[] = [];
   for (const c of changes) {
     if (c.change !== 'deleted') continue;
     const match = added.get(key(c.old!))?.find((a) => !paired.has(a));
@@ -237,7 +240,7 @@ export async function diff(repo: Repository, opts: DiffOptions): Promise<DiffRes
   };
 
   const files: FileDiff[] = [];
-  for (const c of changes as (TreeChange & { oldPath?: string; renamed?: boolean })[]) {
+  for (const c of changes as RenameChange[]) {
     const o = c.old;
     const n = c.new;
     const f: FileDiff = {

@@ -13,7 +13,9 @@ import { alongside, IgnoreRules, isExecutable, walk } from './worktree.ts';
 
 export interface PathChange {
   path: string;
-  change: 'added' | 'modified' | 'deleted';
+  change: 'added' | 'modified' | 'deleted' | 'renamed';
+  /** A staged rename's old path: a deleted and an added path of the same content, as in diff. */
+  oldPath?: string;
 }
 
 export interface StatusResult {
@@ -34,8 +36,48 @@ function filesIn(tree: TreeReader, dirs: Set<string>): FlatEntry[] {
   return [...dirs].flatMap((d) => tree.filesIn(d)).sort((a, b) => compareNames(a.path, b.path));
 }
 
+/**
+ * Pairs staged deletions with staged additions of the same content (kind and id): renames, as
+ * `diff` reports them. Only the paths of staged additions and deletions are held.
+ */
+class RenamePairs {
+  private readonly gone = new Map<string, string[]>();
+  private readonly came = new Map<string, string[]>();
+
+  private static key(e: { kind: string; id: Uint8Array }): string {
+    return `${e.kind}:${Buffer.from(e.id).toString('hex')}`;
+  }
+
+  deleted(path: string, e: { kind: string; id: Uint8Array }): void {
+    const k = RenamePairs.key(e);
+    this.gone.set(k, [...(this.gone.get(k) ?? []), path]);
+  }
+
+  added(path: string, e: { kind: string; id: Uint8Array }): void {
+    const k = RenamePairs.key(e);
+    this.came.set(k, [...(this.came.get(k) ?? []), path]);
+  }
+
+  /** `changes` with each paired deletion and addition replaced by one rename. */
+  pair(changes: PathChange[]): PathChange[] {
+    const from = new Map<string, string>(); // new path -> old path
+    for (const [k, olds] of this.gone) {
+      const news = this.came.get(k) ?? [];
+      for (let i = 0; i < Math.min(olds.length, news.length); i++) from.set(news[i]!, olds[i]!);
+    }
+    if (from.size === 0) return changes;
+    const paired = new Set(from.values());
+    return changes.flatMap((c): PathChange[] => {
+      if (c.change === 'deleted' && paired.has(c.path)) return [];
+      const old = c.change === 'added' ? from.get(c.path) : undefined;
+      return old === undefined ? [c] : [{ path: c.path, change: 'renamed', oldPath: old }];
+    });
+  }
+}
+
 export async function status(repo: Repository): Promise<StatusResult> {
   const stagedChanges: PathChange[] = [];
+  const renames = new RenamePairs();
   const unstaged: PathChange[] = [];
   const untracked: string[] = [];
   const notUtf8: string[] = [];
@@ -79,9 +121,13 @@ export async function status(repo: Repository): Promise<StatusResult> {
               yield e;
               continue;
             }
-            if (!e) stagedChanges.push({ path: h!.path, change: 'deleted' });
-            else if (!h) stagedChanges.push({ path: e.path, change: 'added' });
-            else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
+            if (!e) {
+              stagedChanges.push({ path: h!.path, change: 'deleted' });
+              renames.deleted(h!.path, h!);
+            } else if (!h) {
+              stagedChanges.push({ path: e.path, change: 'added' });
+              renames.added(e.path, e);
+            } else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
               stagedChanges.push({ path: e.path, change: 'modified' });
             }
             if (e) yield e;
@@ -166,12 +212,12 @@ export async function status(repo: Repository): Promise<StatusResult> {
       repo.staging.recordMatchingTree(headTree, generation);
     } catch {} // the index is busy or read-only: the next status compares again
   }
-  stagedChanges.sort((a, b) => (a.path < b.path ? -1 : 1));
+  const staged = renames.pair(stagedChanges).sort((a, b) => (a.path < b.path ? -1 : 1));
   const merge = readMergeState(repo);
   return {
     branch: head.kind === 'branch' ? head.name : null,
     head: headId,
-    staged: stagedChanges,
+    staged,
     unstaged,
     untracked,
     notUtf8,

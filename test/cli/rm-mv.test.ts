@@ -96,6 +96,14 @@ test('mv: renames in the tree and the index; never onto an existing path', (t) =
   const s = r.j<Status>(['status']);
   assert.deepEqual(s.unstaged, []);
   assert.deepEqual(s.untracked, ['untracked.txt']);
+  // status, diff and show all report renames, as git does.
+  const renames = [
+    { path: 'manual/b.txt', change: 'renamed', oldPath: 'b.txt' },
+    { path: 'manual/x.md', change: 'renamed', oldPath: 'docs/x.md' },
+    { path: 'renamed/a2.txt', change: 'renamed', oldPath: 'a.txt' },
+  ];
+  assert.deepEqual(s.staged, renames);
+  assert.match(r.ok(['status']).stdout, /renamed +a\.txt -> renamed\/a2\.txt\n/);
   // The commit records renames: same content ids under new paths.
   const base = r.j<{ id: string }[]>(['log', '-n', '1'])[0]!.id;
   r.ok(['commit', '-m', 'moves']);
@@ -104,6 +112,12 @@ test('mv: renames in the tree and the index; never onto an existing path', (t) =
     ['docs/x.md', 'manual/x.md', 'renamed'],
     ['a.txt', 'renamed/a2.txt', 'renamed'],
   ]);
+  const shown = r.j<{ changes: { path: string; change: string; oldPath?: string }[] }>(['show']).changes;
+  assert.deepEqual(
+    shown.map(({ path, change, oldPath }) => ({ path, change, oldPath })),
+    renames,
+  );
+  assert.match(r.ok(['show']).stdout, /renamed +b\.txt -> manual\/b\.txt \(2 B\)/);
 });
 
 test('mv of a file or directory to a name that differs only in case; checkout goes back and forth', (t) => {

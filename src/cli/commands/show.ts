@@ -1,6 +1,6 @@
 // shoal show <rev> [--json]: a commit's metadata and the paths it changed.
 import { decodeCommit, toHex, verifyCommit } from '../../core/index.ts';
-import { commitTree, diffTrees, resolveRev } from '../../vcs/index.ts';
+import { commitTree, diffTrees, findRenames, resolveRev } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, formatTime, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
@@ -21,9 +21,11 @@ export const command: Command = {
       const id = resolveRev(repo, positionals[0] ?? 'HEAD');
       const c = decodeCommit(repo.objects.read(id, 'commit'));
       const parentTree = c.parents[0] ? commitTree(repo.objects, c.parents[0]) : undefined;
-      const changes = [...diffTrees(repo.objects, parentTree, c.tree)].map((ch) => ({
+      // Renames paired as diff pairs them: the same content deleted at one path, added at another.
+      const changes = findRenames([...diffTrees(repo.objects, parentTree, c.tree)]).map((ch) => ({
         path: ch.path,
-        change: ch.change,
+        change: ch.renamed ? 'renamed' : ch.change,
+        ...(ch.renamed ? { oldPath: ch.oldPath } : {}),
         oldSize: ch.old?.size ?? null,
         newSize: ch.new?.size ?? null,
       }));
@@ -54,7 +56,8 @@ export const command: Command = {
           ch.change === 'modified'
             ? `${formatBytes(ch.oldSize!)} -> ${formatBytes(ch.newSize!)}`
             : formatBytes((ch.newSize ?? ch.oldSize)!);
-        ctx.out(`${ch.change.padEnd(9)} ${quotePath(ch.path)} (${size})`);
+        const from = ch.oldPath === undefined ? '' : `${quotePath(ch.oldPath)} -> `;
+        ctx.out(`${ch.change.padEnd(9)} ${from}${quotePath(ch.path)} (${size})`);
       }
       return 0;
     }),

@@ -30,7 +30,10 @@ export const command: Command = {
       };
       section(
         'changes to be committed',
-        s.staged.map((c) => `${c.change.padEnd(9)} ${quotePath(c.path)}`),
+        s.staged.map(
+          (c) =>
+            `${c.change.padEnd(9)} ${c.oldPath === undefined ? '' : `${quotePath(c.oldPath)} -> `}${quotePath(c.path)}`,
+        ),
       );
       section(
         'changes not staged for commit',
