@@ -2,7 +2,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
-import type { KeyPair } from '../core/index.ts';
+import { type KeyPair, ShoalError } from '../core/index.ts';
 import { globalConfigFile, loadIdentity, Repository, readConfigValue } from '../store/index.ts';
 import type { Context } from './context.ts';
 
@@ -34,7 +34,10 @@ export function identity(): KeyPair {
 
 /** The author's display name: --author, shoal's user.name, git's user.name, the login name. */
 export function authorName(repo: Repository, explicit?: string): string {
-  if (explicit) return explicit;
+  if (explicit !== undefined) {
+    if (explicit.trim() === '') throw new ShoalError('INVALID_ARGUMENT', '--author needs a name');
+    return explicit;
+  }
   const configured = repo.config('user.name');
   if (configured) return configured;
   try {

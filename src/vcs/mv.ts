@@ -41,6 +41,12 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
     const dstStat = lstatOrNull(join(repo.root, dst));
     const caseOnly = dstStat !== null && isCaseAlias(repo.root, src, dst);
     if (dstStat?.isDirectory() && !caseOnly) dst = dst === '' ? basename(src) : `${dst}/${basename(src)}`;
+    // A trailing slash says "into this directory", as in git: it must exist.
+    else if (/[/\\]$/.test(opts.destination) && !caseOnly) {
+      throw new ShoalError('PATH_NOT_FOUND', `destination directory '${opts.destination}' does not exist`, {
+        path: opts.destination,
+      });
+    }
     if (dst === src || dst.startsWith(`${src}/`)) {
       throw new ShoalError('INVALID_ARGUMENT', `cannot move '${opts.source}' into itself`);
     }

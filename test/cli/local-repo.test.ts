@@ -381,6 +381,7 @@ test('commit refuses an empty or blank message, as git does, and records nothing
     assert.match(r.stderr, /the message is empty/);
   }
   assert.equal(repo.j<unknown[]>(['log']).length, 0);
+  repo.fails(['commit', '-m', 'a', '--author', ' '], 'INVALID_ARGUMENT'); // not a silent fallback
   repo.ok(['commit', '-m', 'a']);
   assert.equal(repo.j<unknown[]>(['log']).length, 1);
 });

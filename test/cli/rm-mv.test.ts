@@ -83,6 +83,9 @@ test('mv: renames in the tree and the index; never onto an existing path', (t) =
   r.fails(['mv', 'untracked.txt', 'c.txt'], 'PATH_NOT_FOUND');
   r.fails(['mv', 'nowhere', 'c.txt'], 'PATH_NOT_FOUND');
   r.fails(['mv', 'docs', 'docs/inner'], 'INVALID_ARGUMENT');
+  // A trailing slash names a directory to move into, as in git: it must exist.
+  r.fails(['mv', 'a.txt', 'nodir/'], 'PATH_NOT_FOUND');
+  assert.ok(existsSync(r.path('a.txt')) && !existsSync(r.path('nodir')));
 
   r.ok(['mv', 'a.txt', 'renamed/a2.txt']);
   assert.equal(r.read('renamed/a2.txt').toString(), 'a\n');

@@ -92,7 +92,7 @@ export const command: Command = {
         const s = r.summary;
         const parts = [`${plural(s.files, 'file')} changed`];
         if (s.linesAdded + s.linesRemoved > 0)
-          parts.push(`${s.linesAdded} lines added, ${s.linesRemoved} removed`);
+          parts.push(`${plural(s.linesAdded, 'line')} added, ${s.linesRemoved} removed`);
         if (s.chunkBytesAdded + s.chunkBytesRemoved > 0)
           parts.push(
             `${formatBytes(s.chunkBytesAdded)} of chunks new, ${formatBytes(s.chunkBytesRemoved)} gone`,

@@ -2,7 +2,7 @@
 import { ShoalError } from '../../core/index.ts';
 import { DEFAULT_GRACE_MS, gc, parseGrace } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -60,10 +60,11 @@ export const command: Command = {
       else {
         const would = r.dryRun ? 'would be ' : '';
         ctx.out(
-          `${r.objectsRemoved} unreachable objects (${formatBytes(r.bytesRemoved)}) ${would}removed, ` +
-            `${r.packsRewritten} packs ${would}rewritten, ${formatBytes(r.bytesReclaimed)} ${would}reclaimed`,
+          `${plural(r.objectsRemoved, 'unreachable object')} (${formatBytes(r.bytesRemoved)}) ${would}removed, ` +
+            `${plural(r.packsRewritten, 'pack')} ${would}rewritten, ${formatBytes(r.bytesReclaimed)} ${would}reclaimed`,
         );
-        if (r.reflogExpired > 0) ctx.out(`${r.reflogExpired} reflog entries ${would}expired`);
+        if (r.reflogExpired > 0)
+          ctx.out(`${r.reflogExpired} reflog ${r.reflogExpired === 1 ? 'entry' : 'entries'} ${would}expired`);
       }
       return 0;
     }),

@@ -39,7 +39,6 @@ export const command: Command = {
         name: `${remote}/${branch}`,
         identity: user,
         authorName: authorName(repo),
-        message: `Merge ${remote}/${branch}`,
       });
       if (ctx.json)
         ctx.emit({ fetch: fetched, merge: { ...result, head: result.head && toHex(result.head) } });
