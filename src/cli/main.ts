@@ -177,7 +177,10 @@ export async function main(argv: string[]): Promise<number> {
       return name || g.help ? 0 : 2;
     }
     const load = commands[name];
-    if (!load) throw new ShoalError('USAGE', `'${name}' is not a shoal command; see 'shoal --help'`);
+    if (!load) {
+      json = takeGlobals(rest, g, NO_VALUES, false) && g.json; // --json after it still asks for JSON
+      throw new ShoalError('USAGE', `'${name}' is not a shoal command; see 'shoal --help'`);
+    }
     const { command } = await load();
     const args = takeGlobals(rest, g, valueOptions(command.options), false);
     json = g.json;

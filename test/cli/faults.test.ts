@@ -254,7 +254,8 @@ test('usage errors exit 2', (t) => {
     ['config', 'unset', 'a.b', 'c'],
     ['remote', 'list', 'x'],
   ].entries()) {
-    const r = repo.run([...args, '--json']);
+    // --json right after the command's name: after `-m` it would be the message.
+    const r = repo.run([args[0]!, '--json', ...args.slice(1)]);
     assert.equal(r.status, 2, `${args.join(' ')}: ${describe(r)}`);
     assert.equal(json<{ error: { code: string } }>(r).error.code, 'USAGE', args.join(' '));
     if (i > 3) continue; // the human form of a few is enough
