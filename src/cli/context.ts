@@ -22,14 +22,16 @@ export interface Context {
   progress: (label: string) => { onProgress: OnProgress | undefined; done: () => void };
 }
 
-export function createContext(cwd: string, json: boolean, quiet: boolean): Context {
+/** `printsData`: the command's output is what was asked for (a value, a listing), so -q keeps it. */
+export function createContext(cwd: string, json: boolean, quiet: boolean, printsData = false): Context {
   const show = process.stderr.isTTY && !json && !quiet;
   return {
     cwd,
     json,
     quiet,
     out: (line) => {
-      if (!quiet || json) process.stdout.write(`${process.stdout.isTTY ? terminalSafe(line) : line}\n`);
+      if (!quiet || json || printsData)
+        process.stdout.write(`${process.stdout.isTTY ? terminalSafe(line) : line}\n`);
     },
     err: (line) => process.stderr.write(`${process.stderr.isTTY ? terminalSafe(line) : line}\n`),
     emit: (value) => process.stdout.write(`${JSON.stringify(value, jsonReplacer, 2)}\n`),

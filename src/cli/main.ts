@@ -12,6 +12,11 @@ export interface Command {
   usage: string;
   /** What the command passes to parse(); the global-option scan must know which take a value. */
   options: Options;
+  /**
+   * Its output is the data asked for (a value, a listing, a log): -q does not silence it, only
+   * the command's other messages. Errors are never silenced.
+   */
+  printsData?: boolean;
   run: (ctx: Context, args: string[]) => Promise<number | undefined> | number | undefined;
 }
 
@@ -188,7 +193,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n`);
       return 0;
     }
-    const ctx = createContext(g.cwd, g.json, g.quiet);
+    const ctx = createContext(g.cwd, g.json, g.quiet, command.printsData);
     return (await command.run(ctx, args)) ?? 0;
   } catch (err) {
     return report(err, json);

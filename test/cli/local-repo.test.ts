@@ -247,6 +247,13 @@ test('-C, -q and running from a subdirectory', (t) => {
   assert.equal(q.stdout, '');
   assert.equal(repo.run(['commit', '-q', '-m', 'quiet']).stdout, '');
   assert.equal(repo.j<LogEntry[]>(['log']).length, 1);
+  // -q quiets what a command reports, not the data a query is run for.
+  assert.match(repo.ok(['-q', 'log', '--oneline']).stdout, /^[0-9a-f]{12} quiet\n$/);
+  assert.equal(repo.ok(['-q', 'config', 'get', 'user.name']).stdout, 'Test Author\n');
+  assert.match(repo.ok(['-q', 'ls']).stdout, /top\.txt\n$/);
+  const id = repo.ok(['-q', 'id']);
+  assert.match(id.stdout, /^12D3KooW\w+\n$/);
+  assert.equal(id.stderr, '');
   // The repository reached through a symbolic link: absolute paths through the link name its
   // files, with -C through the link and without (a shell's $PWD keeps the link's name).
   const link = join(tempDir(t), 'link');

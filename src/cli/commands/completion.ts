@@ -154,6 +154,7 @@ export const command: Command = {
   summary: 'print a shell completion script (bash, zsh or fish)',
   usage: USAGE,
   options: OPTIONS,
+  printsData: true,
   async run(ctx: Context, args: string[]) {
     const { positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length !== 1) usage(USAGE);

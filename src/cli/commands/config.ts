@@ -32,6 +32,7 @@ export const command: Command = {
   summary: 'read and write configuration (repository, or --global for the user)',
   usage: USAGE,
   options: OPTIONS,
+  printsData: true,
   run(ctx: Context, args: string[]) {
     const { values, positionals } = parse(args, OPTIONS, USAGE);
     // git-style shorthands: `config <key>` reads, `config <key> <value>` writes.

@@ -44,6 +44,7 @@ export const command: Command = {
   summary: 'show changes between commits, the index and the working tree',
   usage: USAGE,
   options: OPTIONS,
+  printsData: true,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       const dash = args.indexOf('--');

@@ -12,6 +12,7 @@ export const command: Command = {
   summary: "show this user's peer id and public key",
   usage: USAGE,
   options: {},
+  printsData: true,
   run(ctx: Context, args: string[]) {
     if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
     const user = identity();

@@ -12,6 +12,7 @@ export const command: Command = {
   summary: "show this repository's id, URL, delegates and visibility",
   usage: USAGE,
   options: {},
+  printsData: true,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);

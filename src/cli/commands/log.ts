@@ -19,6 +19,7 @@ export const command: Command = {
   summary: 'show the history, newest first',
   usage: USAGE,
   options: OPTIONS,
+  printsData: true,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);

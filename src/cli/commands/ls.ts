@@ -14,6 +14,7 @@ export const command: Command = {
   summary: 'list the files of a commit with size and id',
   usage: USAGE,
   options: OPTIONS,
+  printsData: true,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
       const { positionals } = parse(args, OPTIONS, USAGE);

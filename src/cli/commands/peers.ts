@@ -15,6 +15,7 @@ export const command: Command = {
   summary: 'list peers on the LAN and known peers, with the repositories they serve',
   usage: USAGE,
   options: OPTIONS,
+  printsData: true,
   async run(ctx: Context, args: string[]) {
     const { values, positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length > 0) usage(USAGE);

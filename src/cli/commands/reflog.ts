@@ -37,6 +37,7 @@ export const command: Command = {
   summary: 'show past values of branches and tags (to recover deleted work)',
   usage: USAGE,
   options: OPTIONS,
+  printsData: true,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);

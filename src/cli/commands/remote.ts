@@ -13,6 +13,7 @@ export const command: Command = {
   summary: 'manage named sources of a repository',
   usage: USAGE,
   options: OPTIONS,
+  printsData: true,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);

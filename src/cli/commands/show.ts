@@ -14,6 +14,7 @@ export const command: Command = {
   summary: "show a commit's metadata and the paths it changed",
   usage: USAGE,
   options: OPTIONS,
+  printsData: true,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
       const { positionals } = parse(args, OPTIONS, USAGE);

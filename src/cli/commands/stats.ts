@@ -11,6 +11,7 @@ export const command: Command = {
   summary: 'show storage figures and the deduplication ratio',
   usage: USAGE,
   options: {},
+  printsData: true,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);

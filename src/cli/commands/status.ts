@@ -12,6 +12,7 @@ export const command: Command = {
   summary: 'show staged, modified, deleted and untracked paths',
   usage: USAGE,
   options: {},
+  printsData: true,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
