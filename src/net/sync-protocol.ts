@@ -17,6 +17,8 @@ export const WIRE_ERRORS = {
   internal: 4,
   notFastForward: 5,
   busy: 6,
+  /** A push would overwrite local changes in the receiving peer's checked-out branch. */
+  dirtyWorktree: 7,
 } as const;
 export type WireError = (typeof WIRE_ERRORS)[keyof typeof WIRE_ERRORS];
 

@@ -33,6 +33,7 @@ export function wireError(code: number, message: string): ShoalError {
   if (code === WIRE_ERRORS.forbidden) return new ShoalError('PERMISSION_DENIED', message);
   if (code === WIRE_ERRORS.notFound) return new ShoalError('NOT_FOUND', message);
   if (code === WIRE_ERRORS.notFastForward) return new ShoalError('NOT_FAST_FORWARD', message);
+  if (code === WIRE_ERRORS.dirtyWorktree) return new ShoalError('DIRTY_WORKTREE', message);
   return new ShoalError('PEER_ERROR', message);
 }
 

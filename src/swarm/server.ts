@@ -245,7 +245,9 @@ export class SyncServer {
                     ? WIRE_ERRORS.forbidden
                     : err.code === 'NOT_FAST_FORWARD'
                       ? WIRE_ERRORS.notFastForward
-                      : WIRE_ERRORS.internal;
+                      : err.code === 'DIRTY_WORKTREE'
+                        ? WIRE_ERRORS.dirtyWorktree
+                        : WIRE_ERRORS.internal;
                 await fail(code, err.message);
               }
               break;

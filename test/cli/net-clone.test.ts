@@ -363,6 +363,7 @@ test('push into a serving peer whose working tree has local changes: refused, th
   const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
   assert.equal(r.status, 1, describe(r));
   const out = parseJson<ErrorOut>(r);
+  assert.equal(out.error.code, 'DIRTY_WORKTREE'); // as a local switch over the same changes says
   // The changes are named as the peer's, not the pusher's.
   assert.match(
     out.error.message,
