@@ -20,7 +20,11 @@ export interface FsckProblem {
 }
 
 export interface FsckResult {
+  /** Objects stored, each read and checked against its id. */
   objects: number;
+  /** Those that failed: unreadable (a pack gone or cut short) or not matching their id. */
+  damaged: number;
+  /** The bytes of the objects that passed. */
   bytes: number;
   reachable: number;
   problems: FsckProblem[];
@@ -32,17 +36,19 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
   let objects = 0;
   let bytes = 0;
   const totals = repo.objects.totals();
+  let done = 0;
   for (const { id, info } of repo.objects.list()) {
     objects++;
+    done += info.size;
     try {
       repo.objects.read(id);
+      bytes += info.size;
     } catch (err) {
       if (!isShoalError(err)) throw err;
       problems.push({ id: toHex(id), problem: err.message });
       bad.add(toHex(id));
     }
-    bytes += info.size;
-    onProgress?.({ phase: 'verify', bytesDone: bytes, bytesTotal: totals.logical, itemsDone: objects });
+    onProgress?.({ phase: 'verify', bytesDone: done, bytesTotal: totals.logical, itemsDone: objects });
   }
 
   const visited = new Set<string>();
@@ -63,7 +69,7 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
   const affects = (key: string, what: string): void => {
     if (named.has(`${key} ${what}`)) return;
     named.add(`${key} ${what}`);
-    problems.push({ id: key, problem: `${what}: needs object ${key}, which is corrupt` });
+    problems.push({ id: key, problem: `${what}: needs object ${key}, which is damaged` });
   };
   const content = (id: ObjectId, height: number, what: string): void => {
     if (height === 0) {
@@ -114,5 +120,5 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
     });
   }
   for (const e of repo.staging.entries()) content(e.id, e.height, `staged file ${e.path}`);
-  return { objects, bytes, reachable: visited.size, problems };
+  return { objects, damaged: bad.size, bytes, reachable: visited.size, problems };
 }

@@ -48,6 +48,8 @@ interface Status {
 
 interface Fsck {
   ok: boolean;
+  objects: number;
+  damaged: number;
   problems: { id: string; problem: string }[];
 }
 
@@ -322,10 +324,13 @@ test('a flipped byte in a pack: fsck names the object, cat and checkout fail wit
   );
   assert.match(
     fsckHuman.stderr,
-    new RegExp(`^error: file data\\.bin: needs object ${chunkId}, which is corrupt$`, 'm'),
+    new RegExp(`^error: file data\\.bin: needs object ${chunkId}, which is damaged$`, 'm'),
   );
   assert.doesNotMatch(fsckHuman.stderr, /other\.txt/);
   assert.match(fsckHuman.stdout, /verified, \d+ commits, trees and index nodes reachable, 2 problems$/m);
+  // The damaged object is not among those verified.
+  assert.equal(report.damaged, 1);
+  assert.match(fsckHuman.stdout, new RegExp(`^${report.objects - 1} of ${report.objects} objects `));
 
   // cat streams verified chunks: what it writes is a prefix of the true content, then it fails.
   const cat = repo.run(['cat', `${c1}:data.bin`]);
@@ -474,7 +479,7 @@ test('a pack replaced by a directory: every command says so, and nothing is remo
   // Each object in it says so, and each file that needs one of them is named.
   assert.ok(problems.some((p) => /is not a file/.test(p.problem)));
   assert.ok(
-    problems.every((p) => /is not a file|needs object [0-9a-f]{64}, which is corrupt/.test(p.problem)),
+    problems.every((p) => /is not a file|needs object [0-9a-f]{64}, which is damaged/.test(p.problem)),
   );
   assert.equal(readFileSync(join(pack!, 'keep'), 'utf8'), 'not ours');
   assert.ok(existsSync(repo.path('.shoal/packs/stray')));

@@ -27,7 +27,8 @@ export const command: Command = {
         for (const p of result.problems)
           ctx.err(`error: ${p.problem.includes(p.id) ? '' : `${p.id}: `}${p.problem}`);
         ctx.out(
-          `${result.objects} objects (${formatBytes(result.bytes)}) verified, ${result.reachable} commits, trees and index nodes reachable, ` +
+          `${result.objects - result.damaged} of ${plural(result.objects, 'object')} (${formatBytes(result.bytes)}) verified, ` +
+            `${result.reachable} commits, trees and index nodes reachable, ` +
             plural(result.problems.length, 'problem'),
         );
       }
