@@ -183,7 +183,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const load = commands[name];
     if (!load) {
-      json = takeGlobals(rest, g, NO_VALUES, false) && g.json; // --json after it still asks for JSON
+      takeGlobals(rest, g, NO_VALUES, false); // --json after it still asks for JSON
+      json = g.json;
       throw new ShoalError('USAGE', `'${name}' is not a shoal command; see 'shoal --help'`);
     }
     const { command } = await load();
