@@ -4,10 +4,15 @@
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
+  closeSync,
   existsSync,
+  fsyncSync,
+  linkSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
+  renameSync,
   rmSync,
   type Stats,
   statSync,
@@ -18,7 +23,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '../core/index.ts';
 import { openDatabase, transaction } from './db.ts';
 import { globalConfigFile, readConfigObject, readConfigValue, writeConfigFile } from './identity.ts';
-import { WriterLock } from './lock.ts';
+import { processAlive, WriterLock } from './lock.ts';
 import { ObjectStore } from './object-store.ts';
 import { packFileName } from './pack.ts';
 import { Refs } from './refs.ts';
@@ -98,16 +103,36 @@ export class Repository {
       );
     }
     mkdirSync(join(dir, 'packs'), { recursive: true });
-    const db = openDatabase(join(dir, 'index.db'), true);
-    transaction(db, () => {
-      const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
-      put.run('format', String(FORMAT));
-      put.run('chunker', formatChunker(DEFAULT_CHUNKER));
-      put.run('created', String(Date.now()));
-      put.run('HEAD', 'ref: refs/heads/main');
-    });
+    // The index is made under a name of its own and appears as index.db only when complete:
+    // index.db is what marks a repository, so a kill mid-way must not leave a half-made one
+    // (which every command would then report as corrupt, and init refuse to redo), and a
+    // command started meanwhile must not open it half-made.
+    sweepUnfinishedIndexes(dir);
+    const index = join(dir, 'index.db');
+    const unfinished = join(dir, `${UNFINISHED_INDEX}${process.pid}`);
+    const fresh = openDatabase(unfinished, true);
+    try {
+      transaction(fresh, () => {
+        const put = fresh.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+        put.run('format', String(FORMAT));
+        put.run('chunker', formatChunker(DEFAULT_CHUNKER));
+        put.run('created', String(Date.now()));
+        put.run('HEAD', 'ref: refs/heads/main');
+      });
+    } finally {
+      fresh.close(); // checkpoints the write-ahead log into the file and removes it
+    }
+    try {
+      publishOnce(
+        unfinished,
+        index,
+        () => new ShoalError('ALREADY_A_REPOSITORY', `'${abs}' is already a shoal repository`),
+      );
+    } finally {
+      removeIndexFiles(unfinished);
+    }
     writeConfigFile(repoConfigFile(abs), {});
-    return new Repository(abs, db);
+    return new Repository(abs, openDatabase(index, false));
   }
 
   /** Find the repository containing `start` (walking up, as git does) and open it. */
@@ -248,4 +273,47 @@ function parseChunker(value: string | undefined): ChunkerParams {
   const [min, avg, max] = value.split('/').map(Number);
   if (!min || !avg || !max) throw new ShoalError('UNSUPPORTED_FORMAT', `bad chunker parameters '${value}'`);
   return { min, avg, max };
+}
+
+/** An index being created by `init`, named after the process (`index.db.init-<pid>`). */
+const UNFINISHED_INDEX = 'index.db.init-';
+
+/** A database file with the write-ahead log and shared-memory files SQLite keeps beside it. */
+function removeIndexFiles(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) rmSync(f, { force: true });
+}
+
+/** Indexes an init killed before it finished left behind (not those of an init still running). */
+function sweepUnfinishedIndexes(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const m = /^index\.db\.init-(\d+)$/.exec(name);
+    if (m && !processAlive(Number(m[1]))) removeIndexFiles(join(dir, name));
+  }
+}
+
+/**
+ * Give `from` the name `to`, unless `to` exists (then `exists()` is thrown): a hard link is
+ * exclusive, so of two inits racing, one wins. Where the file system has no hard links, a rename
+ * after a check (the race is then lost only by the slower of two inits run at the same moment).
+ */
+function publishOnce(from: string, to: string, exists: () => Error): void {
+  try {
+    linkSync(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw exists();
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+    if (existsSync(to)) throw exists();
+    renameSync(from, to);
+  }
+  fsyncDirectory(dirname(to));
+}
+
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -366,6 +366,42 @@ test('a flipped byte in a pack: fsck names the object, cat and checkout fail wit
   assert.ok(repo.ok(['cat', `${c2}:data.bin`]).stdoutBytes.equals(v2));
 });
 
+test('init is all or nothing: after a kill there is no repository or a whole one, and init runs again', async (t) => {
+  const root = tempDir(t);
+  const configDir = configFor(t);
+  type ErrorOut = { error: { code: string } };
+  // The index an earlier init was making when it was killed (its process is gone): the
+  // directory is not a repository yet, and the next init clears it away.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const left = join(root, 'left');
+  mkdirSync(join(left, '.shoal', 'packs'), { recursive: true });
+  writeFileSync(join(left, '.shoal', `index.db.init-${dead}`), 'half-made');
+  const before = shoal(['status', '--json'], { cwd: left, configDir });
+  assert.equal(json<ErrorOut>(before).error.code, 'NOT_A_REPOSITORY', describe(before));
+  assert.equal(shoal(['init', left], { configDir }).status, 0);
+  assert.deepEqual(
+    readdirSync(join(left, '.shoal')).filter((n) => n.startsWith('index.db.init-')),
+    [],
+  );
+  assert.equal(shoal(['status'], { cwd: left, configDir }).status, 0);
+
+  // Killed the moment its .shoal directory appears, again and again.
+  for (let i = 0; i < 8; i++) {
+    const dir = join(root, `k${i}`);
+    const child = shoalSpawn(['init', dir], { configDir });
+    const exited = exitOf(child);
+    while (!existsSync(join(dir, '.shoal')) && child.exitCode === null) await delay(1);
+    child.kill('SIGKILL');
+    await exited;
+    const r = shoal(['status', '--json'], { cwd: dir, configDir });
+    if (r.status === 0) continue; // it finished first
+    assert.equal(json<ErrorOut>(r).error.code, 'NOT_A_REPOSITORY', describe(r));
+    const again = shoal(['init', dir], { configDir });
+    assert.equal(again.status, 0, describe(again));
+    assert.equal(shoal(['status'], { cwd: dir, configDir }).status, 0);
+  }
+});
+
 test('kill -9 in the middle of adding a large file', async (t) => {
   const repo = newRepo(t);
   repo.write('small.txt', 'before\n');
