@@ -23,10 +23,18 @@ export interface Context {
 }
 
 /** `printsData`: the command's output is what was asked for (a value, a listing), so -q keeps it. */
-export function createContext(cwd: string, json: boolean, quiet: boolean, printsData = false): Context {
+export function createContext(
+  cwd: string | null,
+  json: boolean,
+  quiet: boolean,
+  printsData = false,
+): Context {
   const show = process.stderr.isTTY && !json && !quiet;
   return {
-    cwd,
+    // A command that never looks at its directory (id, daemon status) runs from a deleted one.
+    get cwd(): string {
+      return cwd ?? goneDir();
+    },
     json,
     quiet,
     out: (line) => {
@@ -43,6 +51,14 @@ function jsonReplacer(_key: string, value: unknown): unknown {
   if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
   if (typeof value === 'bigint') return value.toString();
   return value;
+}
+
+/** The error for a command started in a directory that was deleted, with no -C to go by. */
+export function goneDir(): never {
+  throw new ShoalError(
+    'PATH_NOT_FOUND',
+    'the current directory no longer exists; change to another one, or name one with -C <dir>',
+  );
 }
 
 export type Options = NonNullable<ParseArgsConfig['options']>;

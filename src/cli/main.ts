@@ -2,9 +2,9 @@
 // single place where errors become messages and exit statuses (0 ok, 1 failure, 2 misuse).
 
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { ShoalError } from '../core/index.ts';
-import { type Context, createContext, type Options } from './context.ts';
+import { type Context, createContext, goneDir, type Options } from './context.ts';
 import { terminalSafe } from './format.ts';
 
 export interface Command {
@@ -60,6 +60,15 @@ export const commands: Record<string, () => Promise<{ command: Command }>> = {
   peers: () => import('./commands/peers.ts'),
 };
 
+/** The directory the command started in, or null if it was deleted. */
+function startDir(): string | null {
+  try {
+    return process.cwd();
+  } catch {
+    return null; // ENOENT: a shell left in a directory removed since
+  }
+}
+
 function version(): string {
   const pkg = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
   return (JSON.parse(pkg) as { version: string }).version;
@@ -76,7 +85,8 @@ async function helpText(): Promise<string> {
 }
 
 interface Globals {
-  cwd: string;
+  /** Null when the directory the command started in no longer exists (and no -C says where). */
+  cwd: string | null;
   json: boolean;
   quiet: boolean;
   help: boolean;
@@ -136,7 +146,8 @@ function takeGlobals(args: string[], g: Globals, values: ValueOptions, stopAtCom
         const c = a[k]!;
         const inline = a.slice(k + 1);
         if (c === 'C') {
-          g.cwd = resolve(g.cwd, inline || next('-C', 'a directory'));
+          const dir = inline || next('-C', 'a directory');
+          g.cwd = isAbsolute(dir) ? resolve(dir) : resolve(g.cwd ?? goneDir(), dir);
           break;
         }
         const long = values.short.get(c);
@@ -170,7 +181,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   let json = argv.includes('--json');
   try {
-    const g: Globals = { cwd: process.cwd(), json: false, quiet: false, help: false, version: false };
+    const g: Globals = { cwd: startDir(), json: false, quiet: false, help: false, version: false };
     const [name, ...rest] = takeGlobals(argv, g, NO_VALUES, true);
     json = g.json;
     if (g.version && !name) {

@@ -356,6 +356,36 @@ test('a value is the option\'s own, whatever it looks like: commit -m "-h" commi
   assert.match(version.stdout, /^shoal \d+\.\d+\.\d+\n$/);
 });
 
+test('started in a directory deleted since: -C with an absolute path works, and otherwise one clear line', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a\n');
+  repo.commit('one');
+  const gone = join(tempDir(t), 'gone');
+  mkdirSync(gone);
+  // The shell's directory is removed under it (a shell started there, the directory deleted).
+  const inGone = (args: string[]) =>
+    spawnSync(
+      'sh',
+      ['-c', `cd "$1" && rmdir "$1" && shift && exec "$@"`, 'sh', gone, process.execPath, BIN, ...args],
+      {
+        encoding: 'utf8',
+        env: shoalEnv({ configDir: repo.configDir }),
+      },
+    );
+  const viaC = inGone(['-C', repo.dir, 'log', '--json']);
+  assert.equal(viaC.status, 0, viaC.stderr);
+  assert.equal((JSON.parse(viaC.stdout) as unknown[]).length, 1);
+  mkdirSync(gone);
+  const here = inGone(['status']);
+  assert.equal(here.status, 1);
+  assert.equal(
+    here.stderr,
+    'error: the current directory no longer exists; change to another one, or name one with -C <dir>\n',
+  );
+  mkdirSync(gone);
+  assert.equal(inGone(['id']).status, 0); // a command that needs no directory runs
+});
+
 test('cat reads <rev>:<path> as git does: from the root, or from the current directory with ./ and ../', (t) => {
   const repo = newRepo(t);
   repo.write('a.txt', 'top\n');
