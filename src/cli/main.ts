@@ -208,7 +208,12 @@ export async function main(argv: string[]): Promise<number> {
     const ctx = createContext(g.cwd, g.json, g.quiet, command.printsData);
     return (await command.run(ctx, args)) ?? 0;
   } catch (err) {
-    return report(err, json);
+    // The store's failures it can name for the user (loaded only then: most commands never fail).
+    const named =
+      (err as { code?: unknown } | null)?.code === 'ERR_SQLITE_ERROR'
+        ? (await import('../store/index.ts')).indexFailure(err)
+        : undefined;
+    return report(named ?? err, json);
   }
 }
 

@@ -192,6 +192,20 @@ const SQLITE_READONLY = 8;
 const SQLITE_CANTOPEN = 14;
 
 /**
+ * A failure of the index after it opened, said plainly where it is the user's to fix: SQLite
+ * opens an index it cannot write read-only, and only the first write says so ("attempt to write
+ * a readonly database"). SQLite gives its shared-memory file the index's permissions, so both
+ * (and the log) need fixing.
+ */
+export function indexFailure(err: unknown): ShoalError | undefined {
+  if (sqliteCode(err) !== SQLITE_READONLY) return undefined;
+  return new ShoalError(
+    'PERMISSION_DENIED',
+    'cannot write the repository index: .shoal/index.db (or index.db-shm or index.db-wal beside it) is read-only to you',
+  );
+}
+
+/**
  * SQLite needs room for its shared-memory and log files just to open a WAL database: on a full
  * disk it says "disk I/O error". Said plainly when the file system has no room left.
  */
