@@ -32,9 +32,15 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
     // Beyond a symlink (or a file) where a directory was, the source is not in the working tree:
     // what the symlink points at is not the repository's to move.
     if (!workingTreeStat(repo.root, src)) {
-      throw new ShoalError('PATH_NOT_FOUND', `'${opts.source}' does not exist in the working tree`, {
-        path: opts.source,
-      });
+      // Unless a move was stopped between renaming and updating the index: the destination then
+      // holds the source, untracked, and running the move again finishes it.
+      const done = movedAlready(repo, matched, src, dst);
+      if (done === null) {
+        throw new ShoalError('PATH_NOT_FOUND', `'${opts.source}' does not exist in the working tree`, {
+          path: opts.source,
+        });
+      }
+      return { moved: record(repo, matched, src, done, []) };
     }
     // Into an existing directory, as mv(1) and git do; but not when the destination is the
     // source itself under another case (a case-only rename on a case-insensitive file system).
@@ -55,40 +61,72 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
     if ((lstatOrNull(dstAbs) && !caseOnly) || takenInIndex) {
       throw new ShoalError('ALREADY_EXISTS', `destination '${dst}' already exists`, { path: dst });
     }
-    // A file cannot be created below a path that is a file.
+    // A file cannot be created below a path that is a file. A directory where the index still
+    // has a file (replaced in the working tree, not staged yet) takes the file's entry away, as
+    // adding a path below it does: the index cannot hold both.
+    const replacedFiles: string[] = [];
     for (let d = dirname(dst); d !== '.' && d !== ''; d = dirname(d)) {
       const st = lstatOrNull(join(repo.root, d));
       if (st && !st.isDirectory()) {
         throw new ShoalError('ALREADY_EXISTS', `'${d}' exists and is not a directory`, { path: d });
       }
+      if (st && repo.staging.has(d)) replacedFiles.push(d);
     }
     mkdirSync(dirname(dstAbs), { recursive: true });
     renameSync(srcAbs, dstAbs);
-    const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const puts: StagedEntry[] = [];
-    const moved: MvResult['moved'] = [];
-    for (const e of matched) {
-      const to = dst + e.path.slice(src.length);
-      const abs = join(repo.root, to);
-      const stat = lstatOrNull(abs);
-      // rename changes ctime, so the old stamp is useless; a fresh one keeps status from re-reading.
-      const stamp =
-        stat &&
-        e.stamp &&
-        stat.size === BigInt(e.stamp.size) &&
-        stat.mtimeNs === e.stamp.mtimeNs &&
-        stat.ino === e.stamp.ino
-          ? stampOf({ path: to, abs, stat, kind: e.kind === 'symlink' ? 'symlink' : 'file' }, nowNs)
-          : null;
-      puts.push({ ...e, path: to, stamp });
-      moved.push({ from: e.path, to });
-    }
-    repo.staging.apply(
-      puts,
-      matched.map((e) => e.path),
-    );
-    return { moved };
+    return { moved: record(repo, matched, src, dst, replacedFiles) };
   });
+}
+
+/**
+ * Where an interrupted move of `src` to `dst` put it (`dst`, or `dst/<name>` when `dst` was a
+ * directory), or null. It counts as moved there when the destination is untracked and every
+ * tracked file is found below it as the file staged: its size, and where the index has a stat
+ * stamp, its inode and modification time (a rename keeps both). An unrelated file is not taken
+ * for it.
+ */
+function movedAlready(repo: Repository, matched: StagedEntry[], src: string, dst: string): string | null {
+  const inside = dst === '' ? basename(src) : `${dst}/${basename(src)}`;
+  const to = lstatOrNull(join(repo.root, inside)) ? inside : dst;
+  if (to === '' || !workingTreeStat(repo.root, to)) return null;
+  if (repo.staging.has(to) || repo.staging.hasUnder(to)) return null;
+  for (const e of matched) {
+    const st = lstatOrNull(join(repo.root, to + e.path.slice(src.length)));
+    if (!st || st.isDirectory() || st.size !== BigInt(e.size)) return null;
+    if (e.stamp && (st.ino !== e.stamp.ino || st.mtimeNs !== e.stamp.mtimeNs)) return null;
+  }
+  return to;
+}
+
+/** Move the index entries of `matched` from `src` to `dst`, where the files now are. */
+function record(
+  repo: Repository,
+  matched: StagedEntry[],
+  src: string,
+  dst: string,
+  alsoRemove: string[],
+): MvResult['moved'] {
+  const nowNs = BigInt(Date.now()) * 1_000_000n;
+  const puts: StagedEntry[] = [];
+  const moved: MvResult['moved'] = [];
+  for (const e of matched) {
+    const to = dst + e.path.slice(src.length);
+    const abs = join(repo.root, to);
+    const stat = lstatOrNull(abs);
+    // rename changes ctime, so the old stamp is useless; a fresh one keeps status from re-reading.
+    const stamp =
+      stat &&
+      e.stamp &&
+      stat.size === BigInt(e.stamp.size) &&
+      stat.mtimeNs === e.stamp.mtimeNs &&
+      stat.ino === e.stamp.ino
+        ? stampOf({ path: to, abs, stat, kind: e.kind === 'symlink' ? 'symlink' : 'file' }, nowNs)
+        : null;
+    puts.push({ ...e, path: to, stamp });
+    moved.push({ from: e.path, to });
+  }
+  repo.staging.apply(puts, [...matched.map((e) => e.path), ...alsoRemove]);
+  return moved;
 }
 
 /**

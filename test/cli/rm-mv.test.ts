@@ -7,6 +7,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -27,7 +28,7 @@ function changes(r: TestRepo, base: string): [string | null, string, string][] {
 }
 
 interface Status {
-  staged: { path: string; change: string }[];
+  staged: { path: string; change: string; oldPath?: string }[];
   unstaged: { path: string; change: string }[];
   untracked: string[];
 }
@@ -121,6 +122,51 @@ test('mv: renames in the tree and the index; never onto an existing path', (t) =
     renames,
   );
   assert.match(r.ok(['show']).stdout, /renamed +b\.txt -> manual\/b\.txt \(2 B\)/);
+});
+
+test('mv run again after one stopped between the rename and the index: it finishes the move', (t) => {
+  const r = newRepo(t);
+  r.write('d/one.txt', '1\n');
+  r.write('d/sub/two.txt', '2\n');
+  r.write('f.txt', 'f\n');
+  r.write('gone.txt', 'g\n');
+  r.commit('base');
+  // What a kill after the rename leaves: the files moved, the index not.
+  renameSync(r.path('d'), r.path('e'));
+  assert.equal(r.j<Status>(['status']).unstaged.length, 2);
+  r.ok(['mv', 'd', 'e']);
+  renameSync(r.path('f.txt'), r.path('e/f.txt')); // `mv f.txt e`: into the directory
+  r.ok(['mv', 'f.txt', 'e']);
+  const st = r.j<Status>(['status']);
+  assert.deepEqual([st.unstaged, st.untracked], [[], []]);
+  assert.deepEqual(
+    st.staged.map((c) => [c.oldPath, c.path]),
+    [
+      ['f.txt', 'e/f.txt'],
+      ['d/one.txt', 'e/one.txt'],
+      ['d/sub/two.txt', 'e/sub/two.txt'],
+    ],
+  );
+  // An unrelated file at the destination is not taken for the source.
+  rmSync(r.path('gone.txt'));
+  r.write('other.txt', 'something else\n');
+  r.fails(['mv', 'gone.txt', 'other.txt'], 'PATH_NOT_FOUND');
+});
+
+test('mv into a directory that replaced a tracked file drops the file from the index, as add does', (t) => {
+  const r = newRepo(t);
+  r.write('a.txt', 'a\n');
+  r.write('c.txt', 'c\n');
+  r.commit('base');
+  rmSync(r.path('a.txt'));
+  mkdirSync(r.path('a.txt'));
+  r.ok(['mv', 'c.txt', 'a.txt']);
+  assert.equal(r.read('a.txt/c.txt').toString(), 'c\n');
+  r.ok(['commit', '-m', 'moved']);
+  assert.deepEqual(
+    r.j<{ path: string }[]>(['ls']).map((e) => e.path),
+    ['a.txt/c.txt'],
+  );
 });
 
 test('mv of a file or directory to a name that differs only in case; checkout goes back and forth', (t) => {
