@@ -133,6 +133,13 @@ async function runFetch(
         if (targets.length === 1) tooLarge.set(toHex(targets[0]!), size);
         return false;
       }
+      // A fork is another signer's: that no peer could deliver it (each gone or banned while
+      // sending it) leaves it unfetched, and never fails what the canonical refs brought.
+      if (isShoalError(err, 'PEER_ERROR')) {
+        result.lost.push(...((err.detail?.lost ?? []) as FetchSummary['lost']));
+        result.banned.push(...((err.detail?.banned ?? []) as FetchSummary['banned']));
+        return false;
+      }
       if (!isShoalError(err, 'MISSING_OBJECT')) throw err;
       return false;
     }

@@ -275,6 +275,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
               ]
                 .map((l) => `peer ${l.peer}: ${l.why}`)
                 .join('; ')}`,
+              { banned: result.banned, lost: result.lost },
             ),
           );
           return;

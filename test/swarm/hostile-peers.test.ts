@@ -133,6 +133,24 @@ describe('a peer relaying a flood of forks', () => {
   });
 });
 
+describe('a peer that goes away while sending a fork only it has', () => {
+  it('leaves the fork out: the clone completes with the canonical refs, the peer listed as lost', {
+    timeout: 60_000,
+  }, async (t) => {
+    const evil = await evilPeer(t, mirror, mirror.configDir, 'vanishing-fork');
+    // From that peer alone: it serves the canonical refs whole, then no peer is left for the fork.
+    const { clone: victim, r } = await cloneWithStallTimeout(t, evil.addr, 30);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const s = parseJson<CloneSummary & { lost: { peer: string; why: string }[] }>(r);
+    assertHonestClone(victim, s);
+    assert.ok(!s.updated.includes(`refs/remotes/${evil.peerId}/main`), JSON.stringify(s.updated));
+    assert.ok(
+      s.lost.some((l) => l.peer === evil.peerId),
+      JSON.stringify(s.lost),
+    );
+  });
+});
+
 // A process that walked every one of the bomb's chunk positions would run out of this much heap
 // within seconds (or never answer): either fails the test instead of eating the machine.
 const SMALL_HEAP = { NODE_OPTIONS: '--max-old-space-size=256' };

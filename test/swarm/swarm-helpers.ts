@@ -172,7 +172,8 @@ export type EvilMode =
   | 'silent-have'
   | 'silent-push'
   | 'many-forks'
-  | 'index-bomb';
+  | 'index-bomb'
+  | 'vanishing-fork';
 
 /** The evil peer fixture serving `repo` (its own user identity is `configDir`'s). */
 export async function evilPeer(
