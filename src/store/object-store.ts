@@ -342,6 +342,8 @@ export class PackSession {
   private readonly objectPolicy: CompressionPolicy;
   // The fsync of the previous checkpoint, still running while appending goes on.
   private syncing: { done: Promise<void>; rows: PendingRow[]; pack: number; size: number } | null = null;
+  // The last checkpoint called (settled either way): the next one runs after it.
+  private turn: Promise<void> = Promise.resolve();
 
   constructor(store: ObjectStore, db: DatabaseSync) {
     this.store = store;
@@ -483,23 +485,40 @@ export class PackSession {
    * Start making everything appended so far durable: the writes are awaited, an fsync starts,
    * and its index rows commit once that fsync is done, at the next checkpoint or at close.
    * Appending goes on meanwhile, so the disk flush overlaps chunking and hashing.
+   *
+   * What a checkpoint covers is fixed when it is called: a record appended while it waits (a
+   * caller may append concurrently) may not be written when its fsync starts, so its row waits
+   * for the next checkpoint. Checkpoints run one after another, each after the one before.
    */
   async checkpoint(): Promise<void> {
     if (this.writeError) diskError(this.writeError);
-    await this.out!.flush().catch(diskError);
-    await this.commitSynced();
-    if (this.pending.length === 0) return;
+    const rows = this.pending;
+    const size = this.out!.position;
+    const pack = this.pack;
+    const out = this.out!;
     const fh = this.fh!;
-    this.syncing = {
-      done: fh.datasync().catch((err) => {
-        this.writeError ??= err;
-      }),
-      rows: this.pending,
-      pack: this.pack,
-      size: this.out!.position,
-    };
     this.pending = [];
     this.sinceCheckpoint = 0;
+    await this.inTurn(async () => {
+      await out.flush().catch(diskError); // every byte up to `size`, and perhaps more
+      await this.commitSynced();
+      if (rows.length === 0) return;
+      this.syncing = {
+        done: fh.datasync().catch((err) => {
+          this.writeError ??= err;
+        }),
+        rows,
+        pack,
+        size,
+      };
+    });
+  }
+
+  /** Run `fn` after every checkpoint called before it. */
+  private inTurn(fn: () => Promise<void>): Promise<void> {
+    const run = this.turn.then(fn);
+    this.turn = run.catch(() => {});
+    return run;
   }
 
   /** Wait for the running fsync, then commit the rows it made durable. */
@@ -522,7 +541,7 @@ export class PackSession {
   /** Everything appended so far is durable and indexed when this resolves. */
   async flush(): Promise<void> {
     await this.checkpoint();
-    await this.commitSynced();
+    await this.inTurn(() => this.commitSynced());
   }
 
   /** Commit what was written and release the pack. */
@@ -536,6 +555,7 @@ export class PackSession {
 
   /** Drop uncommitted records; the pack is truncated back by recovery or here. */
   async abort(): Promise<void> {
+    await this.turn; // a checkpoint still running finishes (or fails) first
     const out = this.out;
     this.out = null;
     await out?.release();

@@ -194,6 +194,9 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
   };
 
   const onChunk = (p: PeerState, i: number, bytes: Uint8Array | null): void => {
+    // Once the transfer is over (done, failed or interrupted), what still arrives is not stored:
+    // the caller is closing the pack session.
+    if (settled) return;
     const ref = opts.chunks[i]!;
     if (p.inFlight.delete(i)) {
       requestedFrom[i]!--;

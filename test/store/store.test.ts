@@ -493,3 +493,27 @@ test('staging: the generation moves with content, not stamps, and voids a record
   repo.staging.recordMatchingTree(tree, g1);
   assert.equal(repo.staging.matchingTree(), undefined);
 });
+
+test('a flush commits only records written before it: one appended while it waits is left for the next', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const a = randomBytes(70_000);
+  const d = randomBytes(70_000);
+  await repo.withWriteLock(async () => {
+    const s = await repo.objects.beginSession();
+    await s.putChunk(hashChunk(a), a);
+    await s.checkpoint(); // A's fsync runs on while the flush below waits for it
+    const flushed = s.flush();
+    // Appended while the flush waits (a late chunk of an interrupted fetch): not written yet.
+    const late = s.putChunk(hashChunk(d), d);
+    await flushed;
+    await late;
+    await s.abort(); // the interrupted fetch gives up the session: D's bytes were never written
+  });
+  repo.close();
+  const again = reopen(t, dir);
+  assert.deepEqual(again.objects.read(hashChunk(a)), a);
+  // D is either stored whole or not known at all: never a row pointing at bytes not in the pack.
+  if (again.objects.has(hashChunk(d))) assert.deepEqual(again.objects.read(hashChunk(d)), d);
+  const size = again.db.prepare('SELECT size FROM packs').get() as { size: number };
+  assert.ok(size.size <= statSync(packPath(dir)).size, `index says ${size.size} bytes`);
+});
