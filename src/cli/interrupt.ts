@@ -6,14 +6,17 @@
 import { removeTempFiles } from '../vcs/index.ts';
 import type { Context } from './context.ts';
 
+/** Remove the temporaries being written and end the command as interrupted. */
+export function exitInterrupted(ctx: Context): never {
+  removeTempFiles();
+  if (ctx.json)
+    process.stdout.write(`${JSON.stringify({ error: { code: 'ABORTED', message: 'interrupted' } })}\n`);
+  process.stderr.write('error: interrupted\n');
+  process.exit(1);
+}
+
 export function removeTemporariesOnInterrupt(ctx: Context): void {
-  const stop = (): void => {
-    removeTempFiles();
-    if (ctx.json)
-      process.stdout.write(`${JSON.stringify({ error: { code: 'ABORTED', message: 'interrupted' } })}\n`);
-    process.stderr.write('error: interrupted\n');
-    process.exit(1);
-  };
+  const stop = (): void => exitInterrupted(ctx);
   // (`on`, not `once`: a second Ctrl-C while the first is handled must not kill the process
   // before the temporaries are gone.)
   process.on('SIGINT', stop);

@@ -2,8 +2,10 @@
 import { ShoalError } from '../core/index.ts';
 import { globalConfigFile, readConfigValue } from '../store/index.ts';
 import { type FetchProgress, parseRate, type SkippedFork, type TransferOptions } from '../swarm/index.ts';
+import { stopWritingFiles } from '../vcs/index.ts';
 import type { Context, Options } from './context.ts';
 import { formatBytes } from './format.ts';
+import { exitInterrupted } from './interrupt.ts';
 import { identity, lanDiscoveryConfigured } from './repo.ts';
 
 /** The options of every command that downloads: clone, fetch, pull. */
@@ -66,8 +68,15 @@ export function transferProgress(ctx: Context, label: string) {
   const p = ctx.progress(label);
   const show = p.onProgress; // undefined when nothing is drawn: no work for the display then
   const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
+  // Ctrl-C or SIGTERM: a transfer stops cleanly, keeping what it verified and stored. Once the
+  // working files are being written (a clone's checkout, a pull's merge), no further file is
+  // started, and one being written is removed as local commands do (interrupt.ts).
+  const onSignal = (): void => {
+    controller.abort();
+    if (stopWritingFiles()) exitInterrupted(ctx);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let finished = false;
   return {
     signal: controller.signal,
@@ -84,6 +93,7 @@ export function transferProgress(ctx: Context, label: string) {
       if (finished) return;
       finished = true;
       process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       p.done();
     },
   };

@@ -108,6 +108,19 @@ const TEMP_NAME = /^\..+\.shoal-tmp-\d+$/;
 // The temporaries this process is writing, so that an interrupted command can remove them.
 const writing = new Set<string>();
 
+// Set when a command that writes working files after a transfer (clone, pull) is interrupted
+// between two files: the next file is not started.
+let stopped = false;
+
+/**
+ * An interrupt for a command that may be writing working files: no further file is started
+ * (writeContent fails with ABORTED). True if one is being written now.
+ */
+export function stopWritingFiles(): boolean {
+  stopped = true;
+  return writing.size > 0;
+}
+
 /** Remove the temporaries being written (Ctrl-C): best effort, synchronous. */
 export function removeTempFiles(): void {
   for (const tmp of writing) {
@@ -202,6 +215,7 @@ export async function writeContent(
   opts: WriteOptions = {},
 ): Promise<BigIntStats> {
   const { onBytes } = opts;
+  if (stopped) throw new ShoalError('ABORTED', 'interrupted');
   const tmp = tempPathFor(abs);
   sweepLeftovers(dirname(abs));
   let fd: number;

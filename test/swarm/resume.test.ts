@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { newRepo, randomFile, sha256File } from '../cli/repo-helpers.ts';
@@ -171,4 +171,31 @@ test("a peer interrupted while fetching a new version does not pass that version
   assert.equal(parseJson<CloneSummary>(r).commit, v1);
   assert.notEqual(v1, v2);
   assertFsck(harry);
+});
+
+test('Ctrl-C or SIGTERM while a clone writes its files: stops, leaves no temporaries, and restore finishes', async (t) => {
+  const SIZE = 256 * MiB; // a write long enough to be caught in the middle
+  const origin = newRepo(t);
+  const sum = randomFile(origin.path('weights.bin'), SIZE);
+  origin.commit('weights');
+  const server = await serve(t, origin);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const parent = tempDir(t);
+    const user = userAt(t, join(parent, 'clone'));
+    const run = shoalBg(t, ['clone', server.addr, user.dir], { cwd: parent, configDir: user.configDir });
+    const temporaries = (): string[] =>
+      existsSync(user.dir) ? readdirSync(user.dir).filter((n) => n.includes('.shoal-tmp-')) : [];
+    await until('the clone to write weights.bin', () => temporaries().length > 0 || run.finished());
+    assert.equal(run.finished(), false, `the clone finished before the ${signal}: ${run.stdout()}`);
+    run.proc.kill(signal);
+    const status = await run.exited;
+    assert.equal(status, 1, `${signal}: ${run.stdout()}\n${run.stderr()}`);
+    assert.match(run.stderr(), /^error: interrupted$/m);
+    assert.deepEqual(temporaries(), [], `${signal} left a temporary behind`);
+    // Everything was fetched before the files were written: restore writes them, no network.
+    const restored = await shoalAsync(t, ['restore', '.'], { cwd: user.dir, configDir: user.configDir });
+    assertOk(restored, 'restore after the interrupted clone');
+    assert.equal(sha256File(user.path('weights.bin')), sum);
+    assertFsck(user);
+  }
 });

@@ -4,6 +4,7 @@ import { fetchFromSwarm, remoteSource } from '../../swarm/index.ts';
 import { merge } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
+import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 import { DOWNLOAD_OPTIONS, downloadSettings, skippedForkLines, transferProgress } from '../transfer.ts';
@@ -32,6 +33,7 @@ export const command: Command = {
       } finally {
         progress.done();
       }
+      removeTemporariesOnInterrupt(ctx); // from here on as merge: it writes working files
       const { remote } = remoteSource(repo, positionals[0]);
       const tracking = repo.refs.get(`refs/remotes/${remote}/${branch}`);
       if (!tracking) throw new ShoalError('NOT_FOUND', `the remote has no branch '${branch}'`);
