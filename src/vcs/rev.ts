@@ -1,22 +1,32 @@
 // Revision syntax: a full or abbreviated (7+ hex) commit id, HEAD, a branch or tag name, each
-// optionally followed by ~N or ^ (first parent), as git spells them.
+// optionally followed by ~N (N first parents back) and ^N (the Nth parent), as git spells them.
 
 import { decodeCommit, isHexPrefix, type ObjectId, ShoalError } from '../core/index.ts';
 import type { Repository } from '../store/index.ts';
 
 export function resolveRev(repo: Repository, rev: string): ObjectId {
-  const m = /^(.*?)((?:~\d*|\^)*)$/.exec(rev);
+  const m = /^(.*?)((?:~\d*|\^\d*)*)$/.exec(rev);
   const base = m?.[1] ?? rev;
   const suffix = m?.[2] ?? '';
   if (base === '') throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}'`);
   let id = resolveBase(repo, base, rev);
-  for (const step of suffix.match(/~\d*|\^/g) ?? []) {
-    const n = step === '^' || step === '~' ? 1 : Number(step.slice(1));
-    for (let i = 0; i < n; i++) {
-      const parent = decodeCommit(repo.objects.read(id, 'commit')).parents[0];
-      if (!parent) throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}': history is not that deep`);
-      id = parent;
-    }
+  const parent = (nth: number): ObjectId => {
+    const p = decodeCommit(repo.objects.read(id, 'commit')).parents[nth - 1];
+    if (p) return p;
+    throw new ShoalError(
+      'UNKNOWN_REV',
+      nth === 1
+        ? `unknown revision '${rev}': history is not that deep`
+        : `unknown revision '${rev}': the commit has no parent ${nth}`,
+    );
+  };
+  for (const step of suffix.match(/~\d*|\^\d*/g) ?? []) {
+    const digits = step.slice(1);
+    if (step[0] === '^') {
+      // ^N: the Nth parent (a merge's second is ^2); ^0 the commit itself.
+      const nth = digits === '' ? 1 : Number(digits);
+      if (nth > 0) id = parent(nth);
+    } else for (let i = 0, n = digits === '' ? 1 : Number(digits); i < n; i++) id = parent(1);
   }
   return id;
 }

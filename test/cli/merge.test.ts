@@ -100,6 +100,16 @@ test('conflicts through the CLI: exit 1, status lists them, commit concludes the
   assert.ok(r.j<Status>(['status']).conflicts.every((c) => c.resolved));
   const made = r.j<{ id: string; parents: string[] }>(['commit', '-m', 'merged by hand']);
   assert.equal(made.parents.length, 2);
+  // A merge's parents by number, as in git: ^2 is the side merged in.
+  const idOf = (rev: string): string => r.j<{ id: string }>(['show', rev]).id;
+  assert.deepEqual(['HEAD^', 'HEAD^1', 'HEAD^2', 'HEAD^0', 'HEAD^2~0'].map(idOf), [
+    made.parents[0],
+    made.parents[0],
+    made.parents[1],
+    made.id,
+    made.parents[1],
+  ]);
+  assert.match(r.fails(['show', 'HEAD^3'], 'UNKNOWN_REV').stderr, /has no parent 3/);
   assert.equal(r.j<Status>(['status']).merging, null);
   assert.deepEqual(r.read('m.bin'), binary(2));
 
