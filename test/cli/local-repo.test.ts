@@ -203,6 +203,16 @@ test('the whole workflow: init, add, status, commit, log, show, ls, cat, fsck, s
     repo.j<LsEntry[]>(['ls', 'HEAD', 'a.txt']).map((e) => [e.path, e.size]),
     [['a.txt', 12]],
   );
+  // A path alone lists HEAD's (what is no revision but a path of HEAD's); else an unknown rev.
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls', 'dir']).map((e) => e.path),
+    ['dir/b.bin'],
+  );
+  assert.deepEqual(
+    repo.j<LsEntry[]>(['ls', 'b.bin'], repo.path('dir')).map((e) => e.path),
+    ['dir/b.bin'],
+  );
+  repo.fails(['ls', 'nothing-by-that-name'], 'UNKNOWN_REV');
   const lsHuman = repo.ok(['ls', c1.id]).stdout.split('\n');
   assert.match(lsHuman[0]!, /^[0-9a-f]{12} +6 a\.txt$/);
   assert.match(lsHuman[1]!, new RegExp(`^[0-9a-f]{12} ${big.length} dir/b\\.bin$`));

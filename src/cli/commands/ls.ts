@@ -1,5 +1,5 @@
 // shoal ls [<rev>] [<path>] [--json]: the files of a commit with size and content id.
-import { ShoalError, toHex } from '../../core/index.ts';
+import { isShoalError, ShoalError, toHex } from '../../core/index.ts';
 import { commitTree, flatten, lookup, repoPath, resolveRev } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { quotePath } from '../format.ts';
@@ -19,14 +19,26 @@ export const command: Command = {
     withRepo(ctx, (repo) => {
       const { positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 2) usage(USAGE);
-      const rev = positionals[0] ?? 'HEAD';
+      // One argument is a revision, or else a path of HEAD's (`shoal ls data/`), as `ls [<rev>]
+      // [<path>]` reads with the revision left out.
+      let [rev, given] = [positionals[0] ?? 'HEAD', positionals[1]];
+      let commit: Uint8Array;
+      try {
+        commit = resolveRev(repo, rev);
+      } catch (err) {
+        if (!isShoalError(err, 'UNKNOWN_REV') || positionals.length !== 1) throw err;
+        const asPath = repoPath(repo.root, ctx.cwd, rev);
+        const head = repo.refs.headCommit();
+        if (!head || !lookup(repo.objects, commitTree(repo.objects, head), asPath)) throw err;
+        [rev, given, commit] = ['HEAD', positionals[0], head];
+      }
       // Relative to the directory the command runs in, as other commands' paths are; by default
       // that directory itself (the whole tree from the root). Paths are shown from the root.
-      const path = repoPath(repo.root, ctx.cwd, positionals[1] ?? '.');
-      const tree = commitTree(repo.objects, resolveRev(repo, rev));
+      const path = repoPath(repo.root, ctx.cwd, given ?? '.');
+      const tree = commitTree(repo.objects, commit);
       const entry = lookup(repo.objects, tree, path);
       // The current directory, when the commit does not have it, lists nothing (as git's ls-tree).
-      if (!entry && positionals[1] !== undefined)
+      if (!entry && given !== undefined)
         throw new ShoalError('PATH_NOT_FOUND', `path '${path}' does not exist in '${rev}'`);
       const files = !entry
         ? []
