@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { type ObjectId, ShoalError } from '../core/index.ts';
 import { transaction } from './db.ts';
-import { packFileName, RECORD_HEADER } from './pack.ts';
+import { PACK_MAGIC, packFileName, RECORD_HEADER } from './pack.ts';
 import type { Repository } from './repository.ts';
 
 const MARK_BATCH = 10_000;
@@ -74,6 +74,8 @@ export interface CompactOptions {
   dryRun?: boolean;
   /** Rewrite a pack when less than this fraction of its bytes is live. */
   threshold?: number;
+  /** Rewrite every pack that holds any dead record, whatever its live fraction. */
+  anyDead?: boolean;
   onProgress?: (p: { phase: string; bytesDone: number; bytesTotal?: number }) => void;
   signal?: AbortSignal;
   /** More changes to commit in the final transaction (the reflog expiry). */
@@ -133,7 +135,9 @@ export async function compactPacks(
     )
     .get() as { n: number; bytes: number };
   const usage = packUsage(db);
-  const chosen = usage.filter((u) => u.liveBytes < u.size * threshold);
+  const chosen = usage.filter((u) =>
+    opts.anyDead ? u.size - u.liveBytes > PACK_MAGIC.length : u.liveBytes < u.size * threshold,
+  );
   const toCopy = chosen.reduce((n, u) => n + u.liveBytes, 0);
   const result: CompactResult = {
     objectsRemoved: dead.n,

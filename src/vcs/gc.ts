@@ -18,6 +18,8 @@ export interface GcOptions {
   now?: number;
   onProgress?: OnProgress;
   signal?: AbortSignal;
+  /** Rewrite every pack holding unreachable bytes, not only those under 80 % live. */
+  aggressive?: boolean;
 }
 
 export interface GcResult {
@@ -118,6 +120,7 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
                         OR (new IS NOT NULL AND new NOT IN (SELECT id FROM temp.gc_live)))`;
       const compacted = await compactPacks(repo, live, {
         dryRun: opts.dryRun,
+        anyDead: opts.aggressive,
         signal: opts.signal,
         onProgress: opts.onProgress,
         finalize: (db) => {

@@ -12,6 +12,8 @@ export interface Stats {
   uniqueBytes: number;
   logicalBytes: number;
   storedBytes: number;
+  /** The pack files' committed bytes: stored bytes plus what unreachable records still take up. */
+  packBytes: number;
   dedupRatio: number;
 }
 
@@ -41,6 +43,7 @@ export function stats(repo: Repository): Stats {
     uniqueBytes: chunkBytes,
     logicalBytes: logical,
     storedBytes: t.stored,
+    packBytes: (repo.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM packs').get() as { n: number }).n,
     dedupRatio: t.stored > 0 ? logical / t.stored : 0,
   };
 }

@@ -57,6 +57,30 @@ test('gc reports what it drops; --dry-run changes nothing; the grace period prot
   assert.match(r.ok(['gc', '--prune=now']).stdout, /^0 unreachable objects/);
 });
 
+test('gc --aggressive rewrites a pack that is mostly live, which plain gc leaves; stats shows the difference', (t) => {
+  const r = newRepo(t);
+  randomFile(r.path('keep.bin'), 4 * MiB);
+  r.commit('keep');
+  withGarbage(r, 'junk', MiB / 2); // a ninth of the pack: over 80 % of it stays live
+  const plain = r.j<GcResult>(['gc', '--prune=now']);
+  assert.ok(plain.objectsRemoved > 0);
+  assert.deepEqual([plain.packsRewritten, plain.bytesReclaimed], [0, 0]);
+  type Stats = { storedBytes: number; packBytes: number };
+  const before = r.j<Stats>(['stats']);
+  assert.ok(before.packBytes - before.storedBytes >= MiB / 2, JSON.stringify(before));
+  // A later gc still sees the dead bytes: --aggressive takes them back.
+  const dry = r.j<GcResult>(['gc', '--prune=now', '--aggressive', '--dry-run']);
+  assert.ok(dry.bytesReclaimed >= MiB / 2, `would reclaim ${dry.bytesReclaimed}`);
+  const hard = r.j<GcResult>(['gc', '--prune=now', '--aggressive']);
+  assert.equal(hard.packsRewritten, 1);
+  assert.ok(hard.bytesReclaimed >= MiB / 2, `reclaimed ${hard.bytesReclaimed}`);
+  const after = r.j<Stats>(['stats']);
+  assert.ok(after.packBytes - after.storedBytes < 64, JSON.stringify(after));
+  assert.deepEqual(r.j<{ problems: unknown[] }>(['fsck']).problems, []);
+  // Nothing dead left: an aggressive gc then rewrites nothing.
+  assert.equal(r.j<GcResult>(['gc', '--prune=now', '--aggressive']).packsRewritten, 0);
+});
+
 /** Start `shoal gc --prune=now` and kill -9 it at the `events`-th change seen in the pack directory. */
 async function killMidGc(r: TestRepo, events: number): Promise<boolean> {
   const child = shoalSpawn(['gc', '--prune=now'], { cwd: r.dir, configDir: r.configDir });

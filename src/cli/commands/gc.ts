@@ -6,9 +6,13 @@ import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
-const USAGE = 'shoal gc [--dry-run] [--prune=<now|14d|12h...>] [--json]';
+const USAGE = 'shoal gc [--dry-run] [--prune=<now|14d|12h...>] [--aggressive] [--json]';
 
-const OPTIONS = { 'dry-run': { type: 'boolean', short: 'n' }, prune: { type: 'string' } } satisfies Options;
+const OPTIONS = {
+  'dry-run': { type: 'boolean', short: 'n' },
+  prune: { type: 'string' },
+  aggressive: { type: 'boolean' },
+} satisfies Options;
 
 export const command: Command = {
   summary: 'drop unreachable objects, compact packs, report bytes reclaimed',
@@ -48,6 +52,7 @@ export const command: Command = {
       try {
         r = await gc(repo, {
           dryRun: values['dry-run'] === true,
+          aggressive: values.aggressive === true,
           graceMs,
           onProgress: progress.onProgress,
           signal: controller.signal,

@@ -24,6 +24,7 @@ export const command: Command = {
         ctx.out(`logical bytes  ${formatBytes(s.logicalBytes)} (every version whole)`);
         ctx.out(`unique bytes   ${formatBytes(s.uniqueBytes)}`);
         ctx.out(`stored bytes   ${formatBytes(s.storedBytes)}`);
+        ctx.out(`pack files     ${formatBytes(s.packBytes)}`);
         ctx.out(`dedup ratio    ${s.dedupRatio.toFixed(2)}x`);
       }
       return 0;
