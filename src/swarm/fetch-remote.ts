@@ -367,7 +367,10 @@ function openOrCreate(root: string, repoId: string): Repository {
       repo.close();
       throw new ShoalError(
         'ALREADY_EXISTS',
-        `'${root}' already holds a repository; clone into a new directory`,
+        current === repoId
+          ? `'${root}' is a clone of this repository already: 'shoal restore .' there writes the ` +
+              `files an interrupted clone left out, and 'shoal pull' brings it up to date`
+          : `'${root}' already holds a repository; clone into a new directory`,
       );
     }
     return repo; // an interrupted clone of the same repository: resume it

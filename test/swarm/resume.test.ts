@@ -84,7 +84,9 @@ test('a clone killed (-9) mid-transfer resumes without fetching again what it st
     configDir: user.configDir,
   });
   assert.equal(again.status, 1);
-  assert.equal(parseJson<{ error: { code: string } }>(again).error.code, 'ALREADY_EXISTS');
+  const refused = parseJson<{ error: { code: string; message: string } }>(again).error;
+  assert.equal(refused.code, 'ALREADY_EXISTS');
+  assert.match(refused.message, /is a clone of this repository already: 'shoal restore \.' there/);
   assert.equal(sha256File(user.path('weights.bin')), sum);
 });
 
