@@ -266,7 +266,7 @@ function sqliteError(err: unknown): unknown {
   if (sqliteCode(err) === SQLITE_FULL) {
     return new ShoalError(
       'DISK_FULL',
-      'no space left on device for the repository index; nothing was committed',
+      'no space left on device for the repository index; the repository is intact: free some space and run the command again',
     );
   }
   return err;

@@ -74,12 +74,15 @@ function packOpenError(err: unknown, pack: number): never {
 function diskError(err: unknown): never {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    throw new ShoalError('DISK_FULL', 'no space left on device; nothing was committed');
+    throw new ShoalError(
+      'DISK_FULL',
+      'no space left on device; the repository is intact: free some space and run the command again',
+    );
   }
   if (code === 'EFBIG') {
     throw new ShoalError(
       'FILE_TOO_LARGE',
-      'a pack file would grow past this file system or your file size limit; nothing was committed',
+      'a pack file would grow past this file system or your file size limit; the repository is intact',
     );
   }
   throw err;
