@@ -3,7 +3,7 @@
 // overwrites: a destination that exists (in the working tree or the index) is an error.
 
 import { mkdirSync, readdirSync, renameSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import { ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { stampOf } from './add.ts';
@@ -40,7 +40,7 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
           path: opts.source,
         });
       }
-      return { moved: record(repo, matched, src, done, []) };
+      return { moved: record(repo, matched, src, done, replacedFilesAbove(repo, done)) };
     }
     // Into an existing directory, as mv(1) and git do; but not when the destination is the
     // source itself under another case (a case-only rename on a case-insensitive file system).
@@ -48,7 +48,10 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
     const caseOnly = dstStat !== null && isCaseAlias(repo.root, src, dst);
     if (dstStat?.isDirectory() && !caseOnly) dst = dst === '' ? basename(src) : `${dst}/${basename(src)}`;
     // A trailing slash says "into this directory", as in git: it must exist.
-    else if (/[/\\]$/.test(opts.destination) && !caseOnly) {
+    else if (
+      (opts.destination.endsWith('/') || (sep === '\\' && opts.destination.endsWith(sep))) &&
+      !caseOnly
+    ) {
       throw new ShoalError('PATH_NOT_FOUND', `destination directory '${opts.destination}' does not exist`, {
         path: opts.destination,
       });
@@ -61,21 +64,30 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
     if ((lstatOrNull(dstAbs) && !caseOnly) || takenInIndex) {
       throw new ShoalError('ALREADY_EXISTS', `destination '${dst}' already exists`, { path: dst });
     }
-    // A file cannot be created below a path that is a file. A directory where the index still
-    // has a file (replaced in the working tree, not staged yet) takes the file's entry away, as
-    // adding a path below it does: the index cannot hold both.
-    const replacedFiles: string[] = [];
+    // A file cannot be created below a path that is a file.
     for (let d = dirname(dst); d !== '.' && d !== ''; d = dirname(d)) {
       const st = lstatOrNull(join(repo.root, d));
       if (st && !st.isDirectory()) {
         throw new ShoalError('ALREADY_EXISTS', `'${d}' exists and is not a directory`, { path: d });
       }
-      if (st && repo.staging.has(d)) replacedFiles.push(d);
     }
     mkdirSync(dirname(dstAbs), { recursive: true });
     renameSync(srcAbs, dstAbs);
-    return { moved: record(repo, matched, src, dst, replacedFiles) };
+    return { moved: record(repo, matched, src, dst, replacedFilesAbove(repo, dst)) };
   });
+}
+
+/**
+ * Directories above `path` where the index still has a file (replaced in the working tree, not
+ * staged yet): a move below one takes the file's entry away, as adding a path below it does, for
+ * the index cannot hold both.
+ */
+function replacedFilesAbove(repo: Repository, path: string): string[] {
+  const found: string[] = [];
+  for (let d = dirname(path); d !== '.' && d !== ''; d = dirname(d)) {
+    if (repo.staging.has(d) && lstatOrNull(join(repo.root, d))?.isDirectory()) found.push(d);
+  }
+  return found;
 }
 
 /**
@@ -87,15 +99,18 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
  */
 function movedAlready(repo: Repository, matched: StagedEntry[], src: string, dst: string): string | null {
   const inside = dst === '' ? basename(src) : `${dst}/${basename(src)}`;
-  const to = lstatOrNull(join(repo.root, inside)) ? inside : dst;
-  if (to === '' || !workingTreeStat(repo.root, to)) return null;
-  if (repo.staging.has(to) || repo.staging.hasUnder(to)) return null;
-  for (const e of matched) {
-    const st = lstatOrNull(join(repo.root, to + e.path.slice(src.length)));
-    if (!st || st.isDirectory() || st.size !== BigInt(e.size)) return null;
-    if (e.stamp && (st.ino !== e.stamp.ino || st.mtimeNs !== e.stamp.mtimeNs)) return null;
-  }
-  return to;
+  const holds = (to: string): boolean => {
+    if (to === '' || !workingTreeStat(repo.root, to)) return false;
+    if (repo.staging.has(to) || repo.staging.hasUnder(to)) return false;
+    for (const e of matched) {
+      const st = lstatOrNull(join(repo.root, to + e.path.slice(src.length)));
+      if (!st || st.isDirectory() || st.size !== BigInt(e.size)) return false;
+      if (e.stamp && (st.ino !== e.stamp.ino || st.mtimeNs !== e.stamp.mtimeNs)) return false;
+    }
+    return true;
+  };
+  // Into the directory `dst` first (as the move would have gone had `dst` existed), then `dst`.
+  return [inside, dst].find(holds) ?? null;
 }
 
 /** Move the index entries of `matched` from `src` to `dst`, where the files now are. */

@@ -147,6 +147,31 @@ test('mv run again after one stopped between the rename and the index: it finish
       ['d/sub/two.txt', 'e/sub/two.txt'],
     ],
   );
+  // A directory holding a child of its own name: found where it was moved, not inside it.
+  r.write('lib/lib/x', 'x\n');
+  r.write('lib/y', 'y\n');
+  r.commit('lib');
+  renameSync(r.path('lib'), r.path('pkg'));
+  r.ok(['mv', 'lib', 'pkg']);
+  assert.deepEqual(
+    r
+      .j<Status>(['status'])
+      .staged.map((c) => c.path)
+      .filter((p) => p.startsWith('pkg')),
+    ['pkg/lib/x', 'pkg/y'],
+  );
+  r.commit('moved lib');
+  // Resumed into a directory that replaced a tracked file: the file's entry goes, as without
+  // the interruption.
+  rmSync(r.path('f2.txt'), { force: true });
+  r.write('f2.txt', 'file\n');
+  r.commit('f2');
+  rmSync(r.path('f2.txt'));
+  mkdirSync(r.path('f2.txt'));
+  renameSync(r.path('pkg'), r.path('f2.txt/pkg'));
+  r.ok(['mv', 'pkg', 'f2.txt']);
+  r.ok(['commit', '-m', 'into the directory']);
+  assert.ok(r.j<{ path: string }[]>(['ls']).some((e) => e.path === 'f2.txt/pkg/y'));
   // An unrelated file at the destination is not taken for the source.
   rmSync(r.path('gone.txt'));
   r.write('other.txt', 'something else\n');
