@@ -69,11 +69,13 @@ export function transferProgress(ctx: Context, label: string) {
   const show = p.onProgress; // undefined when nothing is drawn: no work for the display then
   const controller = new AbortController();
   // Ctrl-C or SIGTERM: a transfer stops cleanly, keeping what it verified and stored. Once the
-  // working files are being written (a clone's checkout, a pull's merge), no further file is
-  // started, and one being written is removed as local commands do (interrupt.ts).
+  // working files are being written (a clone's checkout), no further file is started, and one
+  // being written is removed as local commands do (interrupt.ts).
+  // A second signal ends the command at once, wherever it is.
   const onSignal = (): void => {
+    const again = controller.signal.aborted;
     controller.abort();
-    if (stopWritingFiles()) exitInterrupted(ctx);
+    if (stopWritingFiles() || again) exitInterrupted(ctx);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -352,6 +352,7 @@ function makeExecutable(fd: number): void {
 }
 
 export function writeSymlink(objects: ObjectStore, id: ObjectId, abs: string): void {
+  if (stopped) throw new ShoalError('ABORTED', 'interrupted');
   const target = Buffer.from(objects.read(id, 'chunk')).toString('utf8');
   const tmp = tempPathFor(abs);
   rmSync(tmp, { force: true });

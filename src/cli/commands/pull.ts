@@ -33,6 +33,8 @@ export const command: Command = {
       } finally {
         progress.done();
       }
+      // Interrupted as the fetch completed: nothing is merged (the next pull does it).
+      if (progress.signal.aborted) throw new ShoalError('ABORTED', 'interrupted');
       removeTemporariesOnInterrupt(ctx); // from here on as merge: it writes working files
       const { remote } = remoteSource(repo, positionals[0]);
       const tracking = repo.refs.get(`refs/remotes/${remote}/${branch}`);
