@@ -12,6 +12,8 @@ export interface Context {
   json: boolean;
   quiet: boolean;
   out: (line: string) => void;
+  /** A line of the data asked for (a listing): printed under -q too. */
+  data: (line: string) => void;
   err: (line: string) => void;
   /** Print a JSON document (for --json). */
   emit: (value: unknown) => void;
@@ -23,6 +25,10 @@ export interface Context {
 }
 
 /** `printsData`: the command's output is what was asked for (a value, a listing), so -q keeps it. */
+function writeLine(line: string): void {
+  process.stdout.write(`${process.stdout.isTTY ? terminalSafe(line) : line}\n`);
+}
+
 export function createContext(
   cwd: string | null,
   json: boolean,
@@ -38,9 +44,9 @@ export function createContext(
     json,
     quiet,
     out: (line) => {
-      if (!quiet || json || printsData)
-        process.stdout.write(`${process.stdout.isTTY ? terminalSafe(line) : line}\n`);
+      if (!quiet || json || printsData) writeLine(line);
     },
+    data: writeLine,
     err: (line) => process.stderr.write(`${process.stderr.isTTY ? terminalSafe(line) : line}\n`),
     emit: (value) => process.stdout.write(`${JSON.stringify(value, jsonReplacer, 2)}\n`),
     progress: (label) => (show ? progressPrinter(label) : { onProgress: undefined, done: () => {} }),

@@ -184,7 +184,7 @@ export async function main(argv: string[]): Promise<number> {
     const g: Globals = { cwd: startDir(), json: false, quiet: false, help: false, version: false };
     const [name, ...rest] = takeGlobals(argv, g, NO_VALUES, true);
     json = g.json;
-    if (g.version && !name) {
+    if (g.version) {
       process.stdout.write(`shoal ${version()}\n`);
       return 0;
     }

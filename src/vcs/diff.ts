@@ -181,7 +181,8 @@ export function findRenames(changes: TreeChange[]): RenameChange[] {
   const key = (e: FlatEntry): string => `${e.kind}:${toHex(e.id)}`;
   const added = new Map<string, TreeChange[]>();
   for (const c of changes) {
-    if (c.change !== 'added') continue;
+    // Every empty file is the same content: no sign of a move (git leaves them out too).
+    if (c.change !== 'added' || c.new!.size === 0) continue;
     const k = key(c.new!);
     added.set(k, [...(added.get(k) ?? []), c]);
   }

@@ -48,12 +48,14 @@ class RenamePairs {
     return `${e.kind}:${Buffer.from(e.id).toString('hex')}`;
   }
 
-  deleted(path: string, e: { kind: string; id: Uint8Array }): void {
+  deleted(path: string, e: { kind: string; id: Uint8Array; size: number }): void {
+    if (e.size === 0) return; // every empty file is the same content: no sign of a move (as git)
     const k = RenamePairs.key(e);
     this.gone.set(k, [...(this.gone.get(k) ?? []), path]);
   }
 
-  added(path: string, e: { kind: string; id: Uint8Array }): void {
+  added(path: string, e: { kind: string; id: Uint8Array; size: number }): void {
+    if (e.size === 0) return;
     const k = RenamePairs.key(e);
     this.came.set(k, [...(this.came.get(k) ?? []), path]);
   }

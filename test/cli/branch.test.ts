@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { json, shoal } from '../helpers.ts';
 import { describe, newRepo } from './repo-helpers.ts';
@@ -111,6 +112,16 @@ test('reflog finds a deleted tag by its short name, HEAD as the current branch, 
     assert.deepEqual([log[0]!.name, log[0]!.old, log[0]!.new], ['refs/tags/v1', first, null], name);
   }
   assert.equal(r.j<Entry[]>(['reflog', 'HEAD'])[0]!.name, 'refs/heads/main');
+  // A remote-tracking branch's moves are logged too (as a fetch logs them).
+  const db = new DatabaseSync(r.path('.shoal/index.db'));
+  db.prepare('INSERT INTO reflog (name, old, new, time, message) VALUES (?, NULL, ?, ?, ?)').run(
+    'refs/remotes/origin/main',
+    Buffer.from(first, 'hex'),
+    Date.now(),
+    'fetch: test',
+  );
+  db.close();
+  assert.equal(r.j<Entry[]>(['reflog', 'origin/main'])[0]!.name, 'refs/remotes/origin/main');
   const missing = r.fails(['reflog', 'never-was'], 'NOT_FOUND');
   assert.match(missing.stderr, /no branch or tag 'never-was'/);
   r.ok(['checkout', first]); // detached

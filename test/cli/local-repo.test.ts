@@ -261,6 +261,8 @@ test('-C, -q and running from a subdirectory', (t) => {
   assert.match(repo.ok(['-q', 'log', '--oneline']).stdout, /^[0-9a-f]{12} quiet\n$/);
   assert.equal(repo.ok(['-q', 'config', 'get', 'user.name']).stdout, 'Test Author\n');
   assert.match(repo.ok(['-q', 'ls']).stdout, /top\.txt\n$/);
+  assert.equal(repo.ok(['-q', 'branch']).stdout, repo.ok(['branch']).stdout);
+  assert.match(repo.ok(['-q', 'branch']).stdout, /^\* main /);
   const id = repo.ok(['-q', 'id']);
   assert.match(id.stdout, /^12D3KooW\w+\n$/);
   assert.equal(id.stderr, '');
@@ -364,6 +366,7 @@ test('a value is the option\'s own, whatever it looks like: commit -m "-h" commi
   assert.match(negative.stderr, /'-1' is not a number of commits/);
   const version = repo.run(['--version']);
   assert.match(version.stdout, /^shoal \d+\.\d+\.\d+\n$/);
+  assert.equal(repo.run(['--version', 'status']).stdout, version.stdout); // as git: the version only
 });
 
 test('started in a directory deleted since: -C with an absolute path works, and otherwise one clear line', (t) => {

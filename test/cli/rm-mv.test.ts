@@ -122,6 +122,19 @@ test('mv: renames in the tree and the index; never onto an existing path', (t) =
     renames,
   );
   assert.match(r.ok(['show']).stdout, /renamed +b\.txt -> manual\/b\.txt \(2 B\)/);
+  // Empty files are all the same content: one deleted and another added is no rename (as git).
+  r.write('empty1', '');
+  r.commit('empty');
+  rmSync(r.path('empty1'));
+  r.write('empty2', '');
+  r.ok(['add', '.']);
+  assert.deepEqual(
+    r.j<Status>(['status']).staged.map((c) => [c.path, c.change]),
+    [
+      ['empty1', 'deleted'],
+      ['empty2', 'added'],
+    ],
+  );
 });
 
 test('mv run again after one stopped between the rename and the index: it finishes the move', (t) => {

@@ -29,7 +29,8 @@ export const command: Command = {
       if (positionals.length === 0) {
         const list = listBranches(repo);
         if (ctx.json) ctx.emit(list.map((b) => ({ name: b.name, id: toHex(b.id), current: b.current })));
-        else for (const b of list) ctx.out(`${b.current ? '*' : ' '} ${b.name}  ${toHex(b.id).slice(0, 12)}`);
+        else
+          for (const b of list) ctx.data(`${b.current ? '*' : ' '} ${b.name}  ${toHex(b.id).slice(0, 12)}`);
         return 0;
       }
       if (positionals.length > 2) usage(USAGE);

@@ -12,25 +12,25 @@ const USAGE = 'shoal reflog [<branch or ref>] [-n <N>] [--json]';
 const OPTIONS = { 'max-count': { type: 'string', short: 'n' } } satisfies Options;
 
 /**
- * The full ref a reflog argument names: `refs/...` as it is, `heads/<n>` and `tags/<n>`, HEAD as
- * the current branch, and a bare name as the branch or tag that exists now, or else that the
- * reflog remembers (a deleted branch or tag is what one looks for here), the branch first.
+ * The full ref a reflog argument names: `refs/...` as it is, HEAD as the current branch, and a
+ * name as the branch, tag or remote-tracking branch (`origin/main`) of that name that exists now
+ * (in that order, as revisions are read), else `heads/<n>` or `tags/<n>` spelt out, else the one
+ * the reflog remembers (a deleted branch or tag is what one looks for here).
  */
 function refName(repo: Repository, arg: string): string {
   if (arg.startsWith('refs/')) return arg;
-  if (arg.startsWith('heads/') || arg.startsWith('tags/')) return `refs/${arg}`;
   if (arg === 'HEAD') {
     const head = repo.refs.head();
     if (head.kind !== 'branch') throw new ShoalError('INVALID_ARGUMENT', 'HEAD is detached; name a branch');
     return `refs/heads/${head.name}`;
   }
-  const branch = `refs/heads/${arg}`;
-  const tag = `refs/tags/${arg}`;
-  if (repo.refs.get(branch)) return branch;
-  if (repo.refs.get(tag)) return tag;
-  if (repo.refs.reflog(branch, 1).length > 0) return branch;
-  if (repo.refs.reflog(tag, 1).length > 0) return tag;
-  throw new ShoalError('NOT_FOUND', `no branch or tag '${arg}', now or in the reflog`);
+  const spelt = /^(heads|tags)\//.test(arg) ? [`refs/${arg}`] : [];
+  const candidates = [`refs/heads/${arg}`, `refs/tags/${arg}`, `refs/remotes/${arg}`, ...spelt];
+  const found =
+    candidates.find((ref) => repo.refs.get(ref)) ??
+    candidates.find((ref) => repo.refs.reflog(ref, 1).length > 0);
+  if (!found) throw new ShoalError('NOT_FOUND', `no branch or tag '${arg}', now or in the reflog`);
+  return found;
 }
 
 export const command: Command = {

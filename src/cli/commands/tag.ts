@@ -33,7 +33,7 @@ export const command: Command = {
         if (ctx.json) ctx.emit(list.map((t) => ({ ...t, id: toHex(t.id) })));
         else
           for (const t of list)
-            ctx.out(t.message === null ? t.name : `${t.name.padEnd(16)} ${t.message.split('\n')[0]}`);
+            ctx.data(t.message === null ? t.name : `${t.name.padEnd(16)} ${t.message.split('\n')[0]}`);
         return 0;
       }
       if (positionals.length > 2) usage(USAGE);
