@@ -278,6 +278,8 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
       complete('shoal gc --p', 2),
       complete(`shoal -C ${other.dir} switch o`, 4), // branches of the repository -C names
       complete('shoal log --j', 2), // offered once, though both log and every command take it
+      complete(`shoal -qC ${other.dir} switch o`, 4), // -C at the end of a bundle
+      complete(`shoal -C${other.dir} switch o`, 3), // -C<dir> in one word
       '',
     ].join('\n'),
   );
@@ -292,7 +294,10 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     '--prune',
     'only-there',
     '--json',
+    'only-there',
+    'only-there',
   ]);
+  assert.doesNotMatch(bash, /ready-fd/, 'an internal option, not in the usage line, is not offered');
 
   const zsh = r.ok(['completion', 'zsh']).stdout;
   assert.match(zsh, /^#compdef shoal/);

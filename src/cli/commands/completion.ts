@@ -8,7 +8,7 @@ import { type Context, type Options, parse, usage } from '../context.ts';
 import { type Command, commands } from '../main.ts';
 
 const USAGE = 'shoal completion (bash | zsh | fish)';
-const GLOBAL_OPTIONS = ['--json', '-q', '--quiet', '-C', '--help'];
+const GLOBAL_OPTIONS = ['--json', '-q', '--quiet', '-C', '-h', '--help'];
 
 interface Spec {
   name: string;
@@ -23,9 +23,13 @@ async function specs(): Promise<Spec[]> {
   for (const [name, load] of Object.entries(commands)) {
     const { command } = await load();
     const text = command.usage;
+    // The options the usage line shows: one it leaves out is internal (daemon --ready-fd).
+    const shown = (flag: string): boolean => new RegExp(`(?<![\\w-])${flag}(?![\\w-])`).test(text);
     const options: string[] = [];
-    for (const [long, o] of Object.entries(command.options))
-      options.push(`--${long}`, ...(o.short ? [`-${o.short}`] : []));
+    for (const [long, o] of Object.entries(command.options)) {
+      const forms = [`--${long}`, ...(o.short ? [`-${o.short}`] : [])];
+      if (forms.some(shown)) options.push(...forms);
+    }
     out.push({
       name,
       summary: command.summary,
@@ -52,7 +56,8 @@ _shoal() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" cmd="" opts="" dir="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "\${COMP_WORDS[i]}" in
-      -C) ((i++)); dir="\${COMP_WORDS[i]}" ;;
+      -C | -[!-]*C) ((i++)); dir="\${COMP_WORDS[i]}" ;; # -C <dir>, or a bundle ending in it (-qC)
+      -C* | -[!-]*C*) dir="\${COMP_WORDS[i]#*C}" ;; # -C<dir>, -qC<dir>
       -*) ;;
       *) cmd="\${COMP_WORDS[i]}"; break ;;
     esac
@@ -95,7 +100,8 @@ ${described}
   local i cmd="" dir=""
   for ((i = 2; i < CURRENT; i++)); do
     case "\${words[i]}" in
-      -C) ((i++)); dir="\${words[i]}" ;;
+      -C | -[^-]*C) ((i++)); dir="\${words[i]}" ;;
+      -C* | -[^-]*C*) dir="\${words[i]#*C}" ;;
       -*) ;;
       *) cmd="\${words[i]}"; break ;;
     esac
