@@ -135,12 +135,10 @@ async function runFetch(
       }
       // A fork is another signer's: that no peer could deliver it (each gone or banned while
       // sending it) leaves it unfetched, and never fails what the canonical refs brought.
-      if (isShoalError(err, 'PEER_ERROR')) {
-        result.lost.push(...((err.detail?.lost ?? []) as FetchSummary['lost']));
-        result.banned.push(...((err.detail?.banned ?? []) as FetchSummary['banned']));
-        return false;
-      }
-      if (!isShoalError(err, 'MISSING_OBJECT')) throw err;
+      if (!isShoalError(err, 'PEER_ERROR') && !isShoalError(err, 'MISSING_OBJECT')) throw err;
+      // The peers it gave up on, and why, are reported all the same.
+      result.lost.push(...((err.detail?.lost ?? []) as FetchSummary['lost']));
+      result.banned.push(...((err.detail?.banned ?? []) as FetchSummary['banned']));
       return false;
     }
   };

@@ -13,6 +13,7 @@ import {
   type ObjectKind,
   ShoalError,
   toHex,
+  verifyCommit,
 } from '../core/index.ts';
 import type { PackSession, Repository } from '../store/index.ts';
 import { leafVisits, MAX_HAVE_CHUNKS } from './index-walk.ts';
@@ -25,6 +26,13 @@ import {
   type SchedulerPeer,
   type SchedulerResult,
 } from './scheduler.ts';
+
+/** A commit whose signature does not verify against its author's key. */
+class BadSignature extends Error {
+  constructor(id: ObjectId) {
+    super(`sent commit ${toHex(id).slice(0, 12)}, whose signature does not verify against its author's key`);
+  }
+}
 
 export interface FetchProgress {
   phase: 'metadata' | 'chunks';
@@ -123,6 +131,10 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       const expand = (need: Need, bytes: Uint8Array): void => {
         if (need.kind === 'commit') {
           const c = decodeCommit(bytes);
+          // A commit is its author's only if the author's key signed it: one that does not
+          // verify (a writer pushing in another's name, a peer forging a fork) is refused here,
+          // before it is stored, rather than left for fsck or verify to find.
+          if (!verifyCommit(c)) throw new BadSignature(need.id);
           want({ id: c.tree, kind: 'tree', height: 0 });
           for (const p of c.parents) want({ id: p, kind: 'commit', height: 0 });
         } else if (need.kind === 'tree') {
@@ -160,10 +172,18 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
         let attempts = 0;
         while (missing.length > 0) {
           if (attempts++ > 2 * opts.peers.length) {
-            throw new ShoalError('MISSING_OBJECT', `no reachable peer has object ${toHex(missing[0]!.id)}`);
+            throw new ShoalError('MISSING_OBJECT', `no reachable peer has object ${toHex(missing[0]!.id)}`, {
+              banned,
+            });
           }
           if (alive.length === 0) {
-            throw new ShoalError('PEER_ERROR', 'no peer left to fetch from; run the command again to resume');
+            throw new ShoalError(
+              'PEER_ERROR',
+              'no peer left to fetch from; run the command again to resume',
+              {
+                banned,
+              },
+            );
           }
           const peer = alive[turn++ % alive.length]!;
           const byId = new Map(missing.map((m) => [toHex(m.id), m]));
@@ -202,7 +222,12 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
             try {
               expand(need, bytes);
             } catch (err) {
-              ban(peer, `sent an undecodable ${need.kind}: ${(err as Error).message}`);
+              ban(
+                peer,
+                err instanceof BadSignature
+                  ? err.message
+                  : `sent an undecodable ${need.kind}: ${(err as Error).message}`,
+              );
               bad = 'x';
               break;
             }

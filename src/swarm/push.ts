@@ -157,7 +157,17 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
     const updated: string[] = [];
     try {
       await session.hello(state.id);
-      await fetchCommits({ repo, peers: [session], targets, download });
+      try {
+        await fetchCommits({ repo, peers: [session], targets, download });
+      } catch (err) {
+        // The pusher sent something refused (a commit whose signature does not verify, bytes
+        // that do not match their id): it is told why, not that no peer had the objects.
+        const why = isShoalError(err)
+          ? (err.detail?.banned as { why: string }[] | undefined)?.[0]?.why
+          : undefined;
+        if (why) throw new ShoalError('PERMISSION_DENIED', `push refused: your peer ${why}`);
+        throw err;
+      }
       await repo.withWriteLock(async () => {
         for (const [name, id] of request.updates) {
           const old = repo.refs.get(name);

@@ -20,6 +20,8 @@ import {
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { decodeCommit, encodeCommit, keyPairFromSeed, signCommit, toHex } from '../../src/core/index.ts';
+import { Repository } from '../../src/store/index.ts';
 import { haveScript, shoalOnTerminal, tempDir } from '../helpers.ts';
 import {
   assertFsck,
@@ -352,6 +354,49 @@ test('Ctrl-C stops a push at once', async (t) => {
   push.proc.kill('SIGINT');
   await push.exited;
   assert.equal(push.proc.signalCode, 'SIGINT', `push finished instead: ${push.stdout()} ${push.stderr()}`);
+});
+
+test("push of a commit in another author's name (its signature does not verify): refused, nothing stored", async (t) => {
+  const { repo, head, user } = await withWriter(t);
+  // A writer making a commit whose author is the delegate, signed with the writer's own key.
+  const delegateKey = Buffer.from(repo.j<{ publicKey: string }>(['id']).publicKey, 'hex');
+  const writer = keyPairFromSeed(
+    Buffer.from(
+      (JSON.parse(readFileSync(join(user.configDir, 'identity.json'), 'utf8')) as { seed: string }).seed,
+      'base64',
+    ),
+  );
+  const local = Repository.open(user.dir);
+  let forgedId = '';
+  try {
+    await local.withWriteLock(async () => {
+      const parent = local.refs.headCommit()!;
+      const forged = encodeCommit(
+        signCommit(writer.seed, {
+          tree: decodeCommit(local.objects.read(parent, 'commit')).tree,
+          parents: [parent],
+          author: { key: delegateKey, name: 'the delegate' },
+          time: Date.now(),
+          message: 'approved (not really)',
+        }),
+      );
+      const session = await local.objects.beginSession();
+      await session.putObject(forged);
+      await session.close();
+      local.refs.update('refs/heads/main', forged.id, 'test: forged');
+      forgedId = toHex(forged.id);
+    });
+  } finally {
+    local.close();
+  }
+  const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assert.equal(r.status, 1, describe(r));
+  const e = parseJson<ErrorOut>(r).error;
+  assert.equal(e.code, 'PERMISSION_DENIED');
+  assert.match(e.message, /signature does not verify/);
+  assert.equal(tip(repo, 'main'), head);
+  assert.equal(repo.run(['show', forgedId]).status, 1, 'the forged commit was not stored');
+  assertFsck(repo);
 });
 
 test('push into a serving peer whose working tree has local changes: refused, the changes kept', async (t) => {

@@ -133,6 +133,21 @@ describe('a peer relaying a flood of forks', () => {
   });
 });
 
+describe("a peer publishing a commit signed with a key that is not its author's", () => {
+  it('is banned when it sends it: the fork is left out, nothing of it stored, the clone complete', {
+    timeout: 60_000,
+  }, async (t) => {
+    const evil = await evilPeer(t, mirror, mirror.configDir, 'forged-commit');
+    const { victim, r } = await cloneFrom(t, evil, 30);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const s = parseJson<CloneSummary & { banned: { peer: string; why: string }[] }>(r);
+    assertHonestClone(victim, s); // fsck included: no commit with a bad signature was stored
+    assert.ok(!s.updated.includes(`refs/remotes/${evil.peerId}/main`), JSON.stringify(s.updated));
+    const ban = s.banned.find((b) => b.peer === evil.peerId);
+    assert.match(ban?.why ?? '', /signature does not verify/, r.stdout);
+  });
+});
+
 describe('a peer that goes away while sending a fork only it has', () => {
   it('leaves the fork out: the clone completes with the canonical refs, the peer listed as lost', {
     timeout: 60_000,

@@ -173,7 +173,8 @@ export type EvilMode =
   | 'silent-push'
   | 'many-forks'
   | 'index-bomb'
-  | 'vanishing-fork';
+  | 'vanishing-fork'
+  | 'forged-commit';
 
 /** The evil peer fixture serving `repo` (its own user identity is `configDir`'s). */
 export async function evilPeer(
