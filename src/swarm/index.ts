@@ -14,6 +14,7 @@ export { askRepos, findPeers, type ListedRepo, type PeerListing, type PeerSource
 export { type PushSummary, pushHandler, pushToSwarm } from './push.ts';
 export { parseRate, RateLimiter } from './rate-limit.ts';
 export {
+  accessKey,
   ensureRepoIdentity,
   loadRepoIdentity,
   mayRead,

@@ -19,7 +19,7 @@ import {
   toHex,
   type Visibility,
 } from '../core/index.ts';
-import { MAX_REFS_DOC_BYTES, MAX_REFS_DOCS } from '../net/index.ts';
+import { MAX_REFS_DOC_BYTES, MAX_REFS_DOCS, publicKeyBytesOfPeer } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 
 export interface RepoState {
@@ -218,8 +218,23 @@ export function canonicalRefs(state: RepoState, docs: SignedRefs[]): SignedRefs 
 function keyList(value: string | undefined): string[] {
   return (value ?? '')
     .split(/[\s,]+/)
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
+    .map((s) => accessKey(s.trim()))
+    .filter((k): k is string => k !== null);
+}
+
+/**
+ * The public key (hex) an entry of access.readers or access.writers names: the key in hex, as
+ * `shoal id --json` prints it, or the peer id (`12D3KooW...`) that `shoal id`, `peers` and error
+ * messages show. Null for anything else.
+ */
+export function accessKey(entry: string): string | null {
+  if (/^[0-9a-f]{64}$/i.test(entry)) return entry.toLowerCase();
+  if (!/^12D3KooW[1-9A-HJ-NP-Za-km-z]+$/.test(entry)) return null;
+  try {
+    return Buffer.from(publicKeyBytesOfPeer(entry)).toString('hex');
+  } catch {
+    return null;
+  }
 }
 
 /** Whether `key` may read: anyone for a public repository, else delegates and listed readers. */

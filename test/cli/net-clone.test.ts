@@ -644,6 +644,18 @@ test('a private repository: a key that is not listed is refused; a listed reader
   assert.equal(denied.status, 1, describe(denied));
   assert.equal(parseJson<ErrorOut>(denied).error.code, 'PERMISSION_DENIED', denied.stdout);
   assertFsck(reader);
+
+  // A reader may be named by the peer id that `shoal id` and error messages show, too; what is
+  // neither a key nor a peer id is refused when set, not ignored when read.
+  const readerId = reader.ok(['id']).stdout.trim();
+  owner.ok(['config', 'access.readers', readerId]);
+  assertOk(
+    await shoalAsync(t, ['fetch'], { cwd: reader.dir, configDir: reader.configDir }),
+    'fetch by peer id',
+  );
+  owner.fails(['config', 'access.readers', 'bob'], 'INVALID_ARGUMENT');
+  owner.fails(['config', 'access.allow-force', 'yes'], 'INVALID_ARGUMENT');
+  assert.equal(owner.ok(['config', 'get', 'access.readers']).stdout.trim(), readerId);
 });
 
 /** A TCP port on loopback that nothing listens on. */

@@ -28,12 +28,31 @@ function canonicalKey(key: string): string {
   return parts.join('.');
 }
 
+/**
+ * Settings whose mistakes would pass unnoticed (a key list that names nobody, a yes that reads
+ * as no) are checked when set; the others where they are read.
+ */
+async function checkValue(key: string, value: string): Promise<void> {
+  if (key === 'access.readers' || key === 'access.writers') {
+    const { accessKey } = await import('../../swarm/index.ts');
+    for (const entry of value.split(/[\s,]+/).filter(Boolean)) {
+      if (accessKey(entry) === null)
+        throw new ShoalError(
+          'INVALID_ARGUMENT',
+          `${key}: '${entry}' is neither a public key in hex nor a peer id (see 'shoal id')`,
+        );
+    }
+  }
+  if (key === 'access.allow-force' && value !== 'true' && value !== 'false')
+    throw new ShoalError('INVALID_ARGUMENT', `access.allow-force: '${value}' must be true or false`);
+}
+
 export const command: Command = {
   summary: 'read and write configuration (repository, or --global for the user)',
   usage: USAGE,
   options: OPTIONS,
   printsData: true,
-  run(ctx: Context, args: string[]) {
+  async run(ctx: Context, args: string[]) {
     const { values, positionals } = parse(args, OPTIONS, USAGE);
     // git-style shorthands: `config <key>` reads, `config <key> <value>` writes.
     const words =
@@ -76,6 +95,7 @@ export const command: Command = {
         if (value === undefined) usage(USAGE);
         const config = readConfigObject(file);
         const k = needKey();
+        await checkValue(k, value);
         dropVariants(config, k);
         config[k] = value;
         writeConfigFile(file, config);
