@@ -1,5 +1,5 @@
 // The signed refs documents this repository knows: its own and other peers', the newest per
-// signer. A document with a lower or equal sequence than the stored one is never accepted, so
+// signer, and the one before it. A document with a lower or equal sequence than the stored one is never accepted, so
 // refs are never rolled back.
 
 import type { DatabaseSync } from 'node:sqlite';
@@ -29,8 +29,23 @@ export class SignedRefsStore {
       .all() as unknown as StoredRefsDoc[];
   }
 
+  /**
+   * The document a newer one replaced, kept for a peer to serve while it fetches what the newer
+   * one names: a peer interrupted in that fetch still offers the version it holds whole.
+   */
+  previous(signer: Uint8Array): StoredRefsDoc | undefined {
+    return this.db
+      .prepare('SELECT signer, seq, doc FROM signed_refs_previous WHERE signer = ?')
+      .get(signer) as StoredRefsDoc | undefined;
+  }
+
   /** Store a (verified) document if it is newer than the one held; returns whether it was. */
   put(signer: Uint8Array, seq: number, doc: Uint8Array): boolean {
+    this.db
+      .prepare(
+        'INSERT OR REPLACE INTO signed_refs_previous (signer, seq, doc) SELECT signer, seq, doc FROM signed_refs WHERE signer = ? AND seq < ?',
+      )
+      .run(signer, seq);
     const r = this.db
       .prepare(
         'INSERT INTO signed_refs (signer, seq, doc) VALUES (?, ?, ?) ON CONFLICT (signer) DO UPDATE SET seq = excluded.seq, doc = excluded.doc WHERE excluded.seq > signed_refs.seq',

@@ -165,11 +165,17 @@ export function servedRefs(
       return false;
     }
   };
+  // In its place goes the one before, when this peer holds that one whole (the version a fetch
+  // interrupted here started from): without it, a clone from this peer alone found no branch.
   const others = repo.signedRefs
     .all()
     .filter((d) => Buffer.compare(d.signer, user.publicKey) !== 0)
-    .map((d) => ({ doc: d.doc, rank: rank(d.signer) }))
-    .filter((d) => d.rank !== 0 || holdsAll(d.doc))
+    .map((d) => {
+      if (rank(d.signer) !== 0 || holdsAll(d.doc)) return { doc: d.doc, rank: rank(d.signer) };
+      const before = repo.signedRefs.previous(d.signer);
+      return before && holdsAll(before.doc) ? { doc: before.doc, rank: 0 } : null;
+    })
+    .filter((d) => d !== null)
     .sort((a, b) => a.rank - b.rank);
   const out = [own];
   let bytes = own.length;

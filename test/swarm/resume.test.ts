@@ -201,3 +201,41 @@ test('Ctrl-C or SIGTERM while a clone writes its files: stops, leaves no tempora
     assertFsck(user);
   }
 });
+
+test('a peer whose fetch of a new version was interrupted still serves the version it holds whole', async (t) => {
+  const origin = newRepo(t);
+  randomFile(origin.path('v1.bin'), 2 * MiB);
+  const v1 = origin.commit('v1');
+  const first = await serve(t, origin);
+  const parent = tempDir(t);
+  const carol = userAt(t, join(parent, 'carol'));
+  assertOk(
+    await shoalAsync(t, ['clone', first.addr, carol.dir], { cwd: parent, configDir: carol.configDir }),
+    'carol',
+  );
+  await first.kill();
+  // The delegate moves on; Carol's fetch of the new version is killed half way: she has the
+  // delegate's new refs document, not what it names.
+  const v2Size = 16 * MiB;
+  randomFile(origin.path('v2.bin'), v2Size);
+  origin.commit('v2');
+  const second = await serve(t, origin, { args: ['--max-upload', '4M'] });
+  await killedOnceStored(t, ['fetch', second.addr, '--json'], {
+    cwd: carol.dir,
+    configDir: carol.configDir,
+    root: carol.dir,
+    bytes: packBytes(carol.dir) + v2Size / 4,
+    what: "carol's fetch",
+  });
+  await second.kill();
+  // Cloned from her alone, the repository comes at the version she holds whole, not empty.
+  const carolServer = await serve(t, carol);
+  const harry = userAt(t, join(parent, 'harry'));
+  const r = await shoalAsync(t, ['clone', carolServer.addr, harry.dir, '--json'], {
+    cwd: parent,
+    configDir: harry.configDir,
+  });
+  assertOk(r, 'harry');
+  assert.equal(parseJson<CloneSummary>(r).commit, v1);
+  assertFsck(harry);
+});
