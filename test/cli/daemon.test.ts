@@ -315,6 +315,13 @@ test('sharing a second copy of a shared repository warns that the first is the o
   assert.match(r.stderr, new RegExp(`warning: ${first.dir} holds the same repository and is shared first`));
   const again = json<{ servedFrom?: string }>(ok(config, ['share', '--json'], copy));
   assert.equal(again.servedFrom, first.dir);
+  // The same while the daemon runs (it reloads, and serves the first).
+  startDaemon(t, config, ['--listen', '/ip4/127.0.0.1/tcp/0']);
+  const running = ok(config, ['share'], copy);
+  assert.match(
+    running.stderr,
+    new RegExp(`warning: ${first.dir} holds the same repository and is shared first`),
+  );
 });
 
 test('a FIFO or a directory in place of a config file is an error, not a command that blocks', (t) => {

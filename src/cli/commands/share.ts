@@ -55,7 +55,7 @@ export const command: Command = {
         ctx.out(
           `${added ? 'sharing' : 'already sharing'} ${repo.root} as ${repoUrl(state.id)} (${state.identity.visibility})`,
         );
-      if (servedFrom && !ctx.json && typeof daemon === 'string')
+      if (servedFrom && !ctx.json)
         ctx.err(
           `warning: ${servedFrom} holds the same repository and is shared first: the daemon serves it from there`,
         );
