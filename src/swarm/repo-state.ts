@@ -126,7 +126,10 @@ export function ownSignedRefs(repo: Repository, state: RepoState, user: KeyPair)
   const doc = signRefs(user.seed, {
     repo: state.id,
     signer: user.publicKey,
-    seq: (stored?.seq ?? 0) + 1,
+    // At least the time in milliseconds: a signer that lost its document (a fresh clone, a copy
+    // restored from before) still signs a newer one than those its peers hold, which keep only a
+    // higher sequence.
+    seq: Math.max((stored?.seq ?? 0) + 1, Date.now()),
     time: Date.now(),
     refs,
   });

@@ -1,0 +1,42 @@
+// Signed refs documents of one's own: their sequence numbers.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { decodeSignedRefs, encodeSignedRefs, keyPairFromSeed, signRefs } from '../../src/core/index.ts';
+import { Repository } from '../../src/store/index.ts';
+import { ensureRepoIdentity, ownSignedRefs } from '../../src/swarm/repo-state.ts';
+import { tempDir } from '../helpers.ts';
+
+process.env.SHOAL_CONFIG_DIR = mkdtempSync(join(tmpdir(), 'shoal-state-config-'));
+process.on('exit', () => rmSync(process.env.SHOAL_CONFIG_DIR!, { recursive: true, force: true }));
+
+test('a signer that lost its refs document still signs one its peers take as newer', async (t) => {
+  const repo = Repository.init(tempDir(t));
+  t.after(() => repo.close());
+  const user = keyPairFromSeed(randomBytes(32));
+  const state = await ensureRepoIdentity(repo, user);
+  // What its peers hold: a document it signed before, at sequence 41 (counted one by one).
+  const held = signRefs(user.seed, {
+    repo: state.id,
+    signer: user.publicKey,
+    seq: 41,
+    time: 1,
+    refs: new Map(),
+  });
+  assert.ok(encodeSignedRefs(held).bytes.length > 0);
+  // A fresh clone has no document of its own: its first must still be newer than theirs.
+  const before = Date.now();
+  const fresh = decodeSignedRefs(ownSignedRefs(repo, state, user));
+  assert.ok(fresh.seq > held.seq && fresh.seq >= before, `seq ${fresh.seq}`);
+  // And each one after goes up by one at least, whatever the clock does.
+  repo.db
+    .prepare('UPDATE signed_refs SET seq = ? WHERE signer = ?')
+    .run(Number.MAX_SAFE_INTEGER - 10, user.publicKey);
+  repo.refs.update('refs/heads/other', randomBytes(32), 'test');
+  const next = decodeSignedRefs(ownSignedRefs(repo, state, user));
+  assert.equal(next.seq, Number.MAX_SAFE_INTEGER - 9);
+});
