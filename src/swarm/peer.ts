@@ -164,7 +164,16 @@ export async function connect(
 ): Promise<Connected[]> {
   const targets: (string | PeerId)[] = extra.map(checkPeerAddress);
   let repo = opts.repo ?? (source.kind === 'repo' ? source.repo : undefined);
-  if (source.kind === 'addr') targets.unshift(source.addr);
+  if (source.kind === 'addr') {
+    // The address given first, then the others this peer was last seen at: a remote saved as a
+    // multiaddr still reaches a peer that has moved to another port since.
+    const id = source.peer;
+    const known = id === undefined ? undefined : readKnownPeers()[id];
+    const others = (known?.addrs ?? [])
+      .map((a) => (a.includes('/p2p/') ? a : `${a}/p2p/${id}`))
+      .filter((a) => a !== source.addr);
+    targets.unshift(source.addr, ...others);
+  }
   if (source.kind === 'peer') {
     const known = readKnownPeers()[source.peer];
     if (known)
