@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   chmodSync,
-  chownSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -31,6 +30,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { chunkLengths, hashChunk, toHex } from '../../src/core/index.ts';
 import { BIN, json, shoal, shoalEnv, shoalSpawn, tempDir } from '../helpers.ts';
 import {
+  asAnotherUser,
   configFor,
   describe,
   newRepo,
@@ -1015,34 +1015,13 @@ test('a repository on a read-only file system: a clear PERMISSION_DENIED, not an
 
 test('an index the user cannot write: PERMISSION_DENIED naming the files, not an internal error', (t) => {
   // Root writes any file: the commands run as another user, who owns the repository.
-  if (process.getuid?.() !== 0) {
-    t.skip('needs root, to run shoal as a user who cannot write a file');
-    return;
-  }
-  const nobody = 65534;
-  const probe = spawnSync(process.execPath, [BIN, '--help'], { uid: nobody, gid: nobody, encoding: 'utf8' });
-  if (probe.status !== 0) {
-    t.skip('Node or this project is not readable by another user here');
-    return;
-  }
   const repo = newRepo(t);
   repo.write('a.txt', 'a');
   repo.commit('one');
-  for (const dir of [repo.dir, repo.configDir]) {
-    chownSync(dir, nobody, nobody);
-    for (const p of readdirSync(dir, { recursive: true, encoding: 'utf8' }))
-      chownSync(join(dir, p), nobody, nobody);
-  }
+  const asNobody = asAnotherUser(t, repo);
+  if (!asNobody) return;
   chmodSync(repo.path('.shoal/index.db'), 0o444);
   repo.write('a.txt', 'b');
-  const asNobody = (args: string[]) =>
-    spawnSync(process.execPath, [BIN, ...args], {
-      cwd: repo.dir,
-      env: shoalEnv({ configDir: repo.configDir }),
-      encoding: 'utf8',
-      uid: nobody,
-      gid: nobody,
-    });
   const r = asNobody(['add', 'a.txt', '--json']);
   assert.equal(r.status, 1, r.stderr);
   assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'PERMISSION_DENIED');

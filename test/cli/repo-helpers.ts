@@ -3,9 +3,18 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
-import { json, type RunResult, shoal, tempDir } from '../helpers.ts';
+import { BIN, json, type RunResult, shoal, shoalEnv, tempDir } from '../helpers.ts';
 
 type T = Parameters<typeof tempDir>[0];
 
@@ -130,4 +139,42 @@ export async function withTmpfs(
     const umount = spawnSync('umount', [mnt], { encoding: 'utf8' });
     assert.equal(umount.status, 0, umount.stderr);
   }
+}
+
+/** A user other than root, for what root's access to every file would hide. */
+const NOBODY = 65534;
+
+/**
+ * Run shoal as another user (nobody), who is made owner of `repo`'s directory and config
+ * directory, all but the paths in `except` (relative to the repository). Null, with the test
+ * skipped and the reason given, when the tests do not run as root or that user cannot run Node
+ * and this project from where they are (a checkout in a private directory).
+ */
+export function asAnotherUser(
+  t: { skip: (why: string) => void },
+  repo: TestRepo,
+  except: string[] = [],
+): ((args: string[]) => { status: number | null; stdout: string; stderr: string }) | null {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root, to run shoal as another user');
+    return null;
+  }
+  const probe = spawnSync(process.execPath, [BIN, '--help'], { uid: NOBODY, gid: NOBODY, encoding: 'utf8' });
+  if (probe.status !== 0) {
+    t.skip('Node or this project is not readable by another user here');
+    return null;
+  }
+  for (const dir of [repo.dir, repo.configDir]) {
+    chownSync(dir, NOBODY, NOBODY);
+    for (const p of readdirSync(dir, { recursive: true, encoding: 'utf8' }))
+      if (dir !== repo.dir || !except.includes(p)) chownSync(join(dir, p), NOBODY, NOBODY);
+  }
+  return (args) =>
+    spawnSync(process.execPath, [BIN, ...args], {
+      cwd: repo.dir,
+      env: shoalEnv({ configDir: repo.configDir }),
+      encoding: 'utf8',
+      uid: NOBODY,
+      gid: NOBODY,
+    });
 }
