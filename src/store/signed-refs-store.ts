@@ -39,13 +39,19 @@ export class SignedRefsStore {
       .get(signer) as StoredRefsDoc | undefined;
   }
 
-  /** Store a (verified) document if it is newer than the one held; returns whether it was. */
-  put(signer: Uint8Array, seq: number, doc: Uint8Array): boolean {
-    this.db
-      .prepare(
-        'INSERT OR REPLACE INTO signed_refs_previous (signer, seq, doc) SELECT signer, seq, doc FROM signed_refs WHERE signer = ? AND seq < ?',
-      )
-      .run(signer, seq);
+  /**
+   * Store a (verified) document if it is newer than the one held; returns whether it was. The
+   * one it replaces becomes the previous document if `heldWhole` says this peer holds all it
+   * names: a previous document is only worth serving when it is held whole.
+   */
+  put(signer: Uint8Array, seq: number, doc: Uint8Array, heldWhole?: (doc: Uint8Array) => boolean): boolean {
+    const current = this.get(signer);
+    if (current && current.seq >= seq) return false;
+    if (current && heldWhole?.(current.doc)) {
+      this.db
+        .prepare('INSERT OR REPLACE INTO signed_refs_previous (signer, seq, doc) VALUES (?, ?, ?)')
+        .run(signer, current.seq, current.doc);
+    }
     const r = this.db
       .prepare(
         'INSERT INTO signed_refs (signer, seq, doc) VALUES (?, ?, ?) ON CONFLICT (signer) DO UPDATE SET seq = excluded.seq, doc = excluded.doc WHERE excluded.seq > signed_refs.seq',

@@ -43,6 +43,8 @@ export interface FetchSummary {
   banned: { peer: string; why: string }[];
   /** Peers dropped during the fetch without a ban (gone, stalled), and why. */
   lost: { peer: string; why: string }[];
+  /** Forks' commits refused (a signature that does not verify): those forks were left out. */
+  refused: { commit: string; why: string }[];
   bytes: number;
   duplicateBytes: number;
   perPeer: Record<string, number>;
@@ -103,7 +105,7 @@ async function runFetch(
   // peers can provide it and its new data fits what is left of the fork limit: a fork naming a
   // commit that no peer has costs only its own ref, one over the limit its metadata at most.
   const canonical = fetchTargets(view, false);
-  const result = await fetchSome(canonical);
+  const result = { ...(await fetchSome(canonical)), refused: [] as FetchSummary['refused'] };
   const fetched = new Set(canonical.map(toHex));
   const forks = fetchTargets(view, true).filter((id) => !fetched.has(toHex(id)));
   const forkLimit = opts.forkLimit ?? DEFAULT_FORK_LIMIT;
@@ -135,6 +137,10 @@ async function runFetch(
       }
       // A fork is another signer's: that no peer could deliver it (each gone or banned while
       // sending it) leaves it unfetched, and never fails what the canonical refs brought.
+      if (isShoalError(err, 'BAD_SIGNATURE')) {
+        result.refused.push({ commit: String(err.detail?.commit ?? ''), why: err.message });
+        return false;
+      }
       if (!isShoalError(err, 'PEER_ERROR') && !isShoalError(err, 'MISSING_OBJECT')) throw err;
       // The peers it gave up on, and why, are reported all the same.
       result.lost.push(...((err.detail?.lost ?? []) as FetchSummary['lost']));
@@ -152,6 +158,7 @@ async function runFetch(
     peers: view.accepted.map((c) => c.session.peer),
     banned: [...view.banned, ...result.banned],
     lost: result.lost,
+    refused: result.refused,
     bytes: result.bytes,
     duplicateBytes: result.duplicateBytes,
     perPeer: result.perPeer,

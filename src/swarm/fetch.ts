@@ -13,7 +13,7 @@ import {
   type ObjectKind,
   ShoalError,
   toHex,
-  verifyCommit,
+  verifyCommitBytes,
 } from '../core/index.ts';
 import type { PackSession, Repository } from '../store/index.ts';
 import { leafVisits, MAX_HAVE_CHUNKS } from './index-walk.ts';
@@ -26,13 +26,6 @@ import {
   type SchedulerPeer,
   type SchedulerResult,
 } from './scheduler.ts';
-
-/** A commit whose signature does not verify against its author's key. */
-class BadSignature extends Error {
-  constructor(id: ObjectId) {
-    super(`sent commit ${toHex(id).slice(0, 12)}, whose signature does not verify against its author's key`);
-  }
-}
 
 export interface FetchProgress {
   phase: 'metadata' | 'chunks';
@@ -131,10 +124,6 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       const expand = (need: Need, bytes: Uint8Array): void => {
         if (need.kind === 'commit') {
           const c = decodeCommit(bytes);
-          // A commit is its author's only if the author's key signed it: one that does not
-          // verify (a writer pushing in another's name, a peer forging a fork) is refused here,
-          // before it is stored, rather than left for fsck or verify to find.
-          if (!verifyCommit(c)) throw new BadSignature(need.id);
           want({ id: c.tree, kind: 'tree', height: 0 });
           for (const p of c.parents) want({ id: p, kind: 'commit', height: 0 });
         } else if (need.kind === 'tree') {
@@ -219,15 +208,20 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
             continue;
           }
           for (const { need, bytes } of got) {
+            // A commit is its author's only if the author's key signed it. One that does not
+            // verify (a writer pushing in another's name, a fork forged in the delegate's) is
+            // refused before it is stored, rather than left for fsck or verify to find. Its
+            // bytes match its id, so every peer would send the same: no peer is to blame.
+            if (need.kind === 'commit' && !verifyCommitBytes(bytes))
+              throw new ShoalError(
+                'BAD_SIGNATURE',
+                `commit ${toHex(need.id).slice(0, 12)} is not signed by its author (its signature does not verify against the author's key); it was refused`,
+                { commit: toHex(need.id) },
+              );
             try {
               expand(need, bytes);
             } catch (err) {
-              ban(
-                peer,
-                err instanceof BadSignature
-                  ? err.message
-                  : `sent an undecodable ${need.kind}: ${(err as Error).message}`,
-              );
+              ban(peer, `sent an undecodable ${need.kind}: ${(err as Error).message}`);
               bad = 'x';
               break;
             }

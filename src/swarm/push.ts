@@ -160,8 +160,10 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
       try {
         await fetchCommits({ repo, peers: [session], targets, download });
       } catch (err) {
-        // The pusher sent something refused (a commit whose signature does not verify, bytes
-        // that do not match their id): it is told why, not that no peer had the objects.
+        // The pusher sent something refused (a commit not signed by its author, bytes that do
+        // not match their id): it is told why, not that no peer had the objects.
+        if (isShoalError(err, 'BAD_SIGNATURE'))
+          throw new ShoalError('PERMISSION_DENIED', `push refused: ${err.message}`);
         const why = isShoalError(err)
           ? (err.detail?.banned as { why: string }[] | undefined)?.[0]?.why
           : undefined;

@@ -145,6 +145,21 @@ export function ownSignedRefs(repo: Repository, state: RepoState, user: KeyPair)
  * only relayed while there is room: a flood of them must not crowd out the delegates' or make
  * the answer too large to send.
  */
+/**
+ * Whether this peer holds every commit a refs document names whole: a ref of its own at each,
+ * as `have` with `commit: true` answers.
+ */
+export function heldWhole(repo: Repository): (doc: Uint8Array) => boolean {
+  const held = new Set(repo.refs.list('refs/').map((r) => toHex(r.id)));
+  return (doc) => {
+    try {
+      return [...decodeSignedRefs(doc).refs.values()].every((id) => held.has(toHex(id)));
+    } catch {
+      return false;
+    }
+  };
+}
+
 export function servedRefs(
   repo: Repository,
   state: RepoState,
@@ -160,14 +175,7 @@ export function servedRefs(
   // interrupted in the middle of the fetch would otherwise hand it to everyone, and a clone that
   // could come complete from the peers holding the version before would fail for want of chunks
   // nobody has yet.
-  const held = new Set(repo.refs.list('refs/').map((r) => toHex(r.id)));
-  const holdsAll = (doc: Uint8Array): boolean => {
-    try {
-      return [...decodeSignedRefs(doc).refs.values()].every((id) => held.has(toHex(id)));
-    } catch {
-      return false;
-    }
-  };
+  const holdsAll = heldWhole(repo);
   // In its place goes the one before, when this peer holds that one whole (the version a fetch
   // interrupted here started from): without it, a clone from this peer alone found no branch.
   const others = repo.signedRefs

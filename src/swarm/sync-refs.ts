@@ -17,7 +17,7 @@ import {
 import { peerIdFromPublicKeyBytes } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import type { Connected } from './peer.ts';
-import { canonicalRefs, type RepoState, writeAccess } from './repo-state.ts';
+import { canonicalRefs, heldWhole, type RepoState, writeAccess } from './repo-state.ts';
 
 export interface RefsView {
   canonical: SignedRefs | undefined;
@@ -40,6 +40,7 @@ export function checkPeers(repo: Repository, state: RepoState, user: KeyPair, pe
   const connected = new Set(peers.map((c) => c.session.peer));
   const followed = new Set(repo.signedRefs.all().map((d) => toHex(d.signer)));
   const mayWrite = writeAccess(repo, state); // the config read once, not per document
+  const whole = heldWhole(repo); // the refs read once: what the documents replaced was held whole?
   const follows = (signer: Uint8Array): boolean =>
     followed.has(toHex(signer)) ||
     Buffer.compare(signer, user.publicKey) === 0 ||
@@ -55,7 +56,7 @@ export function checkPeers(repo: Repository, state: RepoState, user: KeyPair, pe
         if (!idEquals(doc.repo, state.id)) throw new Error('sent refs of another repository');
       }
       for (const { bytes, doc } of docs)
-        if (follows(doc.signer)) repo.signedRefs.put(doc.signer, doc.seq, bytes);
+        if (follows(doc.signer)) repo.signedRefs.put(doc.signer, doc.seq, bytes, whole);
       accepted.push(c);
     } catch (err) {
       banned.push({ peer: c.session.peer, why: (err as Error).message });

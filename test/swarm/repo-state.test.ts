@@ -40,3 +40,22 @@ test('a signer that lost its refs document still signs one its peers take as new
   const next = decodeSignedRefs(ownSignedRefs(repo, state, user));
   assert.equal(next.seq, Number.MAX_SAFE_INTEGER - 9);
 });
+
+test("a delegate's previous refs document is kept only when held whole", (t) => {
+  const repo = Repository.init(tempDir(t));
+  t.after(() => repo.close());
+  const signer = randomBytes(32);
+  const doc = (n: number): Uint8Array => Buffer.from(`document ${n}`);
+  repo.signedRefs.put(signer, 1, doc(1));
+  repo.signedRefs.put(signer, 2, doc(2), () => true); // 1 was held whole: it is the previous one
+  assert.deepEqual(Buffer.from(repo.signedRefs.previous(signer)!.doc), Buffer.from(doc(1)));
+  // 2 arrived but its fetch was interrupted: 3 replaces it, and 1 stays the one to fall back on.
+  repo.signedRefs.put(signer, 3, doc(3), (d) => Buffer.from(d).equals(doc(1)));
+  assert.deepEqual(Buffer.from(repo.signedRefs.previous(signer)!.doc), Buffer.from(doc(1)));
+  assert.equal(
+    repo.signedRefs.put(signer, 3, doc(4), () => true),
+    false,
+    'an equal sequence is not newer',
+  );
+  assert.equal(repo.signedRefs.get(signer)!.seq, 3);
+});

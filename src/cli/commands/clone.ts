@@ -40,6 +40,7 @@ export const command: Command = {
           );
         }
         for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
+        for (const r of s.refused) ctx.err(`warning: a fork was left out: ${r.why}`);
         if (s.branch) ctx.out(`on branch ${s.branch} at ${s.commit!.slice(0, 12)}`);
         for (const line of skippedForkLines(s.skippedForks)) ctx.out(line);
       }

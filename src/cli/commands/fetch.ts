@@ -27,6 +27,7 @@ export const command: Command = {
         if (ctx.json) ctx.emit(s);
         else {
           for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
+          for (const r of s.refused) ctx.err(`warning: a fork was left out: ${r.why}`);
           ctx.out(
             `fetched ${formatBytes(s.bytes)} (${plural(s.chunks, 'chunk')}, ${plural(s.metadataObjects, 'other object')}) from ${plural(Object.keys(s.perPeer).length || s.peers.length, 'peer')} in ${s.seconds.toFixed(1)} s`,
           );
