@@ -30,6 +30,11 @@ export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
+/** A changed path as human output shows it: `<old> -> <new>` for a rename. */
+export function quoteChangedPath(path: string, oldPath?: string | null): string {
+  return oldPath ? `${quotePath(oldPath)} -> ${quotePath(path)}` : quotePath(path);
+}
+
 /**
  * A path as human-readable output shows it: as it is, or, when it holds a control character, a
  * double quote or a backslash, in double quotes with C-style escapes (as git does). One path is

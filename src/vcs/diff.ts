@@ -22,7 +22,9 @@ import {
   commitTree,
   diffTrees,
   type FlatEntry,
+  findRenames,
   flatten,
+  type RenameChange,
   sameEntry,
   stagedFile,
   type TreeChange,
@@ -171,33 +173,6 @@ async function* alongsideAsync<A extends { path: string }, B extends { path: str
       b = await bi.next();
     }
   }
-}
-
-/** A tree change, or a rename: a deletion and an addition of the same content, paired. */
-export type RenameChange = TreeChange & { oldPath?: string; renamed?: boolean };
-
-/** Pair deletions with additions of the same content: those are renames. */
-export function findRenames(changes: TreeChange[]): RenameChange[] {
-  const key = (e: FlatEntry): string => `${e.kind}:${toHex(e.id)}`;
-  const added = new Map<string, TreeChange[]>();
-  for (const c of changes) {
-    // Every empty file is the same content: no sign of a move (git leaves them out too).
-    if (c.change !== 'added' || c.new!.size === 0) continue;
-    const k = key(c.new!);
-    added.set(k, [...(added.get(k) ?? []), c]);
-  }
-  const paired = new Set<TreeChange>();
-  const out: RenameChange[] = [];
-  for (const c of changes) {
-    if (c.change !== 'deleted') continue;
-    const match = added.get(key(c.old!))?.find((a) => !paired.has(a));
-    if (!match) continue;
-    paired.add(match);
-    paired.add(c);
-    out.push({ ...match, old: c.old, oldPath: c.path, renamed: true });
-  }
-  for (const c of changes) if (!paired.has(c)) out.push(c);
-  return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
 }
 
 export async function diff(repo: Repository, opts: DiffOptions): Promise<DiffResult> {

@@ -8,7 +8,16 @@ import { stageSymlink, stampMatches, stampOf } from './add.ts';
 import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
 import { readMergeState } from './merge-state.ts';
-import { commitTree, type FlatEntry, flatten, parentDir, TreeReader } from './trees.ts';
+import {
+  type ChangeKind,
+  commitTree,
+  type FlatEntry,
+  findRenames,
+  flatten,
+  parentDir,
+  type RenameChange,
+  TreeReader,
+} from './trees.ts';
 import { alongside, IgnoreRules, isExecutable, walk } from './worktree.ts';
 
 export interface PathChange {
@@ -16,6 +25,14 @@ export interface PathChange {
   change: 'added' | 'modified' | 'deleted' | 'renamed';
   /** A staged rename's old path: a deleted and an added path of the same content, as in diff. */
   oldPath?: string;
+}
+
+/** A staged change with the entries on each side (HEAD's, the staging index's). */
+interface SidedEntryChange {
+  path: string;
+  change: ChangeKind;
+  old?: FlatEntry;
+  new?: StagedEntry;
 }
 
 export interface StatusResult {
@@ -36,50 +53,9 @@ function filesIn(tree: TreeReader, dirs: Set<string>): FlatEntry[] {
   return [...dirs].flatMap((d) => tree.filesIn(d)).sort((a, b) => compareNames(a.path, b.path));
 }
 
-/**
- * Pairs staged deletions with staged additions of the same content (kind and id): renames, as
- * `diff` reports them. Only the paths of staged additions and deletions are held.
- */
-class RenamePairs {
-  private readonly gone = new Map<string, string[]>();
-  private readonly came = new Map<string, string[]>();
-
-  private static key(e: { kind: string; id: Uint8Array }): string {
-    return `${e.kind}:${Buffer.from(e.id).toString('hex')}`;
-  }
-
-  deleted(path: string, e: { kind: string; id: Uint8Array; size: number }): void {
-    if (e.size === 0) return; // every empty file is the same content: no sign of a move (as git)
-    const k = RenamePairs.key(e);
-    this.gone.set(k, [...(this.gone.get(k) ?? []), path]);
-  }
-
-  added(path: string, e: { kind: string; id: Uint8Array; size: number }): void {
-    if (e.size === 0) return;
-    const k = RenamePairs.key(e);
-    this.came.set(k, [...(this.came.get(k) ?? []), path]);
-  }
-
-  /** `changes` with each paired deletion and addition replaced by one rename. */
-  pair(changes: PathChange[]): PathChange[] {
-    const from = new Map<string, string>(); // new path -> old path
-    for (const [k, olds] of this.gone) {
-      const news = this.came.get(k) ?? [];
-      for (let i = 0; i < Math.min(olds.length, news.length); i++) from.set(news[i]!, olds[i]!);
-    }
-    if (from.size === 0) return changes;
-    const paired = new Set(from.values());
-    return changes.flatMap((c): PathChange[] => {
-      if (c.change === 'deleted' && paired.has(c.path)) return [];
-      const old = c.change === 'added' ? from.get(c.path) : undefined;
-      return old === undefined ? [c] : [{ path: c.path, change: 'renamed', oldPath: old }];
-    });
-  }
-}
-
 export async function status(repo: Repository): Promise<StatusResult> {
-  const stagedChanges: PathChange[] = [];
-  const renames = new RenamePairs();
+  // Staged changes with their sides, for renames to be paired: only what changed is held.
+  const stagedChanges: RenameChange<SidedEntryChange>[] = [];
   const unstaged: PathChange[] = [];
   const untracked: string[] = [];
   const notUtf8: string[] = [];
@@ -123,14 +99,10 @@ export async function status(repo: Repository): Promise<StatusResult> {
               yield e;
               continue;
             }
-            if (!e) {
-              stagedChanges.push({ path: h!.path, change: 'deleted' });
-              renames.deleted(h!.path, h!);
-            } else if (!h) {
-              stagedChanges.push({ path: e.path, change: 'added' });
-              renames.added(e.path, e);
-            } else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
-              stagedChanges.push({ path: e.path, change: 'modified' });
+            if (!e) stagedChanges.push({ path: h!.path, change: 'deleted', old: h! });
+            else if (!h) stagedChanges.push({ path: e.path, change: 'added', new: e });
+            else if (!idEquals(h.id, e.id) || h.executable !== e.executable || h.kind !== e.kind) {
+              stagedChanges.push({ path: e.path, change: 'modified', old: h, new: e });
             }
             if (e) yield e;
           }
@@ -214,7 +186,12 @@ export async function status(repo: Repository): Promise<StatusResult> {
       repo.staging.recordMatchingTree(headTree, generation);
     } catch {} // the index is busy or read-only: the next status compares again
   }
-  const staged = renames.pair(stagedChanges).sort((a, b) => (a.path < b.path ? -1 : 1));
+  const staged = findRenames(stagedChanges).map(
+    (c): PathChange =>
+      c.renamed
+        ? { path: c.path, change: 'renamed', oldPath: c.oldPath! }
+        : { path: c.path, change: c.change },
+  );
   const merge = readMergeState(repo);
   return {
     branch: head.kind === 'branch' ? head.name : null,

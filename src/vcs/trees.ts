@@ -154,6 +154,44 @@ export interface TreeChange {
   new?: FlatEntry;
 }
 
+/** A change whose sides are named by kind, content id and size: enough to pair renames. */
+interface SidedChange {
+  path: string;
+  change: ChangeKind;
+  old?: { kind: string; id: ObjectId; size: number };
+  new?: { kind: string; id: ObjectId; size: number };
+}
+
+/** A change, or a rename: a deletion and an addition of the same content, paired. */
+export type RenameChange<C extends SidedChange = TreeChange> = C & { oldPath?: string; renamed?: boolean };
+
+/**
+ * Pair deletions with additions of the same content (kind and id): those are renames, as diff,
+ * show and status report them. The rest are returned as they are, all in path order.
+ */
+export function findRenames<C extends SidedChange>(changes: C[]): RenameChange<C>[] {
+  const key = (e: { kind: string; id: ObjectId }): string => `${e.kind}:${Buffer.from(e.id).toString('hex')}`;
+  const added = new Map<string, C[]>();
+  for (const c of changes) {
+    // Every empty file is the same content: no sign of a move (git leaves them out too).
+    if (c.change !== 'added' || c.new!.size === 0) continue;
+    const k = key(c.new!);
+    added.set(k, [...(added.get(k) ?? []), c]);
+  }
+  const paired = new Set<C>();
+  const out: RenameChange<C>[] = [];
+  for (const c of changes) {
+    if (c.change !== 'deleted') continue;
+    const match = added.get(key(c.old!))?.find((a) => !paired.has(a));
+    if (!match) continue;
+    paired.add(match);
+    paired.add(c);
+    out.push({ ...match, old: c.old, oldPath: c.path, renamed: true });
+  }
+  for (const c of changes) if (!paired.has(c)) out.push(c);
+  return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+}
+
 /**
  * Looks paths up in one tree. Lookups that come in path order (a merge's) touch the same few
  * trees again and again, so the most recently used decoded trees are kept, a bounded number.

@@ -3,7 +3,7 @@
 import { toHex } from '../../core/index.ts';
 import { type DiffEnd, diff, type FileDiff, repoPath, resolveRev } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
-import { formatBytes, plural, quotePath } from '../format.ts';
+import { formatBytes, plural, quoteChangedPath, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -24,10 +24,6 @@ function delta(f: FileDiff): string {
   if (f.oldExecutable !== null && f.newExecutable !== null && f.oldExecutable !== f.newExecutable)
     return `mode ${f.newExecutable ? '+x' : '-x'}`;
   return '';
-}
-
-function label(f: FileDiff): string {
-  return f.oldPath ? `${quotePath(f.oldPath)} -> ${quotePath(f.path)}` : quotePath(f.path);
 }
 
 function endName(e: DiffEnd): string | null {
@@ -85,10 +81,12 @@ export const command: Command = {
         return 0;
       }
       if (stat) {
-        const width = Math.max(0, ...r.files.map((f) => label(f).length));
+        const width = Math.max(0, ...r.files.map((f) => quoteChangedPath(f.path, f.oldPath).length));
         for (const f of r.files) {
           const d = delta(f);
-          ctx.out(` ${label(f).padEnd(width)} | ${f.change.padEnd(8)} ${sizes(f)}${d ? `, ${d}` : ''}`);
+          ctx.out(
+            ` ${quoteChangedPath(f.path, f.oldPath).padEnd(width)} | ${f.change.padEnd(8)} ${sizes(f)}${d ? `, ${d}` : ''}`,
+          );
         }
         const s = r.summary;
         const parts = [`${plural(s.files, 'file')} changed`];
@@ -103,7 +101,7 @@ export const command: Command = {
       }
       for (const f of r.files) {
         const d = delta(f);
-        ctx.out(`${f.change} ${label(f)} (${sizes(f)}${d ? `; ${d}` : ''})`);
+        ctx.out(`${f.change} ${quoteChangedPath(f.path, f.oldPath)} (${sizes(f)}${d ? `; ${d}` : ''})`);
         if (f.patch) {
           ctx.out(`--- ${f.change === 'added' ? '/dev/null' : quotePath(`a/${f.oldPath ?? f.path}`)}`);
           ctx.out(`+++ ${f.change === 'deleted' ? '/dev/null' : quotePath(`b/${f.path}`)}`);

@@ -2,7 +2,7 @@
 import { decodeCommit, toHex, verifyCommit } from '../../core/index.ts';
 import { commitTree, diffTrees, findRenames, resolveRev } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
-import { formatBytes, formatTime, quotePath } from '../format.ts';
+import { formatBytes, formatTime, quoteChangedPath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -57,8 +57,7 @@ export const command: Command = {
           ch.change === 'modified'
             ? `${formatBytes(ch.oldSize!)} -> ${formatBytes(ch.newSize!)}`
             : formatBytes((ch.newSize ?? ch.oldSize)!);
-        const from = ch.oldPath === undefined ? '' : `${quotePath(ch.oldPath)} -> `;
-        ctx.out(`${ch.change.padEnd(9)} ${from}${quotePath(ch.path)} (${size})`);
+        ctx.out(`${ch.change.padEnd(9)} ${quoteChangedPath(ch.path, ch.oldPath)} (${size})`);
       }
       return 0;
     }),

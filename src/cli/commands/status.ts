@@ -2,7 +2,7 @@
 import { toHex } from '../../core/index.ts';
 import { status } from '../../vcs/status.ts';
 import { type Context, parse, usage } from '../context.ts';
-import { quotePath } from '../format.ts';
+import { quoteChangedPath, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -31,10 +31,7 @@ export const command: Command = {
       };
       section(
         'changes to be committed',
-        s.staged.map(
-          (c) =>
-            `${c.change.padEnd(9)} ${c.oldPath === undefined ? '' : `${quotePath(c.oldPath)} -> `}${quotePath(c.path)}`,
-        ),
+        s.staged.map((c) => `${c.change.padEnd(9)} ${quoteChangedPath(c.path, c.oldPath)}`),
       );
       section(
         'changes not staged for commit',
