@@ -31,6 +31,21 @@ export function resolveRev(repo: Repository, rev: string): ObjectId {
   return id;
 }
 
+/**
+ * The refs a name may stand for, in the order a revision takes the first that exists: the
+ * branch, the tag, the remote-tracking branch (`origin/main`), then, spelt out as in git,
+ * `heads/<n>` or `tags/<n>` (`tags/v1` when a branch `v1` hides the tag).
+ */
+export function refNamesFor(name: string): string[] {
+  const spelt = /^(?:refs\/)?(heads|tags)\/(.+)$/.exec(name);
+  return [
+    `refs/heads/${name}`,
+    `refs/tags/${name}`,
+    `refs/remotes/${name}`,
+    ...(spelt ? [`refs/${spelt[1]}/${spelt[2]}`] : []),
+  ];
+}
+
 function resolveBase(repo: Repository, base: string, rev: string): ObjectId {
   if (base === 'HEAD' || base === '@') {
     const id = repo.refs.headCommit();
@@ -38,16 +53,8 @@ function resolveBase(repo: Repository, base: string, rev: string): ObjectId {
       throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}': the current branch has no commits yet`);
     return id;
   }
-  const branch = repo.refs.get(`refs/heads/${base}`);
-  if (branch) return branch;
-  const tag = repo.refs.get(`refs/tags/${base}`);
-  if (tag) return tag;
-  const remote = repo.refs.get(`refs/remotes/${base}`);
-  if (remote) return remote;
-  // Fully spelt, as in git: `tags/v1` when a branch `v1` hides the tag, `heads/v1` for the branch.
-  const spelt = /^(?:refs\/)?(heads|tags)\/(.+)$/.exec(base);
-  if (spelt) {
-    const id = repo.refs.get(`refs/${spelt[1]}/${spelt[2]}`);
+  for (const ref of refNamesFor(base)) {
+    const id = repo.refs.get(ref);
     if (id) return id;
   }
   const hex = base.toLowerCase(); // ids are printed in lower case; upper case names them too, as in git

@@ -2,6 +2,7 @@
 // way back to a deleted branch or to where a branch was before a merge.
 import { ShoalError, toHex } from '../../core/index.ts';
 import type { Repository } from '../../store/index.ts';
+import { refNamesFor } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatTime } from '../format.ts';
 import type { Command } from '../main.ts';
@@ -13,9 +14,8 @@ const OPTIONS = { 'max-count': { type: 'string', short: 'n' } } satisfies Option
 
 /**
  * The full ref a reflog argument names: `refs/...` as it is, HEAD as the current branch, and a
- * name as the branch, tag or remote-tracking branch (`origin/main`) of that name that exists now
- * (in that order, as revisions are read), else `heads/<n>` or `tags/<n>` spelt out, else the one
- * the reflog remembers (a deleted branch or tag is what one looks for here).
+ * name as the first ref it stands for that exists now (as revisions read it), else the first the
+ * reflog remembers (a deleted branch or tag is what one looks for here).
  */
 function refName(repo: Repository, arg: string): string {
   if (arg.startsWith('refs/')) return arg;
@@ -24,8 +24,7 @@ function refName(repo: Repository, arg: string): string {
     if (head.kind !== 'branch') throw new ShoalError('INVALID_ARGUMENT', 'HEAD is detached; name a branch');
     return `refs/heads/${head.name}`;
   }
-  const spelt = /^(heads|tags)\//.test(arg) ? [`refs/${arg}`] : [];
-  const candidates = [`refs/heads/${arg}`, `refs/tags/${arg}`, `refs/remotes/${arg}`, ...spelt];
+  const candidates = refNamesFor(arg);
   const found =
     candidates.find((ref) => repo.refs.get(ref)) ??
     candidates.find((ref) => repo.refs.reflog(ref, 1).length > 0);
