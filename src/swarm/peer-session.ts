@@ -4,7 +4,7 @@
 
 import type { PeerId, Stream } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { isShoalError, ShoalError } from '../core/index.ts';
+import { type ErrorCode, isShoalError, ShoalError } from '../core/index.ts';
 import {
   FrameReader,
   FrameWriter,
@@ -29,12 +29,26 @@ type Pending = {
 
 const LIMITS = { maxHeaderBytes: 1024 * 1024, maxPayloadBytes: 16 * 1024 * 1024 };
 
+// The wire error codes that stand for one of shoal's own, both ways; any other is a peer error.
+const CODES: [number, ErrorCode][] = [
+  [WIRE_ERRORS.forbidden, 'PERMISSION_DENIED'],
+  [WIRE_ERRORS.notFound, 'NOT_FOUND'],
+  [WIRE_ERRORS.notFastForward, 'NOT_FAST_FORWARD'],
+  [WIRE_ERRORS.dirtyWorktree, 'DIRTY_WORKTREE'],
+];
+
+/** The error a peer's `error` answer stands for. */
 export function wireError(code: number, message: string): ShoalError {
-  if (code === WIRE_ERRORS.forbidden) return new ShoalError('PERMISSION_DENIED', message);
-  if (code === WIRE_ERRORS.notFound) return new ShoalError('NOT_FOUND', message);
-  if (code === WIRE_ERRORS.notFastForward) return new ShoalError('NOT_FAST_FORWARD', message);
-  if (code === WIRE_ERRORS.dirtyWorktree) return new ShoalError('DIRTY_WORKTREE', message);
-  return new ShoalError('PEER_ERROR', message);
+  return new ShoalError(CODES.find(([wire]) => wire === code)?.[1] ?? 'PEER_ERROR', message);
+}
+
+/**
+ * The wire code to answer a push that failed with `err`: internal for errors the table does not
+ * have, and for NOT_FOUND, which the server answers itself, only where it serves no repository.
+ */
+export function wireCode(err: ShoalError): number {
+  const wire = CODES.find(([, code]) => code === err.code)?.[0];
+  return wire === undefined || wire === WIRE_ERRORS.notFound ? WIRE_ERRORS.internal : wire;
 }
 
 export class PeerSession {

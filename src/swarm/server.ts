@@ -29,6 +29,7 @@ import {
 } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import { leafVisits } from './index-walk.ts';
+import { wireCode } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { mayRead, type RepoState, servedRefs } from './repo-state.ts';
 
@@ -240,15 +241,7 @@ export class SyncServer {
                 await writer.write({ type: 'pushed', req: request.req, updated });
               } catch (err) {
                 if (!isShoalError(err)) throw err;
-                const code =
-                  err.code === 'PERMISSION_DENIED'
-                    ? WIRE_ERRORS.forbidden
-                    : err.code === 'NOT_FAST_FORWARD'
-                      ? WIRE_ERRORS.notFastForward
-                      : err.code === 'DIRTY_WORKTREE'
-                        ? WIRE_ERRORS.dirtyWorktree
-                        : WIRE_ERRORS.internal;
-                await fail(code, err.message);
+                await fail(wireCode(err), err.message);
               }
               break;
             }
