@@ -24,11 +24,11 @@ export interface Context {
   progress: (label: string) => { onProgress: OnProgress | undefined; done: () => void };
 }
 
-/** `printsData`: the command's output is what was asked for (a value, a listing), so -q keeps it. */
 function writeLine(line: string): void {
   process.stdout.write(`${process.stdout.isTTY ? terminalSafe(line) : line}\n`);
 }
 
+/** `printsData`: the command's output is what was asked for (a value, a listing), so -q keeps it. */
 export function createContext(
   cwd: string | null,
   json: boolean,

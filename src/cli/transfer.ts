@@ -118,7 +118,6 @@ export function userSetting(key: string): string | undefined {
   return readConfigValue(globalConfigFile(), key);
 }
 
-/** A `--max-upload` / `--max-download` style rate option: bytes per second, k/M/G suffixes. */
 /** A rate: bytes per second with an optional k, M or G suffix; 0 is no limit. */
 function checkedRate(text: string): number | undefined {
   const rate = parseRate(text);
@@ -127,7 +126,7 @@ function checkedRate(text: string): number | undefined {
   return rate;
 }
 
-/** A rate given as the command-line option `--<name>`: misuse when it is not one. */
+/** A rate given as the option `--<name>` (--max-upload, --max-download): misuse if not one. */
 export function rateOption(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
   const rate = checkedRate(String(value));

@@ -394,21 +394,28 @@ export class PackSession {
    * A caller that already knows the chunk is absent (a fetch plans only missing chunks) passes
    * `knownMissing` to skip the lookup; a duplicate row would be ignored at commit anyway.
    */
-  async putChunk(id: ObjectId, bytes: Uint8Array, knownMissing = false): Promise<boolean> {
-    if (!knownMissing && this.has(id)) return false;
-    const { codec, data } = this.chunkPolicy.apply(bytes);
-    await this.append(id, typeCode('chunk'), codec, data, bytes.length);
-    return true;
+  putChunk(id: ObjectId, bytes: Uint8Array, knownMissing = false): Promise<boolean> {
+    return this.storeChunk(id, bytes, knownMissing, false);
   }
 
   /**
    * putChunk without copying `bytes` (when they are stored as they are): the caller keeps them
    * unchanged until `lentWritten()` resolves.
    */
-  async putChunkLending(id: ObjectId, bytes: Uint8Array, knownMissing = false): Promise<boolean> {
+  putChunkLending(id: ObjectId, bytes: Uint8Array, knownMissing = false): Promise<boolean> {
+    return this.storeChunk(id, bytes, knownMissing, true);
+  }
+
+  private async storeChunk(
+    id: ObjectId,
+    bytes: Uint8Array,
+    knownMissing: boolean,
+    lend: boolean,
+  ): Promise<boolean> {
     if (!knownMissing && this.has(id)) return false;
     const { codec, data } = this.chunkPolicy.apply(bytes);
-    await this.append(id, typeCode('chunk'), codec, data, bytes.length, false, data === bytes);
+    // Lent only when stored as they are: compressed bytes are this session's own copy.
+    await this.append(id, typeCode('chunk'), codec, data, bytes.length, false, lend && data === bytes);
     return true;
   }
 

@@ -1,6 +1,6 @@
 // The signed refs documents this repository knows: its own and other peers', the newest per
-// signer, and the one before it. A document with a lower or equal sequence than the stored one is never accepted, so
-// refs are never rolled back.
+// signer, and the last one before it that this peer held whole. A document with a lower or equal
+// sequence than the stored one is never accepted, so refs are never rolled back.
 
 import type { DatabaseSync } from 'node:sqlite';
 
@@ -30,8 +30,8 @@ export class SignedRefsStore {
   }
 
   /**
-   * The document a newer one replaced, kept for a peer to serve while it fetches what the newer
-   * one names: a peer interrupted in that fetch still offers the version it holds whole.
+   * The last document a newer one replaced while this peer held all it names, to serve while it
+   * fetches what the newer one names: interrupted there, it still offers the version it holds.
    */
   previous(signer: Uint8Array): StoredRefsDoc | undefined {
     return this.db

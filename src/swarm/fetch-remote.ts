@@ -135,14 +135,14 @@ async function runFetch(
         if (targets.length === 1) tooLarge.set(toHex(targets[0]!), size);
         return false;
       }
-      // A fork is another signer's: that no peer could deliver it (each gone or banned while
-      // sending it) leaves it unfetched, and never fails what the canonical refs brought.
+      // A fork is another signer's: a commit of it refused, or no peer able to deliver it (each
+      // gone or banned while sending it), leaves it unfetched, and never fails what the
+      // canonical refs brought. The peers given up on, and why, are reported all the same.
       if (isShoalError(err, 'BAD_SIGNATURE')) {
         result.refused.push({ commit: String(err.detail?.commit ?? ''), why: err.message });
         return false;
       }
       if (!isShoalError(err, 'PEER_ERROR') && !isShoalError(err, 'MISSING_OBJECT')) throw err;
-      // The peers it gave up on, and why, are reported all the same.
       result.lost.push(...((err.detail?.lost ?? []) as FetchSummary['lost']));
       result.banned.push(...((err.detail?.banned ?? []) as FetchSummary['banned']));
       return false;

@@ -139,13 +139,6 @@ export function ownSignedRefs(repo: Repository, state: RepoState, user: KeyPair)
 }
 
 /**
- * The refs documents to serve, within what one `repo` answer may carry (`maxBytes` of
- * documents, MAX_REFS_DOCS of them): ours (refreshed) first, then the delegates', the listed
- * writers' and other signers' newest. Any peer can sign a fork, so other signers' documents are
- * only relayed while there is room: a flood of them must not crowd out the delegates' or make
- * the answer too large to send.
- */
-/**
  * Whether this peer holds every commit a refs document names whole: a ref of its own at each,
  * as `have` with `commit: true` answers.
  */
@@ -160,6 +153,13 @@ export function heldWhole(repo: Repository): (doc: Uint8Array) => boolean {
   };
 }
 
+/**
+ * The refs documents to serve, within what one `repo` answer may carry (`maxBytes` of
+ * documents, MAX_REFS_DOCS of them): ours (refreshed) first, then the delegates', the listed
+ * writers' and other signers' newest. Any peer can sign a fork, so other signers' documents are
+ * only relayed while there is room: a flood of them must not crowd out the delegates' or make
+ * the answer too large to send.
+ */
 export function servedRefs(
   repo: Repository,
   state: RepoState,
@@ -182,7 +182,8 @@ export function servedRefs(
     .all()
     .filter((d) => Buffer.compare(d.signer, user.publicKey) !== 0)
     .map((d) => {
-      if (rank(d.signer) !== 0 || holdsAll(d.doc)) return { doc: d.doc, rank: rank(d.signer) };
+      const r = rank(d.signer);
+      if (r !== 0 || holdsAll(d.doc)) return { doc: d.doc, rank: r };
       const before = repo.signedRefs.previous(d.signer);
       return before && holdsAll(before.doc) ? { doc: before.doc, rank: 0 } : null;
     })
