@@ -2,7 +2,7 @@
 // Content ids do not change, so the next commit records a rename that diff recognises. It never
 // overwrites: a destination that exists (in the working tree or the index) is an error.
 
-import { mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { type BigIntStats, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
@@ -40,7 +40,7 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
           path: opts.source,
         });
       }
-      return { moved: record(repo, matched, src, done, replacedFilesAbove(repo, done)) };
+      return { moved: record(repo, matched, src, done) };
     }
     // Into an existing directory, as mv(1) and git do; but not when the destination is the
     // source itself under another case (a case-only rename on a case-insensitive file system).
@@ -73,7 +73,7 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
     }
     mkdirSync(dirname(dstAbs), { recursive: true });
     renameSync(srcAbs, dstAbs);
-    return { moved: record(repo, matched, src, dst, replacedFilesAbove(repo, dst)) };
+    return { moved: record(repo, matched, src, dst) };
   });
 }
 
@@ -105,7 +105,7 @@ function movedAlready(repo: Repository, matched: StagedEntry[], src: string, dst
     for (const e of matched) {
       const st = lstatOrNull(join(repo.root, to + e.path.slice(src.length)));
       if (!st || st.isDirectory() || st.size !== BigInt(e.size)) return false;
-      if (e.stamp && (st.ino !== e.stamp.ino || st.mtimeNs !== e.stamp.mtimeNs)) return false;
+      if (e.stamp && !renamedFrom(st, e.stamp)) return false;
     }
     return true;
   };
@@ -113,14 +113,13 @@ function movedAlready(repo: Repository, matched: StagedEntry[], src: string, dst
   return [inside, dst].find(holds) ?? null;
 }
 
+/** Whether `st` is the file `stamp` was taken of, renamed since (a rename keeps all three). */
+function renamedFrom(st: BigIntStats, stamp: NonNullable<StagedEntry['stamp']>): boolean {
+  return st.size === BigInt(stamp.size) && st.mtimeNs === stamp.mtimeNs && st.ino === stamp.ino;
+}
+
 /** Move the index entries of `matched` from `src` to `dst`, where the files now are. */
-function record(
-  repo: Repository,
-  matched: StagedEntry[],
-  src: string,
-  dst: string,
-  alsoRemove: string[],
-): MvResult['moved'] {
+function record(repo: Repository, matched: StagedEntry[], src: string, dst: string): MvResult['moved'] {
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   const puts: StagedEntry[] = [];
   const moved: MvResult['moved'] = [];
@@ -130,17 +129,13 @@ function record(
     const stat = lstatOrNull(abs);
     // rename changes ctime, so the old stamp is useless; a fresh one keeps status from re-reading.
     const stamp =
-      stat &&
-      e.stamp &&
-      stat.size === BigInt(e.stamp.size) &&
-      stat.mtimeNs === e.stamp.mtimeNs &&
-      stat.ino === e.stamp.ino
+      stat && e.stamp && renamedFrom(stat, e.stamp)
         ? stampOf({ path: to, abs, stat, kind: e.kind === 'symlink' ? 'symlink' : 'file' }, nowNs)
         : null;
     puts.push({ ...e, path: to, stamp });
     moved.push({ from: e.path, to });
   }
-  repo.staging.apply(puts, [...matched.map((e) => e.path), ...alsoRemove]);
+  repo.staging.apply(puts, [...matched.map((e) => e.path), ...replacedFilesAbove(repo, dst)]);
   return moved;
 }
 

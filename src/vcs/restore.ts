@@ -148,13 +148,13 @@ export async function unstage(
           removals.push(s.path);
           changed.add(s.path);
         } else if (!sameEntry(s, w)) {
-          puts.push({ ...w, kind: w.kind === 'symlink' ? 'symlink' : 'file', stamp: null });
+          puts.push({ ...w, stamp: null }); // no stamp: the working file is not what is staged
           changed.add(s.path);
         }
         wanted.delete(s.path);
       }
       for (const w of wanted.values()) {
-        puts.push({ ...w, kind: w.kind === 'symlink' ? 'symlink' : 'file', stamp: null });
+        puts.push({ ...w, stamp: null });
         changed.add(w.path);
       }
     }
