@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import {
   decodeRepoIdentity,
   encodeRepoIdentity,
+  fromHex,
   idEquals,
   isShoalError,
   type KeyPair,
@@ -213,7 +214,7 @@ export async function fetchFromSwarm(
   try {
     // An identity document an earlier gc dropped comes back from the peers: each sends it in
     // its hello, and the one whose id is ours is ours.
-    const id = new Uint8Array(Buffer.from(hex, 'hex'));
+    const id = fromHex(hex);
     if (!repo.objects.has(id)) {
       const connected = await connect(peer, parseSource(source), [...peers, ...(opts.peers ?? [])], {
         repo: id,

@@ -8,6 +8,7 @@ import {
   decodeSignedRefs,
   encodeRepoIdentity,
   encodeSignedRefs,
+  fromHex,
   idEquals,
   isDelegate,
   type KeyPair,
@@ -35,7 +36,7 @@ export async function ensureRepoIdentity(
   visibility: Visibility = 'public',
 ): Promise<RepoState> {
   const hex = repo.meta('repo-id');
-  if (hex && !repo.objects.has(new Uint8Array(Buffer.from(hex, 'hex')))) {
+  if (hex && !repo.objects.has(fromHex(hex))) {
     return adoptRepoIdentity(repo, rebuiltIdentity(repo, user, hex));
   }
   const existing = loadRepoIdentity(repo);
@@ -72,7 +73,7 @@ function rebuiltIdentity(repo: Repository, user: KeyPair, hex: string): Uint8Arr
 export function loadRepoIdentity(repo: Repository): RepoState | undefined {
   const hex = repo.meta('repo-id');
   if (!hex) return undefined;
-  const id = new Uint8Array(Buffer.from(hex, 'hex'));
+  const id = fromHex(hex);
   const bytes = repo.objects.read(id, 'repo');
   return { id, identity: decodeRepoIdentity(bytes), identityBytes: bytes };
 }

@@ -6,6 +6,7 @@ import {
   decodeCommit,
   decodeIndexNode,
   decodeTree,
+  fromHex,
   isShoalError,
   type ObjectId,
   toHex,
@@ -93,7 +94,7 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
   // The identity document the repository serves and clones by (shoal info, shoal://<id>).
   const identity = repo.meta('repo-id');
   if (identity) {
-    const id = new Uint8Array(Buffer.from(identity, 'hex'));
+    const id = fromHex(identity);
     if (!repo.objects.has(id))
       problems.push({ id: identity, problem: 'the repository identity document is missing' });
     else check(id, 'repository identity', () => {});

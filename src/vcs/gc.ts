@@ -4,7 +4,14 @@
 // reflog or made recently, so a deleted branch or the commit before a merge can still be
 // recovered. `--prune=now` ends the grace.
 
-import { decodeCommit, decodeIndexNode, decodeTree, type ObjectId, ShoalError } from '../core/index.ts';
+import {
+  decodeCommit,
+  decodeIndexNode,
+  decodeTree,
+  fromHex,
+  type ObjectId,
+  ShoalError,
+} from '../core/index.ts';
 import { compactPacks, LiveSet, type Repository } from '../store/index.ts';
 import { mergeStateCommits } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
@@ -89,7 +96,7 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
 
       // The repository's identity document: stored as an object, named by no commit.
       const identity = repo.meta('repo-id');
-      if (identity) live.add(new Uint8Array(Buffer.from(identity, 'hex')));
+      if (identity) live.add(fromHex(identity));
       for (const r of repo.refs.list()) history(r.id, false);
       const head = repo.refs.headCommit();
       if (head) history(head, false);
