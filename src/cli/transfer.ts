@@ -52,12 +52,7 @@ export function downloadSettings(
     user: identity(),
     mdns: lanDiscoveryConfigured(),
     peers: values.peer as string[] | undefined,
-    maxDownload: rateFrom(
-      values['max-download'],
-      'max-download',
-      setting('transfer.max-download'),
-      'transfer.max-download',
-    ),
+    maxDownload: rateFrom(values['max-download'], 'max-download', setting),
     listen: values.listen as string[] | undefined,
     onProgress: progress.onProgress,
     signal: progress.signal,
@@ -150,12 +145,12 @@ export function rateSetting(value: string | undefined, key: string): number | un
   return rate;
 }
 
-/** The command-line option when given, else the setting. */
+/** The option `--<name>` when given, else the setting `transfer.<name>` that `setting` reads. */
 export function rateFrom(
   option: unknown,
-  name: string,
-  setting: string | undefined,
-  key: string,
+  name: 'max-upload' | 'max-download',
+  setting: (key: string) => string | undefined,
 ): number | undefined {
-  return option !== undefined ? rateOption(option, name) : rateSetting(setting, key);
+  const key = `transfer.${name}`;
+  return option !== undefined ? rateOption(option, name) : rateSetting(setting(key), key);
 }

@@ -31,12 +31,7 @@ export const command: Command = {
           user: identity(),
           force: values.force === true,
           peers: values.peer as string[] | undefined,
-          maxUpload: rateFrom(
-            values['max-upload'],
-            'max-upload',
-            repo.config('transfer.max-upload'),
-            'transfer.max-upload',
-          ),
+          maxUpload: rateFrom(values['max-upload'], 'max-upload', (k) => repo.config(k)),
           listen: values.listen as string[] | undefined,
           stallMs: stallSetting((k) => repo.config(k)),
           onProgress: progress.onProgress,
