@@ -132,12 +132,15 @@ test('a fetch killed (-9) mid-transfer resumes without fetching again what it st
   assertFsck(user);
 });
 
-test("a peer interrupted while fetching a new version does not pass that version's refs on before it holds it", async (t) => {
+/**
+ * A delegate's repository at a first version (2 MiB) that Carol cloned whole, then a second one
+ * (16 MiB more) that only the delegate holds, served slowly (4 MB/s) by `second`.
+ */
+async function carolThenNewVersion(t: Parameters<typeof shoalBg>[0]) {
   const origin = newRepo(t);
   randomFile(origin.path('v1.bin'), 2 * MiB);
   const v1 = origin.commit('v1');
-  const first = await serve(t, origin, { args: ['--max-upload', '4M'] });
-  // Carol holds the first version whole.
+  const first = await serve(t, origin);
   const parent = tempDir(t);
   const carol = userAt(t, join(parent, 'carol'));
   assertOk(
@@ -145,11 +148,17 @@ test("a peer interrupted while fetching a new version does not pass that version
     'carol',
   );
   await first.kill();
-  // The delegate moves on; Gina starts to clone the new version and is killed half way.
   const v2Size = 16 * MiB;
   randomFile(origin.path('v2.bin'), v2Size);
   const v2 = origin.commit('v2');
   const second = await serve(t, origin, { args: ['--max-upload', '4M'] });
+  return { v1, v2, v2Size, parent, carol, second };
+}
+
+test("a peer interrupted while fetching a new version does not pass that version's refs on before it holds it", async (t) => {
+  // Carol holds the first version whole; the delegate moves on, and Gina starts to clone the new
+  // version and is killed half way.
+  const { v1, v2, v2Size, parent, carol, second } = await carolThenNewVersion(t);
   const gina = userAt(t, join(parent, 'gina'));
   await killedOnceStored(t, ['clone', second.addr, gina.dir, '--json'], {
     cwd: parent,
@@ -203,23 +212,9 @@ test('Ctrl-C or SIGTERM while a clone writes its files: stops, leaves no tempora
 });
 
 test('a peer whose fetch of a new version was interrupted still serves the version it holds whole', async (t) => {
-  const origin = newRepo(t);
-  randomFile(origin.path('v1.bin'), 2 * MiB);
-  const v1 = origin.commit('v1');
-  const first = await serve(t, origin);
-  const parent = tempDir(t);
-  const carol = userAt(t, join(parent, 'carol'));
-  assertOk(
-    await shoalAsync(t, ['clone', first.addr, carol.dir], { cwd: parent, configDir: carol.configDir }),
-    'carol',
-  );
-  await first.kill();
-  // The delegate moves on; Carol's fetch of the new version is killed half way: she has the
-  // delegate's new refs document, not what it names.
-  const v2Size = 16 * MiB;
-  randomFile(origin.path('v2.bin'), v2Size);
-  origin.commit('v2');
-  const second = await serve(t, origin, { args: ['--max-upload', '4M'] });
+  // Carol holds the first version whole; the delegate moves on, and Carol's fetch of the new
+  // version is killed half way: she has the delegate's new refs document, not what it names.
+  const { v1, v2Size, parent, carol, second } = await carolThenNewVersion(t);
   await killedOnceStored(t, ['fetch', second.addr, '--json'], {
     cwd: carol.dir,
     configDir: carol.configDir,
