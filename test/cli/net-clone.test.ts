@@ -20,8 +20,9 @@ import {
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { decodeCommit, encodeCommit, keyPairFromSeed, signCommit, toHex } from '../../src/core/index.ts';
+import { keyPairFromSeed, toHex } from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
+import { forgedCommit } from '../fixtures/forged-commit.ts';
 import { haveScript, shoalOnTerminal, tempDir } from '../helpers.ts';
 import {
   assertFsck,
@@ -370,16 +371,7 @@ test("push of a commit in another author's name (its signature does not verify):
   let forgedId = '';
   try {
     await local.withWriteLock(async () => {
-      const parent = local.refs.headCommit()!;
-      const forged = encodeCommit(
-        signCommit(writer.seed, {
-          tree: decodeCommit(local.objects.read(parent, 'commit')).tree,
-          parents: [parent],
-          author: { key: delegateKey, name: 'the delegate' },
-          time: Date.now(),
-          message: 'approved (not really)',
-        }),
-      );
+      const forged = forgedCommit(local, writer.seed, delegateKey);
       const session = await local.objects.beginSession();
       await session.putObject(forged);
       await session.close();
