@@ -11,7 +11,7 @@ export {
 } from './fetch-remote.ts';
 export { checkPeerAddress, connect, type Peer, parseSource, startPeer } from './peer.ts';
 export { askRepos, findPeers, type ListedRepo, type PeerListing, type PeerSource } from './peers.ts';
-export { type PushSummary, pushHandler, pushToSwarm } from './push.ts';
+export { type PushRefs, type PushSummary, pushHandler, pushToSwarm, shortRef } from './push.ts';
 export { parseRate, RateLimiter } from './rate-limit.ts';
 export {
   accessKey,

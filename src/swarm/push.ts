@@ -24,25 +24,67 @@ import type { PushHandler } from './server.ts';
 export interface PushSummary {
   remote: string;
   peer: string;
+  /** The refs the peer moved (those already at their commit there are left out). */
   updated: string[];
-  branch: string;
-  commit: string;
+  /** Every ref offered, with its commit. */
+  pushed: { ref: string; commit: string }[];
+  /** The branch offered, when one was (a push of tags alone offers none). */
+  branch?: string;
+  commit?: string;
+}
+
+/** What a push offers: a branch or a tag (`<name>`, `heads/<name>`, `tags/<name>`), every tag. */
+export interface PushRefs {
+  /** A branch or tag name; without it (and without `tags`), the current branch. */
+  name?: string;
+  /** Every tag as well (alone, without `name`: only the tags, as git's `push --tags`). */
+  tags?: boolean;
+}
+
+/** The refs a push offers, as [full ref name, commit]. */
+export function refsToPush(repo: Repository, which: PushRefs): [string, ObjectId][] {
+  const out: [string, ObjectId][] = [];
+  let name = which.name;
+  if (name === undefined && !which.tags) {
+    const head = repo.refs.head();
+    if (head.kind !== 'branch') throw new ShoalError('USAGE', 'HEAD is detached: name the branch to push');
+    name = head.name;
+  }
+  if (name !== undefined) {
+    const explicit = name.startsWith('heads/') || name.startsWith('tags/');
+    const candidates = explicit ? [`refs/${name}`] : [`refs/heads/${name}`, `refs/tags/${name}`];
+    const found = candidates.filter((ref) => repo.refs.get(ref));
+    if (found.length === 0) throw new ShoalError('NOT_FOUND', `no branch or tag '${name}'`);
+    if (found.length > 1)
+      throw new ShoalError(
+        'USAGE',
+        `'${name}' is both a branch and a tag: push heads/${name} or tags/${name}`,
+      );
+    out.push([found[0]!, repo.refs.get(found[0]!)!]);
+  }
+  if (which.tags) {
+    for (const r of repo.refs.list('refs/tags/'))
+      if (!out.some(([ref]) => ref === r.name)) out.push([r.name, r.id]);
+    if (out.length === 0) throw new ShoalError('NOT_FOUND', 'there are no tags to push');
+  }
+  return out;
+}
+
+/** A ref's name as users write it: `main`, `v1.0` (tags keep no prefix either, as git prints). */
+export function shortRef(ref: string): string {
+  return ref.replace(/^refs\/(heads|tags)\//, '');
 }
 
 export async function pushToSwarm(
   repo: Repository,
   nameOrSource: string | undefined,
-  branch: string | undefined,
+  which: PushRefs,
   opts: Omit<TransferOptions, 'onProgress'> & { force?: boolean; onProgress?: OnProgress },
 ): Promise<PushSummary> {
   const state = loadRepoIdentity(repo);
   if (!state)
     throw new ShoalError('NOT_FOUND', 'this repository has no identity yet (it was never shared or cloned)');
-  const head = repo.refs.head();
-  const name = branch ?? (head.kind === 'branch' ? head.name : undefined);
-  if (!name) throw new ShoalError('USAGE', 'HEAD is detached: name the branch to push');
-  const commit = repo.refs.get(`refs/heads/${name}`);
-  if (!commit) throw new ShoalError('NOT_FOUND', `no branch '${name}'`);
+  const offered = refsToPush(repo, which);
   const { remote: remoteName, source, peers, named } = remoteSource(repo, nameOrSource);
   // A push to an address, not a remote, moves no remote-tracking branch (as git's `push <url>`):
   // the remote's peers never saw that commit.
@@ -71,7 +113,10 @@ export async function pushToSwarm(
         ...(named ? repo.refs.list(`refs/remotes/${remote}/`).map((r) => r.id) : []),
       ].filter((id) => repo.objects.has(id));
       try {
-        total = newChunkBytes(repo.objects, bases, commit);
+        // Each ref's new chunks against the peer's commits; shared ones are counted once per
+        // ref, which only a push of several refs at once can overstate.
+        total = 0;
+        for (const [, id] of offered) total += newChunkBytes(repo.objects, bases, id);
       } catch {} // an incomplete history here (an interrupted fetch): progress without a total
       timer = setInterval(progress, 100);
     }
@@ -79,7 +124,7 @@ export async function pushToSwarm(
     try {
       updated = await target!.session.push(
         refs,
-        [[`refs/heads/${name}`, commit]],
+        offered,
         opts.force === true,
         () => peer.server.lastActivity,
       );
@@ -88,11 +133,22 @@ export async function pushToSwarm(
     }
     progress();
     await target!.session.close();
-    // Taken, or already there (the peer leaves out a branch it has at that commit): either way
-    // the remote's branch is at our commit now.
-    if (named && !idEquals(repo.refs.get(`refs/remotes/${remote}/${name}`) ?? new Uint8Array(0), commit))
-      repo.refs.update(`refs/remotes/${remote}/${name}`, commit, `push: to ${remote}`);
-    return { remote, peer: target!.session.peer, updated, branch: name, commit: toHex(commit) };
+    // Taken, or already there (the peer leaves out a ref it has at that commit): either way the
+    // remote's branches are at our commits now.
+    for (const [ref, id] of offered) {
+      if (!named || !ref.startsWith('refs/heads/')) continue;
+      const tracking = `refs/remotes/${remote}/${shortRef(ref)}`;
+      if (!idEquals(repo.refs.get(tracking) ?? new Uint8Array(0), id))
+        repo.refs.update(tracking, id, `push: to ${remote}`);
+    }
+    const branch = offered.find(([ref]) => ref.startsWith('refs/heads/'));
+    return {
+      remote,
+      peer: target!.session.peer,
+      updated,
+      pushed: offered.map(([ref, id]) => ({ ref, commit: toHex(id) })),
+      ...(branch ? { branch: shortRef(branch[0]), commit: toHex(branch[1]) } : {}),
+    };
   } finally {
     await peer.stop();
   }
@@ -140,7 +196,8 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
     }
     for (const [name, id] of request.updates) {
       const claimed = doc.refs.get(name);
-      if (!name.startsWith('refs/heads/') || !claimed || !idEquals(claimed, id)) {
+      const kind = name.startsWith('refs/heads/') || name.startsWith('refs/tags/');
+      if (!kind || !claimed || !idEquals(claimed, id)) {
         throw new ShoalError('PERMISSION_DENIED', `update of '${name}' is not in the signed refs`);
       }
     }
@@ -171,14 +228,21 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
         throw err;
       }
       await repo.withWriteLock(async () => {
+        // Every update is checked before any moves, so a refused one leaves the others alone
+        // (a push is taken whole or not at all).
+        const moves: { name: string; id: ObjectId; old: ObjectId | undefined }[] = [];
         for (const [name, id] of request.updates) {
           const old = repo.refs.get(name);
           if (old && idEquals(old, id)) continue;
-          if (old && !isAncestor(repo.objects, old, id)) {
+          const tag = name.startsWith('refs/tags/');
+          // A tag names one commit for good: moving it at all needs --force, as in git.
+          if (old && (tag || !isAncestor(repo.objects, old, id))) {
             if (!request.force)
               throw new ShoalError(
                 'NOT_FAST_FORWARD',
-                `'${name}' is not a fast-forward; pull first, or push --force`,
+                tag
+                  ? `tag '${name.slice('refs/tags/'.length)}' already exists on the peer, at another commit; push --force to move it`
+                  : `'${name}' is not a fast-forward; pull first, or push --force`,
               );
             if (repo.config('access.allow-force') !== 'true') {
               throw new ShoalError(
@@ -187,8 +251,14 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
               );
             }
           }
-          const head = repo.refs.head();
-          if (head.kind === 'branch' && `refs/heads/${head.name}` === name) {
+          moves.push({ name, id, old });
+        }
+        const head = repo.refs.head();
+        const checkedOut = head.kind === 'branch' ? `refs/heads/${head.name}` : null;
+        // The checked-out branch first: its working tree is what can still refuse.
+        moves.sort((x, y) => Number(y.name === checkedOut) - Number(x.name === checkedOut));
+        for (const { name, id, old } of moves) {
+          if (head.kind === 'branch' && name === checkedOut) {
             // The branch is checked out here: bring the working tree along, unless it has local
             // changes, or a merge is under way in it (moving the branch would strand the merge).
             refuseDuringMerge(repo, name);

@@ -436,6 +436,64 @@ test('push into a serving peer in the middle of a merge on that branch: refused,
   assertFsck(repo);
 });
 
+test('push of tags: a tag reaches the peer and its clones; a tag there at another commit is refused whole', async (t) => {
+  const { repo, head, server, user } = await withWriter(t);
+  const tagsOf = (r: TestRepo): Record<string, string> =>
+    Object.fromEntries(r.j<{ name: string; id: string }[]>(['tag']).map((x) => [x.name, x.id]));
+  const push = (args: string[]) =>
+    shoalAsync(t, ['push', ...args], { cwd: user.dir, configDir: user.configDir });
+
+  randomFile(user.path('data/tagged.bin'), 400 * 1024);
+  const taggedSum = sha256File(user.path('data/tagged.bin'));
+  const first = user.commit('tagged work');
+  user.ok(['tag', 'v1']);
+  const r = await push(['origin', 'v1']);
+  assertOk(r, 'push of a tag');
+  assert.match(r.stdout, /^tag v1 -> origin \(/m);
+  // The tag and its commit's objects are on the peer; its branch did not move.
+  assert.equal(tagsOf(repo).v1, first);
+  assert.equal(tip(repo, 'main'), head);
+  assertFsck(repo);
+  // The peer is the delegate: its refs now carry the tag to a clone.
+  const { user: carol } = await cloneAs(t, server.addr);
+  assert.equal(tagsOf(carol).v1, first);
+  carol.ok(['restore', '--source', 'v1', 'data/tagged.bin']);
+  assert.equal(sha256File(carol.path('data/tagged.bin')), taggedSum);
+
+  // v1 moved here, v2 new, main one commit on: v1 is refused, and with it everything else.
+  user.write('notes.txt', 'second\n');
+  const second = user.commit('second');
+  user.ok(['tag', '-f', 'v1']);
+  user.ok(['tag', 'v2']);
+  const refused = await push(['origin', 'main', '--tags', '--json']);
+  assert.equal(refused.status, 1, describe(refused));
+  const err = parseJson<ErrorOut>(refused).error;
+  assert.equal(err.code, 'NOT_FAST_FORWARD');
+  assert.match(err.message, /tag 'v1' already exists on the peer/);
+  assert.deepEqual(tagsOf(repo), { v1: first });
+  assert.equal(tip(repo, 'main'), head);
+
+  // A tag alone, and every tag with the branch once v1 agrees again.
+  assertOk(await push(['origin', 'tags/v2']), 'push of tags/v2');
+  assert.deepEqual(tagsOf(repo), { v1: first, v2: second });
+  user.ok(['tag', '-f', 'v1', first]);
+  const all = await push(['origin', 'main', '--tags', '--json']);
+  assertOk(all, 'push of main and the tags');
+  const summary = parseJson<{ updated: string[]; pushed: { ref: string }[]; branch: string }>(all);
+  assert.deepEqual(summary.updated, ['refs/heads/main']);
+  assert.deepEqual(summary.pushed.map((p) => p.ref).sort(), [
+    'refs/heads/main',
+    'refs/tags/v1',
+    'refs/tags/v2',
+  ]);
+  assert.equal(summary.branch, 'main');
+  assert.equal(tip(repo, 'main'), second);
+
+  const missing = await push(['origin', 'nosuch', '--json']);
+  assert.equal(missing.status, 1, describe(missing));
+  assert.equal(parseJson<ErrorOut>(missing).error.code, 'NOT_FOUND');
+});
+
 test('push that is not a fast-forward: exit 1, NOT_FAST_FORWARD, nothing moves', async (t) => {
   const { repo, user } = await withWriter(t);
 

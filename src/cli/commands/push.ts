@@ -1,22 +1,24 @@
-// shoal push [<remote>|<source>] [<branch>] [--force]: ask a peer to take our branch.
-import { pushToSwarm } from '../../swarm/index.ts';
+// shoal push [<remote>|<source>] [<branch>|<tag>] [--tags] [--force]: ask a peer to take our
+// branch or tags.
+import { pushToSwarm, shortRef } from '../../swarm/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
 import { rateFrom, stallSetting } from '../transfer.ts';
 
 const USAGE =
-  'shoal push [<remote>|<source>] [<branch>] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
+  'shoal push [<remote>|<source>] [<branch>|<tag>] [--tags] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
 
 const OPTIONS = {
   force: { type: 'boolean', short: 'f' },
+  tags: { type: 'boolean' },
   peer: { type: 'string', multiple: true },
   'max-upload': { type: 'string' },
   listen: { type: 'string', multiple: true },
 } satisfies Options;
 
 export const command: Command = {
-  summary: 'send a branch to a peer, which fetches what it lacks',
+  summary: 'send a branch or tags to a peer, which fetches what it lacks',
   usage: USAGE,
   options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
@@ -27,21 +29,32 @@ export const command: Command = {
       const progress = ctx.progress('push');
       let s: Awaited<ReturnType<typeof pushToSwarm>>;
       try {
-        s = await pushToSwarm(repo, positionals[0], positionals[1], {
-          user: identity(),
-          force: values.force === true,
-          peers: values.peer as string[] | undefined,
-          maxUpload: rateFrom(values['max-upload'], 'max-upload', (k) => repo.config(k)),
-          listen: values.listen as string[] | undefined,
-          stallMs: stallSetting((k) => repo.config(k)),
-          onProgress: progress.onProgress,
-        });
+        s = await pushToSwarm(
+          repo,
+          positionals[0],
+          { name: positionals[1], tags: values.tags === true },
+          {
+            user: identity(),
+            force: values.force === true,
+            peers: values.peer as string[] | undefined,
+            maxUpload: rateFrom(values['max-upload'], 'max-upload', (k) => repo.config(k)),
+            listen: values.listen as string[] | undefined,
+            stallMs: stallSetting((k) => repo.config(k)),
+            onProgress: progress.onProgress,
+          },
+        );
       } finally {
         progress.done();
       }
       if (ctx.json) ctx.emit(s);
       else if (s.updated.length === 0) ctx.out('everything up to date');
-      else ctx.out(`${s.branch} -> ${s.remote} (${s.commit.slice(0, 12)})`);
+      else {
+        for (const ref of s.updated) {
+          const commit = s.pushed.find((p) => p.ref === ref)?.commit ?? '';
+          const kind = ref.startsWith('refs/tags/') ? 'tag ' : '';
+          ctx.out(`${kind}${shortRef(ref)} -> ${s.remote} (${commit.slice(0, 12)})`);
+        }
+      }
       return 0;
     }),
 };
