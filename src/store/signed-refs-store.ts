@@ -39,6 +39,11 @@ export class SignedRefsStore {
       .get(signer) as StoredRefsDoc | undefined;
   }
 
+  /** Drop the signer's document (one found damaged: the next one received replaces it). */
+  forget(signer: Uint8Array): void {
+    this.db.prepare('DELETE FROM signed_refs WHERE signer = ?').run(signer);
+  }
+
   /**
    * Store a (verified) document if it is newer than the one held; returns whether it was. The
    * one it replaces becomes the previous document if `heldWhole` says this peer holds all it

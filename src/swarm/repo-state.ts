@@ -120,10 +120,9 @@ function sameRefs(a: Map<string, ObjectId>, b: Map<string, ObjectId>): boolean {
 export function ownSignedRefs(repo: Repository, state: RepoState, user: KeyPair): Uint8Array {
   const refs = localRefMap(repo);
   const stored = repo.signedRefs.get(user.publicKey);
-  if (stored) {
-    const doc = decodeSignedRefs(stored.doc);
-    if (sameRefs(doc.refs, refs)) return stored.doc;
-  }
+  // A stored document that no longer verifies (damaged on disk) is signed afresh.
+  const held = stored && decodesOrNull(stored.doc);
+  if (stored && held && sameRefs(held.refs, refs)) return stored.doc;
   const doc = signRefs(user.seed, {
     repo: state.id,
     signer: user.publicKey,
@@ -139,6 +138,15 @@ export function ownSignedRefs(repo: Repository, state: RepoState, user: KeyPair)
   return bytes;
 }
 
+/** A stored refs document, decoded and verified; null when it is damaged (fsck names it). */
+export function decodesOrNull(bytes: Uint8Array): SignedRefs | null {
+  try {
+    return decodeSignedRefs(bytes);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Whether this peer holds every commit a refs document names whole: a ref of its own at each,
  * as `have` with `commit: true` answers.
@@ -146,11 +154,8 @@ export function ownSignedRefs(repo: Repository, state: RepoState, user: KeyPair)
 export function heldWhole(repo: Repository): (doc: Uint8Array) => boolean {
   const held = new Set(repo.refs.list('refs/').map((r) => toHex(r.id)));
   return (doc) => {
-    try {
-      return [...decodeSignedRefs(doc).refs.values()].every((id) => held.has(toHex(id)));
-    } catch {
-      return false;
-    }
+    const d = decodesOrNull(doc);
+    return d !== null && [...d.refs.values()].every((id) => held.has(toHex(id)));
   };
 }
 
@@ -179,9 +184,10 @@ export function servedRefs(
   const holdsAll = heldWhole(repo);
   // In its place goes the one before, when this peer holds that one whole (the version a fetch
   // interrupted here started from): without it, a clone from this peer alone found no branch.
+  // Only documents that verify: a peer bans one that relays a document it cannot verify.
   const others = repo.signedRefs
     .all()
-    .filter((d) => Buffer.compare(d.signer, user.publicKey) !== 0)
+    .filter((d) => Buffer.compare(d.signer, user.publicKey) !== 0 && decodesOrNull(d.doc))
     .map((d) => {
       const r = rank(d.signer);
       if (r !== 0 || holdsAll(d.doc)) return { doc: d.doc, rank: r };

@@ -17,7 +17,7 @@ import {
 import { peerIdFromPublicKeyBytes } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import type { Connected } from './peer.ts';
-import { canonicalRefs, heldWhole, type RepoState, writeAccess } from './repo-state.ts';
+import { canonicalRefs, decodesOrNull, heldWhole, type RepoState, writeAccess } from './repo-state.ts';
 
 export interface RefsView {
   canonical: SignedRefs | undefined;
@@ -55,15 +55,23 @@ export function checkPeers(repo: Repository, state: RepoState, user: KeyPair, pe
       for (const { doc } of docs) {
         if (!idEquals(doc.repo, state.id)) throw new Error('sent refs of another repository');
       }
-      for (const { bytes, doc } of docs)
-        if (follows(doc.signer)) repo.signedRefs.put(doc.signer, doc.seq, bytes, whole);
+      for (const { bytes, doc } of docs) {
+        if (!follows(doc.signer)) continue;
+        // A held document damaged on disk would keep out the same one received whole.
+        const held = repo.signedRefs.get(doc.signer);
+        if (held && !decodesOrNull(held.doc)) repo.signedRefs.forget(doc.signer);
+        repo.signedRefs.put(doc.signer, doc.seq, bytes, whole);
+      }
       accepted.push(c);
     } catch (err) {
       banned.push({ peer: c.session.peer, why: (err as Error).message });
       void c.session.close(`banned: ${(err as Error).message}`);
     }
   }
-  const all = repo.signedRefs.all().map((d) => decodeSignedRefs(d.doc));
+  const all = repo.signedRefs
+    .all()
+    .map((d) => decodesOrNull(d.doc))
+    .filter((d) => d !== null);
   const forks = new Map<string, SignedRefs>();
   for (const d of all) {
     if (Buffer.compare(d.signer, user.publicKey) === 0 || isDelegate(state.identity, d.signer)) continue;

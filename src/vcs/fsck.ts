@@ -1,12 +1,14 @@
 // `fsck`: verify every stored object against its id, then walk everything reachable (refs,
 // HEAD, staging index) and check that each object exists, decodes, and that every commit's
-// signature holds.
+// signature holds; last, every signed refs document held (this peer serves them to others).
 
 import {
   decodeCommit,
   decodeIndexNode,
+  decodeSignedRefs,
   decodeTree,
   fromHex,
+  idEquals,
   isShoalError,
   type ObjectId,
   toHex,
@@ -121,5 +123,36 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
     });
   }
   for (const e of repo.staging.entries()) content(e.id, e.height, `staged file ${e.path}`);
+  problems.push(...checkSignedRefs(repo, identity ? fromHex(identity) : null));
   return { objects, damaged: bad.size, bytes, reachable: visited.size, problems };
+}
+
+/**
+ * The refs documents this repository holds, its own and its peers': each must decode, verify,
+ * be the signer's and the sequence number it is filed under, and name this repository. One that
+ * does not would be served to peers, who refuse it.
+ */
+function checkSignedRefs(repo: Repository, repoId: ObjectId | null): FsckProblem[] {
+  const problems: FsckProblem[] = [];
+  for (const current of repo.signedRefs.all()) {
+    const previous = repo.signedRefs.previous(current.signer);
+    for (const [stored, which] of [
+      [current, 'signed refs'],
+      [previous, 'previous signed refs'],
+    ] as const) {
+      if (!stored) continue;
+      const id = `refs:${toHex(stored.signer)}`;
+      try {
+        const doc = decodeSignedRefs(stored.doc);
+        if (!idEquals(doc.signer, stored.signer) || doc.seq !== stored.seq)
+          problems.push({ id, problem: `${which}: filed under another signer or sequence number` });
+        else if (repoId && !idEquals(doc.repo, repoId))
+          problems.push({ id, problem: `${which}: for another repository` });
+      } catch (err) {
+        if (!isShoalError(err)) throw err;
+        problems.push({ id, problem: `${which}: ${err.message.replace(/^signed refs: /, '')}` });
+      }
+    }
+  }
+  return problems;
 }

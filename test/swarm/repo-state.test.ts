@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeSignedRefs, encodeSignedRefs, keyPairFromSeed, signRefs } from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
-import { ensureRepoIdentity, ownSignedRefs } from '../../src/swarm/repo-state.ts';
+import { ensureRepoIdentity, ownSignedRefs, servedRefs } from '../../src/swarm/repo-state.ts';
 import { tempDir } from '../helpers.ts';
 
 process.env.SHOAL_CONFIG_DIR = mkdtempSync(join(tmpdir(), 'shoal-state-config-'));
@@ -58,4 +58,39 @@ test("a delegate's previous refs document is kept only when held whole", (t) => 
     'an equal sequence is not newer',
   );
   assert.equal(repo.signedRefs.get(signer)!.seq, 3);
+});
+
+test('refs documents damaged on disk: ours is signed afresh, a fork is not relayed', async (t) => {
+  const repo = Repository.init(tempDir(t));
+  t.after(() => repo.close());
+  const user = keyPairFromSeed(randomBytes(32));
+  const state = await ensureRepoIdentity(repo, user);
+  const damage = (signer: Uint8Array): void => {
+    const doc = new Uint8Array(repo.signedRefs.get(signer)!.doc);
+    doc[doc.length - 1]! ^= 1; // in the signature
+    repo.db.prepare('UPDATE signed_refs SET doc = ? WHERE signer = ?').run(doc, signer);
+  };
+  const own = decodeSignedRefs(ownSignedRefs(repo, state, user));
+  damage(user.publicKey);
+  const resigned = decodeSignedRefs(ownSignedRefs(repo, state, user));
+  assert.ok(resigned.seq > own.seq, 'a newer document, which verifies');
+
+  // A fork's document, well signed, then damaged: the peer stops relaying it (its peers would
+  // ban it for a document that does not verify) and serves its own still.
+  const bob = keyPairFromSeed(randomBytes(32));
+  const fork = signRefs(bob.seed, {
+    repo: state.id,
+    signer: bob.publicKey,
+    seq: 1,
+    time: 1,
+    refs: new Map(),
+  });
+  repo.signedRefs.put(bob.publicKey, 1, encodeSignedRefs(fork).bytes);
+  assert.equal(servedRefs(repo, state, user).length, 2);
+  damage(bob.publicKey);
+  const served = servedRefs(repo, state, user).map((d) => decodeSignedRefs(d));
+  assert.deepEqual(
+    served.map((d) => Buffer.from(d.signer).toString('hex')),
+    [Buffer.from(user.publicKey).toString('hex')],
+  );
 });

@@ -1,0 +1,55 @@
+// fsck of the signed refs documents a repository holds: they are served to peers, who refuse a
+// damaged one, so fsck names each that does not verify or is filed wrongly.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { encodeSignedRefs, type ObjectId, signRefs, toHex } from '../../src/core/index.ts';
+import { fsck } from '../../src/vcs/index.ts';
+import { fixture, IDENTITY } from './fixture.ts';
+
+const REPO_ID = new Uint8Array(32).fill(9);
+
+function signedDoc(seq: number, head: ObjectId): Uint8Array {
+  return encodeSignedRefs(
+    signRefs(IDENTITY.seed, {
+      repo: REPO_ID,
+      signer: IDENTITY.publicKey,
+      seq,
+      time: 1_700_000_000_000 + seq,
+      refs: new Map([['refs/heads/main', head]]),
+    }),
+  ).bytes;
+}
+
+test('fsck checks every signed refs document held, the previous one too', async (t) => {
+  const f = fixture(t);
+  f.write('a.txt', 'one\n');
+  const head = await f.commitAll('first');
+  f.repo.signedRefs.put(IDENTITY.publicKey, 1, signedDoc(1, head));
+  f.repo.signedRefs.put(IDENTITY.publicKey, 2, signedDoc(2, head), () => true); // keeps seq 1 as previous
+  assert.equal(f.repo.signedRefs.previous(IDENTITY.publicKey)?.seq, 1);
+  assert.deepEqual(fsck(f.repo).problems, []);
+
+  const id = `refs:${toHex(IDENTITY.publicKey)}`;
+  // One byte of the current document's signature flipped on disk.
+  const current = f.repo.signedRefs.get(IDENTITY.publicKey)!.doc;
+  const flipped = new Uint8Array(current);
+  flipped[flipped.length - 1]! ^= 1;
+  f.repo.db.prepare('UPDATE signed_refs SET doc = ? WHERE signer = ?').run(flipped, IDENTITY.publicKey);
+  assert.deepEqual(fsck(f.repo).problems, [{ id, problem: 'signed refs: the signature does not verify' }]);
+
+  // The previous document filed under a sequence number it does not carry.
+  f.repo.db.prepare('UPDATE signed_refs SET doc = ? WHERE signer = ?').run(current, IDENTITY.publicKey);
+  f.repo.db.prepare('UPDATE signed_refs_previous SET seq = 5 WHERE signer = ?').run(IDENTITY.publicKey);
+  assert.deepEqual(fsck(f.repo).problems, [
+    { id, problem: 'previous signed refs: filed under another signer or sequence number' },
+  ]);
+
+  // Bytes that are no document at all.
+  f.repo.db
+    .prepare('UPDATE signed_refs SET doc = ? WHERE signer = ?')
+    .run(new Uint8Array([1, 2, 3]), IDENTITY.publicKey);
+  const problems = fsck(f.repo).problems.map((p) => p.problem);
+  assert.equal(problems.length, 2);
+  assert.match(problems[0]!, /^signed refs: /);
+});
