@@ -166,9 +166,12 @@ export class SyncServer {
         const fail = (code: number, message: string) =>
           writer.write({ type: 'error', req: request.req, code, message });
         if (request.type === 'hello') {
+          // Without a repository id (a clone of a bare address), the first this key may read:
+          // a private repository served first must not hide the public ones after it.
           const served = request.repo
             ? this.repos.get(toHex(request.repo))
-            : this.repos.values().next().value;
+            : ([...this.repos.values()].find((r) => mayRead(r.repo, r.state, key)) ??
+              this.repos.values().next().value);
           if (!served) {
             await fail(WIRE_ERRORS.notFound, 'this peer does not serve that repository');
             continue;

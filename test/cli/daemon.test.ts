@@ -129,6 +129,30 @@ test('the daemon serves every shared repository, follows share and unshare, and 
   );
 });
 
+test('a bare address gives the first repository the cloning key may read, not a private one before it', (t) => {
+  const config = daemonUser(t);
+  const secret = newRepo(t, { configDir: config, init: false });
+  secret.ok(['init', '--private']);
+  secret.write('secret.txt', 'private\n');
+  secret.commit('private');
+  secret.ok(['share']);
+  const open = newRepo(t, { configDir: config });
+  open.write('open.txt', 'public\n');
+  open.commit('public');
+  open.ok(['share']);
+  const daemon = startDaemon(t, config);
+  assert.deepEqual(
+    daemon.repos.map((r) => r.path),
+    [secret.dir, open.dir],
+  );
+
+  const other = daemonUser(t);
+  const work = tempDir(t);
+  ok(other, ['clone', daemon.addrs[0]!, 'got'], work);
+  assert.equal(readFileSync(join(work, 'got', 'open.txt'), 'utf8'), 'public\n');
+  assert.equal(existsSync(join(work, 'got', 'secret.txt')), false);
+});
+
 test('the daemon accepts pushes from listed writers', (t) => {
   const config = daemonUser(t);
   const a = newRepo(t, { configDir: config });
