@@ -9,6 +9,7 @@ import {
   decodeTree,
   hashObject,
   idEquals,
+  isShoalError,
   type ObjectId,
   type ObjectKind,
   ShoalError,
@@ -81,6 +82,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
   const { repo } = opts;
   const alive = [...opts.peers];
   const banned: { peer: string; why: string }[] = [];
+  let denied: ShoalError | null = null; // the first peer that refused this key
   const ban = (p: PeerSession, why: string): void => {
     banned.push({ peer: p.peer, why });
     void p.close(`banned: ${why}`);
@@ -166,6 +168,8 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
             });
           }
           if (alive.length === 0) {
+            // Each peer refused this key (a private repository that stopped listing it).
+            if (denied && banned.length === 0) throw denied;
             throw new ShoalError(
               'PEER_ERROR',
               'no peer left to fetch from; run the command again to resume',
@@ -197,10 +201,14 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
               opts.stallMs ?? DEFAULT_STALL_MS,
               () => void peer.close('stalled'),
             );
-          } catch {
+          } catch (err) {
             // Banned when it broke the protocol; a peer that went away is only dropped.
             if (peer.misbehaved !== null) ban(peer, peer.misbehaved);
-            else alive.splice(alive.indexOf(peer), 1);
+            else {
+              alive.splice(alive.indexOf(peer), 1);
+              if (isShoalError(err, 'PERMISSION_DENIED'))
+                denied ??= new ShoalError('PERMISSION_DENIED', `peer ${peer.peer}: ${err.message}`);
+            }
             continue;
           }
           if (bad) {

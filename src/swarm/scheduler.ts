@@ -3,7 +3,7 @@
 // duplicates the last outstanding requests (endgame), verifies every chunk on arrival, bans a
 // peer that sends bad bytes, and re-queues the work of a peer that fails or disappears.
 
-import { hashChunk, idEquals, ShoalError, toHex } from '../core/index.ts';
+import { hashChunk, idEquals, isShoalError, ShoalError, toHex } from '../core/index.ts';
 import type { PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
@@ -31,8 +31,11 @@ export interface SchedulerResult {
   duplicateBytes: number;
   perPeer: Record<string, number>;
   banned: { peer: string; why: string }[];
-  /** Peers dropped without a ban (gone, stalled, no longer serving the repository), and why. */
-  lost: { peer: string; why: string }[];
+  /**
+   * Peers dropped without a ban (gone, stalled, no longer serving the repository), why, and the
+   * error's code where the peer answered with one.
+   */
+  lost: { peer: string; why: string; code?: string }[];
 }
 
 export interface SchedulerOptions {
@@ -135,14 +138,14 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     });
   };
 
-  const drop = (p: PeerState, why: string, ban: boolean): void => {
+  const drop = (p: PeerState, why: string, ban: boolean, code?: string): void => {
     // (Once the transfer is over, requests still out fail as their streams close: no news.)
     if (!p.alive || settled) return;
     p.alive = false;
     if (ban) {
       result.banned.push({ peer: p.peer.session.peer, why });
       void p.peer.session.close(`banned: ${why}`);
-    } else result.lost.push({ peer: p.peer.session.peer, why });
+    } else result.lost.push({ peer: p.peer.session.peer, why, ...(code ? { code } : {}) });
     for (let i = 0; i < n; i++) if (p.peer.has[i]) availability[i]!--;
     for (const i of p.inFlight) {
       requestedFrom[i]!--;
@@ -269,6 +272,17 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
         }
         const live = peers.filter((p) => p.alive);
         if (live.length === 0) {
+          // Every peer refused this key (a private repository that no longer lists it): say so,
+          // rather than that the peers went away; running again would not help.
+          const denied = result.lost.find((l) => l.code === 'PERMISSION_DENIED');
+          if (denied && result.banned.length === 0 && result.lost.every((l) => l.code === denied.code)) {
+            settle(
+              new ShoalError('PERMISSION_DENIED', `peer ${denied.peer}: ${denied.why}`, {
+                lost: result.lost,
+              }),
+            );
+            return;
+          }
           settle(
             new ShoalError(
               'PEER_ERROR',
@@ -320,7 +334,12 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
                 (err: Error) => {
                   // A peer that broke the protocol is banned; one that went away is only dropped.
                   const violation = p.peer.session.misbehaved;
-                  drop(p, violation ?? err.message, violation !== null);
+                  drop(
+                    p,
+                    violation ?? err.message,
+                    violation !== null,
+                    isShoalError(err) ? err.code : undefined,
+                  );
                   void pump();
                 },
               );

@@ -657,6 +657,30 @@ test('a fork whose new data is over fetch.fork-limit is listed, not fetched, unt
   assert.equal(parseJson<ErrorOut>(bad).error.code, 'INVALID_ARGUMENT');
 });
 
+test('a reader taken off the list in the middle of a clone: PERMISSION_DENIED, not a lost peer', async (t) => {
+  const parent = tempDir(t);
+  const owner = userAt(t, join(parent, 'secret'));
+  owner.ok(['init', '--private', owner.dir], parent);
+  randomFile(owner.path('big.bin'), 16 * 1024 * 1024);
+  owner.commit('big');
+  const reader = userAt(t, join(tempDir(t), 'reader'));
+  owner.ok(['config', 'access.readers', publicKey(reader)]);
+  const server = await serve(t, owner);
+
+  const clone = shoalBg(t, ['clone', server.addr, reader.dir, '--json', '--max-download', '2M'], {
+    cwd: parent,
+    configDir: reader.configDir,
+  });
+  await until('the clone to store its first chunks', () => packBytes(reader.dir) > 1024 * 1024);
+  owner.ok(['config', 'access.readers', 'ab'.repeat(32)]);
+  const status = await clone.exited;
+  assert.equal(status, 1, clone.stderr());
+  const err = (JSON.parse(clone.stdout()) as ErrorOut).error;
+  assert.equal(err.code, 'PERMISSION_DENIED', clone.stdout());
+  assert.match(err.message, /not allowed to read/);
+  assert.doesNotMatch(clone.stderr(), /\n\s+at /, 'no stack trace');
+});
+
 test('a private repository: a key that is not listed is refused; a listed reader clones', async (t) => {
   const parent = tempDir(t);
   const owner = userAt(t, join(parent, 'secret'));
