@@ -122,9 +122,24 @@ function notAString(file: string, key: string): ShoalError {
  * into the history as is. Only the setting asked for is checked, so a bad one stops only what
  * reads it, and `shoal config` can still repair it.
  */
+/**
+ * As in git, a key's section and name are case-insensitive (stored in lower case) and what lies
+ * between them is not: `Transfer.Max-Upload` is `transfer.max-upload`, `remote.Origin.url` stays.
+ */
+export function canonicalConfigKey(key: string): string {
+  const parts = key.split('.');
+  parts[0] = parts[0]!.toLowerCase();
+  parts[parts.length - 1] = parts[parts.length - 1]!.toLowerCase();
+  return parts.join('.');
+}
+
+/** `key` (canonical) from a config file, or from a spelling of it in another case. */
 export function readConfigValue(file: string, key: string): string | undefined {
-  const value = readConfigObject(file)[key];
-  if (value !== undefined && typeof value !== 'string') throw notAString(file, key);
+  const config = readConfigObject(file);
+  // A key written in another case (before keys were folded, or by hand) still counts.
+  const stored = key in config ? key : Object.keys(config).find((k) => canonicalConfigKey(k) === key);
+  const value = stored === undefined ? undefined : config[stored];
+  if (value !== undefined && typeof value !== 'string') throw notAString(file, stored!);
   return value;
 }
 

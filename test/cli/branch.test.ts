@@ -2,7 +2,16 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
@@ -231,6 +240,12 @@ test('config get, set, unset, list, repository and --global', (t) => {
   r.ok(['config', 'set', 'Remote.Origin.URL', 'x']);
   assert.equal(r.j<Record<string, string>>(['config', 'list'])['remote.Origin.url'], 'x');
   assert.equal(r.run(['config', 'get', 'remote.origin.url']).status, 1);
+  // A key stored in another case (by hand, or before keys were folded) is still the setting.
+  r.ok(['config', 'unset', 'gc.grace']);
+  const file = join(r.dir, '.shoal', 'config.json');
+  writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), 'GC.Grace': 'soon' }));
+  assert.equal(r.ok(['config', 'get', 'gc.grace']).stdout, 'soon\n');
+  r.fails(['gc'], 'INVALID_ARGUMENT');
 });
 
 test('completion scripts: commands, options, and branch and tag names', (t) => {

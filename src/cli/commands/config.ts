@@ -2,6 +2,7 @@
 
 import { ShoalError } from '../../core/index.ts';
 import {
+  canonicalConfigKey,
   globalConfigFile,
   Repository,
   readConfigObject,
@@ -16,17 +17,6 @@ const USAGE = 'shoal config [--global] get <key> | set <key> <value> | unset <ke
 const KEY = /^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/i;
 
 const OPTIONS = { global: { type: 'boolean' } } satisfies Options;
-
-/**
- * As in git, a key's section and name are case-insensitive (stored in lower case) and what lies
- * between them is not: `Transfer.Max-Upload` is `transfer.max-upload`, `remote.Origin.url` stays.
- */
-function canonicalKey(key: string): string {
-  const parts = key.split('.');
-  parts[0] = parts[0]!.toLowerCase();
-  parts[parts.length - 1] = parts[parts.length - 1]!.toLowerCase();
-  return parts.join('.');
-}
 
 /**
  * Settings whose mistakes would pass unnoticed (a key list that names nobody, a yes that reads
@@ -75,12 +65,12 @@ export const command: Command = {
     const needKey = (): string => {
       if (!key || !KEY.test(key))
         throw new ShoalError('USAGE', `invalid config key '${key ?? ''}' (expected section.name)`);
-      return canonicalKey(key);
+      return canonicalConfigKey(key);
     };
     // Spellings of the key in other cases (written before keys were folded) go with it.
     const dropVariants = (config: Record<string, unknown>, k: string): void => {
       for (const other of Object.keys(config))
-        if (KEY.test(other) && canonicalKey(other) === k) delete config[other];
+        if (KEY.test(other) && canonicalConfigKey(other) === k) delete config[other];
     };
     switch (verb) {
       case 'get': {
