@@ -48,6 +48,14 @@ if (
   ]);
 }
 
-module.enableCompileCache?.();
+// Worker threads do not share the cache this call enables, but they do read the variable: set,
+// an add's chunk workers start without stripping TypeScript again (70-110 ms of CPU each).
+const cache = module.enableCompileCache?.();
+const usable = [
+  module.constants?.compileCacheStatus?.ENABLED,
+  module.constants?.compileCacheStatus?.ALREADY_ENABLED,
+];
+if (cache?.directory && usable.includes(cache.status) && !process.env.NODE_COMPILE_CACHE)
+  process.env.NODE_COMPILE_CACHE = cache.directory;
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
