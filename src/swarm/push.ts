@@ -20,6 +20,7 @@ import { PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { loadRepoIdentity, mayWrite, ownSignedRefs } from './repo-state.ts';
 import type { PushHandler } from './server.ts';
+import { checkPeers } from './sync-refs.ts';
 
 export interface PushSummary {
   remote: string;
@@ -132,6 +133,16 @@ export async function pushToSwarm(
       clearInterval(timer);
     }
     progress();
+    // The peer now signs refs naming what it took (a delegate's are the repository's branches):
+    // take them, as a fetch would. Without them this peer, serving its copy, went on relaying
+    // the delegate's refs from before the push, which name commits it no longer has a ref at,
+    // and so left them out: a clone from it found no branches.
+    try {
+      const after = await target!.session.hello(state.id);
+      checkPeers(repo, state, opts.user, [
+        { session: target!.session, identity: after.identity, refs: after.refs },
+      ]);
+    } catch {} // the push is done; the next fetch takes them all the same
     await target!.session.close();
     // Taken, or already there (the peer leaves out a ref it has at that commit): either way the
     // remote's branches are at our commits now.

@@ -307,6 +307,19 @@ test('push: a fast-forward moves the serving peer branch and working tree', asyn
   assert.equal(tip(user, 'origin/main'), second);
 });
 
+test("after a push, the pusher's copy serves the repository's branches at the pushed commit", async (t) => {
+  const { user } = await withWriter(t);
+  user.write('notes.txt', 'pushed, then served\n');
+  const commit = user.commit('pushed');
+  assertOk(await shoalAsync(t, ['push'], { cwd: user.dir, configDir: user.configDir }), 'push');
+  // The delegate's refs from before the push name a commit the pusher no longer has a ref at;
+  // it must relay the ones the delegate signed on taking the push.
+  const copy = await serve(t, user);
+  const { user: carol, summary } = await cloneAs(t, copy.addr);
+  assert.equal(tip(carol, 'main'), commit, JSON.stringify(summary));
+  assert.equal(readFileSync(carol.path('notes.txt'), 'utf8'), 'pushed, then served\n');
+});
+
 test('a push waits for a serving peer that spends longer than the stall timeout writing it out', async (t) => {
   const { repo, user } = await withWriter(t);
   // Thousands of files for the serving peer to write into its working tree after it fetched
