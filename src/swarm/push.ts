@@ -3,7 +3,7 @@
 // for a fast-forward, and moves its branch. Both sides verify everything as in any fetch.
 
 import { decodeSignedRefs, idEquals, isShoalError, type ObjectId, ShoalError, toHex } from '../core/index.ts';
-import { type PeerNode, SYNC_PROTOCOL } from '../net/index.ts';
+import { type PeerNode, peerIdFromPublicKeyBytes, SYNC_PROTOCOL } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import {
   DIRTY_NAMED,
@@ -93,10 +93,19 @@ export async function pushToSwarm(
   const peer = await startPeer({ user: opts.user, listen: opts.listen, maxUpload: opts.maxUpload });
   try {
     peer.server.add({ repo, state });
-    const [target] = await connect(peer, parseSource(source), [...peers, ...(opts.peers ?? [])], {
+    const reached = await connect(peer, parseSource(source), [...peers, ...(opts.peers ?? [])], {
       repo: state.id,
       stallMs: opts.stallMs,
     });
+    // A source that names several peers (shoal://) reaches them in the order they answer: the
+    // push goes to a delegate first (its refs are the repository's branches), then to the others
+    // in turn while each refuses this key.
+    const delegateKeys = new Set(state.identity.delegates.map((k) => peerIdFromPublicKeyBytes(k)));
+    const candidates = [
+      ...reached.filter((c) => delegateKeys.has(c.session.peer)),
+      ...reached.filter((c) => !delegateKeys.has(c.session.peer)),
+    ];
+    let target = candidates[0];
     const refs = ownSignedRefs(repo, state, opts.user);
     // Progress: what our server sends the peer while it fetches from us, against an estimate of
     // what it lacks (the chunks new since the commits it names, where we have them).
@@ -121,14 +130,25 @@ export async function pushToSwarm(
       } catch {} // an incomplete history here (an interrupted fetch): progress without a total
       timer = setInterval(progress, 100);
     }
-    let updated: string[];
+    let updated: string[] | undefined;
+    const refusals: string[] = [];
     try {
-      updated = await target!.session.push(
-        refs,
-        offered,
-        opts.force === true,
-        () => peer.server.lastActivity,
-      );
+      for (let i = 0; updated === undefined; i++) {
+        target = candidates[i];
+        try {
+          updated = await target!.session.push(
+            refs,
+            offered,
+            opts.force === true,
+            () => peer.server.lastActivity,
+          );
+        } catch (err) {
+          if (!isShoalError(err, 'PERMISSION_DENIED')) throw err;
+          refusals.push(`peer ${target!.session.peer}: ${err.message}`);
+          if (i + 1 >= candidates.length) throw new ShoalError('PERMISSION_DENIED', refusals.join('; '));
+          await target!.session.close();
+        }
+      }
     } finally {
       clearInterval(timer);
     }

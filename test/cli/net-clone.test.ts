@@ -320,6 +320,35 @@ test("after a push, the pusher's copy serves the repository's branches at the pu
   assert.equal(readFileSync(carol.path('notes.txt'), 'utf8'), 'pushed, then served\n');
 });
 
+test('a push to shoal:// goes to a delegate first, whichever peer answers first; refused by all, it names each', async (t) => {
+  const { repo, head } = origin(t);
+  const alice = await serve(t, repo);
+  const { user: bob } = await cloneAs(t, alice.addr);
+  const bobServer = await serve(t, bob); // a copy, which takes pushes from no one but the delegate
+  const id = repo.j<{ id: string }>(['info']).id;
+  const { user: carol } = await cloneAs(t, `shoal://${id}`, ['--peer', bobServer.addr, '--peer', alice.addr]);
+  repo.ok(['config', 'access.writers', publicKey(carol)]);
+  for (let i = 0; i < 3; i++) {
+    carol.write('notes.txt', `push ${i}\n`);
+    const commit = carol.commit(`push ${i}`);
+    const r = await shoalAsync(t, ['push', '--json'], { cwd: carol.dir, configDir: carol.configDir });
+    assertOk(r, `push ${i}`);
+    assert.equal(parseJson<{ peer: string }>(r).peer, alice.peerId);
+    assert.equal(tip(repo, 'main'), commit);
+  }
+  assert.equal(tip(bob, 'main'), head, "the copy's branch did not move");
+
+  // A key neither peer lets write: refused, with each peer's answer.
+  const { user: dave } = await cloneAs(t, `shoal://${id}`, ['--peer', bobServer.addr, '--peer', alice.addr]);
+  dave.write('notes.txt', 'not allowed\n');
+  dave.commit('not allowed');
+  const refused = await shoalAsync(t, ['push', '--json'], { cwd: dave.dir, configDir: dave.configDir });
+  assert.equal(refused.status, 1, describe(refused));
+  const err = parseJson<ErrorOut>(refused).error;
+  assert.equal(err.code, 'PERMISSION_DENIED');
+  assert.ok(err.message.includes(alice.peerId) && err.message.includes(bobServer.peerId), err.message);
+});
+
 test('a push waits for a serving peer that spends longer than the stall timeout writing it out', async (t) => {
   const { repo, user } = await withWriter(t);
   // Thousands of files for the serving peer to write into its working tree after it fetched
