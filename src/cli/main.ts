@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { ShoalError } from '../core/index.ts';
+import { ShoalError, systemError } from '../core/index.ts';
 import { type Context, createContext, goneDir, type Options } from './context.ts';
 import { terminalSafe } from './format.ts';
 
@@ -236,13 +236,10 @@ function report(err: unknown, json: boolean): number {
     printError(`${err.code === 'USAGE' ? '' : 'error: '}${err.message}`);
     return exitStatus(err);
   }
+  const known = systemError(err);
+  if (known) return report(known, json);
   const e = err as NodeJS.ErrnoException;
-  const message =
-    e?.code === 'ENOSPC'
-      ? 'no space left on device'
-      : e?.code === 'EACCES'
-        ? `permission denied${e.path ? `: ${e.path}` : ''}`
-        : `internal error: ${e?.message ?? String(err)}`;
+  const message = `internal error: ${e?.message ?? String(err)}`;
   if (json) process.stdout.write(`${JSON.stringify({ error: { code: e?.code ?? 'INTERNAL', message } })}\n`);
   printError(`error: ${message}`);
   if (process.env.SHOAL_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);

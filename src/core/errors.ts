@@ -53,3 +53,26 @@ export class ShoalError extends Error {
 export function isShoalError(err: unknown, code?: ErrorCode): err is ShoalError {
   return err instanceof ShoalError && (code === undefined || err.code === code);
 }
+
+/**
+ * A system call's failure (permission, read-only file system, full disk) as the error a user
+ * should see, naming `path` (what the user knows, where the call failed on a temporary beside
+ * it); null for any other error.
+ */
+export function systemError(err: unknown, path?: string): ShoalError | null {
+  const e = err as { code?: unknown; path?: unknown } | null;
+  const where = path ?? (typeof e?.path === 'string' ? e.path : undefined);
+  const at = where ? `: ${where}` : '';
+  switch (e?.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return new ShoalError('PERMISSION_DENIED', `permission denied${at}`);
+    case 'EROFS':
+      return new ShoalError('PERMISSION_DENIED', `read-only file system${at}`);
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new ShoalError('DISK_FULL', `no space left on device${at}`);
+    default:
+      return null;
+  }
+}

@@ -11,11 +11,12 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { generateKeyPair, type KeyPair, keyPairFromSeed, ShoalError } from '../core/index.ts';
+import { generateKeyPair, type KeyPair, keyPairFromSeed, ShoalError, systemError } from '../core/index.ts';
 
 export function configDir(): string {
   return configDirFor(process.env, homedir());
@@ -57,10 +58,17 @@ export function readSmallFile(file: string): string | undefined {
 }
 
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
-  mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode });
-  renameSync(tmp, file);
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(tmp, data, { mode });
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw systemError(err, file) ?? err; // the file the user knows, not the temporary beside it
+  }
 }
 
 /** Load the user's key, creating it on first use. */

@@ -1,0 +1,25 @@
+// The errors a system call's failure becomes: a user sees a code shoal documents, naming the path.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { systemError } from '../../src/core/index.ts';
+
+test('systemError: permission, read-only and full disk get shoal codes naming the path; others none', () => {
+  const failed = (code: string, path?: string) => Object.assign(new Error(`${code}: x`), { code, path });
+  const cases: [string, string, string][] = [
+    ['EACCES', 'PERMISSION_DENIED', 'permission denied: /cfg/shares.json'],
+    ['EPERM', 'PERMISSION_DENIED', 'permission denied: /cfg/shares.json'],
+    ['EROFS', 'PERMISSION_DENIED', 'read-only file system: /cfg/shares.json'],
+    ['ENOSPC', 'DISK_FULL', 'no space left on device: /cfg/shares.json'],
+  ];
+  for (const [errno, code, message] of cases) {
+    // The path given (the file the user knows) wins over the one the call failed on.
+    const e = systemError(failed(errno, '/cfg/shares.json.tmp-42'), '/cfg/shares.json');
+    assert.deepEqual([e?.code, e?.message], [code, message], errno);
+  }
+  assert.equal(systemError(failed('EACCES', '/x'))?.message, 'permission denied: /x');
+  assert.equal(systemError(failed('EACCES'))?.message, 'permission denied');
+  assert.equal(systemError(failed('ENOENT', '/x')), null);
+  assert.equal(systemError(new Error('plain')), null);
+  assert.equal(systemError(undefined), null);
+});
