@@ -125,6 +125,14 @@ test('conflicts through the CLI: exit 1, status lists them, commit concludes the
   assert.match(last, /^\* commit [0-9a-f]{64}\n {2}author: .*\n {2}date: .*\n\n {6}\S/);
 });
 
+test('merge -q that stops on conflicts still says which (as git does): the command fails, and this is why', (t) => {
+  const r = newRepo(t);
+  diverge(r, { 't.txt': 'a\nb\nc\n' }, { 't.txt': 'a\ntheirs\nc\n' }, { 't.txt': 'a\nours\nc\n' });
+  const m = r.run(['merge', 'feature', '-q']);
+  assert.equal(m.status, 1);
+  assert.match(m.stdout, /^merge of 'feature' stopped with 1 conflict:\n {2}\S+ +t\.txt\n/);
+});
+
 test('a conflicted file that cannot be read is not taken for resolved', (t) => {
   // Root reads any file: the status runs as another user, who owns everything but t.txt.
   const r = newRepo(t);

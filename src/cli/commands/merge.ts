@@ -29,13 +29,14 @@ function describe(ctx: Context, r: MergeResult, name: string): void {
       ctx.out(`merged '${name}' as ${toHex(r.head!).slice(0, 12)}`);
       break;
     case 'conflicts':
-      ctx.out(`merge of '${name}' stopped with ${plural(r.conflicts.length, 'conflict')}:`);
+      // Said even with -q (as git does): the command fails, and this is why.
+      ctx.data(`merge of '${name}' stopped with ${plural(r.conflicts.length, 'conflict')}:`);
       for (const c of r.conflicts) {
-        ctx.out(
+        ctx.data(
           `  ${c.reason.padEnd(16)} ${quotePath(c.path)}${c.side ? `  (theirs: ${quotePath(c.side)})` : ''}`,
         );
       }
-      ctx.out('resolve them, shoal add the results, then run shoal merge --continue (or --abort)');
+      ctx.data('resolve them, shoal add the results, then run shoal merge --continue (or --abort)');
       return;
   }
   for (const p of r.textMerged) ctx.out(`  merged lines of ${quotePath(p)}`);

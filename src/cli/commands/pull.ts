@@ -51,11 +51,12 @@ export const command: Command = {
           `fetched ${formatBytes(fetched.bytes)} from ${plural(fetched.peers.length, 'peer')} in ${fetched.seconds.toFixed(1)} s`,
         );
         for (const line of skippedForkLines(fetched.skippedForks)) ctx.out(line);
-        ctx.out(
-          result.outcome === 'conflicts'
-            ? `merge has conflicts in ${plural(result.conflicts.length, 'path')}; resolve them, then 'shoal merge --continue'`
-            : `${result.outcome}${result.head ? ` at ${toHex(result.head).slice(0, 12)}` : ''}`,
-        );
+        if (result.outcome === 'conflicts')
+          // Said even with -q: the command fails, and this is why.
+          ctx.data(
+            `merge has conflicts in ${plural(result.conflicts.length, 'path')}; resolve them, then 'shoal merge --continue'`,
+          );
+        else ctx.out(`${result.outcome}${result.head ? ` at ${toHex(result.head).slice(0, 12)}` : ''}`);
       }
       return result.outcome === 'conflicts' ? 1 : 0;
     }),
