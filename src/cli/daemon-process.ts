@@ -238,7 +238,7 @@ function appendLine(file: string, line: string): number {
 
 export interface ControlHandlers {
   reload: () => Promise<DaemonState>;
-  status: () => DaemonState;
+  status: () => Promise<DaemonState>;
 }
 
 /** In the daemon: answer `reload` and `status` requests, one JSON line each way. */
@@ -270,7 +270,7 @@ export async function serveControl(handlers: ControlHandlers, log: Logger): Prom
     try {
       const { cmd } = JSON.parse(line) as { cmd?: unknown };
       if (cmd === 'reload') return { ok: true, state: await handlers.reload() };
-      if (cmd === 'status') return { ok: true, state: handlers.status() };
+      if (cmd === 'status') return { ok: true, state: await handlers.status() };
       return { ok: false, error: { code: 'USAGE', message: `unknown control command ${String(cmd)}` } };
     } catch (err) {
       log('error', `control request failed: ${(err as Error).message}`);

@@ -29,6 +29,7 @@ export {
   SEED_LENGTH,
 } from './identity.ts';
 export {
+  checkListenAddress,
   createPeerNode,
   DEFAULT_MAX_STREAM_WINDOW,
   DEFAULT_MAX_STREAMS_PER_CONNECTION,

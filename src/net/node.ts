@@ -78,6 +78,18 @@ export function limitRequestWindow(stream: Stream): boolean {
 }
 
 /** Creates and starts a libp2p node for the identity `seed`. Stop it with `node.stop()`. */
+/** Throws INVALID_ARGUMENT unless `addr` is a multiaddr this node could listen on. */
+export function checkListenAddress(addr: string): void {
+  try {
+    multiaddr(addr);
+  } catch (err) {
+    throw new ShoalError(
+      'INVALID_ARGUMENT',
+      `'${addr}' is not an address to listen on (a multiaddr like /ip4/0.0.0.0/tcp/4001): ${(err as Error).message}`,
+    );
+  }
+}
+
 export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode> {
   const privateKey = await privateKeyFromSeed(options.seed);
   const maxStreamWindow = options.maxStreamWindow ?? DEFAULT_MAX_STREAM_WINDOW;
@@ -89,16 +101,7 @@ export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode
     throw new ShoalError('INVALID_ARGUMENT', `maxStreamWindow must be between 256 KiB and 4 GiB`);
   }
   const maxStreams = options.maxStreamsPerConnection ?? DEFAULT_MAX_STREAMS_PER_CONNECTION;
-  for (const addr of options.listen ?? []) {
-    try {
-      multiaddr(addr);
-    } catch (err) {
-      throw new ShoalError(
-        'INVALID_ARGUMENT',
-        `'${addr}' is not an address to listen on (a multiaddr like /ip4/0.0.0.0/tcp/4001): ${(err as Error).message}`,
-      );
-    }
-  }
+  for (const addr of options.listen ?? []) checkListenAddress(addr);
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = [];
   if (options.mdns === true) {
     peerDiscovery.push(mdns({ serviceTag: options.mdnsServiceTag ?? '_shoal._udp.local' }));

@@ -2,9 +2,11 @@
 // daemon serves. `shoal share` and `shoal unshare` edit it; the daemon reads it on start and on
 // every reload.
 
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ShoalError } from '../core/index.ts';
+import { isShoalError, ShoalError, systemError } from '../core/index.ts';
 import { configDir, readSmallFile, writeFileAtomic } from './identity.ts';
+import { WriterLock } from './lock.ts';
 
 export interface Share {
   /** Absolute path of the repository's working tree. */
@@ -39,24 +41,60 @@ function writeShares(shares: Share[]): void {
   writeFileAtomic(sharesFile(), `${JSON.stringify({ repos: shares }, null, 2)}\n`);
 }
 
-/** Register a repository; returns false when it was already shared (its id is refreshed). */
-export function addShare(path: string, id: string): boolean {
+/** How long a change to the list waits for another one to finish. */
+const LOCK_WAIT_MS = 10_000;
+
+/**
+ * Run a read-modify-write of the list holding its lock: `share` run in several repositories at
+ * once otherwise each wrote back the list it read, and all but one lost their entry.
+ */
+function withSharesLock<T>(change: () => T): T {
+  mkdirSync(configDir(), { recursive: true });
+  const lock = new WriterLock(`${sharesFile()}.lock`);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      lock.acquire();
+      break;
+    } catch (err) {
+      if (!isShoalError(err, 'LOCKED')) throw systemError(err, sharesFile()) ?? err;
+      if (Date.now() > deadline)
+        throw new ShoalError('LOCKED', `${sharesFile()} is being changed by another shoal command`);
+      Atomics.wait(pause, 0, 0, 10); // a change takes milliseconds: wait for it, then try again
+    }
+  }
+  try {
+    return change();
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Register a repository: 'added'; 'changed' when its path was shared holding another repository
+ * (the entry now names this one); 'unchanged' when it was shared already.
+ */
+export function addShare(path: string, id: string): 'added' | 'changed' | 'unchanged' {
   const abs = resolve(path);
-  const shares = readShares();
-  const old = shares.find((s) => s.path === abs);
-  if (old) {
-    if (old.id === id) return false;
-    old.id = id;
-  } else shares.push({ path: abs, id, added: Date.now() });
-  writeShares(shares);
-  return !old;
+  return withSharesLock(() => {
+    const shares = readShares();
+    const old = shares.find((s) => s.path === abs);
+    if (old?.id === id) return 'unchanged';
+    if (old) old.id = id;
+    else shares.push({ path: abs, id, added: Date.now() });
+    writeShares(shares);
+    return old ? 'changed' : 'added';
+  });
 }
 
 /** Unregister a repository by path (or by hex id); returns the removed entries. */
 export function removeShare(pathOrId: string): Share[] {
   const abs = resolve(pathOrId);
-  const shares = readShares();
-  const removed = shares.filter((s) => s.path === abs || (s.id !== '' && s.id === pathOrId));
-  if (removed.length > 0) writeShares(shares.filter((s) => !removed.includes(s)));
-  return removed;
+  return withSharesLock(() => {
+    const shares = readShares();
+    const removed = shares.filter((s) => s.path === abs || (s.id !== '' && s.id === pathOrId));
+    if (removed.length > 0) writeShares(shares.filter((s) => !removed.includes(s)));
+    return removed;
+  });
 }

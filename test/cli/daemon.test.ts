@@ -16,12 +16,12 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { fileLogger, rotateLog } from '../../src/cli/daemon-process.ts';
 import { json, shoalSpawn, tempDir } from '../helpers.ts';
-import { packBytes, until } from '../swarm/swarm-helpers.ts';
+import { packBytes, shoalAsync, until } from '../swarm/swarm-helpers.ts';
 import { daemonUser, isDaemon, ok, run, type State, startDaemon, status } from './daemon-helpers.ts';
 import { describe, newRepo, randomFile } from './repo-helpers.ts';
 
@@ -261,6 +261,91 @@ test("a pid file naming another config directory's daemon is stale", (t) => {
   ok(mine, ['daemon', 'stop']);
   assert.ok(isDaemon(other.pid));
   assert.equal(status(theirs).status, 0);
+});
+
+test('share and unshare: run at once they lose no entry; a path holding another repository; ids as share prints them', async (t) => {
+  const config = daemonUser(t);
+  const repos = Array.from({ length: 6 }, () => {
+    const r = newRepo(t, { configDir: config });
+    r.ok(['info']); // its identity made beforehand, so that the shares are what races
+    return r;
+  });
+  const runs = await Promise.all(
+    repos.map((r) => shoalAsync(t, ['share', '-q'], { cwd: r.dir, configDir: config })),
+  );
+  for (const r of runs) assert.equal(r.status, 0, describe(r));
+  // -q keeps what a listing is for.
+  const listed = ok(config, ['share', '--list', '-q']).stdout.trim().split('\n');
+  assert.deepEqual(listed.sort(), repos.map((r) => r.dir).sort());
+
+  // A repository deleted and made again at the same path is another one: the entry is replaced.
+  const [first] = repos;
+  rmSync(first!.dir, { recursive: true, force: true });
+  first!.ok(['init', first!.dir], dirname(first!.dir));
+  const again = json<{ added: boolean; replaced?: boolean; id: string }>(first!.ok(['share', '--json']));
+  assert.equal(again.added, true);
+  assert.equal(again.replaced, true);
+  assert.match(first!.ok(['share']).stdout, /^already sharing /);
+
+  // unshare takes the id as share prints it, shoal://<id>, in either case.
+  const id = json<{ id: string }>(repos[1]!.ok(['info', '--json'])).id;
+  const byUrl = json<{ removed: { path: string }[] }>(ok(config, ['unshare', `shoal://${id}`, '--json']));
+  assert.deepEqual(
+    byUrl.removed.map((r) => r.path),
+    [repos[1]!.dir],
+  );
+  const id2 = json<{ id: string }>(repos[2]!.ok(['info', '--json'])).id;
+  ok(config, ['unshare', id2.toUpperCase()]);
+  assert.equal(ok(config, ['share', '--list']).stdout.trim().split('\n').length, 4);
+  assert.equal(run(config, ['share', '--list', '--private']).status, 2);
+});
+
+test('daemon status looks again: a shared repository deleted since is reported skipped, not served', (t) => {
+  const config = daemonUser(t);
+  const kept = newRepo(t, { configDir: config });
+  const lost = newRepo(t, { configDir: config });
+  for (const r of [kept, lost]) {
+    r.write('f.txt', r.dir);
+    r.commit('c');
+    r.ok(['share']);
+  }
+  startDaemon(t, config);
+  rmSync(lost.dir, { recursive: true, force: true });
+  const st = status(config).state;
+  assert.deepEqual(
+    st.repos.map((r) => r.path),
+    [kept.dir],
+  );
+  assert.deepEqual(
+    st.skipped.map((s) => s.path),
+    [lost.dir],
+  );
+  // -q keeps the report: it is what status is for.
+  assert.match(ok(config, ['daemon', 'status', '-q']).stdout, /^shoal daemon is running/);
+});
+
+test('daemon settings are checked when set', (t) => {
+  const config = daemonUser(t);
+  const bad = run(config, ['config', '--global', 'daemon.mdns', 'maybe', '--json']);
+  assert.equal(bad.status, 1);
+  assert.equal(json<{ error: { code: string } }>(bad).error.code, 'INVALID_ARGUMENT');
+  const listen = run(config, ['config', '--global', 'daemon.listen', '/ip4/127.0.0.1/tcp/0 bogus', '--json']);
+  assert.equal(listen.status, 1);
+  assert.match(json<{ error: { message: string } }>(listen).error.message, /^daemon\.listen: 'bogus'/);
+  ok(config, ['config', '--global', 'daemon.listen', '/ip4/127.0.0.1/tcp/0']);
+  ok(config, ['config', '--global', 'daemon.mdns', 'false']);
+  // One written by hand (or before it was checked) is named when the daemon starts.
+  const file = join(config, 'config.json');
+  writeFileSync(
+    file,
+    JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), 'daemon.listen': 'bogus' }),
+  );
+  const start = run(config, ['daemon', 'start', '--json']);
+  assert.equal(start.status, 1, describe(start));
+  assert.match(
+    json<{ error: { message: string } }>(start).error.message,
+    /^daemon\.listen \(shoal config --global\): /,
+  );
 });
 
 test('the daemon skips a repository that disappeared and keeps serving the others', (t) => {

@@ -33,8 +33,19 @@ async function checkValue(key: string, value: string): Promise<void> {
         );
     }
   }
-  if (key === 'access.allow-force' && value !== 'true' && value !== 'false')
-    throw new ShoalError('INVALID_ARGUMENT', `access.allow-force: '${value}' must be true or false`);
+  const booleans = ['access.allow-force', 'daemon.mdns', 'net.mdns'];
+  if (booleans.includes(key) && value !== 'true' && value !== 'false')
+    throw new ShoalError('INVALID_ARGUMENT', `${key}: '${value}' must be true or false`);
+  if (key === 'daemon.listen') {
+    const { checkListenAddress } = await import('../../net/index.ts');
+    for (const addr of value.split(/\s+/).filter(Boolean)) {
+      try {
+        checkListenAddress(addr);
+      } catch (err) {
+        throw new ShoalError('INVALID_ARGUMENT', `daemon.listen: ${(err as Error).message}`);
+      }
+    }
+  }
 }
 
 export const command: Command = {

@@ -3,7 +3,7 @@
 // in the foreground; `start` spawns it detached.
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
-import { isShoalError, ShoalError } from '../../core/index.ts';
+import { isShoalError, ShoalError, systemError } from '../../core/index.ts';
 import { globalConfigFile, readConfigValue, readShares, type Share, sharesFile } from '../../store/index.ts';
 import type { Daemon } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
@@ -64,13 +64,14 @@ export const command: Command = {
   },
 };
 
+/** What `status` reports (data: -q keeps it). */
 function describe(ctx: Context, s: DaemonState): void {
-  ctx.out(`peer id    ${s.peerId}`);
-  for (const a of s.addrs) ctx.out(`address    ${a}`);
-  for (const r of s.repos) ctx.out(`serving    shoal://${r.id}  ${r.name}  ${r.path}`);
-  for (const r of s.skipped) ctx.out(`skipped    ${r.path}: ${r.reason}`);
-  ctx.out(`mdns       ${s.mdns ? 'on' : 'off'}`);
-  ctx.out(`log        ${s.log}`);
+  ctx.data(`peer id    ${s.peerId}`);
+  for (const a of s.addrs) ctx.data(`address    ${a}`);
+  for (const r of s.repos) ctx.data(`serving    shoal://${r.id}  ${r.name}  ${r.path}`);
+  for (const r of s.skipped) ctx.data(`skipped    ${r.path}: ${r.reason}`);
+  ctx.data(`mdns       ${s.mdns ? 'on' : 'off'}`);
+  ctx.data(`log        ${s.log}`);
 }
 
 async function liveState(): Promise<DaemonState | undefined> {
@@ -158,16 +159,16 @@ async function status(ctx: Context): Promise<number> {
         log: daemonFiles().log,
       });
     else if (found.kind === 'stale')
-      ctx.out(
+      ctx.data(
         `shoal daemon is not running (stale pid file of process ${found.pid}; 'shoal daemon start' replaces it)`,
       );
-    else ctx.out('shoal daemon is not running');
+    else ctx.data('shoal daemon is not running');
     return 1;
   }
   const state = await liveState();
   if (ctx.json) ctx.emit({ running: true, pid: found.pid, ...state });
   else {
-    ctx.out(`shoal daemon is running (pid ${found.pid})`);
+    ctx.data(`shoal daemon is running (pid ${found.pid})`);
     if (state) describe(ctx, state);
   }
   return 0;
@@ -205,15 +206,28 @@ async function run(ctx: Context, values: Values): Promise<number> {
   try {
     claimPidFile();
     const setting = (key: string): string | undefined => readConfigValue(globalConfigFile(), key);
-    const listen =
-      (values.listen as string[] | undefined) ??
-      (setting('daemon.listen') ?? DEFAULT_LISTEN).split(/\s+/).filter(Boolean);
+    const configured = setting('daemon.listen')?.split(/\s+/).filter(Boolean);
+    const listen = (values.listen as string[] | undefined) ?? configured ?? DEFAULT_LISTEN.split(/\s+/);
     const mdns = lanDiscovery(
       values['no-mdns'] ? false : values.mdns ? true : setting('daemon.mdns') !== 'false',
     );
     const started = Date.now();
     // Loaded here only: start, stop and status do without libp2p.
     const { Daemon } = await import('../../swarm/index.ts');
+    if (!values.listen && configured) {
+      const { checkListenAddress } = await import('../../net/index.ts');
+      for (const addr of configured) {
+        try {
+          checkListenAddress(addr);
+        } catch (err) {
+          // A setting made before it was checked when set: name it, so it can be fixed.
+          throw new ShoalError(
+            'INVALID_ARGUMENT',
+            `daemon.listen (shoal config --global): ${(err as Error).message}`,
+          );
+        }
+      }
+    }
     const { rateSetting } = await import('../transfer.ts');
     daemon = await Daemon.start({
       user: identity(),
@@ -233,7 +247,9 @@ async function run(ctx: Context, values: Values): Promise<number> {
       return s;
     };
     writeState(state());
-    const control = await serveControl({ reload, status: state }, log);
+    // Status reloads first: a shared repository deleted or replaced since the last reload is
+    // then reported (and no longer served) as it is, not as it was.
+    const control = await serveControl({ reload, status: reload }, log);
     process.on('SIGHUP', () => {
       log('info', 'SIGHUP: reloading the shares');
       reload().catch((err) => log('error', `reload failed: ${(err as Error).message}`));
@@ -261,7 +277,9 @@ async function run(ctx: Context, values: Values): Promise<number> {
     return 0;
   } catch (err) {
     log('error', `daemon failed: ${(err as Error).message}`);
-    const e = isShoalError(err) ? err : new ShoalError('PEER_ERROR', (err as Error).message);
+    const e = isShoalError(err)
+      ? err
+      : (systemError(err) ?? new ShoalError('PEER_ERROR', (err as Error).message));
     reportReady(readyFd, { error: { code: e.code, message: e.message } });
     await daemon?.stop().catch(() => {});
     throw err;

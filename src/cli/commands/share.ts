@@ -21,8 +21,9 @@ export const command: Command = {
     if (positionals.length > 0) usage(USAGE);
     if (values.list) {
       const shares = readShares().map((s) => ({ ...s, exists: isRepository(s.path) }));
+      if (values.private) usage(USAGE);
       if (ctx.json) ctx.emit(shares);
-      else for (const s of shares) ctx.out(`${s.path}${s.exists ? '' : '  (missing)'}`);
+      else for (const s of shares) ctx.data(`${s.path}${s.exists ? '' : '  (missing)'}`);
       return 0;
     }
     return withRepo(ctx, async (repo) => {
@@ -35,7 +36,7 @@ export const command: Command = {
         );
       }
       const id = toHex(state.id);
-      const added = addShare(repo.root, id);
+      const change = addShare(repo.root, id);
       // The daemon serves a repository from one path: the first listed that holds it.
       const first = readShares().find((s) => s.id === id && isRepository(s.path));
       const servedFrom = first && first.path !== repo.root ? first.path : undefined;
@@ -47,13 +48,14 @@ export const command: Command = {
           url: repoUrl(state.id),
           name: state.identity.name,
           visibility: state.identity.visibility,
-          added,
+          added: change !== 'unchanged',
+          ...(change === 'changed' ? { replaced: true } : {}),
           ...(servedFrom ? { servedFrom } : {}),
           daemon: daemonSummary(daemon, id),
         });
       else
         ctx.out(
-          `${added ? 'sharing' : 'already sharing'} ${repo.root} as ${repoUrl(state.id)} (${state.identity.visibility})`,
+          `${change === 'unchanged' ? 'already sharing' : 'sharing'} ${repo.root} as ${repoUrl(state.id)} (${state.identity.visibility})${change === 'changed' ? ', in place of the repository shared from there before' : ''}`,
         );
       if (servedFrom && !ctx.json)
         ctx.err(

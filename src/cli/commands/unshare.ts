@@ -8,7 +8,7 @@ import { notifyDaemon } from '../daemon-process.ts';
 import type { Command } from '../main.ts';
 import { daemonSummary } from './share.ts';
 
-const USAGE = 'shoal unshare [<path> | <repo-id>]';
+const USAGE = 'shoal unshare [<path> | <repo-id> | shoal://<repo-id>]';
 
 const OPTIONS = {} satisfies Options;
 
@@ -22,7 +22,9 @@ export const command: Command = {
     const target = positionals[0] ?? Repository.find(ctx.cwd);
     if (target === undefined)
       throw new ShoalError('NOT_A_REPOSITORY', 'not in a shoal repository: name the path or id to unshare');
-    const removed = removeShare(/^[0-9a-f]{64}$/.test(target) ? target : resolve(ctx.cwd, target));
+    // An id as `share` prints it (shoal://<id>), or bare, in either case.
+    const id = /^(shoal:\/\/)?([0-9a-f]{64})$/i.exec(target)?.[2]?.toLowerCase();
+    const removed = removeShare(id ?? resolve(ctx.cwd, target));
     if (removed.length === 0) throw new ShoalError('NOT_FOUND', `'${target}' is not shared`);
     const daemon = await notifyDaemon();
     if (ctx.json) ctx.emit({ removed, daemon: daemonSummary(daemon) });
