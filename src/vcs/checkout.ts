@@ -185,20 +185,17 @@ function* changedPaths(
   repo: Repository,
   fromTree: ObjectId | undefined,
   targetTree: ObjectId | undefined,
-  withStaged: boolean,
 ): Generator<MovePath> {
   for (const c of diffTrees(repo.objects, fromTree, targetTree)) {
-    const staged = withStaged ? repo.staging.get(c.path) : undefined;
-    yield { path: c.path, head: c.old, target: c.new, staged };
+    yield { path: c.path, head: c.old, target: c.new, staged: repo.staging.get(c.path) };
   }
 }
 
 /** The paths a ChangedCommit changes (sortedChanges), moving from its commit: the others stay. */
-function* listedPaths(repo: Repository, changes: SortedChanges, withStaged: boolean): Generator<MovePath> {
+function* listedPaths(repo: Repository, changes: SortedChanges): Generator<MovePath> {
   for (const c of changes) {
     if (sameEntry(c.before, c.after)) continue;
-    const staged = withStaged ? repo.staging.get(c.path) : undefined;
-    yield { path: c.path, head: c.before, target: c.after, staged };
+    yield { path: c.path, head: c.before, target: c.after, staged: repo.staging.get(c.path) };
   }
 }
 
@@ -277,15 +274,16 @@ export async function moveWorktree(
   // Without --force only the paths where the two states differ matter, and only the check
   // needs their index entries (the move itself writes them and leaves the rest alone).
   let listed: SortedChanges | undefined;
-  const paths = (pass: 'check' | 'move'): Iterable<MovePath> => {
+  // Without --force each path comes with its index entry: both passes check it.
+  const paths = (): Iterable<MovePath> => {
     if (opts.force) return movePaths(repo, from, target);
     if (target === undefined || target instanceof Uint8Array) {
       const targetTree = target && commitTree(repo.objects, target);
-      return changedPaths(repo, fromTree, targetTree, pass === 'check');
+      return changedPaths(repo, fromTree, targetTree);
     }
     if (from !== undefined && idEquals(from, target.commit)) {
       listed ??= sortedChanges(target); // sorted once for both passes
-      return listedPaths(repo, listed, pass === 'check');
+      return listedPaths(repo, listed);
     }
     return movePaths(repo, from, target);
   };
@@ -306,7 +304,7 @@ export async function moveWorktree(
     const clearDirs = new Set<string>();
     let total = 0;
     await readTransaction(repo.db, async () => {
-      for (const m of paths('check')) {
+      for (const m of paths()) {
         await breathe();
         if (sameEntry(m.head, m.target)) continue;
         total += m.target?.size ?? 0;
@@ -349,6 +347,20 @@ export async function moveWorktree(
   const index = new IndexUpdates(repo);
   const readyDirs = new Set<string>();
   let emptied: string | null = null; // the last path removed, whose parents may be left empty
+  // Each path is checked again just before it is replaced or removed: writing the files before
+  // it can take minutes, and an edit saved meanwhile was overwritten without a word. (Most
+  // paths cost one stat: only a file whose stamp no longer holds is read.)
+  const recheckDirs = new Set<string>();
+  const stillSafe = async (m: MovePath): Promise<void> => {
+    if (opts.force) return;
+    const risk = await riskAt(repo, fromFiles, m, recheckDirs);
+    if (risk === undefined) return;
+    throw new ShoalError(
+      'DIRTY_WORKTREE',
+      `'${risk}' changed while the working tree was being updated; it was left as it is, and the update stopped there (what was written before it stays)\ncommit or restore it, then run the command again`,
+      { paths: [risk] },
+    );
+  };
   try {
     // Reads (index entries, trees, chunks) share read transactions, which the index writes end
     // and restart: with writes in between, each query on its own cost several times more.
@@ -356,9 +368,10 @@ export async function moveWorktree(
       // Removals first, then writes, each in path order. A file that replaces a directory then
       // finds it emptied, and on a case-insensitive file system a file renamed by case only
       // ('readme' -> 'README') is not removed under its old name after the new one was written.
-      for (const m of paths('move')) {
+      for (const m of paths()) {
         if (m.target || (m.head === undefined && !(opts.force && m.staged))) continue;
         await breathe();
+        await stillSafe(m);
         const p = m.path;
         // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
         if (blockingAncestor(repo.root, p) === undefined) rmSync(join(repo.root, p), { force: true });
@@ -370,7 +383,7 @@ export async function moveWorktree(
         removed.push(p);
       }
       if (emptied !== null) removeEmptyParents(repo.root, emptied);
-      for (const m of paths('move')) {
+      for (const m of paths()) {
         const { path: p, target: t, staged: s } = m;
         if (!t) continue;
         await breathe();
@@ -386,6 +399,7 @@ export async function moveWorktree(
             }
           }
         }
+        await stillSafe(m);
         // A directory in the way (emptied above if the move removed what it held) goes with it.
         const stat = await writeWorkingFile(repo, t, readyDirs, onBytes);
         await index.put({ ...t, stamp: null }, stat);
