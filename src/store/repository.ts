@@ -276,7 +276,7 @@ function parseChunker(value: string | undefined): ChunkerParams {
 }
 
 /** An index being created by `init`, named after the process (`index.db.init-<pid>`). */
-const UNFINISHED_INDEX = 'index.db.init-';
+export const UNFINISHED_INDEX = 'index.db.init-';
 
 /** A database file with the write-ahead log and shared-memory files SQLite keeps beside it. */
 function removeIndexFiles(file: string): void {

@@ -2,7 +2,7 @@
 // claims, fetch the canonical (and fork) commits from all of them at once, then move the
 // remote-tracking refs. Both resume after an interruption without fetching stored data again.
 
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   decodeRepoIdentity,
@@ -15,7 +15,7 @@ import {
   ShoalError,
   toHex,
 } from '../core/index.ts';
-import { REPO_DIR, Repository } from '../store/index.ts';
+import { REPO_DIR, Repository, UNFINISHED_INDEX } from '../store/index.ts';
 import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../vcs/index.ts';
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { connect, type Peer, parseSource, startPeer } from './peer.ts';
@@ -365,6 +365,20 @@ function cloneDirName(name: string): string {
   return name;
 }
 
+/**
+ * A destination holding nothing but the `.shoal` of an init killed before its index appeared
+ * (no index.db, no pack data): the clone starts again there, and init clears what it left.
+ */
+function unfinishedInit(root: string): boolean {
+  if (readdirSync(root).join('/') !== REPO_DIR) return false;
+  const dir = join(root, REPO_DIR);
+  const packs = join(dir, 'packs');
+  return (
+    readdirSync(dir).every((n) => n === 'packs' || n.startsWith(UNFINISHED_INDEX)) &&
+    (!existsSync(packs) || readdirSync(packs).length === 0)
+  );
+}
+
 function openOrCreate(root: string, repoId: string): Repository {
   if (existsSync(join(root, REPO_DIR, 'index.db'))) {
     const repo = Repository.open(root);
@@ -381,10 +395,13 @@ function openOrCreate(root: string, repoId: string): Repository {
     }
     return repo; // an interrupted clone of the same repository: resume it
   }
+  if (lstatSync(root, { throwIfNoEntry: false }) && !existsSync(root)) {
+    throw new ShoalError('ALREADY_EXISTS', `destination '${root}' is a symlink to nothing`);
+  }
   if (existsSync(root) && !statSync(root).isDirectory()) {
     throw new ShoalError('ALREADY_EXISTS', `destination '${root}' exists and is not a directory`);
   }
-  if (existsSync(root) && readdirSync(root).length > 0) {
+  if (existsSync(root) && readdirSync(root).length > 0 && !unfinishedInit(root)) {
     throw new ShoalError('ALREADY_EXISTS', `destination '${root}' exists and is not empty`);
   }
   try {

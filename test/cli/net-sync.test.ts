@@ -2,7 +2,7 @@
 // goes, and what these commands accept as a destination or a peer address.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { type TestContext, test } from 'node:test';
@@ -125,6 +125,35 @@ test('a clone into a path that is a file, or below one: a clear error, exit 1, t
     assert.equal(readFileSync(join(parent, 'file'), 'utf8'), 'mine\n');
   }
   assert.deepEqual(readdirSync(parent), ['file']);
+});
+
+test('a clone into a symlink to nothing: a clear error; into what a killed init left: it starts over there', async (t) => {
+  const server = await servedRepo(t);
+  const parent = tempDir(t);
+  const configDir = configFor(t);
+  symlinkSync(join(parent, 'nowhere'), join(parent, 'dangling'));
+  const r = await shoalAsync(t, ['clone', server.addr, 'dangling', '--json'], { cwd: parent, configDir });
+  assert.equal(r.status, 1, describe(r));
+  const out = parseJson<ErrorOut>(r);
+  assert.equal(out.error.code, 'ALREADY_EXISTS', r.stdout);
+  assert.match(out.error.message, /symlink to nothing/);
+
+  // An init killed before its index appeared leaves .shoal with an unfinished index only.
+  const dest = join(parent, 'half');
+  mkdirSync(join(dest, '.shoal', 'packs'), { recursive: true });
+  writeFileSync(join(dest, '.shoal', 'index.db.init-999999999'), 'half made');
+  const again = await shoalAsync(t, ['clone', server.addr, 'half', '--json'], { cwd: parent, configDir });
+  assert.equal(again.status, 0, describe(again));
+  assert.deepEqual(
+    readdirSync(join(dest, '.shoal')).filter((n) => n.startsWith('index.db.init-')),
+    [],
+  );
+  // Anything else there is still not overwritten.
+  mkdirSync(join(parent, 'other', '.shoal'), { recursive: true });
+  writeFileSync(join(parent, 'other', '.shoal', 'notes'), 'mine');
+  const other = await shoalAsync(t, ['clone', server.addr, 'other', '--json'], { cwd: parent, configDir });
+  assert.equal(other.status, 1, describe(other));
+  assert.equal(readFileSync(join(parent, 'other', '.shoal', 'notes'), 'utf8'), 'mine');
 });
 
 test('a clone whose identity document was dropped (by an earlier gc) gets it back from its peers on fetch', async (t) => {
