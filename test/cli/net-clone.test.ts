@@ -389,14 +389,16 @@ test('Ctrl-C stops a push at once', async (t) => {
   user.commit('large');
   const before = packBytes(repo.dir);
   // At 2 MB/s the transfer takes seconds: it is under way when the interrupt comes.
-  const push = shoalBg(t, ['push', 'origin', '--max-upload', '2M'], {
+  const push = shoalBg(t, ['push', 'origin', '--max-upload', '2M', '--json'], {
     cwd: user.dir,
     configDir: user.configDir,
   });
   await until('the peer to receive data', () => packBytes(repo.dir) > before + (1 << 20) || push.finished());
   push.proc.kill('SIGINT');
-  await push.exited;
-  assert.equal(push.proc.signalCode, 'SIGINT', `push finished instead: ${push.stdout()} ${push.stderr()}`);
+  // It says so, as clone and fetch do: exit 1, and ABORTED for --json.
+  assert.equal(await push.exited, 1, `${push.stdout()} ${push.stderr()}`);
+  assert.equal((JSON.parse(push.stdout()) as ErrorOut).error.code, 'ABORTED');
+  assert.match(push.stderr(), /^error: interrupted$/m);
 });
 
 test("push of a commit in another author's name (its signature does not verify): refused, nothing stored", async (t) => {

@@ -2,6 +2,7 @@
 // branch or tags.
 import { pushToSwarm, shortRef } from '../../swarm/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
+import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
 import { rateFrom, stallSetting } from '../transfer.ts';
@@ -25,7 +26,9 @@ export const command: Command = {
     withRepo(ctx, async (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 2) usage(USAGE); // no remote: origin, as fetch and pull
-      // Not transferProgress: push takes no abort signal, so Ctrl-C must keep its default effect.
+      // Ctrl-C or SIGTERM ends a push at once, saying so (exit 1, ABORTED with --json): nothing
+      // is written here until the peer has taken it, and the peer drops a push cut short.
+      removeTemporariesOnInterrupt(ctx);
       const progress = ctx.progress('push');
       let s: Awaited<ReturnType<typeof pushToSwarm>>;
       try {
