@@ -46,7 +46,11 @@ export class WriterLock {
     this.file = resolve(file);
   }
 
-  acquire(): void {
+  /**
+   * Take the lock. `purpose` (what holds it, said to whoever finds it taken) is written on the
+   * line after the pid.
+   */
+  acquire(purpose?: string): void {
     // The pid in the file cannot tell this process's own holders apart (the daemon runs many
     // operations at once): a lock this process holds is refused here, not taken over as stale.
     if (heldHere.has(this.file)) {
@@ -56,21 +60,24 @@ export class WriterLock {
       );
     }
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (this.create(this.file)) {
+      if (this.create(this.file, purpose)) {
         this.held = true;
         heldHere.add(this.file);
         return;
       }
       let owner = Number.NaN;
+      let held = '';
       try {
-        owner = Number.parseInt(readFileSync(this.file, 'utf8'), 10);
+        const text = readFileSync(this.file, 'utf8');
+        owner = Number.parseInt(text, 10);
+        held = text.split('\n')[1]?.trim() ?? '';
       } catch {
         continue; // released between our attempts
       }
       if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) {
         throw new ShoalError(
           'LOCKED',
-          `repository is locked by process ${owner} (another shoal command is running)`,
+          `repository is locked by process ${owner} (${held || 'another shoal command is running'})`,
         );
       }
       // A lock without a pid is one being written on a file system without hard links (see
@@ -89,10 +96,11 @@ export class WriterLock {
    * name and linked into place, so nobody ever reads the lock of a live process empty. Where the
    * file system has no hard links, an exclusive create and a write. False when it exists.
    */
-  private create(file: string): boolean {
+  private create(file: string, purpose?: string): boolean {
     const tmp = `${file}.${process.pid}.tmp`;
+    const text = purpose ? `${process.pid}\n${purpose.replace(/\s+/g, ' ')}\n` : String(process.pid);
     try {
-      writeFileSync(tmp, String(process.pid));
+      writeFileSync(tmp, text);
       try {
         linkSync(tmp, file);
         return true;
@@ -114,7 +122,7 @@ export class WriterLock {
       throw err;
     }
     try {
-      writeSync(fd, String(process.pid));
+      writeSync(fd, text);
     } finally {
       closeSync(fd);
     }

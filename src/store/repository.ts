@@ -209,9 +209,12 @@ export class Repository {
     writeConfigFile(repoConfigFile(this.root), config);
   }
 
-  /** Take the writer lock and repair what a crash may have left. */
-  lockForWrite(): void {
-    this.lock.acquire();
+  /**
+   * Take the writer lock and repair what a crash may have left. `purpose` says what holds it to
+   * a command that finds it taken (a daemon taking a push, say).
+   */
+  lockForWrite(purpose?: string): void {
+    this.lock.acquire(purpose);
     try {
       this.recover();
     } catch (err) {
@@ -228,9 +231,9 @@ export class Repository {
    * Run fn holding the writer lock. Re-entrant within one async call chain, so an operation
    * that holds the lock can call another that takes it (merge commits through commit()).
    */
-  async withWriteLock<T>(fn: () => Promise<T> | T): Promise<T> {
+  async withWriteLock<T>(fn: () => Promise<T> | T, purpose?: string): Promise<T> {
     if (this.lockScope.getStore()) return await fn();
-    this.lockForWrite();
+    this.lockForWrite(purpose);
     try {
       return await this.lockScope.run(true, fn);
     } finally {

@@ -1,7 +1,7 @@
 // The daemon's serving set: one peer (one SyncServer) serving every shared repository at once,
 // accepting pushes, and reloading the list of shares on demand. A repository that vanished or
 // cannot be opened is skipped with a warning and retried on the next reload. Repositories stay
-// open for reading only; the write lock is taken only while a push updates refs.
+// open for reading only; the write lock is taken only while a push stores objects and moves refs.
 
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -35,6 +35,7 @@ const CODES: [number, ErrorCode][] = [
   [WIRE_ERRORS.notFound, 'NOT_FOUND'],
   [WIRE_ERRORS.notFastForward, 'NOT_FAST_FORWARD'],
   [WIRE_ERRORS.dirtyWorktree, 'DIRTY_WORKTREE'],
+  [WIRE_ERRORS.busy, 'LOCKED'],
 ];
 
 /** The error a peer's `error` answer stands for. */

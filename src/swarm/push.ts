@@ -208,6 +208,15 @@ function refuseDuringMerge(repo: Repository, ref: string): void {
   }
 }
 
+const pushing = new WeakMap<Repository, Promise<unknown>>();
+
+/** Run `work` after the pushes into `repo` that this process started before it. */
+function oneAtATime<T>(repo: Repository, work: () => Promise<T>): Promise<T> {
+  const run = (pushing.get(repo) ?? Promise.resolve()).catch(() => {}).then(work);
+  pushing.set(repo, run);
+  return run;
+}
+
 /** How often the receiving side of a push shows the pusher it is still at work. */
 const KEEPALIVE_MS = 250;
 
@@ -245,76 +254,98 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
     const updated: string[] = [];
     try {
       await session.hello(state.id);
+      // One push at a time per repository in this process (the next waits, its pusher kept
+      // informed by the keep-alive above); the lock, with what holds it, for the whole of it:
+      // the objects are stored under it too, and a local command finding it says why.
       try {
-        await fetchCommits({ repo, peers: [session], targets, download });
+        await oneAtATime(repo, () =>
+          repo.withWriteLock(async () => {
+            try {
+              await fetchCommits({ repo, peers: [session], targets, download });
+            } catch (err) {
+              // The pusher sent something refused (a commit not signed by its author, bytes that do
+              // not match their id): it is told why, not that no peer had the objects.
+              if (isShoalError(err, 'BAD_SIGNATURE'))
+                throw new ShoalError('PERMISSION_DENIED', `push refused: ${err.message}`);
+              const why = isShoalError(err)
+                ? (err.detail?.banned as { why: string }[] | undefined)?.[0]?.why
+                : undefined;
+              if (why) throw new ShoalError('PERMISSION_DENIED', `push refused: your peer ${why}`);
+              throw err;
+            }
+            await repo.withWriteLock(async () => {
+              // Every update is checked before any moves, so a refused one leaves the others alone
+              // (a push is taken whole or not at all).
+              const moves: { name: string; id: ObjectId; old: ObjectId | undefined }[] = [];
+              for (const [name, id] of request.updates) {
+                const old = repo.refs.get(name);
+                if (old && idEquals(old, id)) continue;
+                const tag = name.startsWith('refs/tags/');
+                // A tag names one commit for good: moving it at all needs --force, as in git.
+                if (old && (tag || !isAncestor(repo.objects, old, id))) {
+                  if (!request.force)
+                    throw new ShoalError(
+                      'NOT_FAST_FORWARD',
+                      tag
+                        ? `tag '${name.slice('refs/tags/'.length)}' already exists on the peer, at another commit; push --force to move it`
+                        : `'${name}' is not a fast-forward; pull first, or push --force`,
+                    );
+                  if (repo.config('access.allow-force') !== 'true') {
+                    throw new ShoalError(
+                      'PERMISSION_DENIED',
+                      `this peer does not allow forced updates of '${name}'`,
+                    );
+                  }
+                }
+                moves.push({ name, id, old });
+              }
+              const head = repo.refs.head();
+              const checkedOut = head.kind === 'branch' ? `refs/heads/${head.name}` : null;
+              // The checked-out branch first: its working tree is what can still refuse.
+              moves.sort((x, y) => Number(y.name === checkedOut) - Number(x.name === checkedOut));
+              for (const { name, id, old } of moves) {
+                if (head.kind === 'branch' && name === checkedOut) {
+                  // The branch is checked out here: bring the working tree along, unless it has local
+                  // changes, or a merge is under way in it (moving the branch would strand the merge).
+                  refuseDuringMerge(repo, name);
+                  try {
+                    await moveWorktree(repo, old, id, {});
+                  } catch (err) {
+                    if (!isShoalError(err, 'DIRTY_WORKTREE')) throw err;
+                    // Said from the pusher's side: the local changes are the peer's, not the pusher's.
+                    const paths = (err.detail?.paths as string[] | undefined) ?? [];
+                    throw new ShoalError(
+                      'DIRTY_WORKTREE',
+                      `the peer has local changes that the push would overwrite in its checked-out branch '${head.name}':\n  ${paths.slice(0, DIRTY_NAMED).join('\n  ')}${paths.length > DIRTY_NAMED ? `\n  and ${paths.length - DIRTY_NAMED} more` : ''}\nthey must be committed or restored there first`,
+                      { paths },
+                    );
+                  }
+                }
+                if (
+                  !repo.refs.update(
+                    name,
+                    id,
+                    `push: from ${from.connection.remotePeer.toString()}`,
+                    old ?? null,
+                  )
+                ) {
+                  throw new ShoalError('CONFLICT', `'${name}' moved during the push`);
+                }
+                updated.push(name);
+              }
+              repo.signedRefs.put(doc.signer, doc.seq, request.refs);
+            });
+          }, `taking a push from ${from.connection.remotePeer.toString()}`),
+        );
       } catch (err) {
-        // The pusher sent something refused (a commit not signed by its author, bytes that do
-        // not match their id): it is told why, not that no peer had the objects.
-        if (isShoalError(err, 'BAD_SIGNATURE'))
-          throw new ShoalError('PERMISSION_DENIED', `push refused: ${err.message}`);
-        const why = isShoalError(err)
-          ? (err.detail?.banned as { why: string }[] | undefined)?.[0]?.why
-          : undefined;
-        if (why) throw new ShoalError('PERMISSION_DENIED', `push refused: your peer ${why}`);
+        // A command of the peer's own user holds the lock: said as the pusher sees it.
+        if (isShoalError(err, 'LOCKED'))
+          throw new ShoalError(
+            'LOCKED',
+            `the peer's repository is in use there (${err.message}); push again once it is done`,
+          );
         throw err;
       }
-      await repo.withWriteLock(async () => {
-        // Every update is checked before any moves, so a refused one leaves the others alone
-        // (a push is taken whole or not at all).
-        const moves: { name: string; id: ObjectId; old: ObjectId | undefined }[] = [];
-        for (const [name, id] of request.updates) {
-          const old = repo.refs.get(name);
-          if (old && idEquals(old, id)) continue;
-          const tag = name.startsWith('refs/tags/');
-          // A tag names one commit for good: moving it at all needs --force, as in git.
-          if (old && (tag || !isAncestor(repo.objects, old, id))) {
-            if (!request.force)
-              throw new ShoalError(
-                'NOT_FAST_FORWARD',
-                tag
-                  ? `tag '${name.slice('refs/tags/'.length)}' already exists on the peer, at another commit; push --force to move it`
-                  : `'${name}' is not a fast-forward; pull first, or push --force`,
-              );
-            if (repo.config('access.allow-force') !== 'true') {
-              throw new ShoalError(
-                'PERMISSION_DENIED',
-                `this peer does not allow forced updates of '${name}'`,
-              );
-            }
-          }
-          moves.push({ name, id, old });
-        }
-        const head = repo.refs.head();
-        const checkedOut = head.kind === 'branch' ? `refs/heads/${head.name}` : null;
-        // The checked-out branch first: its working tree is what can still refuse.
-        moves.sort((x, y) => Number(y.name === checkedOut) - Number(x.name === checkedOut));
-        for (const { name, id, old } of moves) {
-          if (head.kind === 'branch' && name === checkedOut) {
-            // The branch is checked out here: bring the working tree along, unless it has local
-            // changes, or a merge is under way in it (moving the branch would strand the merge).
-            refuseDuringMerge(repo, name);
-            try {
-              await moveWorktree(repo, old, id, {});
-            } catch (err) {
-              if (!isShoalError(err, 'DIRTY_WORKTREE')) throw err;
-              // Said from the pusher's side: the local changes are the peer's, not the pusher's.
-              const paths = (err.detail?.paths as string[] | undefined) ?? [];
-              throw new ShoalError(
-                'DIRTY_WORKTREE',
-                `the peer has local changes that the push would overwrite in its checked-out branch '${head.name}':\n  ${paths.slice(0, DIRTY_NAMED).join('\n  ')}${paths.length > DIRTY_NAMED ? `\n  and ${paths.length - DIRTY_NAMED} more` : ''}\nthey must be committed or restored there first`,
-                { paths },
-              );
-            }
-          }
-          if (
-            !repo.refs.update(name, id, `push: from ${from.connection.remotePeer.toString()}`, old ?? null)
-          ) {
-            throw new ShoalError('CONFLICT', `'${name}' moved during the push`);
-          }
-          updated.push(name);
-        }
-        repo.signedRefs.put(doc.signer, doc.seq, request.refs);
-      });
     } finally {
       clearInterval(keepAlive);
       await session.close();

@@ -383,6 +383,39 @@ test('push on a terminal shows progress: bytes sent against what the peer lacks,
   assert.equal(tip(repo, 'main'), commit);
 });
 
+test('two pushes at once to one peer: the second waits for the first; a local command meanwhile says what holds the lock', async (t) => {
+  const { repo, server, user: bob } = await withWriter(t);
+  const { user: carol } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', `${publicKey(bob)} ${publicKey(carol)}`]);
+  bob.ok(['switch', '-c', 'feature-b']);
+  randomFile(bob.path('data/b.bin'), 8 << 20);
+  const bobHead = bob.commit('b');
+  carol.ok(['switch', '-c', 'feature-c']);
+  carol.write('c.txt', 'c\n');
+  const carolHead = carol.commit('c');
+
+  const before = packBytes(repo.dir);
+  const first = shoalBg(t, ['push', 'origin', 'feature-b', '--max-upload', '2M'], {
+    cwd: bob.dir,
+    configDir: bob.configDir,
+  });
+  await until('the peer to receive data', () => packBytes(repo.dir) > before + (1 << 20) || first.finished());
+  assert.equal(first.finished(), false, 'the first push is still under way');
+  const second = shoalBg(t, ['push', 'origin', 'feature-c'], { cwd: carol.dir, configDir: carol.configDir });
+  // The owner's own command meanwhile: refused, saying it is a push that holds the lock.
+  const local = repo.run(['branch', 'mine', '--json']);
+  assert.equal(local.status, 1, describe(local));
+  assert.match(
+    parseJson<ErrorOut>(local).error.message,
+    new RegExp(`locked by process \\d+ \\(taking a push from ${bob.ok(['id']).stdout.split('\n')[0]}\\)`),
+  );
+  assert.equal(await first.exited, 0, first.stderr());
+  assert.equal(await second.exited, 0, second.stderr());
+  assert.equal(tip(repo, 'feature-b'), bobHead);
+  assert.equal(tip(repo, 'feature-c'), carolHead);
+  assertFsck(repo);
+});
+
 test('Ctrl-C stops a push at once', async (t) => {
   const { repo, user } = await withWriter(t);
   randomFile(user.path('data/large.bin'), 24 << 20);
