@@ -379,6 +379,14 @@ function unfinishedInit(root: string): boolean {
   );
 }
 
+function danglingSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink() && !existsSync(path);
+  } catch {
+    return false; // nothing there, or a file in its path (mkdir below says so)
+  }
+}
+
 function openOrCreate(root: string, repoId: string): Repository {
   if (existsSync(join(root, REPO_DIR, 'index.db'))) {
     const repo = Repository.open(root);
@@ -395,7 +403,7 @@ function openOrCreate(root: string, repoId: string): Repository {
     }
     return repo; // an interrupted clone of the same repository: resume it
   }
-  if (lstatSync(root, { throwIfNoEntry: false }) && !existsSync(root)) {
+  if (danglingSymlink(root)) {
     throw new ShoalError('ALREADY_EXISTS', `destination '${root}' is a symlink to nothing`);
   }
   if (existsSync(root) && !statSync(root).isDirectory()) {
