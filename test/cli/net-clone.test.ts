@@ -781,6 +781,10 @@ test('a private repository: a key that is not listed is refused; a listed reader
   // that was removed from the list is refused again.
   const reader = userAt(t, join(tempDir(t), 'reader'));
   owner.ok(['config', 'access.readers', `${'ab'.repeat(32)},${publicKey(reader)}`]);
+  assert.match(
+    owner.ok(['info']).stdout,
+    new RegExp(`^reader {6}${'ab'.repeat(32)}\nreader {6}${publicKey(reader)}$`, 'm'),
+  );
   const ok = await shoalAsync(t, ['clone', server.addr, reader.dir, '--json'], {
     cwd: parent,
     configDir: reader.configDir,

@@ -35,6 +35,12 @@ export const command: Command = {
         ctx.out(`name        ${info.name}`);
         ctx.out(`visibility  ${info.visibility}`);
         for (const d of info.delegates) ctx.out(`delegate    ${d.peerId}`);
+        // Who else may read or write, as configured (this repository's setting, else the global).
+        for (const [label, list] of [
+          ['reader', info.readers],
+          ['writer', info.writers],
+        ] as const)
+          for (const entry of list.split(/[\s,]+/).filter(Boolean)) ctx.out(`${label.padEnd(12)}${entry}`);
       }
       return 0;
     }),
