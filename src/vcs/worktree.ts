@@ -34,6 +34,9 @@ export interface WorkEntry {
 
 /** Turn a command-line path into a repository-relative one ('' is the root). */
 export function repoPath(root: string, cwd: string, arg: string): string {
+  // resolve() takes '' for the current directory: `restore "$UNSET"` restored the whole tree
+  // and `rm -r "$UNSET"` removed it. As in git, it is no path at all.
+  if (arg === '') throw new ShoalError('USAGE', "an empty string is not a path (use '.' for every path)");
   const abs = isAbsolute(arg) ? resolve(arg) : resolve(cwd, arg);
   // '..' as the first component, not as the start of a name: '..foo' is a file in the root.
   const outside = (r: string): boolean => r === '..' || r.startsWith(`..${sep}`) || isAbsolute(r);

@@ -117,6 +117,33 @@ test('not a repository: exit 1, NOT_A_REPOSITORY', (t) => {
   assert.equal(readFileSync(join(dir, 'afile'), 'utf8'), 'keep\n');
 });
 
+test('an empty string is no path: restore, rm, add, diff and mv refuse it (it meant the whole tree), nothing changes', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'one\n');
+  repo.write('src/b.txt', 'two\n');
+  repo.commit('init');
+  repo.write('a.txt', 'unsaved work\n');
+  repo.write('src/b.txt', 'more work\n');
+  for (const args of [
+    ['restore', ''],
+    ['restore', '--source', 'HEAD', ''],
+    ['rm', '-r', ''],
+    ['add', ''],
+    ['mv', '', 'x'],
+  ]) {
+    const r = repo.fails(args, 'USAGE', 2);
+    assert.match(r.stderr, /empty string is not a path/, args.join(' '));
+  }
+  const diff = repo.run(['diff', '--', '']); // after --, even --json would be a path
+  assert.equal(diff.status, 2, describe(diff));
+  assert.match(diff.stderr, /empty string is not a path/);
+  // And the same from a subdirectory, where it meant that directory.
+  repo.fails(['restore', ''], 'USAGE', 2, repo.path('src'));
+  assert.equal(readFileSync(repo.path('a.txt'), 'utf8'), 'unsaved work\n');
+  assert.equal(readFileSync(repo.path('src/b.txt'), 'utf8'), 'more work\n');
+  assert.deepEqual(repo.j<Status>(['status']).staged, []);
+});
+
 test('a path outside the repository is refused', (t) => {
   const outside = tempDir(t);
   writeFileSync(join(outside, 'x.txt'), 'x');
