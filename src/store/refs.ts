@@ -89,10 +89,32 @@ export class Refs {
     );
   }
 
-  setHead(head: Head): void {
-    const value =
-      head.kind === 'branch' ? `ref: refs/heads/${head.name}` : Buffer.from(head.id).toString('hex');
-    this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('HEAD', ?)").run(value);
+  /**
+   * Point HEAD at a branch or (detached) at a commit. A move from or to a detached HEAD is
+   * logged in the reflog under `HEAD`: no branch's log holds a commit made there, and after a
+   * switch away this is where it is found again.
+   */
+  setHead(head: Head, message = 'HEAD moved'): void {
+    const atomically = (fn: () => void): void => (this.db.isTransaction ? fn() : transaction(this.db, fn));
+    atomically(() => {
+      let before: Head | undefined;
+      try {
+        before = this.head();
+      } catch {} // a damaged HEAD being set again: nothing to log it moved from
+      const commitOf = (h: Head | undefined): ObjectId | null =>
+        h === undefined ? null : h.kind === 'detached' ? h.id : (this.get(`refs/heads/${h.name}`) ?? null);
+      const value =
+        head.kind === 'branch' ? `ref: refs/heads/${head.name}` : Buffer.from(head.id).toString('hex');
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('HEAD', ?)").run(value);
+      if (before?.kind !== 'detached' && head.kind !== 'detached') return;
+      const old = commitOf(before);
+      const now = commitOf(head);
+      const stays = before?.kind === 'detached' && head.kind === 'detached';
+      if (stays && old && now && Buffer.compare(old, now) === 0) return;
+      this.db
+        .prepare('INSERT INTO reflog (name, old, new, time, message) VALUES (?, ?, ?, ?, ?)')
+        .run('HEAD', old, now, Date.now(), message);
+    });
   }
 
   /** The commit HEAD points at, or undefined on an unborn branch. */
@@ -114,10 +136,17 @@ export class Refs {
     return head.kind === 'branch' ? this.get(`refs/heads/${head.name}`) : head.id;
   }
 
-  reflog(name?: string, limit = 100): ReflogEntry[] {
-    const rows = name
-      ? this.db.prepare('SELECT * FROM reflog WHERE name = ? ORDER BY seq DESC LIMIT ?').all(name, limit)
-      : this.db.prepare('SELECT * FROM reflog ORDER BY seq DESC LIMIT ?').all(limit);
+  /** Past values, newest first: of the refs `names` (one name, or several merged), or of all. */
+  reflog(names?: string | string[], limit = 100): ReflogEntry[] {
+    const list = names === undefined ? [] : typeof names === 'string' ? [names] : names;
+    const rows =
+      list.length > 0
+        ? this.db
+            .prepare(
+              `SELECT * FROM reflog WHERE name IN (${list.map(() => '?').join(', ')}) ORDER BY seq DESC LIMIT ?`,
+            )
+            .all(...list, limit)
+        : this.db.prepare('SELECT * FROM reflog ORDER BY seq DESC LIMIT ?').all(limit);
     return rows as unknown as ReflogEntry[];
   }
 }

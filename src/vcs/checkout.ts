@@ -5,11 +5,12 @@
 import { type BigIntStats, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setImmediate as yieldToOthers } from 'node:timers/promises';
-import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError } from '../core/index.ts';
+import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError, toHex } from '../core/index.ts';
 import { outsideRead, type Repository, readTransaction, type StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
 import { mapWriteError, writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
+import { isAncestor } from './merge-base.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
 import { commitTree, diffTrees, type FlatEntry, flatten, sameEntry, TreeReader } from './trees.ts';
@@ -33,6 +34,8 @@ export interface CheckoutResult {
   commit: ObjectId;
   written: string[];
   removed: string[];
+  /** The detached commit HEAD left, when no ref holds it (found again in `reflog HEAD`). */
+  leftBehind: ObjectId | null;
 }
 
 /**
@@ -609,6 +612,11 @@ export class IndexUpdates {
   }
 }
 
+/** Whether a branch, tag or remote-tracking branch holds `commit` (at it, or after it). */
+export function heldByRef(repo: Repository, commit: ObjectId): boolean {
+  return repo.refs.list('refs/').some((r) => isAncestor(repo.objects, commit, r.id));
+}
+
 export async function checkout(
   repo: Repository,
   commitId: ObjectId,
@@ -617,10 +625,18 @@ export async function checkout(
   return repo.withWriteLock(async () => {
     assertNoMerge(repo);
     const from = opts.force ? repo.refs.headCommitIfReadable() : repo.refs.headCommit();
+    let wasDetached = false;
+    try {
+      wasDetached = repo.refs.head().kind === 'detached';
+    } catch {} // damaged: --force sets it again
     const moved = await moveWorktree(repo, from, commitId, opts);
     repo.refs.setHead(
       opts.attach ? { kind: 'branch', name: opts.attach } : { kind: 'detached', id: commitId },
+      `checkout: to ${opts.attach ?? toHex(commitId).slice(0, 12)}`,
     );
-    return { commit: commitId, ...moved };
+    // A detached HEAD's commits that no ref holds are left behind: said, as git does.
+    const leftBehind =
+      wasDetached && from && !idEquals(from, commitId) && !heldByRef(repo, from) ? from : null;
+    return { commit: commitId, ...moved, leftBehind };
   });
 }

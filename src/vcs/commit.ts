@@ -131,7 +131,7 @@ export async function commit(repo: Repository, opts: CommitOptions): Promise<Com
         );
         if (!ok) throw new ShoalError('CONFLICT', `branch '${head.name}' moved during the commit; try again`);
       } else {
-        repo.refs.setHead({ kind: 'detached', id: encoded.id });
+        repo.refs.setHead({ kind: 'detached', id: encoded.id }, `commit (detached HEAD): ${firstLine}`);
       }
       // The index is now the new commit's tree: the next status need not compare the two, and
       // the next commit starts from it.

@@ -95,7 +95,7 @@ async function fastForward(
       ours ?? null,
     );
     if (!ok) throw new ShoalError('CONFLICT', `branch '${head.name}' moved during the merge; try again`);
-  } else repo.refs.setHead({ kind: 'detached', id: theirs });
+  } else repo.refs.setHead({ kind: 'detached', id: theirs }, 'merge: fast-forward (detached HEAD)');
   return {
     outcome: 'fast-forward',
     head: theirs,
@@ -518,7 +518,7 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
       const head = repo.refs.head();
       if (head.kind === 'branch')
         repo.refs.update(`refs/heads/${head.name}`, orig, 'merge --abort', committed);
-      else repo.refs.setHead({ kind: 'detached', id: orig });
+      else repo.refs.setHead({ kind: 'detached', id: orig }, 'merge --abort');
     } else if ((headNow ? toHex(headNow) : null) !== state.orig) {
       throw new ShoalError('CONFLICT', 'HEAD moved since the merge started; cannot abort it safely');
     }

@@ -25,6 +25,8 @@ export interface SwitchResult {
   already?: boolean;
   written: string[];
   removed: string[];
+  /** The detached commit HEAD left, when no ref holds it (see checkout). */
+  leftBehind?: ObjectId | null;
 }
 
 export async function switchBranch(
@@ -43,14 +45,14 @@ export async function switchBranch(
         if (repo.refs.get(`${BRANCH_PREFIX}${name}`)) {
           throw new ShoalError('ALREADY_EXISTS', `a branch named '${name}' already exists`, { name });
         }
-        repo.refs.setHead({ kind: 'branch', name });
+        repo.refs.setHead({ kind: 'branch', name }, `switch: to new branch ${name}`);
         return { branch: name, commit: null, created: true, written: [], removed: [] };
       }
       // Check before creating anything, so a refusal leaves no new branch behind.
       await moveWorktree(repo, head, start, { force: opts.force, checkOnly: true });
       await createBranch(repo, name, start);
       if (head && Buffer.compare(start, head) === 0) {
-        repo.refs.setHead({ kind: 'branch', name });
+        repo.refs.setHead({ kind: 'branch', name }, `switch: to new branch ${name}`);
         return { branch: name, commit: start, created: true, written: [], removed: [] };
       }
       const moved = await checkout(repo, start, {
@@ -58,7 +60,14 @@ export async function switchBranch(
         force: opts.force,
         onProgress: opts.onProgress,
       });
-      return { branch: name, commit: start, created: true, written: moved.written, removed: moved.removed };
+      return {
+        branch: name,
+        commit: start,
+        created: true,
+        written: moved.written,
+        removed: moved.removed,
+        leftBehind: moved.leftBehind,
+      };
     }
     const id = repo.refs.get(`${BRANCH_PREFIX}${name}`);
     if (!id) {
@@ -79,6 +88,7 @@ export async function switchBranch(
       already,
       written: moved.written,
       removed: moved.removed,
+      leftBehind: moved.leftBehind,
     };
   });
 }

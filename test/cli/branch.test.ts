@@ -133,8 +133,39 @@ test('reflog finds a deleted tag by its short name, HEAD as the current branch, 
   assert.equal(r.j<Entry[]>(['reflog', 'origin/main'])[0]!.name, 'refs/remotes/origin/main');
   const missing = r.fails(['reflog', 'never-was'], 'NOT_FOUND');
   assert.match(missing.stderr, /no branch or tag 'never-was'/);
-  r.ok(['checkout', first]); // detached
-  r.fails(['reflog', 'HEAD'], 'INVALID_ARGUMENT');
+  r.ok(['checkout', first]); // detached: HEAD's own log
+  const detached = r.j<Entry[]>(['reflog', 'HEAD']);
+  assert.deepEqual([detached[0]!.name, detached[0]!.new], ['HEAD', first]);
+});
+
+test('a commit made on a detached HEAD: leaving it is warned about, and reflog HEAD keeps its id', (t) => {
+  const r = newRepo(t);
+  r.write('f', '1\n');
+  r.commit('one');
+  r.write('f', '2\n');
+  r.commit('two');
+  r.ok(['tag', 'v1', 'HEAD~1']);
+  r.ok(['checkout', 'v1']);
+  r.write('new.txt', 'work\n');
+  const work = r.commit('work on a detached HEAD');
+  const left = r.ok(['switch', 'main']);
+  assert.match(
+    left.stderr,
+    new RegExp(`^warning: leaving commit ${work.slice(0, 12)} behind: no branch or tag holds it`, 'm'),
+  );
+  // Found again after the switch: in HEAD's log (git's `reflog`), and in the whole reflog.
+  type Entry = { name: string; old: string | null; new: string | null; message: string };
+  const head = r.j<Entry[]>(['reflog', 'HEAD']);
+  assert.ok(
+    head.some((e) => e.name === 'HEAD' && e.new === work && /^commit \(detached HEAD\)/.test(e.message)),
+    JSON.stringify(head),
+  );
+  assert.ok(r.j<Entry[]>(['reflog']).some((e) => e.new === work));
+  r.ok(['branch', 'keep', work.slice(0, 12)]);
+  // Leaving a detached commit that a ref holds says nothing.
+  r.ok(['checkout', 'keep']);
+  r.ok(['checkout', 'v1']);
+  assert.doesNotMatch(r.ok(['switch', 'main']).stderr, /warning/);
 });
 
 test('switch: moves the working tree, -c creates, refuses to overwrite local changes', (t) => {

@@ -41,12 +41,14 @@ export const command: Command = {
       } finally {
         progress.done();
       }
+      warnLeftBehind(ctx, result.leftBehind);
       if (ctx.json)
         ctx.emit({
           commit: toHex(id),
           branch: branch ?? null,
           written: result.written,
           removed: result.removed,
+          leftBehind: result.leftBehind && toHex(result.leftBehind),
         });
       else {
         if (branch === undefined) ctx.out(`HEAD is now at ${toHex(id).slice(0, 12)}`);
@@ -56,3 +58,12 @@ export const command: Command = {
       return 0;
     }),
 };
+
+/** Said on stderr, as git does, when HEAD leaves a detached commit that no ref holds. */
+export function warnLeftBehind(ctx: Context, commit: Uint8Array | null | undefined): void {
+  if (!commit || ctx.json) return;
+  const short = toHex(commit).slice(0, 12);
+  ctx.err(
+    `warning: leaving commit ${short} behind: no branch or tag holds it (it stays in 'shoal reflog HEAD'); 'shoal branch <name> ${short}' keeps it`,
+  );
+}

@@ -13,23 +13,25 @@ const USAGE = 'shoal reflog [<branch or ref>] [-n <N>] [--json]';
 const OPTIONS = { 'max-count': { type: 'string', short: 'n' } } satisfies Options;
 
 /**
- * The full ref a reflog argument names: `refs/...` as it is, HEAD as the current branch, and a
- * name as the first ref it stands for that exists now (as revisions read it), else the first the
- * reflog remembers (a deleted branch or tag is what one looks for here).
+ * The refs whose log a reflog argument names: `refs/...` as it is, HEAD as its own log and the
+ * current branch's, and a name as the first ref it stands for that exists now (as revisions
+ * read it), else the first the reflog remembers (a deleted branch or tag is what one looks for
+ * here).
  */
-function refName(repo: Repository, arg: string): string {
-  if (arg.startsWith('refs/')) return arg;
+function refNames(repo: Repository, arg: string): string[] {
+  if (arg.startsWith('refs/')) return [arg];
+  // HEAD's log: its moves to and from detached commits (and commits made there), with the
+  // current branch's own entries.
   if (arg === 'HEAD') {
     const head = repo.refs.head();
-    if (head.kind !== 'branch') throw new ShoalError('INVALID_ARGUMENT', 'HEAD is detached; name a branch');
-    return `refs/heads/${head.name}`;
+    return head.kind === 'branch' ? ['HEAD', `refs/heads/${head.name}`] : ['HEAD'];
   }
   const candidates = refNamesFor(arg);
   const found =
     candidates.find((ref) => repo.refs.get(ref)) ??
     candidates.find((ref) => repo.refs.reflog(ref, 1).length > 0);
   if (!found) throw new ShoalError('NOT_FOUND', `no branch or tag '${arg}', now or in the reflog`);
-  return found;
+  return [found];
 }
 
 export const command: Command = {
@@ -45,7 +47,7 @@ export const command: Command = {
       if (count !== undefined && !/^\d+$/.test(count))
         throw new ShoalError('USAGE', `-n: '${count}' is not a number of entries\nusage: ${USAGE}`);
       const limit = count === undefined ? 100 : Math.min(Number(count), Number.MAX_SAFE_INTEGER);
-      const name = positionals[0] === undefined ? undefined : refName(repo, positionals[0]);
+      const name = positionals[0] === undefined ? undefined : refNames(repo, positionals[0]);
       const entries = repo.refs.reflog(name, limit);
       if (ctx.json) {
         ctx.emit(

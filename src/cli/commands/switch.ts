@@ -6,6 +6,7 @@ import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
+import { warnLeftBehind } from './checkout.ts';
 
 const USAGE = 'shoal switch [--force] <branch> | shoal switch -c <new-branch> [<start>]';
 
@@ -38,7 +39,13 @@ export const command: Command = {
       } finally {
         progress.done();
       }
-      if (ctx.json) ctx.emit({ ...r, commit: r.commit ? toHex(r.commit) : null });
+      warnLeftBehind(ctx, r.leftBehind);
+      if (ctx.json)
+        ctx.emit({
+          ...r,
+          commit: r.commit ? toHex(r.commit) : null,
+          leftBehind: r.leftBehind ? toHex(r.leftBehind) : null,
+        });
       else {
         ctx.out(
           r.created
