@@ -30,10 +30,21 @@ export interface CheckoutOptions {
   attach?: string;
 }
 
+export interface MoveResult {
+  written: string[];
+  removed: string[];
+  /**
+   * Paths changed in the working tree while the move was writing others (after its check): left
+   * as the user has them, so they now differ from the target. Empty with --force.
+   */
+  kept: string[];
+}
+
 export interface CheckoutResult {
   commit: ObjectId;
   written: string[];
   removed: string[];
+  kept: string[];
   /** The detached commit HEAD left, when no ref holds it (found again in `reflog HEAD`). */
   leftBehind: ObjectId | null;
 }
@@ -262,7 +273,7 @@ export async function moveWorktree(
   from: ObjectId | undefined,
   target: WorktreeState,
   opts: { force?: boolean; onProgress?: OnProgress; checkOnly?: boolean },
-): Promise<{ written: string[]; removed: string[] }> {
+): Promise<MoveResult> {
   const fromTree = from && commitTree(repo.objects, from);
   const fromFiles = fromTree && new TreeReader(repo.objects, fromTree);
   // Small files are written without waiting on anything, so a move of many of them would hold
@@ -338,7 +349,7 @@ export async function moveWorktree(
         bytesTotal += m.target.size;
     }
   }
-  if (opts.checkOnly) return { written: [], removed: [] };
+  if (opts.checkOnly) return { written: [], removed: [], kept: [] };
 
   const written: string[] = [];
   const removed: string[] = [];
@@ -351,18 +362,18 @@ export async function moveWorktree(
   const readyDirs = new Set<string>();
   let emptied: string | null = null; // the last path removed, whose parents may be left empty
   // Each path is checked again just before it is replaced or removed: writing the files before
-  // it can take minutes, and an edit saved meanwhile was overwritten without a word. (Most
-  // paths cost one stat: only a file whose stamp no longer holds is read.)
+  // it can take minutes, and an edit saved meanwhile was overwritten without a word. Such a path
+  // is left as the user has it, and the move goes on: the index records the target's entry
+  // there, so `status` shows the file as changed against the new commit. (Most paths cost one
+  // stat: only a file whose stamp no longer holds is read.)
   const recheckDirs = new Set<string>();
-  const stillSafe = async (m: MovePath): Promise<void> => {
-    if (opts.force) return;
+  const kept: string[] = [];
+  const changedMeanwhile = async (m: MovePath): Promise<boolean> => {
+    if (opts.force) return false;
     const risk = await riskAt(repo, fromFiles, m, recheckDirs);
-    if (risk === undefined) return;
-    throw new ShoalError(
-      'DIRTY_WORKTREE',
-      `'${risk}' changed while the working tree was being updated; it was left as it is, and the update stopped there (what was written before it stays)\ncommit or restore it, then run the command again`,
-      { paths: [risk] },
-    );
+    if (risk === undefined) return false;
+    kept.push(risk);
+    return true;
   };
   try {
     // Reads (index entries, trees, chunks) share read transactions, which the index writes end
@@ -374,8 +385,11 @@ export async function moveWorktree(
       for (const m of paths()) {
         if (m.target || (m.head === undefined && !(opts.force && m.staged))) continue;
         await breathe();
-        await stillSafe(m);
         const p = m.path;
+        if (await changedMeanwhile(m)) {
+          await index.remove(p); // the target has no file there: the user's stays, untracked
+          continue;
+        }
         // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
         if (blockingAncestor(repo.root, p) === undefined) rmSync(join(repo.root, p), { force: true });
         // Directories left empty go once the walk leaves them (a directory's paths are
@@ -402,7 +416,10 @@ export async function moveWorktree(
             }
           }
         }
-        await stillSafe(m);
+        if (await changedMeanwhile(m)) {
+          await index.put({ ...t, stamp: null }, null);
+          continue;
+        }
         // A directory in the way (emptied above if the move removed what it held) goes with it.
         const stat = await writeWorkingFile(repo, t, readyDirs, onBytes);
         await index.put({ ...t, stamp: null }, stat);
@@ -421,7 +438,7 @@ export async function moveWorktree(
       repo.staging.recordMatchingTree(tree, repo.staging.generation());
     } catch {} // hints: without them the next status and commit read more
   }
-  return { written, removed };
+  return { written, removed, kept };
 }
 
 /**

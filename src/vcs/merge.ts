@@ -63,6 +63,8 @@ export interface MergeResult {
   theirs: ObjectId;
   written: string[];
   removed: string[];
+  /** Paths the user changed while the merge wrote others: kept as they are (see MoveResult). */
+  kept: string[];
   /** Paths both sides changed that were merged line by line without conflict. */
   textMerged: string[];
   conflicts: MergeConflict[];
@@ -292,6 +294,7 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
         theirs,
         written: [],
         removed: [],
+        kept: [],
         textMerged: [],
         conflicts: [],
       };
@@ -458,6 +461,7 @@ export async function continueMerge(repo: Repository, opts: ContinueOptions): Pr
       theirs,
       written: [],
       removed: [],
+      kept: [],
       textMerged: [],
       conflicts: state.conflicts,
     });

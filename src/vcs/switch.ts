@@ -25,6 +25,8 @@ export interface SwitchResult {
   already?: boolean;
   written: string[];
   removed: string[];
+  /** Paths changed by the user while the move wrote others, kept as they are (see MoveResult). */
+  kept?: string[];
   /** The detached commit HEAD left, when no ref holds it (see checkout). */
   leftBehind?: ObjectId | null;
 }
@@ -66,6 +68,7 @@ export async function switchBranch(
         created: true,
         written: moved.written,
         removed: moved.removed,
+        kept: moved.kept,
         leftBehind: moved.leftBehind,
       };
     }
@@ -88,6 +91,7 @@ export async function switchBranch(
       already,
       written: moved.written,
       removed: moved.removed,
+      kept: moved.kept,
       leftBehind: moved.leftBehind,
     };
   });

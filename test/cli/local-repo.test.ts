@@ -840,6 +840,7 @@ test('checkout materialises old versions byte-exactly and moves HEAD', (t) => {
     branch: null,
     written: ['big.bin', 'gone-later.txt', 'small.txt'],
     removed: ['new/deep/new.txt'],
+    kept: [],
     leftBehind: null, // HEAD left a branch, not a detached commit
   });
   for (const [p, h] of Object.entries(v1)) assert.equal(sha256File(repo.path(p)), h, p);

@@ -1,15 +1,28 @@
-// A working file edited while a checkout is writing the files before it: the checkout checks
-// each path again just before it replaces it, so the edit is kept and the checkout stops.
+// A working file edited while a move (checkout, switch, merge, pull, a push arriving) is writing
+// the files before it: each path is checked again just before it is replaced, so the edit is
+// kept, the move goes on, and the file shows as changed against the new commit.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isShoalError } from '../../src/core/index.ts';
-import { checkout } from '../../src/vcs/index.ts';
-import { fixture, noise } from './fixture.ts';
+import { checkout, createBranch, merge, status, switchBranch } from '../../src/vcs/index.ts';
+import { fixture, IDENTITY, noise } from './fixture.ts';
 
-test('an edit saved while the checkout writes the files before it is kept, and the checkout stops', async (t) => {
+/** A progress callback that saves `path` once, the first time the move reports writing. */
+function editOnce(write: () => void): { onProgress: () => void; done: () => boolean } {
+  let edited = false;
+  return {
+    onProgress: () => {
+      if (edited) return;
+      edited = true;
+      write();
+    },
+    done: () => edited,
+  };
+}
+
+test('checkout: an edit saved while earlier files are written is kept, and the checkout completes', async (t) => {
   const f = fixture(t);
   f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
   f.write('other.txt', 'base\n');
@@ -18,23 +31,51 @@ test('an edit saved while the checkout writes the files before it is kept, and t
   f.write('other.txt', 'theirs\n');
   const next = await f.commitAll('next');
   await checkout(f.repo, base);
-  assert.equal(readFileSync(join(f.dir, 'other.txt'), 'utf8'), 'base\n');
 
-  // The checkout's progress reports come while it writes aaa.bin, which sorts first: the edit
-  // lands after the check of every path and before other.txt is written.
-  let edited = false;
-  const onProgress = (): void => {
-    if (edited) return;
-    edited = true;
-    f.write('other.txt', 'my unsaved work\n');
-  };
-  await assert.rejects(checkout(f.repo, next, { onProgress }), (err) => {
-    assert.ok(isShoalError(err, 'DIRTY_WORKTREE'), String(err));
-    assert.match(err.message, /'other\.txt' changed while the working tree was being updated/);
-    return true;
-  });
-  assert.ok(edited, 'the edit was made during the checkout');
+  // Progress comes while aaa.bin, which sorts first, is written: after every path was checked,
+  // before other.txt is written.
+  const edit = editOnce(() => f.write('other.txt', 'my unsaved work\n'));
+  const r = await checkout(f.repo, next, { onProgress: edit.onProgress });
+  assert.ok(edit.done(), 'the edit was made during the checkout');
+  assert.deepEqual(r.kept, ['other.txt']);
   assert.equal(readFileSync(join(f.dir, 'other.txt'), 'utf8'), 'my unsaved work\n');
-  // HEAD did not move: the edit shows as a local change against it, and nothing was lost.
-  assert.equal(Buffer.compare(f.repo.refs.headCommit()!, base), 0);
+  assert.deepEqual(readFileSync(join(f.dir, 'aaa.bin')), Buffer.from(noise(3 * 1024 * 1024, 2)));
+  assert.equal(Buffer.compare(f.repo.refs.headCommit()!, next), 0);
+  // Against the new commit, the kept file is a local change (and nothing else is).
+  const st = await status(f.repo);
+  assert.deepEqual(st.unstaged, [{ path: 'other.txt', change: 'modified' }]);
+  assert.deepEqual(st.staged, []);
+});
+
+test('merge: an edit saved while the merge writes is kept; the merge commit has the merged content', async (t) => {
+  const f = fixture(t);
+  f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
+  f.write('other.txt', 'base\n');
+  f.write('mine.txt', 'base\n');
+  await f.commitAll('base');
+  await createBranch(f.repo, 'feature', f.repo.refs.headCommit()!);
+  await switchBranch(f.repo, 'feature');
+  f.write('aaa.bin', noise(3 * 1024 * 1024, 2));
+  f.write('other.txt', 'theirs\n');
+  const theirs = await f.commitAll('theirs');
+  await switchBranch(f.repo, 'main');
+  f.write('mine.txt', 'ours\n');
+  await f.commitAll('ours');
+
+  const edit = editOnce(() => f.write('other.txt', 'my unsaved work\n'));
+  const r = await merge(f.repo, theirs, {
+    name: 'feature',
+    identity: IDENTITY,
+    authorName: 'tester',
+    onProgress: edit.onProgress,
+  });
+  assert.ok(edit.done());
+  assert.equal(r.outcome, 'merged');
+  assert.deepEqual(r.kept, ['other.txt']);
+  assert.equal(readFileSync(join(f.dir, 'other.txt'), 'utf8'), 'my unsaved work\n');
+  // The commit holds theirs (what the merge decided), the working file the user's edit.
+  const st = await status(f.repo);
+  assert.deepEqual(st.unstaged, [{ path: 'other.txt', change: 'modified' }]);
+  assert.deepEqual(st.staged, []);
+  assert.equal(f.repo.refs.head().kind, 'branch');
 });

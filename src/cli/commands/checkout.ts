@@ -2,7 +2,7 @@
 import { toHex } from '../../core/index.ts';
 import { checkout, resolveRev } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
-import { plural } from '../format.ts';
+import { plural, quotePath } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
@@ -42,12 +42,14 @@ export const command: Command = {
         progress.done();
       }
       warnLeftBehind(ctx, result.leftBehind);
+      warnKept(ctx, result.kept);
       if (ctx.json)
         ctx.emit({
           commit: toHex(id),
           branch: branch ?? null,
           written: result.written,
           removed: result.removed,
+          kept: result.kept,
           leftBehind: result.leftBehind && toHex(result.leftBehind),
         });
       else {
@@ -66,4 +68,13 @@ export function warnLeftBehind(ctx: Context, commit: Uint8Array | null | undefin
   ctx.err(
     `warning: leaving commit ${short} behind: no branch or tag holds it (it stays in 'shoal reflog HEAD'); 'shoal branch <name> ${short}' keeps it`,
   );
+}
+
+/** Said on stderr: files the user changed while the move was writing others were left alone. */
+export function warnKept(ctx: Context, kept: string[] | undefined): void {
+  if (!kept || ctx.json) return;
+  for (const p of kept)
+    ctx.err(
+      `warning: ${quotePath(p)} changed while the working tree was being updated: your version is kept, and differs from the new commit (see shoal status)`,
+    );
 }

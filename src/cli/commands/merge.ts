@@ -14,10 +14,12 @@ import { plural, quotePath } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
+import { warnKept } from './checkout.ts';
 
 const USAGE = 'shoal merge <branch> [-m <message>] | shoal merge (--continue | --abort | --quit)';
 
 function describe(ctx: Context, r: MergeResult, name: string): void {
+  warnKept(ctx, r.kept);
   switch (r.outcome) {
     case 'up-to-date':
       ctx.out('already up to date');

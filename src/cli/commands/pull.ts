@@ -8,6 +8,7 @@ import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 import { DOWNLOAD_OPTIONS, downloadSettings, skippedForkLines, transferProgress } from '../transfer.ts';
+import { warnKept } from './checkout.ts';
 
 const USAGE = 'shoal pull [<remote>|<source>] [<branch>] [--peer <multiaddr>]... [--max-download <rate>]';
 
@@ -44,6 +45,7 @@ export const command: Command = {
         identity: user,
         authorName: authorName(repo),
       });
+      warnKept(ctx, result.kept);
       if (ctx.json)
         ctx.emit({ fetch: fetched, merge: { ...result, head: result.head && toHex(result.head) } });
       else {

@@ -6,7 +6,7 @@ import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
-import { warnLeftBehind } from './checkout.ts';
+import { warnKept, warnLeftBehind } from './checkout.ts';
 
 const USAGE = 'shoal switch [--force] <branch> | shoal switch -c <new-branch> [<start>]';
 
@@ -40,6 +40,7 @@ export const command: Command = {
         progress.done();
       }
       warnLeftBehind(ctx, r.leftBehind);
+      warnKept(ctx, r.kept);
       if (ctx.json)
         ctx.emit({
           ...r,
