@@ -160,6 +160,12 @@ export class Daemon {
     this.skipped = skipped;
   }
 
+  /** Whether a repository served is gone or was replaced since the last reload. */
+  servesStale(): boolean {
+    for (const [path, o] of this.open) if (indexInode(path) !== o.inode) return true;
+    return false;
+  }
+
   status(): DaemonStatus {
     return {
       peerId: this.peer.node.peerId.toString(),

@@ -83,6 +83,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
   const alive = [...opts.peers];
   const banned: { peer: string; why: string }[] = [];
   let denied: ShoalError | null = null; // the first peer that refused this key
+  let lostOtherwise = false; // a peer dropped for another reason
   const ban = (p: PeerSession, why: string): void => {
     banned.push({ peer: p.peer, why });
     void p.close(`banned: ${why}`);
@@ -169,7 +170,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
           }
           if (alive.length === 0) {
             // Each peer refused this key (a private repository that stopped listing it).
-            if (denied && banned.length === 0) throw denied;
+            if (denied && !lostOtherwise && banned.length === 0) throw denied;
             throw new ShoalError(
               'PEER_ERROR',
               'no peer left to fetch from; run the command again to resume',
@@ -208,6 +209,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
               alive.splice(alive.indexOf(peer), 1);
               if (isShoalError(err, 'PERMISSION_DENIED'))
                 denied ??= new ShoalError('PERMISSION_DENIED', `peer ${peer.peer}: ${err.message}`);
+              else lostOtherwise = true; // gone or stalled: running again may reach it
             }
             continue;
           }

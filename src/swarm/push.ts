@@ -2,7 +2,15 @@
 // the commits from us over the same connection (so only what it lacks crosses the wire), checks
 // for a fast-forward, and moves its branch. Both sides verify everything as in any fetch.
 
-import { decodeSignedRefs, idEquals, isShoalError, type ObjectId, ShoalError, toHex } from '../core/index.ts';
+import {
+  decodeSignedRefs,
+  idEquals,
+  isShoalError,
+  type ObjectId,
+  refNameProblem,
+  ShoalError,
+  toHex,
+} from '../core/index.ts';
 import { type PeerNode, peerIdFromPublicKeyBytes, SYNC_PROTOCOL } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import {
@@ -21,6 +29,12 @@ import type { RateLimiter } from './rate-limit.ts';
 import { loadRepoIdentity, mayWrite, ownSignedRefs } from './repo-state.ts';
 import type { PushHandler } from './server.ts';
 import { checkPeers } from './sync-refs.ts';
+
+/**
+ * What a peer answers a key that may not write there: the one refusal a push to several peers
+ * takes to another peer (a forced update refused, a bad signature, would be refused anywhere).
+ */
+const KEY_REFUSED = 'your key may not push to this repository';
 
 export interface PushSummary {
   remote: string;
@@ -143,7 +157,7 @@ export async function pushToSwarm(
             () => peer.server.lastActivity,
           );
         } catch (err) {
-          if (!isShoalError(err, 'PERMISSION_DENIED')) throw err;
+          if (!isShoalError(err, 'PERMISSION_DENIED') || err.message !== KEY_REFUSED) throw err;
           refusals.push(`peer ${target!.session.peer}: ${err.message}`);
           if (i + 1 >= candidates.length) throw new ShoalError('PERMISSION_DENIED', refusals.join('; '));
           await target!.session.close();
@@ -153,6 +167,14 @@ export async function pushToSwarm(
       clearInterval(timer);
     }
     progress();
+    // Taken, or already there (the peer leaves out a ref it has at that commit): either way the
+    // remote's branches are at our commits now.
+    for (const [ref, id] of offered) {
+      if (!named || !ref.startsWith('refs/heads/')) continue;
+      const tracking = `refs/remotes/${remote}/${shortRef(ref)}`;
+      if (!idEquals(repo.refs.get(tracking) ?? new Uint8Array(0), id))
+        repo.refs.update(tracking, id, `push: to ${remote}`);
+    }
     // The peer now signs refs naming what it took (a delegate's are the repository's branches):
     // take them, as a fetch would. Without them this peer, serving its copy, went on relaying
     // the delegate's refs from before the push, which name commits it no longer has a ref at,
@@ -164,14 +186,6 @@ export async function pushToSwarm(
       ]);
     } catch {} // the push is done; the next fetch takes them all the same
     await target!.session.close();
-    // Taken, or already there (the peer leaves out a ref it has at that commit): either way the
-    // remote's branches are at our commits now.
-    for (const [ref, id] of offered) {
-      if (!named || !ref.startsWith('refs/heads/')) continue;
-      const tracking = `refs/remotes/${remote}/${shortRef(ref)}`;
-      if (!idEquals(repo.refs.get(tracking) ?? new Uint8Array(0), id))
-        repo.refs.update(tracking, id, `push: to ${remote}`);
-    }
     const branch = offered.find(([ref]) => ref.startsWith('refs/heads/'));
     return {
       remote,
@@ -225,7 +239,7 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
   return async (served, request, from) => {
     const { repo, state } = served;
     if (!mayWrite(repo, state, from.key)) {
-      throw new ShoalError('PERMISSION_DENIED', 'your key may not push to this repository');
+      throw new ShoalError('PERMISSION_DENIED', KEY_REFUSED);
     }
     const doc = decodeSignedRefs(request.refs);
     if (!idEquals(doc.signer, from.key) || !idEquals(doc.repo, state.id)) {
@@ -234,10 +248,16 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
         'the refs document is not signed by the pushing key for this repository',
       );
     }
+    const named = new Set<string>();
     for (const [name, id] of request.updates) {
       const claimed = doc.refs.get(name);
-      const kind = name.startsWith('refs/heads/') || name.startsWith('refs/tags/');
-      if (!kind || !claimed || !idEquals(claimed, id)) {
+      const short = name.replace(/^refs\/(heads|tags)\//, '');
+      // A name local commands could not use (`HEAD`, `a..b`), or one named twice (its second
+      // update would fail after the first moved, and a push is taken whole).
+      if (short === name || refNameProblem(short) !== null || named.has(name))
+        throw new ShoalError('PERMISSION_DENIED', `'${name}' is not a branch or tag name this peer takes`);
+      named.add(name);
+      if (!claimed || !idEquals(claimed, id)) {
         throw new ShoalError('PERMISSION_DENIED', `update of '${name}' is not in the signed refs`);
       }
     }

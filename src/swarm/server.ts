@@ -170,7 +170,7 @@ export class SyncServer {
           // a private repository served first must not hide the public ones after it.
           const served = request.repo
             ? this.repos.get(toHex(request.repo))
-            : ([...this.repos.values()].find((r) => mayRead(r.repo, r.state, key)) ??
+            : ([...this.repos.values()].find((r) => readableQuietly(r, key)) ??
               this.repos.values().next().value);
           if (!served) {
             await fail(WIRE_ERRORS.notFound, 'this peer does not serve that repository');
@@ -377,4 +377,13 @@ async function haveMap(repo: Repository, request: Extract<Request, { type: 'have
     else all = false;
   });
   return { ...base, all, count: flags.length, bits: all ? new Uint8Array(0) : bits };
+}
+
+/** mayRead, taking a repository whose access settings cannot be read for one that refuses. */
+function readableQuietly(served: ServedRepo, key: Uint8Array): boolean {
+  try {
+    return mayRead(served.repo, served.state, key);
+  } catch {
+    return false;
+  }
 }

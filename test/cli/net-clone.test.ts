@@ -338,6 +338,23 @@ test('a push to shoal:// goes to a delegate first, whichever peer answers first;
   }
   assert.equal(tip(bob, 'main'), head, "the copy's branch did not move");
 
+  // A refusal that is not about the key (a forced move of a tag, which the delegate does not
+  // allow) ends the push: it is not taken to a copy that would take it.
+  bob.ok(['config', 'access.writers', publicKey(carol)]);
+  carol.ok(['tag', 'v1', 'HEAD~1']);
+  assertOk(
+    await shoalAsync(t, ['push', 'origin', 'v1'], { cwd: carol.dir, configDir: carol.configDir }),
+    'tag',
+  );
+  carol.ok(['tag', '-f', 'v1']);
+  const forced = await shoalAsync(t, ['push', 'origin', 'v1', '--force', '--json'], {
+    cwd: carol.dir,
+    configDir: carol.configDir,
+  });
+  assert.equal(forced.status, 1, describe(forced));
+  assert.match(parseJson<ErrorOut>(forced).error.message, /does not allow forced updates/);
+  assert.deepEqual(bob.j<{ name: string }[]>(['tag']), [], 'nothing went to the copy');
+
   // A key neither peer lets write: refused, with each peer's answer.
   const { user: dave } = await cloneAs(t, `shoal://${id}`, ['--peer', bobServer.addr, '--peer', alice.addr]);
   dave.write('notes.txt', 'not allowed\n');

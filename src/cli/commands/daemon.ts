@@ -247,9 +247,11 @@ async function run(ctx: Context, values: Values): Promise<number> {
       return s;
     };
     writeState(state());
-    // Status reloads first: a shared repository deleted or replaced since the last reload is
-    // then reported (and no longer served) as it is, not as it was.
-    const control = await serveControl({ reload, status: reload }, log);
+    // Status reloads first when a repository served is gone or was replaced since the last
+    // reload: it is then reported (and no longer served) as it is, not as it was. Otherwise it
+    // only reports (a status now and then must not fill the log with the same warnings).
+    const status = async (): Promise<DaemonState> => (d.servesStale() ? reload() : state());
+    const control = await serveControl({ reload, status }, log);
     process.on('SIGHUP', () => {
       log('info', 'SIGHUP: reloading the shares');
       reload().catch((err) => log('error', `reload failed: ${(err as Error).message}`));
