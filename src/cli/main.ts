@@ -93,23 +93,30 @@ interface Globals {
   version: boolean;
 }
 
-/** A command's options that take a value, by long name and by short letter (to its long name). */
+/**
+ * A command's options that take a value, by long name and by short letter (to its long name),
+ * and the short letters of its options that take none.
+ */
 interface ValueOptions {
   long: Set<string>;
   short: Map<string, string>;
+  flags: Set<string>;
 }
 
 function valueOptions(options: Options): ValueOptions {
-  const v: ValueOptions = { long: new Set(), short: new Map() };
+  const v: ValueOptions = { long: new Set(), short: new Map(), flags: new Set() };
   for (const [name, o] of Object.entries(options)) {
-    if (o.type !== 'string') continue;
+    if (o.type !== 'string') {
+      if (o.short) v.flags.add(o.short);
+      continue;
+    }
     v.long.add(name);
     if (o.short) v.short.set(o.short, name);
   }
   return v;
 }
 
-const NO_VALUES: ValueOptions = { long: new Set(), short: new Map() };
+const NO_VALUES: ValueOptions = { long: new Set(), short: new Map(), flags: new Set() };
 
 /**
  * Take the options every command accepts (-C <dir>, --json, -q, -h) out of `args`, and return
@@ -142,6 +149,9 @@ function takeGlobals(args: string[], g: Globals, values: ValueOptions, stopAtCom
       // One short option or a bundle (-qm <msg>, -qn1, -qC <dir>): a letter that takes a value
       // takes the rest of the bundle, or else the next argument.
       const kept: string[] = [];
+      // Letters are read in order, as git does: after one the command does not know, an `h`
+      // is no request for help (`rm -dash` is a mistake, not `rm --help`).
+      let unknown = false;
       for (let k = 1; k < a.length; k++) {
         const c = a[k]!;
         const inline = a.slice(k + 1);
@@ -158,8 +168,11 @@ function takeGlobals(args: string[], g: Globals, values: ValueOptions, stopAtCom
           break;
         }
         if (c === 'q') g.quiet = true;
-        else if (c === 'h') g.help = true;
-        else kept.push(c);
+        else if (c === 'h' && !unknown) g.help = true;
+        else {
+          if (!values.flags.has(c)) unknown = true;
+          kept.push(c);
+        }
       }
       if (kept.length > 0) rest.push(`-${kept.join('')}`);
     } else if (stopAtCommand) {

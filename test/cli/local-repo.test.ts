@@ -367,6 +367,11 @@ test('a value is the option\'s own, whatever it looks like: commit -m "-h" commi
   const version = repo.run(['--version']);
   assert.match(version.stdout, /^shoal \d+\.\d+\.\d+\n$/);
   assert.equal(repo.run(['--version', 'status']).stdout, version.stdout); // as git: the version only
+  // Letters in order, as git reads them: after one the command does not know, 'h' asks no help.
+  const typo = repo.run(['rm', '-dash']);
+  assert.equal(typo.status, 2, typo.stdout);
+  assert.match(typo.stderr, /unknown option '-d'/);
+  assert.match(repo.run(['rm', '-rh']).stdout, /^usage: shoal rm /);
 });
 
 test('started in a directory deleted since: -C with an absolute path works, and otherwise one clear line', (t) => {
