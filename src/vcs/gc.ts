@@ -7,8 +7,10 @@
 import {
   decodeCommit,
   decodeIndexNode,
+  decodeSignedRefs,
   decodeTree,
   fromHex,
+  idEquals,
   type ObjectId,
   ShoalError,
 } from '../core/index.ts';
@@ -40,6 +42,8 @@ export interface GcResult {
   bytesCopied: number;
   bytesReclaimed: number;
   reflogExpired: number;
+  /** Signed refs documents held that no longer verify (damaged on disk), dropped (fsck names them). */
+  refsDocsDropped: number;
 }
 
 /** Parse a grace period: `now`, or a number with a unit (s, m, h, d, w), e.g. `14d`. */
@@ -145,6 +149,7 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
           }
         ).n;
       }
+      const refsDocsDropped = dropDamagedRefsDocs(repo, opts.dryRun === true);
       return {
         dryRun: opts.dryRun === true,
         graceMs,
@@ -156,9 +161,39 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
         bytesCopied: compacted.bytesCopied,
         bytesReclaimed: compacted.bytesReclaimed,
         reflogExpired,
+        refsDocsDropped,
       };
     } finally {
       live.dispose();
     }
   });
+}
+
+/**
+ * Signed refs documents that no longer decode and verify: nothing serves or uses them, and a
+ * peer that signed one may never send it again. Dropped (counted only, with dryRun).
+ */
+function dropDamagedRefsDocs(repo: Repository, dryRun: boolean): number {
+  let dropped = 0;
+  // As fsck checks them: it decodes and verifies, and is the signer's and sequence it is filed as.
+  const verifies = (stored: { signer: Uint8Array; seq: number; doc: Uint8Array }): boolean => {
+    try {
+      const doc = decodeSignedRefs(stored.doc);
+      return idEquals(doc.signer, stored.signer) && doc.seq === stored.seq;
+    } catch {
+      return false;
+    }
+  };
+  for (const current of repo.signedRefs.all()) {
+    const previous = repo.signedRefs.previous(current.signer);
+    const badPrevious = previous !== undefined && !verifies(previous);
+    if (!verifies(current)) {
+      dropped += previous ? 2 : 1;
+      if (!dryRun) repo.signedRefs.forget(current.signer); // and its previous
+    } else if (badPrevious) {
+      dropped++;
+      if (!dryRun) repo.signedRefs.forgetPrevious(current.signer);
+    }
+  }
+  return dropped;
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeSignedRefs, type ObjectId, signRefs, toHex } from '../../src/core/index.ts';
-import { fsck } from '../../src/vcs/index.ts';
+import { fsck, gc } from '../../src/vcs/index.ts';
 import { fixture, IDENTITY } from './fixture.ts';
 
 const REPO_ID = new Uint8Array(32).fill(9);
@@ -52,4 +52,11 @@ test('fsck checks every signed refs document held, the previous one too', async 
   const problems = fsck(f.repo).problems.map((p) => p.problem);
   assert.equal(problems.length, 2);
   assert.match(problems[0]!, /^signed refs: /);
+
+  // gc drops what does not verify (nothing could use it), and fsck passes again.
+  assert.equal((await gc(f.repo, { dryRun: true })).refsDocsDropped, 2);
+  assert.equal(fsck(f.repo).problems.length, 2, 'a dry run drops nothing');
+  assert.equal((await gc(f.repo)).refsDocsDropped, 2);
+  assert.deepEqual(fsck(f.repo).problems, []);
+  assert.equal(f.repo.signedRefs.get(IDENTITY.publicKey), undefined);
 });

@@ -70,6 +70,10 @@ export const command: Command = {
         );
         if (r.reflogExpired > 0)
           ctx.out(`${r.reflogExpired} reflog ${r.reflogExpired === 1 ? 'entry' : 'entries'} ${would}expired`);
+        if (r.refsDocsDropped > 0)
+          ctx.out(
+            `${r.refsDocsDropped} damaged signed refs ${r.refsDocsDropped === 1 ? 'document' : 'documents'} ${would}dropped`,
+          );
       }
       return 0;
     }),
