@@ -43,6 +43,8 @@ export interface StatusResult {
   untracked: string[];
   /** Untracked names that are not valid UTF-8 (bad bytes as \xNN): they cannot be recorded. */
   notUtf8: string[];
+  /** Untracked directories that could not be read (permission denied): passed over. */
+  unreadable: string[];
   /** What is being merged in, while a merge waits for conflicts to be resolved. */
   merging: string | null;
   conflicts: ConflictStatus[];
@@ -59,6 +61,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
   const unstaged: PathChange[] = [];
   const untracked: string[] = [];
   const notUtf8: string[] = [];
+  const unreadable: string[] = [];
   const refreshed: StagedEntry[] = [];
   // One read transaction: HEAD and the staging index as they were when status began, however
   // long the comparison takes and whatever another command commits meanwhile.
@@ -114,6 +117,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
       enter: (dir) => repo.staging.hasUnder(dir),
       tracked: repo.staging,
       badName: (shown) => notUtf8.push(shown),
+      unreadable: (dir) => unreadable.push(dir),
     });
     // An untracked directory has nothing staged below it, so its place in the order is immaterial.
     const files = (function* () {
@@ -200,6 +204,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
     unstaged,
     untracked,
     notUtf8,
+    unreadable,
     merging: merge?.name ?? null,
     conflicts: merge ? await conflictStatus(repo, merge) : [],
   };

@@ -224,6 +224,11 @@ export interface WalkOptions {
    * the walk refusing it: status lists such names, add refuses them.
    */
   badName?: (shown: string) => void;
+  /**
+   * Told of a directory that cannot be listed (permission denied) and holds nothing tracked,
+   * instead of the walk failing: status passes it over with a warning, as git does.
+   */
+  unreadable?: (dir: string) => void;
 }
 
 /**
@@ -265,6 +270,10 @@ function* walkFrom(
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES') {
+      if (opts.unreadable && start !== '' && !opts.tracked?.hasUnder(start)) {
+        opts.unreadable(start);
+        return;
+      }
       throw new ShoalError('PERMISSION_DENIED', `cannot read directory '${start || '.'}': permission denied`);
     }
     if (code !== 'ENOENT') throw err;
@@ -328,8 +337,23 @@ function* walkFrom(
         // Reported as one entry, as git does, and only when it holds a file that is not ignored
         // (a name that is not UTF-8 counts: `add` of the directory then names it).
         let badName = false;
-        const probe = walkFrom(root, path, rules, { badName: () => (badName = true) }, false, true);
-        if (!probe.next().done || badName) yield { dir: path, skipped: true };
+        let unreadable: string | undefined;
+        const probe = walkFrom(
+          root,
+          path,
+          rules,
+          {
+            badName: () => (badName = true),
+            ...(opts.unreadable ? { unreadable: (d: string) => (unreadable ??= d) } : {}),
+          },
+          false,
+          true,
+        );
+        const holds = !probe.next().done || badName;
+        // A directory (or one below) that cannot be listed: said, and listed only for what the
+        // walk could see in it.
+        if (unreadable !== undefined) opts.unreadable!(unreadable);
+        if (holds) yield { dir: path, skipped: true };
         continue;
       }
       yield* walkFrom(root, path, rules, opts, onlyTracked, true);

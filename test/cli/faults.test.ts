@@ -1059,6 +1059,30 @@ test('an index the user cannot write: PERMISSION_DENIED naming the files, not an
   assert.equal(asNobody(['log', '--oneline']).status, 0); // reading still works
 });
 
+test('status over an untracked directory the user cannot read: a warning, and the rest of the report', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  repo.commit('one');
+  repo.write('other/new.txt', 'new');
+  repo.write('pgdata/secret', 's');
+  // A directory someone else owns (a database's data directory): root's, unreadable to the user.
+  const asNobody = asAnotherUser(t, repo, ['pgdata', 'pgdata/secret']);
+  if (!asNobody) return;
+  chmodSync(repo.path('pgdata'), 0o700);
+  repo.write('a.txt', 'changed');
+  const r = asNobody(['status']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^warning: could not read directory pgdata\/: permission denied$/m);
+  assert.match(r.stdout, /modified +a\.txt/);
+  assert.match(r.stdout, /other\//);
+  const j = JSON.parse(asNobody(['status', '--json']).stdout) as {
+    unreadable: string[];
+    untracked: string[];
+  };
+  assert.deepEqual(j.unreadable, ['pgdata']);
+  assert.deepEqual(j.untracked, ['other/']);
+});
+
 test('a damaged HEAD or branch in the index is reported, and no commit is made on top of it', (t) => {
   const repo = newRepo(t);
   repo.write('a.txt', 'a');

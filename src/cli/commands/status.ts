@@ -17,6 +17,10 @@ export const command: Command = {
     withRepo(ctx, async (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
       const s = await status(repo);
+      // As git does: one warning each, and the rest of the report as usual.
+      if (!ctx.json)
+        for (const d of s.unreadable)
+          ctx.err(`warning: could not read directory ${quotePath(`${d}/`)}: permission denied`);
       if (ctx.json) {
         ctx.emit({ ...s, head: s.head ? toHex(s.head) : null });
         return 0;
