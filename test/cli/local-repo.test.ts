@@ -23,7 +23,7 @@ import { basename, dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { BIN, json, shoal, shoalEnv, tempDir } from '../helpers.ts';
-import { configFor, newRepo, randomFile, sha256, sha256File } from './repo-helpers.ts';
+import { configFor, describe, newRepo, randomFile, sha256, sha256File } from './repo-helpers.ts';
 
 interface LogEntry {
   id: string;
@@ -372,6 +372,15 @@ test('a value is the option\'s own, whatever it looks like: commit -m "-h" commi
   assert.equal(typo.status, 2, typo.stdout);
   assert.match(typo.stderr, /unknown option '-d'/);
   assert.match(repo.run(['rm', '-rh']).stdout, /^usage: shoal rm /);
+  // Paths after `--` (git's way) are misuse here, said so, not taken for revisions.
+  repo.write('t', 'local change\n');
+  const checkoutPaths = repo.run(['checkout', '--', 't']);
+  assert.equal(checkoutPaths.status, 2, describe(checkoutPaths));
+  assert.match(checkoutPaths.stderr, /shoal restore/);
+  const logPaths = repo.run(['log', '--', 't']);
+  assert.equal(logPaths.status, 2, describe(logPaths));
+  assert.match(logPaths.stderr, /does not filter by path/);
+  assert.equal(readFileSync(repo.path('t'), 'utf8'), 'local change\n');
 });
 
 test('started in a directory deleted since: -C with an absolute path works, and otherwise one clear line', (t) => {

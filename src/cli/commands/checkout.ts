@@ -1,5 +1,5 @@
 // shoal checkout <rev>: materialise a commit into the working tree.
-import { toHex } from '../../core/index.ts';
+import { ShoalError, toHex } from '../../core/index.ts';
 import { checkout, resolveRev } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural, quotePath } from '../format.ts';
@@ -19,6 +19,13 @@ export const command: Command = {
     withRepo(ctx, async (repo) => {
       removeTemporariesOnInterrupt(ctx);
       const { values, positionals } = parse(args, OPTIONS, USAGE);
+      // git's `checkout [<rev>] -- <path>` restores files; here that is restore, said so rather
+      // than taking the path for a revision.
+      if (args.includes('--'))
+        throw new ShoalError(
+          'USAGE',
+          'checkout takes a revision, not paths: to restore files, shoal restore [--source <rev>] <path>...',
+        );
       if (positionals.length !== 1) usage(USAGE);
       const rev = positionals[0]!;
       const id = resolveRev(repo, rev);

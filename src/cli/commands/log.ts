@@ -23,6 +23,9 @@ export const command: Command = {
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);
+      // git reads paths after `--`: taken for a revision, a path gave 'unknown revision'.
+      if (args.includes('--'))
+        throw new ShoalError('USAGE', `log does not filter by path (after '--')\nusage: ${USAGE}`);
       if (positionals.length > 1) usage(USAGE);
       const count = values['max-count'] as string | undefined;
       if (count !== undefined && !/^\d+$/.test(count))
