@@ -249,6 +249,7 @@ test('config get, set, unset, list, repository and --global', (t) => {
   assert.deepEqual(r.j(['config', 'list']), { 'core.compression': 'none', 'gc.grace': '7d' });
   r.ok(['config', 'unset', 'gc.grace']);
   assert.equal(r.run(['config', 'get', 'gc.grace']).status, 1);
+  r.fails(['config', 'get', 'gc.grace'], 'NOT_FOUND'); // --json says why
   // The global file holds user.name (set by the test config); the repository falls back to it.
   assert.equal(r.ok(['config', 'get', 'user.name']).stdout, 'Test Author\n');
   r.ok(['config', '--global', 'set', 'user.email', 'a@b']);

@@ -87,7 +87,11 @@ export const command: Command = {
       case 'get': {
         const k = needKey();
         const v = readConfigValue(file, k) ?? (root ? readConfigValue(globalConfigFile(), k) : undefined);
-        if (v === undefined) return 1;
+        if (v === undefined) {
+          // As git: no value is exit 1 and no output; --json says why (stdout is never empty).
+          if (ctx.json) ctx.emit({ error: { code: 'NOT_FOUND', message: `'${k}' is not set` } });
+          return 1;
+        }
         if (ctx.json) ctx.emit({ key: k, value: v });
         else ctx.out(v);
         return 0;
