@@ -119,6 +119,23 @@ interface Rules {
   matcher: Ignore;
 }
 
+type Verdict = { ignored: boolean; unignored: boolean };
+
+/**
+ * What one file's patterns say of a path itself, leaving its parent directories out. `test()`
+ * also says a path is ignored when one of its parents is, by that file alone; but whether a
+ * parent is excluded is decided once, over every file (the walk does not enter one that is), and
+ * a nearer file may bring back a directory a higher one excludes: with `build/` at the root and
+ * `!build/` in `src/`, `src/build/gen.c` is not ignored, as in git. The package tests one path
+ * without its parents internally; where that is not there (another version), `test()`.
+ */
+function ownVerdict(matcher: Ignore, rel: string): Verdict {
+  const rules = (matcher as unknown as { _rules?: { test?: (path: string, mode: string) => Verdict } })
+    ._rules;
+  if (typeof rules?.test === 'function') return rules.test(rel, 'regex');
+  return matcher.test(rel);
+}
+
 export class IgnoreRules {
   private readonly root: string;
   private readonly disabled: boolean;
@@ -156,7 +173,7 @@ export class IgnoreRules {
     const slash = path.lastIndexOf('/');
     for (const rules of this.chainFor(slash < 0 ? '' : path.slice(0, slash))) {
       const rel = (rules.base === '' ? path : path.slice(rules.base.length + 1)) + (isDir ? '/' : '');
-      const r = rules.matcher.test(rel);
+      const r = ownVerdict(rules.matcher, rel);
       if (r.ignored) return true;
       if (r.unignored) return false;
     }

@@ -592,6 +592,33 @@ test('.shoalignore, including a nested one, is honoured by add and status', (t) 
   }
 });
 
+test('a nested .shoalignore brings back a directory a higher one excludes, files and all, as in git', (t) => {
+  const repo = newRepo(t);
+  repo.write('.shoalignore', 'build/\nx/y/\n');
+  repo.write('build/out.o', 'excluded at the root');
+  repo.write('src/.shoalignore', '!build/\n');
+  repo.write('src/build/gen.c', 'brought back');
+  repo.write('src/build/deep/more.c', 'and below it');
+  repo.write('x/.shoalignore', '!y\n');
+  repo.write('x/y/a.txt', 'brought back by a name without a slash');
+  const added = repo.j<{ added: string[] }>(['add', '.']).added;
+  assert.deepEqual(added, [
+    '.shoalignore',
+    'src/.shoalignore',
+    'src/build/deep/more.c',
+    'src/build/gen.c',
+    'x/.shoalignore',
+    'x/y/a.txt',
+  ]);
+  // Named on its own too, without -f.
+  repo.write('src/build/later.c', 'x');
+  repo.ok(['add', 'src/build/later.c']);
+  // A file under a directory excluded at its own level stays out (git cannot re-include it).
+  repo.write('.shoalignore', 'build/\nx/y/\n!build/keep.c\n');
+  repo.write('build/keep.c', 'x');
+  assert.deepEqual(repo.j<Status>(['status']).untracked, []);
+});
+
 test('ignore rules hide only untracked paths: tracked files under them stay tracked, as in git', (t) => {
   const repo = newRepo(t);
   repo.write('build/a', 'a');
