@@ -108,6 +108,19 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
         );
       }
       const st = t === '' ? undefined : lstatOrNull(`${repo.root}/${t}`);
+      // `lnk/` names what is inside the directory a symlink points at, not the symlink: as git
+      // says, beyond a symbolic link (it staged the link itself).
+      const asDir =
+        opts.paths[i]!.endsWith('/') || (process.platform === 'win32' && opts.paths[i]!.endsWith('\\'));
+      if (st?.isSymbolicLink() && asDir) {
+        throw new ShoalError(
+          'PATH_OUTSIDE_REPOSITORY',
+          `'${opts.paths[i]}' is beyond a symbolic link ('${t}')`,
+          {
+            path: opts.paths[i],
+          },
+        );
+      }
       const isTracked = t === '' ? repo.staging.count() > 0 : repo.staging.has(t) || repo.staging.hasUnder(t);
       if (st === null && !isTracked) {
         throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any files`, {

@@ -167,6 +167,10 @@ test('a path outside the repository is refused', (t) => {
   repo.commit('link', ['link']);
   const beyond = repo.fails(['add', 'link/x.txt'], 'PATH_OUTSIDE_REPOSITORY');
   assert.match(beyond.stderr, /symbolic link/);
+  // `link/` names the directory's contents, not the link, as in git; `link` is the link.
+  symlinkSync(outside, repo.path('link2'));
+  assert.match(repo.fails(['add', 'link2/'], 'PATH_OUTSIDE_REPOSITORY').stderr, /beyond a symbolic link/);
+  rmSync(repo.path('link2'));
   const st = repo.j<Status>(['status']);
   assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
 });
