@@ -53,14 +53,23 @@ export class GraphRenderer {
     while (edges.some((e) => e.pos !== e.to)) {
       const width = 2 * Math.max(...edges.map((e) => Math.max(e.pos, e.to))) + 2;
       const chars = Array<string>(width).fill(' ');
+      // Lines moving left go first. One moving right whose cell a line moving left takes in
+      // this row (they cross there) waits a row, drawn straight down: drawn in the same cell,
+      // one of them was lost.
+      const movedLeft = new Set<(typeof edges)[number]>();
       for (const e of edges) {
-        if (e.pos < e.to) {
-          chars[2 * e.pos + 1] = '\\';
-          e.pos++;
-        } else if (e.pos > e.to) {
+        if (e.pos > e.to) {
           chars[2 * e.pos - 1] = '/';
           e.pos--;
-        } else chars[2 * e.pos] = '|';
+          movedLeft.add(e);
+        }
+      }
+      for (const e of edges) {
+        if (movedLeft.has(e)) continue;
+        if (e.pos < e.to && chars[2 * e.pos + 1] === ' ') {
+          chars[2 * e.pos + 1] = '\\';
+          e.pos++;
+        } else if (e.pos <= e.to && chars[2 * e.pos] === ' ') chars[2 * e.pos] = '|';
       }
       connectors.push(chars.join('').trimEnd());
     }
