@@ -5,12 +5,19 @@
 import { type BigIntStats, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setImmediate as yieldToOthers } from 'node:timers/promises';
-import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError, toHex } from '../core/index.ts';
+import {
+  compareNames,
+  decodeCommit,
+  idEquals,
+  isShoalError,
+  type ObjectId,
+  ShoalError,
+  toHex,
+} from '../core/index.ts';
 import { outsideRead, type Repository, readTransaction, type StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
 import { mapWriteError, writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
-import { isAncestor } from './merge-base.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
 import { commitTree, diffTrees, type FlatEntry, flatten, sameEntry, TreeReader } from './trees.ts';
@@ -367,12 +374,19 @@ export async function moveWorktree(
   // there, so `status` shows the file as changed against the new commit. (Most paths cost one
   // stat: only a file whose stamp no longer holds is read.)
   const recheckDirs = new Set<string>();
-  const kept: string[] = [];
+  const kept = new Set<string>();
+  // A path kept where the move meant to delete it (or below it) still stands on disk: writing a
+  // target file there, or one below it, would remove it after all.
+  const keptBlocks = (p: string): boolean => {
+    for (const k of kept) if (k === p || p.startsWith(`${k}/`) || k.startsWith(`${p}/`)) return true;
+    return false;
+  };
   const changedMeanwhile = async (m: MovePath): Promise<boolean> => {
     if (opts.force) return false;
+    if (m.target && keptBlocks(m.path)) return true;
     const risk = await riskAt(repo, fromFiles, m, recheckDirs);
     if (risk === undefined) return false;
-    kept.push(risk);
+    kept.add(risk);
     return true;
   };
   try {
@@ -438,7 +452,7 @@ export async function moveWorktree(
       repo.staging.recordMatchingTree(tree, repo.staging.generation());
     } catch {} // hints: without them the next status and commit read more
   }
-  return { written, removed, kept };
+  return { written, removed, kept: [...kept] };
 }
 
 /**
@@ -629,9 +643,28 @@ export class IndexUpdates {
   }
 }
 
-/** Whether a branch, tag or remote-tracking branch holds `commit` (at it, or after it). */
+/**
+ * Whether a branch, tag or remote-tracking branch holds `commit` (at it, or after it). One walk
+ * from every ref at once, each commit visited once: a walk per ref took seconds over a long
+ * history with many refs. A history that cannot be read counts as holding it (no warning).
+ */
 export function heldByRef(repo: Repository, commit: ObjectId): boolean {
-  return repo.refs.list('refs/').some((r) => isAncestor(repo.objects, commit, r.id));
+  const target = toHex(commit);
+  const seen = new Set<string>();
+  const stack = repo.refs.list('refs/').map((r) => r.id);
+  try {
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      const key = toHex(id);
+      if (key === target) return true;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      stack.push(...decodeCommit(repo.objects.read(id, 'commit')).parents);
+    }
+  } catch {
+    return true;
+  }
+  return false;
 }
 
 export async function checkout(

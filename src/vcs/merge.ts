@@ -379,9 +379,15 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
     for (const c of p.conflicts) {
       const abs = join(repo.root, c.path);
       if (c.markers) {
+        const staged = repo.staging.get(c.path);
+        // Checked clean before the move, which may have taken minutes: a file saved since is
+        // left as it is (the conflict stays listed), as the move leaves the paths it writes.
+        if (await workingFileDiffers(repo, c.path, staged)) {
+          moved.kept.push(c.path);
+          continue;
+        }
         const m = p.markerText.get(c.path)!;
         writeTextFile(abs, m.text, m.executable);
-        const staged = repo.staging.get(c.path);
         if (staged) puts.push({ ...staged, stamp: null });
       }
       if (c.reason === 'deleted-by-them') removals.push(c.path);

@@ -3,7 +3,7 @@
 // kept, the move goes on, and the file shows as changed against the new commit.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkout, createBranch, merge, status, switchBranch } from '../../src/vcs/index.ts';
@@ -78,4 +78,86 @@ test('merge: an edit saved while the merge writes is kept; the merge commit has 
   assert.deepEqual(st.unstaged, [{ path: 'other.txt', change: 'modified' }]);
   assert.deepEqual(st.staged, []);
   assert.equal(f.repo.refs.head().kind, 'branch');
+});
+
+/** Make the user's edit at `path` the moment the move asks the index about it the `nth` time. */
+function editOnLookup(
+  f: ReturnType<typeof fixture>,
+  path: string,
+  nth: number,
+  edit: () => void,
+): () => boolean {
+  const get = f.repo.staging.get.bind(f.repo.staging);
+  let calls = 0;
+  let done = false;
+  f.repo.staging.get = (p: string) => {
+    if (p === path && ++calls === nth && !done) {
+      done = true;
+      edit();
+    }
+    return get(p);
+  };
+  return () => done;
+}
+
+test('a file that becomes a directory, edited during the move: kept, and nothing written through it', async (t) => {
+  const f = fixture(t);
+  f.write('a', 'base\n');
+  const base = await f.commitAll('base');
+  rmSync(join(f.dir, 'a'));
+  f.write('a/x', 'theirs\n');
+  const next = await f.commitAll('next');
+  await checkout(f.repo, base);
+  // The check asks about `a` first; the move asks again just before removing it.
+  const edited = editOnLookup(f, 'a', 2, () => f.write('a', 'my unsaved work\n'));
+  const r = await checkout(f.repo, next);
+  assert.ok(edited());
+  assert.deepEqual(r.kept, ['a']);
+  assert.equal(readFileSync(join(f.dir, 'a'), 'utf8'), 'my unsaved work\n');
+});
+
+test('a directory that becomes a file, a file in it edited during the move: kept, the directory too', async (t) => {
+  const f = fixture(t);
+  f.write('d/x', 'base\n');
+  const base = await f.commitAll('base');
+  rmSync(join(f.dir, 'd'), { recursive: true });
+  f.write('d', 'theirs\n');
+  const next = await f.commitAll('next');
+  await checkout(f.repo, base);
+  const edited = editOnLookup(f, 'd/x', 2, () => f.write('d/x', 'my unsaved work\n'));
+  const r = await checkout(f.repo, next);
+  assert.ok(edited());
+  assert.deepEqual(r.kept, ['d/x']);
+  assert.equal(readFileSync(join(f.dir, 'd/x'), 'utf8'), 'my unsaved work\n');
+});
+
+test('merge: a conflicted file saved while the merge writes others keeps the edit, not the markers', async (t) => {
+  const f = fixture(t);
+  f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
+  f.write('c.txt', 'a\nb\nc\n');
+  await f.commitAll('base');
+  await createBranch(f.repo, 'feature', f.repo.refs.headCommit()!);
+  await switchBranch(f.repo, 'feature');
+  f.write('aaa.bin', noise(3 * 1024 * 1024, 2));
+  f.write('c.txt', 'a\ntheirs\nc\n');
+  const theirs = await f.commitAll('theirs');
+  await switchBranch(f.repo, 'main');
+  f.write('c.txt', 'a\nours\nc\n');
+  await f.commitAll('ours');
+
+  const edit = editOnce(() => f.write('c.txt', 'my unsaved work\n'));
+  const r = await merge(f.repo, theirs, {
+    name: 'feature',
+    identity: IDENTITY,
+    authorName: 'tester',
+    onProgress: edit.onProgress,
+  });
+  assert.ok(edit.done());
+  assert.equal(r.outcome, 'conflicts');
+  assert.deepEqual(r.kept, ['c.txt']);
+  assert.deepEqual(
+    r.conflicts.map((c) => c.path),
+    ['c.txt'],
+  );
+  assert.equal(readFileSync(join(f.dir, 'c.txt'), 'utf8'), 'my unsaved work\n');
 });
