@@ -258,7 +258,11 @@ export function walk(
   rules: IgnoreRules,
   opts: WalkOptions = {},
 ): Generator<WorkEntry | { dir: string; skipped: true }> {
-  return walkFrom(root, start, rules, opts, false, false);
+  // A walk that starts below the root (`add build`, build tracked) did not come through the
+  // directories above: one of them, or the start, may be ignored, and then only what is tracked
+  // there is walked, as when the walk reaches it from the root.
+  const hidden = start !== '' && rules.hides(start, true);
+  return walkFrom(root, start, rules, opts, hidden, false);
 }
 
 /** walk(), where `listed` says `start` was listed as a directory by the walk above it. */

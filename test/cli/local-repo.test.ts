@@ -380,6 +380,7 @@ test('a value is the option\'s own, whatever it looks like: commit -m "-h" commi
   const logPaths = repo.run(['log', '--', 't']);
   assert.equal(logPaths.status, 2, describe(logPaths));
   assert.match(logPaths.stderr, /does not filter by path/);
+  repo.ok(['log', 'main', '--']); // a bare `--` (git's "a revision, not a path") is fine
   assert.equal(readFileSync(repo.path('t'), 'utf8'), 'local change\n');
 });
 
@@ -617,6 +618,14 @@ test('a nested .shoalignore brings back a directory a higher one excludes, files
   repo.write('.shoalignore', 'build/\nx/y/\n!build/keep.c\n');
   repo.write('build/keep.c', 'x');
   assert.deepEqual(repo.j<Status>(['status']).untracked, []);
+  // Naming a tracked directory under an ignored one adds its changes, not its ignored files.
+  repo.write('build/sub/t', 'x');
+  repo.ok(['add', '-f', 'build/out.o', 'build/sub/t']);
+  repo.write('build/out.o', 'changed');
+  repo.write('build/new.bin', 'x');
+  repo.write('build/sub/new.bin', 'x');
+  const named = repo.j<{ added: string[]; modified: string[] }>(['add', 'build']);
+  assert.deepEqual([named.added, named.modified], [[], ['build/out.o']]);
 });
 
 test('ignore rules hide only untracked paths: tracked files under them stay tracked, as in git', (t) => {

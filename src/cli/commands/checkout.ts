@@ -21,7 +21,7 @@ export const command: Command = {
       const { values, positionals } = parse(args, OPTIONS, USAGE);
       // git's `checkout [<rev>] -- <path>` restores files; here that is restore, said so rather
       // than taking the path for a revision.
-      if (args.includes('--'))
+      if (args.includes('--') && args.indexOf('--') < args.length - 1)
         throw new ShoalError(
           'USAGE',
           'checkout takes a revision, not paths: to restore files, shoal restore [--source <rev>] <path>...',

@@ -24,7 +24,7 @@ export const command: Command = {
     withRepo(ctx, (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);
       // git reads paths after `--`: taken for a revision, a path gave 'unknown revision'.
-      if (args.includes('--'))
+      if (args.includes('--') && args.indexOf('--') < args.length - 1)
         throw new ShoalError('USAGE', `log does not filter by path (after '--')\nusage: ${USAGE}`);
       if (positionals.length > 1) usage(USAGE);
       const count = values['max-count'] as string | undefined;
