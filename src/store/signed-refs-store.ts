@@ -39,13 +39,9 @@ export class SignedRefsStore {
       .get(signer) as StoredRefsDoc | undefined;
   }
 
-  /**
-   * Drop the signer's documents, its previous one too (one found damaged: the next one received
-   * replaces it; a previous left without a current would be one nothing looks at).
-   */
+  /** Drop the signer's document (one found damaged: the next one received replaces it). */
   forget(signer: Uint8Array): void {
     this.db.prepare('DELETE FROM signed_refs WHERE signer = ?').run(signer);
-    this.forgetPrevious(signer);
   }
 
   /** Drop the signer's previous document (one found damaged). */

@@ -150,6 +150,7 @@ function checkSignedRefs(repo: Repository, repoId: ObjectId | null): FsckProblem
           problems.push({ id, problem: `${which}: for another repository` });
       } catch (err) {
         if (!isShoalError(err)) throw err;
+        if (err.code === 'UNSUPPORTED_FORMAT') continue; // a newer shoal's: not damage
         problems.push({ id, problem: `${which}: ${err.message.replace(/^signed refs: /, '')}` });
       }
     }

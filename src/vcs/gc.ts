@@ -11,6 +11,7 @@ import {
   decodeTree,
   fromHex,
   idEquals,
+  isShoalError,
   type ObjectId,
   ShoalError,
 } from '../core/index.ts';
@@ -170,29 +171,35 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
 }
 
 /**
- * Signed refs documents that no longer decode and verify: nothing serves or uses them, and a
- * peer that signed one may never send it again. Dropped (counted only, with dryRun).
+ * Signed refs documents that no longer verify (as fsck checks them: signature, signer and
+ * sequence they are filed under, repository): nothing serves or uses them, and a peer that signed
+ * one may never send it again. Dropped (counted only, with dryRun). A document in a format newer
+ * than this shoal knows is kept: a newer shoal reads it.
  */
 function dropDamagedRefsDocs(repo: Repository, dryRun: boolean): number {
-  let dropped = 0;
-  // As fsck checks them: it decodes and verifies, and is the signer's and sequence it is filed as.
-  const verifies = (stored: { signer: Uint8Array; seq: number; doc: Uint8Array }): boolean => {
+  const repoId = repo.meta('repo-id');
+  const damaged = (stored: { signer: Uint8Array; seq: number; doc: Uint8Array }): boolean => {
     try {
       const doc = decodeSignedRefs(stored.doc);
-      return idEquals(doc.signer, stored.signer) && doc.seq === stored.seq;
-    } catch {
-      return false;
+      return (
+        !idEquals(doc.signer, stored.signer) ||
+        doc.seq !== stored.seq ||
+        (repoId !== undefined && !idEquals(doc.repo, fromHex(repoId)))
+      );
+    } catch (err) {
+      return !isShoalError(err, 'UNSUPPORTED_FORMAT');
     }
   };
+  let dropped = 0;
   for (const current of repo.signedRefs.all()) {
     const previous = repo.signedRefs.previous(current.signer);
-    const badPrevious = previous !== undefined && !verifies(previous);
-    if (!verifies(current)) {
-      dropped += previous ? 2 : 1;
-      if (!dryRun) repo.signedRefs.forget(current.signer); // and its previous
-    } else if (badPrevious) {
+    if (previous && damaged(previous)) {
       dropped++;
       if (!dryRun) repo.signedRefs.forgetPrevious(current.signer);
+    }
+    if (damaged(current)) {
+      dropped++;
+      if (!dryRun) repo.signedRefs.forget(current.signer);
     }
   }
   return dropped;

@@ -247,10 +247,11 @@ async function run(ctx: Context, values: Values): Promise<number> {
       return s;
     };
     writeState(state());
-    // Status reloads first when a repository served is gone or was replaced since the last
-    // reload: it is then reported (and no longer served) as it is, not as it was. Otherwise it
-    // only reports (a status now and then must not fill the log with the same warnings).
-    const status = async (): Promise<DaemonState> => (d.servesStale() ? reload() : state());
+    // Status reloads first when a repository served is gone or was replaced, or shares.json
+    // changed, since the last reload: it is then reported (and served) as it is, not as it was.
+    // Otherwise it only reports (a status now and then must not fill the log with warnings).
+    const status = async (): Promise<DaemonState> =>
+      d.servesStale() || sharesStamp() !== sharesRead ? reload() : state();
     const control = await serveControl({ reload, status }, log);
     process.on('SIGHUP', () => {
       log('info', 'SIGHUP: reloading the shares');
