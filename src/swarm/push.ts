@@ -59,15 +59,24 @@ export interface PushRefs {
 /** The refs a push offers, as [full ref name, commit]. */
 export function refsToPush(repo: Repository, which: PushRefs): [string, ObjectId][] {
   const out: [string, ObjectId][] = [];
-  let name = which.name;
+  const name = which.name;
   if (name === undefined && !which.tags) {
+    // The current branch itself, as git pushes it: its name is not looked up as a branch or a
+    // tag (a tag of the same name, or a branch called `tags/x`, must not stand in for it).
     const head = repo.refs.head();
     if (head.kind !== 'branch') throw new ShoalError('USAGE', 'HEAD is detached: name the branch to push');
-    name = head.name;
+    const ref = `refs/heads/${head.name}`;
+    const id = repo.refs.get(ref);
+    if (!id) throw new ShoalError('NOT_FOUND', `branch '${head.name}' has no commits yet`);
+    out.push([ref, id]);
   }
   if (name !== undefined) {
-    const explicit = name.startsWith('heads/') || name.startsWith('tags/');
-    const candidates = explicit ? [`refs/${name}`] : [`refs/heads/${name}`, `refs/tags/${name}`];
+    const head = repo.refs.head();
+    const full = name === 'HEAD' && head.kind === 'branch' ? `refs/heads/${head.name}` : name;
+    const explicit = /^(refs\/)?(heads|tags)\//.test(full);
+    const candidates = explicit
+      ? [full.startsWith('refs/') ? full : `refs/${full}`]
+      : [`refs/heads/${full}`, `refs/tags/${full}`];
     const found = candidates.filter((ref) => repo.refs.get(ref));
     if (found.length === 0) throw new ShoalError('NOT_FOUND', `no branch or tag '${name}'`);
     if (found.length > 1)
@@ -235,7 +244,12 @@ function oneAtATime<T>(repo: Repository, work: () => Promise<T>): Promise<T> {
 const KEEPALIVE_MS = 250;
 
 /** The receiving side of a push, for a peer that serves `repo`. */
-export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHandler {
+export function pushHandler(
+  node: () => PeerNode,
+  download: RateLimiter,
+  /** Told of working files the owner changed while the push was writing others, kept as they are. */
+  onKept?: (root: string, paths: string[]) => void,
+): PushHandler {
   return async (served, request, from) => {
     const { repo, state } = served;
     if (!mayWrite(repo, state, from.key)) {
@@ -329,7 +343,8 @@ export function pushHandler(node: () => PeerNode, download: RateLimiter): PushHa
                   // changes, or a merge is under way in it (moving the branch would strand the merge).
                   refuseDuringMerge(repo, name);
                   try {
-                    await moveWorktree(repo, old, id, {});
+                    const moved = await moveWorktree(repo, old, id, {});
+                    if (moved.kept.length > 0) onKept?.(repo.root, moved.kept);
                   } catch (err) {
                     if (!isShoalError(err, 'DIRTY_WORKTREE')) throw err;
                     // Said from the pusher's side: the local changes are the peer's, not the pusher's.

@@ -34,10 +34,11 @@ export function resolveRev(repo: Repository, rev: string): ObjectId {
 /**
  * The refs a name may stand for, in the order a revision takes the first that exists: the
  * branch, the tag, the remote-tracking branch (`origin/main`), then, spelt out as in git,
- * `heads/<n>` or `tags/<n>` (`tags/v1` when a branch `v1` hides the tag).
+ * `heads/<n>`, `tags/<n>` or `remotes/<n>` (`tags/v1` when a branch `v1` hides the tag,
+ * `remotes/origin/main` when a tag named `origin/main` hides the remote-tracking branch).
  */
 export function refNamesFor(name: string): string[] {
-  const spelt = /^(?:refs\/)?(heads|tags)\/(.+)$/.exec(name);
+  const spelt = /^(?:refs\/)?(heads|tags|remotes)\/(.+)$/.exec(name);
   return [
     `refs/heads/${name}`,
     `refs/tags/${name}`,

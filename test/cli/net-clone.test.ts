@@ -586,6 +586,19 @@ test('push of tags: a tag reaches the peer and its clones; a tag there at anothe
   const missing = await push(['origin', 'nosuch', '--json']);
   assert.equal(missing.status, 1, describe(missing));
   assert.equal(parseJson<ErrorOut>(missing).error.code, 'NOT_FOUND');
+
+  // A tag named like the current branch: a plain push still sends the branch, as git does.
+  user.ok(['tag', 'main']);
+  user.write('notes.txt', 'third\n');
+  const third = user.commit('third');
+  const plain = await push(['--json']);
+  assertOk(plain, 'plain push with a tag named main');
+  assert.deepEqual(parseJson<{ updated: string[] }>(plain).updated, ['refs/heads/main']);
+  assert.equal(tip(repo, 'main'), third);
+  // And a remote-tracking branch a tag of the same name hides is reached as remotes/<name>.
+  user.ok(['tag', 'origin/main', first]);
+  assert.equal(tip(user, 'remotes/origin/main'), third);
+  assert.equal(tip(user, 'origin/main'), first);
 });
 
 test('push that is not a fast-forward: exit 1, NOT_FAST_FORWARD, nothing moves', async (t) => {
