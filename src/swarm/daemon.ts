@@ -80,7 +80,17 @@ export class Daemon {
       },
     });
     const daemon = new Daemon(peer, opts);
-    const receive = pushHandler(() => peer.node, peer.download);
+    const receive = pushHandler(
+      () => peer.node,
+      peer.download,
+      (root, paths) => {
+        for (const p of paths)
+          log(
+            'warn',
+            `push into ${root}: ${p} changed while the working tree was being updated; your version is kept`,
+          );
+      },
+    );
     peer.server.setPushHandler(async (served, request, from) => {
       const who = from.connection.remotePeer.toString();
       try {

@@ -36,6 +36,8 @@ export interface AddResult {
   failed: { path: string; code: string; message: string }[];
   bytesRead: number;
   newBytes: number;
+  /** Untracked directories that could not be read (permission denied): passed over, as in git. */
+  unreadable: string[];
 }
 
 const BATCH_FILES = 2000;
@@ -154,8 +156,12 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
     // are. Staged entries are written in batches as files are read: each has a path at or before
     // the merge's position, which the staging index's next page (read after that position) skips.
     const roots = outermost(targets);
+    const unreadable = new Set<string>();
     const found = function* (t: string): Generator<Found> {
-      const files = walk(repo.root, t, rules, { tracked: repo.staging }) as Iterable<WorkEntry>; // no enter(): nothing skipped
+      const files = walk(repo.root, t, rules, {
+        tracked: repo.staging,
+        unreadable: (d) => unreadable.add(d),
+      }) as Iterable<WorkEntry>; // no enter(): nothing skipped
       for (const [e, s] of alongside(files, repo.staging.entriesUnder(t))) {
         if (!e)
           yield { gone: s!.path }; // gone, or a directory now stands there
@@ -187,6 +193,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
       failed: [],
       bytesRead: 0,
       newBytes: 0,
+      unreadable: [],
     };
     const removed: string[] = [];
     let removing: string[] = []; // removals not yet applied: they go with the next batch
@@ -303,6 +310,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
     } finally {
       await pipeline.close();
     }
+    result.unreadable = [...unreadable];
     return result;
   });
 }

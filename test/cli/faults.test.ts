@@ -1085,6 +1085,15 @@ test('status over an untracked directory the user cannot read: a warning, and th
   };
   assert.deepEqual(j.unreadable, ['pgdata']);
   assert.deepEqual(j.untracked, ['other/']);
+  // add . too: the warning, and everything else staged.
+  const added = asNobody(['add', '.']);
+  assert.equal(added.status, 0, added.stderr);
+  assert.match(added.stderr, /^warning: could not read directory pgdata\/: permission denied$/m);
+  const after = JSON.parse(asNobody(['status', '--json']).stdout) as { staged: { path: string }[] };
+  assert.deepEqual(
+    after.staged.map((c) => c.path),
+    ['a.txt', 'other/new.txt'],
+  );
 });
 
 test('a damaged HEAD or branch in the index is reported, and no commit is made on top of it', (t) => {

@@ -1,7 +1,7 @@
 // shoal add <path>...: stage files and directories.
 import { add } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
@@ -36,6 +36,8 @@ export const command: Command = {
       }
       if (ctx.json) ctx.emit(result);
       else {
+        for (const d of result.unreadable)
+          ctx.err(`warning: could not read directory ${quotePath(`${d}/`)}: permission denied`);
         for (const f of result.failed) ctx.err(`error: ${f.message}`);
         ctx.out(
           `${result.added.length} added, ${result.modified.length} modified, ${result.removed.length} removed, ` +

@@ -6,6 +6,7 @@ import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, lanDiscovery, withRepo } from '../repo.ts';
 import { rateOption, rateSetting } from '../transfer.ts';
+import { warnKept } from './checkout.ts';
 
 const USAGE = 'shoal serve [--listen <multiaddr>]... [--max-upload <rate>] [--mdns]';
 
@@ -44,7 +45,13 @@ export const command: Command = {
         },
       });
       peer.server.add({ repo, state });
-      peer.server.setPushHandler(pushHandler(() => peer.node, peer.download));
+      peer.server.setPushHandler(
+        pushHandler(
+          () => peer.node,
+          peer.download,
+          (_root, paths) => warnKept(ctx, paths),
+        ),
+      );
       const addrs = peer.addrs();
       if (ctx.json)
         ctx.emit({ peerId: peer.node.peerId.toString(), repo: Buffer.from(state.id).toString('hex'), addrs });
