@@ -134,6 +134,10 @@ test('reflog finds a deleted tag by its short name, HEAD as the current branch, 
   const missing = r.fails(['reflog', 'never-was'], 'NOT_FOUND');
   assert.match(missing.stderr, /no branch or tag 'never-was'/);
   r.ok(['checkout', first]); // detached: HEAD's own log
+  assert.match(
+    r.ok(['branch']).stdout,
+    new RegExp(`^\\* \\(HEAD detached at ${first.slice(0, 12)}\\)\n {2}main `),
+  );
   const detached = r.j<Entry[]>(['reflog', 'HEAD']);
   assert.deepEqual([detached[0]!.name, detached[0]!.new], ['HEAD', first]);
 });

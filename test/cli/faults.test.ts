@@ -139,6 +139,9 @@ test('an empty string is no path: restore, rm, add, diff and mv refuse it (it me
   assert.match(diff.stderr, /empty string is not a path/);
   // And the same from a subdirectory, where it meant that directory.
   repo.fails(['restore', ''], 'USAGE', 2, repo.path('src'));
+  // init and clone into '' (an unset variable): no directory, not the current one.
+  assert.match(repo.fails(['init', ''], 'USAGE', 2).stderr, /empty string is not a directory/);
+  assert.match(repo.fails(['clone', '/ip4/127.0.0.1/tcp/1', ''], 'USAGE', 2).stderr, /empty string/);
   assert.equal(readFileSync(repo.path('a.txt'), 'utf8'), 'unsaved work\n');
   assert.equal(readFileSync(repo.path('src/b.txt'), 'utf8'), 'more work\n');
   assert.deepEqual(repo.j<Status>(['status']).staged, []);

@@ -29,8 +29,12 @@ export const command: Command = {
       if (positionals.length === 0) {
         const list = listBranches(repo);
         if (ctx.json) ctx.emit(list.map((b) => ({ name: b.name, id: toHex(b.id), current: b.current })));
-        else
+        else {
+          // As git: a detached HEAD is said first, since no branch is marked then.
+          const head = repo.refs.head();
+          if (head.kind === 'detached') ctx.data(`* (HEAD detached at ${toHex(head.id).slice(0, 12)})`);
           for (const b of list) ctx.data(`${b.current ? '*' : ' '} ${b.name}  ${toHex(b.id).slice(0, 12)}`);
+        }
         return 0;
       }
       if (positionals.length > 2) usage(USAGE);

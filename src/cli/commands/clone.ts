@@ -1,4 +1,5 @@
 // shoal clone <source> [<dir>] [--peer <multiaddr>]... [--max-download <rate>]
+import { ShoalError } from '../../core/index.ts';
 import { cloneFromSwarm } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
@@ -21,6 +22,7 @@ export const command: Command = {
   async run(ctx: Context, args: string[]) {
     const { values, positionals } = parse(args, DOWNLOAD_OPTIONS, USAGE);
     if (positionals.length < 1 || positionals.length > 2) usage(USAGE);
+    if (positionals[1] === '') throw new ShoalError('USAGE', "an empty string is not a directory (use '.')");
     const progress = transferProgress(ctx, 'clone');
     try {
       const s = await cloneFromSwarm(positionals[0]!, positionals[1], {

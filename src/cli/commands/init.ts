@@ -19,6 +19,8 @@ export const command: Command = {
   async run(ctx: Context, args: string[]) {
     const { values, positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length > 1) usage(USAGE);
+    // '' would resolve to the current directory (`init "$UNSET"`): no directory at all, as in git.
+    if (positionals[0] === '') throw new ShoalError('USAGE', "an empty string is not a directory (use '.')");
     const dir = resolve(ctx.cwd, positionals[0] ?? '.');
     try {
       mkdirSync(dir, { recursive: true });
