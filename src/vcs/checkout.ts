@@ -5,19 +5,12 @@
 import { type BigIntStats, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setImmediate as yieldToOthers } from 'node:timers/promises';
-import {
-  compareNames,
-  decodeCommit,
-  idEquals,
-  isShoalError,
-  type ObjectId,
-  ShoalError,
-  toHex,
-} from '../core/index.ts';
+import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError, toHex } from '../core/index.ts';
 import { outsideRead, type Repository, readTransaction, type StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
 import { mapWriteError, writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
+import { isAncestorOfAny } from './merge-base.ts';
 import { assertNoMerge } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
 import { commitTree, diffTrees, type FlatEntry, flatten, sameEntry, TreeReader } from './trees.ts';
@@ -649,22 +642,15 @@ export class IndexUpdates {
  * history with many refs. A history that cannot be read counts as holding it (no warning).
  */
 export function heldByRef(repo: Repository, commit: ObjectId): boolean {
-  const target = toHex(commit);
-  const seen = new Set<string>();
-  const stack = repo.refs.list('refs/').map((r) => r.id);
   try {
-    while (stack.length > 0) {
-      const id = stack.pop()!;
-      const key = toHex(id);
-      if (key === target) return true;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      stack.push(...decodeCommit(repo.objects.read(id, 'commit')).parents);
-    }
+    return isAncestorOfAny(
+      repo.objects,
+      commit,
+      repo.refs.list('refs/').map((r) => r.id),
+    );
   } catch {
     return true;
   }
-  return false;
 }
 
 export async function checkout(

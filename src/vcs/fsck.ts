@@ -14,7 +14,7 @@ import {
   toHex,
   verifyCommit,
 } from '../core/index.ts';
-import type { Repository } from '../store/index.ts';
+import type { Repository, StoredRefsDoc } from '../store/index.ts';
 import type { OnProgress } from './progress.ts';
 
 export interface FsckProblem {
@@ -140,20 +140,28 @@ function checkSignedRefs(repo: Repository, repoId: ObjectId | null): FsckProblem
       [current, 'signed refs'],
       [previous, 'previous signed refs'],
     ] as const) {
-      if (!stored) continue;
-      const id = `refs:${toHex(stored.signer)}`;
-      try {
-        const doc = decodeSignedRefs(stored.doc);
-        if (!idEquals(doc.signer, stored.signer) || doc.seq !== stored.seq)
-          problems.push({ id, problem: `${which}: filed under another signer or sequence number` });
-        else if (repoId && !idEquals(doc.repo, repoId))
-          problems.push({ id, problem: `${which}: for another repository` });
-      } catch (err) {
-        if (!isShoalError(err)) throw err;
-        if (err.code === 'UNSUPPORTED_FORMAT') continue; // a newer shoal's: not damage
-        problems.push({ id, problem: `${which}: ${err.message.replace(/^signed refs: /, '')}` });
-      }
+      const problem = stored && refsDocProblem(stored, repoId);
+      if (problem) problems.push({ id: `refs:${toHex(stored.signer)}`, problem: `${which}: ${problem}` });
     }
   }
   return problems;
+}
+
+/**
+ * What is wrong with a stored refs document, or null: it must decode and verify, be the signer's
+ * and the sequence it is filed under, and name this repository. A document in a format newer
+ * than this shoal knows is not damage (a newer shoal reads it). fsck reports these; gc drops them.
+ */
+export function refsDocProblem(stored: StoredRefsDoc, repoId: ObjectId | null): string | null {
+  try {
+    const doc = decodeSignedRefs(stored.doc);
+    if (!idEquals(doc.signer, stored.signer) || doc.seq !== stored.seq)
+      return 'filed under another signer or sequence number';
+    if (repoId && !idEquals(doc.repo, repoId)) return 'for another repository';
+    return null;
+  } catch (err) {
+    if (!isShoalError(err)) throw err;
+    if (err.code === 'UNSUPPORTED_FORMAT') return null;
+    return err.message.replace(/^signed refs: /, '');
+  }
 }

@@ -7,15 +7,13 @@
 import {
   decodeCommit,
   decodeIndexNode,
-  decodeSignedRefs,
   decodeTree,
   fromHex,
-  idEquals,
-  isShoalError,
   type ObjectId,
   ShoalError,
 } from '../core/index.ts';
 import { compactPacks, LiveSet, type Repository } from '../store/index.ts';
+import { refsDocProblem } from './fsck.ts';
 import { mergeStateCommits } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
 
@@ -171,33 +169,21 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
 }
 
 /**
- * Signed refs documents that no longer verify (as fsck checks them: signature, signer and
- * sequence they are filed under, repository): nothing serves or uses them, and a peer that signed
- * one may never send it again. Dropped (counted only, with dryRun). A document in a format newer
- * than this shoal knows is kept: a newer shoal reads it.
+ * Signed refs documents that no longer verify (refsDocProblem, as fsck reports them): nothing
+ * serves or uses them, and a peer that signed one may never send it again. Dropped (counted
+ * only, with dryRun).
  */
 function dropDamagedRefsDocs(repo: Repository, dryRun: boolean): number {
-  const repoId = repo.meta('repo-id');
-  const damaged = (stored: { signer: Uint8Array; seq: number; doc: Uint8Array }): boolean => {
-    try {
-      const doc = decodeSignedRefs(stored.doc);
-      return (
-        !idEquals(doc.signer, stored.signer) ||
-        doc.seq !== stored.seq ||
-        (repoId !== undefined && !idEquals(doc.repo, fromHex(repoId)))
-      );
-    } catch (err) {
-      return !isShoalError(err, 'UNSUPPORTED_FORMAT');
-    }
-  };
+  const hex = repo.meta('repo-id');
+  const repoId = hex ? fromHex(hex) : null;
   let dropped = 0;
   for (const current of repo.signedRefs.all()) {
     const previous = repo.signedRefs.previous(current.signer);
-    if (previous && damaged(previous)) {
+    if (previous && refsDocProblem(previous, repoId)) {
       dropped++;
       if (!dryRun) repo.signedRefs.forgetPrevious(current.signer);
     }
-    if (damaged(current)) {
+    if (refsDocProblem(current, repoId)) {
       dropped++;
       if (!dryRun) repo.signedRefs.forget(current.signer);
     }

@@ -24,10 +24,14 @@ export function ancestors(objects: ObjectStore, start: ObjectId): Set<string> {
 
 /** Whether `a` is `b` or one of its ancestors. */
 export function isAncestor(objects: ObjectStore, a: ObjectId, b: ObjectId): boolean {
-  if (idEquals(a, b)) return true;
+  return isAncestorOfAny(objects, a, [b]);
+}
+
+/** Whether `a` is one of `tips` or an ancestor of one: one walk, each commit visited once. */
+export function isAncestorOfAny(objects: ObjectStore, a: ObjectId, tips: ObjectId[]): boolean {
   const target = toHex(a);
   const seen = new Set<string>();
-  const stack = [b];
+  const stack = [...tips];
   while (stack.length > 0) {
     const id = stack.pop()!;
     const key = toHex(id);

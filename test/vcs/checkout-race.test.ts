@@ -22,6 +22,42 @@ function editOnce(write: () => void): { onProgress: () => void; done: () => bool
   };
 }
 
+type Files = Record<string, string | Uint8Array>;
+
+/**
+ * A merge of branch `feature` into main, each side changing `files` from `base`, run with the
+ * user saving `path` as `edit` the first time the merge reports writing (aaa.bin, which sorts
+ * first, is what it writes then).
+ */
+async function mergeWithEdit(
+  f: ReturnType<typeof fixture>,
+  sides: { base: Files; theirs: Files; ours: Files },
+  path: string,
+  edit: string,
+) {
+  const write = (files: Files) => {
+    for (const [p, c] of Object.entries(files)) f.write(p, c);
+  };
+  write(sides.base);
+  await f.commitAll('base');
+  await createBranch(f.repo, 'feature', f.repo.refs.headCommit()!);
+  await switchBranch(f.repo, 'feature');
+  write(sides.theirs);
+  const theirs = await f.commitAll('theirs');
+  await switchBranch(f.repo, 'main');
+  write(sides.ours);
+  await f.commitAll('ours');
+  const saved = editOnce(() => f.write(path, edit));
+  const r = await merge(f.repo, theirs, {
+    name: 'feature',
+    identity: IDENTITY,
+    authorName: 'tester',
+    onProgress: saved.onProgress,
+  });
+  assert.ok(saved.done(), 'the edit was made during the merge');
+  return r;
+}
+
 test('checkout: an edit saved while earlier files are written is kept, and the checkout completes', async (t) => {
   const f = fixture(t);
   f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
@@ -49,27 +85,16 @@ test('checkout: an edit saved while earlier files are written is kept, and the c
 
 test('merge: an edit saved while the merge writes is kept; the merge commit has the merged content', async (t) => {
   const f = fixture(t);
-  f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
-  f.write('other.txt', 'base\n');
-  f.write('mine.txt', 'base\n');
-  await f.commitAll('base');
-  await createBranch(f.repo, 'feature', f.repo.refs.headCommit()!);
-  await switchBranch(f.repo, 'feature');
-  f.write('aaa.bin', noise(3 * 1024 * 1024, 2));
-  f.write('other.txt', 'theirs\n');
-  const theirs = await f.commitAll('theirs');
-  await switchBranch(f.repo, 'main');
-  f.write('mine.txt', 'ours\n');
-  await f.commitAll('ours');
-
-  const edit = editOnce(() => f.write('other.txt', 'my unsaved work\n'));
-  const r = await merge(f.repo, theirs, {
-    name: 'feature',
-    identity: IDENTITY,
-    authorName: 'tester',
-    onProgress: edit.onProgress,
-  });
-  assert.ok(edit.done());
+  const r = await mergeWithEdit(
+    f,
+    {
+      base: { 'aaa.bin': noise(3 * 1024 * 1024, 1), 'other.txt': 'base\n', 'mine.txt': 'base\n' },
+      theirs: { 'aaa.bin': noise(3 * 1024 * 1024, 2), 'other.txt': 'theirs\n' },
+      ours: { 'mine.txt': 'ours\n' },
+    },
+    'other.txt',
+    'my unsaved work\n',
+  );
   assert.equal(r.outcome, 'merged');
   assert.deepEqual(r.kept, ['other.txt']);
   assert.equal(readFileSync(join(f.dir, 'other.txt'), 'utf8'), 'my unsaved work\n');
@@ -133,26 +158,16 @@ test('a directory that becomes a file, a file in it edited during the move: kept
 
 test('merge: a conflicted file saved while the merge writes others keeps the edit, not the markers', async (t) => {
   const f = fixture(t);
-  f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
-  f.write('c.txt', 'a\nb\nc\n');
-  await f.commitAll('base');
-  await createBranch(f.repo, 'feature', f.repo.refs.headCommit()!);
-  await switchBranch(f.repo, 'feature');
-  f.write('aaa.bin', noise(3 * 1024 * 1024, 2));
-  f.write('c.txt', 'a\ntheirs\nc\n');
-  const theirs = await f.commitAll('theirs');
-  await switchBranch(f.repo, 'main');
-  f.write('c.txt', 'a\nours\nc\n');
-  await f.commitAll('ours');
-
-  const edit = editOnce(() => f.write('c.txt', 'my unsaved work\n'));
-  const r = await merge(f.repo, theirs, {
-    name: 'feature',
-    identity: IDENTITY,
-    authorName: 'tester',
-    onProgress: edit.onProgress,
-  });
-  assert.ok(edit.done());
+  const r = await mergeWithEdit(
+    f,
+    {
+      base: { 'aaa.bin': noise(3 * 1024 * 1024, 1), 'c.txt': 'a\nb\nc\n' },
+      theirs: { 'aaa.bin': noise(3 * 1024 * 1024, 2), 'c.txt': 'a\ntheirs\nc\n' },
+      ours: { 'c.txt': 'a\nours\nc\n' },
+    },
+    'c.txt',
+    'my unsaved work\n',
+  );
   assert.equal(r.outcome, 'conflicts');
   assert.deepEqual(r.kept, ['c.txt']);
   assert.deepEqual(
