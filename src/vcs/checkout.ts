@@ -8,7 +8,7 @@ import { setImmediate as yieldToOthers } from 'node:timers/promises';
 import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError, toHex } from '../core/index.ts';
 import { outsideRead, type Repository, readTransaction, type StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
-import { mapWriteError, writeContent, writeSymlink } from './content.ts';
+import { ChangedMeanwhile, mapWriteError, writeContent, writeSymlink } from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { isAncestorOfAny } from './merge-base.ts';
 import { assertNoMerge } from './merge-state.ts';
@@ -423,12 +423,23 @@ export async function moveWorktree(
             }
           }
         }
+        // What is at the path now, before it is checked: writing a large file takes seconds, and
+        // the path must still be so when the new file replaces it.
+        const found = opts.force ? undefined : lstatOrNull(join(repo.root, p));
         if (await changedMeanwhile(m)) {
           await index.put({ ...t, stamp: null }, null);
           continue;
         }
         // A directory in the way (emptied above if the move removed what it held) goes with it.
-        const stat = await writeWorkingFile(repo, t, readyDirs, onBytes);
+        let stat: WrittenStat | null;
+        try {
+          stat = await writeWorkingFile(repo, t, readyDirs, onBytes, found);
+        } catch (err) {
+          if (!(err instanceof ChangedMeanwhile)) throw err;
+          kept.add(p);
+          await index.put({ ...t, stamp: null }, null);
+          continue;
+        }
         await index.put({ ...t, stamp: null }, stat);
         written.push(p);
       }
@@ -460,6 +471,7 @@ export async function writeWorkingFile(
   t: FlatEntry,
   readyDirs: Set<string>,
   onBytes?: (n: number) => void,
+  found?: BigIntStats | null,
 ): Promise<WrittenStat | null> {
   const abs = join(repo.root, t.path);
   let stat: BigIntStats | null;
@@ -480,6 +492,8 @@ export async function writeWorkingFile(
       stat = await writeContent(repo.objects, t, abs, t.executable, {
         onBytes,
         replaces: there !== null && !there.isDirectory(),
+        stillAsFound:
+          found === undefined || found?.isDirectory() ? undefined : () => unchangedSince(abs, found),
       });
     }
   } catch (err) {
@@ -497,6 +511,16 @@ export type WrittenStat = Pick<BigIntStats, 'mtimeNs' | 'size' | 'ino'>;
 
 function sameStat(a: WrittenStat, b: WrittenStat): boolean {
   return a.mtimeNs === b.mtimeNs && a.size === b.size && a.ino === b.ino;
+}
+
+/**
+ * Whether the path is as `found` saw it (null: nothing there). ctime counts here: any write or
+ * rename by someone else sets it, and nothing but this process's own rename could have.
+ */
+function unchangedSince(abs: string, found: BigIntStats | null): boolean {
+  const now = lstatOrNull(abs);
+  if (!now || !found) return now === found;
+  return sameStat(now, found) && now.ctimeNs === found.ctimeNs && now.mode === found.mode;
 }
 
 /**

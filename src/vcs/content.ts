@@ -201,6 +201,20 @@ export interface WriteOptions {
    * it modified and `restore` brings it back.
    */
   replaces?: boolean;
+  /**
+   * Asked just before the written file replaces `abs`. False means someone changed the path
+   * while the file was being written (a large one takes seconds): the temporary is removed,
+   * `abs` is left as it is, and writeContent throws ChangedMeanwhile.
+   */
+  stillAsFound?: () => boolean;
+}
+
+/** What writeContent throws when `stillAsFound` said no: nothing was written at the path. */
+export class ChangedMeanwhile extends Error {
+  constructor(abs: string) {
+    super(`'${abs}' changed while its new content was being written`);
+    this.name = 'ChangedMeanwhile';
+  }
 }
 
 /**
@@ -225,7 +239,14 @@ export async function writeContent(
     mapWriteError(err, abs);
   }
   writing.add(tmp);
-  const file: TempFile = { fd, tmp, abs, closed: false, replaces: opts.replaces === true };
+  const file: TempFile = {
+    fd,
+    tmp,
+    abs,
+    closed: false,
+    replaces: opts.replaces === true,
+    stillAsFound: opts.stillAsFound,
+  };
   if (ref.size < DURABLE_FILE) return writeSmall(objects, ref, file, executable, onBytes);
   let out: FileAppender | null = null;
   // A large file is flushed while it is still being written, one fdatasync at a time in the
@@ -278,6 +299,7 @@ interface TempFile {
   abs: string;
   closed: boolean;
   replaces: boolean; // see WriteOptions
+  stillAsFound: (() => boolean) | undefined; // see WriteOptions
 }
 
 /** Give the written temporary its mode (and with `durable` an fsync), then rename it into place. */
@@ -287,6 +309,7 @@ function install(file: TempFile, executable: boolean, durable: boolean): BigIntS
   const stat = fstatSync(file.fd, { bigint: true });
   file.closed = true;
   closeSync(file.fd);
+  if (file.stillAsFound && !file.stillAsFound()) throw new ChangedMeanwhile(file.abs);
   if (file.replaces && !durable) {
     try {
       unlinkSync(file.abs);
@@ -306,6 +329,7 @@ function abandon(file: TempFile, err: unknown): never {
   }
   rmSync(file.tmp, { force: true });
   writing.delete(file.tmp);
+  if (err instanceof ChangedMeanwhile) throw err;
   mapWriteError(err, file.abs);
 }
 

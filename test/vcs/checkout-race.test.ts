@@ -3,7 +3,7 @@
 // kept, the move goes on, and the file shows as changed against the new commit.
 
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkout, createBranch, merge, status, switchBranch } from '../../src/vcs/index.ts';
@@ -81,6 +81,42 @@ test('checkout: an edit saved while earlier files are written is kept, and the c
   const st = await status(f.repo);
   assert.deepEqual(st.unstaged, [{ path: 'other.txt', change: 'modified' }]);
   assert.deepEqual(st.staged, []);
+});
+
+test('checkout: a file saved while its own new content is written is kept, and no temporary is left', async (t) => {
+  const f = fixture(t);
+  f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
+  const base = await f.commitAll('base');
+  f.write('aaa.bin', noise(3 * 1024 * 1024, 2));
+  const next = await f.commitAll('next');
+  await checkout(f.repo, base);
+  // The first progress report comes after the first chunks of aaa.bin went to its temporary.
+  const edit = editOnce(() => f.write('aaa.bin', 'my unsaved work\n'));
+  const r = await checkout(f.repo, next, { onProgress: edit.onProgress });
+  assert.ok(edit.done(), 'the edit was made while aaa.bin was written');
+  assert.deepEqual(r.kept, ['aaa.bin']);
+  assert.equal(readFileSync(join(f.dir, 'aaa.bin'), 'utf8'), 'my unsaved work\n');
+  assert.deepEqual(
+    readdirSync(f.dir).filter((n) => n !== '.shoal'),
+    ['aaa.bin'],
+  );
+  assert.equal(Buffer.compare(f.repo.refs.headCommit()!, next), 0);
+  const st = await status(f.repo);
+  assert.deepEqual(st.unstaged, [{ path: 'aaa.bin', change: 'modified' }]);
+});
+
+test('checkout: a file created where a new one is being written is kept', async (t) => {
+  const f = fixture(t);
+  f.write('base.txt', 'base\n');
+  const base = await f.commitAll('base');
+  f.write('new.bin', noise(3 * 1024 * 1024, 3));
+  const next = await f.commitAll('next');
+  await checkout(f.repo, base);
+  const edit = editOnce(() => f.write('new.bin', 'mine\n'));
+  const r = await checkout(f.repo, next, { onProgress: edit.onProgress });
+  assert.ok(edit.done());
+  assert.deepEqual(r.kept, ['new.bin']);
+  assert.equal(readFileSync(join(f.dir, 'new.bin'), 'utf8'), 'mine\n');
 });
 
 test('merge: an edit saved while the merge writes is kept; the merge commit has the merged content', async (t) => {
