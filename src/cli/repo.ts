@@ -2,8 +2,9 @@
 
 import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
-import { type KeyPair, ShoalError } from '../core/index.ts';
+import { type KeyPair, type ObjectId, ShoalError } from '../core/index.ts';
 import { globalConfigFile, loadIdentity, Repository, readConfigValue } from '../store/index.ts';
+import { resolveRev } from '../vcs/index.ts';
 import type { Context } from './context.ts';
 
 export async function withRepo<T>(ctx: Context, fn: (repo: Repository) => Promise<T> | T): Promise<T> {
@@ -50,4 +51,9 @@ export function authorName(repo: Repository, explicit?: string): string {
     if (name) return name;
   } catch {}
   return userInfo().username;
+}
+
+/** resolveRev, warning on stderr when the name stands for more than one ref. */
+export function revOf(ctx: Context, repo: Repository, rev: string): ObjectId {
+  return resolveRev(repo, rev, ctx.json ? undefined : (message) => ctx.err(`warning: ${message}`));
 }

@@ -4,12 +4,16 @@
 import { decodeCommit, isHexPrefix, type ObjectId, ShoalError } from '../core/index.ts';
 import type { Repository } from '../store/index.ts';
 
-export function resolveRev(repo: Repository, rev: string): ObjectId {
+/**
+ * The commit `rev` names. `warn` hears when a name stands for more than one ref (a branch and a
+ * tag both called `v1`): the first in refNamesFor's order is used, as in git, which warns too.
+ */
+export function resolveRev(repo: Repository, rev: string, warn?: (message: string) => void): ObjectId {
   const m = /^(.*?)((?:~\d*|\^\d*)*)$/.exec(rev);
   const base = m?.[1] ?? rev;
   const suffix = m?.[2] ?? '';
   if (base === '') throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}'`);
-  let id = resolveBase(repo, base, rev);
+  let id = resolveBase(repo, base, rev, warn);
   const parent = (nth: number): ObjectId => {
     const p = decodeCommit(repo.objects.read(id, 'commit')).parents[nth - 1];
     if (p) return p;
@@ -47,16 +51,34 @@ export function refNamesFor(name: string): string[] {
   ];
 }
 
-function resolveBase(repo: Repository, base: string, rev: string): ObjectId {
+const REF_KIND: Record<string, string> = {
+  heads: 'a branch',
+  tags: 'a tag',
+  remotes: 'a remote-tracking branch',
+};
+
+function resolveBase(
+  repo: Repository,
+  base: string,
+  rev: string,
+  warn?: (message: string) => void,
+): ObjectId {
   if (base === 'HEAD' || base === '@') {
     const id = repo.refs.headCommit();
     if (!id)
       throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}': the current branch has no commits yet`);
     return id;
   }
-  for (const ref of refNamesFor(base)) {
-    const id = repo.refs.get(ref);
-    if (id) return id;
+  const found = refNamesFor(base).filter((ref, i, all) => all.indexOf(ref) === i && repo.refs.get(ref));
+  if (found.length > 0) {
+    if (found.length > 1 && warn) {
+      const kinds = found.map((ref) => REF_KIND[ref.split('/')[1]!]!);
+      const spelt = found.slice(1).map((ref) => ref.slice('refs/'.length));
+      warn(
+        `'${base}' names ${kinds.join(' and ')}: ${kinds[0]!.replace(/^a /, 'the ')} is used (${spelt.join(', ')} for the other${spelt.length > 1 ? 's' : ''})`,
+      );
+    }
+    return repo.refs.get(found[0]!)!;
   }
   const hex = base.toLowerCase(); // ids are printed in lower case; upper case names them too, as in git
   if (isHexPrefix(hex)) {

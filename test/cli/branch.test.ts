@@ -172,6 +172,29 @@ test('a commit made on a detached HEAD: leaving it is warned about, and reflog H
   assert.doesNotMatch(r.ok(['switch', 'main']).stderr, /warning/);
 });
 
+test('a name that is both a branch and a tag: the branch is used, with a warning naming the other', (t) => {
+  const r = newRepo(t);
+  r.write('f', '1\n');
+  const one = r.commit('one');
+  r.ok(['tag', 'v1']);
+  r.write('f', '2\n');
+  const two = r.commit('two');
+  r.ok(['branch', 'v1']);
+  const shown = r.ok(['log', '-n', '1', '--oneline', 'v1']);
+  assert.match(shown.stdout, new RegExp(`^${two.slice(0, 12)} `));
+  assert.equal(
+    shown.stderr,
+    "warning: 'v1' names a branch and a tag: the branch is used (tags/v1 for the other)\n",
+  );
+  // Spelt out, each is reached without a warning.
+  const tagged = r.ok(['log', '-n', '1', '--oneline', 'tags/v1']);
+  assert.match(tagged.stdout, new RegExp(`^${one.slice(0, 12)} `));
+  assert.equal(tagged.stderr, '');
+  // A name that stands for one ref says nothing; --json output has no warning either.
+  assert.equal(r.ok(['show', 'main']).stderr, '');
+  assert.equal(r.run(['show', '--json', 'v1']).stderr, '');
+});
+
 test('switch: moves the working tree, -c creates, refuses to overwrite local changes', (t) => {
   const r = newRepo(t);
   r.write('a.txt', 'main\n');

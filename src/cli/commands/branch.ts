@@ -1,9 +1,9 @@
 // shoal branch [--json] | branch <name> [<rev>] | branch -d|-D <name>: list, create, delete.
 import { toHex } from '../../core/index.ts';
-import { assertRefName, createBranch, deleteBranch, listBranches, resolveRev } from '../../vcs/index.ts';
+import { assertRefName, createBranch, deleteBranch, listBranches } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal branch [--json] | shoal branch <name> [<rev>] | shoal branch (-d | -D) <name>';
 
@@ -39,7 +39,7 @@ export const command: Command = {
       }
       if (positionals.length > 2) usage(USAGE);
       assertRefName(positionals[0]!, 'branch');
-      const at = resolveRev(repo, positionals[1] ?? 'HEAD');
+      const at = revOf(ctx, repo, positionals[1] ?? 'HEAD');
       const b = await createBranch(repo, positionals[0]!, at);
       if (ctx.json) ctx.emit({ name: b.name, id: toHex(b.id), current: b.current });
       else ctx.out(`created branch '${b.name}' at ${toHex(b.id).slice(0, 12)}`);

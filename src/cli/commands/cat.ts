@@ -1,10 +1,10 @@
 // shoal cat <rev>:<path>: one file's bytes on stdout, streamed and verified chunk by chunk.
 import { once } from 'node:events';
 import { ShoalError } from '../../core/index.ts';
-import { commitTree, contentChunks, lookup, repoPath, resolveRev, splitRevPath } from '../../vcs/index.ts';
+import { commitTree, contentChunks, lookup, repoPath, splitRevPath } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal cat <rev>:<path>';
 
@@ -21,7 +21,7 @@ export const command: Command = {
       const spec = splitRevPath(positionals[0]!);
       const { rev } = spec;
       const path = spec.fromCwd ? repoPath(repo.root, ctx.cwd, spec.path) : spec.path;
-      const entry = lookup(repo.objects, commitTree(repo.objects, resolveRev(repo, rev)), path);
+      const entry = lookup(repo.objects, commitTree(repo.objects, revOf(ctx, repo, rev)), path);
       if (!entry || (spec.dirOnly && entry.kind !== 'dir'))
         throw new ShoalError(
           'PATH_NOT_FOUND',

@@ -1,11 +1,11 @@
 // shoal checkout <rev>: materialise a commit into the working tree.
 import { ShoalError, toHex } from '../../core/index.ts';
-import { checkout, resolveRev } from '../../vcs/index.ts';
+import { checkout } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural, quotePath } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal checkout [--force] <rev>';
 
@@ -28,7 +28,7 @@ export const command: Command = {
         );
       if (positionals.length !== 1) usage(USAGE);
       const rev = positionals[0]!;
-      const id = resolveRev(repo, rev);
+      const id = revOf(ctx, repo, rev);
       // `checkout HEAD` (with --force: throw local changes away) stays on the branch, as in git.
       const head = rev === 'HEAD' ? repo.refs.head() : undefined;
       const branch =

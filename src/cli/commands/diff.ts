@@ -1,11 +1,11 @@
 // shoal diff [--cached] [--stat] [<rev> [<rev>]] [-- <path>...]: changes between the index and
 // the working tree, a commit and the working tree (or the index, with --cached), or two commits.
 import { toHex } from '../../core/index.ts';
-import { type DiffEnd, diff, type FileDiff, repoPath, resolveRev } from '../../vcs/index.ts';
+import { type DiffEnd, diff, type FileDiff, repoPath } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, plural, quoteChangedPath, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal diff [--cached] [--stat] [--json] [<rev> [<rev>]] [-- <path>...]';
 
@@ -48,7 +48,7 @@ export const command: Command = {
       const { values, positionals } = parse(dash >= 0 ? args.slice(0, dash) : args, OPTIONS, USAGE);
       const cached = values.cached === true || values.staged === true;
       if (positionals.length > 2 || (cached && positionals.length > 1)) usage(USAGE);
-      const rev = (r: string): DiffEnd => ({ commit: resolveRev(repo, r) });
+      const rev = (r: string): DiffEnd => ({ commit: revOf(ctx, repo, r) });
       let from: DiffEnd;
       let to: DiffEnd;
       if (positionals.length === 2) {

@@ -1,11 +1,11 @@
 // shoal log [--oneline] [--graph] [-n <N>] [--json] [<rev>]: history, newest first.
 import { ShoalError, toHex } from '../../core/index.ts';
-import { log, resolveRev, topoLog } from '../../vcs/index.ts';
+import { log, topoLog } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatTime } from '../format.ts';
 import { GraphRenderer } from '../graph.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal log [--oneline] [--graph] [-n <N>] [--json] [<rev>]';
 
@@ -36,7 +36,7 @@ export const command: Command = {
         else ctx.out('no commits yet');
         return 0;
       }
-      const start = resolveRev(repo, positionals[0] ?? 'HEAD');
+      const start = revOf(ctx, repo, positionals[0] ?? 'HEAD');
       const entries = [...(values.graph ? topoLog : log)(repo, [start], limit)];
       if (ctx.json) {
         ctx.emit(

@@ -1,10 +1,10 @@
 // shoal ls [<rev>] [<path>] [--json]: the files of a commit with size and content id.
 import { isShoalError, ShoalError, toHex } from '../../core/index.ts';
-import { commitTree, flatten, lookup, repoPath, resolveRev } from '../../vcs/index.ts';
+import { commitTree, flatten, lookup, repoPath } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal ls [<rev>] [<path>] [--json]';
 
@@ -24,7 +24,7 @@ export const command: Command = {
       let [rev, given] = [positionals[0] ?? 'HEAD', positionals[1]];
       let commit: Uint8Array;
       try {
-        commit = resolveRev(repo, rev);
+        commit = revOf(ctx, repo, rev);
       } catch (err) {
         if (!isShoalError(err, 'UNKNOWN_REV') || positionals.length !== 1) throw err;
         const asPath = repoPath(repo.root, ctx.cwd, rev);

@@ -7,13 +7,12 @@ import {
   type MergeResult,
   merge,
   readMergeState,
-  resolveRev,
 } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural, quotePath } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
-import { authorName, identity, withRepo } from '../repo.ts';
+import { authorName, identity, revOf, withRepo } from '../repo.ts';
 import { warnKept } from './checkout.ts';
 
 const USAGE = 'shoal merge <branch> [-m <message>] | shoal merge (--continue | --abort | --quit)';
@@ -97,7 +96,7 @@ export const command: Command = {
       }
       if (positionals.length !== 1) usage(USAGE);
       const name = positionals[0]!;
-      const theirs = resolveRev(repo, name);
+      const theirs = revOf(ctx, repo, name);
       const progress = ctx.progress('merge');
       let r: MergeResult;
       try {

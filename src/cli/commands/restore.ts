@@ -1,10 +1,10 @@
 // shoal restore [--source <rev>] <path>...: overwrite working files with staged or committed content.
-import { resolveRev, restore, unstage } from '../../vcs/index.ts';
+import { restore, unstage } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal restore [--source <rev>] [--staged] <path>...';
 
@@ -22,7 +22,7 @@ export const command: Command = {
       removeTemporariesOnInterrupt(ctx);
       const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length === 0) usage(USAGE);
-      const source = values.source === undefined ? undefined : resolveRev(repo, values.source as string);
+      const source = values.source === undefined ? undefined : revOf(ctx, repo, values.source as string);
       if (values.staged) {
         // The index from HEAD (or --source); the working tree is left as it is.
         const r = await unstage(repo, { cwd: ctx.cwd, paths: positionals, source });

@@ -1,10 +1,10 @@
 // shoal show <rev> [--json]: a commit's metadata and the paths it changed.
 import { decodeCommit, toHex, verifyCommit } from '../../core/index.ts';
-import { commitTree, diffTrees, findRenames, resolveRev } from '../../vcs/index.ts';
+import { commitTree, diffTrees, findRenames } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, formatTime, quoteChangedPath } from '../format.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal show [<rev>] [--json]';
 
@@ -19,7 +19,7 @@ export const command: Command = {
     withRepo(ctx, (repo) => {
       const { positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 1) usage(USAGE);
-      const id = resolveRev(repo, positionals[0] ?? 'HEAD');
+      const id = revOf(ctx, repo, positionals[0] ?? 'HEAD');
       const c = decodeCommit(repo.objects.read(id, 'commit'));
       const parentTree = c.parents[0] ? commitTree(repo.objects, c.parents[0]) : undefined;
       // Renames paired as diff pairs them: the same content deleted at one path, added at another.

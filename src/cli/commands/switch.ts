@@ -1,11 +1,11 @@
 // shoal switch <branch> | switch -c <new-branch> [<start>]: move HEAD (and the working tree).
 import { toHex } from '../../core/index.ts';
-import { assertRefName, resolveRev, switchBranch } from '../../vcs/index.ts';
+import { assertRefName, switchBranch } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 import { warnKept, warnLeftBehind } from './checkout.ts';
 
 const USAGE = 'shoal switch [--force] <branch> | shoal switch -c <new-branch> [<start>]';
@@ -26,7 +26,7 @@ export const command: Command = {
       const create = values.create === true;
       if (positionals.length === 0 || positionals.length > (create ? 2 : 1)) usage(USAGE);
       if (create) assertRefName(positionals[0]!, 'branch');
-      const startPoint = positionals[1] === undefined ? undefined : resolveRev(repo, positionals[1]);
+      const startPoint = positionals[1] === undefined ? undefined : revOf(ctx, repo, positionals[1]);
       const progress = ctx.progress('switch');
       let r: Awaited<ReturnType<typeof switchBranch>>;
       try {

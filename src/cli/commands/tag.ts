@@ -1,9 +1,9 @@
 // shoal tag [--json] | tag <name> [<rev>] [-m <msg>] [-f] | tag -d <name>: list, create, delete.
 import { toHex } from '../../core/index.ts';
-import { assertRefName, createTag, deleteTag, listTags, resolveRev } from '../../vcs/index.ts';
+import { assertRefName, createTag, deleteTag, listTags } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
-import { authorName, withRepo } from '../repo.ts';
+import { authorName, revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal tag [--json] | shoal tag <name> [<rev>] [-m <message>] [-f] | shoal tag -d <name>';
 
@@ -38,7 +38,7 @@ export const command: Command = {
       }
       if (positionals.length > 2) usage(USAGE);
       assertRefName(positionals[0]!, 'tag');
-      const at = resolveRev(repo, positionals[1] ?? 'HEAD');
+      const at = revOf(ctx, repo, positionals[1] ?? 'HEAD');
       const message = values.message as string | undefined;
       const t = await createTag(repo, positionals[0]!, at, {
         message,

@@ -1,11 +1,11 @@
 // shoal verify [<rev>] [--json]: check every commit signature in the history.
 import { toHex, verifyCommit } from '../../core/index.ts';
 import { peerIdFromPublicKeyBytes } from '../../net/index.ts';
-import { log, resolveRev } from '../../vcs/index.ts';
+import { log } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { plural } from '../format.ts';
 import type { Command } from '../main.ts';
-import { withRepo } from '../repo.ts';
+import { revOf, withRepo } from '../repo.ts';
 
 const USAGE = 'shoal verify [<rev>] [--json]';
 
@@ -19,7 +19,7 @@ export const command: Command = {
     withRepo(ctx, (repo) => {
       const { positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 1) usage(USAGE);
-      const start = resolveRev(repo, positionals[0] ?? 'HEAD');
+      const start = revOf(ctx, repo, positionals[0] ?? 'HEAD');
       const commits = [...log(repo, [start])].map(({ id, commit }) => ({
         id: toHex(id),
         author: commit.author.name,
