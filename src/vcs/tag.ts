@@ -45,20 +45,21 @@ export async function createTag(
   name: string,
   at: ObjectId,
   opts: { message?: string; author?: string; force?: boolean; time?: number } = {},
-): Promise<TagInfo> {
+): Promise<TagInfo & { previous: ObjectId | null }> {
   assertRefName(name, 'tag');
   return repo.withWriteLock(() => {
     const ref = `${TAG_PREFIX}${name}`;
+    const previous = repo.refs.get(ref) ?? null; // what --force replaces
     const ok = repo.refs.update(ref, at, `tag: ${toHex(at)}`, opts.force ? undefined : null);
     if (!ok) throw new ShoalError('ALREADY_EXISTS', `tag '${name}' already exists`, { name });
     const key = `${MESSAGE_KEY}${name}`;
     if (opts.message !== undefined) {
       const n: TagNote = { message: opts.message, time: opts.time ?? Date.now(), author: opts.author ?? '' };
       repo.setMeta(key, JSON.stringify(n));
-      return { name, id: at, ...n };
+      return { name, id: at, ...n, previous };
     }
     repo.db.prepare('DELETE FROM meta WHERE key = ?').run(key);
-    return { name, id: at, message: null, time: null, author: null };
+    return { name, id: at, message: null, time: null, author: null, previous };
   });
 }
 

@@ -257,8 +257,17 @@ test('tag: create with and without a message, list, delete', (t) => {
   );
   assert.equal(tags[1]!.id, first);
   r.fails(['tag', 'v1'], 'ALREADY_EXISTS');
-  r.ok(['tag', 'v1', '-f']);
+  const head = r.j<{ id: string }>(['show']).id;
+  assert.equal(
+    r.ok(['tag', 'v1', '-f']).stdout,
+    `updated tag 'v1' to ${head.slice(0, 12)} (was ${first.slice(0, 12)})\n`,
+  );
   assert.match(r.ok(['log', '--oneline', 'v1']).stdout, /second/);
+  const again = r.j<{ id: string; previous: string | null }>(['tag', 'v1', '-f', first]);
+  assert.deepEqual([again.id, again.previous], [first, head]);
+  assert.equal(r.j<{ previous: string | null }>(['tag', 'v2']).previous, null);
+  r.ok(['tag', '-d', 'v2']);
+  r.ok(['tag', 'v1', '-f']);
   r.ok(['tag', '-d', 'v1']);
   r.fails(['tag', '-d', 'v1'], 'NOT_FOUND');
   assert.deepEqual(

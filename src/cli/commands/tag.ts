@@ -1,5 +1,5 @@
 // shoal tag [--json] | tag <name> [<rev>] [-m <msg>] [-f] | tag -d <name>: list, create, delete.
-import { toHex } from '../../core/index.ts';
+import { idEquals, toHex } from '../../core/index.ts';
 import { assertRefName, createTag, deleteTag, listTags } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
@@ -45,7 +45,11 @@ export const command: Command = {
         author: message === undefined ? undefined : authorName(repo),
         force: values.force === true,
       });
-      if (ctx.json) ctx.emit({ ...t, id: toHex(t.id) });
+      if (ctx.json) ctx.emit({ ...t, id: toHex(t.id), previous: t.previous && toHex(t.previous) });
+      else if (t.previous && !idEquals(t.previous, t.id))
+        ctx.out(
+          `updated tag '${t.name}' to ${toHex(t.id).slice(0, 12)} (was ${toHex(t.previous).slice(0, 12)})`,
+        );
       else ctx.out(`tagged ${toHex(t.id).slice(0, 12)} as '${t.name}'`);
       return 0;
     }),
