@@ -11,6 +11,7 @@ import {
   existsSync,
   openSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -322,6 +323,36 @@ test('daemon status looks again: a shared repository deleted since is reported s
   );
   // -q keeps the report: it is what status is for.
   assert.match(ok(config, ['daemon', 'status', '-q']).stdout, /^shoal daemon is running/);
+});
+
+test('daemon status reads shares.json again when it was changed by other means than share', (t) => {
+  const config = daemonUser(t);
+  const a = newRepo(t, { configDir: config });
+  const b = newRepo(t, { configDir: config });
+  for (const r of [a, b]) {
+    r.write('f.txt', r.dir);
+    r.commit('c');
+    r.ok(['share']);
+  }
+  startDaemon(t, config);
+  assert.deepEqual(
+    status(config)
+      .state.repos.map((r) => r.path)
+      .sort(),
+    [a.dir, b.dir].sort(),
+  );
+  // The list edited by hand (or restored from a backup): b left out, written anew as share does.
+  const file = join(config, 'shares.json');
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { repos: { path: string }[] };
+  doc.repos = doc.repos.filter((s) => s.path !== b.dir);
+  writeFileSync(`${file}.new`, JSON.stringify(doc));
+  renameSync(`${file}.new`, file);
+  const st = status(config).state;
+  assert.deepEqual(
+    st.repos.map((r) => r.path),
+    [a.dir],
+  );
+  assert.deepEqual(st.skipped, []);
 });
 
 test('daemon settings are checked when set', (t) => {
