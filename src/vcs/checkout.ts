@@ -222,6 +222,7 @@ async function riskAt(
   fromFiles: TreeReader | undefined,
   m: MovePath,
   clearDirs: Set<string>,
+  holdsTarget?: Map<string, FoundStat>,
 ): Promise<string | undefined> {
   const { path: p, head: h, target: t, staged: s } = m;
   // A file or symlink where the target needs a directory, unless this move deletes it (the
@@ -247,8 +248,13 @@ async function riskAt(
   // Nothing at the path: nothing of the user's to lose (as in git). This is also how a move
   // that was interrupted finds the files it had already removed.
   if (!work.stat) return undefined;
-  // A modified or untracked working file, unless it already holds exactly the target's content.
-  if ((await work.differs(s)) && (!t || (await work.differs({ ...t, stamp: null })))) return p;
+  // A modified or untracked working file, unless it already holds exactly the target's content
+  // (a move interrupted after writing it did that): `holdsTarget` then keeps what was found.
+  const changed = await work.differs(s);
+  const holds =
+    t !== undefined && (sameEntry(s, t) ? !changed : changed && !(await work.differs({ ...t, stamp: null })));
+  if (holds) holdsTarget?.set(p, foundStat(work.stat));
+  if (changed && !holds) return p;
   return undefined;
 }
 
@@ -313,6 +319,9 @@ export async function moveWorktree(
         fromTree !== undefined &&
         idEquals(before.tree, fromTree)));
   let bytesTotal: number | undefined;
+  // Paths the check found already holding the target's file, with their stat then: a move run
+  // again after an interruption does not read and write each of them once more.
+  const holdsTarget = new Map<string, FoundStat>();
   if (!opts.force) {
     const atRisk = new Set<string>();
     const clearDirs = new Set<string>();
@@ -322,7 +331,7 @@ export async function moveWorktree(
         await breathe();
         if (sameEntry(m.head, m.target)) continue;
         total += m.target?.size ?? 0;
-        const risk = await riskAt(repo, fromFiles, m, clearDirs);
+        const risk = await riskAt(repo, fromFiles, m, clearDirs, holdsTarget);
         if (risk !== undefined) atRisk.add(risk);
       }
     });
@@ -423,6 +432,12 @@ export async function moveWorktree(
             }
           }
         }
+        const held = holdsTarget.get(p);
+        if (held && unchangedSince(join(repo.root, p), held)) {
+          onBytes(t.size);
+          await index.put({ ...t, stamp: null }, { mtimeNs: held.mtimeNs, size: held.size, ino: held.ino });
+          continue;
+        }
         // What is at the path now, before it is checked: writing a large file takes seconds, and
         // the path must still be so when the new file replaces it.
         const found = opts.force ? undefined : lstatOrNull(join(repo.root, p));
@@ -513,11 +528,18 @@ function sameStat(a: WrittenStat, b: WrittenStat): boolean {
   return a.mtimeNs === b.mtimeNs && a.size === b.size && a.ino === b.ino;
 }
 
+/** What unchangedSince compares: kept for many paths, so not the whole stat. */
+type FoundStat = WrittenStat & Pick<BigIntStats, 'ctimeNs' | 'mode'>;
+
+function foundStat(st: BigIntStats): FoundStat {
+  return { mtimeNs: st.mtimeNs, size: st.size, ino: st.ino, ctimeNs: st.ctimeNs, mode: st.mode };
+}
+
 /**
  * Whether the path is as `found` saw it (null: nothing there). ctime counts here: any write or
  * rename by someone else sets it, and nothing but this process's own rename could have.
  */
-function unchangedSince(abs: string, found: BigIntStats | null): boolean {
+function unchangedSince(abs: string, found: FoundStat | null): boolean {
   const now = lstatOrNull(abs);
   if (!now || !found) return now === found;
   return sameStat(now, found) && now.ctimeNs === found.ctimeNs && now.mode === found.mode;

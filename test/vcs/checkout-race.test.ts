@@ -3,7 +3,7 @@
 // kept, the move goes on, and the file shows as changed against the new commit.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkout, createBranch, merge, status, switchBranch } from '../../src/vcs/index.ts';
@@ -117,6 +117,26 @@ test('checkout: a file created where a new one is being written is kept', async 
   assert.ok(edit.done());
   assert.deepEqual(r.kept, ['new.bin']);
   assert.equal(readFileSync(join(f.dir, 'new.bin'), 'utf8'), 'mine\n');
+});
+
+test('checkout run again after an interruption leaves the files it had already written as they are', async (t) => {
+  const f = fixture(t);
+  f.write('a.bin', noise(3 * 1024 * 1024, 1));
+  f.write('b.bin', noise(3 * 1024 * 1024, 2));
+  const base = await f.commitAll('base');
+  f.write('a.bin', noise(3 * 1024 * 1024, 3));
+  f.write('b.bin', noise(3 * 1024 * 1024, 4));
+  const next = await f.commitAll('next');
+  await checkout(f.repo, base);
+  // What a checkout killed after writing a.bin leaves: a.bin new, b.bin old, index and HEAD old.
+  f.write('a.bin', noise(3 * 1024 * 1024, 3));
+  const before = statSync(join(f.dir, 'a.bin'));
+  const r = await checkout(f.repo, next);
+  assert.deepEqual(r.written, ['b.bin']);
+  assert.equal(statSync(join(f.dir, 'a.bin')).ino, before.ino, 'a.bin was not written again');
+  assert.deepEqual(readFileSync(join(f.dir, 'b.bin')), Buffer.from(noise(3 * 1024 * 1024, 4)));
+  const st = await status(f.repo);
+  assert.deepEqual([st.staged, st.unstaged], [[], []]);
 });
 
 test('merge: an edit saved while the merge writes is kept; the merge commit has the merged content', async (t) => {
