@@ -34,6 +34,8 @@ const SLOTS = MAX_IN_FLIGHT + 1;
 const POOLED = 2;
 /** Lent bytes shorter than this are copied all the same: a piece of a writev costs more. */
 const LEND_MIN = 4096;
+/** Zeros are left as a hole from this many on (whole blocks only). */
+const HOLE_MIN = 64 * 1024;
 /** Pieces of one writev at most (Linux takes 1024). */
 const MAX_PIECES = 512;
 
@@ -127,6 +129,7 @@ export class FileAppender {
   private pieces: Uint8Array[] = [];
   private piecesFrom = 0;
   private lent = 0;
+  private zeros = 0; // appended by appendZeros, not placed yet
   private readonly inFlight: Promise<void>[] = [];
   private error: unknown = null;
   private released = false;
@@ -180,7 +183,7 @@ export class FileAppender {
 
   /** The file offset just past the last appended byte. */
   get position(): number {
-    return this.base + this.used + this.lent;
+    return this.base + this.used + this.lent + this.zeros;
   }
 
   /**
@@ -206,6 +209,7 @@ export class FileAppender {
         return;
       }
       this.check();
+      await this.placeZeros();
       if (this.used + n > SLOT_STRIDE) await this.submit();
       fill(this.buf, this.used);
       this.used += n;
@@ -227,6 +231,19 @@ export class FileAppender {
     });
     await Promise.all(writes);
     if (this.error) throw this.error;
+  }
+
+  /**
+   * Append `n` zero bytes. Zeros appended one after another are placed together when what
+   * follows is appended (or on flush), as a hole in the file where they cover whole blocks: a
+   * sparse file (a disk image) written back takes the space of its data, not of its size. The
+   * caller sets the file's size after `flush()` when it may end in a hole.
+   */
+  appendZeros(n: number): Promise<void> {
+    return this.serially(async () => {
+      this.check();
+      this.zeros += n;
+    });
   }
 
   /** Append a copy of `bytes`. */
@@ -252,6 +269,11 @@ export class FileAppender {
 
   private async appendNow(n: number, fill: (buf: Buffer, at: number) => void): Promise<void> {
     this.check();
+    await this.placeZeros();
+    await this.appendBytesNow(n, fill);
+  }
+
+  private async appendBytesNow(n: number, fill: (buf: Buffer, at: number) => void): Promise<void> {
     if (n > SLOT) {
       const big = Buffer.allocUnsafe(n);
       fill(big, 0);
@@ -264,8 +286,38 @@ export class FileAppender {
     if (this.used >= SLOT) await this.submit();
   }
 
+  /** Place the zeros appended since the last bytes: written up to block boundaries, a hole between. */
+  private async placeZeros(): Promise<void> {
+    const n = this.zeros;
+    if (n === 0) return;
+    this.zeros = 0;
+    const head = Math.min(n, (BLOCK - (this.position % BLOCK)) % BLOCK);
+    const whole = n - head - ((n - head) % BLOCK);
+    if (whole < HOLE_MIN) {
+      await this.writeZeros(n);
+      return;
+    }
+    await this.writeZeros(head);
+    // Everything before the hole goes to the kernel (the position is block-aligned now, so
+    // nothing is carried), and the next byte appended lands after it.
+    await this.submit();
+    this.base += whole;
+    await this.writeZeros(n - head - whole);
+  }
+
+  private async writeZeros(n: number): Promise<void> {
+    for (let left = n; left > 0; ) {
+      const k = Math.min(left, SLOT);
+      await this.appendBytesNow(k, (buf, at) => {
+        buf.fill(0, at, at + k);
+      });
+      left -= k;
+    }
+  }
+
   private async flushNow(): Promise<void> {
     this.check();
+    await this.placeZeros();
     await this.submit();
     // The partial last block, carried in the buffer, goes out through the page cache once every
     // direct write has completed, so the two never overlap (they could share a page where pages

@@ -10,6 +10,7 @@ import {
   fdatasync,
   fstatSync,
   fsyncSync,
+  ftruncateSync,
   openSync,
   readdirSync,
   renameSync,
@@ -19,7 +20,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { decodeIndexNode, type ObjectId, ShoalError, toHex } from '../core/index.ts';
+import { decodeIndexNode, hashChunk, idEquals, type ObjectId, ShoalError, toHex } from '../core/index.ts';
 import { FileAppender, type ObjectStore, processAlive } from '../store/index.ts';
 
 export interface ContentRef {
@@ -217,6 +218,21 @@ export class ChangedMeanwhile extends Error {
   }
 }
 
+/** Repeated chunks from this size on are looked at as possible zeros (see writeContent). */
+const HOLE_CHUNK_MIN = 64 * 1024;
+const zeroIds = new Map<number, ObjectId>();
+
+/** The id of a chunk of `size` zero bytes (a few sizes are remembered: runs of zeros cut alike). */
+function zeroChunkId(size: number): ObjectId {
+  let id = zeroIds.get(size);
+  if (!id) {
+    if (zeroIds.size >= 16) zeroIds.clear();
+    id = hashChunk(new Uint8Array(size));
+    zeroIds.set(size, id);
+  }
+  return id;
+}
+
 /**
  * Write a file's content to `abs` (temp file, then rename; large files fsynced first). Returns
  * the file's stat as this wrote it, taken before the rename.
@@ -272,12 +288,22 @@ export async function writeContent(
     // Large files go out with O_DIRECT where the filesystem allows (see FileAppender), from a
     // few reused buffers that keep memory flat however large the file is.
     out = new FileAppender(fd, tmp, 0, { direct: true });
+    let previous: ObjectId | null = null;
+    let holes = false;
     for (const leaf of contentLeaves(objects, ref)) {
-      await out.append(leaf.size, (buf, at) => objects.readChunkInto(leaf.id, leaf.size, buf, at));
+      // A chunk just like the one before is most likely zeros (a sparse file, a disk image):
+      // then it is left as a hole, and its id tells its bytes without reading them.
+      const repeated = previous !== null && idEquals(previous, leaf.id);
+      previous = leaf.id;
+      if (repeated && leaf.size >= HOLE_CHUNK_MIN && idEquals(leaf.id, zeroChunkId(leaf.size))) {
+        await out.appendZeros(leaf.size);
+        holes = true;
+      } else await out.append(leaf.size, (buf, at) => objects.readChunkInto(leaf.id, leaf.size, buf, at));
       onBytes?.(leaf.size);
       startSync(out.position);
     }
     await out.flush();
+    if (holes) ftruncateSync(fd, ref.size); // it may end in a hole
     // Released (every write settled) before the fd can close, on success or error alike.
     await out.release();
     await syncing;

@@ -3,10 +3,21 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeSync,
+} from 'node:fs';
 import { test } from 'node:test';
 import { BIN, json, shoalEnv } from '../helpers.ts';
-import { describe, newRepo, type TestRepo } from './repo-helpers.ts';
+import { describe, newRepo, sha256File, type TestRepo } from './repo-helpers.ts';
 
 // Generous: only there so that a command that blocks fails the test instead of hanging it.
 const HANG = 60_000;
@@ -183,4 +194,30 @@ test('a path too long to open is named as such by status and add, until .shoalig
   }
   repo.write('.shoalignore', `${level}/\n`);
   assert.deepEqual(repo.j<{ added: string[] }>(['add', '.']).added, ['.shoalignore', 'top.txt']);
+});
+
+test('a sparse file comes back from checkout and restore with its holes, not as megabytes of zeros', (t) => {
+  const r = newRepo(t);
+  // 64 MiB: runs of zeros around 3 MiB of data (a disk image, say), ending in zeros.
+  const file = r.path('disk.img');
+  const fd = openSync(file, 'w');
+  const data = randomBytes(3 * 1024 * 1024);
+  writeSync(fd, data, 0, data.length, 20 * 1024 * 1024 + 123);
+  ftruncateSync(fd, 64 * 1024 * 1024);
+  closeSync(fd);
+  const expected = sha256File(file);
+  r.commit('image');
+  for (const restoreWith of [
+    ['checkout', '--force', 'HEAD'],
+    ['restore', 'disk.img'],
+  ]) {
+    rmSync(file);
+    r.ok(restoreWith);
+    assert.equal(sha256File(file), expected, restoreWith.join(' '));
+    assert.equal(statSync(file).size, 64 * 1024 * 1024);
+    const allocated = statSync(file).blocks * 512;
+    assert.ok(allocated < 8 * 1024 * 1024, `${restoreWith.join(' ')}: ${allocated} bytes allocated`);
+  }
+  assert.match(r.ok(['status']).stdout, /nothing to commit/);
+  r.ok(['fsck']);
 });

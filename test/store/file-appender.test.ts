@@ -4,7 +4,17 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -74,7 +84,7 @@ for (const direct of [true, false]) {
 }
 
 for (const direct of [true, false]) {
-  test(`lent bytes land in order among copied ones, and are theirs again once written (direct ${direct})`, async () => {
+  test(`lent bytes land in order among copied ones and zeros, and are theirs again once written (direct ${direct})`, async () => {
     const path = join(dir, `lend-${direct}`);
     const fd = openSync(path, 'w+');
     const out = new FileAppender(fd, path, 0, { direct });
@@ -94,6 +104,11 @@ for (const direct of [true, false]) {
           expected.push(plain);
           await out.appendBytes(plain);
         }
+        if (n % 7 === 0) {
+          const run = n % 2 === 0 ? 300_000 : 3000; // with a hole, and too short for one
+          expected.push(Buffer.alloc(run));
+          await out.appendZeros(run);
+        }
         if (n % 9 === 0) {
           await out.lentWritten();
           for (const b of lentNow.splice(0)) b.fill(0xee); // the lender reuses its memory
@@ -106,6 +121,40 @@ for (const direct of [true, false]) {
     await out.release();
     closeSync(fd);
     assert.ok(readFileSync(path).equals(all));
+  });
+}
+
+for (const direct of [true, false]) {
+  test(`zeros land as zeros, whole blocks of long runs as holes, also at the end (direct ${direct})`, async () => {
+    const path = join(dir, `zeros-${direct}`);
+    const fd = openSync(path, 'w+');
+    const out = new FileAppender(fd, path, 0, { direct });
+    const expected: Buffer[] = [];
+    const data = async (n: number): Promise<void> => {
+      const b = randomBytes(n);
+      expected.push(b);
+      await out.appendBytes(b);
+    };
+    const zeros = async (n: number): Promise<void> => {
+      expected.push(Buffer.alloc(n));
+      await out.appendZeros(n);
+    };
+    await data(1000); // an unaligned start for the first run
+    for (let i = 0; i < 40; i++) await zeros(262_144); // one run of 10 MiB, placed as one hole
+    await data(77);
+    await zeros(5000); // too short for a hole
+    await data(4096);
+    await zeros(3 * 1024 * 1024 + 3);
+    await out.flush();
+    ftruncateSync(fd, out.position); // the file ends in a hole
+    const size = Buffer.concat(expected).length;
+    assert.equal(out.position, size);
+    await out.release();
+    closeSync(fd);
+    assert.ok(readFileSync(path).equals(Buffer.concat(expected)));
+    // Allocated: the data and the blocks at the edges of each run, far less than 13 MiB.
+    const allocated = statSync(path).blocks * 512;
+    assert.ok(allocated < 1024 * 1024, `${allocated} bytes allocated for a file of ${size}`);
   });
 }
 
