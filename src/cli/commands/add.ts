@@ -1,9 +1,10 @@
 // shoal add <path>...: stage files and directories.
 import { add } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
-import { formatBytes, quotePath } from '../format.ts';
+import { formatBytes } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
+import { warnUnreadable } from '../warnings.ts';
 
 const USAGE = 'shoal add [-f] <path>...';
 
@@ -36,8 +37,7 @@ export const command: Command = {
       }
       if (ctx.json) ctx.emit(result);
       else {
-        for (const d of result.unreadable)
-          ctx.err(`warning: could not read directory ${quotePath(`${d}/`)}: permission denied`);
+        warnUnreadable(ctx, result.unreadable);
         for (const f of result.failed) ctx.err(`error: ${f.message}`);
         ctx.out(
           `${result.added.length} added, ${result.modified.length} modified, ${result.removed.length} removed, ` +

@@ -2,10 +2,11 @@
 import { ShoalError, toHex } from '../../core/index.ts';
 import { checkout } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
-import { plural, quotePath } from '../format.ts';
+import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { revOf, withRepo } from '../repo.ts';
+import { warnKept, warnLeftBehind } from '../warnings.ts';
 
 const USAGE = 'shoal checkout [--force] <rev>';
 
@@ -67,21 +68,3 @@ export const command: Command = {
       return 0;
     }),
 };
-
-/** Said on stderr, as git does, when HEAD leaves a detached commit that no ref holds. */
-export function warnLeftBehind(ctx: Context, commit: Uint8Array | null | undefined): void {
-  if (!commit || ctx.json) return;
-  const short = toHex(commit).slice(0, 12);
-  ctx.err(
-    `warning: leaving commit ${short} behind: no branch or tag holds it (it stays in 'shoal reflog HEAD'); 'shoal branch <name> ${short}' keeps it`,
-  );
-}
-
-/** Said on stderr: files the user changed while the move was writing others were left alone. */
-export function warnKept(ctx: Context, kept: string[] | undefined): void {
-  if (!kept || ctx.json) return;
-  for (const p of kept)
-    ctx.err(
-      `warning: ${quotePath(p)} changed while the working tree was being updated: your version is kept, and differs from the new commit (see shoal status)`,
-    );
-}

@@ -13,7 +13,7 @@ import { plural, quotePath } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, revOf, withRepo } from '../repo.ts';
-import { warnKept } from './checkout.ts';
+import { warnKept } from '../warnings.ts';
 
 const USAGE = 'shoal merge <branch> [-m <message>] | shoal merge (--continue | --abort | --quit)';
 

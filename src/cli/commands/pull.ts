@@ -8,7 +8,7 @@ import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 import { DOWNLOAD_OPTIONS, downloadSettings, skippedForkLines, transferProgress } from '../transfer.ts';
-import { warnKept } from './checkout.ts';
+import { warnKept } from '../warnings.ts';
 
 const USAGE = 'shoal pull [<remote>|<source>] [<branch>] [--peer <multiaddr>]... [--max-download <rate>]';
 

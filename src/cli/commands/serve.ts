@@ -6,7 +6,7 @@ import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, lanDiscovery, withRepo } from '../repo.ts';
 import { rateOption, rateSetting } from '../transfer.ts';
-import { warnKept } from './checkout.ts';
+import { warnKept } from '../warnings.ts';
 
 const USAGE = 'shoal serve [--listen <multiaddr>]... [--max-upload <rate>] [--mdns]';
 

@@ -5,6 +5,7 @@ import { type Context, parse, usage } from '../context.ts';
 import { quoteChangedPath, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
+import { warnUnreadable } from '../warnings.ts';
 
 const USAGE = 'shoal status [--json]';
 
@@ -17,10 +18,7 @@ export const command: Command = {
     withRepo(ctx, async (repo) => {
       if (parse(args, {}, USAGE).positionals.length > 0) usage(USAGE);
       const s = await status(repo);
-      // As git does: one warning each, and the rest of the report as usual.
-      if (!ctx.json)
-        for (const d of s.unreadable)
-          ctx.err(`warning: could not read directory ${quotePath(`${d}/`)}: permission denied`);
+      warnUnreadable(ctx, s.unreadable);
       if (ctx.json) {
         ctx.emit({ ...s, head: s.head ? toHex(s.head) : null });
         return 0;

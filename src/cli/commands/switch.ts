@@ -6,7 +6,7 @@ import { plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { revOf, withRepo } from '../repo.ts';
-import { warnKept, warnLeftBehind } from './checkout.ts';
+import { warnKept, warnLeftBehind } from '../warnings.ts';
 
 const USAGE = 'shoal switch [--force] <branch> | shoal switch -c <new-branch> [<start>]';
 
