@@ -15,11 +15,13 @@ import { type PeerNode, peerIdFromPublicKeyBytes, SYNC_PROTOCOL } from '../net/i
 import type { Repository } from '../store/index.ts';
 import {
   DIRTY_NAMED,
+  endMove,
   isAncestor,
   moveWorktree,
   newChunkBytes,
   type OnProgress,
   readMergeState,
+  readMoveState,
 } from '../vcs/index.ts';
 import { fetchCommits } from './fetch.ts';
 import { remoteSource, type TransferOptions } from './fetch-remote.ts';
@@ -231,6 +233,17 @@ function refuseDuringMerge(repo: Repository, ref: string): void {
   }
 }
 
+/** The peer's own checkout that did not finish must be finished (or undone) there first. */
+function refuseAfterUnfinishedMove(repo: Repository): void {
+  const s = readMoveState(repo);
+  if (s) {
+    throw new ShoalError(
+      'MOVE_INTERRUPTED',
+      "a checkout in the peer's working tree did not finish; it must be run again or undone there before this push",
+    );
+  }
+}
+
 const pushing = new WeakMap<Repository, Promise<unknown>>();
 
 /** Run `work` after the pushes into `repo` that this process started before it. */
@@ -342,6 +355,7 @@ export function pushHandler(
                   // The branch is checked out here: bring the working tree along, unless it has local
                   // changes, or a merge is under way in it (moving the branch would strand the merge).
                   refuseDuringMerge(repo, name);
+                  refuseAfterUnfinishedMove(repo);
                   try {
                     const moved = await moveWorktree(repo, old, id, {});
                     if (moved.kept.length > 0) onKept?.(repo.root, moved.kept);
@@ -366,6 +380,7 @@ export function pushHandler(
                 ) {
                   throw new ShoalError('CONFLICT', `'${name}' moved during the push`);
                 }
+                if (name === checkedOut) endMove(repo);
                 updated.push(name);
               }
               repo.signedRefs.put(doc.signer, doc.seq, request.refs);

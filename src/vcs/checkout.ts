@@ -12,6 +12,7 @@ import { ChangedMeanwhile, mapWriteError, writeContent, writeSymlink } from './c
 import { ingestFile } from './ingest.ts';
 import { isAncestorOfAny } from './merge-base.ts';
 import { assertNoMerge } from './merge-state.ts';
+import { assertNoInterruptedMove, beginMove, endMove } from './move-state.ts';
 import type { OnProgress } from './progress.ts';
 import { commitTree, diffTrees, type FlatEntry, flatten, sameEntry, TreeReader } from './trees.ts';
 import {
@@ -359,6 +360,9 @@ export async function moveWorktree(
     }
   }
   if (opts.checkOnly) return { written: [], removed: [], kept: [] };
+  // From here on the working tree and the index change: until the caller moves HEAD, status
+  // and commit must know the move did not finish (move-state.ts). A merge keeps its own state.
+  if (target instanceof Uint8Array) beginMove(repo, from, target);
 
   const written: string[] = [];
   const removed: string[] = [];
@@ -706,6 +710,7 @@ export async function checkout(
 ): Promise<CheckoutResult> {
   return repo.withWriteLock(async () => {
     assertNoMerge(repo);
+    assertNoInterruptedMove(repo, { target: commitId, force: opts.force });
     const from = opts.force ? repo.refs.headCommitIfReadable() : repo.refs.headCommit();
     let wasDetached = false;
     try {
@@ -716,6 +721,7 @@ export async function checkout(
       opts.attach ? { kind: 'branch', name: opts.attach } : { kind: 'detached', id: commitId },
       `checkout: to ${opts.attach ?? toHex(commitId).slice(0, 12)}`,
     );
+    endMove(repo);
     // A detached HEAD's commits that no ref holds are left behind: said, as git does.
     const leftBehind =
       wasDetached && from && !idEquals(from, commitId) && !heldByRef(repo, from) ? from : null;

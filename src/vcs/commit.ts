@@ -13,6 +13,7 @@ import {
   toHex,
 } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
+import { assertNoInterruptedMove } from './move-state.ts';
 import { type FlatEntry, parentDir, readTree, type StoredSubtree, stagedFile, writeTrees } from './trees.ts';
 
 export interface CommitOptions {
@@ -90,6 +91,7 @@ function* filesSince(
 
 export async function commit(repo: Repository, opts: CommitOptions): Promise<CommitResult> {
   return repo.withWriteLock(async () => {
+    assertNoInterruptedMove(repo); // it would record part of each of two commits
     const headCommit = repo.refs.headCommit();
     const parents = [...(headCommit ? [headCommit] : []), ...(opts.extraParents ?? [])];
     const session = await repo.objects.beginSession();

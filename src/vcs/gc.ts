@@ -15,6 +15,7 @@ import {
 import { compactPacks, LiveSet, type Repository } from '../store/index.ts';
 import { refsDocProblem } from './fsck.ts';
 import { mergeStateCommits } from './merge-state.ts';
+import { moveStateCommits } from './move-state.ts';
 import type { OnProgress } from './progress.ts';
 
 export const DEFAULT_GRACE_MS = 14 * 24 * 3600 * 1000;
@@ -103,7 +104,7 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
       for (const r of repo.refs.list()) history(r.id, false);
       const head = repo.refs.headCommit();
       if (head) history(head, false);
-      for (const id of mergeStateCommits(repo)) history(id, false);
+      for (const id of [...mergeStateCommits(repo), ...moveStateCommits(repo)]) history(id, false);
       for (const e of repo.staging.entries()) content(e.id, e.height);
       if (graceMs > 0) {
         const rows = repo.db.prepare('SELECT old, new FROM reflog WHERE time >= ?').all(cutoff) as {

@@ -17,6 +17,7 @@ export * from './log.ts';
 export * from './merge.ts';
 export * from './merge-base.ts';
 export * from './merge-state.ts';
+export * from './move-state.ts';
 export * from './mv.ts';
 export * from './names.ts';
 export * from './progress.ts';

@@ -37,6 +37,7 @@ import {
   readMergeState,
   writeMergeState,
 } from './merge-state.ts';
+import { assertNoInterruptedMove, endMove } from './move-state.ts';
 import type { OnProgress } from './progress.ts';
 import { storeBytes } from './store-bytes.ts';
 import { mergeText } from './text-merge.ts';
@@ -98,6 +99,7 @@ async function fastForward(
     );
     if (!ok) throw new ShoalError('CONFLICT', `branch '${head.name}' moved during the merge; try again`);
   } else repo.refs.setHead({ kind: 'detached', id: theirs }, 'merge: fast-forward (detached HEAD)');
+  endMove(repo);
   return {
     outcome: 'fast-forward',
     head: theirs,
@@ -283,6 +285,7 @@ function writeTextFile(abs: string, text: string, executable: boolean): void {
 export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptions): Promise<MergeResult> {
   return repo.withWriteLock(async () => {
     assertNoMerge(repo);
+    assertNoInterruptedMove(repo);
     const objects = repo.objects;
     const ours = repo.refs.headCommit();
     if (!ours) return fastForward(repo, undefined, theirs, opts);

@@ -8,6 +8,7 @@ import { stageSymlink, stampMatches, stampOf } from './add.ts';
 import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
 import { readMergeState } from './merge-state.ts';
+import { readMoveState } from './move-state.ts';
 import {
   type ChangeKind,
   commitTree,
@@ -48,6 +49,8 @@ export interface StatusResult {
   /** What is being merged in, while a merge waits for conflicts to be resolved. */
   merging: string | null;
   conflicts: ConflictStatus[];
+  /** A checkout (switch, fast-forward) that did not finish: see move-state.ts. */
+  unfinishedMove: { target: string | null; from: string | null } | null;
 }
 
 /** The files directly in each of `dirs` (not below them), in path order. */
@@ -197,6 +200,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
         : { path: c.path, change: c.change },
   );
   const merge = readMergeState(repo);
+  const move = readMoveState(repo);
   return {
     branch: head.kind === 'branch' ? head.name : null,
     head: headId,
@@ -207,5 +211,6 @@ export async function status(repo: Repository): Promise<StatusResult> {
     unreadable,
     merging: merge?.name ?? null,
     conflicts: merge ? await conflictStatus(repo, merge) : [],
+    unfinishedMove: move ? { target: move.target || null, from: move.from } : null,
   };
 }

@@ -1,5 +1,6 @@
 // shoal status: staged, modified, deleted and untracked paths.
 import { toHex } from '../../core/index.ts';
+import { interruptedMoveMessage } from '../../vcs/move-state.ts';
 import { status } from '../../vcs/status.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { quoteChangedPath, quotePath } from '../format.ts';
@@ -25,6 +26,10 @@ export const command: Command = {
       }
       ctx.out(s.branch ? `on branch ${s.branch}` : `HEAD detached at ${toHex(s.head!).slice(0, 12)}`);
       if (!s.head) ctx.out('no commits yet');
+      if (s.unfinishedMove) {
+        ctx.out('');
+        ctx.out(`warning: ${interruptedMoveMessage({ target: s.unfinishedMove.target ?? '', from: null })}`);
+      }
       const section = (title: string, lines: string[]): void => {
         if (lines.length === 0) return;
         ctx.out('');

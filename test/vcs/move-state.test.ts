@@ -1,0 +1,90 @@
+// A checkout that stops halfway (a full disk, Ctrl-C) leaves the working tree and the index part
+// old, part new: status says so, commit and merge refuse (a commit would record the mix on the
+// old branch), and the same checkout run again, or `checkout --force HEAD`, ends it.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { isShoalError, toHex } from '../../src/core/index.ts';
+import { checkout, commit, createBranch, gc, merge, readMoveState, status } from '../../src/vcs/index.ts';
+import { fixture, IDENTITY, noise } from './fixture.ts';
+
+/** Two commits: `one` has big.bin, `two` drops it and adds a.txt and z.txt. HEAD is at two. */
+async function setup(t: { after: (fn: () => void) => void }) {
+  const f = fixture(t);
+  f.write('big.bin', noise(3 * 1024 * 1024, 1));
+  const one = await f.commitAll('one');
+  await import('node:fs').then((fs) => fs.rmSync(join(f.dir, 'big.bin')));
+  f.write('a.txt', 'keep\n');
+  f.write('z.txt', 'keep\n');
+  const two = await f.commitAll('two');
+  return { f, one, two };
+}
+
+/** Check out `to`, failing the way a full disk does once the first file is being written. */
+async function interruptedCheckout(f: ReturnType<typeof fixture>, to: Uint8Array): Promise<void> {
+  await assert.rejects(
+    checkout(f.repo, to, {
+      onProgress: () => {
+        throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      },
+    }),
+    /no space left/,
+  );
+}
+
+test('a checkout that stopped halfway: status says so, commit and merge refuse, running it again ends it', async (t) => {
+  const { f, one, two } = await setup(t);
+  await interruptedCheckout(f, one);
+  // Its removals happened; HEAD did not move.
+  assert.equal(existsSync(join(f.dir, 'a.txt')), false);
+  assert.equal(toHex(f.repo.refs.headCommit()!), toHex(two));
+  const st = await status(f.repo);
+  assert.deepEqual(st.unfinishedMove, { target: toHex(one), from: toHex(two) });
+
+  const refused = (e: unknown) =>
+    isShoalError(e, 'MOVE_INTERRUPTED') && /run the same command again/.test((e as Error).message);
+  await assert.rejects(
+    commit(f.repo, { message: 'oops', authorName: 'tester', identity: IDENTITY, allowEmpty: true }),
+    refused,
+  );
+  await createBranch(f.repo, 'other', two);
+  await assert.rejects(
+    merge(f.repo, two, { name: 'other', identity: IDENTITY, authorName: 'tester' }),
+    refused,
+  );
+  // Another checkout without --force would take the half-moved paths for local changes.
+  await assert.rejects(checkout(f.repo, two), refused);
+
+  const r = await checkout(f.repo, one);
+  assert.deepEqual(r.written, ['big.bin']);
+  assert.equal(readMoveState(f.repo), undefined);
+  const after = await status(f.repo);
+  assert.equal(after.unfinishedMove, null);
+  assert.deepEqual([after.staged, after.unstaged, after.untracked], [[], [], []]);
+});
+
+test('after a checkout that stopped halfway, checkout --force HEAD goes back to HEAD', async (t) => {
+  const { f, one, two } = await setup(t);
+  await interruptedCheckout(f, one);
+  await checkout(f.repo, two, { force: true });
+  assert.equal(readMoveState(f.repo), undefined);
+  const st = await status(f.repo);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked, st.unfinishedMove], [[], [], [], null]);
+  assert.ok(existsSync(join(f.dir, 'a.txt')) && !existsSync(join(f.dir, 'big.bin')));
+  await commit(f.repo, { message: 'fine again', authorName: 'tester', identity: IDENTITY, allowEmpty: true });
+});
+
+test('gc keeps the commit a checkout that stopped halfway was going to, though no ref holds it', async (t) => {
+  const { f, two } = await setup(t);
+  f.write('big.bin', noise(3 * 1024 * 1024, 9));
+  const side = await f.commitAll('side'); // on main for now
+  await checkout(f.repo, two, { force: true, attach: 'main' });
+  f.repo.refs.update('refs/heads/main', two, 'test: main back', side);
+  await interruptedCheckout(f, side);
+  await gc(f.repo, { graceMs: 0 });
+  const r = await checkout(f.repo, side);
+  assert.deepEqual(r.written, ['big.bin']);
+  assert.equal((await status(f.repo)).unfinishedMove, null);
+});
