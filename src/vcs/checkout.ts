@@ -512,7 +512,7 @@ export async function writeWorkingFile(
         onBytes,
         replaces: there !== null && !there.isDirectory(),
         stillAsFound:
-          found === undefined || found?.isDirectory() ? undefined : () => unchangedSince(abs, found),
+          found === undefined || found?.isDirectory() ? undefined : () => mayReplace(abs, found),
       });
     }
   } catch (err) {
@@ -537,6 +537,19 @@ type FoundStat = WrittenStat & Pick<BigIntStats, 'ctimeNs' | 'mode'>;
 
 function foundStat(st: BigIntStats): FoundStat {
   return { mtimeNs: st.mtimeNs, size: st.size, ino: st.ino, ctimeNs: st.ctimeNs, mode: st.mode };
+}
+
+/**
+ * Whether a file written for a path checked when it was as `found` saw it may now replace what
+ * is there: nothing is (deleted meanwhile: nothing of the user's to lose, as riskAt has it), or
+ * the same file with the same content and mode as far as its stat tells. ctime is left out: a
+ * metadata change (an access time set, a hard link, an extended attribute a sync client adds)
+ * is no edit, and keeping the old content for it would lose the target's.
+ */
+function mayReplace(abs: string, found: FoundStat | null): boolean {
+  const now = lstatOrNull(abs);
+  if (!now) return true;
+  return found !== null && sameStat(now, found) && now.mode === found.mode;
 }
 
 /**

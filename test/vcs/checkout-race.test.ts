@@ -3,7 +3,7 @@
 // kept, the move goes on, and the file shows as changed against the new commit.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkout, createBranch, merge, status, switchBranch } from '../../src/vcs/index.ts';
@@ -103,6 +103,26 @@ test('checkout: a file saved while its own new content is written is kept, and n
   assert.equal(Buffer.compare(f.repo.refs.headCommit()!, next), 0);
   const st = await status(f.repo);
   assert.deepEqual(st.unstaged, [{ path: 'aaa.bin', change: 'modified' }]);
+});
+
+test('checkout: a file only linked to, or deleted, while its new content is written gets the new content', async (t) => {
+  for (const meanwhile of ['link', 'delete'] as const) {
+    const f = fixture(t);
+    f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
+    const base = await f.commitAll('base');
+    f.write('aaa.bin', noise(3 * 1024 * 1024, 2));
+    const next = await f.commitAll('next');
+    await checkout(f.repo, base);
+    // A hard link changes the file's ctime and nothing of its content: no edit to keep.
+    const abs = join(f.dir, 'aaa.bin');
+    const edit = editOnce(() =>
+      meanwhile === 'link' ? linkSync(abs, join(f.dir, 'aaa.link')) : rmSync(abs),
+    );
+    const r = await checkout(f.repo, next, { onProgress: edit.onProgress });
+    assert.ok(edit.done());
+    assert.deepEqual([r.kept, r.written], [[], ['aaa.bin']], meanwhile);
+    assert.deepEqual(readFileSync(abs), Buffer.from(noise(3 * 1024 * 1024, 2)), meanwhile);
+  }
 });
 
 test('checkout: a file created where a new one is being written is kept', async (t) => {
