@@ -236,8 +236,9 @@ export class FileAppender {
   /**
    * Append `n` zero bytes. Zeros appended one after another are placed together when what
    * follows is appended (or on flush), as a hole in the file where they cover whole blocks: a
-   * sparse file (a disk image) written back takes the space of its data, not of its size. The
-   * caller sets the file's size after `flush()` when it may end in a hole.
+   * sparse file (a disk image) written back takes the space of its data, not of its size. A hole
+   * reads as zeros only where the file held nothing: for a new (or truncated) file. The caller
+   * sets the file's size after `flush()` when it may end in a hole.
    */
   appendZeros(n: number): Promise<void> {
     return this.serially(async () => {
@@ -251,7 +252,10 @@ export class FileAppender {
     return this.append(bytes.length, (buf, at) => buf.set(bytes, at));
   }
 
-  /** Every byte appended so far is in the file (not yet durable: that is the caller's fdatasync). */
+  /**
+   * Every byte appended so far is in the file (not yet durable: that is the caller's fdatasync),
+   * except trailing zeros left as a hole: the caller then sets the file's size.
+   */
   flush(): Promise<void> {
     return this.serially(() => this.flushNow());
   }

@@ -511,8 +511,7 @@ export async function writeWorkingFile(
       stat = await writeContent(repo.objects, t, abs, t.executable, {
         onBytes,
         replaces: there !== null && !there.isDirectory(),
-        stillAsFound:
-          found === undefined || found?.isDirectory() ? undefined : () => mayReplace(abs, found),
+        stillAsFound: found === undefined || found?.isDirectory() ? undefined : () => mayReplace(abs, found),
       });
     }
   } catch (err) {

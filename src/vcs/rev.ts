@@ -6,7 +6,8 @@ import type { Repository } from '../store/index.ts';
 
 /**
  * The commit `rev` names. `warn` hears when a name stands for more than one ref (a branch and a
- * tag both called `v1`): the first in refNamesFor's order is used, as in git, which warns too.
+ * tag both called `v1`): the first in refNamesFor's order is used (git takes the tag first; it
+ * warns too).
  */
 export function resolveRev(repo: Repository, rev: string, warn?: (message: string) => void): ObjectId {
   const m = /^(.*?)((?:~\d*|\^\d*)*)$/.exec(rev);
@@ -69,16 +70,29 @@ function resolveBase(
       throw new ShoalError('UNKNOWN_REV', `unknown revision '${rev}': the current branch has no commits yet`);
     return id;
   }
-  const found = refNamesFor(base).filter((ref, i, all) => all.indexOf(ref) === i && repo.refs.get(ref));
-  if (found.length > 0) {
-    if (found.length > 1 && warn) {
-      const kinds = found.map((ref) => REF_KIND[ref.split('/')[1]!]!);
-      const spelt = found.slice(1).map((ref) => ref.slice('refs/'.length));
-      warn(
-        `'${base}' names ${kinds.join(' and ')}: ${kinds[0]!.replace(/^a /, 'the ')} is used (${spelt.join(', ')} for the other${spelt.length > 1 ? 's' : ''})`,
-      );
+  const names = refNamesFor(base);
+  for (let i = 0; i < names.length; i++) {
+    const id = repo.refs.get(names[i]!);
+    if (!id) continue;
+    if (warn) {
+      // Which others the name also stands for: said by their full names, which no other ref can
+      // shadow. A damaged one among them is no reason to fail what resolved.
+      const others = names.slice(i + 1).filter((ref, j, rest) => {
+        if (ref === names[i] || rest.indexOf(ref) !== j) return false;
+        try {
+          return repo.refs.get(ref) !== undefined;
+        } catch {
+          return false;
+        }
+      });
+      if (others.length > 0) {
+        const kinds = [names[i]!, ...others].map((ref) => REF_KIND[ref.split('/')[1]!]!);
+        warn(
+          `'${base}' names ${kinds.join(' and ')}: ${kinds[0]!.replace(/^a /, 'the ')} is used (${others.join(', ')} for the other${others.length > 1 ? 's' : ''})`,
+        );
+      }
     }
-    return repo.refs.get(found[0]!)!;
+    return id;
   }
   const hex = base.toLowerCase(); // ids are printed in lower case; upper case names them too, as in git
   if (isHexPrefix(hex)) {

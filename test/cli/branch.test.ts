@@ -184,7 +184,7 @@ test('a name that is both a branch and a tag: the branch is used, with a warning
   assert.match(shown.stdout, new RegExp(`^${two.slice(0, 12)} `));
   assert.equal(
     shown.stderr,
-    "warning: 'v1' names a branch and a tag: the branch is used (tags/v1 for the other)\n",
+    "warning: 'v1' names a branch and a tag: the branch is used (refs/tags/v1 for the other)\n",
   );
   // Spelt out, each is reached without a warning.
   const tagged = r.ok(['log', '-n', '1', '--oneline', 'tags/v1']);
@@ -193,6 +193,16 @@ test('a name that is both a branch and a tag: the branch is used, with a warning
   // A name that stands for one ref says nothing; --json output has no warning either.
   assert.equal(r.ok(['show', 'main']).stderr, '');
   assert.equal(r.run(['show', '--json', 'v1']).stderr, '');
+  // A branch called tags/v1 shadows the short spelling; the warning names the tag in full.
+  r.ok(['branch', 'tags/v1', two]);
+  assert.equal(
+    r.ok(['log', '-n', '1', '--oneline', 'tags/v1']).stderr,
+    "warning: 'tags/v1' names a branch and a tag: the branch is used (refs/tags/v1 for the other)\n",
+  );
+  assert.match(
+    r.ok(['log', '-n', '1', '--oneline', 'refs/tags/v1']).stdout,
+    new RegExp(`^${one.slice(0, 12)} `),
+  );
 });
 
 test('switch: moves the working tree, -c creates, refuses to overwrite local changes', (t) => {
