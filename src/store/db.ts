@@ -203,7 +203,9 @@ const SQLITE_CANTOPEN = 14;
  * (and the log) need fixing.
  */
 export function indexFailure(err: unknown): ShoalError | undefined {
-  if (sqliteCode(err) !== SQLITE_READONLY) return undefined;
+  const code = sqliteCode(err);
+  if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB) return damagedIndex((err as Error).message);
+  if (code !== SQLITE_READONLY) return undefined;
   return new ShoalError(
     'PERMISSION_DENIED',
     'cannot write the repository index: .shoal/index.db (or index.db-shm or index.db-wal beside it) is read-only to you',
@@ -278,6 +280,35 @@ function sqliteError(err: unknown): unknown {
 }
 
 const SQLITE_FULL = 13;
+
+function damagedIndex(detail: string): ShoalError {
+  return new ShoalError(
+    'CORRUPT_OBJECT',
+    `the repository index .shoal/index.db is damaged (${detail}); the packs hold the objects, but refs and the index of them are in it: restore it from a backup, or clone again`,
+  );
+}
+
+/**
+ * SQLite's own check of the index file (every page, every row's format; not every index's
+ * entries, which `integrity_check` adds at several times the cost). Empty when it is sound.
+ */
+export function indexProblems(db: DatabaseSync): string[] {
+  try {
+    const rows = db.prepare('PRAGMA quick_check(20)').all() as { quick_check: string }[];
+    // Its report starts with a line naming the database ("*** in database main ***").
+    const found = rows
+      .flatMap((r) => r.quick_check.split('\n'))
+      .filter((m) => m !== 'ok' && !/^\*\*\*/.test(m));
+    if (found.length === 0) return [];
+    const more = found.length > 3 ? `; and ${found.length - 3} more` : '';
+    return [damagedIndex(`${found.slice(0, 3).join('; ')}${more}`).message];
+  } catch (err) {
+    const code = sqliteCode(err);
+    if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB)
+      return [damagedIndex((err as Error).message).message];
+    throw err;
+  }
+}
 
 /** An SQLite error's primary result code (its extended code's low byte), if it is one. */
 function sqliteCode(err: unknown): number | undefined {

@@ -1,5 +1,5 @@
 // Public surface of the store: one repository on disk.
-export { indexFailure, outsideRead, readTransaction, transaction } from './db.ts';
+export { indexFailure, indexProblems, outsideRead, readTransaction, transaction } from './db.ts';
 export { type AppenderOptions, FileAppender } from './file-appender.ts';
 export * from './gc.ts';
 export * from './identity.ts';

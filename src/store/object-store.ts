@@ -249,6 +249,27 @@ export class ObjectStore {
     return { objects: r.objects, chunks: r.chunks ?? 0, logical: r.logical, stored: r.stored };
   }
 
+  /**
+   * Packs whose header is not what shoal writes: nothing reads it (objects are found by offset),
+   * so it is a sign of damage from outside, said by fsck.
+   */
+  packHeaderProblems(): { pack: string; problem: string }[] {
+    const problems: { pack: string; problem: string }[] = [];
+    for (const { id } of this.db.prepare('SELECT id FROM packs ORDER BY id').all() as { id: number }[]) {
+      const head = Buffer.alloc(PACK_MAGIC.length);
+      try {
+        readSync(this.fd(id), head, 0, head.length, 0);
+      } catch (err) {
+        if (!isShoalError(err)) throw err;
+        problems.push({ pack: packFileName(id), problem: err.message });
+        continue;
+      }
+      if (!head.equals(PACK_MAGIC))
+        problems.push({ pack: packFileName(id), problem: `pack ${packFileName(id)} has a damaged header` });
+    }
+    return problems;
+  }
+
   close(): void {
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();

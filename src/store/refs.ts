@@ -3,7 +3,7 @@
 
 import type { DatabaseSync } from 'node:sqlite';
 import { ID_LENGTH, isShoalError, type ObjectId, refNameProblem, ShoalError } from '../core/index.ts';
-import { transaction } from './db.ts';
+import { indexProblems, transaction } from './db.ts';
 
 export type Head = { kind: 'branch'; name: string } | { kind: 'detached'; id: ObjectId };
 
@@ -133,7 +133,25 @@ export class Refs {
 
   headCommit(): ObjectId | undefined {
     const head = this.head();
-    return head.kind === 'branch' ? this.get(`refs/heads/${head.name}`) : head.id;
+    if (head.kind === 'detached') return head.id;
+    const id = this.get(`refs/heads/${head.name}`);
+    if (id === undefined) this.assertUnbornIsReal();
+    return id;
+  }
+
+  private unbornChecked = false;
+
+  /**
+   * A branch with no commits in a repository that holds commits is rare (an orphan branch), and
+   * it is also what a damaged page of the refs table looks like: log then said "no commits yet"
+   * and commit started a new history. The index is checked then, once per process.
+   */
+  private assertUnbornIsReal(): void {
+    if (this.unbornChecked) return;
+    this.unbornChecked = true;
+    if (this.db.prepare('SELECT 1 FROM objects WHERE type = 3 LIMIT 1').get() === undefined) return;
+    const problems = indexProblems(this.db);
+    if (problems.length > 0) throw new ShoalError('CORRUPT_OBJECT', problems[0]!);
   }
 
   /** Past values, newest first: of the refs `names` (one name, or several merged), or of all. */

@@ -21,7 +21,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '../core/index.ts';
-import { openDatabase, transaction } from './db.ts';
+import { indexProblems, openDatabase, transaction } from './db.ts';
 import { globalConfigFile, readConfigObject, readConfigValue, writeConfigFile } from './identity.ts';
 import { processAlive, WriterLock } from './lock.ts';
 import { ObjectStore } from './object-store.ts';
@@ -159,6 +159,10 @@ export class Repository {
       db.prepare("SELECT value FROM meta WHERE key = 'format'").get() as { value: string } | undefined
     )?.value;
     if (Number(format) !== FORMAT) {
+      // No format at all is a damaged index (its meta table), not a newer shoal's repository.
+      const damaged = format === undefined ? indexProblems(db) : [];
+      db.close();
+      if (damaged.length > 0) throw new ShoalError('CORRUPT_OBJECT', damaged[0]!);
       throw new ShoalError(
         'UNSUPPORTED_FORMAT',
         `repository format ${format} is not supported by this shoal`,

@@ -14,7 +14,7 @@ import {
   toHex,
   verifyCommit,
 } from '../core/index.ts';
-import type { Repository, StoredRefsDoc } from '../store/index.ts';
+import { indexProblems, type Repository, type StoredRefsDoc } from '../store/index.ts';
 import type { OnProgress } from './progress.ts';
 
 export interface FsckProblem {
@@ -35,6 +35,19 @@ export interface FsckResult {
 
 export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
   const problems: FsckProblem[] = [];
+  // The index first: where it is damaged, what it lists cannot be trusted (rows can be lost or
+  // garbled), and the checks below would report nonsense, or fail on it.
+  const damagedIndex = indexProblems(repo.db);
+  if (damagedIndex.length > 0) {
+    return {
+      objects: 0,
+      damaged: 0,
+      bytes: 0,
+      reachable: 0,
+      problems: damagedIndex.map((problem) => ({ id: 'index', problem })),
+    };
+  }
+  for (const { pack, problem } of repo.objects.packHeaderProblems()) problems.push({ id: pack, problem });
   const bad = new Set<string>();
   let objects = 0;
   let bytes = 0;

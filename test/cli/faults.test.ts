@@ -879,6 +879,61 @@ test('a truncated or overwritten repository index is reported as corrupt, not as
   assertClean(repo);
 });
 
+test('a damaged page of the index: fsck reports it, log and commit refuse instead of starting a new history', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a');
+  const c1 = repo.commit('one');
+  const index = repo.path('.shoal/index.db');
+  const good = readFileSync(index);
+  const rootPage = (table: string): number => {
+    const db = new DatabaseSync(index, { readOnly: true });
+    const row = db.prepare('SELECT rootpage FROM sqlite_master WHERE name = ?').get(table) as {
+      rootpage: number;
+    };
+    db.close();
+    return row.rootpage;
+  };
+  const damage = (page: number): void => {
+    const bytes = Buffer.from(good);
+    // Cell pointers of a table's leaf page made to point past the page: its rows read as NULLs.
+    bytes.fill(0x13, (page - 1) * 4096 + 8, (page - 1) * 4096 + 16);
+    writeFileSync(index, bytes);
+  };
+  for (const table of ['refs', 'staging', 'packs', 'meta']) {
+    damage(rootPage(table));
+    if (table === 'meta') {
+      // Without its format the repository does not open: that is said as damage too.
+      assert.match(repo.fails(['fsck'], 'CORRUPT_OBJECT').stderr, /index\.db is damaged/);
+    } else {
+      const fsck = json<Fsck>(repo.run(['fsck', '--json']));
+      assert.equal(fsck.ok, false, table);
+      assert.match(fsck.problems[0]!.problem, /the repository index \.shoal\/index\.db is damaged/, table);
+    }
+    if (table === 'refs' || table === 'meta') {
+      for (const args of [['log'], ['status'], ['commit', '--allow-empty', '-m', 'again']])
+        assert.match(
+          repo.fails(args, 'CORRUPT_OBJECT').stderr,
+          /index\.db is damaged/,
+          `${table}: ${args[0]}`,
+        );
+    }
+  }
+  writeFileSync(index, good);
+  assert.equal(repo.j<{ id: string }[]>(['log']).length, 1);
+  assert.equal(repo.j<{ id: string }[]>(['log'])[0]!.id, c1);
+
+  // A pack whose header was overwritten: its objects still verify, and fsck names the pack.
+  const pack = readdirSync(repo.path('.shoal/packs')).find((n) => n.endsWith('.pack'))!;
+  const fd = openSync(repo.path(`.shoal/packs/${pack}`), 'r+');
+  writeSync(fd, Buffer.from('XX'), 0, 2, 0);
+  closeSync(fd);
+  const fsck = json<Fsck>(repo.run(['fsck', '--json']));
+  assert.deepEqual(
+    fsck.problems.map((p) => [p.id, p.problem]),
+    [[pack, `pack ${pack} has a damaged header`]],
+  );
+});
+
 test('-C naming a file, or nothing, and cat of the root: one-line errors', (t) => {
   const repo = newRepo(t);
   repo.write('f.txt', 'f\n');
