@@ -15,6 +15,7 @@ import { type PeerNode, peerIdFromPublicKeyBytes, SYNC_PROTOCOL } from '../net/i
 import type { Repository } from '../store/index.ts';
 import {
   DIRTY_NAMED,
+  dropTagNote,
   endMove,
   isAncestor,
   moveWorktree,
@@ -381,6 +382,7 @@ export function pushHandler(
                   throw new ShoalError('CONFLICT', `'${name}' moved during the push`);
                 }
                 if (name === checkedOut) endMove(repo);
+                if (old && name.startsWith('refs/tags/')) dropTagNote(repo, name.slice('refs/tags/'.length));
                 updated.push(name);
               }
               repo.signedRefs.put(doc.signer, doc.seq, request.refs);

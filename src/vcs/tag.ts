@@ -63,6 +63,11 @@ export async function createTag(
   });
 }
 
+/** A tag moved by other means (a push): its note was about the commit it named before. */
+export function dropTagNote(repo: Repository, name: string): void {
+  repo.db.prepare('DELETE FROM meta WHERE key = ?').run(`${MESSAGE_KEY}${name}`);
+}
+
 export async function deleteTag(repo: Repository, name: string): Promise<{ name: string; id: ObjectId }> {
   return repo.withWriteLock(() => {
     const ref = `${TAG_PREFIX}${name}`;

@@ -599,6 +599,17 @@ test('push of tags: a tag reaches the peer and its clones; a tag there at anothe
   user.ok(['tag', 'origin/main', first]);
   assert.equal(tip(user, 'remotes/origin/main'), third);
   assert.equal(tip(user, 'origin/main'), first);
+
+  // A tag with a note on the peer, moved there by a forced push: the note was about the old
+  // commit, and goes with it.
+  repo.ok(['tag', '-f', 'v2', '-m', 'release notes of the second commit', second]);
+  repo.ok(['config', 'access.allow-force', 'true']);
+  user.ok(['tag', '-f', 'v2', first]);
+  assertOk(await push(['origin', 'v2', '--force']), 'forced push of a moved tag');
+  const v2 = repo
+    .j<{ name: string; id: string; message: string | null }[]>(['tag'])
+    .find((x) => x.name === 'v2')!;
+  assert.deepEqual([v2.id, v2.message], [first, null]);
 });
 
 test('push that is not a fast-forward: exit 1, NOT_FAST_FORWARD, nothing moves', async (t) => {
