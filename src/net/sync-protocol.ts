@@ -19,6 +19,10 @@ export const WIRE_ERRORS = {
   busy: 6,
   /** A push would overwrite local changes in the receiving peer's checked-out branch. */
   dirtyWorktree: 7,
+  /** A merge is under way in the receiving peer's checked-out branch. */
+  mergeInProgress: 8,
+  /** A checkout in the receiving peer's working tree did not finish. */
+  moveInterrupted: 9,
 } as const;
 export type WireError = (typeof WIRE_ERRORS)[keyof typeof WIRE_ERRORS];
 

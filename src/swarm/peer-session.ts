@@ -36,6 +36,8 @@ const CODES: [number, ErrorCode][] = [
   [WIRE_ERRORS.notFastForward, 'NOT_FAST_FORWARD'],
   [WIRE_ERRORS.dirtyWorktree, 'DIRTY_WORKTREE'],
   [WIRE_ERRORS.busy, 'LOCKED'],
+  [WIRE_ERRORS.mergeInProgress, 'MERGE_IN_PROGRESS'],
+  [WIRE_ERRORS.moveInterrupted, 'MOVE_INTERRUPTED'],
 ];
 
 /** The error a peer's `error` answer stands for. */

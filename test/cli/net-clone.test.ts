@@ -638,6 +638,25 @@ test('push that is not a fast-forward: exit 1, NOT_FAST_FORWARD, nothing moves',
   assert.equal(tip(repo, 'main'), theirs);
 });
 
+test('a push into a branch with a merge under way there: MERGE_IN_PROGRESS, as the peer says it', async (t) => {
+  const { repo, user } = await withWriter(t);
+  repo.ok(['switch', '-c', 'side']);
+  repo.write('notes.txt', 'side\n');
+  repo.commit('side');
+  repo.ok(['switch', 'main']);
+  repo.write('notes.txt', 'main\n');
+  const before = repo.commit('main');
+  assert.equal(repo.run(['merge', 'side']).status, 1, 'the merge stops on its conflict');
+  user.write('other.txt', 'pushed\n');
+  user.commit('pushed during the merge');
+  const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assert.equal(r.status, 1, describe(r));
+  const err = parseJson<ErrorOut>(r).error;
+  assert.equal(err.code, 'MERGE_IN_PROGRESS');
+  assert.match(err.message, /in the middle of a merge of 'side'/);
+  assert.equal(tip(repo, 'main'), before);
+});
+
 test('push from a key that is not allowed: exit 1, PERMISSION_DENIED, nothing stored', async (t) => {
   const { repo, head } = origin(t);
   const server = await serve(t, repo);
