@@ -198,6 +198,18 @@ test('fetch and pull bring a new version; fetch updates origin/main and pull fas
     await shoalAsync(t, ['fetch', '--json'], { cwd: user.dir, configDir: user.configDir }),
   );
   assert.deepEqual([again.updated, again.bytes], [[], 0]);
+
+  // A branch the origin deleted since an earlier fetch: pull says so, and merges nothing (its
+  // remote-tracking branch, left from that fetch, is not what the remote has).
+  repo.ok(['branch', 'feat']);
+  assertOk(await shoalAsync(t, ['fetch'], { cwd: user.dir, configDir: user.configDir }), 'fetch of feat');
+  user.ok(['switch', '-c', 'feat', 'origin/feat']);
+  repo.ok(['branch', '-D', 'feat']);
+  const stale = await shoalAsync(t, ['pull', '--json'], { cwd: user.dir, configDir: user.configDir });
+  assert.equal(stale.status, 1, describe(stale));
+  const err = parseJson<ErrorOut>(stale).error;
+  assert.equal(err.code, 'NOT_FOUND');
+  assert.match(err.message, /the remote has no branch 'feat' \(origin\/feat is what an earlier fetch saw\)/);
 });
 
 test('remote add, list and fetch by name; remote remove drops its tracking branches', async (t) => {

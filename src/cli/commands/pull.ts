@@ -1,14 +1,14 @@
 // shoal pull [<remote>|<source>] [<branch>]: fetch, then merge the remote's branch into HEAD.
-import { ShoalError, toHex } from '../../core/index.ts';
+import { fromHex, ShoalError } from '../../core/index.ts';
 import { fetchFromSwarm, remoteSource } from '../../swarm/index.ts';
 import { merge } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
+import { describeMerge, mergeJson } from '../merge-report.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 import { DOWNLOAD_OPTIONS, downloadSettings, skippedForkLines, transferProgress } from '../transfer.ts';
-import { warnKept } from '../warnings.ts';
 
 const USAGE = 'shoal pull [<remote>|<source>] [<branch>] [--peer <multiaddr>]... [--max-download <rate>]';
 
@@ -38,27 +38,27 @@ export const command: Command = {
       if (progress.signal.aborted) throw new ShoalError('ABORTED', 'interrupted');
       removeTemporariesOnInterrupt(ctx); // from here on as merge: it writes working files
       const { remote } = remoteSource(repo, positionals[0]);
-      const tracking = repo.refs.get(`refs/remotes/${remote}/${branch}`);
-      if (!tracking) throw new ShoalError('NOT_FOUND', `the remote has no branch '${branch}'`);
-      const result = await merge(repo, tracking, {
+      // What this fetch found, not the remote-tracking branch: that one may be left from an
+      // earlier fetch of a branch the remote has deleted since.
+      const theirs = fetched.canonical[`refs/heads/${branch}`];
+      if (!theirs) {
+        const stale = repo.refs.get(`refs/remotes/${remote}/${branch}`)
+          ? ` (${remote}/${branch} is what an earlier fetch saw)`
+          : '';
+        throw new ShoalError('NOT_FOUND', `the remote has no branch '${branch}'${stale}`);
+      }
+      const result = await merge(repo, fromHex(theirs), {
         name: `${remote}/${branch}`,
         identity: user,
         authorName: authorName(repo),
       });
-      warnKept(ctx, result.kept);
-      if (ctx.json)
-        ctx.emit({ fetch: fetched, merge: { ...result, head: result.head && toHex(result.head) } });
+      if (ctx.json) ctx.emit({ fetch: fetched, merge: mergeJson(result) });
       else {
         ctx.out(
           `fetched ${formatBytes(fetched.bytes)} from ${plural(fetched.peers.length, 'peer')} in ${fetched.seconds.toFixed(1)} s`,
         );
         for (const line of skippedForkLines(fetched.skippedForks)) ctx.out(line);
-        if (result.outcome === 'conflicts')
-          // Said even with -q: the command fails, and this is why.
-          ctx.data(
-            `merge has conflicts in ${plural(result.conflicts.length, 'path')}; resolve them, then 'shoal merge --continue'`,
-          );
-        else ctx.out(`${result.outcome}${result.head ? ` at ${toHex(result.head).slice(0, 12)}` : ''}`);
+        describeMerge(ctx, result, `${remote}/${branch}`);
       }
       return result.outcome === 'conflicts' ? 1 : 0;
     }),
