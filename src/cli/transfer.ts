@@ -1,7 +1,13 @@
 // Progress and Ctrl-C handling shared by clone, fetch, pull and push.
 import { ShoalError } from '../core/index.ts';
 import { globalConfigFile, readConfigValue } from '../store/index.ts';
-import { type FetchProgress, parseRate, type SkippedFork, type TransferOptions } from '../swarm/index.ts';
+import {
+  type FetchProgress,
+  type KeptTag,
+  parseRate,
+  type SkippedFork,
+  type TransferOptions,
+} from '../swarm/index.ts';
 import { stopWritingFiles } from '../vcs/index.ts';
 import type { Context, Options } from './context.ts';
 import { formatBytes } from './format.ts';
@@ -106,6 +112,15 @@ export function skippedForkLines(skipped: readonly SkippedFork[]): string[] {
           : `at least ${formatBytes(f.size.bytes)} to fetch, over the ${formatBytes(f.size.left)} left of fetch.fork-limit`
       }`,
   );
+}
+
+/** Said by fetch and pull for each tag kept here where the remote's is at another commit. */
+export function warnKeptTags(ctx: Context, kept: readonly KeptTag[]): void {
+  if (ctx.json) return;
+  for (const k of kept)
+    ctx.err(
+      `warning: tag '${k.name}' is at ${k.ours.slice(0, 12)} here and at ${k.theirs.slice(0, 12)} on the remote: yours is kept ('shoal tag -f ${k.name} ${k.theirs.slice(0, 12)}' takes theirs)`,
+    );
 }
 
 /** A user-level setting, for commands that run outside a repository (clone). */

@@ -20,7 +20,14 @@ import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { connect, type Peer, parseSource, startPeer } from './peer.ts';
 import { adoptRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
-import { checkPeers, fetchTargets, type SkippedFork, skippedForks, updateTrackingRefs } from './sync-refs.ts';
+import {
+  checkPeers,
+  fetchTargets,
+  type KeptTag,
+  type SkippedFork,
+  skippedForks,
+  updateTrackingRefs,
+} from './sync-refs.ts';
 
 export interface TransferOptions {
   user: KeyPair;
@@ -52,6 +59,8 @@ export interface FetchSummary {
   chunks: number;
   metadataObjects: number;
   updated: string[];
+  /** Tags held here at another commit than the remote's: kept as they are. */
+  tagsKept: KeptTag[];
   canonical: Record<string, string>;
   /** Forks left unfetched for the fork limit. */
   skippedForks: SkippedFork[];
@@ -152,7 +161,7 @@ async function runFetch(
   if (forks.length > 0 && !(await addForks(forks)) && forks.length > 1) {
     for (const id of forks) await addForks([id]);
   }
-  const updated = updateTrackingRefs(repo, remote, view, fetched);
+  const { updated, tagsKept } = updateTrackingRefs(repo, remote, view, fetched);
   for (const c of view.accepted) await c.session.close();
   return {
     repo: toHex(state.id),
@@ -166,6 +175,7 @@ async function runFetch(
     chunks: result.chunks,
     metadataObjects: result.metadataObjects,
     updated,
+    tagsKept,
     canonical: Object.fromEntries([...(view.canonical?.refs ?? [])].map(([k, v]) => [k, toHex(v)])),
     skippedForks: skippedForks(view, tooLarge),
     seconds: (performance.now() - started) / 1000,

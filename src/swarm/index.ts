@@ -23,4 +23,4 @@ export {
   type RepoState,
 } from './repo-state.ts';
 export type { ServerEvent } from './server.ts';
-export type { SkippedFork } from './sync-refs.ts';
+export type { KeptTag, SkippedFork } from './sync-refs.ts';

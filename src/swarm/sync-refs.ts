@@ -112,14 +112,25 @@ export function skippedForks(view: RefsView, tooLarge: Map<string, SkippedFork['
   return out.sort((a, b) => compareNames(a.ref, b.ref));
 }
 
-/** Point remote-tracking refs at what was fetched: `<remote>/<branch>` and `<peer-id>/<branch>`. */
+/** A tag this repository has at another commit than the repository's signed refs: kept. */
+export interface KeptTag {
+  name: string;
+  ours: string;
+  theirs: string;
+}
+
+/**
+ * Point remote-tracking refs at what was fetched: `<remote>/<branch>` and `<peer-id>/<branch>`.
+ * Returns the refs that moved, and the tags kept where the remote's differ.
+ */
 export function updateTrackingRefs(
   repo: Repository,
   remote: string,
   view: RefsView,
   fetched: Set<string>,
-): string[] {
+): { updated: string[]; tagsKept: KeptTag[] } {
   const updated: string[] = [];
+  const tagsKept: KeptTag[] = [];
   const set = (prefix: string, doc: SignedRefs): void => {
     for (const [name, id] of doc.refs) {
       if (!name.startsWith('refs/heads/') || !fetched.has(toHex(id))) continue;
@@ -132,14 +143,20 @@ export function updateTrackingRefs(
   };
   if (view.canonical) {
     set(remote, view.canonical);
-    // Tags are global, as in git: the canonical ones are taken when not present yet.
+    // Tags are global, as in git: the canonical ones are taken when not present yet. One held
+    // here at another commit is kept, and said (git refuses to clobber it, and says so too).
     for (const [name, id] of view.canonical.refs) {
-      if (name.startsWith('refs/tags/') && !repo.refs.get(name) && fetched.has(toHex(id))) {
+      if (!name.startsWith('refs/tags/')) continue;
+      const ours = repo.refs.get(name);
+      if (ours) {
+        if (!idEquals(ours, id))
+          tagsKept.push({ name: name.slice('refs/tags/'.length), ours: toHex(ours), theirs: toHex(id) });
+      } else if (fetched.has(toHex(id))) {
         repo.refs.update(name, id, 'fetch: tag');
         updated.push(name);
       }
     }
   }
   for (const [peer, doc] of view.forks) set(peer, doc);
-  return updated;
+  return { updated, tagsKept };
 }

@@ -210,6 +210,27 @@ test('fetch and pull bring a new version; fetch updates origin/main and pull fas
   const err = parseJson<ErrorOut>(stale).error;
   assert.equal(err.code, 'NOT_FOUND');
   assert.match(err.message, /the remote has no branch 'feat' \(origin\/feat is what an earlier fetch saw\)/);
+
+  // A tag held here at another commit than the origin's: kept, and said.
+  user.ok(['tag', 'rel', 'HEAD~1']);
+  repo.ok(['tag', 'rel', v2]);
+  const tagged = await shoalAsync(t, ['fetch'], { cwd: user.dir, configDir: user.configDir });
+  assertOk(tagged, 'fetch with a tag that differs');
+  assert.match(
+    tagged.stderr,
+    new RegExp(
+      `^warning: tag 'rel' is at [0-9a-f]{12} here and at ${v2.slice(0, 12)} on the remote: yours is kept`,
+      'm',
+    ),
+  );
+  const kept = parseJson<{ tagsKept: { name: string; theirs: string }[] }>(
+    await shoalAsync(t, ['fetch', '--json'], { cwd: user.dir, configDir: user.configDir }),
+  ).tagsKept;
+  assert.deepEqual(
+    kept.map((k) => [k.name, k.theirs]),
+    [['rel', v2]],
+  );
+  assert.notEqual(tip(user, 'tags/rel'), v2);
 });
 
 test('remote add, list and fetch by name; remote remove drops its tracking branches', async (t) => {

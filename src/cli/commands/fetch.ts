@@ -4,7 +4,13 @@ import { type Context, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
-import { DOWNLOAD_OPTIONS, downloadSettings, skippedForkLines, transferProgress } from '../transfer.ts';
+import {
+  DOWNLOAD_OPTIONS,
+  downloadSettings,
+  skippedForkLines,
+  transferProgress,
+  warnKeptTags,
+} from '../transfer.ts';
 
 const USAGE = 'shoal fetch [<remote>|<source>] [--peer <multiaddr>]... [--max-download <rate>]';
 
@@ -33,6 +39,7 @@ export const command: Command = {
           );
           for (const u of s.updated) ctx.out(`  updated ${u.replace(/^refs\/(remotes\/)?/, '')}`);
           for (const line of skippedForkLines(s.skippedForks)) ctx.out(line);
+          warnKeptTags(ctx, s.tagsKept);
         }
         return 0;
       } finally {

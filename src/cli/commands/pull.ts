@@ -8,7 +8,13 @@ import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { describeMerge, mergeJson } from '../merge-report.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
-import { DOWNLOAD_OPTIONS, downloadSettings, skippedForkLines, transferProgress } from '../transfer.ts';
+import {
+  DOWNLOAD_OPTIONS,
+  downloadSettings,
+  skippedForkLines,
+  transferProgress,
+  warnKeptTags,
+} from '../transfer.ts';
 
 const USAGE = 'shoal pull [<remote>|<source>] [<branch>] [--peer <multiaddr>]... [--max-download <rate>]';
 
@@ -58,6 +64,7 @@ export const command: Command = {
           `fetched ${formatBytes(fetched.bytes)} from ${plural(fetched.peers.length, 'peer')} in ${fetched.seconds.toFixed(1)} s`,
         );
         for (const line of skippedForkLines(fetched.skippedForks)) ctx.out(line);
+        warnKeptTags(ctx, fetched.tagsKept);
         describeMerge(ctx, result, `${remote}/${branch}`);
       }
       return result.outcome === 'conflicts' ? 1 : 0;
