@@ -180,9 +180,12 @@ export async function pushToSwarm(
     }
     progress();
     // Taken, or already there (the peer leaves out a ref it has at that commit): either way the
-    // remote's branches are at our commits now.
+    // remote's branches are at our commits now, if it is a delegate. A remote-tracking branch
+    // follows the repository's branches (a delegate's); another writer's copy took the push into
+    // its own, so `origin/main` stays, as the next fetch would set it again.
+    const toDelegate = delegateKeys.has(target!.session.peer);
     for (const [ref, id] of offered) {
-      if (!named || !ref.startsWith('refs/heads/')) continue;
+      if (!named || !toDelegate || !ref.startsWith('refs/heads/')) continue;
       const tracking = `refs/remotes/${remote}/${shortRef(ref)}`;
       if (!idEquals(repo.refs.get(tracking) ?? new Uint8Array(0), id))
         repo.refs.update(tracking, id, `push: to ${remote}`);

@@ -690,6 +690,24 @@ test('a push into a branch with a merge under way there: MERGE_IN_PROGRESS, as t
   assert.equal(tip(repo, 'main'), before);
 });
 
+test('a push to a copy that is not a delegate leaves origin/main where the repository has it', async (t) => {
+  const { repo, head } = origin(t);
+  const server = await serve(t, repo);
+  const { user: bob } = await cloneAs(t, server.addr);
+  const bobServer = await serve(t, bob);
+  const { user: carol } = await cloneAs(t, bobServer.addr);
+  bob.ok(['config', 'access.writers', publicKey(carol)]);
+  carol.write('notes.txt', 'carol\n');
+  const mine = carol.commit('carol');
+  assertOk(await shoalAsync(t, ['push'], { cwd: carol.dir, configDir: carol.configDir }), 'push to bob');
+  assert.equal(tip(bob, 'main'), mine, "bob's branch took it");
+  // origin/main is the repository's main (the delegate's), which this push did not move; a
+  // fetch agrees, where it used to move it back.
+  assert.equal(tip(carol, 'origin/main'), head);
+  assertOk(await shoalAsync(t, ['fetch'], { cwd: carol.dir, configDir: carol.configDir }), 'fetch');
+  assert.equal(tip(carol, 'origin/main'), head);
+});
+
 test('push from a key that is not allowed: exit 1, PERMISSION_DENIED, nothing stored', async (t) => {
   const { repo, head } = origin(t);
   const server = await serve(t, repo);
