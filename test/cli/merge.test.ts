@@ -96,8 +96,13 @@ test('conflicts through the CLI: exit 1, status lists them, commit concludes the
   renameSync(r.path('m.bin~feature'), r.path('m.bin'));
   r.ok(['add', 't.txt', 'm.bin']);
   assert.ok(r.j<Status>(['status']).conflicts.every((c) => c.resolved));
-  const made = r.j<{ id: string; parents: string[] }>(['commit', '-m', 'merged by hand']);
+  const made = r.j<{ id: string; parents: string[]; branch: string | null }>([
+    'commit',
+    '-m',
+    'merged by hand',
+  ]);
   assert.equal(made.parents.length, 2);
+  assert.equal(made.branch, 'main'); // as for any commit, and the summary line names it too
   // A merge's parents by number, as in git: ^2 is the side merged in.
   const idOf = (rev: string): string => r.j<{ id: string }>(['show', rev]).id;
   assert.deepEqual(['HEAD^', 'HEAD^1', 'HEAD^2', 'HEAD^0', 'HEAD^2~0'].map(idOf), [

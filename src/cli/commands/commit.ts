@@ -33,9 +33,14 @@ export const command: Command = {
           message: messages.join('\n\n'),
         });
         const made = decodeCommit(repo.objects.read(r.head!, 'commit'));
+        const head = repo.refs.head();
+        const branch = head.kind === 'branch' ? head.name : null;
         if (ctx.json)
-          ctx.emit({ id: toHex(r.head!), tree: toHex(made.tree), parents: made.parents.map(toHex) });
-        else ctx.out(`[merge ${toHex(r.head!).slice(0, 12)}] ${messages[0]!.split('\n')[0]}`);
+          ctx.emit({ id: toHex(r.head!), tree: toHex(made.tree), parents: made.parents.map(toHex), branch });
+        else
+          ctx.out(
+            `[${branch ?? 'detached HEAD'} ${toHex(r.head!).slice(0, 12)}] ${messages[0]!.split('\n')[0]}`,
+          );
         return 0;
       }
       const result = await commit(repo, {
