@@ -481,29 +481,30 @@ test('kill -9 in the middle of adding a large file', async (t) => {
   assert.equal(sha256File(repo.path('big.bin')), digest);
 });
 
-test('Ctrl-C during add stops cleanly: ABORTED, lock released, nothing half-stored', async (t) => {
-  const repo = newRepo(t);
-  repo.write('small.txt', 'before\n');
-  repo.commit('before');
-  randomFile(repo.path('big.bin'), 160 << 20);
-  const before = packBytes(repo);
-  const child = shoalSpawn(['add', 'big.bin', '--json'], { cwd: repo.dir, configDir: repo.configDir });
-  const out = collect(child);
-  const exited = exitOf(child);
-  const deadline = Date.now() + 120_000;
-  while (packBytes(repo) < before + (16 << 20)) {
-    assert.equal(child.exitCode, null, 'add finished before it could be interrupted');
-    assert.ok(Date.now() < deadline, 'add made no progress');
-    await delay(5);
-  }
-  child.kill('SIGINT');
-  assert.equal(await exited, 1);
-  assert.equal(JSON.parse(out()).error.code, 'ABORTED');
-  assert.equal(existsSync(repo.path('.shoal/lock')), false, 'the lock is released');
-  assert.equal(packBytes(repo), before, 'the uncommitted pack tail is truncated');
-  assert.deepEqual(repo.j<Status>(['status']).untracked, ['big.bin']);
-  assertClean(repo);
-});
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  test(`${signal} during add stops cleanly: ABORTED, lock released, nothing half-stored`, async (t) => {
+    const repo = newRepo(t);
+    repo.write('small.txt', 'before\n');
+    repo.commit('before');
+    randomFile(repo.path('big.bin'), 160 << 20);
+    const before = packBytes(repo);
+    const child = shoalSpawn(['add', 'big.bin', '--json'], { cwd: repo.dir, configDir: repo.configDir });
+    const out = collect(child);
+    const exited = exitOf(child);
+    const deadline = Date.now() + 120_000;
+    while (packBytes(repo) < before + (16 << 20)) {
+      assert.equal(child.exitCode, null, 'add finished before it could be interrupted');
+      assert.ok(Date.now() < deadline, 'add made no progress');
+      await delay(5);
+    }
+    child.kill(signal);
+    assert.equal(await exited, 1);
+    assert.equal(JSON.parse(out()).error.code, 'ABORTED');
+    assert.equal(existsSync(repo.path('.shoal/lock')), false, 'the lock is released');
+    assert.equal(packBytes(repo), before, 'the uncommitted pack tail is truncated');
+    assert.deepEqual(repo.j<Status>(['status']).untracked, ['big.bin']);
+    assertClean(repo);
+  });
 
 test('an object missing from the store: fsck names it, cat fails with MISSING_OBJECT', (t) => {
   const repo = newRepo(t);

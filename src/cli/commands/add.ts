@@ -21,7 +21,9 @@ export const command: Command = {
       const progress = ctx.progress('add');
       const controller = new AbortController();
       const onSignal = (): void => controller.abort();
+      // Ctrl-C or SIGTERM: add stops between chunks, with what it stored kept for the next add.
       process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       let result: Awaited<ReturnType<typeof add>>;
       try {
         result = await add(repo, {
@@ -33,6 +35,7 @@ export const command: Command = {
         });
       } finally {
         process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         progress.done();
       }
       if (ctx.json) ctx.emit(result);

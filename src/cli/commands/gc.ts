@@ -48,6 +48,7 @@ export const command: Command = {
       const controller = new AbortController();
       const onSignal = (): void => controller.abort();
       process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       let r: Awaited<ReturnType<typeof gc>>;
       try {
         r = await gc(repo, {
@@ -59,6 +60,7 @@ export const command: Command = {
         });
       } finally {
         process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         progress.done();
       }
       if (ctx.json) ctx.emit(r);
