@@ -130,6 +130,23 @@ test('diff against the index and the working tree', (t) => {
     r.j<Diff>(['diff', 'HEAD']).files.map((f) => f.path),
     ['a.txt', 'w.bin'],
   );
+  // Paths without '--', as git takes them: from the first argument that is no revision but a
+  // path on disk on. One that is both needs the '--'.
+  assert.deepEqual(
+    r.j<Diff>(['diff', 'w.bin']).files.map((f) => f.path),
+    ['w.bin'],
+  );
+  assert.deepEqual(
+    r.j<Diff>(['diff', 'HEAD', 'a.txt']).files.map((f) => f.path),
+    ['a.txt'],
+  );
+  r.ok(['branch', 'w.bin']);
+  assert.match(
+    r.fails(['diff', 'w.bin'], 'USAGE', 2).stderr,
+    /'w\.bin' is both a revision and a path: put '--' before the paths/,
+  );
+  r.ok(['branch', '-d', 'w.bin']);
+  r.fails(['diff', 'nosuch.txt'], 'UNKNOWN_REV');
   // Deleted in the working tree.
   r.ok(['restore', 'w.bin']);
   const { rmSync } = process.getBuiltinModule('node:fs');

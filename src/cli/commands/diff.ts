@@ -1,7 +1,10 @@
 // shoal diff [--cached] [--stat] [<rev> [<rev>]] [-- <path>...]: changes between the index and
 // the working tree, a commit and the working tree (or the index, with --cached), or two commits.
-import { toHex } from '../../core/index.ts';
-import { type DiffEnd, diff, type FileDiff, repoPath } from '../../vcs/index.ts';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { isShoalError, ShoalError, toHex } from '../../core/index.ts';
+import type { Repository } from '../../store/index.ts';
+import { type DiffEnd, diff, type FileDiff, repoPath, resolveRev } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, plural, quoteChangedPath, quotePath } from '../format.ts';
 import type { Command } from '../main.ts';
@@ -26,6 +29,17 @@ function delta(f: FileDiff): string {
   return '';
 }
 
+/** Whether `arg` resolves as a revision (quietly: a probe, not the use of it). */
+function namesRev(repo: Repository, arg: string): boolean {
+  try {
+    resolveRev(repo, arg);
+    return true;
+  } catch (err) {
+    if (isShoalError(err, 'UNKNOWN_REV')) return false;
+    throw err;
+  }
+}
+
 function endName(e: DiffEnd): string | null {
   return 'commit' in e ? (e.commit ? toHex(e.commit) : null) : 'index' in e ? 'index' : 'worktree';
 }
@@ -44,8 +58,26 @@ export const command: Command = {
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       const dash = args.indexOf('--');
-      const pathArgs = dash >= 0 ? args.slice(dash + 1) : [];
-      const { values, positionals } = parse(dash >= 0 ? args.slice(0, dash) : args, OPTIONS, USAGE);
+      let pathArgs = dash >= 0 ? args.slice(dash + 1) : [];
+      const parsed = parse(dash >= 0 ? args.slice(0, dash) : args, OPTIONS, USAGE);
+      const { values } = parsed;
+      let positionals = parsed.positionals;
+      if (dash < 0) {
+        // As git: without `--`, the arguments from the first one that names no revision but a
+        // path on disk on are paths; one that names both is ambiguous.
+        const first = positionals.findIndex((a) => !namesRev(repo, a));
+        for (const a of positionals.slice(0, first < 0 ? positionals.length : first)) {
+          if (existsSync(resolve(ctx.cwd, a)))
+            throw new ShoalError(
+              'USAGE',
+              `'${a}' is both a revision and a path: put '--' before the paths (diff <rev> -- <path>)`,
+            );
+        }
+        if (first >= 0 && existsSync(resolve(ctx.cwd, positionals[first]!))) {
+          pathArgs = positionals.slice(first);
+          positionals = positionals.slice(0, first);
+        }
+      }
       const cached = values.cached === true || values.staged === true;
       if (positionals.length > 2 || (cached && positionals.length > 1)) usage(USAGE);
       const rev = (r: string): DiffEnd => ({ commit: revOf(ctx, repo, r) });
