@@ -258,6 +258,24 @@ test('remote add, list and fetch by name; remote remove drops its tracking branc
   });
   assertOk(o, 'fetch origin');
   assert.equal(tip(carol, 'origin/main'), v2);
+  // branch -r lists the remote-tracking branches, -a the local ones too.
+  type Listed = { name: string; id: string; remote?: boolean };
+  const tracking = carol.j<Listed[]>(['branch', '-r']).filter((b) => !/^[0-9A-Za-z]{40,}\//.test(b.name));
+  assert.deepEqual(
+    tracking.map((b) => [b.name, b.id, b.remote]),
+    [
+      ['origin/main', v2, true],
+      ['seed/main', head, true],
+    ],
+  );
+  assert.deepEqual(
+    carol
+      .j<Listed[]>(['branch', '-a'])
+      .filter((b) => !b.remote)
+      .map((b) => b.name),
+    ['main'],
+  );
+  assert.match(carol.ok(['branch', '-a']).stdout, /^ {2}remotes\/origin\/main {2}/m);
   carol.fails(['remote', 'add', 'seed', seed.addr], 'ALREADY_EXISTS');
   carol.fails(['remote', 'add', 'bad/name', seed.addr], 'INVALID_NAME');
   carol.fails(['fetch', 'nosuchremote'], 'NOT_FOUND');

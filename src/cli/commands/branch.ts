@@ -5,11 +5,13 @@ import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { revOf, withRepo } from '../repo.ts';
 
-const USAGE = 'shoal branch [--json] | shoal branch <name> [<rev>] | shoal branch (-d | -D) <name>';
+const USAGE = 'shoal branch [-r | -a] [--json] | shoal branch <name> [<rev>] | shoal branch (-d | -D) <name>';
 
 const OPTIONS = {
   delete: { type: 'boolean', short: 'd' },
   'force-delete': { type: 'boolean', short: 'D' },
+  remotes: { type: 'boolean', short: 'r' },
+  all: { type: 'boolean', short: 'a' },
 } satisfies Options;
 
 export const command: Command = {
@@ -26,17 +28,33 @@ export const command: Command = {
         else ctx.out(`deleted branch '${r.name}' (was ${toHex(r.id).slice(0, 12)})`);
         return 0;
       }
+      const remotes = values.remotes === true || values.all === true;
       if (positionals.length === 0) {
-        const list = listBranches(repo);
-        if (ctx.json) ctx.emit(list.map((b) => ({ name: b.name, id: toHex(b.id), current: b.current })));
+        // -r: the remote-tracking branches (`origin/main`, and each peer's own as
+        // `<peer-id>/main`); -a: the local ones, then those.
+        const local = values.remotes === true ? [] : listBranches(repo);
+        const tracking = remotes
+          ? repo.refs
+              .list('refs/remotes/')
+              .map((r) => ({ name: r.name.slice('refs/remotes/'.length), id: r.id }))
+          : [];
+        if (ctx.json)
+          ctx.emit([
+            ...local.map((b) => ({ name: b.name, id: toHex(b.id), current: b.current })),
+            ...tracking.map((b) => ({ name: b.name, id: toHex(b.id), current: false, remote: true })),
+          ]);
         else {
           // As git: a detached HEAD is said first, since no branch is marked then.
           const head = repo.refs.head();
-          if (head.kind === 'detached') ctx.data(`* (HEAD detached at ${toHex(head.id).slice(0, 12)})`);
-          for (const b of list) ctx.data(`${b.current ? '*' : ' '} ${b.name}  ${toHex(b.id).slice(0, 12)}`);
+          if (head.kind === 'detached' && values.remotes !== true)
+            ctx.data(`* (HEAD detached at ${toHex(head.id).slice(0, 12)})`);
+          for (const b of local) ctx.data(`${b.current ? '*' : ' '} ${b.name}  ${toHex(b.id).slice(0, 12)}`);
+          const prefix = values.all === true ? 'remotes/' : '';
+          for (const b of tracking) ctx.data(`  ${prefix}${b.name}  ${toHex(b.id).slice(0, 12)}`);
         }
         return 0;
       }
+      if (remotes) usage(USAGE);
       if (positionals.length > 2) usage(USAGE);
       assertRefName(positionals[0]!, 'branch');
       const at = revOf(ctx, repo, positionals[1] ?? 'HEAD');
