@@ -1,10 +1,11 @@
 // The SQLite index of a repository (node:sqlite, WAL): which pack holds each object, refs,
 // HEAD, the staging index and format metadata. Schema changes bump SCHEMA_VERSION.
 
-import { accessSync, constants, statfsSync } from 'node:fs';
+import { accessSync, constants, statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { ShoalError } from '../core/index.ts';
+import { pathToFileURL } from 'node:url';
+import { isShoalError, ShoalError } from '../core/index.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -147,9 +148,40 @@ export function openDatabase(file: string, create: boolean): DatabaseSync {
     }
   } catch (err) {
     db.close();
-    throw readOnlyOnOpen(corruptOnOpen(diskFullOnOpen(err, file), file), file);
+    const mapped = readOnlyOnOpen(corruptOnOpen(diskFullOnOpen(err, file), file), file);
+    const readable = !create && isShoalError(mapped, 'DISK_FULL') ? openForReadingOnly(file) : undefined;
+    if (readable) return readable;
+    throw mapped;
   }
   return db;
+}
+
+/** Whether this process opened an index for reading only because the disk is full. */
+let openedOnFullDisk = false;
+
+/**
+ * On a full disk SQLite cannot make the shared-memory file a WAL database needs: the index is
+ * then opened as it is on disk, for reading only, so that log, ls, cat and checkout to another
+ * disk still work. Only when no write-ahead log is waiting to be folded in (a clean last close
+ * leaves none), since reading the file alone would then miss its newest transactions.
+ */
+function openForReadingOnly(file: string): DatabaseSync | undefined {
+  try {
+    if ((statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) return undefined;
+    const url = pathToFileURL(file);
+    url.searchParams.set('immutable', '1');
+    const db = new DatabaseSync(url, { readOnly: true });
+    if (
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() === undefined
+    ) {
+      db.close();
+      return undefined;
+    }
+    openedOnFullDisk = true;
+    return db;
+  } catch {
+    return undefined;
+  }
 }
 
 /** "database disk image is malformed" and "file is not a database" name the file that is. */
@@ -206,6 +238,12 @@ export function indexFailure(err: unknown): ShoalError | undefined {
   const code = sqliteCode(err);
   if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB) return damagedIndex((err as Error).message);
   if (code !== SQLITE_READONLY) return undefined;
+  if (openedOnFullDisk) {
+    return new ShoalError(
+      'DISK_FULL',
+      'no space left on device: the repository index could only be opened for reading; free some space and run the command again',
+    );
+  }
   return new ShoalError(
     'PERMISSION_DENIED',
     'cannot write the repository index: .shoal/index.db (or index.db-shm or index.db-wal beside it) is read-only to you',

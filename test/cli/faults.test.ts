@@ -584,6 +584,41 @@ test('a disk that fills up while add streams a large file through its workers', 
   });
 });
 
+test('on a full disk the repository can still be read: log, ls, cat, status, fsck; a commit says the disk is full', async (t) => {
+  await withTmpfs(t, '16m', async (mnt) => {
+    mkdirSync(join(mnt, 'repo'));
+    const repo = newRepo(t, { dir: join(mnt, 'repo') });
+    repo.write('keep.txt', 'what the user needs back\n');
+    const c1 = repo.commit('before the disk filled');
+    // Fill the file system to the last block.
+    const fd = openSync(join(mnt, 'filler'), 'w');
+    const block = Buffer.alloc(64 * 1024);
+    try {
+      for (;;) writeSync(fd, block);
+    } catch (err) {
+      assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
+    }
+    try {
+      for (;;) writeSync(fd, block, 0, 512);
+    } catch {}
+    closeSync(fd);
+    assert.equal(repo.j<{ id: string }[]>(['log'])[0]!.id, c1);
+    assert.equal(repo.ok(['cat', 'HEAD:keep.txt']).stdout, 'what the user needs back\n');
+    assert.deepEqual(
+      repo.j<{ path: string }[]>(['ls']).map((e) => e.path),
+      ['keep.txt'],
+    );
+    assert.equal(repo.j<{ branch: string }>(['status']).branch, 'main');
+    assert.equal(repo.j<{ ok: boolean }>(['fsck']).ok, true);
+    assert.match(
+      repo.fails(['commit', '--allow-empty', '-m', 'two'], 'DISK_FULL').stderr,
+      /no space left on device/,
+    );
+    rmSync(join(mnt, 'filler'));
+    repo.ok(['commit', '--allow-empty', '-m', 'two']);
+  });
+});
+
 test('a disk that fills up during add', async (t) => {
   await withTmpfs(t, '64m', async (mnt) => {
     mkdirSync(join(mnt, 'repo'));
