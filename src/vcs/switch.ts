@@ -29,6 +29,8 @@ export interface SwitchResult {
   kept?: string[];
   /** The detached commit HEAD left, when no ref holds it (see checkout). */
   leftBehind?: ObjectId | null;
+  /** The remote-tracking branch a new branch was made from (`switch feat` with only origin/feat). */
+  from?: string;
 }
 
 export async function switchBranch(
@@ -39,6 +41,22 @@ export async function switchBranch(
   return repo.withWriteLock(async () => {
     assertNoMerge(repo);
     const head = opts.force ? repo.refs.headCommitIfReadable() : repo.refs.headCommit();
+    // As git: a branch that does not exist here but on exactly one remote is made from it
+    // (a named remote's tracking branch first: each peer's own is listed as `<peer-id>/<name>`).
+    let from: string | undefined;
+    if (!opts.create && !repo.refs.get(`${BRANCH_PREFIX}${name}`)) {
+      const matches = repo.refs
+        .list('refs/remotes/')
+        .map((r) => ({ ...r, remote: r.name.slice('refs/remotes/'.length, -name.length - 1) }))
+        .filter((r) => r.name.endsWith(`/${name}`) && r.remote !== '' && !r.remote.includes('/'));
+      const named = matches.filter((r) => repo.config(`remote.${r.remote}.url`) !== undefined);
+      const only =
+        named.length === 1 ? named[0] : named.length === 0 && matches.length === 1 ? matches[0] : undefined;
+      if (only) {
+        from = `${only.remote}/${name}`;
+        opts = { ...opts, create: true, startPoint: only.id };
+      }
+    }
     if (opts.create) {
       assertRefName(name, 'branch');
       const start = opts.startPoint ?? head;
@@ -55,7 +73,14 @@ export async function switchBranch(
       await createBranch(repo, name, start);
       if (head && Buffer.compare(start, head) === 0) {
         repo.refs.setHead({ kind: 'branch', name }, `switch: to new branch ${name}`);
-        return { branch: name, commit: start, created: true, written: [], removed: [] };
+        return {
+          branch: name,
+          commit: start,
+          created: true,
+          written: [],
+          removed: [],
+          ...(from ? { from } : {}),
+        };
       }
       const moved = await checkout(repo, start, {
         attach: name,
@@ -70,6 +95,7 @@ export async function switchBranch(
         removed: moved.removed,
         kept: moved.kept,
         leftBehind: moved.leftBehind,
+        ...(from ? { from } : {}),
       };
     }
     const id = repo.refs.get(`${BRANCH_PREFIX}${name}`);

@@ -203,7 +203,12 @@ test('fetch and pull bring a new version; fetch updates origin/main and pull fas
   // remote-tracking branch, left from that fetch, is not what the remote has).
   repo.ok(['branch', 'feat']);
   assertOk(await shoalAsync(t, ['fetch'], { cwd: user.dir, configDir: user.configDir }), 'fetch of feat');
-  user.ok(['switch', '-c', 'feat', 'origin/feat']);
+  // A branch only the remote has is made from its remote-tracking branch, as git does.
+  assert.match(
+    user.ok(['switch', 'feat']).stdout,
+    /^switched to a new branch 'feat' \(from 'origin\/feat'\)$/m,
+  );
+  assert.equal(tip(user, 'feat'), tip(user, 'origin/feat'));
   repo.ok(['branch', '-D', 'feat']);
   const stale = await shoalAsync(t, ['pull', '--json'], { cwd: user.dir, configDir: user.configDir });
   assert.equal(stale.status, 1, describe(stale));

@@ -50,7 +50,7 @@ export const command: Command = {
       else {
         ctx.out(
           r.created
-            ? `switched to a new branch '${r.branch}'`
+            ? `switched to a new branch '${r.branch}'${r.from ? ` (from '${r.from}')` : ''}`
             : r.already
               ? `already on '${r.branch}'`
               : `switched to branch '${r.branch}'`,
