@@ -112,6 +112,26 @@ export function skippedForks(view: RefsView, tooLarge: Map<string, SkippedFork['
   return out.sort((a, b) => compareNames(a.ref, b.ref));
 }
 
+/**
+ * `fetch --prune`: drop the remote-tracking branches of `remote` whose branch the repository's
+ * refs (`canonical`, as just fetched) no longer have. Returns the refs removed. With no canonical
+ * refs at all (none were found), nothing is taken as deleted.
+ */
+export function pruneTrackingRefs(
+  repo: Repository,
+  remote: string,
+  canonical: Record<string, string>,
+): string[] {
+  if (Object.keys(canonical).length === 0) return [];
+  const pruned: string[] = [];
+  const prefix = `refs/remotes/${remote}/`;
+  for (const r of repo.refs.list(prefix)) {
+    if (`refs/heads/${r.name.slice(prefix.length)}` in canonical) continue;
+    if (repo.refs.update(r.name, null, 'fetch: pruned', r.id)) pruned.push(r.name);
+  }
+  return pruned;
+}
+
 /** A tag this repository has at another commit than the repository's signed refs: kept. */
 export interface KeptTag {
   name: string;

@@ -215,6 +215,15 @@ test('fetch and pull bring a new version; fetch updates origin/main and pull fas
   const err = parseJson<ErrorOut>(stale).error;
   assert.equal(err.code, 'NOT_FOUND');
   assert.match(err.message, /the remote has no branch 'feat' \(origin\/feat is what an earlier fetch saw\)/);
+  // fetch --prune drops it, as git's does; origin/main stays.
+  const pruned = await shoalAsync(t, ['fetch', '--prune', '--json'], {
+    cwd: user.dir,
+    configDir: user.configDir,
+  });
+  assertOk(pruned, 'fetch --prune');
+  assert.deepEqual(parseJson<{ pruned: string[] }>(pruned).pruned, ['refs/remotes/origin/feat']);
+  user.fails(['log', 'origin/feat'], 'UNKNOWN_REV');
+  assert.equal(tip(user, 'origin/main'), v2);
 
   // A tag held here at another commit than the origin's: kept, and said.
   user.ok(['tag', 'rel', 'HEAD~1']);
