@@ -105,7 +105,48 @@ export class ObjectStore {
   }
 
   has(id: ObjectId): boolean {
-    return this.qHas.get(id) !== undefined;
+    return this.qHas.get(id) !== undefined && !this.isDamaged(id);
+  }
+
+  // Objects fsck found damaged, by hex id: `has` says no for them, so the next add or fetch that
+  // brings the same bytes stores them again, and the row then points at the good copy.
+  private damagedIds: Set<string> | undefined;
+
+  private damaged(): Set<string> {
+    if (!this.damagedIds) {
+      this.damagedIds = new Set();
+      try {
+        for (const r of this.db.prepare('SELECT id FROM damaged').all() as { id: Uint8Array }[])
+          this.damagedIds.add(toHex(r.id));
+      } catch {} // an index opened for reading only, from before the table: none recorded
+    }
+    return this.damagedIds;
+  }
+
+  isDamaged(id: ObjectId): boolean {
+    const d = this.damaged();
+    return d.size > 0 && d.has(toHex(id));
+  }
+
+  /**
+   * Record what fsck found: `ids` damaged, and every other object that verified no longer so.
+   * Best effort: fsck still reports when the index cannot be written.
+   */
+  recordDamaged(ids: ObjectId[]): void {
+    try {
+      transaction(this.db, () => {
+        this.db.exec('DELETE FROM damaged');
+        const put = this.db.prepare('INSERT OR IGNORE INTO damaged (id) VALUES (?)');
+        for (const id of ids) put.run(id);
+      });
+      this.damagedIds = new Set(ids.map(toHex));
+    } catch {}
+  }
+
+  /** A damaged object stored again: its row now points at the good copy. */
+  repaired(id: ObjectId): void {
+    this.db.prepare('DELETE FROM damaged WHERE id = ?').run(id);
+    this.damagedIds?.delete(toHex(id));
   }
 
   info(id: ObjectId): ObjectInfo | undefined {
@@ -301,6 +342,7 @@ interface PendingRow {
   size: number;
   codec: number;
   copy?: boolean; // a verbatim copy by gc: the existing row is repointed
+  replaces?: boolean; // a good copy of an object recorded as damaged: its row is rewritten
 }
 
 /**
@@ -360,6 +402,7 @@ export class PackSession {
   private sinceCheckpoint = 0;
   private readonly insert: StatementSync;
   private readonly repoint: StatementSync;
+  private readonly replace: StatementSync;
   private readonly qHas: StatementSync;
   bytesWritten = 0;
   private readonly chunkPolicy: CompressionPolicy;
@@ -378,6 +421,9 @@ export class PackSession {
       'INSERT OR IGNORE INTO objects (id, type, pack, offset, stored, size, codec) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.repoint = db.prepare('UPDATE objects SET pack = ?, offset = ? WHERE id = ?');
+    this.replace = db.prepare(
+      'UPDATE objects SET type = ?, pack = ?, offset = ?, stored = ?, size = ?, codec = ? WHERE id = ?',
+    );
     this.qHas = db.prepare('SELECT 1 AS x FROM objects WHERE id = ?');
   }
 
@@ -407,7 +453,7 @@ export class PackSession {
 
   /** True when the object is already stored or written in this session. */
   has(id: ObjectId): boolean {
-    return this.pendingIds.has(toHex(id)) || this.qHas.get(id) !== undefined;
+    return this.pendingIds.has(toHex(id)) || (this.qHas.get(id) !== undefined && !this.store.isDamaged(id));
   }
 
   /**
@@ -495,7 +541,18 @@ export class PackSession {
         })
     ).catch(diskError);
     const idCopy = new Uint8Array(id);
-    this.pending.push({ id: idCopy, type, pack: this.pack, offset, stored: data.length, size, codec, copy });
+    const replaces = !copy && this.store.isDamaged(id);
+    this.pending.push({
+      id: idCopy,
+      type,
+      pack: this.pack,
+      offset,
+      stored: data.length,
+      size,
+      codec,
+      copy,
+      replaces,
+    });
     this.pendingIds.add(toHex(idCopy));
     this.bytesWritten += total;
     this.sinceCheckpoint += total;
@@ -562,11 +619,17 @@ export class PackSession {
     transaction(this.db, () => {
       for (const r of s.rows) {
         if (r.copy) this.repoint.run(r.pack, r.offset, r.id);
-        else this.insert.run(r.id, r.type, r.pack, r.offset, r.stored, r.size, r.codec);
+        else if (r.replaces) {
+          this.replace.run(r.type, r.pack, r.offset, r.stored, r.size, r.codec, r.id);
+          this.insert.run(r.id, r.type, r.pack, r.offset, r.stored, r.size, r.codec); // gone meanwhile
+        } else this.insert.run(r.id, r.type, r.pack, r.offset, r.stored, r.size, r.codec);
       }
       this.db.prepare('UPDATE packs SET size = MAX(size, ?) WHERE id = ?').run(s.size, s.pack);
     });
-    for (const r of s.rows) this.pendingIds.delete(toHex(r.id));
+    for (const r of s.rows) {
+      this.pendingIds.delete(toHex(r.id));
+      if (r.replaces) this.store.repaired(r.id);
+    }
   }
 
   /** Everything appended so far is durable and indexed when this resolves. */

@@ -66,6 +66,9 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
     }
     onProgress?.({ phase: 'verify', bytesDone: done, bytesTotal: totals.logical, itemsDone: objects });
   }
+  // Remembered, so that an add of an intact copy of a file that needs one (or a fetch that
+  // brings it) stores it again instead of taking it as already stored.
+  repo.objects.recordDamaged([...bad].map(fromHex));
 
   const visited = new Set<string>();
   const check = (id: ObjectId, what: string, fn: (bytes: Uint8Array) => void): void => {

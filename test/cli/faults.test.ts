@@ -400,6 +400,18 @@ test('a flipped byte in a pack: fsck names the object, cat and checkout fail wit
   assert.equal(sha256File(repo.path('data.bin')), sha256(v2));
   assert.equal(repo.ok(['cat', `${c1}:other.txt`]).stdout, 'unaffected\n');
   assert.ok(repo.ok(['cat', `${c2}:data.bin`]).stdoutBytes.equals(v2));
+
+  // An intact copy repairs it: added again, the chunk is stored anew (fsck recorded it as
+  // damaged, so add does not take it as stored), and the commit reads whole again; gc, which
+  // refused to copy a pack holding a damaged object, then compacts.
+  assert.match(repo.run(['fsck']).stderr, /^hint: an intact copy repairs a damaged object/m);
+  repo.write('data.bin', v1);
+  repo.ok(['add', 'data.bin']);
+  assertClean(repo);
+  assert.ok(repo.ok(['cat', `${c1}:data.bin`]).stdoutBytes.equals(v1));
+  repo.ok(['gc', '--prune=now', '--aggressive']);
+  assertClean(repo);
+  assert.ok(repo.ok(['cat', `${c1}:data.bin`]).stdoutBytes.equals(v1));
 });
 
 test('init is all or nothing: after a kill there is no repository or a whole one, and init runs again', async (t) => {

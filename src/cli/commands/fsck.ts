@@ -31,6 +31,10 @@ export const command: Command = {
             `${result.reachable} commits, trees and index nodes reachable, ` +
             plural(result.problems.length, 'problem'),
         );
+        if (result.damaged > 0)
+          ctx.err(
+            "hint: an intact copy repairs a damaged object: put the file back (or touch it) and 'shoal add' it, or fetch from a peer that has it",
+          );
       }
       return result.problems.length === 0 ? 0 : 1;
     }),
