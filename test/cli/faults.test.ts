@@ -697,10 +697,13 @@ test('a disk that fills up during add', async (t) => {
       readdirSync(repo.path('dir')).filter((n) => n.includes('shoal-tmp')),
       [],
     );
-    // With no room at all, even opening the index fails: said plainly, not as an I/O error.
+    // With no room at all the index opens for reading only: status reports, and a command that
+    // writes says the disk is full, not an I/O error.
     fill();
-    const none = repo.fails(['status'], 'DISK_FULL');
+    assert.ok(repo.j<Status>(['status']).unstaged.some((c) => c.path === 'dir/more.bin'));
+    const none = repo.fails(['restore', 'dir/more.bin'], 'DISK_FULL');
     assert.match(none.stderr, /no space left on device/);
+    assert.equal(readFileSync(repo.path('dir/more.bin'), 'utf8'), 'local edit\n');
     rmSync(join(mnt, 'no-room'));
     rmSync(join(mnt, 'filler'));
 
