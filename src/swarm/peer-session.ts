@@ -42,7 +42,17 @@ const CODES: [number, ErrorCode][] = [
 
 /** The error a peer's `error` answer stands for. */
 export function wireError(code: number, message: string): ShoalError {
-  return new ShoalError(CODES.find(([wire]) => wire === code)?.[1] ?? 'PEER_ERROR', message);
+  const ours = CODES.find(([wire]) => wire === code)?.[1] ?? 'PEER_ERROR';
+  // The paths in the way are listed one per line, indented, as a local DIRTY_WORKTREE lists
+  // them: given back as `paths`, as it gives them (at most the first 50).
+  const paths =
+    ours === 'DIRTY_WORKTREE'
+      ? message
+          .split('\n')
+          .filter((l) => l.startsWith('  ') && !/^ {2}and \d+ more$/.test(l))
+          .map((l) => l.slice(2))
+      : undefined;
+  return new ShoalError(ours, message, paths ? { paths } : undefined);
 }
 
 /**
