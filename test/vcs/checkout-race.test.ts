@@ -83,13 +83,19 @@ test('checkout: an edit saved while earlier files are written is kept, and the c
   assert.deepEqual(st.staged, []);
 });
 
-test('checkout: a file saved while its own new content is written is kept, and no temporary is left', async (t) => {
-  const f = fixture(t);
+/** aaa.bin (3 MiB) committed twice, the first version checked out; returns the second commit. */
+async function twoVersionsOfOneFile(f: ReturnType<typeof fixture>): Promise<Uint8Array> {
   f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
   const base = await f.commitAll('base');
   f.write('aaa.bin', noise(3 * 1024 * 1024, 2));
   const next = await f.commitAll('next');
   await checkout(f.repo, base);
+  return next;
+}
+
+test('checkout: a file saved while its own new content is written is kept, and no temporary is left', async (t) => {
+  const f = fixture(t);
+  const next = await twoVersionsOfOneFile(f);
   // The first progress report comes after the first chunks of aaa.bin went to its temporary.
   const edit = editOnce(() => f.write('aaa.bin', 'my unsaved work\n'));
   const r = await checkout(f.repo, next, { onProgress: edit.onProgress });
@@ -108,11 +114,7 @@ test('checkout: a file saved while its own new content is written is kept, and n
 test('checkout: a file only linked to, or deleted, while its new content is written gets the new content', async (t) => {
   for (const meanwhile of ['link', 'delete'] as const) {
     const f = fixture(t);
-    f.write('aaa.bin', noise(3 * 1024 * 1024, 1));
-    const base = await f.commitAll('base');
-    f.write('aaa.bin', noise(3 * 1024 * 1024, 2));
-    const next = await f.commitAll('next');
-    await checkout(f.repo, base);
+    const next = await twoVersionsOfOneFile(f);
     // A hard link changes the file's ctime and nothing of its content: no edit to keep.
     const abs = join(f.dir, 'aaa.bin');
     const edit = editOnce(() =>
