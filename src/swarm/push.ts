@@ -4,6 +4,7 @@
 
 import {
   decodeSignedRefs,
+  fromHex,
   idEquals,
   isShoalError,
   type ObjectId,
@@ -21,6 +22,7 @@ import {
   moveWorktree,
   newChunkBytes,
   type OnProgress,
+  PUSH_AGAIN,
   readMergeState,
   readMoveState,
 } from '../vcs/index.ts';
@@ -183,7 +185,10 @@ export async function pushToSwarm(
     // remote's branches are at our commits now, if it is a delegate. A remote-tracking branch
     // follows the repository's branches (a delegate's); another writer's copy took the push into
     // its own, so `origin/main` stays, as the next fetch would set it again.
-    const toDelegate = delegateKeys.has(target!.session.peer);
+    // (A delegate's own push carries the repository's refs wherever it lands.)
+    const toDelegate =
+      delegateKeys.has(target!.session.peer) ||
+      delegateKeys.has(peerIdFromPublicKeyBytes(opts.user.publicKey));
     for (const [ref, id] of offered) {
       if (!named || !toDelegate || !ref.startsWith('refs/heads/')) continue;
       const tracking = `refs/remotes/${remote}/${shortRef(ref)}`;
@@ -238,9 +243,16 @@ function refuseDuringMerge(repo: Repository, ref: string): void {
 }
 
 /** The peer's own checkout that did not finish must be finished (or undone) there first. */
-function refuseAfterUnfinishedMove(repo: Repository): void {
+/**
+ * A checkout of the peer's own that did not finish must be finished (or undone) there before a
+ * push into its checked-out branch; the same push again (to where a push's move stopped) is
+ * what finishes one that a push started.
+ */
+function refuseAfterUnfinishedMove(repo: Repository, ref: string, id: Uint8Array): void {
+  const head = repo.refs.head();
+  if (head.kind !== 'branch' || `refs/heads/${head.name}` !== ref) return;
   const s = readMoveState(repo);
-  if (s) {
+  if (s && !(s.target && idEquals(fromHex(s.target), id))) {
     throw new ShoalError(
       'MOVE_INTERRUPTED',
       "a checkout in the peer's working tree did not finish; it must be run again or undone there before this push",
@@ -292,7 +304,11 @@ export function pushHandler(
         throw new ShoalError('PERMISSION_DENIED', `update of '${name}' is not in the signed refs`);
       }
     }
-    for (const [name] of request.updates) refuseDuringMerge(repo, name); // before any transfer
+    // Before any transfer:
+    for (const [name, id] of request.updates) {
+      refuseDuringMerge(repo, name);
+      refuseAfterUnfinishedMove(repo, name, id);
+    }
     const targets: ObjectId[] = request.updates.map(([, id]) => id);
     const stream = await node().dialProtocol(from.connection.remotePeer, SYNC_PROTOCOL);
     const session = PeerSession.fromStream(stream, from.connection.remotePeer.toString());
@@ -359,9 +375,9 @@ export function pushHandler(
                   // The branch is checked out here: bring the working tree along, unless it has local
                   // changes, or a merge is under way in it (moving the branch would strand the merge).
                   refuseDuringMerge(repo, name);
-                  refuseAfterUnfinishedMove(repo);
+                  refuseAfterUnfinishedMove(repo, name, id);
                   try {
-                    const moved = await moveWorktree(repo, old, id, {});
+                    const moved = await moveWorktree(repo, old, id, { finish: PUSH_AGAIN });
                     if (moved.kept.length > 0) onKept?.(repo.root, moved.kept);
                   } catch (err) {
                     if (!isShoalError(err, 'DIRTY_WORKTREE')) throw err;

@@ -279,7 +279,13 @@ export async function moveWorktree(
   repo: Repository,
   from: ObjectId | undefined,
   target: WorktreeState,
-  opts: { force?: boolean; onProgress?: OnProgress; checkOnly?: boolean },
+  opts: {
+    force?: boolean;
+    onProgress?: OnProgress;
+    checkOnly?: boolean;
+    /** The command that finishes this move if it stops halfway (see move-state.ts). */
+    finish?: string;
+  },
 ): Promise<MoveResult> {
   const fromTree = from && commitTree(repo.objects, from);
   const fromFiles = fromTree && new TreeReader(repo.objects, fromTree);
@@ -362,7 +368,7 @@ export async function moveWorktree(
   if (opts.checkOnly) return { written: [], removed: [], kept: [] };
   // From here on the working tree and the index change: until the caller moves HEAD, status
   // and commit must know the move did not finish (move-state.ts). A merge keeps its own state.
-  if (target instanceof Uint8Array) beginMove(repo, from, target);
+  if (target instanceof Uint8Array) beginMove(repo, from, target, opts.finish);
 
   const written: string[] = [];
   const removed: string[] = [];
@@ -728,7 +734,10 @@ export async function checkout(
     try {
       wasDetached = repo.refs.head().kind === 'detached';
     } catch {} // damaged: --force sets it again
-    const moved = await moveWorktree(repo, from, commitId, opts);
+    const moved = await moveWorktree(repo, from, commitId, {
+      ...opts,
+      finish: opts.attach ? `shoal switch ${opts.attach}` : `shoal checkout ${toHex(commitId).slice(0, 12)}`,
+    });
     repo.refs.setHead(
       opts.attach ? { kind: 'branch', name: opts.attach } : { kind: 'detached', id: commitId },
       `checkout: to ${opts.attach ?? toHex(commitId).slice(0, 12)}`,

@@ -88,7 +88,10 @@ async function fastForward(
   theirs: ObjectId,
   opts: MergeOptions,
 ): Promise<MergeResult> {
-  const moved = await moveWorktree(repo, ours, theirs, { onProgress: opts.onProgress });
+  const moved = await moveWorktree(repo, ours, theirs, {
+    onProgress: opts.onProgress,
+    finish: `shoal merge ${opts.name}`,
+  });
   const head = repo.refs.head();
   if (head.kind === 'branch') {
     const ok = repo.refs.update(
@@ -285,7 +288,8 @@ function writeTextFile(abs: string, text: string, executable: boolean): void {
 export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptions): Promise<MergeResult> {
   return repo.withWriteLock(async () => {
     assertNoMerge(repo);
-    assertNoInterruptedMove(repo);
+    // A fast-forward to `theirs` that stopped halfway is finished by merging it again.
+    assertNoInterruptedMove(repo, { target: theirs });
     const objects = repo.objects;
     const ours = repo.refs.headCommit();
     if (!ours) return fastForward(repo, undefined, theirs, opts);

@@ -15,6 +15,8 @@ export interface MoveState {
   target: string;
   /** HEAD's commit when it started (null on an unborn branch). */
   from: string | null;
+  /** The command that finishes it (`shoal switch main`), as the command that started it knows. */
+  finish?: string;
 }
 
 export function readMoveState(repo: Repository): MoveState | undefined {
@@ -28,8 +30,17 @@ export function readMoveState(repo: Repository): MoveState | undefined {
   return { target: '', from: null };
 }
 
-export function beginMove(repo: Repository, from: ObjectId | undefined, target: ObjectId): void {
-  const s: MoveState = { target: toHex(target), from: from ? toHex(from) : null };
+export function beginMove(
+  repo: Repository,
+  from: ObjectId | undefined,
+  target: ObjectId,
+  finish: string | undefined,
+): void {
+  const s: MoveState = {
+    target: toHex(target),
+    from: from ? toHex(from) : null,
+    ...(finish ? { finish } : {}),
+  };
   repo.setMeta(MOVE_STATE_KEY, JSON.stringify(s));
 }
 
@@ -44,10 +55,24 @@ export function moveStateCommits(repo: Repository): Uint8Array[] {
   return s && /^[0-9a-f]{64}$/.test(s.target) ? [fromHex(s.target)] : [];
 }
 
+/** `finish` for a move a push started: the pusher finishes it, not a command of this user. */
+export const PUSH_AGAIN = 'push';
+
 /** What to tell a user whose move did not finish. */
 export function interruptedMoveMessage(s: MoveState): string {
   const to = s.target ? `to ${s.target.slice(0, 12)} ` : '';
-  return `a checkout ${to}did not finish (interrupted, or the disk filled up), so the working tree and the index are part old, part new: run the same command again to finish it, or 'shoal checkout --force HEAD' to go back`;
+  const finish =
+    s.finish === PUSH_AGAIN
+      ? 'the same push again finishes it'
+      : s.finish
+        ? `'${s.finish}' finishes it`
+        : s.target
+          ? `'shoal checkout ${s.target.slice(0, 12)}' finishes it`
+          : 'running it again finishes it';
+  // On an unborn branch there is no HEAD to go back to.
+  const back =
+    s.from === null ? '' : `, or 'shoal checkout --force HEAD' goes back (discarding every local change)`;
+  return `a checkout ${to}did not finish (interrupted, or the disk filled up), so the working tree and the index are part old, part new: ${finish}${back}`;
 }
 
 /**

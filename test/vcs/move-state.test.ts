@@ -44,7 +44,10 @@ test('a checkout that stopped halfway: status says so, commit and merge refuse, 
   assert.deepEqual(st.unfinishedMove, { target: toHex(one), from: toHex(two) });
 
   const refused = (e: unknown) =>
-    isShoalError(e, 'MOVE_INTERRUPTED') && /run the same command again/.test((e as Error).message);
+    isShoalError(e, 'MOVE_INTERRUPTED') &&
+    new RegExp(
+      `'shoal checkout ${toHex(one).slice(0, 12)}' finishes it, or 'shoal checkout --force HEAD' goes back`,
+    ).test((e as Error).message);
   await assert.rejects(
     commit(f.repo, { message: 'oops', authorName: 'tester', identity: IDENTITY, allowEmpty: true }),
     refused,
@@ -87,4 +90,28 @@ test('gc keeps the commit a checkout that stopped halfway was going to, though n
   const r = await checkout(f.repo, side);
   assert.deepEqual(r.written, ['big.bin']);
   assert.equal((await status(f.repo)).unfinishedMove, null);
+});
+
+test('a fast-forward merge that stopped halfway is finished by merging again; the message says how', async (t) => {
+  const { f, one, two } = await setup(t);
+  // main back at one, a branch at two: merging it is a fast-forward.
+  await checkout(f.repo, one, { force: true, attach: 'main' });
+  f.repo.refs.update('refs/heads/main', one, 'test: main back', two);
+  await createBranch(f.repo, 'feature', two);
+  const failing = () => {
+    throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+  };
+  await assert.rejects(
+    merge(f.repo, two, { name: 'feature', identity: IDENTITY, authorName: 'tester', onProgress: failing }),
+    /no space left/,
+  );
+  await assert.rejects(
+    commit(f.repo, { message: 'oops', authorName: 'tester', identity: IDENTITY, allowEmpty: true }),
+    (e) =>
+      isShoalError(e, 'MOVE_INTERRUPTED') && /'shoal merge feature' finishes it/.test((e as Error).message),
+  );
+  const r = await merge(f.repo, two, { name: 'feature', identity: IDENTITY, authorName: 'tester' });
+  assert.equal(r.outcome, 'fast-forward');
+  assert.equal((await status(f.repo)).unfinishedMove, null);
+  assert.equal(toHex(f.repo.refs.headCommit()!), toHex(two));
 });
