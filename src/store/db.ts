@@ -240,9 +240,10 @@ export function indexFailure(err: unknown): ShoalError | undefined {
   if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB) return damagedIndex((err as Error).message);
   if (code !== SQLITE_READONLY) return undefined;
   if (openedOnFullDisk) {
+    // (Per process: in a daemon serving several repositories this may be another one's.)
     return new ShoalError(
       'DISK_FULL',
-      'no space left on device: the repository index could only be opened for reading; free some space and run the command again',
+      'cannot write the repository index: the disk is full (it could only be opened for reading; free some space and run the command again), or it is read-only to you',
     );
   }
   return new ShoalError(

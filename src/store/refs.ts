@@ -134,19 +134,18 @@ export class Refs {
   headCommit(): ObjectId | undefined {
     const head = this.head();
     if (head.kind === 'detached') return head.id;
-    const id = this.get(`refs/heads/${head.name}`);
-    if (id === undefined) this.assertUnbornIsReal();
-    return id;
+    return this.get(`refs/heads/${head.name}`);
   }
 
   private unbornChecked = false;
 
   /**
-   * A branch with no commits in a repository that holds commits is rare (an orphan branch), and
-   * it is also what a damaged page of the refs table looks like: log then said "no commits yet"
-   * and commit started a new history. The index is checked then, once per process.
+   * For a command about to say "no commits yet" or to start a new history: a branch with no
+   * commits in a repository that holds commits is rare (an orphan branch, a clone before its
+   * checkout), and it is also what a damaged page of the refs table looks like. The index is
+   * checked then, once per process.
    */
-  private assertUnbornIsReal(): void {
+  assertUnbornIsReal(): void {
     if (this.unbornChecked) return;
     this.unbornChecked = true;
     if (this.db.prepare('SELECT 1 FROM objects WHERE type = 3 LIMIT 1').get() === undefined) return;

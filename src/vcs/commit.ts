@@ -93,6 +93,7 @@ export async function commit(repo: Repository, opts: CommitOptions): Promise<Com
   return repo.withWriteLock(async () => {
     assertNoInterruptedMove(repo); // it would record part of each of two commits
     const headCommit = repo.refs.headCommit();
+    if (!headCommit) repo.refs.assertUnbornIsReal(); // not a damaged refs table: a first commit
     const parents = [...(headCommit ? [headCommit] : []), ...(opts.extraParents ?? [])];
     const session = await repo.objects.beginSession();
     const generation = repo.staging.generation();

@@ -76,6 +76,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
   let nothingStaged: boolean;
   try {
     headId = repo.refs.headCommit() ?? null;
+    if (!headId) repo.refs.assertUnbornIsReal(); // about to say "no commits yet"
     head = repo.refs.head();
     headTree = headId ? commitTree(repo.objects, headId) : undefined;
     generation = repo.staging.generation();

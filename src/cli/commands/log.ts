@@ -32,6 +32,7 @@ export const command: Command = {
         throw new ShoalError('USAGE', `-n: '${count}' is not a number of commits\nusage: ${USAGE}`);
       const limit = count === undefined ? Number.POSITIVE_INFINITY : Number(count);
       if (!positionals[0] && !repo.refs.headCommit()) {
+        repo.refs.assertUnbornIsReal();
         if (ctx.json) ctx.emit([]);
         else ctx.out('no commits yet');
         return 0;
