@@ -41,20 +41,22 @@ export async function switchBranch(
   return repo.withWriteLock(async () => {
     assertNoMerge(repo);
     const head = opts.force ? repo.refs.headCommitIfReadable() : repo.refs.headCommit();
-    // As git: a branch that does not exist here but on exactly one remote is made from it
-    // (a named remote's tracking branch first: each peer's own is listed as `<peer-id>/<name>`).
+    // As git: a branch that does not exist here but on exactly one named remote is made from
+    // its remote-tracking branch (not from a peer's own, `<peer-id>/<name>`: any peer connected
+    // to lists those).
     let from: string | undefined;
     if (!opts.create && !repo.refs.get(`${BRANCH_PREFIX}${name}`)) {
-      const matches = repo.refs
+      const named = repo.refs
         .list('refs/remotes/')
+        .filter((r) => r.name.endsWith(`/${name}`))
         .map((r) => ({ ...r, remote: r.name.slice('refs/remotes/'.length, -name.length - 1) }))
-        .filter((r) => r.name.endsWith(`/${name}`) && r.remote !== '' && !r.remote.includes('/'));
-      const named = matches.filter((r) => repo.config(`remote.${r.remote}.url`) !== undefined);
-      const only =
-        named.length === 1 ? named[0] : named.length === 0 && matches.length === 1 ? matches[0] : undefined;
-      if (only) {
-        from = `${only.remote}/${name}`;
-        opts = { ...opts, create: true, startPoint: only.id };
+        .filter(
+          (r) =>
+            r.remote !== '' && !r.remote.includes('/') && repo.config(`remote.${r.remote}.url`) !== undefined,
+        );
+      if (named.length === 1) {
+        from = `${named[0]!.remote}/${name}`;
+        opts = { ...opts, create: true, startPoint: named[0]!.id };
       }
     }
     if (opts.create) {
