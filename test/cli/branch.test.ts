@@ -205,6 +205,26 @@ test('a name that is both a branch and a tag: the branch is used, with a warning
   );
 });
 
+test('log of several revisions, or --all, walks their histories together, newest first', (t) => {
+  const r = newRepo(t);
+  r.write('f', 'base\n');
+  const base = r.commit('base');
+  r.ok(['switch', '-c', 'side']);
+  r.write('f', 'side\n');
+  const side = r.commit('on side');
+  r.ok(['switch', 'main']);
+  r.write('g', 'main\n');
+  const main = r.commit('on main');
+  r.ok(['tag', 'v0', base]);
+  const ids = (args: string[]) => r.j<{ id: string }[]>(['log', ...args]).map((e) => e.id);
+  assert.deepEqual(ids([]), [main, base]);
+  assert.deepEqual(ids(['main', 'side']), [main, side, base]);
+  assert.deepEqual(ids(['--all']), [main, side, base]);
+  assert.deepEqual(ids(['--all', '-n', '2']), [main, side]);
+  assert.match(r.ok(['log', '--all', '--graph', '--oneline']).stdout, /on side/);
+  assert.equal(r.run(['log', '--all', 'side']).status, 2);
+});
+
 test('switch: moves the working tree, -c creates, refuses to overwrite local changes', (t) => {
   const r = newRepo(t);
   r.write('a.txt', 'main\n');

@@ -7,12 +7,13 @@ import { GraphRenderer } from '../graph.ts';
 import type { Command } from '../main.ts';
 import { revOf, withRepo } from '../repo.ts';
 
-const USAGE = 'shoal log [--oneline] [--graph] [-n <N>] [--json] [<rev>]';
+const USAGE = 'shoal log [--oneline] [--graph] [-n <N>] [--json] [--all | <rev>...]';
 
 const OPTIONS = {
   oneline: { type: 'boolean' },
   graph: { type: 'boolean' },
   'max-count': { type: 'string', short: 'n' },
+  all: { type: 'boolean' },
 } satisfies Options;
 
 export const command: Command = {
@@ -26,19 +27,32 @@ export const command: Command = {
       // git reads paths after `--`: taken for a revision, a path gave 'unknown revision'.
       if (args.includes('--') && args.indexOf('--') < args.length - 1)
         throw new ShoalError('USAGE', `log does not filter by path (after '--')\nusage: ${USAGE}`);
-      if (positionals.length > 1) usage(USAGE);
+      if (values.all === true && positionals.length > 0) usage(USAGE);
       const count = values['max-count'] as string | undefined;
       if (count !== undefined && !/^\d+$/.test(count))
         throw new ShoalError('USAGE', `-n: '${count}' is not a number of commits\nusage: ${USAGE}`);
       const limit = count === undefined ? Number.POSITIVE_INFINITY : Number(count);
-      if (!positionals[0] && !repo.refs.headCommit()) {
+      // As git: several revisions, or --all (every branch, tag and remote-tracking branch, and
+      // HEAD), walk the history of all of them together.
+      const everything =
+        values.all === true
+          ? repo.refs
+              .list('refs/')
+              .map((r) => r.id)
+              .filter((id) => repo.objects.has(id))
+          : [];
+      if (!positionals[0] && everything.length === 0 && !repo.refs.headCommit()) {
         repo.refs.assertUnbornIsReal();
         if (ctx.json) ctx.emit([]);
         else ctx.out('no commits yet');
         return 0;
       }
-      const start = revOf(ctx, repo, positionals[0] ?? 'HEAD');
-      const entries = [...(values.graph ? topoLog : log)(repo, [start], limit)];
+      const head = repo.refs.headCommit();
+      const starts =
+        values.all === true
+          ? [...(head ? [head] : []), ...everything]
+          : (positionals.length > 0 ? positionals : ['HEAD']).map((r) => revOf(ctx, repo, r));
+      const entries = [...(values.graph ? topoLog : log)(repo, starts, limit)];
       if (ctx.json) {
         ctx.emit(
           entries.map(({ id, commit: c }) => ({
