@@ -302,6 +302,8 @@ export class ObjectStore {
         readSync(this.fd(id), head, 0, head.length, 0);
       } catch (err) {
         if (!isShoalError(err)) throw err;
+        // Removed meanwhile by a gc: gone from the table too, and no damage.
+        if (this.db.prepare('SELECT 1 FROM packs WHERE id = ?').get(id) === undefined) continue;
         problems.push({ pack: packFileName(id), problem: err.message });
         continue;
       }

@@ -57,10 +57,15 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
     objects++;
     done += info.size;
     try {
-      repo.objects.read(id);
+      readOnceMore(repo, id, info.pack, info.offset);
       bytes += info.size;
     } catch (err) {
       if (!isShoalError(err)) throw err;
+      // A gc running meanwhile (it takes no lock from fsck) removed it as unreachable: no damage.
+      if (repo.objects.info(id) === undefined) {
+        objects--;
+        continue;
+      }
       problems.push({ id: toHex(id), problem: err.message });
       bad.add(toHex(id));
     }
@@ -141,6 +146,20 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
   for (const e of repo.staging.entries()) content(e.id, e.height, `staged file ${e.path}`);
   problems.push(...checkSignedRefs(repo, identity ? fromHex(identity) : null));
   return { objects, damaged: bad.size, bytes, reachable: visited.size, problems };
+}
+
+/**
+ * Read an object listed at `pack`/`offset`; when that fails and its row now points elsewhere (a
+ * gc running meanwhile moved it to a new pack and deleted the old one), read it there.
+ */
+function readOnceMore(repo: Repository, id: ObjectId, pack: number, offset: number): void {
+  try {
+    repo.objects.read(id);
+  } catch (err) {
+    const now = repo.objects.info(id);
+    if (!isShoalError(err) || !now || (now.pack === pack && now.offset === offset)) throw err;
+    repo.objects.read(id);
+  }
 }
 
 /**

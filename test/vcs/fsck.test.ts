@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeSignedRefs, type ObjectId, signRefs, toHex } from '../../src/core/index.ts';
+import { encodeSignedRefs, hashChunk, type ObjectId, signRefs, toHex } from '../../src/core/index.ts';
 import { fsck, gc } from '../../src/vcs/index.ts';
 import { fixture, IDENTITY } from './fixture.ts';
 
@@ -59,4 +59,29 @@ test('fsck checks every signed refs document held, the previous one too', async 
   assert.equal((await gc(f.repo)).refsDocsDropped, 2);
   assert.deepEqual(fsck(f.repo).problems, []);
   assert.equal(f.repo.signedRefs.get(IDENTITY.publicKey), undefined);
+});
+
+test('fsck next to a gc: objects the gc removes while fsck runs are no problem', async (t) => {
+  const f = fixture(t);
+  f.write('kept.txt', 'kept\n');
+  await f.commitAll('first');
+  // Chunks no commit holds (what an add that was never committed leaves), stored after it.
+  const session = await f.repo.objects.beginSession();
+  const garbage: Uint8Array[] = [];
+  for (let i = 0; i < 20; i++) {
+    const bytes = new TextEncoder().encode(`garbage ${i}\n`.repeat(100));
+    garbage.push(hashChunk(bytes));
+    await session.putChunk(hashChunk(bytes), bytes);
+  }
+  await session.close();
+  // A gc removes them while fsck runs: as fsck reports its first object, after it listed them.
+  let removed = false;
+  const result = fsck(f.repo, () => {
+    if (removed) return;
+    removed = true;
+    for (const id of garbage) f.repo.db.prepare('DELETE FROM objects WHERE id = ?').run(id);
+  });
+  assert.ok(removed);
+  assert.deepEqual(result.problems, []);
+  assert.equal(result.damaged, 0);
 });
