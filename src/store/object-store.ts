@@ -88,6 +88,9 @@ function diskError(err: unknown): never {
   throw err;
 }
 
+/** How often reads look for descriptors of packs deleted meanwhile. */
+const SWEEP_MS = 1000;
+
 export class ObjectStore {
   readonly packDir: string;
   private readonly db: DatabaseSync;
@@ -156,6 +159,7 @@ export class ObjectStore {
   }
 
   private fd(pack: number): number {
+    if (this.fds.size > 0 && performance.now() - this.sweptAt > SWEEP_MS) this.releaseDeletedPacks();
     let fd = this.fds.get(pack);
     if (fd === undefined) {
       try {
@@ -313,6 +317,26 @@ export class ObjectStore {
     return problems;
   }
 
+  private sweptAt = 0;
+
+  /**
+   * Close the descriptors of packs a gc (in another process) deleted: held open, they kept the
+   * disk space gc said it reclaimed for as long as a serving peer or the daemon ran. Called now
+   * and then by reads, and by a server on a timer.
+   */
+  releaseDeletedPacks(): void {
+    this.sweptAt = performance.now();
+    for (const [pack, fd] of this.fds) {
+      let gone: boolean;
+      try {
+        gone = fstatSync(fd).nlink === 0;
+      } catch {
+        gone = true;
+      }
+      if (gone) this.forgetFd(pack);
+    }
+  }
+
   close(): void {
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
@@ -330,8 +354,12 @@ export class ObjectStore {
 
   forgetFd(pack: number): void {
     const fd = this.fds.get(pack);
-    if (fd !== undefined) closeSync(fd);
     this.fds.delete(pack);
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {} // already unusable
+    }
   }
 }
 

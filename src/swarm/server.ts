@@ -64,6 +64,9 @@ const REQUEST_LIMITS = { maxHeaderBytes: 1024 * 1024, maxPayloadBytes: 1024 * 10
 const RESPONSE_LIMITS = { maxHeaderBytes: 1024 * 1024, maxPayloadBytes: 16 * 1024 * 1024 };
 const SEND_GROUP_BYTES = 1024 * 1024;
 
+/** How often a server lets go of packs deleted by a gc elsewhere. */
+const RELEASE_PACKS_MS = 10_000;
+
 export class SyncServer {
   private readonly repos = new Map<string, ServedRepo>();
   // Requests running on each served repository, and remove()s waiting for them to end.
@@ -91,6 +94,15 @@ export class SyncServer {
 
   constructor(opts: SyncServerOptions) {
     this.opts = opts;
+    // A gc in another process deletes packs this server may hold open from an earlier request:
+    // let them go now and then, so that the space it reclaimed is free (reads do it too).
+    setInterval(() => {
+      for (const s of this.repos.values()) {
+        try {
+          s.repo.objects.releaseDeletedPacks();
+        } catch {} // a repository closed meanwhile
+      }
+    }, RELEASE_PACKS_MS).unref();
   }
 
   add(served: ServedRepo): void {

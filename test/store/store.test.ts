@@ -12,6 +12,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   statSync,
@@ -187,6 +188,26 @@ test('dedup: a second put of the same chunk returns false and stores nothing', a
     assert.equal(await s2.putObject(tree), false);
     await s2.close();
   });
+});
+
+test('a pack deleted by a gc elsewhere is let go: its space is not held by a reader', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const a = randomBytes(70_000);
+  await put(repo, [a]);
+  repo.objects.read(hashChunk(a)); // the pack is open now
+  const held = (): number =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === `${packPath(dir)} (deleted)`;
+      } catch {
+        return false;
+      }
+    }).length;
+  rmSync(packPath(dir)); // what a gc does once it copied what it keeps
+  if (!existsSync('/proc/self/fd')) return t.skip('no /proc to see open files in');
+  assert.equal(held(), 1, 'the reader holds the deleted pack');
+  repo.objects.releaseDeletedPacks();
+  assert.equal(held(), 0);
 });
 
 test('a flipped byte in a pack is detected on read, naming the object', async (t) => {
