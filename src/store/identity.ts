@@ -17,6 +17,7 @@ import {
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromSeed, ShoalError, systemError } from '../core/index.ts';
+import { withFileLock } from './lock.ts';
 
 export function configDir(): string {
   return configDirFor(process.env, homedir());
@@ -149,6 +150,16 @@ export function readConfigValue(file: string, key: string): string | undefined {
   const value = stored === undefined ? undefined : config[stored];
   if (value !== undefined && typeof value !== 'string') throw notAString(file, stored!);
   return value;
+}
+
+/** Change a config file in place, holding its lock (see withFileLock): no change is lost. */
+export function changeConfigFile(file: string, change: (config: Record<string, unknown>) => void): void {
+  mkdirSync(dirname(file), { recursive: true });
+  withFileLock(file, () => {
+    const config = readConfigObject(file);
+    change(config);
+    writeConfigFile(file, config);
+  });
 }
 
 export function writeConfigFile(file: string, config: Record<string, unknown>): void {

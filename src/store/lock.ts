@@ -12,7 +12,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { resolve } from 'node:path';
-import { ShoalError } from '../core/index.ts';
+import { isShoalError, ShoalError, systemError } from '../core/index.ts';
 
 /** Lock files this process holds, by path. */
 const heldHere = new Set<string>();
@@ -178,5 +178,35 @@ export class WriterLock {
     try {
       unlinkSync(this.file);
     } catch {}
+  }
+}
+
+/** How long a change to a small shared file (shares.json, a config file) waits for another. */
+const FILE_LOCK_WAIT_MS = 10_000;
+
+/**
+ * Run a read-modify-write of `file` holding `<file>.lock`: commands run at once each wrote back
+ * what they had read, and all but one lost their change. A change takes milliseconds: a second
+ * one waits for it, then goes on.
+ */
+export function withFileLock<T>(file: string, change: () => T): T {
+  const lock = new WriterLock(`${file}.lock`);
+  const deadline = Date.now() + FILE_LOCK_WAIT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      lock.acquire();
+      break;
+    } catch (err) {
+      if (!isShoalError(err, 'LOCKED')) throw systemError(err, file) ?? err;
+      if (Date.now() > deadline)
+        throw new ShoalError('LOCKED', `${file} is being changed by another shoal command`);
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  }
+  try {
+    return change();
+  } finally {
+    lock.release();
   }
 }

@@ -22,7 +22,13 @@ import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '../core/index.ts';
 import { indexProblems, openDatabase, transaction } from './db.ts';
-import { globalConfigFile, readConfigObject, readConfigValue, writeConfigFile } from './identity.ts';
+import {
+  changeConfigFile,
+  globalConfigFile,
+  readConfigObject,
+  readConfigValue,
+  writeConfigFile,
+} from './identity.ts';
 import { processAlive, WriterLock } from './lock.ts';
 import { ObjectStore } from './object-store.ts';
 import { packFileName } from './pack.ts';
@@ -201,16 +207,17 @@ export class Repository {
     return readConfigValue(repoConfigFile(this.root), key) ?? readConfigValue(globalConfigFile(), key);
   }
 
-  /**
-   * The repository's config file as it is, to edit and write back with setLocalConfig: values
-   * that are not strings are kept as they are (a setting is checked where it is read, by config()).
-   */
+  /** The repository's config file as it is (values that are not strings too). */
   localConfig(): Record<string, unknown> {
     return readConfigObject(repoConfigFile(this.root));
   }
 
-  setLocalConfig(config: Record<string, unknown>): void {
-    writeConfigFile(repoConfigFile(this.root), config);
+  /**
+   * Change the repository's config file, holding its lock: values that are not strings are kept
+   * as they are (a setting is checked where it is read, by config()).
+   */
+  changeLocalConfig(change: (config: Record<string, unknown>) => void): void {
+    changeConfigFile(repoConfigFile(this.root), change);
   }
 
   /**

@@ -4,9 +4,9 @@
 
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isShoalError, ShoalError, systemError } from '../core/index.ts';
+import { ShoalError } from '../core/index.ts';
 import { configDir, readSmallFile, writeFileAtomic } from './identity.ts';
-import { WriterLock } from './lock.ts';
+import { withFileLock } from './lock.ts';
 
 export interface Share {
   /** Absolute path of the repository's working tree. */
@@ -41,34 +41,13 @@ function writeShares(shares: Share[]): void {
   writeFileAtomic(sharesFile(), `${JSON.stringify({ repos: shares }, null, 2)}\n`);
 }
 
-/** How long a change to the list waits for another one to finish. */
-const LOCK_WAIT_MS = 10_000;
-
 /**
  * Run a read-modify-write of the list holding its lock: `share` run in several repositories at
  * once otherwise each wrote back the list it read, and all but one lost their entry.
  */
 function withSharesLock<T>(change: () => T): T {
   mkdirSync(configDir(), { recursive: true });
-  const lock = new WriterLock(`${sharesFile()}.lock`);
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
-    try {
-      lock.acquire();
-      break;
-    } catch (err) {
-      if (!isShoalError(err, 'LOCKED')) throw systemError(err, sharesFile()) ?? err;
-      if (Date.now() > deadline)
-        throw new ShoalError('LOCKED', `${sharesFile()} is being changed by another shoal command`);
-      Atomics.wait(pause, 0, 0, 10); // a change takes milliseconds: wait for it, then try again
-    }
-  }
-  try {
-    return change();
-  } finally {
-    lock.release();
-  }
+  return withFileLock(sharesFile(), change);
 }
 
 /**

@@ -305,10 +305,9 @@ export async function cloneFromSwarm(
     const root = resolve(opts.cwd, dir ?? cloneDirName(identity.name));
     repo = openOrCreate(root, toHex(repoId));
     const state = await adoptRepoIdentity(repo, identityBytes);
-    repo.setLocalConfig({
-      ...repo.localConfig(),
-      'remote.origin.url': source,
-      ...(opts.peers?.length ? { 'remote.origin.peers': opts.peers.join(' ') } : {}),
+    repo.changeLocalConfig((config) => {
+      config['remote.origin.url'] = source;
+      if (opts.peers?.length) config['remote.origin.peers'] = opts.peers.join(' ');
     });
     peer.server.add({ repo, state });
     const summary = await runFetch(peer, repo, state, 'origin', source, opts);

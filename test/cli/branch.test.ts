@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { json, shoal } from '../helpers.ts';
+import { shoalAsync } from '../swarm/swarm-helpers.ts';
 import { describe, newRepo } from './repo-helpers.ts';
 
 interface Branch {
@@ -303,6 +304,29 @@ test('tag: create with and without a message, list, delete', (t) => {
   assert.deepEqual(
     r.j<{ name: string }[]>(['tag']).map((x) => x.name),
     ['latest'],
+  );
+});
+
+test('config set and remote add run at once: every setting and every remote is kept', async (t) => {
+  const r = newRepo(t);
+  const peer = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWMh32kw457skSRfAMRTmkGwNGJQzyos7FCLv5PNZwJGxn';
+  const runs = await Promise.all([
+    ...Array.from({ length: 8 }, (_, i) =>
+      shoalAsync(t, ['config', 'set', `user.k${i}`, `v${i}`], { cwd: r.dir, configDir: r.configDir }),
+    ),
+    ...Array.from({ length: 6 }, (_, i) =>
+      shoalAsync(t, ['remote', 'add', `r${i}`, peer], { cwd: r.dir, configDir: r.configDir }),
+    ),
+  ]);
+  for (const run of runs) assert.equal(run.status, 0, describe(run));
+  const config = r.j<Record<string, string>>(['config', 'list']);
+  for (let i = 0; i < 8; i++) assert.equal(config[`user.k${i}`], `v${i}`);
+  assert.deepEqual(
+    r
+      .j<{ name: string }[]>(['remote', 'list'])
+      .map((x) => x.name)
+      .sort(),
+    ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'],
   );
 });
 

@@ -3,12 +3,12 @@
 import { ShoalError } from '../../core/index.ts';
 import {
   canonicalConfigKey,
+  changeConfigFile,
   globalConfigFile,
   Repository,
   readConfigObject,
   readConfigValue,
   repoConfigFile,
-  writeConfigFile,
 } from '../../store/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
@@ -98,18 +98,18 @@ export const command: Command = {
       }
       case 'set': {
         if (value === undefined) usage(USAGE);
-        const config = readConfigObject(file);
         const k = needKey();
         await checkValue(k, value);
-        dropVariants(config, k);
-        config[k] = value;
-        writeConfigFile(file, config);
+        // Read, changed and written under the file's lock: settings made at once are all kept.
+        changeConfigFile(file, (config) => {
+          dropVariants(config, k);
+          config[k] = value;
+        });
         return 0;
       }
       case 'unset': {
-        const config = readConfigObject(file);
-        dropVariants(config, needKey());
-        writeConfigFile(file, config);
+        const k = needKey();
+        changeConfigFile(file, (config) => dropVariants(config, k));
         return 0;
       }
       case 'list': {

@@ -18,33 +18,38 @@ export const command: Command = {
     withRepo(ctx, (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);
       const [verb, name, source] = positionals;
-      const config = repo.localConfig();
-      const names = [
+      const namesIn = (config: Record<string, unknown>): string[] => [
         ...new Set(
           Object.keys(config)
             .filter((k) => /^remote\.[^.]+\.url$/.test(k))
             .map((k) => k.split('.')[1]!),
         ),
       ];
+      const names = namesIn(repo.localConfig());
       switch (verb ?? 'list') {
         case 'add': {
           if (!name || !source || positionals.length !== 3) usage(USAGE);
           if (!/^[A-Za-z0-9_-]+$/.test(name))
             throw new ShoalError('INVALID_NAME', `'${name}' is not a valid remote name`);
-          if (names.includes(name)) throw new ShoalError('ALREADY_EXISTS', `remote '${name}' already exists`);
           parseSource(source);
           const peers = values.peer as string[] | undefined;
           for (const p of peers ?? []) checkPeerAddress(p);
-          config[`remote.${name}.url`] = source;
-          if (peers?.length) config[`remote.${name}.peers`] = peers.join(' ');
-          repo.setLocalConfig(config);
+          // Changed under the config file's lock: remotes added at once are all kept.
+          repo.changeLocalConfig((config) => {
+            if (namesIn(config).includes(name))
+              throw new ShoalError('ALREADY_EXISTS', `remote '${name}' already exists`);
+            config[`remote.${name}.url`] = source;
+            if (peers?.length) config[`remote.${name}.peers`] = peers.join(' ');
+          });
           return 0;
         }
         case 'remove': {
           if (!name || positionals.length !== 2) usage(USAGE);
-          if (!names.includes(name)) throw new ShoalError('NOT_FOUND', `no remote named '${name}'`);
-          for (const k of Object.keys(config)) if (k.startsWith(`remote.${name}.`)) delete config[k];
-          repo.setLocalConfig(config);
+          repo.changeLocalConfig((config) => {
+            if (!namesIn(config).includes(name))
+              throw new ShoalError('NOT_FOUND', `no remote named '${name}'`);
+            for (const k of Object.keys(config)) if (k.startsWith(`remote.${name}.`)) delete config[k];
+          });
           for (const r of repo.refs.list(`refs/remotes/${name}/`))
             repo.refs.update(r.name, null, `remote remove ${name}`);
           return 0;
