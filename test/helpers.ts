@@ -5,7 +5,7 @@ import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(ROOT, 'bin', 'shoal.js');
@@ -100,4 +100,33 @@ export async function shoalOnTerminal(
   });
   const status = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
   return { status, output };
+}
+
+/** A process holding the writer lock of the repository at `dir` (said as `purpose`) until killed. */
+export async function lockHolder(dir: string, purpose?: string) {
+  const store = pathToFileURL(join(ROOT, 'src', 'store', 'index.ts')).href;
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { Repository } = await import(${JSON.stringify(store)});
+       const repo = Repository.open(${JSON.stringify(dir)});
+       repo.lockForWrite(${JSON.stringify(purpose ?? '')} || undefined);
+       process.stdout.write('locked\\n');
+       setInterval(() => {}, 1000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: process.env },
+  );
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  // Wait for the child to say it holds the lock (an event, not a sleep).
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      if (out.includes('locked')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+  });
+  return child;
 }

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ShoalError, systemError } from '../core/index.ts';
+import { setLockPurpose } from '../store/lock.ts';
 import { type Context, createContext, goneDir, type Options } from './context.ts';
 import { terminalSafe } from './format.ts';
 
@@ -219,6 +220,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const ctx = createContext(g.cwd, g.json, g.quiet, command.printsData);
+    setLockPurpose(`shoal ${name}`); // said to a command that finds this one holding the lock
     return (await command.run(ctx, args)) ?? 0;
   } catch (err) {
     // The store's failures it can name for the user (loaded only then: most commands never fail).

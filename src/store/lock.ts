@@ -28,6 +28,29 @@ function olderThan(file: string, ms: number): boolean {
   }
 }
 
+/**
+ * When process `pid` started, as Linux counts it (clock ticks since boot), or undefined where
+ * that cannot be read. A lock records its owner's, so that a pid reused by another process
+ * after a crash (a lock left by `kill -9`) is not taken for the owner, alive.
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name, in parentheses, may hold spaces: the fields that follow come after ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** What this process's command is, for a lock it takes without a purpose of its own. */
+let defaultPurpose: string | undefined;
+
+/** Say what this process is (`shoal add`) to whoever finds a lock it holds. */
+export function setLockPurpose(purpose: string): void {
+  defaultPurpose = purpose;
+}
+
 /** Whether process `pid` exists (one of another user's counts: EPERM). */
 export function processAlive(pid: number): boolean {
   try {
@@ -44,6 +67,22 @@ export class WriterLock {
 
   constructor(file: string) {
     this.file = resolve(file);
+  }
+
+  /** The live process holding the lock, if another one does, and what it said it is doing. */
+  holder(): { pid: number; purpose: string } | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const [pidLine = '', purpose = '', started = ''] = text.split('\n');
+    const pid = Number.parseInt(pidLine, 10);
+    if (!Number.isInteger(pid) || pid === process.pid || !processAlive(pid)) return undefined;
+    const now = processStart(pid);
+    if (started.trim() !== '' && now !== undefined && now !== started.trim()) return undefined;
+    return { pid, purpose: purpose.trim() };
   }
 
   /**
@@ -67,17 +106,26 @@ export class WriterLock {
       }
       let owner = Number.NaN;
       let held = '';
+      let started = '';
       try {
         const text = readFileSync(this.file, 'utf8');
         owner = Number.parseInt(text, 10);
         held = text.split('\n')[1]?.trim() ?? '';
+        started = text.split('\n')[2]?.trim() ?? '';
       } catch {
         continue; // released between our attempts
       }
-      if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) {
+      const alive =
+        Number.isInteger(owner) &&
+        owner !== process.pid &&
+        processAlive(owner) &&
+        // The pid of a process that started after the lock was taken is another process's.
+        (started === '' || processStart(owner) === undefined || processStart(owner) === started);
+      if (alive) {
         throw new ShoalError(
           'LOCKED',
-          `repository is locked by process ${owner} (${held || 'another shoal command is running'})`,
+          `repository is locked by process ${owner} (${held || 'another shoal command is running'}); if no shoal command is running, remove ${this.file}`,
+          { pid: owner },
         );
       }
       // A lock without a pid is one being written on a file system without hard links (see
@@ -98,7 +146,8 @@ export class WriterLock {
    */
   private create(file: string, purpose?: string): boolean {
     const tmp = `${file}.${process.pid}.tmp`;
-    const text = purpose ? `${process.pid}\n${purpose.replace(/\s+/g, ' ')}\n` : String(process.pid);
+    const said = (purpose ?? defaultPurpose)?.replace(/\s+/g, ' ') ?? '';
+    const text = `${process.pid}\n${said}\n${processStart(process.pid) ?? ''}\n`;
     try {
       writeFileSync(tmp, text);
       try {

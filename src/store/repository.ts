@@ -20,7 +20,13 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
-import { type ChunkerParams, DEFAULT_CHUNKER, formatChunker, ShoalError } from '../core/index.ts';
+import {
+  type ChunkerParams,
+  DEFAULT_CHUNKER,
+  formatChunker,
+  isShoalError,
+  ShoalError,
+} from '../core/index.ts';
 import { indexProblems, openDatabase, transaction } from './db.ts';
 import {
   changeConfigFile,
@@ -61,6 +67,10 @@ export function namesRepoDir(name: string): boolean {
   return n === REPO_DIR || n === 'shoal~1';
 }
 export const FORMAT = 1;
+
+/** How long a command waits for another process's lock, and how often it looks. */
+const LOCK_WAIT_MS = 3000;
+const LOCK_POLL_MS = 25;
 
 export class Repository {
   readonly root: string;
@@ -238,13 +248,36 @@ export class Repository {
     this.lock.release();
   }
 
+  /** Another live process holding the writer lock, and what it said it is doing. */
+  lockHolder(): { pid: number; purpose: string } | undefined {
+    return this.lock.holder();
+  }
+
   /**
    * Run fn holding the writer lock. Re-entrant within one async call chain, so an operation
    * that holds the lock can call another that takes it (merge commits through commit()).
+   * Another process's lock is waited for a moment (a status refreshing its stamps holds it for
+   * milliseconds, and a command typed meanwhile failed), unless `wait` is false: an optional
+   * write (status's) gives way at once instead.
    */
-  async withWriteLock<T>(fn: () => Promise<T> | T, purpose?: string): Promise<T> {
+  async withWriteLock<T>(
+    fn: () => Promise<T> | T,
+    purpose?: string,
+    opts: { wait?: boolean } = {},
+  ): Promise<T> {
     if (this.lockScope.getStore()) return await fn();
-    this.lockForWrite(purpose);
+    const deadline = performance.now() + (opts.wait === false ? 0 : LOCK_WAIT_MS);
+    for (;;) {
+      try {
+        this.lockForWrite(purpose);
+        break;
+      } catch (err) {
+        // Held by another live process (not this one's other work): try again shortly.
+        if (!isShoalError(err, 'LOCKED') || err.detail?.pid === undefined || performance.now() > deadline)
+          throw err;
+        await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+      }
+    }
     try {
       return await this.lockScope.run(true, fn);
     } finally {

@@ -72,7 +72,7 @@ export function interruptedMoveMessage(s: MoveState): string {
   // On an unborn branch there is no HEAD to go back to.
   const back =
     s.from === null ? '' : `, or 'shoal checkout --force HEAD' goes back (discarding every local change)`;
-  return `a checkout ${to}did not finish (interrupted, or the disk filled up), so the working tree and the index are part old, part new: ${finish}${back}`;
+  return `a move of the working tree ${to}(a checkout, switch, merge or pull) did not finish (interrupted, or the disk filled up), so the working tree and the index are part old, part new: ${finish}${back}`;
 }
 
 /**

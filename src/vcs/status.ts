@@ -50,7 +50,13 @@ export interface StatusResult {
   merging: string | null;
   conflicts: ConflictStatus[];
   /** A checkout (switch, fast-forward) that did not finish: see move-state.ts. */
-  unfinishedMove: { target: string | null; from: string | null } | null;
+  unfinishedMove: {
+    target: string | null;
+    from: string | null;
+    finish: string | null;
+    /** The process making the move now, when it is still under way. */
+    runningIn: { pid: number; purpose: string } | null;
+  } | null;
 }
 
 /** The files directly in each of `dirs` (not below them), in path order. */
@@ -169,18 +175,21 @@ export async function status(repo: Repository): Promise<StatusResult> {
     // the disk is too full for it (status still reports).
     try {
       // Only entries that nobody re-staged meanwhile get the fresh stamp.
-      await repo.withWriteLock(() =>
-        repo.staging.apply(
-          refreshed.filter((r) => {
-            const current = repo.staging.get(r.path);
-            return (
-              current !== undefined &&
-              idEquals(current.id, r.id) &&
-              current.kind === r.kind &&
-              current.executable === r.executable
-            );
-          }),
-        ),
+      await repo.withWriteLock(
+        () =>
+          repo.staging.apply(
+            refreshed.filter((r) => {
+              const current = repo.staging.get(r.path);
+              return (
+                current !== undefined &&
+                idEquals(current.id, r.id) &&
+                current.kind === r.kind &&
+                current.executable === r.executable
+              );
+            }),
+          ),
+        undefined,
+        { wait: false },
       );
     } catch (err) {
       if (!isShoalError(err, 'LOCKED') && !isShoalError(err, 'DISK_FULL')) throw err;
@@ -212,6 +221,14 @@ export async function status(repo: Repository): Promise<StatusResult> {
     unreadable,
     merging: merge?.name ?? null,
     conflicts: merge ? await conflictStatus(repo, merge) : [],
-    unfinishedMove: move ? { target: move.target || null, from: move.from } : null,
+    // A move some other process is making right now has not stopped: it is running.
+    unfinishedMove: move
+      ? {
+          target: move.target || null,
+          from: move.from,
+          finish: move.finish ?? null,
+          runningIn: repo.lockHolder() ?? null,
+        }
+      : null,
   };
 }

@@ -475,7 +475,11 @@ test('kill -9 in the middle of adding a large file', async (t) => {
   await exited;
   assert.equal(child.signalCode, 'SIGKILL');
   assert.ok(packBytes(repo) > before + (64 << 20), 'the killed add left bytes behind');
-  assert.equal(readFileSync(repo.path('.shoal/lock'), 'utf8'), String(child.pid), 'and a stale lock');
+  assert.equal(
+    Number.parseInt(readFileSync(repo.path('.shoal/lock'), 'utf8'), 10),
+    child.pid,
+    'and a stale lock',
+  );
 
   // The repository opens, passes fsck, and lost at most the add in flight.
   const st = repo.j<Status>(['status']);

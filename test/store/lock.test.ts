@@ -44,7 +44,11 @@ test('a stale lock taken over by another process between our read of it and our 
   const lock = new WriterLock(file);
   assert.throws(() => lock.acquire(), { code: 'LOCKED' });
   assert.ok(interleaved);
-  assert.equal(readFileSync(file, 'utf8'), String(other), 'the other process still holds the lock');
+  assert.equal(
+    Number.parseInt(readFileSync(file, 'utf8'), 10),
+    other,
+    'the other process still holds the lock',
+  );
   assert.deepEqual(
     fs.readdirSync(join(file, '..')).filter((n) => n !== 'lock'),
     [],
@@ -58,7 +62,7 @@ test('a stale lock is taken over, and a lock file left empty by a crash too', (t
   writeFileSync(file, String(deadPid()));
   const lock = new WriterLock(file);
   lock.acquire();
-  assert.equal(readFileSync(file, 'utf8'), String(process.pid));
+  assert.equal(Number.parseInt(readFileSync(file, 'utf8'), 10), process.pid);
   lock.release();
   // An empty lock is one being written (where there are no hard links) or left by a crash:
   // taken over only once it is older than taking a lock can last.
@@ -67,7 +71,7 @@ test('a stale lock is taken over, and a lock file left empty by a crash too', (t
   const past = new Date(Date.now() - 60_000);
   utimesSync(file, past, past);
   lock.acquire();
-  assert.equal(readFileSync(file, 'utf8'), String(process.pid));
+  assert.equal(Number.parseInt(readFileSync(file, 'utf8'), 10), process.pid);
   lock.release();
   assert.ok(!existsSync(file));
 });
@@ -89,7 +93,7 @@ test('a marker left by a process that died breaking a stale lock does not lock t
       utimesSync(marker, past, past);
     } else if (content === '' || content === String(process.pid)) utimesSync(marker, past, past);
     lock.acquire();
-    assert.equal(readFileSync(file, 'utf8'), String(process.pid));
+    assert.equal(Number.parseInt(readFileSync(file, 'utf8'), 10), process.pid);
     lock.release();
     assert.deepEqual(readdirSync(dir), [], 'no lock, marker or temporary is left behind');
   }

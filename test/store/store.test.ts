@@ -2,7 +2,7 @@
 // recovery, the writer lock, refs and the staging index.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
@@ -22,7 +22,6 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import {
   encodeTree,
   hashChunk,
@@ -32,7 +31,7 @@ import {
   xorshiftStream,
 } from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
-import { ROOT, tempDir } from '../helpers.ts';
+import { lockHolder, tempDir } from '../helpers.ts';
 
 const hexOf = (id: Uint8Array | undefined): string | undefined =>
   id ? Buffer.from(id).toString('hex') : undefined;
@@ -342,49 +341,25 @@ test('abort drops what was written since the last flush', async (t) => {
 });
 
 /** A child process holding the writer lock of `dir` until it is killed. */
-async function lockHolder(dir: string) {
-  const store = pathToFileURL(join(ROOT, 'src', 'store', 'index.ts')).href;
-  const child = spawn(
-    process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      `const { Repository } = await import(${JSON.stringify(store)});
-       const repo = Repository.open(${JSON.stringify(dir)});
-       repo.lockForWrite();
-       process.stdout.write('locked\\n');
-       setInterval(() => {}, 1000);`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: process.env },
-  );
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  // Wait for the child to say it holds the lock (an event, not a sleep).
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      if (out.includes('locked')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
-  });
-  return child;
-}
-
 test('the writer lock keeps a second writer out and is taken over from a dead owner', async (t) => {
   const { dir, repo } = newRepo(t);
   const lockFile = join(dir, '.shoal', 'lock');
   const child = await lockHolder(dir);
   t.after(() => child.kill('SIGKILL'));
-  assert.equal(readFileSync(lockFile, 'utf8'), String(child.pid));
+  assert.equal(Number.parseInt(readFileSync(lockFile, 'utf8'), 10), child.pid);
   assertCode(() => repo.lockForWrite(), 'LOCKED', new RegExp(String(child.pid)));
   await assert.rejects(put(repo, [randomBytes(10)]), (e) => isShoalError(e, 'LOCKED'));
   // The owner dies without releasing the lock (kill -9): the next writer takes it over.
   const exited = once(child, 'exit');
   child.kill('SIGKILL');
   await exited;
-  assert.equal(readFileSync(lockFile, 'utf8'), String(child.pid), 'the stale lock is still there');
+  assert.equal(
+    Number.parseInt(readFileSync(lockFile, 'utf8'), 10),
+    child.pid,
+    'the stale lock is still there',
+  );
   repo.lockForWrite();
-  assert.equal(readFileSync(lockFile, 'utf8'), String(process.pid));
+  assert.equal(Number.parseInt(readFileSync(lockFile, 'utf8'), 10), process.pid);
   repo.unlock();
   assert.equal(existsSync(lockFile), false, 'unlock removes the lock file');
 });

@@ -3,11 +3,13 @@
 // old branch), and the same checkout run again, or `checkout --force HEAD`, ends it.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isShoalError, toHex } from '../../src/core/index.ts';
 import { checkout, commit, createBranch, gc, merge, readMoveState, status } from '../../src/vcs/index.ts';
+import { lockHolder } from '../helpers.ts';
 import { fixture, IDENTITY, noise } from './fixture.ts';
 
 /** Two commits: `one` has big.bin, `two` drops it and adds a.txt and z.txt. HEAD is at two. */
@@ -41,7 +43,12 @@ test('a checkout that stopped halfway: status says so, commit and merge refuse, 
   assert.equal(existsSync(join(f.dir, 'a.txt')), false);
   assert.equal(toHex(f.repo.refs.headCommit()!), toHex(two));
   const st = await status(f.repo);
-  assert.deepEqual(st.unfinishedMove, { target: toHex(one), from: toHex(two) });
+  assert.deepEqual(st.unfinishedMove, {
+    target: toHex(one),
+    from: toHex(two),
+    finish: `shoal checkout ${toHex(one).slice(0, 12)}`,
+    runningIn: null,
+  });
 
   const refused = (e: unknown) =>
     isShoalError(e, 'MOVE_INTERRUPTED') &&
@@ -114,4 +121,16 @@ test('a fast-forward merge that stopped halfway is finished by merging again; th
   assert.equal(r.outcome, 'fast-forward');
   assert.equal((await status(f.repo)).unfinishedMove, null);
   assert.equal(toHex(f.repo.refs.headCommit()!), toHex(two));
+});
+
+test('a move another process is making now is said to be under way, not unfinished', async (t) => {
+  const { f, one } = await setup(t);
+  await interruptedCheckout(f, one);
+  const holder = await lockHolder(f.dir, 'shoal switch side');
+  t.after(() => holder.kill('SIGKILL'));
+  const st = await status(f.repo);
+  assert.deepEqual(st.unfinishedMove?.runningIn, { pid: holder.pid, purpose: 'shoal switch side' });
+  holder.kill('SIGKILL');
+  await once(holder, 'exit');
+  assert.equal((await status(f.repo)).unfinishedMove?.runningIn, null);
 });

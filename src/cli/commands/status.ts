@@ -26,9 +26,17 @@ export const command: Command = {
       }
       ctx.out(s.branch ? `on branch ${s.branch}` : `HEAD detached at ${toHex(s.head!).slice(0, 12)}`);
       if (!s.head) ctx.out('no commits yet');
-      if (s.unfinishedMove) {
+      const move = s.unfinishedMove;
+      if (move?.runningIn) {
         ctx.out('');
-        ctx.out(`warning: ${interruptedMoveMessage({ target: s.unfinishedMove.target ?? '', from: null })}`);
+        ctx.out(
+          `a move of the working tree to ${move.target?.slice(0, 12) ?? 'another commit'} is under way (process ${move.runningIn.pid}${move.runningIn.purpose ? `: ${move.runningIn.purpose}` : ''}): what follows changes as it goes`,
+        );
+      } else if (move) {
+        ctx.out('');
+        ctx.out(
+          `warning: ${interruptedMoveMessage({ target: move.target ?? '', from: move.from, ...(move.finish ? { finish: move.finish } : {}) })}`,
+        );
       }
       const section = (title: string, lines: string[]): void => {
         if (lines.length === 0) return;
