@@ -243,6 +243,20 @@ function refuseDuringMerge(repo: Repository, ref: string): void {
 }
 
 /** The peer's own checkout that did not finish must be finished (or undone) there first. */
+/** An update that is no fast-forward (a tag moved at all): refused unless forced, where allowed. */
+function refuseForcedUnlessAllowed(repo: Repository, forced: boolean, name: string): void {
+  if (!forced) {
+    throw new ShoalError(
+      'NOT_FAST_FORWARD',
+      name.startsWith('refs/tags/')
+        ? `tag '${name.slice('refs/tags/'.length)}' already exists on the peer, at another commit; push --force to move it`
+        : `'${name}' is not a fast-forward; pull first, or push --force`,
+    );
+  }
+  if (repo.config('access.allow-force') !== 'true')
+    throw new ShoalError('PERMISSION_DENIED', `this peer does not allow forced updates of '${name}'`);
+}
+
 /**
  * A checkout of the peer's own that did not finish must be finished (or undone) there before a
  * push into its checked-out branch; the same push again (to where a push's move stopped) is
@@ -321,6 +335,15 @@ export function pushHandler(
     const updated: string[] = [];
     try {
       await session.hello(state.id);
+      // What can be refused before any transfer: a tag here at another commit, and a branch here
+      // at a commit the pusher does not even have (so cannot descend from). A multi-GB push was
+      // taken whole, and only then refused as no fast-forward.
+      for (const [name, id] of request.updates) {
+        const old = repo.refs.get(name);
+        if (!old || idEquals(old, id)) continue;
+        if (name.startsWith('refs/tags/') || !(await session.have(old, 0)).all)
+          refuseForcedUnlessAllowed(repo, request.force, name);
+      }
       // One push at a time per repository in this process (the next waits, its pusher kept
       // informed by the keep-alive above); the lock, with what holds it, for the whole of it:
       // the objects are stored under it too, and a local command finding it says why.
@@ -349,21 +372,8 @@ export function pushHandler(
                 if (old && idEquals(old, id)) continue;
                 const tag = name.startsWith('refs/tags/');
                 // A tag names one commit for good: moving it at all needs --force, as in git.
-                if (old && (tag || !isAncestor(repo.objects, old, id))) {
-                  if (!request.force)
-                    throw new ShoalError(
-                      'NOT_FAST_FORWARD',
-                      tag
-                        ? `tag '${name.slice('refs/tags/'.length)}' already exists on the peer, at another commit; push --force to move it`
-                        : `'${name}' is not a fast-forward; pull first, or push --force`,
-                    );
-                  if (repo.config('access.allow-force') !== 'true') {
-                    throw new ShoalError(
-                      'PERMISSION_DENIED',
-                      `this peer does not allow forced updates of '${name}'`,
-                    );
-                  }
-                }
+                if (old && (tag || !isAncestor(repo.objects, old, id)))
+                  refuseForcedUnlessAllowed(repo, request.force, name);
                 moves.push({ name, id, old });
               }
               const head = repo.refs.head();

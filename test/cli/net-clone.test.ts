@@ -688,11 +688,15 @@ test('push that is not a fast-forward: exit 1, NOT_FAST_FORWARD, nothing moves',
   repo.write('notes.txt', 'origin moved on\n');
   const theirs = repo.commit('on the origin');
   user.write('notes.txt', 'the clone moved elsewhere\n');
+  randomFile(user.path('data/more.bin'), 4 << 20);
   user.commit('on the clone');
 
+  const before = packBytes(repo.dir);
   const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
   assert.equal(r.status, 1, describe(r));
   assert.equal(parseJson<ErrorOut>(r).error.code, 'NOT_FAST_FORWARD');
+  // Refused before the transfer: the clone does not have the origin's new commit at all.
+  assert.ok(packBytes(repo.dir) < before + (1 << 20), `${packBytes(repo.dir) - before} bytes taken`);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   assert.equal(tip(repo, 'main'), theirs);
   assert.equal(readFileSync(repo.path('notes.txt'), 'utf8'), 'origin moved on\n');
