@@ -1,7 +1,7 @@
 // Ed25519 keys as raw bytes (32-byte seed, 32-byte public key), signing and verification.
 // The same key is a user's libp2p peer id, so commits and peers are authenticated alike.
 
-import { createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import { type Commit, decodeCommit, encodeCommitForSigning } from './objects.ts';
 
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -27,15 +27,25 @@ export function signBytes(seed: Uint8Array, message: Uint8Array): Uint8Array {
   return new Uint8Array(sign(null, message, priv));
 }
 
+// A history has few authors and many commits: each author's key object is made once (making it
+// cost about a third of a verification).
+const publicKeys = new Map<string, KeyObject>();
+
+function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  const hex = Buffer.from(publicKey).toString('hex');
+  let key = publicKeys.get(hex);
+  if (!key) {
+    if (publicKeys.size >= 1024) publicKeys.clear();
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    publicKeys.set(hex, key);
+  }
+  return key;
+}
+
 export function verifyBytes(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   try {
-    const pub = createPublicKey({
-      key: Buffer.concat([SPKI_PREFIX, publicKey]),
-      format: 'der',
-      type: 'spki',
-    });
-    return verify(null, message, pub, signature);
+    return verify(null, message, publicKeyObject(publicKey), signature);
   } catch {
     return false;
   }
