@@ -275,7 +275,7 @@ test('usage errors exit 2', (t) => {
     ['log', '--max-count='],
     ['reflog', '--max-count=-1'],
     ['reflog', '-n', '1.5'],
-    ['log', 'HEAD', 'HEAD'],
+    ['log', '--all', 'HEAD'], // several revisions are taken (as git does), but not with --all
     ['ls', 'HEAD', 'a', 'b'],
     ['show', 'HEAD', 'HEAD'],
     ['init', 'a', 'b'],
