@@ -30,8 +30,9 @@ function olderThan(file: string, ms: number): boolean {
 
 /**
  * When process `pid` started, as Linux counts it (clock ticks since boot), or undefined where
- * that cannot be read. A lock records its owner's, so that a pid reused by another process
- * after a crash (a lock left by `kill -9`) is not taken for the owner, alive.
+ * that cannot be read. A lock records its owner's, so that a message can say when the pid in a
+ * lock left by a crash seems to be another process's now (it is not taken over for that: see
+ * acquire).
  */
 export function processStart(pid: number): string | undefined {
   try {
@@ -77,11 +78,9 @@ export class WriterLock {
     } catch {
       return undefined;
     }
-    const [pidLine = '', purpose = '', started = ''] = text.split('\n');
+    const [pidLine = '', purpose = ''] = text.split('\n');
     const pid = Number.parseInt(pidLine, 10);
     if (!Number.isInteger(pid) || pid === process.pid || !processAlive(pid)) return undefined;
-    const now = processStart(pid);
-    if (started.trim() !== '' && now !== undefined && now !== started.trim()) return undefined;
     return { pid, purpose: purpose.trim() };
   }
 
@@ -115,16 +114,15 @@ export class WriterLock {
       } catch {
         continue; // released between our attempts
       }
-      const alive =
-        Number.isInteger(owner) &&
-        owner !== process.pid &&
-        processAlive(owner) &&
-        // The pid of a process that started after the lock was taken is another process's.
-        (started === '' || processStart(owner) === undefined || processStart(owner) === started);
-      if (alive) {
+      // A live pid means the lock is held, even when that process started after the lock was
+      // taken (the pid reused after a crash): pid numbers mean other processes in another pid
+      // namespace (a daemon in a container, a command on the host), and taking a live writer's
+      // lock is far worse than asking the user to remove a stale one. The start time says which.
+      const reused = started !== '' && processStart(owner) !== undefined && processStart(owner) !== started;
+      if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) {
         throw new ShoalError(
           'LOCKED',
-          `repository is locked by process ${owner} (${held || 'another shoal command is running'}); if no shoal command is running, remove ${this.file}`,
+          `repository is locked by process ${owner} (${held || 'another shoal command is running'}${reused ? '; that pid seems to be another process now' : ''}); if no shoal command is running, remove ${this.file}`,
           { pid: owner },
         );
       }

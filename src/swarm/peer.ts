@@ -61,6 +61,7 @@ export async function startPeer(opts: PeerOptions): Promise<Peer> {
     download: new RateLimiter(opts.maxDownload),
     addrs: () => node.getMultiaddrs().map((a) => a.toString()),
     stop: async () => {
+      server.stop();
       await node.stop();
       // libp2p re-arms a 1 s debounce timer (refreshing its own addresses) when its listeners
       // close, and nothing stops it: a command would linger that long before exiting.

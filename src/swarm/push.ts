@@ -242,7 +242,6 @@ function refuseDuringMerge(repo: Repository, ref: string): void {
   }
 }
 
-/** The peer's own checkout that did not finish must be finished (or undone) there first. */
 /** An update that is no fast-forward (a tag moved at all): refused unless forced, where allowed. */
 function refuseForcedUnlessAllowed(repo: Repository, forced: boolean, name: string): void {
   if (!forced) {

@@ -88,6 +88,13 @@ export class SyncServer {
     this.lastActivity = performance.now();
   }
 
+  private readonly releaser: NodeJS.Timeout;
+
+  /** Stop the timers this server runs (its peer is stopping). */
+  stop(): void {
+    clearInterval(this.releaser);
+  }
+
   setPushHandler(handler: PushHandler): void {
     this.opts.onPush = handler;
   }
@@ -96,7 +103,7 @@ export class SyncServer {
     this.opts = opts;
     // A gc in another process deletes packs this server may hold open from an earlier request:
     // let them go now and then, so that the space it reclaimed is free (reads do it too).
-    setInterval(() => {
+    this.releaser = setInterval(() => {
       for (const s of this.repos.values()) {
         try {
           s.repo.objects.releaseDeletedPacks();

@@ -64,6 +64,14 @@ function filesIn(tree: TreeReader, dirs: Set<string>): FlatEntry[] {
   return [...dirs].flatMap((d) => tree.filesIn(d)).sort((a, b) => compareNames(a.path, b.path));
 }
 
+/** The process holding the lock, when what it said it is doing moves the working tree. */
+function movingNow(repo: Repository): { pid: number; purpose: string } | null {
+  const holder = repo.lockHolder();
+  return holder && /^(shoal (checkout|switch|merge|pull)\b|taking a push)/.test(holder.purpose)
+    ? holder
+    : null;
+}
+
 export async function status(repo: Repository): Promise<StatusResult> {
   // Staged changes with their sides, for renames to be paired: only what changed is held.
   const stagedChanges: RenameChange<SidedEntryChange>[] = [];
@@ -227,7 +235,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
           target: move.target || null,
           from: move.from,
           finish: move.finish ?? null,
-          runningIn: repo.lockHolder() ?? null,
+          runningIn: movingNow(repo),
         }
       : null,
   };
