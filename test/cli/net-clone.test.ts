@@ -728,6 +728,18 @@ test('a push to a copy that is not a delegate leaves origin/main where the repos
   assert.equal(tip(carol, 'origin/main'), head);
   assertOk(await shoalAsync(t, ['fetch'], { cwd: carol.dir, configDir: carol.configDir }), 'fetch');
   assert.equal(tip(carol, 'origin/main'), head);
+
+  // A delegate's own push carries the repository's refs wherever it lands: pushed to bob's copy,
+  // its remote-tracking branch for bob moves.
+  repo.ok(['remote', 'add', 'bob', bobServer.addr]);
+  bob.ok(['config', 'access.allow-force', 'true']); // bob's main is carol's commit
+  repo.write('notes.txt', 'from the delegate\n');
+  const delegates = repo.commit('by the delegate');
+  assertOk(
+    await shoalAsync(t, ['push', 'bob', '--force'], { cwd: repo.dir, configDir: repo.configDir }),
+    'push to bob',
+  );
+  assert.equal(tip(repo, 'bob/main'), delegates);
 });
 
 test('push from a key that is not allowed: exit 1, PERMISSION_DENIED, nothing stored', async (t) => {
