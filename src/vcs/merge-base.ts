@@ -79,3 +79,51 @@ export function mergeBase(objects: ObjectStore, a: ObjectId, b: ObjectId): Objec
   }
   return chosen;
 }
+
+/**
+ * How many commits `a` has that `b` has not (ahead) and `b` has that `a` has not (behind), as
+ * git's "ahead 2, behind 1". Both histories are walked together, newest first, each commit
+ * marked with the sides it is reachable from, until every commit still queued is reachable from
+ * both: the walk costs what the two sides differ by, not their histories. Past `limit` commits
+ * it stops, and the counts are lower bounds (`exact` false).
+ */
+export function aheadBehind(
+  objects: ObjectStore,
+  a: ObjectId,
+  b: ObjectId,
+  limit = 2000,
+): { ahead: number; behind: number; exact: boolean } {
+  if (idEquals(a, b)) return { ahead: 0, behind: 0, exact: true };
+  const A = 1;
+  const B = 2;
+  const flags = new Map<string, number>();
+  const times = new Map<string, number>();
+  const queue: { id: ObjectId; key: string }[] = [];
+  const add = (id: ObjectId, flag: number): void => {
+    const key = toHex(id);
+    const had = flags.get(key);
+    if (had === undefined) {
+      times.set(key, decodeCommit(objects.read(id, 'commit')).time);
+      flags.set(key, flag);
+      queue.push({ id, key });
+    } else flags.set(key, had | flag);
+  };
+  add(a, A);
+  add(b, B);
+  let ahead = 0;
+  let behind = 0;
+  for (let steps = 0; queue.length > 0; steps++) {
+    if (queue.every((q) => flags.get(q.key) === (A | B))) return { ahead, behind, exact: true };
+    if (steps >= limit) return { ahead, behind, exact: false };
+    // The newest first: a commit's descendants on both sides are marked before it is counted.
+    let best = 0;
+    for (let i = 1; i < queue.length; i++)
+      if (times.get(queue[i]!.key)! > times.get(queue[best]!.key)!) best = i;
+    const { id, key } = queue.splice(best, 1)[0]!;
+    const flag = flags.get(key)!;
+    if (flag === A) ahead++;
+    else if (flag === B) behind++;
+    for (const p of parentsOf(objects, id)) add(p, flag);
+  }
+  return { ahead, behind, exact: true };
+}

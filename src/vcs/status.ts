@@ -7,6 +7,7 @@ import type { Repository, StagedEntry } from '../store/index.ts';
 import { stageSymlink, stampMatches, stampOf } from './add.ts';
 import { type ConflictStatus, conflictStatus } from './conflicts.ts';
 import { ingestFile } from './ingest.ts';
+import { aheadBehind } from './merge-base.ts';
 import { readMergeState } from './merge-state.ts';
 import { readMoveState } from './move-state.ts';
 import {
@@ -49,6 +50,11 @@ export interface StatusResult {
   /** What is being merged in, while a merge waits for conflicts to be resolved. */
   merging: string | null;
   conflicts: ConflictStatus[];
+  /**
+   * The current branch against its remote-tracking branch on origin, as git's "ahead 2, behind
+   * 1" (null without one). `exact` false: the histories differ by more than was counted.
+   */
+  upstream: { name: string; ahead: number; behind: number; exact: boolean } | null;
   /** A checkout (switch, fast-forward) that did not finish: see move-state.ts. */
   unfinishedMove: {
     target: string | null;
@@ -219,6 +225,12 @@ export async function status(repo: Repository): Promise<StatusResult> {
   );
   const merge = readMergeState(repo);
   const move = readMoveState(repo);
+  const tracking = head.kind === 'branch' ? `origin/${head.name}` : null;
+  const theirs = tracking ? repo.refs.get(`refs/remotes/${tracking}`) : undefined;
+  const upstream =
+    tracking && theirs && headId && repo.objects.has(theirs)
+      ? { name: tracking, ...aheadBehind(repo.objects, headId, theirs) }
+      : null;
   return {
     branch: head.kind === 'branch' ? head.name : null,
     head: headId,
@@ -227,6 +239,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
     untracked,
     notUtf8,
     unreadable,
+    upstream,
     merging: merge?.name ?? null,
     conflicts: merge ? await conflictStatus(repo, merge) : [],
     // A move some other process is making right now has not stopped: it is running.

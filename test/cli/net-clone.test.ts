@@ -183,6 +183,14 @@ test('fetch and pull bring a new version; fetch updates origin/main and pull fas
   assert.equal(tip(user, 'origin/main'), v2);
   assert.notEqual(tip(user, 'main'), v2);
   assert.equal(readFileSync(user.path('notes.txt'), 'utf8'), 'line one\nline two\n', 'fetch leaves the tree');
+  // status tells the branch from its remote-tracking branch, as git's does.
+  assert.deepEqual(user.j<{ upstream: unknown }>(['status']).upstream, {
+    name: 'origin/main',
+    ahead: 0,
+    behind: 1,
+    exact: true,
+  });
+  assert.match(user.ok(['status']).stdout, /^behind 'origin\/main' by 1 commit \(shoal pull brings them\)$/m);
 
   const pulled = await shoalAsync(t, ['pull', '--json'], { cwd: user.dir, configDir: user.configDir });
   assertOk(pulled, 'pull');

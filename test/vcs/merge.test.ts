@@ -6,6 +6,7 @@ import { decodeCommit, idEquals, isShoalError, type ObjectId, toHex } from '../.
 import {
   abortMerge,
   add,
+  aheadBehind,
   continueMerge,
   createBranch,
   fsck,
@@ -401,4 +402,25 @@ test('a merge commit made just before a crash is recognised by continue and undo
   await abortMerge(f.repo);
   assert.ok(idEquals(f.repo.refs.headCommit()!, ids.ours));
   assert.ok(!existsSync(join(f.dir, 'b.txt')));
+});
+
+test('aheadBehind counts what each side has that the other has not, walking only where they differ', async (t) => {
+  const f = fixture(t);
+  f.write('a', '0\n');
+  const base = await f.commitAll('base');
+  const mine: ObjectId[] = [];
+  for (let i = 1; i <= 3; i++) {
+    f.write('a', `${i}\n`);
+    mine.push(await f.commitAll(`mine ${i}`));
+  }
+  await createBranch(f.repo, 'other', base);
+  await switchBranch(f.repo, 'other');
+  f.write('b', 'x\n');
+  const theirs = await f.commitAll('theirs');
+  assert.deepEqual(aheadBehind(f.repo.objects, mine[2]!, theirs), { ahead: 3, behind: 1, exact: true });
+  assert.deepEqual(aheadBehind(f.repo.objects, theirs, mine[2]!), { ahead: 1, behind: 3, exact: true });
+  assert.deepEqual(aheadBehind(f.repo.objects, mine[2]!, base), { ahead: 3, behind: 0, exact: true });
+  assert.deepEqual(aheadBehind(f.repo.objects, base, base), { ahead: 0, behind: 0, exact: true });
+  // Bounded: past the limit the counts are lower bounds.
+  assert.equal(aheadBehind(f.repo.objects, mine[2]!, theirs, 2).exact, false);
 });

@@ -26,6 +26,19 @@ export const command: Command = {
       }
       ctx.out(s.branch ? `on branch ${s.branch}` : `HEAD detached at ${toHex(s.head!).slice(0, 12)}`);
       if (!s.head) ctx.out('no commits yet');
+      const up = s.upstream;
+      if (up) {
+        const n = (k: number): string => `${k}${up.exact ? '' : '+'} commit${k === 1 && up.exact ? '' : 's'}`;
+        ctx.out(
+          up.ahead === 0 && up.behind === 0
+            ? `up to date with '${up.name}'`
+            : up.behind === 0
+              ? `ahead of '${up.name}' by ${n(up.ahead)} (shoal push sends them)`
+              : up.ahead === 0
+                ? `behind '${up.name}' by ${n(up.behind)} (shoal pull brings them)`
+                : `'${up.name}' and this branch have diverged: ${n(up.ahead)} here, ${n(up.behind)} there (shoal pull merges them)`,
+        );
+      }
       const move = s.unfinishedMove;
       if (move?.runningIn) {
         ctx.out('');
