@@ -301,6 +301,19 @@ test('remote add, list and fetch by name; remote remove drops its tracking branc
   carol.fails(['remote', 'add', 'seed', seed.addr], 'ALREADY_EXISTS');
   carol.fails(['remote', 'add', 'bad/name', seed.addr], 'INVALID_NAME');
   carol.fails(['fetch', 'nosuchremote'], 'NOT_FOUND');
+  // set-url keeps the name and its tracking branches, and the next fetch goes to the new source.
+  carol.ok(['remote', 'set-url', 'seed', server.addr]);
+  assert.equal(
+    carol.j<{ name: string; url: string }[]>(['remote', 'list']).find((x) => x.name === 'seed')!.url,
+    server.addr,
+  );
+  assert.equal(tip(carol, 'seed/main'), head);
+  assertOk(
+    await shoalAsync(t, ['fetch', 'seed'], { cwd: carol.dir, configDir: carol.configDir }),
+    'fetch seed again',
+  );
+  assert.equal(tip(carol, 'seed/main'), v2);
+  carol.fails(['remote', 'set-url', 'nosuch', seed.addr], 'NOT_FOUND');
   carol.ok(['remote', 'remove', 'seed']);
   assert.equal(carol.run(['log', 'seed/main']).status, 1);
   assert.equal(tip(carol, 'origin/main'), v2);

@@ -1,11 +1,12 @@
-// shoal remote add <name> <source> | remove <name> | list [--json]
+// shoal remote add <name> <source> | set-url <name> <source> | remove <name> | list [--json]
 import { ShoalError } from '../../core/index.ts';
 import { checkPeerAddress, parseSource } from '../../swarm/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 
-const USAGE = 'shoal remote add <name> <source> [--peer <multiaddr>]... | remove <name> | list [--json]';
+const USAGE =
+  'shoal remote add <name> <source> [--peer <multiaddr>]... | set-url <name> <source> [--peer <multiaddr>]... | remove <name> | list [--json]';
 
 const OPTIONS = { peer: { type: 'string', multiple: true } } satisfies Options;
 
@@ -52,6 +53,23 @@ export const command: Command = {
           });
           for (const r of repo.refs.list(`refs/remotes/${name}/`))
             repo.refs.update(r.name, null, `remote remove ${name}`);
+          return 0;
+        }
+        case 'set-url': {
+          // As git's: the remote keeps its name and its remote-tracking branches.
+          if (!name || !source || positionals.length !== 3) usage(USAGE);
+          parseSource(source);
+          const peers = values.peer as string[] | undefined;
+          for (const p of peers ?? []) checkPeerAddress(p);
+          repo.changeLocalConfig((config) => {
+            if (!namesIn(config).includes(name))
+              throw new ShoalError('NOT_FOUND', `no remote named '${name}'`);
+            config[`remote.${name}.url`] = source;
+            if (peers !== undefined) {
+              if (peers.length > 0) config[`remote.${name}.peers`] = peers.join(' ');
+              else delete config[`remote.${name}.peers`];
+            }
+          });
           return 0;
         }
         case 'list': {
