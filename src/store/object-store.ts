@@ -88,6 +88,8 @@ function diskError(err: unknown): never {
   throw err;
 }
 
+/** How often a long-running process reads the list of damaged objects again. */
+const DAMAGED_RELOAD_MS = 10_000;
 /** How often reads look for descriptors of packs deleted meanwhile. */
 const SWEEP_MS = 1000;
 
@@ -115,8 +117,12 @@ export class ObjectStore {
   // brings the same bytes stores them again, and the row then points at the good copy.
   private damagedIds: Set<string> | undefined;
 
+  private damagedAt = 0;
+
   private damaged(): Set<string> {
-    if (!this.damagedIds) {
+    // Read again now and then: a daemon runs for days while fsck (another process) records.
+    if (!this.damagedIds || performance.now() - this.damagedAt > DAMAGED_RELOAD_MS) {
+      this.damagedAt = performance.now();
       this.damagedIds = new Set();
       try {
         for (const r of this.db.prepare('SELECT id FROM damaged').all() as { id: Uint8Array }[])
