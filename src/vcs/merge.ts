@@ -90,7 +90,9 @@ async function fastForward(
 ): Promise<MergeResult> {
   const moved = await moveWorktree(repo, ours, theirs, {
     onProgress: opts.onProgress,
-    finish: `shoal merge ${opts.name}`,
+    // By id: the name (origin/main after a fetch, a branch moved since) may name another commit
+    // by the time the user runs it.
+    finish: `shoal merge ${toHex(theirs).slice(0, 12)}`,
   });
   const head = repo.refs.head();
   if (head.kind === 'branch') {

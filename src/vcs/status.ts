@@ -94,7 +94,13 @@ export async function status(repo: Repository): Promise<StatusResult> {
   let headTree: Uint8Array | undefined;
   let generation: string;
   let nothingStaged: boolean;
+  let move: ReturnType<typeof readMoveState>;
+  let movingIn: ReturnType<typeof movingNow> = null;
   try {
+    // A move's state with the snapshot HEAD and the index are read in: read after the long
+    // comparison, a move that ended meanwhile left its half-moved files shown as local changes.
+    move = readMoveState(repo);
+    if (move) movingIn = movingNow(repo);
     headId = repo.refs.headCommit() ?? null;
     if (!headId) repo.refs.assertUnbornIsReal(); // about to say "no commits yet"
     head = repo.refs.head();
@@ -224,7 +230,6 @@ export async function status(repo: Repository): Promise<StatusResult> {
         : { path: c.path, change: c.change },
   );
   const merge = readMergeState(repo);
-  const move = readMoveState(repo);
   const tracking = head.kind === 'branch' ? `origin/${head.name}` : null;
   const theirs = tracking ? repo.refs.get(`refs/remotes/${tracking}`) : undefined;
   const upstream =
@@ -248,7 +253,7 @@ export async function status(repo: Repository): Promise<StatusResult> {
           target: move.target || null,
           from: move.from,
           finish: move.finish ?? null,
-          runningIn: movingNow(repo),
+          runningIn: movingIn,
         }
       : null,
   };

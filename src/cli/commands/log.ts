@@ -1,7 +1,7 @@
 // shoal log [--oneline] [--graph] [-n <N>] [--json] [<rev>]: history, newest first.
 import { ShoalError, toHex } from '../../core/index.ts';
 import { log, topoLog } from '../../vcs/index.ts';
-import { type Context, type Options, parse, usage } from '../context.ts';
+import { type Context, type Options, parse } from '../context.ts';
 import { formatTime } from '../format.ts';
 import { GraphRenderer } from '../graph.ts';
 import type { Command } from '../main.ts';
@@ -27,7 +27,8 @@ export const command: Command = {
       // git reads paths after `--`: taken for a revision, a path gave 'unknown revision'.
       if (args.includes('--') && args.indexOf('--') < args.length - 1)
         throw new ShoalError('USAGE', `log does not filter by path (after '--')\nusage: ${USAGE}`);
-      if (values.all === true && positionals.length > 0) usage(USAGE);
+      if (values.all === true && positionals.length > 0)
+        throw new ShoalError('USAGE', `--all walks every ref: name no revision with it\nusage: ${USAGE}`);
       const count = values['max-count'] as string | undefined;
       if (count !== undefined && !/^\d+$/.test(count))
         throw new ShoalError('USAGE', `-n: '${count}' is not a number of commits\nusage: ${USAGE}`);

@@ -1,7 +1,7 @@
 // shoal pull [<remote>|<source>] [<branch>]: fetch, then merge the remote's branch into HEAD.
 import { fromHex, ShoalError } from '../../core/index.ts';
 import { fetchFromSwarm, remoteSource } from '../../swarm/index.ts';
-import { merge } from '../../vcs/index.ts';
+import { assertNoInterruptedMove, merge } from '../../vcs/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
@@ -29,6 +29,9 @@ export const command: Command = {
       const head = repo.refs.head();
       const branch = positionals[1] ?? (head.kind === 'branch' ? head.name : undefined);
       if (!branch) throw new ShoalError('USAGE', 'HEAD is detached: name the branch to pull');
+      // Before fetching: a fetch would move origin/<branch> past the commit an unfinished move
+      // was going to, and the merge after it could then neither finish that move nor start.
+      assertNoInterruptedMove(repo);
       const user = identity();
       const progress = transferProgress(ctx, 'pull');
       let fetched: Awaited<ReturnType<typeof fetchFromSwarm>>;
