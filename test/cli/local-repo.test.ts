@@ -1361,10 +1361,11 @@ test('a checkout leaves stat stamps on what it wrote, so the next status reads n
     }
   };
   const after = stamps();
-  // Both files are stamped with their current mtime: status will trust them without reading.
-  for (const p of ['big.bin', 'small.txt']) {
-    assert.equal(after[p], String(statSync(repo.path(p), { bigint: true }).mtimeNs), p);
-  }
+  // The large file is stamped with its current mtime: status will trust it without reading it.
+  // (The checkout waits out the racy window for it: it is over 64 MiB. The small one is stamped
+  // only when it was written long enough before, which a loaded machine decides: when fsyncing
+  // the large one took longer than the window, the small one, written last, is still racy.)
+  assert.equal(after['big.bin'], String(statSync(repo.path('big.bin'), { bigint: true }).mtimeNs));
   const st = repo.j<Status>(['status']);
   assert.equal(st.staged.length + st.unstaged.length + st.untracked.length, 0);
 });
