@@ -70,18 +70,25 @@ export class WriterLock {
     this.file = resolve(file);
   }
 
-  /** The live process holding the lock, if another one does, and what it said it is doing. */
-  holder(): { pid: number; purpose: string } | undefined {
-    let text: string;
+  /** The lock file's three lines (see create), or undefined when there is none to read. */
+  private read(): { pid: number; purpose: string; started: string } | undefined {
     try {
-      text = readFileSync(this.file, 'utf8');
+      const [pid = '', purpose = '', started = ''] = readFileSync(this.file, 'utf8').split('\n');
+      return { pid: Number.parseInt(pid, 10), purpose: purpose.trim(), started: started.trim() };
     } catch {
       return undefined;
     }
-    const [pidLine = '', purpose = ''] = text.split('\n');
-    const pid = Number.parseInt(pidLine, 10);
-    if (!Number.isInteger(pid) || pid === process.pid || !processAlive(pid)) return undefined;
-    return { pid, purpose: purpose.trim() };
+  }
+
+  /** Whether `pid` (from the lock file) is another live process: the lock is held then. */
+  private heldBy(pid: number): boolean {
+    return Number.isInteger(pid) && pid !== process.pid && processAlive(pid);
+  }
+
+  /** The live process holding the lock, if another one does, and what it said it is doing. */
+  holder(): { pid: number; purpose: string } | undefined {
+    const found = this.read();
+    return found && this.heldBy(found.pid) ? { pid: found.pid, purpose: found.purpose } : undefined;
   }
 
   /**
@@ -103,26 +110,19 @@ export class WriterLock {
         heldHere.add(this.file);
         return;
       }
-      let owner = Number.NaN;
-      let held = '';
-      let started = '';
-      try {
-        const text = readFileSync(this.file, 'utf8');
-        owner = Number.parseInt(text, 10);
-        held = text.split('\n')[1]?.trim() ?? '';
-        started = text.split('\n')[2]?.trim() ?? '';
-      } catch {
-        continue; // released between our attempts
-      }
+      const found = this.read();
+      if (!found) continue; // released between our attempts
+      const owner = found.pid;
       // A live pid means the lock is held, even when that process started after the lock was
       // taken (the pid reused after a crash): pid numbers mean other processes in another pid
       // namespace (a daemon in a container, a command on the host), and taking a live writer's
       // lock is far worse than asking the user to remove a stale one. The start time says which.
-      const reused = started !== '' && processStart(owner) !== undefined && processStart(owner) !== started;
-      if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) {
+      if (this.heldBy(owner)) {
+        const now = found.started === '' ? undefined : processStart(owner);
+        const reused = now !== undefined && now !== found.started;
         throw new ShoalError(
           'LOCKED',
-          `repository is locked by process ${owner} (${held || 'another shoal command is running'}${reused ? '; that pid seems to be another process now' : ''}); if no shoal command is running, remove ${this.file}`,
+          `repository is locked by process ${owner} (${found.purpose || 'another shoal command is running'}${reused ? '; that pid seems to be another process now' : ''}); if no shoal command is running, remove ${this.file}`,
           { pid: owner },
         );
       }

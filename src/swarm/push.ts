@@ -4,7 +4,6 @@
 
 import {
   decodeSignedRefs,
-  fromHex,
   idEquals,
   isShoalError,
   type ObjectId,
@@ -15,6 +14,7 @@ import {
 import { type PeerNode, peerIdFromPublicKeyBytes, SYNC_PROTOCOL } from '../net/index.ts';
 import type { Repository } from '../store/index.ts';
 import {
+  assertNoInterruptedMove,
   DIRTY_NAMED,
   dropTagNote,
   endMove,
@@ -24,7 +24,6 @@ import {
   type OnProgress,
   PUSH_AGAIN,
   readMergeState,
-  readMoveState,
 } from '../vcs/index.ts';
 import { fetchCommits } from './fetch.ts';
 import { remoteSource, type TransferOptions } from './fetch-remote.ts';
@@ -264,8 +263,11 @@ function refuseForcedUnlessAllowed(repo: Repository, forced: boolean, name: stri
 function refuseAfterUnfinishedMove(repo: Repository, ref: string, id: Uint8Array): void {
   const head = repo.refs.head();
   if (head.kind !== 'branch' || `refs/heads/${head.name}` !== ref) return;
-  const s = readMoveState(repo);
-  if (s && !(s.target && idEquals(fromHex(s.target), id))) {
+  try {
+    assertNoInterruptedMove(repo, { target: id });
+  } catch (err) {
+    if (!isShoalError(err, 'MOVE_INTERRUPTED')) throw err;
+    // Said from the pusher's side: the move, and what finishes it, are the peer's.
     throw new ShoalError(
       'MOVE_INTERRUPTED',
       "a checkout in the peer's working tree did not finish; it must be run again or undone there before this push",

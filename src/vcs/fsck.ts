@@ -57,7 +57,7 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
     objects++;
     done += info.size;
     try {
-      readOnceMore(repo, id, info.pack, info.offset);
+      repo.objects.read(id); // (a row gc moved meanwhile is looked up afresh by the store itself)
       bytes += info.size;
     } catch (err) {
       if (!isShoalError(err)) throw err;
@@ -146,20 +146,6 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
   for (const e of repo.staging.entries()) content(e.id, e.height, `staged file ${e.path}`);
   problems.push(...checkSignedRefs(repo, identity ? fromHex(identity) : null));
   return { objects, damaged: bad.size, bytes, reachable: visited.size, problems };
-}
-
-/**
- * Read an object listed at `pack`/`offset`; when that fails and its row now points elsewhere (a
- * gc running meanwhile moved it to a new pack and deleted the old one), read it there.
- */
-function readOnceMore(repo: Repository, id: ObjectId, pack: number, offset: number): void {
-  try {
-    repo.objects.read(id);
-  } catch (err) {
-    const now = repo.objects.info(id);
-    if (!isShoalError(err) || !now || (now.pack === pack && now.offset === offset)) throw err;
-    repo.objects.read(id);
-  }
 }
 
 /**
