@@ -403,7 +403,8 @@ function makeExecutable(fd: number): void {
 
 export function writeSymlink(objects: ObjectStore, id: ObjectId, abs: string): void {
   if (stopped) throw new ShoalError('ABORTED', 'interrupted');
-  const target = Buffer.from(objects.read(id, 'chunk')).toString('utf8');
+  // The target's bytes as stored, not decoded: a target that is not UTF-8 comes back unchanged.
+  const target = Buffer.from(objects.read(id, 'chunk'));
   const tmp = tempPathFor(abs);
   rmSync(tmp, { force: true });
   symlinkSync(target, tmp);

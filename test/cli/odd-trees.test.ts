@@ -105,6 +105,22 @@ test('files and symlinks whose names are as long as the file system allows are r
   assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
 });
 
+test('a symlink whose target is not UTF-8 comes back with the same bytes', (t) => {
+  const repo = newRepo(t);
+  const target = Buffer.from([0x63, 0x61, 0x66, 0xe9]); // 'caf' then a Latin-1 e-acute
+  symlinkSync(target, repo.path('l'));
+  const first = repo.commit('odd link');
+  rmSync(repo.path('l'));
+  repo.ok(['restore', 'l']);
+  assert.deepEqual(readlinkSync(repo.path('l'), { encoding: 'buffer' }), target);
+  repo.ok(['rm', 'l']);
+  repo.commit('gone');
+  repo.ok(['checkout', first]);
+  assert.deepEqual(readlinkSync(repo.path('l'), { encoding: 'buffer' }), target);
+  const st = repo.j<{ staged: unknown[]; unstaged: unknown[]; untracked: string[] }>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+});
+
 test('a name that starts with two dots is inside the repository', (t) => {
   const repo = newRepo(t);
   repo.write('..foo', 'one\n');
