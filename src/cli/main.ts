@@ -1,7 +1,7 @@
 // The shoal command line: global options, lazy dispatch to one module per command, and the
 // single place where errors become messages and exit statuses (0 ok, 1 failure, 2 misuse).
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ShoalError, systemError } from '../core/index.ts';
 import { setLockPurpose } from '../store/lock.ts';
@@ -67,6 +67,21 @@ function startDir(): string | null {
     return process.cwd();
   } catch {
     return null; // ENOENT: a shell left in a directory removed since
+  }
+}
+
+/**
+ * Where `-C <dir>` leads from `base`: as chdir would, through symlinks (`link/..` is the parent
+ * of what `link` points at), so that the repository found is the one `cd <dir>` would find and
+ * a symlink to a working tree is never a path of its own inside it. A directory that does not
+ * exist is kept as written, for the command to report.
+ */
+function changeDir(base: string | null, dir: string): string {
+  const from = isAbsolute(dir) ? '' : (base ?? goneDir());
+  try {
+    return realpathSync.native(from === '' ? dir : `${from}/${dir}`);
+  } catch {
+    return resolve(from, dir);
   }
 }
 
@@ -158,7 +173,7 @@ function takeGlobals(args: string[], g: Globals, values: ValueOptions, stopAtCom
         const inline = a.slice(k + 1);
         if (c === 'C') {
           const dir = inline || next('-C', 'a directory');
-          g.cwd = isAbsolute(dir) ? resolve(dir) : resolve(g.cwd ?? goneDir(), dir);
+          g.cwd = changeDir(g.cwd, dir);
           break;
         }
         const long = values.short.get(c);

@@ -121,6 +121,28 @@ test('a symlink whose target is not UTF-8 comes back with the same bytes', (t) =
   assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
 });
 
+test('-C through a symlink finds the repository cd would, and never a path of its own', (t) => {
+  const a = newRepo(t);
+  const b = newRepo(t);
+  a.write('a', 'a\n');
+  a.commit('one');
+  b.write('sub/x', 'x\n');
+  symlinkSync(a.dir, `${b.dir}/to-a`); // a link to a working tree, inside another
+  const clean = b.j<{ staged: unknown[]; unstaged: unknown[] }>(['-C', 'to-a', 'status']);
+  assert.deepEqual([clean.staged, clean.unstaged], [[], []]);
+  const added = b.j<{ added: string[]; removed: string[] }>(['-C', 'to-a', 'add', '.']);
+  assert.deepEqual([added.added, added.removed], [[], []]);
+  a.ok(['commit', '--allow-empty', '-m', 'two']); // the index holds no path ''
+
+  symlinkSync(b.path('sub'), a.path('to-b-sub')); // a link into another working tree
+  a.ok(['-C', 'to-b-sub', 'add', 'x']); // adds sub/x to b, as `cd to-b-sub && shoal add x`
+  assert.deepEqual(
+    b.j<{ staged: { path: string }[] }>(['status']).staged.map((e) => e.path),
+    ['sub/x'],
+  );
+  assert.deepEqual(a.j<{ untracked: string[] }>(['status']).untracked, ['to-b-sub']);
+});
+
 test('a name that starts with two dots is inside the repository', (t) => {
   const repo = newRepo(t);
   repo.write('..foo', 'one\n');
