@@ -56,37 +56,42 @@ function* filesSince(
     }
   }
   const objects = repo.objects;
-  function* visit(dir: string, tree: ObjectId | undefined): Generator<FlatEntry | StoredSubtree> {
-    const prefix = dir === '' ? '' : `${dir}/`;
-    const before = dir === '' ? null : `${dir}0`; // '0' follows '/': the end of the directory
+  const open = (dir: string, tree: ObjectId | undefined) => {
     const subtrees = new Map<string, TreeEntry>();
     if (tree && objects.has(tree)) {
       for (const e of readTree(objects, tree).entries) if (e.kind === 'dir') subtrees.set(e.name, e);
     }
-    let from = prefix;
-    let exclusive = false;
-    for (;;) {
-      const e = repo.staging.seek(from, exclusive, before);
-      if (!e) return;
-      const rel = e.path.slice(prefix.length);
-      const slash = rel.indexOf('/');
-      if (slash < 0) {
-        yield stagedFile(e);
-        from = e.path;
-        exclusive = true;
-        continue;
-      }
-      const name = rel.slice(0, slash);
-      const sub = `${prefix}${name}`;
-      const kept = subtrees.get(name);
-      if (kept && !touched.has(sub) && objects.has(kept.id)) {
-        yield { path: sub, kind: 'dir', id: kept.id, size: kept.size };
-      } else yield* visit(sub, kept?.id);
-      from = `${sub}0`; // past everything below it
-      exclusive = false;
+    const prefix = dir === '' ? '' : `${dir}/`;
+    // '0' follows '/': the end of the directory.
+    return { prefix, before: dir === '' ? null : `${dir}0`, subtrees, from: prefix, exclusive: false };
+  };
+  // A stack of the directories being read, not recursion: the index may hold paths thousands
+  // of directories deep.
+  const stack = [open('', base)];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const e = repo.staging.seek(top.from, top.exclusive, top.before);
+    if (!e) {
+      stack.pop();
+      continue;
     }
+    const rel = e.path.slice(top.prefix.length);
+    const slash = rel.indexOf('/');
+    if (slash < 0) {
+      yield stagedFile(e);
+      top.from = e.path;
+      top.exclusive = true;
+      continue;
+    }
+    const name = rel.slice(0, slash);
+    const sub = `${top.prefix}${name}`;
+    top.from = `${sub}0`; // past everything below it
+    top.exclusive = false;
+    const kept = top.subtrees.get(name);
+    if (kept && !touched.has(sub) && objects.has(kept.id)) {
+      yield { path: sub, kind: 'dir', id: kept.id, size: kept.size };
+    } else stack.push(open(sub, kept?.id));
   }
-  yield* visit('', base);
 }
 
 export async function commit(repo: Repository, opts: CommitOptions): Promise<CommitResult> {

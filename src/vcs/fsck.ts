@@ -106,14 +106,23 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
       for (const e of decodeIndexNode(b).entries) content(e.id, height - 1, what);
     });
   };
-  const tree = (id: ObjectId, path: string): void =>
-    check(id, `tree ${path || '/'}`, (b) => {
-      for (const e of decodeTree(b).entries) {
-        const p = path ? `${path}/${e.name}` : e.name;
-        if (e.kind === 'dir') tree(e.id, p);
-        else content(e.id, e.height, `file ${p}`);
-      }
-    });
+  const tree = (root: ObjectId, rootPath: string): void => {
+    // A stack, not recursion: a tree may be nested thousands of levels deep. Subdirectories are
+    // taken in the order they are listed.
+    const stack = [{ id: root, path: rootPath }];
+    while (stack.length > 0) {
+      const { id, path } = stack.pop()!;
+      check(id, `tree ${path || '/'}`, (b) => {
+        const below: { id: ObjectId; path: string }[] = [];
+        for (const e of decodeTree(b).entries) {
+          const p = path ? `${path}/${e.name}` : e.name;
+          if (e.kind === 'dir') below.push({ id: e.id, path: p });
+          else content(e.id, e.height, `file ${p}`);
+        }
+        for (let k = below.length - 1; k >= 0; k--) stack.push(below[k]!);
+      });
+    }
+  };
   // The identity document the repository serves and clones by (shoal info, shoal://<id>).
   const identity = repo.meta('repo-id');
   if (identity) {

@@ -78,11 +78,16 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
         if (!mark(id) || height === 0) return;
         for (const e of decodeIndexNode(repo.objects.read(id, 'node')).entries) content(e.id, height - 1);
       };
-      const tree = (id: ObjectId): void => {
-        if (!mark(id)) return;
-        for (const e of decodeTree(repo.objects.read(id, 'tree')).entries) {
-          if (e.kind === 'dir') tree(e.id);
-          else content(e.id, e.height);
+      const tree = (root: ObjectId): void => {
+        // A stack, not recursion: a tree may be nested thousands of levels deep.
+        const stack = [root];
+        while (stack.length > 0) {
+          const id = stack.pop()!;
+          if (!mark(id)) continue;
+          for (const e of decodeTree(repo.objects.read(id, 'tree')).entries) {
+            if (e.kind === 'dir') stack.push(e.id);
+            else content(e.id, e.height);
+          }
         }
       };
       const history = (start: ObjectId, optional: boolean): void => {

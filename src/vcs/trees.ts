@@ -45,9 +45,23 @@ export function commitTree(objects: ObjectStore, commit: ObjectId): ObjectId {
  */
 export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Generator<FlatEntry> {
   // shoal never records its own directory; a tree that does was made to write into it.
-  for (const e of checkedEntries(tree, inPathOrder(readTree(objects, tree).entries), prefix)) {
-    const path = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.kind === 'dir') yield* flatten(objects, e.id, path);
+  const list = (id: ObjectId, at: string) => ({
+    prefix: at,
+    entries: checkedEntries(id, inPathOrder(readTree(objects, id).entries), at),
+    next: 0,
+  });
+  // A stack of the directories being listed, not recursion: a tree nested a few thousand levels
+  // deep (one a peer made, or a working tree near PATH_MAX) would exhaust the call stack.
+  const stack = [list(tree, prefix)];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const e = top.entries[top.next++];
+    if (e === undefined) {
+      stack.pop();
+      continue;
+    }
+    const path = top.prefix ? `${top.prefix}/${e.name}` : e.name;
+    if (e.kind === 'dir') stack.push(list(e.id, path));
     else yield { path, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height };
   }
 }
@@ -302,25 +316,40 @@ export function* diffTrees(
   if (a && b && idEquals(a, b)) return;
   // The nested-repository check is made on `b`, the side a checkout or merge writes: a commit
   // recorded by a version that still took in a nested repository's directory can be left.
-  const read = (t: ObjectId | undefined, nested: boolean): TreeEntry[] => {
+  const read = (t: ObjectId | undefined, at: string, nested: boolean): TreeEntry[] => {
     if (!t) return [];
-    return checkedEntries(t, inPathOrder(readTree(objects, t).entries), prefix, nested);
+    return checkedEntries(t, inPathOrder(readTree(objects, t).entries), at, nested);
   };
-  const left = read(a, false);
-  const right = read(b, true);
+  const pair = (l: ObjectId | undefined, r: ObjectId | undefined, at: string) => ({
+    prefix: at,
+    left: read(l, at, false),
+    right: read(r, at, true),
+    i: 0,
+    j: 0,
+  });
   const key = (e: TreeEntry): { name: string; dir: boolean } => ({ name: e.name, dir: e.kind === 'dir' });
-  let i = 0;
-  let j = 0;
-  while (i < left.length || j < right.length) {
+  // A stack of the directory pairs being compared, not recursion (see flatten).
+  const stack = [pair(a, b, prefix)];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const { left, right } = top;
+    if (top.i >= left.length && top.j >= right.length) {
+      stack.pop();
+      continue;
+    }
     const order =
-      i >= left.length ? 1 : j >= right.length ? -1 : comparePathKeys(key(left[i]!), key(right[j]!));
-    const l = order <= 0 ? left[i++] : undefined;
-    const r = order >= 0 ? right[j++] : undefined;
+      top.i >= left.length
+        ? 1
+        : top.j >= right.length
+          ? -1
+          : comparePathKeys(key(left[top.i]!), key(right[top.j]!));
+    const l = order <= 0 ? left[top.i++] : undefined;
+    const r = order >= 0 ? right[top.j++] : undefined;
     if (l && r && sameEntry(l, r)) continue;
     const name = (l ?? r)!.name;
-    const path = prefix ? `${prefix}/${name}` : name;
+    const path = top.prefix ? `${top.prefix}/${name}` : name;
     if ((l ?? r)!.kind === 'dir') {
-      yield* diffTrees(objects, l?.id, r?.id, path);
+      stack.push(pair(l?.id, r?.id, path));
       continue;
     }
     const lFile = l && toFlat(path, l);

@@ -285,6 +285,103 @@ function* walkFrom(
     }
     return;
   }
+  const { enter, tracked } = opts;
+  // Depth first with a stack of the directories being walked, not by recursion: a tree nested
+  // a few thousand directories deep (a path of a few KiB, well within PATH_MAX) ran out of call
+  // stack through the nested generators.
+  const stack: DirFrame[] = [];
+  const top = listDir(start, abs, rules, opts, onlyTracked);
+  if (top) stack.push(top);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    const child = frame.children[frame.next++];
+    if (child === undefined) {
+      stack.pop();
+      continue;
+    }
+    const { name, dir } = child;
+    const path = frame.path === '' ? name : `${frame.path}/${name}`;
+    const childAbs = frame.prefix + name;
+    if (dir) {
+      const ignored = frame.onlyTracked || rules.ignored(path, true);
+      if (ignored) {
+        if (tracked?.hasUnder(path)) {
+          const below = subdirFrame(path, childAbs, rules, opts, true);
+          if (below) stack.push(below);
+        }
+        continue;
+      }
+      if (enter && !enter(path)) {
+        // Reported as one entry, as git does, and only when it holds a file that is not ignored
+        // (a name that is not UTF-8 counts: `add` of the directory then names it).
+        let badName = false;
+        let unreadable: string | undefined;
+        const probe = walkFrom(
+          root,
+          path,
+          rules,
+          {
+            badName: () => (badName = true),
+            ...(opts.unreadable ? { unreadable: (d: string) => (unreadable ??= d) } : {}),
+          },
+          false,
+          true,
+        );
+        const holds = !probe.next().done || badName;
+        // A directory (or one below) that cannot be listed: said, and listed only for what the
+        // walk could see in it.
+        if (unreadable !== undefined) opts.unreadable!(unreadable);
+        if (holds) yield { dir: path, skipped: true };
+        continue;
+      }
+      const below = subdirFrame(path, childAbs, rules, opts, frame.onlyTracked);
+      if (below) stack.push(below);
+    } else {
+      const ignored = frame.onlyTracked || rules.ignored(path, false);
+      if (ignored && !tracked?.has(path)) continue;
+      const cst = lstatInWalk(childAbs, path);
+      // Gone since the listing, or now a directory (which would sort elsewhere): passed over,
+      // as if the walk had come a moment later.
+      if (!cst || !(cst.isFile() || cst.isSymbolicLink())) continue;
+      yield { path, abs: childAbs, stat: cst, kind: cst.isFile() ? 'file' : 'symlink' };
+    }
+  }
+}
+
+/** A directory the walk is in: its children in path order, and the next one to take. */
+interface DirFrame {
+  path: string;
+  prefix: string; // its absolute path and a separator: no join needed per child
+  onlyTracked: boolean;
+  children: { name: string; dir: boolean }[];
+  next: number;
+}
+
+/**
+ * The frame of a directory the walk listed, or null when it has gone or is no longer a
+ * directory (one replaced by a file would come out of path order: passed over, as if the walk
+ * had come a moment earlier), or when it cannot be listed and was reported as such.
+ */
+function subdirFrame(
+  path: string,
+  abs: string,
+  rules: IgnoreRules,
+  opts: WalkOptions,
+  onlyTracked: boolean,
+): DirFrame | null {
+  const st = lstatInWalk(abs, path);
+  if (!st?.isDirectory()) return null;
+  return listDir(path, abs, rules, opts, onlyTracked);
+}
+
+/** The frame of directory `start`, its entries listed in path order (null: gone, or reported). */
+function listDir(
+  start: string,
+  abs: string,
+  rules: IgnoreRules,
+  opts: WalkOptions,
+  onlyTracked: boolean,
+): DirFrame | null {
   let entries: { name: string; isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }[];
   try {
     entries = readdirSync(abs, { withFileTypes: true });
@@ -293,12 +390,12 @@ function* walkFrom(
     if (code === 'EACCES') {
       if (opts.unreadable && start !== '' && !opts.tracked?.hasUnder(start)) {
         opts.unreadable(start);
-        return;
+        return null;
       }
       throw new ShoalError('PERMISSION_DENIED', `cannot read directory '${start || '.'}': permission denied`);
     }
     if (code !== 'ENOENT') throw err;
-    if (!lstatOrNull(abs)) return; // the directory itself has just gone
+    if (!lstatOrNull(abs)) return null; // the directory itself has just gone
     // Where the file system gives no entry types, Node lstats each entry itself and fails if one
     // has just gone: list the names instead and lstat them here, passing over the vanished.
     entries = [];
@@ -344,51 +441,7 @@ function* walkFrom(
     else if (d.isFile() || d.isSymbolicLink()) children.push({ name: d.name, dir: false });
   }
   children.sort(comparePathKeys);
-  const prefix = abs.endsWith(sep) ? abs : abs + sep; // abs is normalized: no join needed per child
-  const { enter, tracked } = opts;
-  for (const { name, dir } of children) {
-    const path = start === '' ? name : `${start}/${name}`;
-    if (dir) {
-      const ignored = onlyTracked || rules.ignored(path, true);
-      if (ignored) {
-        if (tracked?.hasUnder(path)) yield* walkFrom(root, path, rules, opts, true, true);
-        continue;
-      }
-      if (enter && !enter(path)) {
-        // Reported as one entry, as git does, and only when it holds a file that is not ignored
-        // (a name that is not UTF-8 counts: `add` of the directory then names it).
-        let badName = false;
-        let unreadable: string | undefined;
-        const probe = walkFrom(
-          root,
-          path,
-          rules,
-          {
-            badName: () => (badName = true),
-            ...(opts.unreadable ? { unreadable: (d: string) => (unreadable ??= d) } : {}),
-          },
-          false,
-          true,
-        );
-        const holds = !probe.next().done || badName;
-        // A directory (or one below) that cannot be listed: said, and listed only for what the
-        // walk could see in it.
-        if (unreadable !== undefined) opts.unreadable!(unreadable);
-        if (holds) yield { dir: path, skipped: true };
-        continue;
-      }
-      yield* walkFrom(root, path, rules, opts, onlyTracked, true);
-    } else {
-      const ignored = onlyTracked || rules.ignored(path, false);
-      if (ignored && !tracked?.has(path)) continue;
-      const childAbs = prefix + name;
-      const cst = lstatInWalk(childAbs, path);
-      // Gone since the listing, or now a directory (which would sort elsewhere): passed over,
-      // as if the walk had come a moment later.
-      if (!cst || !(cst.isFile() || cst.isSymbolicLink())) continue;
-      yield { path, abs: childAbs, stat: cst, kind: cst.isFile() ? 'file' : 'symlink' };
-    }
-  }
+  return { path: start, prefix: abs.endsWith(sep) ? abs : abs + sep, onlyTracked, children, next: 0 };
 }
 
 /**

@@ -143,6 +143,33 @@ test('-C through a symlink finds the repository cd would, and never a path of it
   assert.deepEqual(a.j<{ untracked: string[] }>(['status']).untracked, ['to-b-sub']);
 });
 
+test('a tree nested as deep as paths allow is added, committed, checked out and verified', (t) => {
+  const repo = newRepo(t);
+  // As many levels as fit in PATH_MAX (4096) below the repository: about two thousand.
+  const depth = Math.floor((4000 - repo.dir.length) / 2);
+  const deep = `${'d/'.repeat(depth)}f`;
+  repo.write(deep, 'one\n');
+  repo.write('top', 'top\n');
+  const first = repo.commit('deep');
+  repo.write(deep, 'two\n');
+  assert.deepEqual(
+    repo.j<{ unstaged: { path: string }[] }>(['status']).unstaged.map((e) => e.path),
+    [deep],
+  );
+  const second = repo.commit('deeper still');
+  const diff = repo.j<{ files: { path: string }[] }>(['diff', first, second]);
+  assert.deepEqual(
+    diff.files.map((c) => c.path),
+    [deep],
+  );
+  repo.ok(['checkout', first]);
+  assert.equal(repo.read(deep).toString(), 'one\n');
+  repo.ok(['gc']);
+  const fsck = repo.j<{ problems: unknown[] }>(['fsck']);
+  assert.deepEqual(fsck.problems, []);
+  assert.equal(repo.ok(['ls', second]).stdout.includes(deep), true);
+});
+
 test('a name that starts with two dots is inside the repository', (t) => {
   const repo = newRepo(t);
   repo.write('..foo', 'one\n');

@@ -94,6 +94,31 @@ test('streamed trees equal the trees of the whole structure, and read back as th
   assert.deepEqual(back, files.map((f) => f.path).sort());
 });
 
+test('trees nested far deeper than any path (as a peer could make them) are read and compared', async (t) => {
+  // 20,000 levels: recursion over trees ran out of call stack at a tenth of that.
+  const deep = `${'d/'.repeat(20_000)}f`;
+  const repo = Repository.init(tempDir(t));
+  t.after(() => repo.close());
+  const [a, b] = await repo.withWriteLock(async () => {
+    const session = await repo.objects.beginSession();
+    const one = await writeTrees(session, [file(deep, 1)]);
+    const two = await writeTrees(session, [file(deep, 3), file('top', 4)]); // 3: executable
+    await session.close();
+    return [one.id, two.id];
+  });
+  assert.deepEqual(
+    [...flatten(repo.objects, b!)].map((e) => e.path),
+    [deep, 'top'],
+  );
+  assert.deepEqual(
+    [...diffTrees(repo.objects, a, b)].map((c) => [c.path, c.change]),
+    [
+      [deep, 'modified'],
+      ['top', 'added'],
+    ],
+  );
+});
+
 test('a list that leaves a directory and comes back to it is refused, not written wrong', async (t) => {
   const repo = Repository.init(tempDir(t));
   t.after(() => repo.close());
