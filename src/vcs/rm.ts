@@ -9,7 +9,14 @@ import type { Repository, StagedEntry } from '../store/index.ts';
 import { workingFileDiffers } from './checkout.ts';
 import { readMergeState } from './merge-state.ts';
 import { commitTree, flatten } from './trees.ts';
-import { alongside, blockingAncestor, removeEmptyParents, repoPath, workingTreeStat } from './worktree.ts';
+import {
+  alongside,
+  blockingAncestor,
+  lstatOrNull,
+  removeEmptyParents,
+  repoPath,
+  workingTreeStat,
+} from './worktree.ts';
 
 export interface RmOptions {
   cwd: string;
@@ -32,9 +39,11 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
       // The index is asked about each target, not read whole.
-      const exactEntry = t === '' ? undefined : repo.staging.get(t);
+      // 'a/' names a directory, as in git: never the file 'a'.
+      const asDir = t === '' || opts.paths[i]!.endsWith('/');
+      const exactEntry = asDir ? undefined : repo.staging.get(t);
       const exact = exactEntry ? [exactEntry] : [];
-      const below = exactEntry ? [] : [...repo.staging.entriesUnder(t)];
+      const below = exactEntry ? [] : [...repo.staging.entriesUnder(t)].filter((e) => e.path !== t);
       if (exact.length === 0 && below.length > 0 && !opts.recursive) {
         throw new ShoalError('INVALID_ARGUMENT', `not removing '${opts.paths[i]}' recursively without -r`, {
           path: opts.paths[i],
@@ -67,8 +76,9 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
         const { path, e } = c;
         const stagedOnly = !h || !idEquals(h.id, e.id) || h.kind !== e.kind;
         // Beyond a file or symlink the path is not in the working tree (what a symlink there
-        // points at is not the repository's), so it holds nothing: as if deleted.
-        const present = workingTreeStat(repo.root, path) !== null;
+        // points at is not the repository's), so it holds nothing: as if deleted. A directory
+        // where the file was is the user's new work, not the file: the file is gone too.
+        const present = workingTreeStat(repo.root, path)?.isDirectory() === false;
         const workDiffers = !present || (await workingFileDiffers(repo, path, e));
         // Deleting the working file loses unstaged edits (none when it is gone already);
         // dropping the entry loses staged content no commit holds, unless the working file
@@ -91,6 +101,8 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
         // Never through a symlink (or a file) that stands where a directory was: what it points
         // at is not the repository's to delete.
         if (blockingAncestor(repo.root, path) !== undefined) continue;
+        // A directory that now stands where the file was is not the file: it stays.
+        if (lstatOrNull(join(repo.root, path))?.isDirectory()) continue;
         rmSync(join(repo.root, path), { force: true });
         removeEmptyParents(repo.root, path);
       }

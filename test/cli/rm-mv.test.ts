@@ -284,3 +284,29 @@ test('rm of a file already deleted from the working tree stages the deletion', (
   r.fails(['rm', 'new.txt'], 'DIRTY_WORKTREE');
   r.fails(['rm', '--cached', 'new.txt'], 'DIRTY_WORKTREE');
 });
+
+test('rm of a file replaced by a directory drops the file and keeps the directory; a/ never names the file a', (t) => {
+  const r = newRepo(t);
+  r.write('x', 'x\n');
+  r.write('y', 'y\n');
+  r.write('a', 'a\n');
+  r.commit('base');
+  r.write('y', 'staged\n');
+  r.ok(['add', 'y']);
+  for (const p of ['x', 'y']) {
+    rmSync(r.path(p));
+    r.write(`${p}/new.txt`, 'new work\n');
+  }
+  r.ok(['rm', 'x']); // the file is in HEAD: nothing is lost, and the directory is not the file
+  r.fails(['rm', 'y'], 'DIRTY_WORKTREE'); // the staged version is in no commit
+  r.ok(['rm', '-f', 'y']);
+  assert.equal(r.read('x/new.txt').toString(), 'new work\n');
+  assert.equal(r.read('y/new.txt').toString(), 'new work\n');
+  const st = r.j<Status>(['status']);
+  assert.deepEqual(st.staged, [
+    { path: 'x', change: 'deleted' },
+    { path: 'y', change: 'deleted' },
+  ]);
+  r.fails(['rm', 'a/'], 'PATH_NOT_FOUND');
+  assert.equal(r.read('a').toString(), 'a\n');
+});
