@@ -123,7 +123,8 @@ export function splitRevPath(spec: string): {
   const path = i < 0 ? spec : spec.slice(i + 1);
   return {
     rev: i < 0 ? 'HEAD' : spec.slice(0, i) || 'HEAD',
-    path: path.replace(/^\/+|\/+$/g, ''),
+    // A bare path is a path like any other argument: an absolute one is resolved as such.
+    path: i < 0 && path.startsWith('/') ? path.replace(/(.)\/+$/, '$1') : path.replace(/^\/+|\/+$/g, ''),
     fromCwd: i < 0 || /^\.\.?(\/|$)/.test(path),
     dirOnly: path.length > 1 && path.endsWith('/'),
   };

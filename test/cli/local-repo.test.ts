@@ -428,6 +428,8 @@ test('cat reads <rev>:<path> as git does: from the root, or from the current dir
   assert.equal(cat(['HEAD:../a.txt'], sub), 'top\n');
   assert.equal(cat([':./f.txt'], sub), 'inner\n');
   assert.equal(cat(['f.txt'], sub), 'inner\n'); // a bare path, like every command's path arguments
+  assert.equal(cat([repo.path('sub/f.txt')], sub), 'inner\n'); // absolute, too
+  repo.fails(['cat', join(repo.dir, '..', 'elsewhere.txt')], 'PATH_OUTSIDE_REPOSITORY');
   assert.equal(repo.ok(['-C', 'sub', 'cat', 'HEAD:./f.txt']).stdout, 'inner\n');
   // A trailing slash names a directory, so on a file it names nothing.
   const r = repo.fails(['cat', 'HEAD:a.txt/'], 'PATH_NOT_FOUND');
