@@ -2,19 +2,23 @@
 // last staged) are not read again; files removed under a named directory are unstaged.
 
 import { readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 import { hashChunk, idEquals, type ObjectId, ShoalError } from '../core/index.ts';
 import type { PackSession, Repository, StagedEntry, StatStamp } from '../store/index.ts';
 import { ChunkPipeline } from './chunk-pipeline.ts';
+import { isTempName } from './content.ts';
 import { ingestFile, PIPELINE_FILE } from './ingest.ts';
 import { readMergeState } from './merge-state.ts';
 import type { OnProgress } from './progress.ts';
 import {
   alongside,
   blockingAncestor,
+  IGNORE_FILE,
   IgnoreRules,
   isExecutable,
   lstatOrNull,
   repoPath,
+  undecodableNameAt,
   type WorkEntry,
   walk,
 } from './worktree.ts';
@@ -125,9 +129,26 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
       }
       const isTracked = t === '' ? repo.staging.count() > 0 : repo.staging.has(t) || repo.staging.hasUnder(t);
       if (st === null && !isTracked) {
+        const shown = undecodableNameAt(repo.root, t);
+        if (shown !== undefined) {
+          throw new ShoalError(
+            'INVALID_NAME',
+            `cannot track '${shown}': its name is not valid UTF-8 (rename it, or list it in ${IGNORE_FILE})`,
+            { path: shown },
+          );
+        }
         throw new ShoalError('PATH_NOT_FOUND', `pathspec '${opts.paths[i]}' did not match any files`, {
           path: opts.paths[i],
         });
+      }
+      // What a walk passes over as shoal's own temporary file is refused when named (else it
+      // would be recorded, then shown as deleted by every status, which passes over it).
+      if (st?.isDirectory() === false && !isTracked && isTempName(basename(t))) {
+        throw new ShoalError(
+          'INVALID_NAME',
+          `cannot add '${opts.paths[i]}': names like .<name>.shoal-tmp-<number> are shoal's temporary files`,
+          { path: opts.paths[i] },
+        );
       }
       // A FIFO, socket or device inside a directory is passed over; named, it is refused, as git
       // refuses it (a tracked file replaced by one counts as deleted, as in a walk).

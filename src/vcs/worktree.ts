@@ -475,6 +475,25 @@ function undecodableNames(abs: string): Map<string, string> {
   return names;
 }
 
+/**
+ * `path` (repository-relative) as a name that is not valid UTF-8 shows, with its bad bytes as
+ * \xNN, when that is what it names: the command line reaches a program decoded, so such a name
+ * given as an argument arrives with U+FFFD in place of its bytes and matches no file.
+ */
+export function undecodableNameAt(root: string, path: string): string | undefined {
+  if (!path.includes('\ufffd')) return undefined;
+  const slash = path.lastIndexOf('/');
+  const dir = slash < 0 ? '' : path.slice(0, slash);
+  let names: Map<string, string>;
+  try {
+    names = undecodableNames(join(root, dir));
+  } catch {
+    return undefined;
+  }
+  const shown = names.get(path.slice(slash + 1));
+  return shown === undefined ? undefined : dir === '' ? shown : `${escapePath(dir)}/${shown}`;
+}
+
 /** `dir` with symbolic links resolved, as far as it exists (the rest appended as it is). */
 function realDir(dir: string): string {
   try {

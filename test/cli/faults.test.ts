@@ -1087,6 +1087,8 @@ test('Ctrl-C during a checkout removes the file it was writing; a kill -9 leftov
   const gone = spawnSync(process.execPath, ['-e', '0']).pid!; // a process that has ended
   writeFileSync(repo.path(`.notes.txt.shoal-tmp-${gone}`), 'half written');
   assert.deepEqual(repo.j<Status>(['status']).untracked, []);
+  // Named, it is refused: recorded, it would show as deleted in every status after.
+  repo.fails(['add', `.notes.txt.shoal-tmp-${gone}`], 'INVALID_NAME');
   repo.ok(['checkout', c1]);
   assert.deepEqual(temporaries(), []);
   assertClean(repo);
@@ -1113,6 +1115,7 @@ test('a file whose name is not UTF-8 is named, by add in an error and by status 
   for (const args of [
     ['add', '.'],
     ['add', 'd'],
+    ['add', 'd/bad\ufffd\ufffd'], // the name as a command line argument reaches the program
   ]) {
     const r = repo.fails(args, 'INVALID_NAME');
     assert.match(r.stderr, /'d\/bad\\xff\\xfe'.*not valid UTF-8/);
