@@ -87,15 +87,17 @@ export function lstatOrNull(abs: string): BigIntStats | null {
 }
 
 /**
- * The bytes of the regular file (or symlink to one) at `abs`, or null when there is none. The
+ * The bytes of the regular file (or symlink to one, unless `followSymlink` is false) at `abs`,
+ * or null when there is none. The
  * open does not block and the file is checked through the descriptor it opened: a FIFO put in a
  * file's place would otherwise hold the open, and the read, until a writer came, and a device
  * such as /dev/zero never ends.
  */
-export function readRegularFile(abs: string): Buffer | null {
+export function readRegularFile(abs: string, opts: { followSymlink?: boolean } = {}): Buffer | null {
   let fd: number;
+  const noFollow = opts.followSymlink === false ? constants.O_NOFOLLOW : 0;
   try {
-    fd = openSync(abs, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NONBLOCK | noFollow);
   } catch {
     return null;
   }
@@ -152,8 +154,9 @@ export class IgnoreRules {
   private rulesFor(dir: string): Rules | null {
     let rules = this.cache.get(dir);
     if (rules === undefined) {
-      // Anything but a regular file holds no rules.
-      const bytes = readRegularFile(join(this.root, dir, IGNORE_FILE));
+      // Anything but a regular file holds no rules: a symlink neither, as in git, for what it
+      // points at may be outside the working tree or change under it.
+      const bytes = readRegularFile(join(this.root, dir, IGNORE_FILE), { followSymlink: false });
       rules =
         bytes === null
           ? null

@@ -76,6 +76,16 @@ test('a .shoalignore that is a FIFO or a character device holds no rules and blo
     finishes<Status>(repo, ['status']).staged.map((e) => e.path),
     ['.shoalignore', 'a.txt', 'b.log', 'sub/.shoalignore', 'sub/d.txt'],
   );
+  // Nor is a symlink to a regular file of rules (git passes over a symlinked .gitignore too).
+  repo.write('rules.txt', '*.tmp\n');
+  mkdirSync(repo.path('other'));
+  symlinkSync('../rules.txt', repo.path('other/.shoalignore'));
+  repo.write('other/e.tmp', 'e');
+  assert.deepEqual(finishes<Status>(repo, ['status']).untracked, ['other/', 'rules.txt']);
+  assert.deepEqual(finishes<{ added: string[] }>(repo, ['add', 'other']).added, [
+    'other/.shoalignore',
+    'other/e.tmp',
+  ]);
 });
 
 test('files and symlinks whose names are as long as the file system allows are restored and checked out', (t) => {
