@@ -538,8 +538,17 @@ export function isExecutable(st: StatFields): boolean {
 /** Remove the directories above `path` that are left empty, up to the repository root. */
 export function removeEmptyParents(root: string, path: string): void {
   let dir = dirname(path);
+  // The directory the command runs in stays, empty or not, as git keeps it: the shell that
+  // started the command would be left in a directory that no longer exists.
+  let here: string | undefined;
+  try {
+    here = process.cwd();
+  } catch {
+    here = undefined;
+  }
   while (dir !== '.' && dir !== '') {
     try {
+      if (join(root, dir) === here) return;
       if (readdirSync(join(root, dir)).length > 0) return;
       rmdirSync(join(root, dir));
     } catch {

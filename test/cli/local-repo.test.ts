@@ -1371,3 +1371,19 @@ test('a checkout leaves stat stamps on what it wrote, so the next status reads n
   const st = repo.j<Status>(['status']);
   assert.equal(st.staged.length + st.unstaged.length + st.untracked.length, 0);
 });
+
+test('checkout and rm keep the directory the command runs in, emptied or not, as git does', (t) => {
+  const repo = newRepo(t);
+  repo.write('top.txt', 'top\n');
+  const first = repo.commit('top only');
+  repo.write('d/e/f.txt', 'f\n');
+  repo.commit('with d/e');
+  const inside = repo.path('d/e');
+  repo.ok(['checkout', first], inside);
+  assert.ok(existsSync(inside), 'the current directory stays');
+  assert.ok(!existsSync(repo.path('d/e/f.txt')));
+  repo.ok(['status'], inside); // and the next command runs there
+  repo.ok(['checkout', 'main'], inside);
+  repo.ok(['rm', 'f.txt'], inside);
+  assert.ok(existsSync(inside));
+});
