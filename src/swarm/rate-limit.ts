@@ -22,14 +22,19 @@ export class RateLimiter {
     return this.rate;
   }
 
-  take(n: number): Promise<void> {
+  /**
+   * Resolves when n bytes may pass, or at once when `signal` aborts: a transfer that stopped
+   * must not sit out a wait of minutes (a large request at a low limit) before it can end.
+   */
+  take(n: number, signal?: AbortSignal): Promise<void> {
     if (!this.limited) return Promise.resolve();
-    const next = this.queue.then(() => this.wait(n));
+    const next = this.queue.then(() => this.wait(n, signal));
     this.queue = next;
     return next;
   }
 
-  private async wait(n: number): Promise<void> {
+  private async wait(n: number, signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return;
     const burst = Math.max(this.rate / 4, 64 * 1024);
     const now = performance.now();
     this.tokens = Math.min(burst, this.tokens + ((now - this.last) / 1000) * this.rate);
@@ -37,7 +42,15 @@ export class RateLimiter {
     this.tokens -= n;
     if (this.tokens < 0) {
       const ms = (-this.tokens / this.rate) * 1000;
-      await new Promise((resolve) => setTimeout(resolve, ms));
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        signal?.addEventListener('abort', done, { once: true });
+      });
     }
   }
 }

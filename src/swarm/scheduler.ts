@@ -120,9 +120,13 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     fail = reject;
   });
   let settled = false;
+  // Aborted once the transfer is settled, however: a request waiting on the download limit
+  // stops waiting, so the process can end.
+  const stopped = new AbortController();
   const settle = (err?: Error): void => {
     if (settled) return;
     settled = true;
+    stopped.abort();
     if (err) fail(err);
     else finish();
   };
@@ -319,7 +323,8 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
             }
             p.outstanding += bytes;
             issued = true;
-            await opts.download.take(bytes);
+            await opts.download.take(bytes, stopped.signal);
+            if (settled) return; // the chunks marked requested above no longer matter
             const ids = batch.map((i) => opts.chunks[i]!.id);
             p.peer.session
               .get(ids, (id, data) => {

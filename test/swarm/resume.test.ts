@@ -13,6 +13,7 @@ import {
   assertOk,
   type CloneSummary,
   committedChunkBytes,
+  committedCommits,
   packBytes,
   parseJson,
   serve,
@@ -233,4 +234,35 @@ test('a peer whose fetch of a new version was interrupted still serves the versi
   assertOk(r, 'harry');
   assert.equal(parseJson<CloneSummary>(r).commit, v1);
   assertFsck(harry);
+});
+
+test('Ctrl-C on a clone held back by --max-download ends it at once, and the next run resumes', {
+  // At 8 kB/s the first request alone waits two minutes for the limit: a clone that sat that
+  // wait out after Ctrl-C fails the test by its timeout.
+  timeout: 60_000,
+}, async (t) => {
+  const SIZE = 2 * MiB;
+  const origin = newRepo(t);
+  const sum = randomFile(origin.path('weights.bin'), SIZE);
+  origin.commit('weights');
+  const server = await serve(t, origin);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const run = shoalBg(t, ['clone', server.addr, user.dir, '--json', '--max-download', '8k'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  // The commit, tree and index nodes are stored first; then the chunks wait for the limit.
+  await until('the clone to store the commit', () => committedCommits(user.dir) > 0 || run.finished());
+  assert.equal(run.finished(), false, run.stdout());
+  run.proc.kill('SIGINT');
+  assert.equal(await run.exited, 1, run.stderr());
+  assert.match(run.stdout(), /"code":"ABORTED"/);
+
+  const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assertOk(r, 'resumed clone');
+  assert.equal(sha256File(user.path('weights.bin')), sum);
 });

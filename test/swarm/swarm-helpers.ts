@@ -226,23 +226,30 @@ export function packBytes(root: string): number {
   return n;
 }
 
-/** Chunk bytes a repository has committed to its index (what a resumed transfer keeps). */
-export function committedChunkBytes(root: string): number {
+/** One figure from a repository's index, read as another process would (0 before it exists). */
+function indexFigure(root: string, sql: string): number {
   const file = join(root, '.shoal', 'index.db');
   if (!existsSync(file)) return 0;
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(file, { readOnly: true });
     db.exec('PRAGMA busy_timeout = 1000');
-    const row = db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM objects WHERE type = 0').get() as {
-      n: number;
-    };
-    return Number(row.n);
+    return Number((db.prepare(sql).get() as { n: number }).n);
   } catch {
     return 0;
   } finally {
     db?.close();
   }
+}
+
+/** Chunk bytes a repository has committed to its index (what a resumed transfer keeps). */
+export function committedChunkBytes(root: string): number {
+  return indexFigure(root, 'SELECT COALESCE(SUM(size), 0) AS n FROM objects WHERE type = 0');
+}
+
+/** Commits a repository has committed to its index (a transfer stores them before chunks). */
+export function committedCommits(root: string): number {
+  return indexFigure(root, 'SELECT COUNT(*) AS n FROM objects WHERE type = 3');
 }
 
 export interface Fsck {
