@@ -279,6 +279,11 @@ export async function connect(
     rest = rest.slice(1);
   }
   await Promise.all(rest.map(reachPeer));
+  // Ctrl-C while dialling: said as such, not as peers that could not be reached.
+  if (opts.signal?.aborted) {
+    for (const c of out) await c.session.close();
+    throw new ShoalError('ABORTED', 'interrupted');
+  }
   if (out.length === 0) {
     const why = errors.length > 0 ? `: ${errors.join('; ')}` : '';
     // A peer that holds the repository but refuses our key says more than "not found".

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { newRepo, randomFile, sha256File } from '../cli/repo-helpers.ts';
@@ -265,4 +266,30 @@ test('Ctrl-C on a clone held back by --max-download ends it at once, and the nex
   });
   assertOk(r, 'resumed clone');
   assert.equal(sha256File(user.path('weights.bin')), sum);
+});
+
+test('Ctrl-C while a clone dials a peer that never answers: interrupted, not "could not be reached"', async (t) => {
+  // A socket that takes the connection and says nothing: the dial waits on it.
+  let accepted = false;
+  const silent = createServer((socket) => {
+    accepted = true;
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => silent.close());
+  const port = (silent.address() as AddressInfo).port;
+  const other = userAt(t, join(tempDir(t), 'other'));
+  const peerId = other.j<{ peerId: string }>(['id'], tempDir(t)).peerId;
+
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const run = shoalBg(t, ['clone', `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}`, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  await until('the clone to dial', () => accepted || run.finished());
+  assert.equal(run.finished(), false, run.stdout());
+  run.proc.kill('SIGINT');
+  assert.equal(await run.exited, 1, run.stderr());
+  assert.match(run.stdout(), /"code":"ABORTED"/);
 });
