@@ -76,7 +76,7 @@ interface PeerState {
   rate: number; // bytes per second, smoothed
   rateMark: { t: number; bytes: number };
   lastData: number;
-  waitingSince: number; // when it last went from owing nothing to owing something
+  waitingSince: number; // when we last sent it a request (+Infinity while one waits on our limit)
   alive: boolean;
 }
 
@@ -312,7 +312,9 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
             const batch = pick(p, Math.min(BATCH_BYTES, window(p) - p.outstanding));
             if (batch.length === 0) break;
             const bytes = batch.reduce((s, i) => s + opts.chunks[i]!.size, 0);
-            if (p.inFlight.size === 0) p.waitingSince = performance.now();
+            // Waiting on our own download limit is no silence of the peer's: its stall clock
+            // starts once the request is sent.
+            p.waitingSince = Number.POSITIVE_INFINITY;
             for (const i of batch) {
               if (state[i] === PENDING) {
                 state[i] = REQUESTED;
@@ -325,6 +327,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
             issued = true;
             await opts.download.take(bytes, stopped.signal);
             if (settled) return; // the chunks marked requested above no longer matter
+            p.waitingSince = performance.now();
             const ids = batch.map((i) => opts.chunks[i]!.id);
             p.peer.session
               .get(ids, (id, data) => {

@@ -276,7 +276,7 @@ export async function cloneWithStallTimeout(
   t: T,
   addr: string,
   stallSeconds: number,
-  opts: { peers?: string[]; env?: Record<string, string> } = {},
+  opts: { peers?: string[]; env?: Record<string, string>; args?: string[] } = {},
 ): Promise<{ clone: TestRepo; r: RunResult }> {
   const parent = tempDir(t);
   const clone = userAt(t, join(parent, 'clone'));
@@ -286,7 +286,7 @@ export async function cloneWithStallTimeout(
   });
   assert.equal(set.status, 0, set.stderr);
   const peers = (opts.peers ?? []).flatMap((p) => ['--peer', p]);
-  const r = await shoalAsync(t, ['clone', addr, clone.dir, ...peers, '--json'], {
+  const r = await shoalAsync(t, ['clone', addr, clone.dir, ...peers, ...(opts.args ?? []), '--json'], {
     cwd: parent,
     configDir: clone.configDir,
     env: opts.env,

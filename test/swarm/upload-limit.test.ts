@@ -23,6 +23,22 @@ test('a seeder at 200 kB/s never leaves a 2 s stall timeout without data', {
   assertFsck(clone);
 });
 
+test('a clone under a low --max-download never takes its own wait for a stalled peer', {
+  timeout: 120_000,
+}, async (t) => {
+  const origin = newRepo(t);
+  // Asked for in one request, which waits some 7 s on the 64 kB/s limit before it is sent:
+  // counted against the seeder, that wait dropped it at the 1 s stall timeout.
+  const sum = randomFile(origin.path('weights.bin'), 512 * 1024);
+  origin.commit('v1');
+  const server = await serve(t, origin);
+  const { clone, r } = await cloneWithStallTimeout(t, server.addr, 1, { args: ['--max-download', '64k'] });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const s = parseJson<CloneSummary & { lost: unknown[] }>(r);
+  assert.deepEqual([s.banned, s.lost], [[], []]);
+  assert.equal(sha256File(clone.path('weights.bin')), sum);
+});
+
 test('transfer.stall-timeout reaches a clone: a seeder silent for longer is dropped', {
   timeout: 120_000,
 }, async (t) => {
