@@ -326,6 +326,8 @@ export class SyncServer {
     for (const id of ids) {
       try {
         const data = repo.objects.read(id);
+        // Sent before it would outgrow the limit: a piece is larger only when one object is.
+        if (groupBytes > 0 && groupBytes + data.length > groupLimit) await sendGroup();
         group.push({ header: { type: 'object', req, id }, payload: data });
         groupBytes += data.length;
       } catch (err) {
