@@ -365,6 +365,10 @@ export function pushHandler(
               throw err;
             }
             await repo.withWriteLock(async () => {
+              // Asked again now that the commits are here: a key taken off the list while they
+              // came (the lists apply to every request, and a large push is a long one) moves
+              // nothing.
+              if (!mayWrite(repo, state, from.key)) throw new ShoalError('PERMISSION_DENIED', KEY_REFUSED);
               // Every update is checked before any moves, so a refused one leaves the others alone
               // (a push is taken whole or not at all).
               const moves: { name: string; id: ObjectId; old: ObjectId | undefined }[] = [];

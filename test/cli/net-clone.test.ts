@@ -406,6 +406,30 @@ test("after a push, the pusher's copy serves the repository's branches at the pu
   assert.equal(readFileSync(carol.path('notes.txt'), 'utf8'), 'pushed, then served\n');
 });
 
+test('a writer taken off the list while its push is on the way: refused, the branch not moved', async (t) => {
+  const { repo, head } = origin(t);
+  const server = await serve(t, repo);
+  const { user: carol } = await cloneAs(t, server.addr);
+  repo.ok(['config', 'access.writers', publicKey(carol)]);
+  randomFile(carol.path('data/new.bin'), 8 * 1024 * 1024);
+  carol.commit('large');
+  const before = packBytes(repo.dir);
+  // Slow enough that the push is still coming in when the owner changes the list.
+  const push = shoalBg(t, ['push', '--json', '--max-upload', '2M'], {
+    cwd: carol.dir,
+    configDir: carol.configDir,
+  });
+  await until(
+    'the push to start storing',
+    () => packBytes(repo.dir) > before + 1024 * 1024 || push.finished(),
+  );
+  assert.equal(push.finished(), false, push.stdout());
+  repo.ok(['config', 'access.writers', '']);
+  assert.equal(await push.exited, 1, push.stderr());
+  assert.match(push.stdout(), /"code":"PERMISSION_DENIED"/);
+  assert.equal(tip(repo, 'main'), head);
+});
+
 test('a push to shoal:// goes to a delegate first, whichever peer answers first; refused by all, it names each', async (t) => {
   const { repo, head } = origin(t);
   const alice = await serve(t, repo);
