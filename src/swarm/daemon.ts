@@ -11,6 +11,8 @@ import { type Peer, startPeer } from './peer.ts';
 import { pushHandler } from './push.ts';
 import { ensureRepoIdentity, type RepoState } from './repo-state.ts';
 
+const NOT_A_REPOSITORY = 'not a shoal repository (moved or deleted?)';
+
 export type LogLevel = 'info' | 'warn' | 'error';
 
 export interface DaemonOptions {
@@ -143,16 +145,25 @@ export class Daemon {
       log(why === 'unshared' ? 'info' : 'warn', `stopped serving ${path}: ${why}`);
     }
     const skipped: { path: string; reason: string }[] = [];
-    for (const { path } of shares) {
+    for (const { path, id: sharedId } of shares) {
       if (this.open.has(path)) continue;
       const inode = indexInode(path);
       if (inode === undefined) {
-        skipped.push({ path, reason: 'not a shoal repository (moved or deleted?)' });
+        skipped.push({ path, reason: NOT_A_REPOSITORY });
         continue;
       }
       let repo: Repository | undefined;
       try {
         repo = Repository.open(path);
+        // Only the repository that was shared: one made at the same path since (with no
+        // identity, or another) was never shared, and must not be given an identity, public
+        // by default, and served.
+        const current = repo.meta('repo-id');
+        if (current === undefined || (sharedId !== '' && current !== sharedId)) {
+          throw new Error(
+            "the repository there is not the one that was shared (run 'shoal share' in it to serve it)",
+          );
+        }
         const state = await ensureRepoIdentity(repo, user);
         if (this.peer.server.has(state.id)) {
           const other = [...this.open.entries()].find(([, o]) => idEquals(o.state.id, state.id));
@@ -173,7 +184,8 @@ export class Daemon {
   /** Whether a repository served is gone or was replaced since the last reload. */
   servesStale(): boolean {
     for (const [path, o] of this.open) if (indexInode(path) !== o.inode) return true;
-    return false;
+    // A skipped one that is back (a disk mounted after the daemon started).
+    return this.skipped.some((s) => s.reason === NOT_A_REPOSITORY && indexInode(s.path) !== undefined);
   }
 
   status(): DaemonStatus {

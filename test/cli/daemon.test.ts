@@ -9,6 +9,7 @@ import {
   closeSync,
   cpSync,
   existsSync,
+  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -325,6 +326,34 @@ test('daemon status looks again: a shared repository deleted since is reported s
   assert.match(ok(config, ['daemon', 'status', '-q']).stdout, /^shoal daemon is running/);
 });
 
+test('a repository made again at a shared path is not served, nor given an identity, until it is shared', (t) => {
+  const config = daemonUser(t);
+  const first = newRepo(t, { configDir: config });
+  first.write('f.txt', 'public\n');
+  first.commit('c');
+  first.ok(['share']);
+  startDaemon(t, config);
+  rmSync(first.dir, { recursive: true, force: true });
+  mkdirSync(first.dir);
+  const second = newRepo(t, { configDir: config, dir: first.dir });
+  second.write('secret.txt', 'secret\n');
+  second.commit('secret');
+  const st = status(config).state; // status looks at the shares again
+  assert.deepEqual(st.repos, []);
+  assert.deepEqual(
+    st.skipped.map((s) => s.path),
+    [first.dir],
+  );
+  assert.match(st.skipped[0]!.reason, /not the one that was shared/);
+  // Still without an identity: it can be shared as private, as its owner means to.
+  second.ok(['share', '--private']);
+  assert.deepEqual(
+    status(config).state.repos.map((r) => r.path),
+    [first.dir],
+  );
+  assert.equal(second.j<{ visibility: string }>(['info']).visibility, 'private');
+});
+
 test('daemon status reads shares.json again when it was changed by other means than share', (t) => {
   const config = daemonUser(t);
   const a = newRepo(t, { configDir: config });
@@ -389,7 +418,7 @@ test('the daemon skips a repository that disappeared and keeps serving the other
     r.commit('c');
     r.ok(['share']);
   }
-  rmSync(lost.dir, { recursive: true, force: true });
+  renameSync(lost.dir, `${lost.dir}.away`); // a disk not mounted yet, say
   const daemon = startDaemon(t, config);
   assert.deepEqual(daemon.repos.map((r) => r.path).sort(), [kept.dir, later.dir].sort());
   assert.deepEqual(
@@ -414,8 +443,15 @@ test('the daemon skips a repository that disappeared and keeps serving the other
     readFileSync(join(config, 'daemon.log'), 'utf8'),
     /warn stopped serving .*: the repository is gone/,
   );
+  // One skipped that comes back is served: status looks again before it answers.
+  renameSync(`${lost.dir}.away`, lost.dir);
+  assert.deepEqual(
+    status(config)
+      .state.repos.map((r) => r.path)
+      .sort(),
+    [kept.dir, lost.dir].sort(),
+  );
   // A vanished repository can still be unshared by its path.
-  ok(config, ['unshare', lost.dir]);
   ok(config, ['unshare', later.dir]);
   assert.deepEqual(status(config).state.skipped, []);
 });
