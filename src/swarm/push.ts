@@ -118,8 +118,11 @@ export async function pushToSwarm(
   // the remote's peers never saw that commit.
   const remote = named ? remoteName : source;
   const peer = await startPeer({ user: opts.user, listen: opts.listen, maxUpload: opts.maxUpload });
+  // The peer pushed to fetches the commits back from us: its key may read them, listed here
+  // or not (a copy of a private repository kept by another writer lists its own readers).
+  const pushingTo = new Set<string>();
   try {
-    peer.server.add({ repo, state });
+    peer.server.add({ repo, state, alsoReadBy: (key) => pushingTo.has(peerIdFromPublicKeyBytes(key)) });
     const reached = await connect(peer, parseSource(source), [...peers, ...(opts.peers ?? [])], {
       repo: state.id,
       stallMs: opts.stallMs,
@@ -162,6 +165,7 @@ export async function pushToSwarm(
     try {
       for (let i = 0; updated === undefined; i++) {
         target = candidates[i];
+        pushingTo.add(target!.session.peer);
         try {
           updated = await target!.session.push(
             refs,

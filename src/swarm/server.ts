@@ -36,6 +36,16 @@ import { mayRead, type RepoState, servedRefs } from './repo-state.ts';
 export interface ServedRepo {
   repo: Repository;
   state: RepoState;
+  /**
+   * Keys that may read it besides those its access lists allow: a push's own server lets the
+   * peer it pushes to fetch the commits offered, which that peer's key may not be listed for.
+   */
+  alsoReadBy?: (key: Uint8Array) => boolean;
+}
+
+/** Whether `key` may read a repository served (its access lists, or what the server adds). */
+function mayReadServed(served: ServedRepo, key: Uint8Array): boolean {
+  return served.alsoReadBy?.(key) === true || mayRead(served.repo, served.state, key);
 }
 
 /** What a push asks of the server; implemented by push-handler.ts. */
@@ -195,7 +205,7 @@ export class SyncServer {
             await fail(WIRE_ERRORS.notFound, 'this peer does not serve that repository');
             continue;
           }
-          if (!mayRead(served.repo, served.state, key)) {
+          if (!mayReadServed(served, key)) {
             this.opts.onEvent?.({ type: 'denied', peer });
             await fail(
               WIRE_ERRORS.forbidden,
@@ -233,7 +243,7 @@ export class SyncServer {
         }
         // Checked on every request, not only at hello: a key taken off a private repository's
         // list loses access on the streams it already has open too.
-        if (!mayRead(bound.repo, bound.state, key)) {
+        if (!mayReadServed(bound, key)) {
           this.opts.onEvent?.({ type: 'denied', peer });
           bound = null;
           await fail(
@@ -285,7 +295,7 @@ export class SyncServer {
       if (out.length === MAX_LISTED_REPOS) break;
       let readable = false;
       try {
-        readable = mayRead(served.repo, served.state, key);
+        readable = mayReadServed(served, key);
       } catch {} // an unreadable config: list it to nobody
       if (!readable) continue;
       size += served.state.identityBytes.length + 8;
@@ -403,7 +413,7 @@ async function haveMap(repo: Repository, request: Extract<Request, { type: 'have
 /** mayRead, taking a repository whose access settings cannot be read for one that refuses. */
 function readableQuietly(served: ServedRepo, key: Uint8Array): boolean {
   try {
-    return mayRead(served.repo, served.state, key);
+    return mayReadServed(served, key);
   } catch {
     return false;
   }

@@ -406,6 +406,36 @@ test("after a push, the pusher's copy serves the repository's branches at the pu
   assert.equal(readFileSync(carol.path('notes.txt'), 'utf8'), 'pushed, then served\n');
 });
 
+test("a push to another writer's copy of a private repository: the copy fetches the commits back from the pusher", async (t) => {
+  const parent = tempDir(t);
+  const owner = userAt(t, join(parent, 'secret'));
+  owner.ok(['init', '--private', owner.dir], parent);
+  owner.write('a.txt', 'one\n');
+  owner.commit('one');
+  const quinn = userAt(t, join(tempDir(t), 'quinn'));
+  const rose = userAt(t, join(tempDir(t), 'rose'));
+  owner.ok(['config', 'access.writers', `${publicKey(quinn)},${publicKey(rose)}`]);
+  const server = await serve(t, owner);
+  for (const u of [quinn, rose]) {
+    const r = await shoalAsync(t, ['clone', server.addr, u.dir, '--json'], {
+      cwd: parent,
+      configDir: u.configDir,
+    });
+    assertOk(r, 'clone');
+  }
+  // Quinn's copy takes pushes from Rose; Rose's own lists name no one (Quinn is not listed).
+  quinn.ok(['config', 'access.writers', publicKey(rose)]);
+  const copy = await serve(t, quinn);
+  rose.write('a.txt', 'two\n');
+  const commit = rose.commit('two');
+  const r = await shoalAsync(t, ['push', copy.addr, 'main', '--json'], {
+    cwd: rose.dir,
+    configDir: rose.configDir,
+  });
+  assertOk(r, 'push to the copy');
+  assert.equal(tip(quinn, 'main'), commit);
+});
+
 test('a writer taken off the list while its push is on the way: refused, the branch not moved', async (t) => {
   const { repo, head } = origin(t);
   const server = await serve(t, repo);
