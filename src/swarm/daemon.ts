@@ -79,6 +79,7 @@ export class Daemon {
         if (e.type === 'denied') log('warn', `refused peer ${e.peer}: not allowed to read`);
         if (e.type === 'peer-error') log('warn', `peer ${e.peer}: ${e.message ?? 'protocol error'}`);
         if (e.type === 'damaged') log('warn', `${e.message} (answered as missing; run shoal fsck)`);
+        if (e.type === 'failed') log('error', `could not answer peer ${e.peer}: ${e.message}`);
       },
     });
     const daemon = new Daemon(peer, opts);

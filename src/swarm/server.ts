@@ -56,8 +56,11 @@ export type PushHandler = (
 ) => Promise<string[]>;
 
 export interface ServerEvent {
-  /** `damaged`: an object of ours failed its check when read to be sent (answered as missing). */
-  type: 'served' | 'denied' | 'peer-error' | 'damaged';
+  /**
+   * `damaged`: an object of ours failed its check when read to be sent (answered as missing).
+   * `failed`: a request we could not answer for a fault of ours (answered with an error).
+   */
+  type: 'served' | 'denied' | 'peer-error' | 'damaged' | 'failed';
   peer: string;
   bytes?: number;
   message?: string;
@@ -194,91 +197,100 @@ export class SyncServer {
         const request = parseRequest(frame.header);
         const fail = (code: number, message: string) =>
           writer.write({ type: 'error', req: request.req, code, message });
-        if (request.type === 'hello') {
-          // Without a repository id (a clone of a bare address), the first this key may read:
-          // a private repository served first must not hide the public ones after it.
-          const served = request.repo
-            ? this.repos.get(toHex(request.repo))
-            : ([...this.repos.values()].find((r) => readableQuietly(r, key)) ??
-              this.repos.values().next().value);
-          if (!served) {
-            await fail(WIRE_ERRORS.notFound, 'this peer does not serve that repository');
+        try {
+          if (request.type === 'hello') {
+            // Without a repository id (a clone of a bare address), the first this key may read:
+            // a private repository served first must not hide the public ones after it.
+            const served = request.repo
+              ? this.repos.get(toHex(request.repo))
+              : ([...this.repos.values()].find((r) => readableQuietly(r, key)) ??
+                this.repos.values().next().value);
+            if (!served) {
+              await fail(WIRE_ERRORS.notFound, 'this peer does not serve that repository');
+              continue;
+            }
+            if (!mayReadServed(served, key)) {
+              this.opts.onEvent?.({ type: 'denied', peer });
+              await fail(
+                WIRE_ERRORS.forbidden,
+                'this repository is private and your key is not allowed to read it',
+              );
+              continue;
+            }
+            bound = served;
+            await writer.write({
+              type: 'repo',
+              req: request.req,
+              identity: served.state.identityBytes,
+              // room for the identity document and the message's other fields
+              refs: servedRefs(
+                served.repo,
+                served.state,
+                this.opts.user,
+                RESPONSE_LIMITS.maxHeaderBytes - served.state.identityBytes.length - 64 * 1024,
+              ),
+            });
             continue;
           }
-          if (!mayReadServed(served, key)) {
+          if (request.type === 'list') {
+            await writer.write({ type: 'repos', req: request.req, repos: this.listFor(key) });
+            continue;
+          }
+          if (!bound) {
+            await fail(WIRE_ERRORS.badRequest, 'say hello first');
+            continue;
+          }
+          if (!this.stillServed(bound)) {
+            bound = null;
+            await fail(WIRE_ERRORS.notFound, 'this peer stopped serving the repository');
+            continue;
+          }
+          // Checked on every request, not only at hello: a key taken off a private repository's
+          // list loses access on the streams it already has open too.
+          if (!mayReadServed(bound, key)) {
             this.opts.onEvent?.({ type: 'denied', peer });
+            bound = null;
             await fail(
               WIRE_ERRORS.forbidden,
               'this repository is private and your key is not allowed to read it',
             );
             continue;
           }
-          bound = served;
-          await writer.write({
-            type: 'repo',
-            req: request.req,
-            identity: served.state.identityBytes,
-            // room for the identity document and the message's other fields
-            refs: servedRefs(
-              served.repo,
-              served.state,
-              this.opts.user,
-              RESPONSE_LIMITS.maxHeaderBytes - served.state.identityBytes.length - 64 * 1024,
-            ),
-          });
-          continue;
-        }
-        if (request.type === 'list') {
-          await writer.write({ type: 'repos', req: request.req, repos: this.listFor(key) });
-          continue;
-        }
-        if (!bound) {
-          await fail(WIRE_ERRORS.badRequest, 'say hello first');
-          continue;
-        }
-        if (!this.stillServed(bound)) {
-          bound = null;
-          await fail(WIRE_ERRORS.notFound, 'this peer stopped serving the repository');
-          continue;
-        }
-        // Checked on every request, not only at hello: a key taken off a private repository's
-        // list loses access on the streams it already has open too.
-        if (!mayReadServed(bound, key)) {
-          this.opts.onEvent?.({ type: 'denied', peer });
-          bound = null;
-          await fail(
-            WIRE_ERRORS.forbidden,
-            'this repository is private and your key is not allowed to read it',
-          );
-          continue;
-        }
-        // A repository removed meanwhile is closed only once this request is done with it.
-        const served = bound;
-        await this.whileRunning(served, async () => {
-          switch (request.type) {
-            case 'get':
-              await this.sendObjects(served.repo, request.req, request.ids, writer, peer);
-              break;
-            case 'have':
-              await writer.write(await haveMap(served.repo, request, () => this.touch()));
-              this.touch();
-              break;
-            case 'push': {
-              if (!this.opts.onPush) {
-                await fail(WIRE_ERRORS.forbidden, 'this peer does not accept pushes');
+          // A repository removed meanwhile is closed only once this request is done with it.
+          const served = bound;
+          await this.whileRunning(served, async () => {
+            switch (request.type) {
+              case 'get':
+                await this.sendObjects(served.repo, request.req, request.ids, writer, peer);
+                break;
+              case 'have':
+                await writer.write(await haveMap(served.repo, request, () => this.touch()));
+                this.touch();
+                break;
+              case 'push': {
+                if (!this.opts.onPush) {
+                  await fail(WIRE_ERRORS.forbidden, 'this peer does not accept pushes');
+                  break;
+                }
+                try {
+                  const updated = await this.opts.onPush(served, request, { key, connection });
+                  await writer.write({ type: 'pushed', req: request.req, updated });
+                } catch (err) {
+                  if (!isShoalError(err)) throw err;
+                  await fail(wireCode(err), err.message);
+                }
                 break;
               }
-              try {
-                const updated = await this.opts.onPush(served, request, { key, connection });
-                await writer.write({ type: 'pushed', req: request.req, updated });
-              } catch (err) {
-                if (!isShoalError(err)) throw err;
-                await fail(wireCode(err), err.message);
-              }
-              break;
             }
-          }
-        });
+          });
+        } catch (err) {
+          // A fault of ours (a config file that cannot be read, a damaged index): the request is
+          // answered with an error, as the protocol says, and the stream goes on. Resetting it
+          // blamed the peer, and told it nothing.
+          if (!isShoalError(err) || err.code === 'PEER_ERROR') throw err;
+          this.opts.onEvent?.({ type: 'failed', peer, message: err.message });
+          await fail(WIRE_ERRORS.internal, `this peer could not answer: ${err.message}`);
+        }
       }
       await writer.close().catch(() => {});
     } catch (err) {

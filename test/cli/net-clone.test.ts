@@ -436,6 +436,32 @@ test("a push to another writer's copy of a private repository: the copy fetches 
   assert.equal(tip(quinn, 'main'), commit);
 });
 
+test('a repository whose access list cannot be read answers with an error that says so, not a reset stream', async (t) => {
+  const parent = tempDir(t);
+  const owner = userAt(t, join(parent, 'secret'));
+  owner.ok(['init', '--private', owner.dir], parent);
+  owner.write('a.txt', 'one\n');
+  owner.commit('one');
+  const reader = userAt(t, join(tempDir(t), 'reader'));
+  // Written by hand, as a list: the setting is a string of keys.
+  const file = owner.path('.shoal/config.json');
+  writeFileSync(
+    file,
+    JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), 'access.readers': [publicKey(reader)] }),
+  );
+  const server = await serve(t, owner);
+  const r = await shoalAsync(t, ['clone', server.addr, reader.dir, '--json'], {
+    cwd: parent,
+    configDir: reader.configDir,
+  });
+  assert.equal(r.status, 1, describe(r));
+  assert.match(
+    parseJson<ErrorOut>(r).error.message,
+    /this peer could not answer: .*access\.readers|this peer could not answer: .*not a string/,
+  );
+  await until('the server to say why', () => /could not answer peer/.test(server.stderr()));
+});
+
 test('a writer taken off the list while its push is on the way: refused, the branch not moved', async (t) => {
   const { repo, head } = origin(t);
   const server = await serve(t, repo);

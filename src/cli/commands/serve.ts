@@ -39,9 +39,11 @@ export const command: Command = {
         maxUpload: maxUpload ?? rateSetting(repo.config('transfer.max-upload'), 'transfer.max-upload'),
         // Once per object: a peer asking again for a damaged chunk is told again that it is missing.
         onEvent: (e) => {
-          if (e.type !== 'damaged' || ctx.quiet || reported.has(e.message ?? '')) return;
+          if ((e.type !== 'damaged' && e.type !== 'failed') || ctx.quiet || reported.has(e.message ?? ''))
+            return;
           reported.add(e.message ?? '');
-          ctx.err(`warning: ${e.message}: answered as missing; run 'shoal fsck'`);
+          if (e.type === 'damaged') ctx.err(`warning: ${e.message}: answered as missing; run 'shoal fsck'`);
+          else ctx.err(`warning: could not answer peer ${e.peer}: ${e.message}`);
         },
       });
       peer.server.add({ repo, state });
