@@ -1,10 +1,14 @@
 // Progress and Ctrl-C handling shared by clone, fetch, pull and push.
-import { ShoalError } from '../core/index.ts';
-import { globalConfigFile, readConfigValue } from '../store/index.ts';
+import { isShoalError, ShoalError } from '../core/index.ts';
+import { checkListenAddress } from '../net/index.ts';
+import { globalConfigFile, type Repository, readConfigValue } from '../store/index.ts';
 import {
+  checkPeerAddress,
   type FetchProgress,
   type KeptTag,
   parseRate,
+  parseSource,
+  remoteSource,
   type SkippedFork,
   type TransferOptions,
 } from '../swarm/index.ts';
@@ -22,6 +26,43 @@ export const DOWNLOAD_OPTIONS = {
 } satisfies Options;
 
 const MAX_STALL_SECONDS = 86_400;
+
+/**
+ * Run a check of something given on the command line (a source, a peer address, a listen
+ * address): a value of the wrong form there is misuse, exit status 2, as a bad rate or count
+ * is; the same value read from a config file stays a failure naming the setting.
+ */
+export function onCommandLine<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (isShoalError(err, 'INVALID_ARGUMENT')) throw new ShoalError('USAGE', err.message, err.detail);
+    throw err;
+  }
+}
+
+/**
+ * The `[<remote>|<source>]` argument of fetch, pull and push: a remote's name, or a source
+ * checked as a command-line argument.
+ */
+export function checkSourceArgument(repo: Repository, nameOrSource: string | undefined): void {
+  if (nameOrSource === undefined) return;
+  let given: ReturnType<typeof remoteSource>;
+  try {
+    given = remoteSource(repo, nameOrSource);
+  } catch {
+    return; // no remote of that name: said by the command itself, after its settings
+  }
+  if (!given.named) onCommandLine(() => parseSource(given.source));
+}
+
+/** The --peer and --listen values of a transfer command, checked as command-line arguments. */
+export function checkAddressOptions(values: Record<string, unknown>): void {
+  onCommandLine(() => {
+    for (const p of (values.peer as string[] | undefined) ?? []) checkPeerAddress(p);
+    for (const l of (values.listen as string[] | undefined) ?? []) checkListenAddress(l);
+  });
+}
 
 /** transfer.stall-timeout in milliseconds (undefined: the default). */
 export function stallSetting(setting: (key: string) => string | undefined): number | undefined {
@@ -52,6 +93,7 @@ export function downloadSettings(
       `fetch.fork-limit must be a size in bytes with an optional k, M or G suffix (like 500M, or 0), not '${forkLimit}'`,
     );
   }
+  checkAddressOptions(values);
   return {
     stallMs: stallSetting(setting),
     forkLimit: forkBytes,

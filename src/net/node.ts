@@ -77,18 +77,30 @@ export function limitRequestWindow(stream: Stream): boolean {
   return true;
 }
 
-/** Creates and starts a libp2p node for the identity `seed`. Stop it with `node.stop()`. */
 /** Throws INVALID_ARGUMENT unless `addr` is a multiaddr this node could listen on. */
 export function checkListenAddress(addr: string): void {
+  let names: string[];
   try {
-    multiaddr(addr);
+    names = multiaddr(addr)
+      .getComponents()
+      .map((c) => c.name);
   } catch (err) {
     throw new ShoalError(
       'INVALID_ARGUMENT',
       `'${addr}' is not an address to listen on (a multiaddr like /ip4/0.0.0.0/tcp/4001): ${(err as Error).message}`,
     );
   }
+  // The node has one transport, TCP: anything else (udp, ws, an address without a port) would
+  // fail only when the node starts, in libp2p's words.
+  if (names.length !== 2 || (names[0] !== 'ip4' && names[0] !== 'ip6') || names[1] !== 'tcp') {
+    throw new ShoalError(
+      'INVALID_ARGUMENT',
+      `'${addr}' is not an address to listen on: shoal listens on TCP, at /ip4/<address>/tcp/<port> or /ip6/<address>/tcp/<port>`,
+    );
+  }
 }
+
+/** Creates and starts a libp2p node for the identity `seed`. Stop it with `node.stop()`. */
 
 export async function createPeerNode(options: PeerNodeOptions): Promise<PeerNode> {
   const privateKey = await privateKeyFromSeed(options.seed);

@@ -93,6 +93,7 @@ export function parseSource(text: string): Source {
       const ma = multiaddr(text);
       const peer = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
       if (!peer) throw new Error('no /p2p/ part');
+      peerIdFromString(peer); // checked now, not when it is dialled (in libp2p's words then)
       return { kind: 'addr', addr: text, peer };
     } catch (err) {
       throw new ShoalError(

@@ -193,13 +193,13 @@ test('a rate that is not one: misuse as an option, a failure naming the key as a
   assert.equal((await shoalAsync(t, ['fetch', '--max-download', '0'], opts)).status, 0);
 });
 
-test('a peer address that is not a multiaddr: a clear error from clone, fetch, pull, push and remote add', async (t) => {
+test('a peer address that is not a multiaddr: misuse, said clearly by clone, fetch, pull, push and remote add', async (t) => {
   const { server, parent, user } = await servedAndCloned(t);
   const bad = ['garbage', '/ip4/999.0.0.1/tcp/1', `/ip4/127.0.0.1/tcp/1/p2p/not-a-peer-id`];
   const expectInvalid = (r: RunResult, what: string): void => {
-    assert.equal(r.status, 1, `${what}: ${describe(r)}`);
+    assert.equal(r.status, 2, `${what}: ${describe(r)}`);
     const out = parseJson<ErrorOut>(r);
-    assert.equal(out.error.code, 'INVALID_ARGUMENT', `${what}: ${r.stdout}`);
+    assert.equal(out.error.code, 'USAGE', `${what}: ${r.stdout}`);
     assert.match(out.error.message, /is not a peer address/);
     assert.doesNotMatch(r.stderr, /internal error|\n\s+at /, what);
   };
@@ -225,6 +225,33 @@ test('a peer address that is not a multiaddr: a clear error from clone, fetch, p
       user.j<{ name: string }[]>(['remote', 'list']).map((r) => r.name),
       ['origin'],
     );
+  }
+  // A source whose /p2p/ part is no peer id, and an address the node cannot listen on: misuse
+  // too, said before anything is dialled or stored.
+  const opts = { cwd: user.dir, configDir: user.configDir };
+  for (const source of ['/ip4/127.0.0.1/tcp/1/p2p/notapeer', '/ip4/127.0.0.1/tcp/1/p2p/Qmbogus']) {
+    for (const args of [
+      ['fetch', source],
+      ['pull', source],
+      ['push', source],
+      ['remote', 'add', 'odd', source],
+    ]) {
+      const r = await shoalAsync(t, [...args, '--json'], opts);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${describe(r)}`);
+      assert.match(parseJson<ErrorOut>(r).error.message, /is not a multiaddr ending in \/p2p\/<peer-id>/);
+    }
+    const r = await shoalAsync(t, ['clone', source, join(parent, 'other'), '--json'], opts);
+    assert.equal(r.status, 2, describe(r));
+  }
+  for (const listen of ['/ip4/127.0.0.1/udp/4001', '/ip4/127.0.0.1', '/ip4/127.0.0.1/tcp/0/ws']) {
+    for (const args of [
+      ['serve', '--listen', listen],
+      ['fetch', '--listen', listen],
+    ]) {
+      const r = await shoalAsync(t, [...args, '--json'], opts);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${describe(r)}`);
+      assert.match(parseJson<ErrorOut>(r).error.message, /shoal listens on TCP/);
+    }
   }
   // A well-formed address is still taken as it was.
   user.ok(['remote', 'add', 'lab', server.addr, '--peer', server.addr]);

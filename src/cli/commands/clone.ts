@@ -1,12 +1,13 @@
 // shoal clone <source> [<dir>] [--peer <multiaddr>]... [--max-download <rate>]
 import { ShoalError } from '../../core/index.ts';
-import { cloneFromSwarm } from '../../swarm/index.ts';
+import { cloneFromSwarm, parseSource } from '../../swarm/index.ts';
 import { type Context, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import {
   DOWNLOAD_OPTIONS,
   downloadSettings,
+  onCommandLine,
   skippedForkLines,
   transferProgress,
   userSetting,
@@ -23,6 +24,7 @@ export const command: Command = {
     const { values, positionals } = parse(args, DOWNLOAD_OPTIONS, USAGE);
     if (positionals.length < 1 || positionals.length > 2) usage(USAGE);
     if (positionals[1] === '') throw new ShoalError('USAGE', "an empty string is not a directory (use '.')");
+    onCommandLine(() => parseSource(positionals[0]!));
     const progress = transferProgress(ctx, 'clone');
     try {
       const s = await cloneFromSwarm(positionals[0]!, positionals[1], {

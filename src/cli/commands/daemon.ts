@@ -83,6 +83,14 @@ async function liveState(): Promise<DaemonState | undefined> {
 }
 
 async function start(ctx: Context, values: Values): Promise<number> {
+  if (values.listen) {
+    // Checked here, where a bad one is misuse, rather than by the daemon as it starts.
+    const { checkListenAddress } = await import('../../net/index.ts');
+    const { onCommandLine } = await import('../transfer.ts');
+    onCommandLine(() => {
+      for (const l of values.listen as string[]) checkListenAddress(l);
+    });
+  }
   const found = findDaemon();
   if (found.kind === 'running') {
     // Starting what runs is not an error (like `systemctl start`): scripts may just call it.

@@ -5,6 +5,7 @@ import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
 import {
+  checkSourceArgument,
   DOWNLOAD_OPTIONS,
   downloadSettings,
   skippedForkLines,
@@ -24,6 +25,7 @@ export const command: Command = {
     withRepo(ctx, async (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 1) usage(USAGE);
+      checkSourceArgument(repo, positionals[0]);
       const progress = transferProgress(ctx, 'fetch');
       try {
         const s = await fetchFromSwarm(

@@ -9,6 +9,7 @@ import type { Command } from '../main.ts';
 import { describeMerge, mergeJson } from '../merge-report.ts';
 import { authorName, identity, withRepo } from '../repo.ts';
 import {
+  checkSourceArgument,
   DOWNLOAD_OPTIONS,
   downloadSettings,
   skippedForkLines,
@@ -32,6 +33,7 @@ export const command: Command = {
       // Before fetching: a fetch would move origin/<branch> past the commit an unfinished move
       // was going to, and the merge after it could then neither finish that move nor start.
       assertNoInterruptedMove(repo);
+      checkSourceArgument(repo, positionals[0]);
       const user = identity();
       const progress = transferProgress(ctx, 'pull');
       let fetched: Awaited<ReturnType<typeof fetchFromSwarm>>;

@@ -5,7 +5,7 @@ import { type Context, type Options, parse, usage } from '../context.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 import { identity, withRepo } from '../repo.ts';
-import { rateFrom, stallSetting } from '../transfer.ts';
+import { checkAddressOptions, checkSourceArgument, rateFrom, stallSetting } from '../transfer.ts';
 
 const USAGE =
   'shoal push [<remote>|<source>] [<branch>|<tag>] [--tags] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
@@ -26,6 +26,8 @@ export const command: Command = {
     withRepo(ctx, async (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 2) usage(USAGE); // no remote: origin, as fetch and pull
+      checkSourceArgument(repo, positionals[0]);
+      checkAddressOptions(values);
       // Ctrl-C or SIGTERM ends a push at once, saying so (exit 1, ABORTED with --json): nothing
       // is written here until the peer has taken it, and the peer drops a push cut short.
       removeTemporariesOnInterrupt(ctx);

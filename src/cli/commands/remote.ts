@@ -4,6 +4,7 @@ import { checkPeerAddress, parseSource } from '../../swarm/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { withRepo } from '../repo.ts';
+import { onCommandLine } from '../transfer.ts';
 
 const USAGE =
   'shoal remote add <name> <source> [--peer <multiaddr>]... | set-url <name> <source> [--peer <multiaddr>]... | remove <name> | list [--json]';
@@ -32,9 +33,11 @@ export const command: Command = {
           if (!name || !source || positionals.length !== 3) usage(USAGE);
           if (!/^[A-Za-z0-9_-]+$/.test(name))
             throw new ShoalError('INVALID_NAME', `'${name}' is not a valid remote name`);
-          parseSource(source);
           const peers = values.peer as string[] | undefined;
-          for (const p of peers ?? []) checkPeerAddress(p);
+          onCommandLine(() => {
+            parseSource(source);
+            for (const p of peers ?? []) checkPeerAddress(p);
+          });
           // Changed under the config file's lock: remotes added at once are all kept.
           repo.changeLocalConfig((config) => {
             if (namesIn(config).includes(name))
@@ -58,9 +61,11 @@ export const command: Command = {
         case 'set-url': {
           // As git's: the remote keeps its name and its remote-tracking branches.
           if (!name || !source || positionals.length !== 3) usage(USAGE);
-          parseSource(source);
           const peers = values.peer as string[] | undefined;
-          for (const p of peers ?? []) checkPeerAddress(p);
+          onCommandLine(() => {
+            parseSource(source);
+            for (const p of peers ?? []) checkPeerAddress(p);
+          });
           repo.changeLocalConfig((config) => {
             if (!namesIn(config).includes(name))
               throw new ShoalError('NOT_FOUND', `no remote named '${name}'`);

@@ -5,7 +5,7 @@ import { ensureRepoIdentity, pushHandler, startPeer } from '../../swarm/index.ts
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity, lanDiscovery, withRepo } from '../repo.ts';
-import { rateOption, rateSetting } from '../transfer.ts';
+import { checkAddressOptions, rateOption, rateSetting } from '../transfer.ts';
 import { warnKept } from '../warnings.ts';
 
 const USAGE = 'shoal serve [--listen <multiaddr>]... [--max-upload <rate>] [--mdns]';
@@ -29,6 +29,7 @@ export const command: Command = {
       const user = identity();
       const state = await ensureRepoIdentity(repo, user);
       const reported = new Set<string>();
+      checkAddressOptions(values);
       const listen =
         (values.listen as string[] | undefined) ??
         (repo.config('serve.listen') ?? '/ip4/0.0.0.0/tcp/0').split(/\s+/);
