@@ -29,6 +29,11 @@ export interface CheckoutOptions {
   force?: boolean;
   /** What HEAD becomes afterwards; default: detached at the commit. */
   attach?: string;
+  /**
+   * The working tree holds no commit: HEAD was unborn, and a switch has just created the branch
+   * it names at another commit, which HEAD therefore resolves to already.
+   */
+  fromUnborn?: boolean;
 }
 
 export interface MoveResult {
@@ -729,7 +734,12 @@ export async function checkout(
   return repo.withWriteLock(async () => {
     assertNoMerge(repo);
     assertNoInterruptedMove(repo, { target: commitId, force: opts.force });
-    const from = opts.force ? repo.refs.headCommitIfReadable() : repo.refs.headCommit();
+    const from =
+      opts.fromUnborn === true
+        ? undefined
+        : opts.force
+          ? repo.refs.headCommitIfReadable()
+          : repo.refs.headCommit();
     let wasDetached = false;
     try {
       wasDetached = repo.refs.head().kind === 'detached';

@@ -88,6 +88,8 @@ export async function switchBranch(
         attach: name,
         force: opts.force,
         onProgress: opts.onProgress,
+        // From an unborn HEAD: the branch just made may be the one HEAD names.
+        fromUnborn: head === undefined,
       });
       return {
         branch: name,
