@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   chmodSync,
+  cpSync,
   existsSync,
   readdirSync,
   readFileSync,
@@ -91,6 +92,28 @@ function tip(repo: TestRepo, rev: string): string {
 function assertSameFiles(user: TestRepo, files: Record<string, string>): void {
   for (const [path, sum] of Object.entries(files)) assert.equal(sha256File(user.path(path)), sum, path);
 }
+
+test("a clone from a copy served by no delegate names the peers' branches, and switch -c checks one out", async (t) => {
+  const { repo, head, files } = origin(t);
+  repo.ok(['info']); // gives it its identity
+  const copyDir = join(tempDir(t), 'copy');
+  cpSync(repo.dir, copyDir, { recursive: true });
+  const copy = newRepo(t, { dir: copyDir, init: false }); // served by another user: no delegate
+  const server = await serve(t, copy);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const r = await shoalAsync(t, ['clone', server.addr, user.dir], { cwd: parent, configDir: user.configDir });
+  assertOk(r, 'clone');
+  assert.match(r.stdout, /no branch of the repository's delegates was found, only peers' own branches/);
+  const fork = `${server.peerId}/main`;
+  assert.match(r.stdout, new RegExp(`^  ${fork}$`, 'm'));
+  // From the unborn branch HEAD names, a branch of that name made at the fork is checked out.
+  user.ok(['switch', '-c', 'main', fork]);
+  assert.equal(tip(user, 'HEAD'), head);
+  assertSameFiles(user, files);
+  const st = user.j<{ staged: unknown[]; unstaged: unknown[] }>(['status']);
+  assert.deepEqual([st.staged, st.unstaged], [[], []]);
+});
 
 test('a repository with no commits clones empty, says so, and its first commit comes with a pull', async (t) => {
   const repo = newRepo(t);

@@ -34,7 +34,16 @@ export const command: Command = {
       progress.done();
       if (ctx.json) ctx.emit(s);
       else {
-        if (!s.branch && Object.keys(s.canonical).length === 0) {
+        const forks = s.updated.filter((r) => r.startsWith('refs/remotes/'));
+        if (!s.branch && Object.keys(s.canonical).length === 0 && forks.length > 0) {
+          // Commits came, but only on peers' own branches: none signed by a delegate (a copy
+          // served by someone who is not one, while no delegate was reached).
+          ctx.out(
+            `cloned into ${s.root}: no branch of the repository's delegates was found, only peers' own branches (nothing checked out):`,
+          );
+          for (const r of forks) ctx.out(`  ${r.slice('refs/remotes/'.length)}`);
+          ctx.out("check one out with 'shoal switch -c <branch> <peer>/<branch>'");
+        } else if (!s.branch && Object.keys(s.canonical).length === 0) {
           ctx.out(
             `cloned into ${s.root}: an empty repository (no commits yet; 'shoal pull' fetches the first)`,
           );
