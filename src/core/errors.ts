@@ -73,6 +73,18 @@ export function systemError(err: unknown, path?: string): ShoalError | null {
     case 'ENOSPC':
     case 'EDQUOT':
       return new ShoalError('DISK_FULL', `no space left on device${at}`);
+    // What a path given by the user (a directory, SHOAL_CONFIG_DIR) can run into: said as the
+    // system says it, with the path, rather than as an internal error.
+    case 'ENOENT':
+      return new ShoalError('NOT_FOUND', `no such file or directory${at}`);
+    case 'ENOTDIR':
+      return new ShoalError('NOT_FOUND', `not a directory (a file stands where one is needed)${at}`);
+    case 'EISDIR':
+      return new ShoalError('NOT_A_FILE', `is a directory${at}`);
+    case 'ENAMETOOLONG':
+      return new ShoalError('INVALID_NAME', `file name too long${at}`);
+    case 'ELOOP':
+      return new ShoalError('NOT_FOUND', `too many levels of symbolic links${at}`);
     default:
       return null;
   }
