@@ -7,7 +7,6 @@ import {
   closeSync,
   constants,
   fstatSync,
-  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -17,6 +16,7 @@ import {
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromSeed, ShoalError, systemError } from '../core/index.ts';
+import { makeDirs } from './dirs.ts';
 import { withFileLock } from './lock.ts';
 
 export function configDir(): string {
@@ -61,7 +61,7 @@ export function readSmallFile(file: string): string | undefined {
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    makeDirs(dirname(file));
     writeFileSync(tmp, data, { mode });
     renameSync(tmp, file);
   } catch (err) {
@@ -79,7 +79,7 @@ export function loadIdentity(): KeyPair {
   const text = readSmallFile(file);
   if (text === undefined) {
     const pair = generateKeyPair();
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirs(dir, 0o700);
     const doc: IdentityFile = {
       version: 1,
       type: 'ed25519',
@@ -154,7 +154,7 @@ export function readConfigValue(file: string, key: string): string | undefined {
 
 /** Change a config file in place, holding its lock (see withFileLock): no change is lost. */
 export function changeConfigFile(file: string, change: (config: Record<string, unknown>) => void): void {
-  mkdirSync(dirname(file), { recursive: true });
+  makeDirs(dirname(file));
   withFileLock(file, () => {
     const config = readConfigObject(file);
     change(config);
@@ -163,7 +163,7 @@ export function changeConfigFile(file: string, change: (config: Record<string, u
 }
 
 export function writeConfigFile(file: string, config: Record<string, unknown>): void {
-  mkdirSync(dirname(file), { recursive: true });
+  makeDirs(dirname(file));
   const sorted = Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : 1)));
   writeFileAtomic(file, JSON.stringify(sorted, null, 2) + '\n');
 }

@@ -2,9 +2,9 @@
 // daemon serves. `shoal share` and `shoal unshare` edit it; the daemon reads it on start and on
 // every reload.
 
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ShoalError } from '../core/index.ts';
+import { makeDirs } from './dirs.ts';
 import { configDir, readSmallFile, writeFileAtomic } from './identity.ts';
 import { withFileLock } from './lock.ts';
 
@@ -46,7 +46,7 @@ function writeShares(shares: Share[]): void {
  * once otherwise each wrote back the list it read, and all but one lost their entry.
  */
 function withSharesLock<T>(change: () => T): T {
-  mkdirSync(configDir(), { recursive: true });
+  makeDirs(configDir());
   return withFileLock(sharesFile(), change);
 }
 

@@ -2,7 +2,7 @@
 // claims, fetch the canonical (and fork) commits from all of them at once, then move the
 // remote-tracking refs. Both resume after an interruption without fetching stored data again.
 
-import { existsSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   decodeRepoIdentity,
@@ -15,7 +15,7 @@ import {
   ShoalError,
   toHex,
 } from '../core/index.ts';
-import { REPO_DIR, Repository, UNFINISHED_INDEX } from '../store/index.ts';
+import { makeDirs, REPO_DIR, Repository, UNFINISHED_INDEX } from '../store/index.ts';
 import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../vcs/index.ts';
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { connect, type Peer, parseSource, startPeer } from './peer.ts';
@@ -422,7 +422,7 @@ function openOrCreate(root: string, repoId: string): Repository {
     throw new ShoalError('ALREADY_EXISTS', `destination '${root}' exists and is not empty`);
   }
   try {
-    mkdirSync(root, { recursive: true });
+    makeDirs(root);
   } catch (err) {
     // a file where one of its parent directories would be
     const code = (err as NodeJS.ErrnoException).code;

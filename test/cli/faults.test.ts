@@ -1270,3 +1270,32 @@ test('an identity file holding null or a seed that is not a string: a clear erro
     assert.match(r.stderr, /^error: identity file .* does not hold an Ed25519 key\n$/);
   }
 });
+
+test('paths the system refuses are said as it says them: no internal error, and no endless loop under /proc', (t) => {
+  const dir = tempDir(t);
+  const configDir = tempDir(t);
+  // Killed if it blocks: the test then fails instead of hanging.
+  const r = (args: string[], env?: Record<string, string>) =>
+    spawnSync(process.execPath, [BIN, ...args, '--json'], {
+      cwd: dir,
+      env: shoalEnv({ configDir, env }),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const expect = (res: ReturnType<typeof r>, code: string, message: RegExp): void => {
+    assert.equal(res.signal, null, 'it ended');
+    assert.equal(res.status, 1, res.stderr);
+    const err = (JSON.parse(res.stdout) as { error: { code: string; message: string } }).error;
+    assert.equal(err.code, code, res.stdout);
+    assert.match(err.message, message);
+    assert.doesNotMatch(res.stderr, /internal error|\n\s+at /);
+  };
+  expect(r(['init', 'n'.repeat(300)]), 'INVALID_NAME', /file name too long/);
+  writeFileSync(join(dir, 'a-file'), 'x');
+  expect(r(['id'], { SHOAL_CONFIG_DIR: join(dir, 'a-file') }), 'NOT_FOUND', /not a directory/);
+  if (existsSync('/proc/self')) {
+    // Node's recursive mkdir loops for ever there (ENOENT, then EEXIST for /proc, and again).
+    expect(r(['init', '/proc/no-such-dir']), 'NOT_FOUND', /no such file or directory: \/proc\/no-such-dir/);
+    expect(r(['id'], { SHOAL_CONFIG_DIR: '/proc/no-such-dir' }), 'NOT_FOUND', /\/proc\/no-such-dir/);
+  }
+});

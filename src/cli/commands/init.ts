@@ -1,9 +1,8 @@
 // shoal init [<dir>] [--private]: create an empty repository.
 
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ShoalError } from '../../core/index.ts';
-import { Repository } from '../../store/index.ts';
+import { makeDirs, Repository } from '../../store/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity } from '../repo.ts';
@@ -23,7 +22,7 @@ export const command: Command = {
     if (positionals[0] === '') throw new ShoalError('USAGE', "an empty string is not a directory (use '.')");
     const dir = resolve(ctx.cwd, positionals[0] ?? '.');
     try {
-      mkdirSync(dir, { recursive: true });
+      makeDirs(dir);
     } catch (err) {
       // a file at the path, or where one of its parent directories would be
       const code = (err as NodeJS.ErrnoException).code;
