@@ -2,9 +2,11 @@
 // and nothing left behind.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { shoal, tempDir } from '../helpers.ts';
+import { shoal, shoalSpawn, tempDir } from '../helpers.ts';
 
 interface DemoSummary {
   size: number;
@@ -39,4 +41,25 @@ test('demo clones, changes 1 MiB, pulls only about that, checks the copy and cle
   const bad = shoal(['demo', '--size', 'lots'], { configDir: tempDir(t), env: { TMPDIR: tmp } });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--size/);
+  assert.equal(shoal(['demo', 'extra'], { configDir: tempDir(t), env: { TMPDIR: tmp } }).status, 2);
+});
+
+test('demo removes its directory when interrupted, and when its reader stops early', async (t) => {
+  for (const how of ['SIGINT', 'closed output'] as const) {
+    const tmp = tempDir(t);
+    const demo = shoalSpawn(['demo', '--size', '64'], { configDir: tempDir(t), env: { TMPDIR: tmp } });
+    const exited = once(demo, 'exit');
+    // The first line names the directory, made by then.
+    const [line] = (await once(createInterface({ input: demo.stdout }), 'line')) as [string];
+    assert.match(line, /^demo directory /);
+    if (how === 'SIGINT') demo.kill('SIGINT');
+    else demo.stdout.destroy(); // as `shoal demo | head -1` does
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, how === 'SIGINT' ? 1 : 0, how);
+    assert.deepEqual(
+      readdirSync(tmp).filter((n) => n.startsWith('shoal-demo-')),
+      [],
+      `${how}: the demo directory is gone`,
+    );
+  }
 });

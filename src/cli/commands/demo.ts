@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ShoalError } from '../../core/index.ts';
-import { type Context, type Options, parse } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
+import { exitInterrupted } from '../interrupt.ts';
 import type { Command } from '../main.ts';
 
 const USAGE = 'shoal demo [--size <MiB>] [--keep]';
@@ -103,7 +104,8 @@ export const command: Command = {
   usage: USAGE,
   options: OPTIONS,
   async run(ctx: Context, args: string[]) {
-    const { values } = parse(args, OPTIONS, USAGE);
+    const { values, positionals } = parse(args, OPTIONS, USAGE);
+    if (positionals.length > 0) usage(USAGE);
     const mib = values.size === undefined ? 256 : Number(values.size);
     if (!Number.isInteger(mib) || mib < 1 || mib > 65536)
       throw new ShoalError('USAGE', `--size must be a whole number of MiB from 1 to 65536`);
@@ -118,6 +120,16 @@ export const command: Command = {
     const aliceRepo = join(root, 'alice');
     const bobRepo = join(root, 'bob');
     let server: ChildProcess | undefined;
+    // The directory goes however the demo ends: Ctrl-C, SIGTERM, or a reader of its output that
+    // stops early (which ends the process at once), not only by the end of this function.
+    const cleanUp = (): void => {
+      server?.kill('SIGTERM');
+      if (!values.keep) rmSync(root, { recursive: true, force: true });
+    };
+    const interrupted = (): void => exitInterrupted(ctx);
+    process.on('exit', cleanUp);
+    process.on('SIGINT', interrupted);
+    process.on('SIGTERM', interrupted);
     try {
       mkdirSync(aliceRepo);
       say(`demo directory ${root}`);
@@ -176,6 +188,9 @@ export const command: Command = {
       }
       return fsck.ok && verify.ok ? 0 : 1;
     } finally {
+      process.off('SIGINT', interrupted);
+      process.off('SIGTERM', interrupted);
+      process.off('exit', cleanUp);
       server?.kill('SIGTERM');
       if (server && server.exitCode === null) await new Promise((resolve) => server!.once('exit', resolve));
       if (values.keep) say(`kept ${root}`);
