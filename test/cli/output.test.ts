@@ -9,6 +9,7 @@ import { type TestContext, test } from 'node:test';
 import { createContext } from '../../src/cli/context.ts';
 import { formatBytes, quotedName, quotePath, terminalSafe } from '../../src/cli/format.ts';
 import { BIN, haveScript, shoal, shoalEnv, shoalOnTerminal, shoalSpawn, tempDir } from '../helpers.ts';
+import { newRepo } from './repo-helpers.ts';
 
 test('a closed stdout pipe (shoal cat | head) ends quietly with status 0', async (t) => {
   const dir = tempDir(t);
@@ -193,4 +194,22 @@ test('on a terminal, an escape sequence in a commit message is shown as an escap
   // Through a pipe the message comes out as it was written, for scripts.
   const piped = shoal(['log', '--oneline'], { cwd: repo, configDir });
   assert.ok(piped.stdout.includes(message));
+});
+
+test('with --json, commands that change settings say what they did: stdout is never empty', (t) => {
+  const repo = newRepo(t);
+  const emitted = <T>(args: string[]): T => {
+    const r = repo.ok([...args, '--json']);
+    assert.notEqual(r.stdout, '', `${args.join(' ')} printed nothing`);
+    return JSON.parse(r.stdout) as T;
+  };
+  assert.deepEqual(emitted<{ key: string; value: string }>(['config', 'set', 'user.name', 'X']).value, 'X');
+  assert.equal(emitted<{ removed: boolean }>(['config', 'unset', 'user.name']).removed, true);
+  assert.equal(emitted<{ removed: boolean }>(['config', 'unset', 'user.name']).removed, false);
+  const peer = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWBWaSNnbFR3sjDDQUR5BNZwCUvLDFRo986wSKahBcTtEv';
+  assert.equal(emitted<{ url: string }>(['remote', 'add', 'lab', peer]).url, peer);
+  assert.deepEqual(emitted<{ peers: string[] }>(['remote', 'set-url', 'lab', peer, '--peer', peer]).peers, [
+    peer,
+  ]);
+  assert.deepEqual(emitted<{ removedBranches: string[] }>(['remote', 'remove', 'lab']).removedBranches, []);
 });

@@ -105,11 +105,19 @@ export const command: Command = {
           dropVariants(config, k);
           config[k] = value;
         });
+        if (ctx.json) ctx.emit({ key: k, value, file });
         return 0;
       }
       case 'unset': {
         const k = needKey();
-        changeConfigFile(file, (config) => dropVariants(config, k));
+        let was: unknown;
+        changeConfigFile(file, (config) => {
+          was = Object.entries(config).find(
+            ([other]) => KEY.test(other) && canonicalConfigKey(other) === k,
+          )?.[1];
+          dropVariants(config, k);
+        });
+        if (ctx.json) ctx.emit({ key: k, removed: was !== undefined, file });
         return 0;
       }
       case 'list': {

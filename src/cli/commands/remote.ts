@@ -45,6 +45,7 @@ export const command: Command = {
             config[`remote.${name}.url`] = source;
             if (peers?.length) config[`remote.${name}.peers`] = peers.join(' ');
           });
+          if (ctx.json) ctx.emit({ name, url: source, peers: peers ?? [] });
           return 0;
         }
         case 'remove': {
@@ -54,8 +55,10 @@ export const command: Command = {
               throw new ShoalError('NOT_FOUND', `no remote named '${name}'`);
             for (const k of Object.keys(config)) if (k.startsWith(`remote.${name}.`)) delete config[k];
           });
-          for (const r of repo.refs.list(`refs/remotes/${name}/`))
-            repo.refs.update(r.name, null, `remote remove ${name}`);
+          const tracking = [...repo.refs.list(`refs/remotes/${name}/`)];
+          for (const r of tracking) repo.refs.update(r.name, null, `remote remove ${name}`);
+          if (ctx.json)
+            ctx.emit({ name, removedBranches: tracking.map((r) => r.name.slice('refs/remotes/'.length)) });
           return 0;
         }
         case 'set-url': {
@@ -75,6 +78,10 @@ export const command: Command = {
               else delete config[`remote.${name}.peers`];
             }
           });
+          if (ctx.json) {
+            const after = repo.config(`remote.${name}.peers`);
+            ctx.emit({ name, url: source, peers: after ? after.split(' ') : [] });
+          }
           return 0;
         }
         case 'list': {
