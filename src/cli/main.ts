@@ -1,8 +1,8 @@
 // The shoal command line: global options, lazy dispatch to one module per command, and the
 // single place where errors become messages and exit statuses (0 ok, 1 failure, 2 misuse).
 
-import { readFileSync, realpathSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { ShoalError, systemError } from '../core/index.ts';
 import { setLockPurpose } from '../store/lock.ts';
 import { type Context, createContext, goneDir, type Options } from './context.ts';
@@ -73,16 +73,25 @@ function startDir(): string | null {
 /**
  * Where `-C <dir>` leads from `base`: as chdir would, through symlinks (`link/..` is the parent
  * of what `link` points at), so that the repository found is the one `cd <dir>` would find and
- * a symlink to a working tree is never a path of its own inside it. A directory that does not
- * exist is kept as written, for the command to report.
+ * a symlink to a working tree is never a path of its own inside it. One that cannot be entered
+ * is refused, as git refuses it (init and clone would otherwise make it).
  */
 function changeDir(base: string | null, dir: string): string {
   const from = isAbsolute(dir) ? '' : (base ?? goneDir());
+  const target = from === '' ? dir : `${from}/${dir}`;
+  let real: string;
   try {
-    return realpathSync.native(from === '' ? dir : `${from}/${dir}`);
-  } catch {
-    return resolve(from, dir);
+    real = realpathSync.native(target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ShoalError(
+      'PATH_NOT_FOUND',
+      `cannot change to '${dir}': ${code === 'ENOENT' ? 'no such directory' : code === 'ENOTDIR' ? 'not a directory' : (err as Error).message}`,
+    );
   }
+  if (!statSync(real).isDirectory())
+    throw new ShoalError('PATH_NOT_FOUND', `cannot change to '${dir}': not a directory`);
+  return real;
 }
 
 function version(): string {

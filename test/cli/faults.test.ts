@@ -995,13 +995,16 @@ test('-C naming a file, or nothing, and cat of the root: one-line errors', (t) =
   repo.commit('one');
   assert.match(
     repo.fails(['-C', repo.path('f.txt'), 'status'], 'PATH_NOT_FOUND').stderr,
-    /^error: not a directory: /,
+    /^error: cannot change to '.*f\.txt': not a directory$/m,
   );
   symlinkSync('nowhere', repo.path('dangling'));
   assert.match(
     repo.fails(['-C', repo.path('dangling'), 'status'], 'PATH_NOT_FOUND').stderr,
-    /^error: no such directory: /,
+    /^error: cannot change to '.*dangling': no such directory$/m,
   );
+  // Not even init makes it, as git refuses it too.
+  repo.fails(['-C', 'new/dir', 'init'], 'PATH_NOT_FOUND');
+  assert.equal(existsSync(repo.path('new')), false);
   assert.match(
     repo.fails(['cat', 'HEAD:'], 'NOT_A_FILE').stderr,
     /'HEAD:' names the root directory, not a file/,
