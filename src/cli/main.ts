@@ -226,6 +226,16 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`shoal ${version()}\n`);
       return 0;
     }
+    // `shoal help <command>` is `shoal <command> --help`, as in git.
+    if (name === 'help' && rest.length > 0) {
+      const asked = rest[0]!;
+      const loadAsked = commands[asked];
+      if (!loadAsked || rest.length > 1)
+        throw new ShoalError('USAGE', `'${rest.join(' ')}' is not a shoal command; see 'shoal --help'`);
+      const { command } = await loadAsked();
+      process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n`);
+      return 0;
+    }
     if (!name || name === 'help') {
       process.stdout.write(`${await helpText()}\n`);
       return name || g.help ? 0 : 2;
@@ -234,6 +244,12 @@ export async function main(argv: string[]): Promise<number> {
     if (!load) {
       takeGlobals(rest, g, NO_VALUES, false); // --json after it still asks for JSON
       json = g.json;
+      // An option of a command's, put before its name (`shoal -n1 log`): named as an option.
+      if (name.startsWith('-'))
+        throw new ShoalError(
+          'USAGE',
+          `unknown option '${name}' (a command's options go after its name: shoal <command> [<options>])`,
+        );
       throw new ShoalError('USAGE', `'${name}' is not a shoal command; see 'shoal --help'`);
     }
     const { command } = await load();

@@ -312,6 +312,12 @@ test('usage errors exit 2', (t) => {
   assert.equal(help.status, 0);
   assert.match(help.stdout, /commands:/);
   assert.equal(repo.run(['add', '--help']).status, 0);
+  // `help <command>` is `<command> --help`; an option before the command's name is named as one.
+  assert.equal(repo.ok(['help', 'log']).stdout, repo.ok(['log', '--help']).stdout);
+  assert.equal(repo.run(['help', 'bogus']).status, 2);
+  const early = repo.run(['-n1', 'log']);
+  assert.equal(early.status, 2);
+  assert.match(early.stderr, /^unknown option '-n1'/);
 });
 
 test('a flipped byte in a pack: fsck names the object, cat and checkout fail without wrong bytes', (t) => {
