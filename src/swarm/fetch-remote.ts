@@ -210,10 +210,11 @@ export async function fetchFromSwarm(
   nameOrSource: string | undefined,
   opts: TransferOptions,
 ): Promise<FetchSummary> {
+  // Which remote first: with none, that is what to fix (a new repository has no identity yet).
+  const { remote, source, peers } = remoteSource(repo, nameOrSource);
   const hex = repo.meta('repo-id');
   if (!hex)
     throw new ShoalError('NOT_FOUND', 'this repository has no identity yet (it was never shared or cloned)');
-  const { remote, source, peers } = remoteSource(repo, nameOrSource);
   const peer = await startPeer({
     user: opts.user,
     listen: opts.listen,

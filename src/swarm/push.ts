@@ -109,11 +109,12 @@ export async function pushToSwarm(
   which: PushRefs,
   opts: Omit<TransferOptions, 'onProgress'> & { force?: boolean; onProgress?: OnProgress },
 ): Promise<PushSummary> {
+  // Which remote first: with none, that is what to fix (a new repository has no identity yet).
+  const { remote: remoteName, source, peers, named } = remoteSource(repo, nameOrSource);
   const state = loadRepoIdentity(repo);
   if (!state)
     throw new ShoalError('NOT_FOUND', 'this repository has no identity yet (it was never shared or cloned)');
   const offered = refsToPush(repo, which);
-  const { remote: remoteName, source, peers, named } = remoteSource(repo, nameOrSource);
   // A push to an address, not a remote, moves no remote-tracking branch (as git's `push <url>`):
   // the remote's peers never saw that commit.
   const remote = named ? remoteName : source;

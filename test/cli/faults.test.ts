@@ -1308,3 +1308,13 @@ test('paths the system refuses are said as it says them: no internal error, and 
     expect(r(['id'], { SHOAL_CONFIG_DIR: '/proc/no-such-dir' }), 'NOT_FOUND', /\/proc\/no-such-dir/);
   }
 });
+
+test('fetch, pull and push in a new repository with no remote say that there is no remote', (t) => {
+  const repo = newRepo(t);
+  repo.write('a.txt', 'a\n');
+  repo.commit('one');
+  for (const args of [['fetch'], ['pull'], ['push']]) {
+    const r = repo.fails(args, 'NOT_FOUND');
+    assert.match(r.stderr, /no remote 'origin'/, args[0]);
+  }
+});
