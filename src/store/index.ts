@@ -10,7 +10,14 @@ export type { Compression, ObjectInfo, PackSession } from './object-store.ts';
 export { ObjectStore } from './object-store.ts';
 export type { StoredType } from './pack.ts';
 export * from './refs.ts';
-export { namesRepoDir, REPO_DIR, Repository, repoConfigFile, UNFINISHED_INDEX } from './repository.ts';
+export {
+  namesRepoDir,
+  REPO_DIR,
+  Repository,
+  refuseInsideRepoDir,
+  repoConfigFile,
+  UNFINISHED_INDEX,
+} from './repository.ts';
 export * from './shares.ts';
 export * from './signed-refs-store.ts';
 export * from './staging.ts';

@@ -18,7 +18,7 @@ import {
   statSync,
   truncateSync,
 } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import {
   type ChunkerParams,
@@ -72,6 +72,21 @@ export const FORMAT = 1;
 const LOCK_WAIT_MS = 3000;
 const LOCK_POLL_MS = 25;
 
+/**
+ * Refuses a new repository at `abs` when that is inside another repository's own directory,
+ * where its commands never look (and its gc or checkout would not expect one).
+ */
+export function refuseInsideRepoDir(abs: string): void {
+  for (let at = abs; dirname(at) !== at; at = dirname(at)) {
+    if (basename(at) === REPO_DIR && existsSync(join(at, 'index.db'))) {
+      throw new ShoalError(
+        'INVALID_ARGUMENT',
+        `cannot create a repository inside '${at}', the ${REPO_DIR} directory of the repository at '${dirname(at)}'`,
+      );
+    }
+  }
+}
+
 export class Repository {
   readonly root: string;
   readonly dir: string;
@@ -107,6 +122,7 @@ export class Repository {
   /** Create a repository in `root` (which may exist and hold files). */
   static init(root: string): Repository {
     const abs = resolve(root);
+    refuseInsideRepoDir(abs);
     const dir = join(abs, REPO_DIR);
     if (existsSync(join(dir, 'index.db'))) {
       throw new ShoalError('ALREADY_A_REPOSITORY', `'${abs}' is already a shoal repository`);

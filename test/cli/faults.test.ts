@@ -1318,3 +1318,17 @@ test('fetch, pull and push in a new repository with no remote say that there is 
     assert.match(r.stderr, /no remote 'origin'/, args[0]);
   }
 });
+
+test("init inside a repository's .shoal directory is refused, and makes nothing there", (t) => {
+  const repo = newRepo(t);
+  const inside = repo.path('.shoal/packs');
+  const r = shoal(['init', 'x', '--json'], { cwd: inside, configDir: repo.configDir });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /cannot create a repository inside '.*\.shoal', the \.shoal directory of the repository at/,
+  );
+  assert.equal(existsSync(join(inside, 'x')), false);
+  assert.equal(shoal(['init'], { cwd: repo.path('.shoal'), configDir: repo.configDir }).status, 1);
+  assert.equal(existsSync(repo.path('.shoal/.shoal')), false);
+});

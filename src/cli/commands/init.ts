@@ -2,7 +2,7 @@
 
 import { resolve } from 'node:path';
 import { ShoalError } from '../../core/index.ts';
-import { makeDirs, Repository } from '../../store/index.ts';
+import { makeDirs, Repository, refuseInsideRepoDir } from '../../store/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
 import { identity } from '../repo.ts';
@@ -21,6 +21,7 @@ export const command: Command = {
     // '' would resolve to the current directory (`init "$UNSET"`): no directory at all, as in git.
     if (positionals[0] === '') throw new ShoalError('USAGE', "an empty string is not a directory (use '.')");
     const dir = resolve(ctx.cwd, positionals[0] ?? '.');
+    refuseInsideRepoDir(dir); // before any directory is made for it
     try {
       makeDirs(dir);
     } catch (err) {
