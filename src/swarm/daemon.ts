@@ -170,7 +170,9 @@ export class Daemon {
           const other = [...this.open.entries()].find(([, o]) => idEquals(o.state.id, state.id));
           throw new Error(`the same repository is already served from ${other?.[0] ?? 'another path'}`);
         }
-        this.peer.server.add({ repo, state });
+        // Gone from its path (deleted, or another put there): not served from then on, though
+        // only the next reload closes it (a stat per request; what a request needs was there).
+        this.peer.server.add({ repo, state, gone: () => indexInode(path) !== inode });
         this.open.set(path, { repo, state, inode });
         log('info', `serving ${path} as shoal://${toHex(state.id)}`);
       } catch (err) {

@@ -41,6 +41,11 @@ export interface ServedRepo {
    * peer it pushes to fetch the commits offered, which that peer's key may not be listed for.
    */
   alsoReadBy?: (key: Uint8Array) => boolean;
+  /**
+   * True once the repository has left the path it was opened at (deleted, or another put there):
+   * it is then answered as not served, before the holder of the list notices and removes it.
+   */
+  gone?: () => boolean;
 }
 
 /** Whether `key` may read a repository served (its access lists, or what the server adds). */
@@ -144,7 +149,7 @@ export class SyncServer {
 
   /** Whether `served` is still served (not removed since a stream bound to it). */
   private stillServed(served: ServedRepo): boolean {
-    return this.repos.get(toHex(served.state.id)) === served;
+    return this.repos.get(toHex(served.state.id)) === served && served.gone?.() !== true;
   }
 
   private async whileRunning<T>(served: ServedRepo, work: () => Promise<T>): Promise<T> {
@@ -205,7 +210,7 @@ export class SyncServer {
               ? this.repos.get(toHex(request.repo))
               : ([...this.repos.values()].find((r) => readableQuietly(r, key)) ??
                 this.repos.values().next().value);
-            if (!served) {
+            if (!served || !this.stillServed(served)) {
               await fail(WIRE_ERRORS.notFound, 'this peer does not serve that repository');
               continue;
             }

@@ -354,6 +354,23 @@ test('a repository made again at a shared path is not served, nor given an ident
   assert.equal(second.j<{ visibility: string }>(['info']).visibility, 'private');
 });
 
+test('a shared repository deleted while the daemon runs is answered as not served, before any reload', (t) => {
+  const config = daemonUser(t);
+  const repo = newRepo(t, { configDir: config });
+  repo.write('f.txt', 'f\n');
+  repo.commit('c');
+  const id = json<{ id: string }>(repo.ok(['share', '--json'])).id;
+  const daemon = startDaemon(t, config);
+  rmSync(repo.dir, { recursive: true, force: true });
+  const other = daemonUser(t);
+  const work = tempDir(t);
+  const r = run(other, ['clone', `shoal://${id}`, 'c', '--peer', daemon.addrs[0]!, '--json'], work);
+  assert.equal(r.status, 1, describe(r));
+  assert.equal(json<{ error: { code: string } }>(r).error.code, 'NOT_FOUND');
+  assert.match(json<{ error: { message: string } }>(r).error.message, /does not serve that repository/);
+  assert.equal(existsSync(join(work, 'c')), false, 'a clone that found nothing leaves nothing');
+});
+
 test('daemon status reads shares.json again when it was changed by other means than share', (t) => {
   const config = daemonUser(t);
   const a = newRepo(t, { configDir: config });
