@@ -120,9 +120,16 @@ export class WriterLock {
       if (this.heldBy(owner)) {
         const now = found.started === '' ? undefined : processStart(owner);
         const reused = now !== undefined && now !== found.started;
+        // Removing the lock is advice only where the holder may be gone: for a holder known
+        // to be alive (its start time matches) it would let two writers in.
+        const advice = reused
+          ? `; that pid seems to be another process now: if no shoal command is running, remove ${this.file}`
+          : now === undefined
+            ? `; if no shoal command is running, remove ${this.file}`
+            : '; try again once it is done';
         throw new ShoalError(
           'LOCKED',
-          `repository is locked by process ${owner} (${found.purpose || 'another shoal command is running'}${reused ? '; that pid seems to be another process now' : ''}); if no shoal command is running, remove ${this.file}`,
+          `repository is locked by process ${owner} (${found.purpose || 'another shoal command is running'})${advice}`,
           { pid: owner },
         );
       }

@@ -477,6 +477,9 @@ test('kill -9 in the middle of adding a large file', async (t) => {
   child.kill('SIGSTOP');
   const locked = repo.fails(['add', 'small.txt'], 'LOCKED');
   assert.match(locked.stdout, new RegExp(String(child.pid)));
+  // Its holder is alive, and known to be (its start time matches): no advice to remove the lock.
+  assert.match(locked.stderr, /shoal add\); try again once it is done/);
+  assert.doesNotMatch(locked.stderr, /remove/);
   child.kill('SIGKILL');
   await exited;
   assert.equal(child.signalCode, 'SIGKILL');
