@@ -153,7 +153,7 @@ export class PeerSession {
           throw err;
         }
       }
-      this.failAll(new ShoalError('PEER_ERROR', `peer ${this.peer} closed the stream`));
+      this.failAll(new ShoalError('PEER_ERROR', 'the peer closed the stream'));
     } catch (err) {
       this.failAll(err instanceof ShoalError ? err : new ShoalError('PEER_ERROR', (err as Error).message));
     }
@@ -193,7 +193,7 @@ export class PeerSession {
     const check = (): void => {
       const idle = performance.now() - Math.max(sent, this.lastFrame, activity?.() ?? 0);
       if (idle >= this.stallMs) {
-        void this.close(`peer ${this.peer} did not answer for ${Math.round(this.stallMs / 1000)} s`);
+        void this.close(`the peer did not answer for ${Math.round(this.stallMs / 1000)} s`);
       } else timer = setTimeout(check, this.stallMs - idle);
     };
     timer = setTimeout(check, this.stallMs);

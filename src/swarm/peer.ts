@@ -258,8 +258,10 @@ export async function connect(
       continue;
     }
     const addrs = groups.get(id);
-    if (addrs) addrs.push(t);
-    else groups.set(id, [t]);
+    // An address known twice (named, and remembered) is tried, and named in an error, once.
+    if (addrs) {
+      if (!addrs.some((a) => String(a) === String(t))) addrs.push(t);
+    } else groups.set(id, [t]);
   }
   if (groups.size === 0 && !dialledSelf && source.kind === 'repo') {
     throw new ShoalError(
