@@ -26,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { isShoalError, ShoalError } from '../core/index.ts';
-import { configDir, configDirFor, makeDirs, writeFileAtomic } from '../store/index.ts';
+import { configDir, configDirFor, makeUserDirs, writeFileAtomic } from '../store/index.ts';
 import type { DaemonStatus } from '../swarm/index.ts';
 
 /** What `daemon.json` holds and what the control socket answers. */
@@ -384,7 +384,7 @@ function logTail(file: string, lines = 5): string {
 export async function spawnDaemon(args: string[], timeoutMs = 30_000): Promise<DaemonState> {
   const files = daemonFiles();
   // A user's first shoal command may be `daemon start`: the config directory may not exist yet.
-  makeDirs(dirname(files.log), 0o700);
+  makeUserDirs(dirname(files.log), 0o700);
   rotateLog(files.log);
   const logFd = openSync(files.log, 'a', 0o600);
   let child: ChildProcess;

@@ -73,8 +73,24 @@ export function systemError(err: unknown, path?: string): ShoalError | null {
     case 'ENOSPC':
     case 'EDQUOT':
       return new ShoalError('DISK_FULL', `no space left on device${at}`);
-    // What a path given by the user (a directory, SHOAL_CONFIG_DIR) can run into: said as the
-    // system says it, with the path, rather than as an internal error.
+    default:
+      return null;
+  }
+}
+
+/**
+ * systemError, and what a path the user chose (a directory to create a repository in,
+ * SHOAL_CONFIG_DIR) can run into: said as the system says it, with the path. Only for such
+ * paths: the same failure on a path of the repository's own (its packs gone) is an internal
+ * error, and must stay one.
+ */
+export function pathError(err: unknown, path?: string): ShoalError | null {
+  const known = systemError(err, path);
+  if (known) return known;
+  const e = err as { code?: unknown; path?: unknown } | null;
+  const where = path ?? (typeof e?.path === 'string' ? e.path : undefined);
+  const at = where ? `: ${where}` : '';
+  switch (e?.code) {
     case 'ENOENT':
       return new ShoalError('NOT_FOUND', `no such file or directory${at}`);
     case 'ENOTDIR':

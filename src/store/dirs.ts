@@ -2,6 +2,7 @@
 
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { pathError } from '../core/index.ts';
 
 /**
  * `mkdir -p`, one level at a time. Node's recursive mkdir never returns where a directory exists
@@ -29,4 +30,13 @@ export function makeDirs(path: string, mode?: number): void {
 
 function isDirectory(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/** makeDirs for a path of the user's (the config directory): a failure is said with its path. */
+export function makeUserDirs(path: string, mode?: number): void {
+  try {
+    makeDirs(path, mode);
+  } catch (err) {
+    throw pathError(err, path) ?? err;
+  }
 }

@@ -15,8 +15,8 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { generateKeyPair, type KeyPair, keyPairFromSeed, ShoalError, systemError } from '../core/index.ts';
-import { makeDirs } from './dirs.ts';
+import { generateKeyPair, type KeyPair, keyPairFromSeed, pathError, ShoalError } from '../core/index.ts';
+import { makeUserDirs } from './dirs.ts';
 import { withFileLock } from './lock.ts';
 
 export function configDir(): string {
@@ -46,7 +46,7 @@ export function readSmallFile(file: string): string | undefined {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    throw pathError(err, file) ?? err; // SHOAL_CONFIG_DIR naming a file, say
   }
   try {
     const st = fstatSync(fd);
@@ -61,14 +61,14 @@ export function readSmallFile(file: string): string | undefined {
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    makeDirs(dirname(file));
+    makeUserDirs(dirname(file));
     writeFileSync(tmp, data, { mode });
     renameSync(tmp, file);
   } catch (err) {
     try {
       unlinkSync(tmp);
     } catch {}
-    throw systemError(err, file) ?? err; // the file the user knows, not the temporary beside it
+    throw pathError(err, file) ?? err; // the file the user knows, not the temporary beside it
   }
 }
 
@@ -79,7 +79,7 @@ export function loadIdentity(): KeyPair {
   const text = readSmallFile(file);
   if (text === undefined) {
     const pair = generateKeyPair();
-    makeDirs(dir, 0o700);
+    makeUserDirs(dir, 0o700);
     const doc: IdentityFile = {
       version: 1,
       type: 'ed25519',
@@ -154,7 +154,7 @@ export function readConfigValue(file: string, key: string): string | undefined {
 
 /** Change a config file in place, holding its lock (see withFileLock): no change is lost. */
 export function changeConfigFile(file: string, change: (config: Record<string, unknown>) => void): void {
-  makeDirs(dirname(file));
+  makeUserDirs(dirname(file));
   withFileLock(file, () => {
     const config = readConfigObject(file);
     change(config);
@@ -163,7 +163,7 @@ export function changeConfigFile(file: string, change: (config: Record<string, u
 }
 
 export function writeConfigFile(file: string, config: Record<string, unknown>): void {
-  makeDirs(dirname(file));
+  makeUserDirs(dirname(file));
   const sorted = Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : 1)));
   writeFileAtomic(file, JSON.stringify(sorted, null, 2) + '\n');
 }

@@ -4,7 +4,7 @@
 
 import { join, resolve } from 'node:path';
 import { ShoalError } from '../core/index.ts';
-import { makeDirs } from './dirs.ts';
+import { makeUserDirs } from './dirs.ts';
 import { configDir, readSmallFile, writeFileAtomic } from './identity.ts';
 import { withFileLock } from './lock.ts';
 
@@ -46,7 +46,7 @@ function writeShares(shares: Share[]): void {
  * once otherwise each wrote back the list it read, and all but one lost their entry.
  */
 function withSharesLock<T>(change: () => T): T {
-  makeDirs(configDir());
+  makeUserDirs(configDir());
   return withFileLock(sharesFile(), change);
 }
 

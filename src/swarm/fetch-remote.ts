@@ -15,7 +15,7 @@ import {
   ShoalError,
   toHex,
 } from '../core/index.ts';
-import { makeDirs, REPO_DIR, Repository, UNFINISHED_INDEX } from '../store/index.ts';
+import { makeUserDirs, REPO_DIR, Repository, UNFINISHED_INDEX } from '../store/index.ts';
 import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../vcs/index.ts';
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { connect, type Peer, parseSource, startPeer } from './peer.ts';
@@ -423,7 +423,7 @@ function openOrCreate(root: string, repoId: string): Repository {
     throw new ShoalError('ALREADY_EXISTS', `destination '${root}' exists and is not empty`);
   }
   try {
-    makeDirs(root);
+    makeUserDirs(root);
   } catch (err) {
     // a file where one of its parent directories would be
     const code = (err as NodeJS.ErrnoException).code;

@@ -81,7 +81,11 @@ export function lstatOrNull(abs: string): BigIntStats | null {
   try {
     return lstatSync(abs, { bigint: true, throwIfNoEntry: false }) ?? null;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') return null;
+    // A working-tree path (often one given as an argument) the system will not take.
+    if (code === 'ENAMETOOLONG')
+      throw new ShoalError('INVALID_NAME', `file name too long: ${abs}`, { path: abs });
     throw err;
   }
 }

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { systemError } from '../../src/core/index.ts';
+import { pathError, systemError } from '../../src/core/index.ts';
 
 test('systemError: permission, read-only and full disk get shoal codes naming the path; others none', () => {
   const failed = (code: string, path?: string) => Object.assign(new Error(`${code}: x`), { code, path });
@@ -22,4 +22,21 @@ test('systemError: permission, read-only and full disk get shoal codes naming th
   assert.equal(systemError(failed('ENOENT', '/x')), null);
   assert.equal(systemError(new Error('plain')), null);
   assert.equal(systemError(undefined), null);
+});
+
+test("pathError: also what a path of the user's can meet, for the places that touch only such paths", () => {
+  const failed = (code: string, path?: string) => Object.assign(new Error(`${code}: x`), { code, path });
+  const cases: [string, string, string][] = [
+    ['ENOENT', 'NOT_FOUND', 'no such file or directory: /cfg'],
+    ['ENOTDIR', 'NOT_FOUND', 'not a directory (a file stands where one is needed): /cfg'],
+    ['EISDIR', 'NOT_A_FILE', 'is a directory: /cfg'],
+    ['ENAMETOOLONG', 'INVALID_NAME', 'file name too long: /cfg'],
+    ['ELOOP', 'NOT_FOUND', 'too many levels of symbolic links: /cfg'],
+    ['EACCES', 'PERMISSION_DENIED', 'permission denied: /cfg'],
+  ];
+  for (const [errno, code, message] of cases) {
+    const e = pathError(failed(errno, '/other'), '/cfg');
+    assert.deepEqual([e?.code, e?.message], [code, message], errno);
+  }
+  assert.equal(pathError(failed('EIO', '/x')), null);
 });

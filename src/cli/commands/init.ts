@@ -1,7 +1,7 @@
 // shoal init [<dir>] [--private]: create an empty repository.
 
 import { resolve } from 'node:path';
-import { ShoalError } from '../../core/index.ts';
+import { pathError, ShoalError } from '../../core/index.ts';
 import { makeDirs, Repository, refuseInsideRepoDir } from '../../store/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import type { Command } from '../main.ts';
@@ -27,7 +27,7 @@ export const command: Command = {
     } catch (err) {
       // a file at the path, or where one of its parent directories would be
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw pathError(err, dir) ?? err;
       throw new ShoalError(
         'ALREADY_EXISTS',
         `cannot create a repository at '${dir}': a file stands in its path`,
