@@ -11,6 +11,7 @@ import {
   idEquals,
   isShoalError,
   type ObjectId,
+  type TreeEntry,
   toHex,
   verifyCommit,
 } from '../core/index.ts';
@@ -107,20 +108,24 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
     });
   };
   const tree = (root: ObjectId, rootPath: string): void => {
-    // A stack, not recursion: a tree may be nested thousands of levels deep. Subdirectories are
-    // taken in the order they are listed.
-    const stack = [{ id: root, path: rootPath }];
-    while (stack.length > 0) {
-      const { id, path } = stack.pop()!;
+    // A stack of the trees being listed, not recursion: a tree may be nested thousands of
+    // levels deep. Entries are taken in the order they are listed, a subtree where it stands.
+    const stack: { path: string; entries: TreeEntry[]; next: number }[] = [];
+    const open = (id: ObjectId, path: string): void =>
       check(id, `tree ${path || '/'}`, (b) => {
-        const below: { id: ObjectId; path: string }[] = [];
-        for (const e of decodeTree(b).entries) {
-          const p = path ? `${path}/${e.name}` : e.name;
-          if (e.kind === 'dir') below.push({ id: e.id, path: p });
-          else content(e.id, e.height, `file ${p}`);
-        }
-        for (let k = below.length - 1; k >= 0; k--) stack.push(below[k]!);
+        stack.push({ path, entries: decodeTree(b).entries, next: 0 });
       });
+    open(root, rootPath);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const e = top.entries[top.next++];
+      if (e === undefined) {
+        stack.pop();
+        continue;
+      }
+      const p = top.path ? `${top.path}/${e.name}` : e.name;
+      if (e.kind === 'dir') open(e.id, p);
+      else content(e.id, e.height, `file ${p}`);
     }
   };
   // The identity document the repository serves and clones by (shoal info, shoal://<id>).

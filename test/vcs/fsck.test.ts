@@ -85,3 +85,17 @@ test('fsck next to a gc: objects the gc removes while fsck runs are no problem',
   assert.deepEqual(result.problems, []);
   assert.equal(result.damaged, 0);
 });
+
+test('fsck names files in tree order: a directory where it stands, before the files listed after it', async (t) => {
+  const f = fixture(t);
+  f.write('a/x', 'in a\n');
+  f.write('b', 'beside a\n');
+  f.write('c/y', 'in c\n');
+  await f.commitAll('three files');
+  f.repo.db.exec('DELETE FROM objects WHERE type = 0'); // every chunk gone
+  const r = await fsck(f.repo);
+  assert.deepEqual(
+    r.problems.map((p) => p.problem).filter((p) => p.startsWith('file ')),
+    ['file a/x: missing chunk', 'file b: missing chunk', 'file c/y: missing chunk'],
+  );
+});
