@@ -76,7 +76,8 @@ interface PeerState {
   rate: number; // bytes per second, smoothed
   rateMark: { t: number; bytes: number };
   lastData: number;
-  waitingSince: number; // when we last sent it a request (+Infinity while one waits on our limit)
+  sent: number; // requests sent to it and not yet answered in full
+  waitingSince: number; // when it last went from owing nothing (no request sent) to owing some
   alive: boolean;
 }
 
@@ -102,6 +103,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     rate: 0,
     rateMark: { t: performance.now(), bytes: 0 },
     lastData: 0,
+    sent: 0,
     waitingSince: 0,
     alive: true,
   }));
@@ -312,9 +314,6 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
             const batch = pick(p, Math.min(BATCH_BYTES, window(p) - p.outstanding));
             if (batch.length === 0) break;
             const bytes = batch.reduce((s, i) => s + opts.chunks[i]!.size, 0);
-            // Waiting on our own download limit is no silence of the peer's: its stall clock
-            // starts once the request is sent.
-            p.waitingSince = Number.POSITIVE_INFINITY;
             for (const i of batch) {
               if (state[i] === PENDING) {
                 state[i] = REQUESTED;
@@ -327,7 +326,10 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
             issued = true;
             await opts.download.take(bytes, stopped.signal);
             if (settled) return; // the chunks marked requested above no longer matter
-            p.waitingSince = performance.now();
+            // The stall clock counts requests sent, not those waiting on our own download
+            // limit: that wait is no silence of the peer's.
+            if (p.sent === 0) p.waitingSince = performance.now();
+            p.sent++;
             const ids = batch.map((i) => opts.chunks[i]!.id);
             p.peer.session
               .get(ids, (id, data) => {
@@ -336,10 +338,12 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
               })
               .then(
                 () => {
+                  p.sent--;
                   progress();
                   void pump();
                 },
                 (err: Error) => {
+                  p.sent--;
                   // A peer that broke the protocol is banned; one that went away is only dropped.
                   const violation = p.peer.session.misbehaved;
                   drop(
@@ -389,7 +393,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     () => {
       const now = performance.now();
       for (const p of peers) {
-        if (p.alive && p.inFlight.size > 0 && now - Math.max(p.lastData, p.waitingSince) > stallMs) {
+        if (p.alive && p.sent > 0 && now - Math.max(p.lastData, p.waitingSince) > stallMs) {
           drop(p, `sent nothing for ${Math.round(stallMs / 1000)} s`, false);
           void p.peer.session.close('stalled');
           void pump();

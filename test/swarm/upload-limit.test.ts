@@ -28,11 +28,11 @@ test('a clone under a low --max-download never takes its own wait for a stalled 
 }, async (t) => {
   const origin = newRepo(t);
   // Asked for in one request, which waits some 7 s on the 64 kB/s limit before it is sent:
-  // counted against the seeder, that wait dropped it at the 1 s stall timeout.
+  // counted against the seeder, that wait dropped it at the 3 s stall timeout.
   const sum = randomFile(origin.path('weights.bin'), 512 * 1024);
   origin.commit('v1');
   const server = await serve(t, origin);
-  const { clone, r } = await cloneWithStallTimeout(t, server.addr, 1, { args: ['--max-download', '64k'] });
+  const { clone, r } = await cloneWithStallTimeout(t, server.addr, 3, { args: ['--max-download', '64k'] });
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   const s = parseJson<CloneSummary & { lost: unknown[] }>(r);
   assert.deepEqual([s.banned, s.lost], [[], []]);
