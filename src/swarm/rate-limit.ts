@@ -45,11 +45,17 @@ export class RateLimiter {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
-          signal?.removeEventListener('abort', done);
+          signal?.removeEventListener('abort', aborted);
           resolve();
         };
+        const aborted = (): void => {
+          // The request is never sent: its bytes go back, and the next transfer does not pay
+          // for them (the time waited so far is credited as for any wait).
+          this.tokens += n;
+          done();
+        };
         const timer = setTimeout(done, ms);
-        signal?.addEventListener('abort', done, { once: true });
+        signal?.addEventListener('abort', aborted, { once: true });
       });
     }
   }
