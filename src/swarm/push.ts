@@ -119,8 +119,10 @@ export async function pushToSwarm(
   // the remote's peers never saw that commit.
   const remote = named ? remoteName : source;
   const peer = await startPeer({ user: opts.user, listen: opts.listen, maxUpload: opts.maxUpload });
-  // The peer pushed to fetches the commits back from us: its key may read them, listed here
-  // or not (a copy of a private repository kept by another writer lists its own readers).
+  // The peer pushed to fetches the commits back from us: its key may read this repository,
+  // listed here or not (a copy of a private repository kept by another writer lists its own
+  // readers), for the time of the push. (What it may read is the repository, not only the
+  // commits offered: it is a writer of the same repository.)
   const pushingTo = new Set<string>();
   try {
     peer.server.add({ repo, state, alsoReadBy: (key) => pushingTo.has(peerIdFromPublicKeyBytes(key)) });
@@ -166,6 +168,8 @@ export async function pushToSwarm(
     try {
       for (let i = 0; updated === undefined; i++) {
         target = candidates[i];
+        // Only the peer being pushed to, and only while it is: one that refused reads nothing.
+        pushingTo.clear();
         pushingTo.add(target!.session.peer);
         try {
           updated = await target!.session.push(

@@ -208,7 +208,7 @@ export class SyncServer {
             // a private repository served first must not hide the public ones after it.
             const served = request.repo
               ? this.repos.get(toHex(request.repo))
-              : ([...this.repos.values()].find((r) => readableQuietly(r, key)) ??
+              : ([...this.repos.values()].find((r) => this.stillServed(r) && readableQuietly(r, key)) ??
                 this.repos.values().next().value);
             if (!served || !this.stillServed(served)) {
               await fail(WIRE_ERRORS.notFound, 'this peer does not serve that repository');
@@ -310,6 +310,7 @@ export class SyncServer {
     let size = 0;
     for (const served of this.repos.values()) {
       if (out.length === MAX_LISTED_REPOS) break;
+      if (!this.stillServed(served)) continue;
       let readable = false;
       try {
         readable = mayReadServed(served, key);
@@ -351,12 +352,9 @@ export class SyncServer {
       this.touch();
     };
     for (const id of ids) {
+      let data: Uint8Array;
       try {
-        const data = repo.objects.read(id);
-        // Sent before it would outgrow the limit: a piece is larger only when one object is.
-        if (groupBytes > 0 && groupBytes + data.length > groupLimit) await sendGroup();
-        group.push({ header: { type: 'object', req, id }, payload: data });
-        groupBytes += data.length;
+        data = repo.objects.read(id);
       } catch (err) {
         if (!isShoalError(err)) throw err;
         // Missing, or corrupt here: either way the peer must get it elsewhere, and soon. Damage
@@ -367,6 +365,10 @@ export class SyncServer {
         await sendGroup();
         continue;
       }
+      // Sent before it would outgrow the limit: a piece is larger only when one object is.
+      if (groupBytes > 0 && groupBytes + data.length > groupLimit) await sendGroup();
+      group.push({ header: { type: 'object', req, id }, payload: data });
+      groupBytes += data.length;
       if (groupBytes >= groupLimit) await sendGroup();
     }
     await sendGroup();
