@@ -25,11 +25,11 @@ export const command: Command = {
     const { values, positionals } = parse(args, OPTIONS, USAGE);
     if (positionals.length > 0) usage(USAGE);
     const maxUpload = rateOption(values['max-upload'], 'max-upload');
+    checkAddressOptions(values);
     return withRepo(ctx, async (repo) => {
       const user = identity();
       const state = await ensureRepoIdentity(repo, user);
       const reported = new Set<string>();
-      checkAddressOptions(values);
       const listen =
         (values.listen as string[] | undefined) ??
         (repo.config('serve.listen') ?? '/ip4/0.0.0.0/tcp/0').split(/\s+/);
