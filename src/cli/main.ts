@@ -1,7 +1,7 @@
 // The shoal command line: global options, lazy dispatch to one module per command, and the
 // single place where errors become messages and exit statuses (0 ok, 1 failure, 2 misuse).
 
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { ShoalError, systemError } from '../core/index.ts';
 import { setLockPurpose } from '../store/lock.ts';
@@ -79,18 +79,29 @@ function startDir(): string | null {
 function changeDir(base: string | null, dir: string): string {
   const from = isAbsolute(dir) ? '' : (base ?? goneDir());
   const target = from === '' ? dir : `${from}/${dir}`;
-  let real: string;
+  const refuse = (why: string): never => {
+    throw new ShoalError('PATH_NOT_FOUND', `cannot change to '${dir}': ${why}`);
+  };
+  let real = '';
   try {
     real = realpathSync.native(target);
+    if (!statSync(real).isDirectory()) refuse('not a directory');
+    accessSync(real, constants.X_OK); // what chdir needs
   } catch (err) {
+    if (err instanceof ShoalError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ShoalError(
-      'PATH_NOT_FOUND',
-      `cannot change to '${dir}': ${code === 'ENOENT' ? 'no such directory' : code === 'ENOTDIR' ? 'not a directory' : (err as Error).message}`,
+    refuse(
+      code === 'ENOENT'
+        ? 'no such directory'
+        : code === 'ENOTDIR'
+          ? 'not a directory'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied'
+            : code === 'ELOOP'
+              ? 'too many levels of symbolic links'
+              : (err as Error).message,
     );
   }
-  if (!statSync(real).isDirectory())
-    throw new ShoalError('PATH_NOT_FOUND', `cannot change to '${dir}': not a directory`);
   return real;
 }
 
@@ -227,11 +238,13 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     // `shoal help <command>` is `shoal <command> --help`, as in git.
-    if (name === 'help' && rest.length > 0) {
-      const asked = rest[0]!;
-      const loadAsked = commands[asked];
-      if (!loadAsked || rest.length > 1)
-        throw new ShoalError('USAGE', `'${rest.join(' ')}' is not a shoal command; see 'shoal --help'`);
+    const words = name === 'help' ? takeGlobals(rest, g, NO_VALUES, false) : [];
+    json = g.json;
+    if (words.length > 0) {
+      const asked = words[0]!;
+      const loadAsked = Object.hasOwn(commands, asked) ? commands[asked] : undefined;
+      if (!loadAsked || words.length > 1)
+        throw new ShoalError('USAGE', `'${words.join(' ')}' is not a shoal command; see 'shoal --help'`);
       const { command } = await loadAsked();
       process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n`);
       return 0;
@@ -240,7 +253,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${await helpText()}\n`);
       return name || g.help ? 0 : 2;
     }
-    const load = commands[name];
+    // Own names only: `toString` is no command.
+    const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
     if (!load) {
       takeGlobals(rest, g, NO_VALUES, false); // --json after it still asks for JSON
       json = g.json;

@@ -315,6 +315,13 @@ test('usage errors exit 2', (t) => {
   // `help <command>` is `<command> --help`; an option before the command's name is named as one.
   assert.equal(repo.ok(['help', 'log']).stdout, repo.ok(['log', '--help']).stdout);
   assert.equal(repo.run(['help', 'bogus']).status, 2);
+  // Names an object has from its prototype are no commands.
+  for (const args of [['toString'], ['help', 'constructor']]) {
+    const r = repo.run(args);
+    assert.equal(r.status, 2, describe(r));
+    assert.match(r.stderr, /is not a shoal command/);
+  }
+  assert.equal(repo.ok(['help', 'log', '--json']).stdout, repo.ok(['log', '--help']).stdout);
   const early = repo.run(['-n1', 'log']);
   assert.equal(early.status, 2);
   assert.match(early.stderr, /^unknown option '-n1'/);
@@ -1010,6 +1017,11 @@ test('-C naming a file, or nothing, and cat of the root: one-line errors', (t) =
   assert.match(
     repo.fails(['-C', repo.path('dangling'), 'status'], 'PATH_NOT_FOUND').stderr,
     /^error: cannot change to '.*dangling': no such directory$/m,
+  );
+  symlinkSync('loop', repo.path('loop'));
+  assert.match(
+    repo.fails(['-C', repo.path('loop'), 'status'], 'PATH_NOT_FOUND').stderr,
+    /^error: cannot change to '.*loop': too many levels of symbolic links$/m,
   );
   // Not even init makes it, as git refuses it too.
   repo.fails(['-C', 'new/dir', 'init'], 'PATH_NOT_FOUND');
