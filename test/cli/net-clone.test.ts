@@ -503,7 +503,11 @@ test('a writer taken off the list while its push is on the way: refused, the bra
     () => packBytes(repo.dir) > before + 1024 * 1024 || push.finished(),
   );
   assert.equal(push.finished(), false, push.stdout());
+  // Held where it is (its server, which the peer fetches from, is this process) while the
+  // owner changes the list: the push cannot end first, however loaded the machine.
+  push.proc.kill('SIGSTOP');
   repo.ok(['config', 'access.writers', '']);
+  push.proc.kill('SIGCONT');
   assert.equal(await push.exited, 1, push.stderr());
   assert.match(push.stdout(), /"code":"PERMISSION_DENIED"/);
   assert.equal(tip(repo, 'main'), head);
