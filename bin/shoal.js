@@ -1,7 +1,29 @@
 #!/usr/bin/env node
 // Entry point: hands over to the TypeScript CLI, which Node runs with type stripping. The
 // compile cache keeps start-up short after the first run.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import module from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+// A Node too old to run the TypeScript sources (`npm link`, then `shoal` on a system whose Node
+// is older) hands over to the Node the project brings, when it is there.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  const bundled = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
+  if (!existsSync(bundled)) {
+    process.stderr.write(
+      `error: shoal needs Node.js 22.18 or newer, and this is ${process.version}; run 'npm ci' in shoal's directory, which brings its own\n`,
+    );
+    process.exit(1);
+  }
+  // Ctrl-C reaches the child too (same process group): this process waits for it to end.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
+  const child = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
+  process.exit(child.status ?? 1);
+}
 
 // Commands that stream large files allocate buffers that die young; with V8's default young
 // generation their garbage piles up as resident memory. These commands re-execute Node in

@@ -1,0 +1,33 @@
+// bin/shoal.js run by a Node too old for the sources (a system Node, after `npm link`): it
+// hands over to the Node the project brings.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { BIN, shoalEnv, tempDir } from '../helpers.ts';
+
+/** A Node on the PATH older than 22.18, if this machine has one (as a stock Debian does). */
+function oldNode(): string | undefined {
+  for (const candidate of ['/usr/bin/node', '/usr/local/bin/node', '/bin/node']) {
+    const r = spawnSync(candidate, ['-p', 'process.versions.node'], { encoding: 'utf8' });
+    if (r.status !== 0) continue;
+    const [major, minor] = r.stdout.trim().split('.').map(Number) as [number, number];
+    if (major < 22 || (major === 22 && minor < 18)) return candidate;
+  }
+  return undefined;
+}
+
+const old = oldNode();
+
+test('run by an older Node, shoal runs on its own Node: output, exit status and errors as ever', {
+  skip: old ? false : 'no Node older than 22.18 on this machine',
+}, (t) => {
+  const dir = tempDir(t);
+  const env = shoalEnv({ configDir: tempDir(t) });
+  const init = spawnSync(old!, [BIN, 'init', '--json'], { cwd: dir, env, encoding: 'utf8' });
+  assert.equal(init.status, 0, init.stderr);
+  assert.equal((JSON.parse(init.stdout) as { root: string }).root, dir);
+  const bad = spawnSync(old!, [BIN, 'log', '-n', 'x'], { cwd: dir, env, encoding: 'utf8' });
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.doesNotMatch(bad.stderr, /ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
+});
