@@ -105,6 +105,13 @@ test('an unmerged branch needs -D; its last commit stays recoverable through the
   const log = r.j<{ name: string; old: string | null; new: string | null }[]>(['reflog', 'experiment']);
   assert.equal(log[0]!.old, tip);
   assert.equal(log[0]!.new, null);
+  // A tag of the same name does not stand in for the deleted branch.
+  r.ok(['tag', 'experiment']);
+  assert.deepEqual(
+    r.j<{ name: string }[]>(['reflog', 'experiment']).map((e) => e.name)[0],
+    'refs/heads/experiment',
+  );
+  r.ok(['tag', '-d', 'experiment']);
   r.ok(['branch', 'experiment', log[0]!.old!]);
   r.ok(['switch', 'experiment']);
   assert.equal(r.read('e.txt').toString(), 'experiment\n');

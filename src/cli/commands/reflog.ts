@@ -27,9 +27,9 @@ function refNames(repo: Repository, arg: string): string[] {
     return head.kind === 'branch' ? ['HEAD', `refs/heads/${head.name}`] : ['HEAD'];
   }
   const candidates = refNamesFor(arg);
-  const found =
-    candidates.find((ref) => repo.refs.get(ref)) ??
-    candidates.find((ref) => repo.refs.reflog(ref, 1).length > 0);
+  // The branch first, existing or deleted (recovering a deleted branch is what the reflog is
+  // for: a tag of the same name must not stand in for it), then the tag.
+  const found = candidates.find((ref) => repo.refs.get(ref) || repo.refs.reflog(ref, 1).length > 0);
   if (!found) throw new ShoalError('NOT_FOUND', `no branch or tag '${arg}', now or in the reflog`);
   return [found];
 }
