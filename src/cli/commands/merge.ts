@@ -1,3 +1,4 @@
+import { ShoalError } from '../../core/index.ts';
 import {
   abortMerge,
   clearMergeState,
@@ -33,6 +34,9 @@ export const command: Command = {
       const message = values.message as string | undefined;
       const modes = [values.continue, values.abort, values.quit].filter(Boolean).length;
       if (modes > 1 || (modes === 1 && positionals.length > 0)) usage(USAGE);
+      // As commit (and git's merge): a message given says something, or there is none.
+      if (message !== undefined && message.trim() === '')
+        throw new ShoalError('INVALID_ARGUMENT', 'aborting merge: the message is empty');
       if (values.abort) {
         const r = await abortMerge(repo);
         if (ctx.json) ctx.emit(r);
