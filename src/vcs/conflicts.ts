@@ -1,5 +1,5 @@
 // Whether the conflicts of a merge in progress are resolved. A conflict is resolved when its
-// side file (`<path>~<branch>`) is gone, its working file holds no conflict markers, and the
+// side file (`<path>~<branch>`) is gone (and not staged), its working file holds no conflict markers, and the
 // working file matches what is staged: the user has `shoal add`ed (or removed) the result.
 
 import { join } from 'node:path';
@@ -18,7 +18,10 @@ const MARKER_SCAN_LIMIT = 64 * 1024 * 1024;
 export async function conflictStatus(repo: Repository, state: MergeState): Promise<ConflictStatus[]> {
   const out: ConflictStatus[] = [];
   for (const c of state.conflicts) {
-    const sideGone = c.side === null || lstatOrNull(join(repo.root, c.side)) === null;
+    // Gone from the working tree and from the index: a side file an `add .` staged would
+    // otherwise go into the merge commit.
+    const sideGone =
+      c.side === null || (lstatOrNull(join(repo.root, c.side)) === null && !repo.staging.has(c.side));
     let markersGone = true;
     if (c.markers) {
       const abs = join(repo.root, c.path);

@@ -142,6 +142,7 @@ async function plan(
   const oursTree = commitTree(objects, ours);
   const theirsTree = commitTree(objects, theirs);
   const oursFiles = new TreeReader(objects, oursTree);
+  const theirsFiles = new TreeReader(objects, theirsTree);
   // What ours changed since the base (undefined: deleted); elsewhere ours is the base.
   const oursChanged = new Map<string, FlatEntry | undefined>();
   for (const c of diffTrees(objects, baseTree, oursTree)) oursChanged.set(c.path, c.new);
@@ -167,7 +168,14 @@ async function plan(
   /** Whether the result, ours or a side file already planned has a file at `path`. */
   const fileInMerge = (path: string): boolean =>
     targetFile(path) !== undefined || oursFiles.file(path) !== undefined || p.sideEntry.has(path);
-  const taken = (path: string): boolean => fileInMerge(path) || lstatOrNull(join(repo.root, path)) !== null;
+  // A side file's name must be free everywhere: in the result planned so far, in the working
+  // tree, and in both trees (theirs may add a file or directory of that name at a path the
+  // plan reaches only later, which the side file would then overwrite, or be blocked by).
+  const taken = (path: string): boolean =>
+    fileInMerge(path) ||
+    oursFiles.entry(path) !== undefined ||
+    theirsFiles.entry(path) !== undefined ||
+    lstatOrNull(join(repo.root, path)) !== null;
   /** Whether `dir`, an ancestor of a side file, cannot be a directory: the side goes elsewhere. */
   const notADirectory = (dir: string): boolean =>
     fileInMerge(dir) || !(lstatOrNull(join(repo.root, dir))?.isDirectory() ?? true);
@@ -184,7 +192,8 @@ async function plan(
     const rest = path.slice(collide.length);
     const at = (n: number): string => beside(collide, `~${suffix}${n > 1 ? `~${n}` : ''}`);
     let n = 1;
-    while (taken(`${at(n)}${rest}`) || (rest !== '' && notADirectory(at(n)))) n++;
+    while (taken(`${at(n)}${rest}`) || (rest !== '' && (notADirectory(at(n)) || theirsFiles.file(at(n)))))
+      n++;
     return `${at(n)}${rest}`;
   };
   const fromTheirs: string[] = [];
@@ -225,7 +234,7 @@ async function plan(
           set(path, o, { path, kind: 'file', executable: execMerged, ...root });
           p.textMerged.push(path);
         } else {
-          p.markerText.set(path, { text: merged.text, executable: o.executable });
+          p.markerText.set(path, { text: merged.text, executable: execMerged });
           p.conflicts.push({ path, reason, markers: true, side: null });
         }
         continue;
@@ -233,6 +242,8 @@ async function plan(
       const side = sideFor(path);
       p.sideEntry.set(side, t);
       p.conflicts.push({ path, reason, markers: false, side });
+      // Ours's content stays at the path, with the mode the two sides merge to.
+      if (execMerged !== o.executable) set(path, o, { ...o, executable: execMerged });
     } else if (t) {
       const side = sideFor(path);
       p.sideEntry.set(side, t);
@@ -607,7 +618,11 @@ export async function abortMerge(repo: Repository): Promise<AbortResult> {
       puts.push({ ...o, stamp: stampOf({ path, abs, stat, kind: o.kind }, nowNs) });
     }
     for (const c of state.conflicts) {
-      if (!c.side || beyond.has(c.side)) continue;
+      if (!c.side) continue;
+      // Staged meanwhile (an `add .`): unstaged with the rest of the merge. (Its name was free
+      // in both trees when the merge chose it.)
+      if (repo.staging.has(c.side) && !origFile(c.side)) removals.push(c.side);
+      if (beyond.has(c.side)) continue;
       const abs = join(repo.root, c.side);
       const st = lstatOrNull(abs);
       if (st && !st.isDirectory()) {

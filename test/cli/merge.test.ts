@@ -10,6 +10,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   watch,
   writeFileSync,
@@ -385,4 +386,84 @@ test('merge --abort puts back a directory that the merge replaced with theirs fi
   r.ok(['merge', '--abort']);
   assert.equal(r.read('d/f.txt').toString(), 'f\n');
   assert.deepEqual(r.read('c.bin'), binary(3));
+});
+
+test('a side file never takes the name of a file or directory the other branch adds', (t) => {
+  const r = newRepo(t);
+  const theirsA = binary(2);
+  diverge(
+    r,
+    { a: binary(1) },
+    { a: theirsA, 'a~feature': 'THEIRS FILE\n', 'a~feature~2/x': 'in a directory\n' },
+    { a: binary(3) },
+  );
+  const res = r.run(['merge', 'feature', '--json']);
+  assert.equal(res.status, 1, res.stderr);
+  const side = (JSON.parse(res.stdout) as { conflicts: { side: string }[] }).conflicts[0]!.side;
+  assert.equal(side, 'a~feature~3');
+  assert.deepEqual(r.read(side), theirsA);
+  assert.equal(r.read('a~feature').toString(), 'THEIRS FILE\n', "theirs's own file, not the side file");
+  assert.equal(r.read('a~feature~2/x').toString(), 'in a directory\n');
+  // Keeping ours: the other branch's files come in whole.
+  rmSync(r.path(side));
+  r.ok(['merge', '--continue']);
+  assert.deepEqual(
+    r.j<{ path: string }[]>(['ls']).map((e) => e.path),
+    ['a', 'a~feature', 'a~feature~2/x'],
+  );
+});
+
+test('a conflict keeps the executable bit the two sides merge to', (t) => {
+  for (const kind of ['text', 'binary'] as const) {
+    const r = newRepo(t);
+    const content = (n: number): string | Buffer => (kind === 'text' ? `1\n${n}\n3\n` : binary(n));
+    r.write('t', content(1));
+    r.commit('base');
+    r.ok(['switch', '-c', 'feature']);
+    r.write('t', content(2));
+    chmodSync(r.path('t'), 0o755); // theirs changes the content and makes it executable
+    r.commit('theirs');
+    r.ok(['switch', 'main']);
+    r.write('t', content(3));
+    r.commit('ours');
+    assert.equal(r.run(['merge', 'feature']).status, 1);
+    assert.equal(statSync(r.path('t')).mode & 0o111, 0o111, `${kind}: the working file is executable`);
+    if (kind === 'text') r.write('t', content(4));
+    else rmSync(r.path('t~feature'));
+    chmodSync(r.path('t'), 0o755); // writeFileSync keeps the mode; made sure of for the check
+    r.ok(['add', 't']);
+    r.ok(['merge', '--continue']);
+    assert.equal(r.j<{ executable: boolean }[]>(['ls', 'HEAD', 't'])[0]!.executable, true, kind);
+  }
+});
+
+test("a side file staged by 'add .' while resolving is no resolution, and --abort unstages it", (t) => {
+  for (const end of ['continue', 'abort'] as const) {
+    const r = newRepo(t);
+    diverge(r, { 'f.bin': binary(1) }, { 'f.bin': binary(2) }, { 'f.bin': binary(3) });
+    assert.equal(r.run(['merge', 'feature']).status, 1);
+    r.ok(['add', '.']); // stages f.bin~feature too
+    rmSync(r.path('f.bin~feature'));
+    if (end === 'abort') {
+      r.ok(['merge', '--abort']);
+      const st = r.j<Status>(['status']);
+      assert.deepEqual([st.staged, st.unstaged], [[], []]);
+      continue;
+    }
+    assert.equal(r.j<Status>(['status']).conflicts[0]!.resolved, false);
+    r.fails(['merge', '--continue'], 'UNRESOLVED_CONFLICTS');
+    r.ok(['add', '.']); // now it stages the side file's removal
+    r.ok(['merge', '--continue']);
+    assert.deepEqual(
+      r.j<{ path: string }[]>(['ls']).map((e) => e.path),
+      ['f.bin'],
+    );
+  }
+});
+
+test('merge -m with an empty message is refused, as commit refuses one', (t) => {
+  const r = newRepo(t);
+  diverge(r, { a: 'a\n' }, { b: 'b\n' }, { c: 'c\n' });
+  for (const m of ['', '   ']) r.fails(['merge', 'feature', '-m', m], 'INVALID_ARGUMENT');
+  assert.equal(r.j<unknown[]>(['log']).length, 2);
 });
