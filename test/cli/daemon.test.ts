@@ -487,13 +487,18 @@ test("daemon start as a user's first command makes the config directory", (t) =>
 
 test('daemon start reports why the daemon could not start', (t) => {
   const config = daemonUser(t);
-  const r = run(config, ['daemon', 'start', '--listen', '/ip4/127.0.0.1/udp/1/quic', '--json']);
+  // An address of no interface here (TEST-NET-1): the node cannot listen there.
+  const r = run(config, ['daemon', 'start', '--listen', '/ip4/192.0.2.1/tcp/0', '--json']);
   assert.equal(r.status, 1, describe(r));
   assert.ok(json<{ error: { message: string } }>(r).error.message.length > 0);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   assert.equal(existsSync(join(config, 'daemon.pid')), false, 'no pid file is left behind');
   assert.equal(status(config).status, 1);
   assert.equal(run(config, ['daemon', 'bogus']).status, 2);
+  // One the node has no transport for is misuse, said before anything starts.
+  const quic = run(config, ['daemon', 'start', '--listen', '/ip4/127.0.0.1/udp/1/quic', '--json']);
+  assert.equal(quic.status, 2, describe(quic));
+  assert.match(json<{ error: { message: string } }>(quic).error.message, /shoal listens on TCP/);
 });
 
 test('sharing a second copy of a shared repository warns that the first is the one served', (t) => {
