@@ -139,6 +139,16 @@ test('reflog finds a deleted tag by its short name, HEAD as the current branch, 
   );
   db.close();
   assert.equal(r.j<Entry[]>(['reflog', 'origin/main'])[0]!.name, 'refs/remotes/origin/main');
+  // Past the default limit the list says it was cut, and how to see the rest.
+  assert.doesNotMatch(r.ok(['reflog']).stderr, /newest/);
+  const more = new DatabaseSync(r.path('.shoal/index.db'));
+  const put = more.prepare('INSERT INTO reflog (name, old, new, time, message) VALUES (?, NULL, ?, ?, ?)');
+  for (let i = 0; i < 100; i++)
+    put.run(`refs/tags/t${i}`, Buffer.from(first, 'hex'), Date.now(), 'tag: test');
+  more.close();
+  const cut = r.ok(['reflog']);
+  assert.equal(cut.stdout.trim().split('\n').length, 100);
+  assert.match(cut.stderr, /the newest 100 entries; -n <N> shows more/);
   const missing = r.fails(['reflog', 'never-was'], 'NOT_FOUND');
   assert.match(missing.stderr, /no branch or tag 'never-was'/);
   r.ok(['checkout', first]); // detached: HEAD's own log

@@ -34,6 +34,9 @@ function refNames(repo: Repository, arg: string): string[] {
   return [found];
 }
 
+/** Entries shown when -n does not say. */
+const DEFAULT_LIMIT = 100;
+
 export const command: Command = {
   summary: 'show past values of branches and tags (to recover deleted work)',
   usage: USAGE,
@@ -46,9 +49,12 @@ export const command: Command = {
       const count = values['max-count'] as string | undefined;
       if (count !== undefined && !/^\d+$/.test(count))
         throw new ShoalError('USAGE', `-n: '${count}' is not a number of entries\nusage: ${USAGE}`);
-      const limit = count === undefined ? 100 : Math.min(Number(count), Number.MAX_SAFE_INTEGER);
+      const limit = count === undefined ? DEFAULT_LIMIT : Math.min(Number(count), Number.MAX_SAFE_INTEGER);
       const name = positionals[0] === undefined ? undefined : refNames(repo, positionals[0]);
       const entries = repo.refs.reflog(name, limit);
+      // The default limit is said when it cut the list: a deleted branch's entry may be past it.
+      if (count === undefined && entries.length === limit && repo.refs.reflog(name, limit + 1).length > limit)
+        ctx.err(`(the newest ${limit} entries; -n <N> shows more, or name the branch: shoal reflog <name>)`);
       if (ctx.json) {
         ctx.emit(
           entries.map((e) => ({
