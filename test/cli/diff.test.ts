@@ -1,6 +1,7 @@
 // End to end: diff between commits, the index and the working tree; --stat, --json, paths.
 
 import assert from 'node:assert/strict';
+import { chmodSync } from 'node:fs';
 import { test } from 'node:test';
 import { newRepo, randomFile } from './repo-helpers.ts';
 
@@ -165,4 +166,14 @@ test('diff against the index and the working tree', (t) => {
   );
   r.fails(['diff', 'nope'], 'UNKNOWN_REV');
   assert.equal(r.run(['diff', 'HEAD', 'HEAD', 'HEAD']).status, 2);
+});
+
+test('diff --stat names a mode change beside a change of content', (t) => {
+  const r = newRepo(t);
+  r.write('t', 'a\n');
+  r.commit('base');
+  r.write('t', 'b\n');
+  chmodSync(r.path('t'), 0o755);
+  r.commit('content and mode');
+  assert.match(r.ok(['diff', 'HEAD~1', 'HEAD', '--stat']).stdout, /^ t \| modified 2 B, \+1 -1, mode \+x$/m);
 });

@@ -21,12 +21,16 @@ function sizes(f: FileDiff): string {
 }
 
 function delta(f: FileDiff): string {
-  if (f.lines) return `+${f.lines.added} -${f.lines.removed}`;
-  if (f.chunks)
-    return `${formatBytes(f.chunks.addedBytes)} of chunks new, ${formatBytes(f.chunks.removedBytes)} gone`;
+  // Each that applies: a mode change is said beside a change of content too.
+  const parts: string[] = [];
+  if (f.lines) parts.push(`+${f.lines.added} -${f.lines.removed}`);
+  else if (f.chunks)
+    parts.push(
+      `${formatBytes(f.chunks.addedBytes)} of chunks new, ${formatBytes(f.chunks.removedBytes)} gone`,
+    );
   if (f.oldExecutable !== null && f.newExecutable !== null && f.oldExecutable !== f.newExecutable)
-    return `mode ${f.newExecutable ? '+x' : '-x'}`;
-  return '';
+    parts.push(`mode ${f.newExecutable ? '+x' : '-x'}`);
+  return parts.join(', ');
 }
 
 /** Whether `arg` resolves as a revision (quietly: a probe, not the use of it). */
