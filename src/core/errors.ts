@@ -35,6 +35,7 @@ export type ErrorCode =
   | 'MOVE_INTERRUPTED'
   | 'NO_MERGE_IN_PROGRESS'
   | 'UNRESOLVED_CONFLICTS'
+  | 'UNRELATED_HISTORIES'
   | 'TIMEOUT'
   | 'TOO_LARGE'
   | 'USAGE';

@@ -52,6 +52,8 @@ export interface MergeOptions {
   authorName: string;
   time?: number;
   onProgress?: OnProgress;
+  /** Merge even when the two sides share no commit (as git's --allow-unrelated-histories). */
+  allowUnrelated?: boolean;
 }
 
 export type MergeOutcome = 'up-to-date' | 'fast-forward' | 'merged' | 'conflicts';
@@ -336,6 +338,14 @@ export async function merge(repo: Repository, theirs: ObjectId, opts: MergeOptio
     }
 
     const base = mergeBase(objects, ours, theirs);
+    // Two histories that share no commit (two repositories, or two first commits made apart):
+    // every path both have would come out as a conflict, which is rarely what was meant.
+    if (!base && !opts.allowUnrelated) {
+      throw new ShoalError(
+        'UNRELATED_HISTORIES',
+        `refusing to merge unrelated histories: '${opts.name}' shares no commit with HEAD (--allow-unrelated-histories merges them anyway)`,
+      );
+    }
     let session: PackSession | null = null;
     const getSession = async (): Promise<PackSession> => {
       session ??= await objects.beginSession();

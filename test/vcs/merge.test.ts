@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { decodeCommit, idEquals, isShoalError, type ObjectId, toHex } from '../../src/core/index.ts';
+import {
+  decodeCommit,
+  encodeCommit,
+  hashChunk,
+  idEquals,
+  isShoalError,
+  type ObjectId,
+  signCommit,
+  toHex,
+} from '../../src/core/index.ts';
 import {
   abortMerge,
   add,
@@ -16,6 +25,7 @@ import {
   status,
   switchBranch,
   writeMergeState,
+  writeTrees,
 } from '../../src/vcs/index.ts';
 import { type Fixture, fixture, IDENTITY, noise } from './fixture.ts';
 
@@ -423,4 +433,26 @@ test('aheadBehind counts what each side has that the other has not, walking only
   assert.deepEqual(aheadBehind(f.repo.objects, base, base), { ahead: 0, behind: 0, exact: true });
   // Bounded: past the limit the counts are lower bounds.
   assert.equal(aheadBehind(f.repo.objects, mine[2]!, theirs, 2).exact, false);
+});
+
+test('histories that share no commit are merged only when asked to', async (t) => {
+  const f = fixture(t);
+  f.write('a.txt', 'ours\n');
+  const ours = await f.commitAll('ours');
+  // A second root: a commit with the same author and another tree, and no parent.
+  const session = await f.repo.objects.beginSession();
+  const bytes = Buffer.from('theirs\n');
+  await session.putChunk(hashChunk(bytes), bytes);
+  const tree = await writeTrees(session, [
+    { path: 'b.txt', kind: 'file', executable: false, size: bytes.length, id: hashChunk(bytes), height: 0 },
+  ]);
+  const c = decodeCommit(f.repo.objects.read(ours, 'commit'));
+  const root = encodeCommit(signCommit(IDENTITY.seed, { ...c, tree: tree.id, parents: [] }));
+  await session.putObject(root);
+  await session.close();
+  await rejects(merge(f.repo, root.id, { ...who, name: 'other' }), 'UNRELATED_HISTORIES');
+  assert.ok(idEquals(f.repo.refs.headCommit()!, ours), 'nothing moved');
+  const r = await merge(f.repo, root.id, { ...who, name: 'other', allowUnrelated: true });
+  assert.equal(r.outcome, 'merged');
+  assert.equal(readFileSync(join(f.dir, 'b.txt'), 'utf8'), 'theirs\n');
 });

@@ -14,13 +14,15 @@ import type { Command } from '../main.ts';
 import { describeMerge, mergeJson } from '../merge-report.ts';
 import { authorName, identity, revOf, withRepo } from '../repo.ts';
 
-const USAGE = 'shoal merge <branch> [-m <message>] | shoal merge (--continue | --abort | --quit)';
+const USAGE =
+  'shoal merge <branch> [-m <message>] [--allow-unrelated-histories] | shoal merge (--continue | --abort | --quit)';
 
 const OPTIONS = {
   message: { type: 'string', short: 'm' },
   continue: { type: 'boolean' },
   abort: { type: 'boolean' },
   quit: { type: 'boolean' },
+  'allow-unrelated-histories': { type: 'boolean' },
 } satisfies Options;
 
 export const command: Command = {
@@ -68,6 +70,7 @@ export const command: Command = {
         r = await merge(repo, theirs, {
           name,
           message,
+          allowUnrelated: values['allow-unrelated-histories'] === true,
           identity: identity(),
           authorName: authorName(repo),
           onProgress: progress.onProgress,

@@ -2,7 +2,7 @@
 import { fromHex, ShoalError } from '../../core/index.ts';
 import { fetchFromSwarm, remoteSource } from '../../swarm/index.ts';
 import { assertNoInterruptedMove, merge } from '../../vcs/index.ts';
-import { type Context, parse, usage } from '../context.ts';
+import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
 import type { Command } from '../main.ts';
@@ -17,15 +17,18 @@ import {
   warnKeptTags,
 } from '../transfer.ts';
 
-const USAGE = 'shoal pull [<remote>|<source>] [<branch>] [--peer <multiaddr>]... [--max-download <rate>]';
+const USAGE =
+  'shoal pull [<remote>|<source>] [<branch>] [--allow-unrelated-histories] [--peer <multiaddr>]... [--max-download <rate>]';
+
+const OPTIONS = { ...DOWNLOAD_OPTIONS, 'allow-unrelated-histories': { type: 'boolean' } } satisfies Options;
 
 export const command: Command = {
   summary: "fetch from peers and merge the remote's branch into the current one",
   usage: USAGE,
-  options: DOWNLOAD_OPTIONS,
+  options: OPTIONS,
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
-      const { values, positionals } = parse(args, DOWNLOAD_OPTIONS, USAGE);
+      const { values, positionals } = parse(args, OPTIONS, USAGE);
       if (positionals.length > 2) usage(USAGE);
       const head = repo.refs.head();
       const branch = positionals[1] ?? (head.kind === 'branch' ? head.name : undefined);
@@ -62,6 +65,7 @@ export const command: Command = {
         name: `${remote}/${branch}`,
         identity: user,
         authorName: authorName(repo),
+        allowUnrelated: values['allow-unrelated-histories'] === true,
       });
       if (ctx.json) ctx.emit({ fetch: fetched, merge: mergeJson(result) });
       else {
