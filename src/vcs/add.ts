@@ -16,6 +16,7 @@ import {
   IGNORE_FILE,
   IgnoreRules,
   isExecutable,
+  lstatInWalk,
   lstatOrNull,
   repoPath,
   undecodableNameAt,
@@ -113,7 +114,8 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
           { path: opts.paths[i] },
         );
       }
-      const st = t === '' ? undefined : lstatOrNull(`${repo.root}/${t}`);
+      // (A name too long to open, as given, is said as a walk would say it.)
+      const st = t === '' ? undefined : lstatInWalk(`${repo.root}/${t}`, t);
       // `lnk/` names what is inside the directory a symlink points at, not the symlink: as git
       // says, beyond a symbolic link (it staged the link itself).
       const asDir =

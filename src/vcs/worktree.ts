@@ -81,11 +81,7 @@ export function lstatOrNull(abs: string): BigIntStats | null {
   try {
     return lstatSync(abs, { bigint: true, throwIfNoEntry: false }) ?? null;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR') return null;
-    // A working-tree path (often one given as an argument) the system will not take.
-    if (code === 'ENAMETOOLONG')
-      throw new ShoalError('INVALID_NAME', `file name too long: ${abs}`, { path: abs });
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
     throw err;
   }
 }
@@ -456,14 +452,15 @@ function listDir(
  * the system lets a program open (PATH_MAX) can be neither read nor recorded, and is said, like
  * a name that is not UTF-8, rather than failing as an unexplained system error.
  */
-function lstatInWalk(abs: string, path: string): BigIntStats | null {
+export function lstatInWalk(abs: string, path: string): BigIntStats | null {
   try {
     return lstatOrNull(abs);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+    // Too long as a whole (PATH_MAX), or one of its names is (NAME_MAX): the same to the user.
     throw new ShoalError(
       'INVALID_NAME',
-      `cannot track '${path}': its path is too long to open (${Buffer.byteLength(abs)} bytes); move it higher, or list it in ${IGNORE_FILE}`,
+      `cannot track '${path}': its path is too long to open (${Buffer.byteLength(abs)} bytes, or a name in it over 255); move it higher, or list it in ${IGNORE_FILE}`,
       { path },
     );
   }

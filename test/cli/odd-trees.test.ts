@@ -269,6 +269,8 @@ test('a path too long to open is named as such by status and add, until .shoalig
   }
   repo.write('.shoalignore', `${level}/\n`);
   assert.deepEqual(repo.j<{ added: string[] }>(['add', '.']).added, ['.shoalignore', 'top.txt']);
+  // A name given that is longer than any name can be: said the same way, not an internal error.
+  assert.match(repo.fails(['add', 'n'.repeat(300)], 'INVALID_NAME').stderr, /too long to open/);
 });
 
 test('a sparse file comes back from checkout and restore with its holes, not as megabytes of zeros', (t) => {
