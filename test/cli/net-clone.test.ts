@@ -1140,10 +1140,10 @@ test('a source that does not exist or does not hold the repository: a clear erro
     'NOT_FOUND',
     /is known or was found on the LAN; name one with --peer/,
   );
-  // Not a source at all.
+  // Not a source at all: misuse.
   const bad = await clone(['not a source', user.dir]);
-  assert.notEqual(bad.status, 0);
-  assert.equal(parseJson<ErrorOut>(bad).error.code, 'INVALID_ARGUMENT');
+  assert.equal(bad.status, 2);
+  assert.equal(parseJson<ErrorOut>(bad).error.code, 'USAGE');
   assert.equal(existsSync(user.dir), false);
 
   // A destination that holds something else is refused, and left alone.
@@ -1225,16 +1225,18 @@ test("serve on an address in use, or one that is no address: a one-line error in
   await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
   t.after(() => busy.close());
   const port = (busy.address() as { port: number }).port;
-  for (const [listen, message] of [
+  // In use: a failure; no address at all: misuse, said before anything starts.
+  for (const [listen, message, status] of [
     [
       `/ip4/127.0.0.1/tcp/${port}`,
       new RegExp(`^error: cannot listen on /ip4/127\\.0\\.0\\.1/tcp/${port}: the address is already in use`),
+      1,
     ],
-    ['/ip4/127.0.0.1/tcp/99999', /^error: '\/ip4\/127\.0\.0\.1\/tcp\/99999' is not an address to listen on/],
-    ['foo', /^error: 'foo' is not an address to listen on/],
+    ['/ip4/127.0.0.1/tcp/99999', /^'\/ip4\/127\.0\.0\.1\/tcp\/99999' is not an address to listen on/, 2],
+    ['foo', /^'foo' is not an address to listen on/, 2],
   ] as const) {
     const c = shoalBg(t, ['serve', '--listen', listen], { cwd: repo.dir, configDir: repo.configDir });
-    assert.equal(await c.exited, 1, c.stderr());
+    assert.equal(await c.exited, status, c.stderr());
     assert.match(c.stderr(), message);
     assert.doesNotMatch(c.stderr(), /transportManager|\n\s+at /);
   }
