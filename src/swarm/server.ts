@@ -365,8 +365,9 @@ export class SyncServer {
         await sendGroup();
         continue;
       }
-      // Sent before it would outgrow the limit: a piece is larger only when one object is.
-      if (groupBytes > 0 && groupBytes + data.length > groupLimit) await sendGroup();
+      // Under a limit, sent before it would outgrow the quarter-second piece: a piece is larger
+      // only when one object is. (Unlimited, groups of a MiB or a little over, as measured.)
+      if (upload.limited && groupBytes > 0 && groupBytes + data.length > groupLimit) await sendGroup();
       group.push({ header: { type: 'object', req, id }, payload: data });
       groupBytes += data.length;
       if (groupBytes >= groupLimit) await sendGroup();
