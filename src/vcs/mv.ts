@@ -40,7 +40,7 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
           path: opts.source,
         });
       }
-      return { moved: record(repo, matched, src, done) };
+      return { moved: record(repo, matched, src, done, new Set()) };
     }
     // Into an existing directory, as mv(1) and git do; but not when the destination is the
     // source itself under another case (a case-only rename on a case-insensitive file system).
@@ -72,8 +72,16 @@ export async function mv(repo: Repository, opts: MvOptions): Promise<MvResult> {
       }
     }
     mkdirSync(dirname(dstAbs), { recursive: true });
+    // Which files are still as their stamps say, ctime included, before the rename changes what
+    // can be checked (a file's ctime, on most file systems): only those keep a stamp. An edit
+    // that kept size and modification time (cp -p) is otherwise carried over as clean.
+    const unchanged = new Set<string>();
+    for (const e of matched) {
+      const st = e.stamp && lstatOrNull(join(repo.root, e.path));
+      if (st && renamedFrom(st, e.stamp!) && st.ctimeNs === e.stamp!.ctimeNs) unchanged.add(e.path);
+    }
     renameSync(srcAbs, dstAbs);
-    return { moved: record(repo, matched, src, dst) };
+    return { moved: record(repo, matched, src, dst, unchanged) };
   });
 }
 
@@ -118,8 +126,18 @@ function renamedFrom(st: BigIntStats, stamp: NonNullable<StagedEntry['stamp']>):
   return st.size === BigInt(stamp.size) && st.mtimeNs === stamp.mtimeNs && st.ino === stamp.ino;
 }
 
-/** Move the index entries of `matched` from `src` to `dst`, where the files now are. */
-function record(repo: Repository, matched: StagedEntry[], src: string, dst: string): MvResult['moved'] {
+/**
+ * Move the index entries of `matched` from `src` to `dst`, where the files now are. Those in
+ * `unchanged` (as stamped, checked before the rename) get a fresh stamp; the others none, and the
+ * next status reads them (a move finished after an interruption cannot tell any more).
+ */
+function record(
+  repo: Repository,
+  matched: StagedEntry[],
+  src: string,
+  dst: string,
+  unchanged: Set<string>,
+): MvResult['moved'] {
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   const puts: StagedEntry[] = [];
   const moved: MvResult['moved'] = [];
@@ -129,7 +147,7 @@ function record(repo: Repository, matched: StagedEntry[], src: string, dst: stri
     const stat = lstatOrNull(abs);
     // rename changes ctime, so the old stamp is useless; a fresh one keeps status from re-reading.
     const stamp =
-      stat && e.stamp && renamedFrom(stat, e.stamp)
+      stat && e.stamp && unchanged.has(e.path) && renamedFrom(stat, e.stamp)
         ? stampOf({ path: to, abs, stat, kind: e.kind === 'symlink' ? 'symlink' : 'file' }, nowNs)
         : null;
     puts.push({ ...e, path: to, stamp });

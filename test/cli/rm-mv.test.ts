@@ -9,10 +9,13 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { tempDir } from '../helpers.ts';
 import { newRepo, type TestRepo } from './repo-helpers.ts';
@@ -309,4 +312,28 @@ test('rm of a file replaced by a directory drops the file and keeps the director
   ]);
   r.fails(['rm', 'a/'], 'PATH_NOT_FOUND');
   assert.equal(r.read('a').toString(), 'a\n');
+});
+
+test('mv of a directory keeps no stamp for a file edited since it was stamped, however the edit kept its times', (t) => {
+  const r = newRepo(t);
+  r.write('dir/a', 'original\n');
+  r.commit('one');
+  // White box: give the staged entry the stamp of the file as it is (as status would, later).
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(r.path('dir/a'), past, past);
+  const s = statSync(r.path('dir/a'), { bigint: true });
+  const db = new DatabaseSync(r.path('.shoal/index.db'));
+  db.prepare('UPDATE staging SET mtime_ns = ?, ctime_ns = ?, ino = ? WHERE path = ?').run(
+    String(s.mtimeNs),
+    String(s.ctimeNs),
+    String(s.ino),
+    'dir/a',
+  );
+  db.close();
+  // An edit of the same size whose modification time is put back (cp -p, rsync -t): only its
+  // ctime tells.
+  writeFileSync(r.path('dir/a'), 'MODIFIED\n');
+  utimesSync(r.path('dir/a'), past, past);
+  r.ok(['mv', 'dir', 'dir2']);
+  assert.deepEqual(r.j<Status>(['status']).unstaged, [{ path: 'dir2/a', change: 'modified' }]);
 });
