@@ -19,6 +19,7 @@ import {
   lstatInWalk,
   lstatOrNull,
   repoPath,
+  type StatFields,
   undecodableNameAt,
   type WorkEntry,
   walk,
@@ -62,9 +63,20 @@ function outermost(targets: string[]): string[] {
 // tick unnoticed, so its stat stamp is not trusted: the next status or add reads it again.
 export const RACY_WINDOW_NS = 100_000_000n;
 
+// On a file system that keeps whole seconds (ext4 with small inodes, FAT's two seconds, HFS+),
+// a timestamp is rounded down: a file written at x.6 s shows x.0, and an edit at x.9 leaves the
+// stat as it was. There the window is two seconds, past any later edit's tick.
+const COARSE_RACY_WINDOW_NS = 2_000_000_000n;
+
+/** Whether both times are whole seconds: the mark of such a file system (ns are 0 by chance 1e-9). */
+function coarseTimes(st: Pick<StatFields, 'mtimeNs' | 'ctimeNs'>): boolean {
+  return st.mtimeNs % 1_000_000_000n === 0n && st.ctimeNs % 1_000_000_000n === 0n;
+}
+
 export function stampOf(entry: WorkEntry, nowNs: bigint): StatStamp | null {
   const st = entry.stat;
-  if (nowNs - st.mtimeNs < RACY_WINDOW_NS || nowNs - st.ctimeNs < RACY_WINDOW_NS) return null;
+  const window = coarseTimes(st) ? COARSE_RACY_WINDOW_NS : RACY_WINDOW_NS;
+  if (nowNs - st.mtimeNs < window || nowNs - st.ctimeNs < window) return null;
   return { mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, size: Number(st.size) };
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { isShoalError } from '../../src/core/index.ts';
-import { add, commit } from '../../src/vcs/index.ts';
+import { add, commit, stampOf } from '../../src/vcs/index.ts';
 import { ROOT, tempDir } from '../helpers.ts';
 import { fixture, IDENTITY } from './fixture.ts';
 
@@ -84,4 +84,22 @@ test('reading a working file for a diff or a conflict check never blocks on a FI
   });
   assert.equal(r.signal, null, `readRegularFile blocked: ${r.stderr}`);
   assert.equal(r.stdout.trim(), 'null|null|plain\n|null', r.stderr);
+});
+
+test('a stat stamp waits out two seconds where the file system keeps whole seconds, 100 ms elsewhere', () => {
+  const s = 1_000_000_000n;
+  const at = (mtimeNs: bigint, ctimeNs: bigint) => ({
+    path: 'f',
+    abs: '/f',
+    kind: 'file' as const,
+    stat: { mode: 0o100644n, size: 5n, ino: 7n, mtimeNs, ctimeNs },
+  });
+  // Whole seconds (ext4 with small inodes, FAT, HFS+): written at x.6 s it shows x.0, and an
+  // edit at x.9 would leave the stat unchanged, so 0.5 s later is no time to trust it.
+  assert.equal(stampOf(at(100n * s, 100n * s), 100n * s + s / 2n), null);
+  assert.equal(stampOf(at(100n * s, 100n * s), 101n * s + s / 2n), null);
+  assert.notEqual(stampOf(at(100n * s, 100n * s), 102n * s + 1n), null);
+  // Nanoseconds: 100 ms is enough.
+  assert.notEqual(stampOf(at(100n * s + 123n, 100n * s + 456n), 100n * s + s / 2n), null);
+  assert.equal(stampOf(at(100n * s + 123n, 100n * s + 456n), 100n * s + s / 20n), null);
 });
