@@ -450,7 +450,10 @@ export async function moveWorktree(
         const held = holdsTarget.get(p);
         if (held && unchangedSince(join(repo.root, p), held)) {
           onBytes(t.size);
-          await index.put({ ...t, stamp: null }, { mtimeNs: held.mtimeNs, size: held.size, ino: held.ino });
+          await index.put(
+            { ...t, stamp: null },
+            { mtimeNs: held.mtimeNs, size: held.size, ino: held.ino, ctimeNs: held.ctimeNs },
+          );
           continue;
         }
         // What is at the path now, before it is checked: writing a large file takes seconds, and
@@ -528,17 +531,24 @@ export async function writeWorkingFile(
   } catch (err) {
     mapWriteError(err, abs); // making a directory or a symlink can fill a disk too
   }
-  // Three fields, not the whole stat (some twenty BigInts): callers keep one per file.
-  return stat && { mtimeNs: stat.mtimeNs, size: stat.size, ino: stat.ino };
+  if (!stat) return null;
+  // Its ctime as it stands at the path, once renamed into place (the rename changes it): an
+  // edit that keeps size and modification time (cp -p) changes it again, and stampWritten then
+  // leaves the file unstamped. Gone or changed already: no stamp at all.
+  const placed = t.kind === 'symlink' ? stat : lstatOrNull(abs);
+  if (!placed || placed.mtimeNs !== stat.mtimeNs || placed.size !== stat.size || placed.ino !== stat.ino)
+    return null;
+  // Four fields, not the whole stat (some twenty BigInts): callers keep one per file.
+  return { mtimeNs: stat.mtimeNs, size: stat.size, ino: stat.ino, ctimeNs: placed.ctimeNs };
 }
 
 /** Below this many bytes of just-written files, the next status may as well read them again. */
 const RACY_WAIT_BYTES = 64 * 1024 * 1024;
 
-/** What stampWritten compares: ctime is left out, as a rename changes it on most file systems. */
-export type WrittenStat = Pick<BigIntStats, 'mtimeNs' | 'size' | 'ino'>;
+/** What stampWritten compares: the stat of a file just written, its ctime read once in place. */
+export type WrittenStat = Pick<BigIntStats, 'mtimeNs' | 'size' | 'ino' | 'ctimeNs'>;
 
-function sameStat(a: WrittenStat, b: WrittenStat): boolean {
+function sameStat(a: Omit<WrittenStat, 'ctimeNs'>, b: Omit<WrittenStat, 'ctimeNs'>): boolean {
   return a.mtimeNs === b.mtimeNs && a.size === b.size && a.ino === b.ino;
 }
 
@@ -594,7 +604,8 @@ export async function stampWritten(
       if (e.stamp) continue;
       const abs = join(root, p);
       const stat = lstatOrNull(abs);
-      if (!stat || !sameStat(stat, before)) continue;
+      // ctime too: an edit since the write that kept size and mtime (cp -p) changed it.
+      if (!stat || !sameStat(stat, before) || stat.ctimeNs !== before.ctimeNs) continue;
       const stamp = stampOf({ path: p, abs, stat, kind: e.kind === 'symlink' ? 'symlink' : 'file' }, nowNs);
       if (stamp) next.set(p, { ...e, stamp });
       else {
