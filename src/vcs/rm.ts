@@ -3,7 +3,7 @@
 // or staged content that no commit holds. `force` overrides that.
 
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { compareNames, idEquals, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { workingFileDiffers } from './checkout.ts';
@@ -89,7 +89,9 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
       if (atRisk.length > 0) {
         throw new ShoalError(
           'DIRTY_WORKTREE',
-          `these paths have changes that no commit holds (use --cached to keep the files, or -f to remove them anyway):\n  ${atRisk.join('\n  ')}`,
+          opts.cached
+            ? `these paths have staged content that neither a commit nor the working file holds (rm -f --cached drops it anyway):\n  ${atRisk.join('\n  ')}`
+            : `these paths have changes that no commit holds (use --cached to keep the files, or -f to remove them anyway):\n  ${atRisk.join('\n  ')}`,
           { paths: atRisk },
         );
       }
@@ -97,14 +99,18 @@ export async function rm(repo: Repository, opts: RmOptions): Promise<RmResult> {
 
     const removed = [...chosen.keys()].sort();
     if (!opts.cached) {
-      for (const path of removed) {
+      for (const [i, path] of removed.entries()) {
         // Never through a symlink (or a file) that stands where a directory was: what it points
         // at is not the repository's to delete.
         if (blockingAncestor(repo.root, path) !== undefined) continue;
         // A directory that now stands where the file was is not the file: it stays.
         if (lstatOrNull(join(repo.root, path))?.isDirectory()) continue;
         rmSync(join(repo.root, path), { force: true });
-        removeEmptyParents(repo.root, path);
+        // A parent is looked at once its last file here is gone (paths are sorted: the next one
+        // in the same directory follows), not after each file: that listed a directory of N
+        // files N times.
+        const next = removed[i + 1];
+        if (next === undefined || dirname(next) !== dirname(path)) removeEmptyParents(repo.root, path);
       }
     }
     repo.staging.apply([], removed);
