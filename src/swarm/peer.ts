@@ -239,6 +239,11 @@ export async function connect(
         return true;
       } catch (err) {
         await session.close();
+        // Its other addresses are still worth trying: this one may be another process of the
+        // same user, serving another repository (a peer id is a user, not one process). The
+        // connection goes too, or the next dial of that peer id would be handed it again.
+        connected.delete(session.peer);
+        await peer.node.hangUp(peerIdFromString(session.peer)).catch(() => {});
         throw err;
       }
     } catch (err) {

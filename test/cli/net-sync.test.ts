@@ -261,3 +261,37 @@ test('a peer address that is not a multiaddr: misuse, said clearly by clone, fet
   });
   assert.equal(fetched.status, 0, describe(fetched));
 });
+
+test("a --peer address is tried though another address of the same user's serves another repository", async (t) => {
+  // One user serving two repositories, from two processes: one peer id, two addresses.
+  const x = newRepo(t);
+  x.write('x.txt', 'x\n');
+  x.commit('x');
+  const y = newRepo(t, { configDir: x.configDir });
+  y.write('y.txt', 'y\n');
+  y.commit('y');
+  let xServer = await serve(t, x);
+  const yServer = await serve(t, y);
+  const parent = tempDir(t);
+  const user = newRepo(t, { dir: join(parent, 'bx'), init: false });
+  const other = newRepo(t, { dir: join(parent, 'by'), init: false, configDir: user.configDir });
+  for (const [addr, dir] of [
+    [xServer.addr, user.dir],
+    [yServer.addr, other.dir],
+  ] as const) {
+    const r = await shoalAsync(t, ['clone', addr, dir, '--json'], { cwd: parent, configDir: user.configDir });
+    assert.equal(r.status, 0, describe(r));
+  }
+  // X's server comes back on another port; the Y address, known for the same peer, answers
+  // that it does not serve X, and the address named with --peer must still be dialled.
+  await xServer.kill();
+  x.write('x.txt', 'x2\n');
+  const x2 = x.commit('x2');
+  xServer = await serve(t, x);
+  const r = await shoalAsync(t, ['fetch', '--peer', xServer.addr, '--json'], {
+    cwd: user.dir,
+    configDir: user.configDir,
+  });
+  assert.equal(r.status, 0, describe(r));
+  assert.equal(user.j<{ id: string }[]>(['log', '-n', '1', 'origin/main'])[0]!.id, x2);
+});
