@@ -17,6 +17,7 @@ import {
 } from '../core/index.ts';
 import { indexProblems, type Repository, type StoredRefsDoc } from '../store/index.ts';
 import type { OnProgress } from './progress.ts';
+import { depthFirst } from './trees.ts';
 
 export interface FsckProblem {
   id: string;
@@ -108,25 +109,16 @@ export function fsck(repo: Repository, onProgress?: OnProgress): FsckResult {
     });
   };
   const tree = (root: ObjectId, rootPath: string): void => {
-    // A stack of the trees being listed, not recursion: a tree may be nested thousands of
-    // levels deep. Entries are taken in the order they are listed, a subtree where it stands.
-    const stack: { path: string; entries: TreeEntry[]; next: number }[] = [];
-    const open = (id: ObjectId, path: string): void =>
+    // Each tree checked once (a damaged or already visited one is not listed again).
+    const list = (id: ObjectId, path: string): TreeEntry[] | null => {
+      let entries: TreeEntry[] | null = null;
       check(id, `tree ${path || '/'}`, (b) => {
-        stack.push({ path, entries: decodeTree(b).entries, next: 0 });
+        entries = decodeTree(b).entries;
       });
-    open(root, rootPath);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!;
-      const e = top.entries[top.next++];
-      if (e === undefined) {
-        stack.pop();
-        continue;
-      }
-      const p = top.path ? `${top.path}/${e.name}` : e.name;
-      if (e.kind === 'dir') open(e.id, p);
-      else content(e.id, e.height, `file ${p}`);
-    }
+      return entries;
+    };
+    for (const { path, entry } of depthFirst(root, rootPath, list))
+      content(entry.id, entry.height, `file ${path}`);
   };
   // The identity document the repository serves and clones by (shoal info, shoal://<id>).
   const identity = repo.meta('repo-id');

@@ -45,24 +45,38 @@ export function commitTree(objects: ObjectStore, commit: ObjectId): ObjectId {
  */
 export function* flatten(objects: ObjectStore, tree: ObjectId, prefix = ''): Generator<FlatEntry> {
   // shoal never records its own directory; a tree that does was made to write into it.
-  const list = (id: ObjectId, at: string) => ({
-    prefix: at,
-    entries: checkedEntries(id, inPathOrder(readTree(objects, id).entries), at),
-    next: 0,
-  });
-  // A stack of the directories being listed, not recursion: a tree nested a few thousand levels
-  // deep (one a peer made, or a working tree near PATH_MAX) would exhaust the call stack.
-  const stack = [list(tree, prefix)];
+  const list = (id: ObjectId, at: string) =>
+    checkedEntries(id, inPathOrder(readTree(objects, id).entries), at);
+  for (const { path, entry } of depthFirst(tree, prefix, list)) yield toFlat(path, entry);
+}
+
+/**
+ * The files and symlinks below tree `root` (at `rootPath`), depth first in the order `list`
+ * gives each tree's entries (null: a tree to pass over), a subtree where it stands. With a stack
+ * of its own, not recursion: a tree nested a few thousand levels deep (one a peer made, or a
+ * working tree near PATH_MAX) would exhaust the call stack.
+ */
+export function* depthFirst(
+  root: ObjectId,
+  rootPath: string,
+  list: (id: ObjectId, path: string) => TreeEntry[] | null,
+): Generator<{ path: string; entry: TreeEntry }> {
+  const stack: { path: string; entries: TreeEntry[]; next: number }[] = [];
+  const open = (id: ObjectId, path: string): void => {
+    const entries = list(id, path);
+    if (entries) stack.push({ path, entries, next: 0 });
+  };
+  open(root, rootPath);
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!;
-    const e = top.entries[top.next++];
-    if (e === undefined) {
+    const entry = top.entries[top.next++];
+    if (entry === undefined) {
       stack.pop();
       continue;
     }
-    const path = top.prefix ? `${top.prefix}/${e.name}` : e.name;
-    if (e.kind === 'dir') stack.push(list(e.id, path));
-    else yield { path, kind: e.kind, executable: e.executable, size: e.size, id: e.id, height: e.height };
+    const path = top.path ? `${top.path}/${entry.name}` : entry.name;
+    if (entry.kind === 'dir') open(entry.id, path);
+    else yield { path, entry };
   }
 }
 
