@@ -62,10 +62,8 @@ export function isShoalError(err: unknown, code?: ErrorCode): err is ShoalError 
  * it); null for any other error.
  */
 export function systemError(err: unknown, path?: string): ShoalError | null {
-  const e = err as { code?: unknown; path?: unknown } | null;
-  const where = path ?? (typeof e?.path === 'string' ? e.path : undefined);
-  const at = where ? `: ${where}` : '';
-  switch (e?.code) {
+  const { code, at } = failure(err, path);
+  switch (code) {
     case 'EACCES':
     case 'EPERM':
       return new ShoalError('PERMISSION_DENIED', `permission denied${at}`);
@@ -88,10 +86,8 @@ export function systemError(err: unknown, path?: string): ShoalError | null {
 export function pathError(err: unknown, path?: string): ShoalError | null {
   const known = systemError(err, path);
   if (known) return known;
-  const e = err as { code?: unknown; path?: unknown } | null;
-  const where = path ?? (typeof e?.path === 'string' ? e.path : undefined);
-  const at = where ? `: ${where}` : '';
-  switch (e?.code) {
+  const { code, at } = failure(err, path);
+  switch (code) {
     case 'ENOENT':
       return new ShoalError('NOT_FOUND', `no such file or directory${at}`);
     case 'ENOTDIR':
@@ -105,4 +101,11 @@ export function pathError(err: unknown, path?: string): ShoalError | null {
     default:
       return null;
   }
+}
+
+/** A system call's error code, and `: <path>` naming `path` (else the path it failed on). */
+function failure(err: unknown, path: string | undefined): { code: unknown; at: string } {
+  const e = err as { code?: unknown; path?: unknown } | null;
+  const where = path ?? (typeof e?.path === 'string' ? e.path : undefined);
+  return { code: e?.code, at: where ? `: ${where}` : '' };
 }
