@@ -163,7 +163,6 @@ export function changeConfigFile(file: string, change: (config: Record<string, u
 }
 
 export function writeConfigFile(file: string, config: Record<string, unknown>): void {
-  makeUserDirs(dirname(file));
   const sorted = Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : 1)));
   writeFileAtomic(file, JSON.stringify(sorted, null, 2) + '\n');
 }
