@@ -12,10 +12,10 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
-import { json, shoal } from '../helpers.ts';
+import { json, shoal, tempDir } from '../helpers.ts';
 import { shoalAsync } from '../swarm/swarm-helpers.ts';
 import { describe, newRepo } from './repo-helpers.ts';
 
@@ -398,7 +398,10 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     'topic',
     'v9',
   ]);
-  const other = newRepo(t);
+  // A directory whose name ends in C, which a bundle pattern (-qC) would also match.
+  const otherDir = join(tempDir(t), 'repoC');
+  mkdirSync(otherDir);
+  const other = newRepo(t, { dir: otherDir });
   other.write('b.txt', 'b\n');
   other.commit('first');
   other.ok(['branch', 'only-there']);
@@ -434,12 +437,13 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
       complete('shoal log --j', 2), // offered once, though both log and every command take it
       complete(`shoal -qC ${other.dir} switch o`, 4), // -C at the end of a bundle
       complete(`shoal -C${other.dir} switch o`, 3), // -C<dir> in one word
+      complete('shoal -C \\~/repoC switch o', 4), // a ~ the shell has not expanded yet
       '',
     ].join('\n'),
   );
   const run = spawnSync('bash', [script], {
     cwd: r.dir,
-    env: { ...process.env, SHOAL_CONFIG_DIR: r.configDir },
+    env: { ...process.env, SHOAL_CONFIG_DIR: r.configDir, HOME: dirname(other.dir) },
   });
   assert.equal(run.status, 0, run.stderr.toString());
   assert.deepEqual(run.stdout.toString().trim().split('\n'), [
@@ -450,12 +454,46 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     '--json',
     'only-there',
     'only-there',
+    'only-there',
   ]);
   assert.doesNotMatch(bash, /ready-fd/, 'an internal option, not in the usage line, is not offered');
 
   const zsh = r.ok(['completion', 'zsh']).stdout;
   assert.match(zsh, /^#compdef shoal/);
   assert.ok(zsh.includes("'merge:merge another branch into the current one'"));
+  if (spawnSync('zsh', ['-c', 'true']).status === 0) {
+    // Drive the zsh function with the completion system's builtins replaced by ones that print.
+    const zshScript = join(r.dir, 'complete.zsh');
+    const zcomplete = (words: string, current: number): string =>
+      `words=(${words}); CURRENT=${current}; _shoal; echo`;
+    writeFileSync(
+      zshScript,
+      [
+        zsh,
+        'compadd() { [[ "$1" == -- ]] && shift; print -rn -- "$* "; }',
+        '_describe() { print -rn -- "commands "; }',
+        '_files() { :; }',
+        `shoal() { "${process.execPath}" "${shoalBin}" "$@"; }`,
+        zcomplete('shoal sw', 2),
+        zcomplete('shoal switch t', 3),
+        zcomplete(`shoal -C ${other.dir} switch o`, 5),
+        zcomplete(`shoal -qC${other.dir} switch o`, 4),
+        zcomplete("shoal -C '~/repoC' switch o", 5),
+        '',
+      ].join('\n'),
+    );
+    const zrun = spawnSync('zsh', [zshScript], {
+      cwd: r.dir,
+      env: { ...process.env, SHOAL_CONFIG_DIR: r.configDir, HOME: dirname(other.dir) },
+    });
+    assert.equal(zrun.status, 0, zrun.stderr.toString());
+    const lines = zrun.stdout.toString().trim().split('\n');
+    assert.match(lines[0]!, /^commands /);
+    assert.deepEqual(
+      lines.slice(1).map((l) => l.trim()),
+      ['main topic v9', 'main only-there', 'main only-there', 'main only-there'],
+    );
+  } else t.diagnostic('zsh is not installed: its completion script was not run');
   const fish = r.ok(['completion', 'fish']).stdout;
   assert.ok(fish.includes("complete -c shoal -n '__fish_seen_subcommand_from merge' -l abort"));
   assert.ok(fish.includes('(shoal completion refs 2>/dev/null)'));

@@ -55,13 +55,14 @@ function bash(list: Spec[]): string {
 _shoal() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" cmd="" opts="" dir="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
-    case "\${COMP_WORDS[i]}" in
-      -C | -[!-]*C) ((i++)); dir="\${COMP_WORDS[i]}" ;; # -C <dir>, or a bundle ending in it (-qC)
-      -C* | -[!-]*C*) dir="\${COMP_WORDS[i]#*C}" ;; # -C<dir>, -qC<dir>
-      -*) ;;
-      *) cmd="\${COMP_WORDS[i]}"; break ;;
-    esac
+    # Before the command only -q, -h and -C can be bundled: -C <dir>, -qC <dir>, -C<dir>, -qC<dir>.
+    # A pattern match would take -C/some/dirC for a bundle ending in C.
+    if [[ "\${COMP_WORDS[i]}" =~ ^-[qh]*C$ ]]; then ((i++)); dir="\${COMP_WORDS[i]}"
+    elif [[ "\${COMP_WORDS[i]}" =~ ^-[qh]*C(.+)$ ]]; then dir="\${BASH_REMATCH[1]}"
+    elif [[ "\${COMP_WORDS[i]}" != -* ]]; then cmd="\${COMP_WORDS[i]}"; break
+    fi
   done
+  [[ "$dir" == '~' || "$dir" == '~/'* ]] && dir="$HOME\${dir:1}" # the shell has not expanded it yet
   if [[ -z "$cmd" ]]; then
     COMPREPLY=($(compgen -W ${quote([...list.map((s) => s.name), ...GLOBAL_OPTIONS].join(' '))} -- "$cur"))
     return
@@ -75,7 +76,7 @@ ${cases}
   fi
   case "$cmd" in
     completion) COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
-    ${refCmds}) COMPREPLY=($(compgen -W "$(shoal \${dir:+-C "$dir"} completion refs 2>/dev/null)" -- "$cur")) ;;
+    ${refCmds}) COMPREPLY=($(compgen -W "$(shoal \${dir:+"-C$dir"} completion refs 2>/dev/null)" -- "$cur")) ;;
   esac
 }
 complete -o default -o bashdefault -F _shoal shoal
@@ -99,13 +100,12 @@ ${described}
   )
   local i cmd="" dir=""
   for ((i = 2; i < CURRENT; i++)); do
-    case "\${words[i]}" in
-      -C | -[^-]*C) ((i++)); dir="\${words[i]}" ;;
-      -C* | -[^-]*C*) dir="\${words[i]#*C}" ;;
-      -*) ;;
-      *) cmd="\${words[i]}"; break ;;
-    esac
+    if [[ "\${words[i]}" =~ '^-[qh]*C$' ]]; then ((i++)); dir="\${words[i]}"
+    elif [[ "\${words[i]}" =~ '^-[qh]*C(.+)$' ]]; then dir="\${match[1]}"
+    elif [[ "\${words[i]}" != -* ]]; then cmd="\${words[i]}"; break
+    fi
   done
+  [[ "$dir" == '~' || "$dir" == '~/'* ]] && dir="$HOME\${dir:1}"
   if [[ -z "$cmd" ]]; then
     _describe 'command' cmds
     compadd -- ${GLOBAL_OPTIONS.join(' ')}
@@ -120,7 +120,7 @@ ${cases}
   fi
   case "$cmd" in
     completion) compadd -- bash zsh fish ;;
-    ${refCmds}) compadd -- \${(f)"$(shoal \${dir:+-C "$dir"} completion refs 2>/dev/null)"}; _files ;;
+    ${refCmds}) compadd -- \${(f)"$(shoal \${dir:+"-C$dir"} completion refs 2>/dev/null)"}; _files ;;
     *) _files ;;
   esac
 }
