@@ -144,14 +144,16 @@ export function transferProgress(ctx: Context, label: string) {
   };
 }
 
-/** One line per fork a fetch left out for the fork limit (fetch, pull, clone). */
+/** One line per fork a fetch left out (fetch, pull, clone). */
 export function skippedForkLines(skipped: readonly SkippedFork[]): string[] {
   return skipped.map(
     (f) =>
       `  skipped ${f.ref}: ${
-        f.size === null
-          ? 'fetch.fork-limit is 0'
-          : `at least ${formatBytes(f.size.bytes)} to fetch, over the ${formatBytes(f.size.left)} left of fetch.fork-limit`
+        f.reason === 'unavailable'
+          ? `no peer could send it (${f.why}); fetch again to retry`
+          : f.size === null
+            ? 'fetch.fork-limit is 0'
+            : `at least ${formatBytes(f.size.bytes)} to fetch, over the ${formatBytes(f.size.left)} left of fetch.fork-limit`
       }`,
   );
 }

@@ -98,8 +98,8 @@ async function runFetch(
       `no peer passed verification: ${view.banned.map((b) => b.why).join('; ')}`,
     );
   }
-  const fetchSome = (targets: ObjectId[], maxBytes?: number, spent?: { bytes: number }) =>
-    fetchCommits({
+  const fetchSome = async (targets: ObjectId[], maxBytes?: number, spent?: { bytes: number }) => {
+    return fetchCommits({
       maxBytes,
       spent,
       repo,
@@ -111,6 +111,7 @@ async function runFetch(
       onProgress: opts.onProgress,
       signal: opts.signal,
     });
+  };
   // The canonical refs must be fetched whole; then each fork (another signer's refs) as far as
   // peers can provide it and its new data fits what is left of the fork limit: a fork naming a
   // commit that no peer has costs only its own ref, one over the limit its metadata at most.
@@ -122,12 +123,12 @@ async function runFetch(
   // What the forks' fetches stored, counted as it is stored: an attempt that fails (a fork over
   // the limit, a commit no peer has) keeps what it stored, and that counts too.
   const spent = { bytes: 0 };
-  const tooLarge = new Map<string, SkippedFork['size']>(); // fork commit -> why it was left out
+  const left = new Map<string, Omit<SkippedFork, 'ref'>>(); // fork commit -> why it was left out
   const addForks = async (targets: ObjectId[]): Promise<boolean> => {
     // Tried even with nothing left: a fork whose commits are all stored already costs nothing.
-    const left = Math.max(0, forkLimit - spent.bytes);
+    const room = Math.max(0, forkLimit - spent.bytes);
     try {
-      const more = await fetchSome(targets, left, spent);
+      const more = await fetchSome(targets, room, spent);
       result.bytes += more.bytes;
       result.duplicateBytes += more.duplicateBytes;
       result.chunks += more.chunks;
@@ -141,8 +142,8 @@ async function runFetch(
       if (isShoalError(err, 'TOO_LARGE')) {
         // What it stored before it stopped (commits, trees, index nodes) counts as fetched.
         result.metadataObjects += Number(err.detail?.metadataObjects ?? 0);
-        const size = forkLimit === 0 ? null : { bytes: Number(err.detail?.bytes ?? 0), left };
-        if (targets.length === 1) tooLarge.set(toHex(targets[0]!), size);
+        const size = forkLimit === 0 ? null : { bytes: Number(err.detail?.bytes ?? 0), left: room };
+        if (targets.length === 1) left.set(toHex(targets[0]!), { reason: 'fork-limit', size });
         return false;
       }
       // A fork is another signer's: a commit of it refused, or no peer able to deliver it (each
@@ -153,8 +154,14 @@ async function runFetch(
         return false;
       }
       if (!isShoalError(err, 'PEER_ERROR') && !isShoalError(err, 'MISSING_OBJECT')) throw err;
-      result.lost.push(...((err.detail?.lost ?? []) as FetchSummary['lost']));
-      result.banned.push(...((err.detail?.banned ?? []) as FetchSummary['banned']));
+      const lost = (err.detail?.lost ?? []) as FetchSummary['lost'];
+      const banned = (err.detail?.banned ?? []) as FetchSummary['banned'];
+      result.lost.push(...lost);
+      result.banned.push(...banned);
+      // why, in the words of the peers given up on, where there were any
+      const dropped = [...lost, ...banned];
+      const why = dropped.map((d) => `peer ${d.peer}: ${d.why}`).join('; ') || err.message;
+      if (targets.length === 1) left.set(toHex(targets[0]!), { reason: 'unavailable', size: null, why });
       return false;
     }
   };
@@ -177,7 +184,7 @@ async function runFetch(
     updated,
     tagsKept,
     canonical: Object.fromEntries([...(view.canonical?.refs ?? [])].map(([k, v]) => [k, toHex(v)])),
-    skippedForks: skippedForks(view, tooLarge),
+    skippedForks: skippedForks(view, left),
     seconds: (performance.now() - started) / 1000,
   };
 }

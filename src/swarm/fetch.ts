@@ -83,7 +83,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
   const alive = [...opts.peers];
   const banned: { peer: string; why: string }[] = [];
   let denied: ShoalError | null = null; // the first peer that refused this key
-  let lostOtherwise = false; // a peer dropped for another reason
+  const lost: SchedulerResult['lost'] = []; // dropped, not banned: gone, stalled, refused
   const ban = (p: PeerSession, why: string): void => {
     banned.push({ peer: p.peer, why });
     void p.close(`banned: ${why}`);
@@ -166,17 +166,18 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
           if (attempts++ > 2 * opts.peers.length) {
             throw new ShoalError('MISSING_OBJECT', `no reachable peer has object ${toHex(missing[0]!.id)}`, {
               banned,
+              lost,
             });
           }
           if (alive.length === 0) {
             // Each peer refused this key (a private repository that stopped listing it).
-            if (denied && !lostOtherwise && banned.length === 0) throw denied;
+            if (denied && banned.length === 0 && lost.every((l) => l.code === 'PERMISSION_DENIED'))
+              throw denied;
+            const why = [...banned, ...lost].map((l) => `peer ${l.peer}: ${l.why}`).join('; ');
             throw new ShoalError(
               'PEER_ERROR',
-              'no peer left to fetch from; run the command again to resume',
-              {
-                banned,
-              },
+              `no peer left to fetch from (run the command again to resume): ${why}`,
+              { banned, lost },
             );
           }
           const peer = alive[turn++ % alive.length]!;
@@ -200,16 +201,17 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
               ),
               () => lastData,
               opts.stallMs ?? DEFAULT_STALL_MS,
-              () => void peer.close('stalled'),
+              (why) => void peer.close(why),
             );
           } catch (err) {
             // Banned when it broke the protocol; a peer that went away is only dropped.
             if (peer.misbehaved !== null) ban(peer, peer.misbehaved);
             else {
               alive.splice(alive.indexOf(peer), 1);
+              const code = isShoalError(err) ? err.code : undefined;
+              lost.push({ peer: peer.peer, why: (err as Error).message, ...(code ? { code } : {}) });
               if (isShoalError(err, 'PERMISSION_DENIED'))
                 denied ??= new ShoalError('PERMISSION_DENIED', `peer ${peer.peer}: ${err.message}`);
-              else lostOtherwise = true; // gone or stalled: running again may reach it
             }
             continue;
           }
@@ -266,7 +268,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       // chunk, 13 MiB for a 4 GiB file.
       seen.clear();
       chunks.clear();
-      const peers = await availability(repo, alive, opts.targets, roots, list);
+      const peers = await availability(repo, alive, opts.targets, roots, list, lost);
       // Commit what arrived every second (or every 64 MiB): an interrupted fetch, even one killed
       // outright, resumes without fetching it again.
       let flushed = performance.now();
@@ -300,6 +302,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       return {
         ...result,
         banned: [...banned, ...result.banned],
+        lost: [...lost, ...result.lost],
         metadataObjects,
         chunks: list.length,
         alreadyHad,
@@ -332,6 +335,7 @@ async function availability(
   targets: ObjectId[],
   roots: FileRoot[],
   chunks: ChunkRef[],
+  lost: SchedulerResult['lost'],
 ): Promise<SchedulerPeer[]> {
   const n = chunks.length;
   const position = new Map(chunks.map((c, i) => [toHex(c.id), i]));
@@ -355,9 +359,17 @@ async function availability(
   for (const session of peers) {
     const has = new Uint8Array(n);
     let complete = true;
+    const dropped = (err: unknown): void => {
+      lost.push({
+        peer: session.peer,
+        why: (err as Error).message,
+        ...(isShoalError(err) ? { code: err.code } : {}),
+      });
+    };
     try {
       for (const t of targets) if (!(await session.have(t, 0, true)).all) complete = false;
-    } catch {
+    } catch (err) {
+      dropped(err);
       continue;
     }
     if (complete) {
@@ -378,7 +390,8 @@ async function availability(
           if (i >= 0 && (map.all || (map.bits[k >> 3]! >> (k & 7)) & 1)) has[i] = 1;
         });
       }
-    } catch {
+    } catch (err) {
+      dropped(err);
       continue;
     }
     const peer = { session, has };
@@ -424,15 +437,16 @@ async function stallGuard<T>(
   work: Promise<T>,
   lastData: () => number,
   stallMs: number,
-  onStall: () => void,
+  onStall: (why: string) => void,
 ): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
     const check = (): void => {
       const idle = performance.now() - lastData();
       if (idle >= stallMs) {
-        onStall();
-        reject(new ShoalError('PEER_ERROR', `peer sent nothing for ${Math.round(stallMs / 1000)} s`));
+        const why = `sent nothing for ${Math.round(stallMs / 1000)} s`;
+        reject(new ShoalError('PEER_ERROR', why));
+        onStall(why);
       } else timer = setTimeout(check, stallMs - idle);
     };
     timer = setTimeout(check, stallMs);

@@ -90,23 +90,27 @@ export function fetchTargets(view: RefsView, withForks: boolean): ObjectId[] {
 }
 
 /**
- * A fork's branch whose commits a fetch left out for the fork limit, as `<peer-id>/<branch>`:
- * what they would have brought (at least) against what was left of the limit, or null when the
- * limit is 0.
+ * A fork's branch whose commits a fetch left out, as `<peer-id>/<branch>`. For the fork limit
+ * (`reason: 'fork-limit'`): what they would have brought (at least) against what was left of the
+ * limit, or null when the limit is 0. Because no connected peer could send them (`unavailable`:
+ * the peers holding them went away, stalled or were banned meanwhile): `size` is null and `why`
+ * says what happened.
  */
 export interface SkippedFork {
   ref: string;
+  reason: 'fork-limit' | 'unavailable';
   size: { bytes: number; left: number } | null;
+  why?: string;
 }
 
-/** The forks' branches whose commits were left out (`tooLarge`: commit -> why). */
-export function skippedForks(view: RefsView, tooLarge: Map<string, SkippedFork['size']>): SkippedFork[] {
+/** The forks' branches whose commits were left out (`left`: commit -> why). */
+export function skippedForks(view: RefsView, left: Map<string, Omit<SkippedFork, 'ref'>>): SkippedFork[] {
   const out: SkippedFork[] = [];
   for (const [peer, doc] of view.forks) {
     for (const [name, id] of doc.refs) {
-      const hex = toHex(id);
-      if (!name.startsWith('refs/heads/') || !tooLarge.has(hex)) continue;
-      out.push({ ref: `${peer}/${name.slice('refs/heads/'.length)}`, size: tooLarge.get(hex)! });
+      const why = left.get(toHex(id));
+      if (!name.startsWith('refs/heads/') || why === undefined) continue;
+      out.push({ ref: `${peer}/${name.slice('refs/heads/'.length)}`, ...why });
     }
   }
   return out.sort((a, b) => compareNames(a.ref, b.ref));

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { keyPairFromSeed, toHex } from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
+import type { SkippedFork } from '../../src/swarm/index.ts';
 import { forgedCommit } from '../fixtures/forged-commit.ts';
 import { haveScript, shoalOnTerminal, tempDir } from '../helpers.ts';
 import {
@@ -946,7 +947,7 @@ test('a fork whose new data is over fetch.fork-limit is listed, not fetched, unt
     return parseJson<{
       updated: string[];
       metadataObjects: number;
-      skippedForks: { ref: string; size: { bytes: number; left: number } | null }[];
+      skippedForks: SkippedFork[];
     }>(r);
   };
   const bobMain = `${bobServer.peerId}/main`;
@@ -977,7 +978,7 @@ test('a fork whose new data is over fetch.fork-limit is listed, not fetched, unt
   );
 
   carol.ok(['config', 'fetch.fork-limit', '0']);
-  assert.deepEqual((await fetch()).skippedForks, [{ ref: bobMain, size: null }]);
+  assert.deepEqual((await fetch()).skippedForks, [{ ref: bobMain, reason: 'fork-limit', size: null }]);
 
   // Dave's fork is as large: the limit is for all forks of a fetch together, so 5M takes one.
   const { user: dave } = await cloneAs(t, server.addr);

@@ -164,6 +164,12 @@ describe('a peer that goes away while sending a fork only it has', () => {
       s.lost.some((l) => l.peer === evil.peerId),
       JSON.stringify(s.lost),
     );
+    // and the fork is listed as left out, with why
+    assert.deepEqual(
+      s.skippedForks.map((f) => [f.ref, f.reason]),
+      [[`${evil.peerId}/main`, 'unavailable']],
+    );
+    assert.match(s.skippedForks[0]!.why ?? '', new RegExp(`^peer ${evil.peerId}: `));
   });
 });
 
