@@ -99,6 +99,15 @@ async function runFetch(
     );
   }
   const fetchSome = async (targets: ObjectId[], maxBytes?: number, spent?: { bytes: number }) => {
+    // A peer still sending what an earlier round no longer needs (a slow peer's last window,
+    // chunks another peer sent first) would answer this round only after all of it: its stream
+    // is replaced by a new one, which also tells it to stop sending.
+    for (const c of view.accepted) {
+      if (c.session.failed !== null || !c.session.busy) continue;
+      try {
+        c.session = await c.session.renew(state.id);
+      } catch {} // it stays as it was: slow, not gone
+    }
     return fetchCommits({
       maxBytes,
       spent,

@@ -2,7 +2,7 @@
 // number, a background loop routes each response to the request it answers, and any protocol
 // violation fails every pending request so the scheduler can drop or ban the peer.
 
-import type { PeerId, Stream } from '@libp2p/interface';
+import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { type ErrorCode, isShoalError, ShoalError } from '../core/index.ts';
 import {
@@ -76,12 +76,15 @@ export class PeerSession {
   /** How long a `hello` or `have` may go unanswered, with nothing else arriving either. */
   private readonly stallMs: number;
   private lastFrame = performance.now();
+  /** The connection the stream runs on, when this side opened it: renew() opens another stream. */
+  private readonly connection: Connection | undefined;
   readonly closed: Promise<void>;
 
-  private constructor(stream: Stream, peer: string, stallMs = DEFAULT_STALL_MS) {
+  private constructor(stream: Stream, peer: string, stallMs = DEFAULT_STALL_MS, connection?: Connection) {
     this.stream = stream;
     this.peer = peer;
     this.stallMs = stallMs;
+    this.connection = connection;
     this.reader = new FrameReader(stream, { limits: LIMITS, highWaterMark: 8 * 1024 * 1024 });
     this.writer = new FrameWriter(stream, { limits: LIMITS });
     this.closed = this.readLoop();
@@ -93,18 +96,47 @@ export class PeerSession {
     signal?: AbortSignal,
     stallMs?: number,
   ): Promise<PeerSession> {
+    let connection: Connection;
     let stream: Stream;
-    let peer: string;
     try {
       // The peer is named by the connection (Noise authenticated it), not by the address: an
       // address without /p2p/ names no one, and the refs a peer follows are keyed by peer id.
-      const connection = await node.dial(target, { signal });
-      peer = connection.remotePeer.toString();
+      connection = await node.dial(target, { signal });
       stream = await connection.newStream(SYNC_PROTOCOL, { signal });
     } catch (err) {
       throw new ShoalError('PEER_ERROR', `cannot reach peer ${String(target)}: ${(err as Error).message}`);
     }
-    return new PeerSession(stream, peer, stallMs);
+    return new PeerSession(stream, connection.remotePeer.toString(), stallMs, connection);
+  }
+
+  /** Requests sent whose answers have not all come. */
+  get busy(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /**
+   * A session with the same peer for `repo` on a new stream of the same connection, and this one
+   * reset. A peer answers a stream's requests in order, so answers nobody needs any more (chunks
+   * another peer sent first, a slow peer's window at the end of a transfer) would hold up every
+   * later request on it; resetting the stream is how the peer learns to stop sending them.
+   */
+  async renew(repo: Uint8Array): Promise<PeerSession> {
+    if (!this.connection) throw new ShoalError('PEER_ERROR', 'this session cannot be renewed');
+    let stream: Stream;
+    try {
+      stream = await this.connection.newStream(SYNC_PROTOCOL);
+    } catch (err) {
+      throw new ShoalError('PEER_ERROR', `cannot reach peer ${this.peer}: ${(err as Error).message}`);
+    }
+    const next = new PeerSession(stream, this.peer, this.stallMs, this.connection);
+    try {
+      await next.hello(repo);
+    } catch (err) {
+      await next.close(`hello failed: ${(err as Error).message}`);
+      throw err;
+    }
+    void this.close('replaced by a new stream');
+    return next;
   }
 
   /** Wrap a stream the remote side opened (a push's fetch-back). */

@@ -1,11 +1,21 @@
 // Under a low upload limit a seeder sends each response in small groups, so the first bytes
 // leave soon after a request and a downloader with a short stall timeout keeps it as a source.
-// It also checks that transfer.stall-timeout reaches the chunk scheduler of a clone.
+// It also checks that transfer.stall-timeout reaches the chunk scheduler of a clone, and that a
+// slow seeder's leftover answers do not hold up what a clone asks of it next.
 
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { newRepo, randomFile, sha256File } from '../cli/repo-helpers.ts';
-import { assertFsck, type CloneSummary, cloneWithStallTimeout, parseJson, serve } from './swarm-helpers.ts';
+import { shoal, tempDir } from '../helpers.ts';
+import {
+  assertFsck,
+  type CloneSummary,
+  cloneWithStallTimeout,
+  parseJson,
+  serve,
+  userAt,
+} from './swarm-helpers.ts';
 
 test('a seeder at 200 kB/s never leaves a 2 s stall timeout without data', {
   timeout: 120_000,
@@ -54,4 +64,31 @@ test('transfer.stall-timeout reaches a clone: a seeder silent for longer is drop
   const e = parseJson<{ error: { code: string; message: string } }>(r).error;
   assert.equal(e.code, 'PEER_ERROR');
   assert.match(e.message, /no peer left to fetch from .*run the command again to resume/);
+});
+
+test("a slow seeder's own branch comes after the canonical ones, not behind the chunks a fast seeder sent first", {
+  timeout: 120_000,
+}, async (t) => {
+  const origin = newRepo(t);
+  const sum = randomFile(origin.path('weights.bin'), 16 * 1024 * 1024);
+  origin.commit('v1');
+  const fast = await serve(t, origin);
+  // Bob holds the same commit and a small one of his own: a fork. At 50 kB/s he still owes most
+  // of the window he was asked for when the fast seeder has sent everything; his fork's objects,
+  // asked for next on the same stream, came only after all of that (a minute and more), and the
+  // 3 s stall timeout dropped him and left his fork out without a word.
+  const bob = userAt(t, join(tempDir(t), 'bob'));
+  assert.equal(shoal(['clone', fast.addr, bob.dir], { configDir: bob.configDir }).status, 0);
+  bob.write('bob.txt', "bob's notes\n");
+  const bobHead = bob.commit('bob');
+  const slow = await serve(t, bob, { args: ['--max-upload', '50k'] });
+  const url = origin.j<{ url: string }>(['info']).url;
+  const { clone, r } = await cloneWithStallTimeout(t, url, 3, { peers: [fast.addr, slow.addr] });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const s = parseJson<CloneSummary>(r);
+  assert.deepEqual([s.banned, s.lost, s.skippedForks], [[], [], []], JSON.stringify(s));
+  assert.ok(s.updated.includes(`refs/remotes/${slow.peerId}/main`), JSON.stringify(s.updated));
+  assert.equal(clone.j<{ id: string }[]>(['log', '-n', '1', `${slow.peerId}/main`])[0]!.id, bobHead);
+  assert.equal(sha256File(clone.path('weights.bin')), sum);
+  assertFsck(clone);
 });
