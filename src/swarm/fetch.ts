@@ -187,23 +187,27 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
           let bad: string | null = null;
           let lastData = performance.now();
           try {
-            await stallGuard(
-              peer.get(
-                missing.map((m) => m.id),
-                (id, bytes) => {
-                  const need = byId.get(toHex(id))!;
-                  lastData = performance.now();
-                  if (bytes === null) notThere.push(need);
-                  else if (!idEquals(hashObject(need.kind, bytes), need.id))
-                    bad = `sent a wrong ${need.kind}`;
-                  else got.push({ need, bytes });
-                },
+            await abortable(
+              stallGuard(
+                peer.get(
+                  missing.map((m) => m.id),
+                  (id, bytes) => {
+                    const need = byId.get(toHex(id))!;
+                    lastData = performance.now();
+                    if (bytes === null) notThere.push(need);
+                    else if (!idEquals(hashObject(need.kind, bytes), need.id))
+                      bad = `sent a wrong ${need.kind}`;
+                    else got.push({ need, bytes });
+                  },
+                ),
+                () => lastData,
+                opts.stallMs ?? DEFAULT_STALL_MS,
+                (why) => void peer.close(why),
               ),
-              () => lastData,
-              opts.stallMs ?? DEFAULT_STALL_MS,
-              (why) => void peer.close(why),
+              opts.signal,
             );
           } catch (err) {
+            if (isShoalError(err, 'ABORTED')) throw err;
             // Banned when it broke the protocol; a peer that went away is only dropped.
             if (peer.misbehaved !== null) ban(peer, peer.misbehaved);
             else {
@@ -268,7 +272,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       // chunk, 13 MiB for a 4 GiB file.
       seen.clear();
       chunks.clear();
-      const peers = await availability(repo, alive, opts.targets, roots, list, lost);
+      const peers = await availability(repo, alive, opts.targets, roots, list, lost, opts.signal);
       // Commit what arrived every second (or every 64 MiB): an interrupted fetch, even one killed
       // outright, resumes without fetching it again.
       let flushed = performance.now();
@@ -336,6 +340,7 @@ async function availability(
   roots: FileRoot[],
   chunks: ChunkRef[],
   lost: SchedulerResult['lost'],
+  signal: AbortSignal | undefined,
 ): Promise<SchedulerPeer[]> {
   const n = chunks.length;
   const position = new Map(chunks.map((c, i) => [toHex(c.id), i]));
@@ -367,8 +372,9 @@ async function availability(
       });
     };
     try {
-      for (const t of targets) if (!(await session.have(t, 0, true)).all) complete = false;
+      for (const t of targets) if (!(await abortable(session.have(t, 0, true), signal)).all) complete = false;
     } catch (err) {
+      if (isShoalError(err, 'ABORTED')) throw err;
       dropped(err);
       continue;
     }
@@ -382,7 +388,7 @@ async function availability(
         // too large to map: its chunks are asked of partial peers like small files' (below)
         const order = orderOf(root);
         if (order === null) continue;
-        const map = await session.have(root.id, root.height);
+        const map = await abortable(session.have(root.id, root.height), signal);
         if (map.count === 0 && !map.all) continue;
         if (!map.all && map.count !== order.length)
           throw new ShoalError('PEER_ERROR', 'have-map of the wrong length');
@@ -391,6 +397,7 @@ async function availability(
         });
       }
     } catch (err) {
+      if (isShoalError(err, 'ABORTED')) throw err;
       dropped(err);
       continue;
     }
@@ -429,6 +436,25 @@ function chunkOrder(
     const v = visits.next();
     if (v.done) return v.value ? Int32Array.from(out) : null;
     for (const i of v.value.values) out.push(i);
+  }
+}
+
+/**
+ * `work`, or ABORTED as soon as `signal` is: a request a peer is slow to answer (metadata, a
+ * have-map) does not keep Ctrl-C waiting. The request itself ends when the peer is let go.
+ */
+async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new ShoalError('ABORTED', 'interrupted'));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort);
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }
 

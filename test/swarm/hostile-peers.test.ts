@@ -17,6 +17,7 @@ import {
   assertFsck,
   type CloneSummary,
   cloneWithStallTimeout,
+  committedCommits,
   type EvilMode,
   evilPeer,
   parseJson,
@@ -24,7 +25,9 @@ import {
   type Server,
   serve,
   shoalAsync,
+  shoalBg,
   suiteScope,
+  until,
   userAt,
 } from './swarm-helpers.ts';
 
@@ -88,6 +91,28 @@ describe('a peer that never answers', () => {
       assertHonestClone(victim, s);
     });
   }
+});
+
+describe('Ctrl-C while a clone waits on a peer that never answers `have`', () => {
+  it('ends at once, not when the stall timeout drops the peer', {
+    // The stall timeout is ten minutes: a clone that waited for it fails the test by its timeout.
+    timeout: 60_000,
+  }, async (t) => {
+    const evil = await evilPeer(t, mirror, mirror.configDir, 'silent-have');
+    const parent = tempDir(t);
+    const victim = userAt(t, join(parent, 'clone'));
+    assert.equal(victim.run(['config', '--global', 'transfer.stall-timeout', '600'], parent).status, 0);
+    const run = shoalBg(t, ['clone', evil.addr, victim.dir, '--json'], {
+      cwd: parent,
+      configDir: victim.configDir,
+    });
+    // The commit, tree and index nodes are stored before the peer is asked what it has.
+    await until('the clone to store the commit', () => committedCommits(victim.dir) > 0 || run.finished());
+    assert.equal(run.finished(), false, run.stdout());
+    run.proc.kill('SIGINT');
+    assert.equal(await run.exited, 1, run.stderr());
+    assert.match(run.stdout(), /"code":"ABORTED"/);
+  });
 });
 
 describe('a peer that takes a push and then neither fetches nor answers', () => {
