@@ -18,7 +18,7 @@ import {
 import { makeUserDirs, REPO_DIR, Repository, UNFINISHED_INDEX } from '../store/index.ts';
 import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../vcs/index.ts';
 import { type FetchProgress, fetchCommits } from './fetch.ts';
-import { connect, type Peer, parseSource, startPeer } from './peer.ts';
+import { type Connected, connect, type Peer, parseSource, startPeer } from './peer.ts';
 import { adoptRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
 import {
   checkPeers,
@@ -75,6 +75,11 @@ export interface FetchSummary {
  */
 export const DEFAULT_FORK_LIMIT = 1_000_000_000;
 
+/**
+ * Fetch from the peers `source` and the extra addresses name, or from `early`: sessions already
+ * open on this repository, and when they were opened (a clone connects before it knows which
+ * repository it clones, and uses those sessions).
+ */
 async function runFetch(
   peer: Peer,
   repo: Repository,
@@ -82,15 +87,18 @@ async function runFetch(
   remote: string,
   source: string,
   opts: TransferOptions,
+  early?: { connected: Connected[]; started: number },
 ): Promise<FetchSummary> {
-  const started = performance.now();
-  const connected = await connect(peer, parseSource(source), opts.peers ?? [], {
-    repo: state.id,
-    // without LAN discovery there is nothing to wait for (connect would wait 1.5 s for it)
-    lanWaitMs: opts.mdns ? undefined : 0,
-    signal: opts.signal,
-    stallMs: opts.stallMs,
-  });
+  const started = early?.started ?? performance.now();
+  const connected =
+    early?.connected ??
+    (await connect(peer, parseSource(source), opts.peers ?? [], {
+      repo: state.id,
+      // without LAN discovery there is nothing to wait for (connect would wait 1.5 s for it)
+      lanWaitMs: opts.mdns ? undefined : 0,
+      signal: opts.signal,
+      stallMs: opts.stallMs,
+    }));
   const view = checkPeers(repo, state, opts.user, connected);
   if (view.accepted.length === 0) {
     throw new ShoalError(
@@ -293,12 +301,14 @@ export async function cloneFromSwarm(
   });
   let repo: Repository | undefined;
   try {
+    const started = performance.now();
+    // Every session opened here is on one repository: a shoal:// URL's, else the one the source
+    // peer serves (connect asks the other peers for that one). The fetch goes on with them.
     const first = await connect(peer, parsed, opts.peers ?? [], {
       signal: opts.signal,
       lanWaitMs: opts.mdns ? undefined : 0,
       stallMs: opts.stallMs,
     });
-    for (const c of first) await c.session.close();
     // The repository is the one the URL names (any peer may lie about it: those are banned by
     // the fetch below), else the one the source peer serves.
     const served = first.map((c) => {
@@ -327,7 +337,7 @@ export async function cloneFromSwarm(
       if (opts.peers?.length) config['remote.origin.peers'] = opts.peers.join(' ');
     });
     peer.server.add({ repo, state });
-    const summary = await runFetch(peer, repo, state, 'origin', source, opts);
+    const summary = await runFetch(peer, repo, state, 'origin', source, opts, { connected: first, started });
     const r = repo;
     // Local branches start where the canonical ones are; HEAD goes to main, else the first.
     const heads = Object.entries(summary.canonical).filter(([k]) => k.startsWith('refs/heads/'));
