@@ -123,7 +123,7 @@ test('a repository with no commits clones empty, says so, and its first commit c
   const user = userAt(t, join(parent, 'clone'));
   const r = await shoalAsync(t, ['clone', server.addr, user.dir], { cwd: parent, configDir: user.configDir });
   assertOk(r, 'clone');
-  assert.match(r.stdout, /^cloned into .*: an empty repository \(no commits yet/);
+  assert.match(r.stdout, /^cloned into .*: no commits yet \(no peer reached holds one/);
   assert.equal(user.j<{ id: string }>(['info']).id, repo.j<{ id: string }>(['info']).id);
   assert.deepEqual(user.j<unknown[]>(['log']), []);
 

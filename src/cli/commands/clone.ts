@@ -45,7 +45,8 @@ export const command: Command = {
           ctx.out("check one out with 'shoal switch -c <branch> <peer>/<branch>'");
         } else if (!s.branch && Object.keys(s.canonical).length === 0) {
           ctx.out(
-            `cloned into ${s.root}: an empty repository (no commits yet; 'shoal pull' fetches the first)`,
+            // A peer whose own clone is unfinished serves no refs either: it is not said to be empty.
+            `cloned into ${s.root}: no commits yet (no peer reached holds one: the repository is empty, or their copies are unfinished); 'shoal pull' fetches them once one does`,
           );
         } else {
           ctx.out(
