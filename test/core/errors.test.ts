@@ -1,6 +1,8 @@
 // The errors a system call's failure becomes: a user sees a code shoal documents, naming the path.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathError, systemError } from '../../src/core/index.ts';
 
@@ -39,4 +41,27 @@ test("pathError: also what a path of the user's can meet, for the places that to
     assert.deepEqual([e?.code, e?.message], [code, message], errno);
   }
   assert.equal(pathError(failed('EIO', '/x')), null);
+});
+
+test('docs/errors.md describes every error code, and no code that does not exist', () => {
+  const root = join(import.meta.dirname, '..', '..');
+  const source = readFileSync(join(root, 'src', 'core', 'errors.ts'), 'utf8');
+  const union = source.slice(
+    source.indexOf('export type ErrorCode'),
+    source.indexOf(';', source.indexOf('export type ErrorCode')),
+  );
+  const codes = [...union.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]!);
+  assert.ok(codes.length > 30, 'the ErrorCode union was read');
+  const doc = readFileSync(join(root, 'docs', 'errors.md'), 'utf8');
+  const documented = new Set([...doc.matchAll(/^\| `([A-Z_]+)` /gm)].map((m) => m[1]!));
+  assert.deepEqual(
+    codes.filter((c) => !documented.has(c)),
+    [],
+    'codes docs/errors.md does not describe',
+  );
+  assert.deepEqual(
+    [...documented].filter((c) => !codes.includes(c)),
+    [],
+    'codes docs/errors.md describes that do not exist',
+  );
 });
