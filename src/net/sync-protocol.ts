@@ -23,6 +23,8 @@ export const WIRE_ERRORS = {
   mergeInProgress: 8,
   /** A checkout in the receiving peer's working tree did not finish. */
   moveInterrupted: 9,
+  /** A push would delete the receiving peer's checked-out branch. */
+  currentBranch: 10,
 } as const;
 export type WireError = (typeof WIRE_ERRORS)[keyof typeof WIRE_ERRORS];
 
@@ -40,7 +42,15 @@ export type Request =
   | { type: 'hello'; req: number; repo: Uint8Array | null } // null: the peer's default repository
   | { type: 'get'; req: number; ids: Uint8Array[] }
   | { type: 'have'; req: number; root: Uint8Array; height: number; commit: boolean }
-  | { type: 'push'; req: number; refs: Uint8Array; updates: [string, Uint8Array][]; force: boolean }
+  | {
+      type: 'push';
+      req: number;
+      refs: Uint8Array;
+      updates: [string, Uint8Array][];
+      /** Refs to delete (a field only pushes that delete send: `[]` when absent). */
+      deletes: string[];
+      force: boolean;
+    }
   | { type: 'list'; req: number }; // which repositories do you serve (to me)? needs no hello
 
 export type Response =
@@ -91,13 +101,24 @@ export function parseRequest(h: FrameHeader): Request {
       return { type: 'have', req: req(h), root: id(h.root, 'root'), height, commit: h.commit };
     }
     case 'push': {
-      if (!Array.isArray(h.updates) || h.updates.length === 0 || h.updates.length > 1024) bad('bad updates');
+      if (!Array.isArray(h.updates) || h.updates.length > 1024) bad('bad updates');
       const updates = (h.updates as unknown[]).map((u): [string, Uint8Array] => {
         if (!Array.isArray(u) || u.length !== 2 || typeof u[0] !== 'string') bad('bad update');
         return [u[0] as string, id(u[1], 'commit id')];
       });
+      const deletes = h.deletes ?? [];
+      if (!Array.isArray(deletes) || deletes.length > 1024 || !deletes.every((d) => typeof d === 'string'))
+        bad('bad deletes');
+      if (updates.length + deletes.length === 0) bad('a push of nothing');
       if (typeof h.force !== 'boolean') bad('bad force flag');
-      return { type: 'push', req: req(h), refs: bytes(h.refs, 'refs document'), updates, force: h.force };
+      return {
+        type: 'push',
+        req: req(h),
+        refs: bytes(h.refs, 'refs document'),
+        updates,
+        deletes: deletes as string[],
+        force: h.force,
+      };
     }
     case 'list':
       return { type: 'list', req: req(h) };

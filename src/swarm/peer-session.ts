@@ -38,6 +38,7 @@ const CODES: [number, ErrorCode][] = [
   [WIRE_ERRORS.busy, 'LOCKED'],
   [WIRE_ERRORS.mergeInProgress, 'MERGE_IN_PROGRESS'],
   [WIRE_ERRORS.moveInterrupted, 'MOVE_INTERRUPTED'],
+  [WIRE_ERRORS.currentBranch, 'CURRENT_BRANCH'],
 ];
 
 /** The error a peer's `error` answer stands for. */
@@ -310,19 +311,22 @@ export class PeerSession {
   }
 
   /**
-   * Ask the peer to take `updates`; it fetches them from us on a stream of its own. `activity`
-   * gives the time our server last took a request or sent objects: while the peer fetches, that
-   * is its sign of life, and the push fails once it neither fetches nor answers for stallMs.
+   * Ask the peer to take `updates` (it fetches them from us on a stream of its own) and delete
+   * `deletes`. `activity` gives the time our server last took a request or sent objects: while
+   * the peer fetches, that is its sign of life, and the push fails once it neither fetches nor
+   * answers for stallMs.
    */
   push(
     refs: Uint8Array,
     updates: [string, Uint8Array][],
+    deletes: string[],
     force: boolean,
     activity: () => number,
   ): Promise<string[]> {
     return new Promise((resolve, reject) =>
       this.send(
-        { type: 'push', refs, updates, force },
+        // `deletes` only when there are some: a peer from before deletions takes the rest as ever
+        { type: 'push', refs, updates, ...(deletes.length > 0 ? { deletes } : {}), force },
         {
           onResponse: (r) => {
             if (r.type !== 'pushed') throw new ShoalError('PEER_ERROR', `expected pushed, got ${r.type}`);

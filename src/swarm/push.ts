@@ -45,6 +45,8 @@ export interface PushSummary {
   peer: string;
   /** The refs the peer moved (those already at their commit there are left out). */
   updated: string[];
+  /** The refs the peer deleted (those it did not have are left out). */
+  deleted: string[];
   /** Every ref offered, with its commit. */
   pushed: { ref: string; commit: string }[];
   /** The branch offered, when one was (a push of tags alone offers none). */
@@ -58,6 +60,11 @@ export interface PushRefs {
   name?: string;
   /** Every tag as well (alone, without `name`: only the tags, as git's `push --tags`). */
   tags?: boolean;
+  /**
+   * Branches or tags to delete on the peer, instead of offering any: `<name>` (a branch, or the
+   * peer's tag of that name when it has no such branch), `heads/<name>`, `tags/<name>`.
+   */
+  delete?: string[];
 }
 
 /** The refs a push offers, as [full ref name, commit]. */
@@ -114,7 +121,8 @@ export async function pushToSwarm(
   const state = loadRepoIdentity(repo);
   if (!state)
     throw new ShoalError('NOT_FOUND', 'this repository has no identity yet (it was never shared or cloned)');
-  const offered = refsToPush(repo, which);
+  const deleting = which.delete ?? [];
+  const offered = deleting.length > 0 ? [] : refsToPush(repo, which);
   // A push to an address, not a remote, moves no remote-tracking branch (as git's `push <url>`):
   // the remote's peers never saw that commit.
   const remote = named ? remoteName : source;
@@ -175,6 +183,7 @@ export async function pushToSwarm(
           updated = await target!.session.push(
             refs,
             offered,
+            refsToDelete(target!, deleting),
             opts.force === true,
             () => peer.server.lastActivity,
           );
@@ -203,6 +212,13 @@ export async function pushToSwarm(
       if (!idEquals(repo.refs.get(tracking) ?? new Uint8Array(0), id))
         repo.refs.update(tracking, id, `push: to ${remote}`);
     }
+    const deleted = deleting.length > 0 ? updated : [];
+    for (const ref of deleted) {
+      if (!named || !toDelegate || !ref.startsWith('refs/heads/')) continue;
+      const tracking = `refs/remotes/${remote}/${shortRef(ref)}`;
+      const was = repo.refs.get(tracking);
+      if (was) repo.refs.update(tracking, null, `push: deleted on ${remote}`, was);
+    }
     // The peer now signs refs naming what it took (a delegate's are the repository's branches):
     // take them, as a fetch would. Without them this peer, serving its copy, went on relaying
     // the delegate's refs from before the push, which name commits it no longer has a ref at,
@@ -218,13 +234,31 @@ export async function pushToSwarm(
     return {
       remote,
       peer: target!.session.peer,
-      updated,
+      updated: deleting.length > 0 ? [] : updated,
+      deleted,
       pushed: offered.map(([ref, id]) => ({ ref, commit: toHex(id) })),
       ...(branch ? { branch: shortRef(branch[0]), commit: toHex(branch[1]) } : {}),
     };
   } finally {
     await peer.stop();
   }
+}
+
+/**
+ * The full ref names of the branches and tags a push deletes. A bare name is a branch, unless the
+ * peer's own refs (the first document of its hello) have no such branch but a tag of that name.
+ */
+function refsToDelete(c: Connected, names: string[]): string[] {
+  let theirs: Map<string, unknown> | undefined;
+  try {
+    theirs = c.refs[0] ? decodeSignedRefs(c.refs[0]).refs : undefined;
+  } catch {} // the peer checks the names; a bare name is then a branch
+  return names.map((name) => {
+    if (/^refs\/(heads|tags)\//.test(name)) return name;
+    if (/^(heads|tags)\//.test(name)) return `refs/${name}`;
+    const tag = `refs/tags/${name}`;
+    return theirs?.has(tag) && !theirs.has(`refs/heads/${name}`) ? tag : `refs/heads/${name}`;
+  });
 }
 
 /** The commits the refs documents a peer sent in its hello name (it holds them, or claims to). */
@@ -246,6 +280,17 @@ function refuseDuringMerge(repo: Repository, ref: string): void {
     throw new ShoalError(
       'MERGE_IN_PROGRESS',
       `the peer is in the middle of a merge of '${merging.name}' on its checked-out branch '${head.name}'; it must conclude or abort it before this push`,
+    );
+  }
+}
+
+/** A push must not delete the branch checked out in the peer's working tree (as git). */
+function refuseDeletingCheckedOut(repo: Repository, ref: string): void {
+  const head = repo.refs.head();
+  if (head.kind === 'branch' && `refs/heads/${head.name}` === ref) {
+    throw new ShoalError(
+      'CURRENT_BRANCH',
+      `'${head.name}' is the branch checked out on the peer; it cannot be deleted by a push`,
     );
   }
 }
@@ -328,30 +373,43 @@ export function pushHandler(
         throw new ShoalError('PERMISSION_DENIED', `update of '${name}' is not in the signed refs`);
       }
     }
+    for (const name of request.deletes) {
+      const short = name.replace(/^refs\/(heads|tags)\//, '');
+      if (short === name || refNameProblem(short) !== null || named.has(name))
+        throw new ShoalError('PERMISSION_DENIED', `'${name}' is not a branch or tag name this peer deletes`);
+      named.add(name);
+    }
     // Before any transfer:
     for (const [name, id] of request.updates) {
       refuseDuringMerge(repo, name);
       refuseAfterUnfinishedMove(repo, name, id);
     }
+    for (const name of request.deletes) refuseDeletingCheckedOut(repo, name);
     const targets: ObjectId[] = request.updates.map(([, id]) => id);
-    const stream = await node().dialProtocol(from.connection.remotePeer, SYNC_PROTOCOL);
-    const session = PeerSession.fromStream(stream, from.connection.remotePeer.toString());
+    // Commits to fetch back from the pusher, unless the push only deletes.
+    const session =
+      targets.length === 0
+        ? null
+        : PeerSession.fromStream(
+            await node().dialProtocol(from.connection.remotePeer, SYNC_PROTOCOL),
+            from.connection.remotePeer.toString(),
+          );
     // The pusher waits for our answer and takes our requests to it as our sign of life. Between
     // them (storing what arrived, a long checkout of the new commit below) it would hear nothing
     // and give up after its stall timeout: a small request now and then tells it we are at work.
     const keepAlive = setInterval(() => {
-      session.have(targets[0]!, 0, true).catch(() => {}); // a failing session fails the fetch too
+      session?.have(targets[0]!, 0, true).catch(() => {}); // a failing session fails the fetch too
     }, KEEPALIVE_MS);
     const updated: string[] = [];
     try {
-      await session.hello(state.id);
+      await session?.hello(state.id);
       // What can be refused before any transfer: a tag here at another commit, and a branch here
       // at a commit the pusher does not even have (so cannot descend from). A multi-GB push was
       // taken whole, and only then refused as no fast-forward.
       for (const [name, id] of request.updates) {
         const old = repo.refs.get(name);
         if (!old || idEquals(old, id)) continue;
-        if (name.startsWith('refs/tags/') || !(await session.have(old, 0)).all)
+        if (name.startsWith('refs/tags/') || !(await session!.have(old, 0)).all)
           refuseForcedUnlessAllowed(repo, request.force, name);
       }
       // One push at a time per repository in this process (the next waits, its pusher kept
@@ -361,7 +419,7 @@ export function pushHandler(
         await oneAtATime(repo, () =>
           repo.withWriteLock(async () => {
             try {
-              await fetchCommits({ repo, peers: [session], targets, download });
+              if (session) await fetchCommits({ repo, peers: [session], targets, download });
             } catch (err) {
               // The pusher sent something refused (a commit not signed by its author, bytes that do
               // not match their id): it is told why, not that no peer had the objects.
@@ -390,6 +448,8 @@ export function pushHandler(
                   refuseForcedUnlessAllowed(repo, request.force, name);
                 moves.push({ name, id, old });
               }
+              // Checked again under the lock: the peer's own user may have switched branch.
+              for (const name of request.deletes) refuseDeletingCheckedOut(repo, name);
               const head = repo.refs.head();
               const checkedOut = head.kind === 'branch' ? `refs/heads/${head.name}` : null;
               // The checked-out branch first: its working tree is what can still refuse.
@@ -428,6 +488,16 @@ export function pushHandler(
                 if (old && name.startsWith('refs/tags/')) dropTagNote(repo, name.slice('refs/tags/'.length));
                 updated.push(name);
               }
+              // A ref that is not here is no error: what the pusher asked for is so already.
+              const by = from.connection.remotePeer.toString();
+              for (const name of request.deletes) {
+                const old = repo.refs.get(name);
+                if (!old) continue;
+                if (!repo.refs.update(name, null, `push: deleted by ${by} (was ${toHex(old)})`, old))
+                  throw new ShoalError('CONFLICT', `'${name}' moved during the push`);
+                if (name.startsWith('refs/tags/')) dropTagNote(repo, name.slice('refs/tags/'.length));
+                updated.push(name);
+              }
               repo.signedRefs.put(doc.signer, doc.seq, request.refs);
             });
           }, `taking a push from ${from.connection.remotePeer.toString()}`),
@@ -443,7 +513,7 @@ export function pushHandler(
       }
     } finally {
       clearInterval(keepAlive);
-      await session.close();
+      await session?.close();
     }
     return updated;
   };

@@ -417,6 +417,68 @@ test('push: a fast-forward moves the serving peer branch and working tree', asyn
   assert.equal(tip(user, 'origin/main'), second);
 });
 
+test('push --delete: a writer deletes a branch and a tag on the peer, never its checked-out branch', async (t) => {
+  const { repo, head, user } = await withWriter(t);
+  const push = (args: string[]) =>
+    shoalAsync(t, ['push', ...args], { cwd: user.dir, configDir: user.configDir });
+  user.ok(['switch', '-c', 'topic']);
+  user.write('topic.txt', 'topic\n');
+  const topic = user.commit('topic');
+  assertOk(await push(['origin', 'topic']), 'push topic');
+  repo.ok(['tag', 'v1']);
+  assert.equal(tip(repo, 'topic'), topic);
+  assert.equal(tip(user, 'origin/topic'), topic);
+
+  // A bare name is the peer's branch, or its tag when it has no branch of that name.
+  const r = await push(['origin', '--delete', 'topic', 'v1', 'gone', '--json']);
+  assertOk(r, 'push --delete');
+  const out = parseJson<{ deleted: string[]; updated: string[] }>(r);
+  assert.deepEqual([out.deleted, out.updated], [['refs/heads/topic', 'refs/tags/v1'], []]);
+  assert.equal(repo.run(['log', 'topic']).status, 1, 'the branch is gone on the peer');
+  assert.equal(repo.run(['log', 'v1']).status, 1, 'the tag is gone on the peer');
+  assert.match(
+    repo.ok(['reflog', 'topic']).stdout,
+    /push: deleted by /,
+    'and its reflog says who deleted it',
+  );
+  // The pusher's own branch stays; its tracking branch goes, as the peer is the delegate.
+  assert.equal(tip(user, 'topic'), topic);
+  assert.equal(user.run(['log', 'origin/topic']).status, 1);
+
+  // Said in words: what was deleted, and what was not there.
+  repo.ok(['branch', 'old']);
+  const human = await push(['origin', '-d', 'old', 'tags/none']);
+  assertOk(human, 'push -d');
+  assert.equal(human.stdout, 'deleted old on origin\nnone: not on origin, nothing to delete\n');
+
+  // The branch checked out on the peer is refused, and nothing else of the push is done.
+  repo.ok(['branch', 'kept']);
+  const refused = await push(['origin', '--delete', 'kept', 'main', '--json']);
+  assert.equal(refused.status, 1, refused.stdout);
+  assert.equal(parseJson<{ error: { code: string } }>(refused).error.code, 'CURRENT_BRANCH');
+  assert.equal(tip(repo, 'main'), head);
+  assert.equal(tip(repo, 'kept'), head);
+
+  // Misuse: no remote named, or with --tags.
+  assert.equal((await push(['--delete', 'kept'])).status, 2);
+  assert.equal((await push(['origin', '--delete', 'kept', '--tags'])).status, 2);
+  assertFsck(repo);
+});
+
+test('push --delete from a key that may not write: PERMISSION_DENIED, nothing deleted', async (t) => {
+  const { repo } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.ok(['branch', 'topic']);
+  const r = await shoalAsync(t, ['push', 'origin', '--delete', 'topic', '--json'], {
+    cwd: user.dir,
+    configDir: user.configDir,
+  });
+  assert.equal(r.status, 1, r.stdout);
+  assert.equal(parseJson<{ error: { code: string } }>(r).error.code, 'PERMISSION_DENIED');
+  assert.ok(repo.ok(['branch']).stdout.includes('topic'));
+});
+
 test("after a push, the pusher's copy serves the repository's branches at the pushed commit", async (t) => {
   const { user } = await withWriter(t);
   user.write('notes.txt', 'pushed, then served\n');

@@ -41,8 +41,8 @@ test('a push naming HEAD, a name with .., a full ref outside heads and tags, or 
     }),
   ).bytes;
   const from = { key: owner.publicKey, connection: {} } as Parameters<PushHandler>[2];
-  const push = (updates: [string, Uint8Array][]): ReturnType<PushHandler> =>
-    handle({ repo, state }, { type: 'push', req: 1, refs, updates, force: false }, from);
+  const push = (updates: [string, Uint8Array][], deletes: string[] = []): ReturnType<PushHandler> =>
+    handle({ repo, state }, { type: 'push', req: 1, refs, updates, deletes, force: false }, from);
   for (const name of ['HEAD', 'refs/heads/a..b', 'refs/remotes/origin/main', 'main', 'refs/tags/v1.lock']) {
     await assert.rejects(
       push([[name, commit]]),
@@ -58,6 +58,19 @@ test('a push naming HEAD, a name with .., a full ref outside heads and tags, or 
       ['refs/heads/main', commit],
     ]),
     (e) => isShoalError(e, 'PERMISSION_DENIED'),
+  );
+  // Deletions are held to the same names, and may not name a ref twice either.
+  for (const name of ['HEAD', 'refs/heads/a..b', 'refs/remotes/origin/main', 'main']) {
+    await assert.rejects(
+      push([], [name]),
+      (e) =>
+        isShoalError(e, 'PERMISSION_DENIED') &&
+        /is not a branch or tag name this peer deletes/.test((e as Error).message),
+      name,
+    );
+  }
+  await assert.rejects(push([['refs/heads/main', commit]], ['refs/heads/main']), (e) =>
+    isShoalError(e, 'PERMISSION_DENIED'),
   );
   assert.equal(dialed, 0, 'refused before anything was asked of the pusher');
   assert.equal(repo.refs.get('refs/heads/main'), undefined);

@@ -1,5 +1,5 @@
 // shoal push [<remote>|<source>] [<branch>|<tag>] [--tags] [--force]: ask a peer to take our
-// branch or tags.
+// branch or tags. shoal push <remote> --delete <branch>...: ask it to delete branches or tags.
 import { pushToSwarm, shortRef } from '../../swarm/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
@@ -8,10 +8,11 @@ import { identity, withRepo } from '../repo.ts';
 import { checkAddressOptions, checkSourceArgument, rateFrom, stallSetting } from '../transfer.ts';
 
 const USAGE =
-  'shoal push [<remote>|<source>] [<branch>|<tag>] [--tags] [--force] [--peer <multiaddr>]... [--max-upload <rate>]';
+  'shoal push [<remote>|<source>] [<branch>|<tag>] [--tags] [--force] [--peer <multiaddr>]... [--max-upload <rate>] | shoal push (<remote>|<source>) --delete <branch>...';
 
 const OPTIONS = {
   force: { type: 'boolean', short: 'f' },
+  delete: { type: 'boolean', short: 'd' },
   tags: { type: 'boolean' },
   peer: { type: 'string', multiple: true },
   'max-upload': { type: 'string' },
@@ -25,7 +26,9 @@ export const command: Command = {
   run: (ctx: Context, args: string[]) =>
     withRepo(ctx, async (repo) => {
       const { values, positionals } = parse(args, OPTIONS, USAGE);
-      if (positionals.length > 2) usage(USAGE); // no remote: origin, as fetch and pull
+      const deleting = values.delete === true;
+      // no remote: origin, as fetch and pull; a deletion names its remote, as in git
+      if (deleting ? positionals.length < 2 || values.tags : positionals.length > 2) usage(USAGE);
       checkSourceArgument(repo, positionals[0]);
       checkAddressOptions(values);
       // Ctrl-C or SIGTERM ends a push at once, saying so (exit 1, ABORTED with --json): nothing
@@ -37,7 +40,7 @@ export const command: Command = {
         s = await pushToSwarm(
           repo,
           positionals[0],
-          { name: positionals[1], tags: values.tags === true },
+          deleting ? { delete: positionals.slice(1) } : { name: positionals[1], tags: values.tags === true },
           {
             user: identity(),
             force: values.force === true,
@@ -52,7 +55,17 @@ export const command: Command = {
         progress.done();
       }
       if (ctx.json) ctx.emit(s);
-      else if (s.updated.length === 0) ctx.out('everything up to date');
+      else if (deleting) {
+        const gone = new Set(s.deleted.map(shortRef));
+        for (const name of positionals.slice(1)) {
+          const short = shortRef(name.replace(/^(heads|tags)\//, 'refs/$1/'));
+          ctx.out(
+            gone.has(short)
+              ? `deleted ${short} on ${s.remote}`
+              : `${short}: not on ${s.remote}, nothing to delete`,
+          );
+        }
+      } else if (s.updated.length === 0) ctx.out('everything up to date');
       else {
         for (const ref of s.updated) {
           const commit = s.pushed.find((p) => p.ref === ref)?.commit ?? '';
