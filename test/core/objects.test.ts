@@ -12,12 +12,16 @@ import {
   decodeCanonical,
   decodeCommit,
   decodeIndexNode,
+  decodeRepoIdentity,
+  decodeSignedRefs,
   decodeTree,
   EMPTY_CHUNK_ID,
   encodeCanonical,
   encodeCommit,
   encodeCommitForSigning,
   encodeIndexNode,
+  encodeRepoIdentity,
+  encodeSignedRefs,
   encodeTree,
   FORMAT_VERSION,
   fromHex,
@@ -29,6 +33,7 @@ import {
   MAX_NODE_ENTRIES,
   type ObjectKind,
   signCommit,
+  signRefs,
   type TreeEntry,
   toHex,
   verifyCommit,
@@ -49,6 +54,24 @@ const vectors = JSON.parse(readFileSync(join(ROOT, 'docs', 'format-vectors.json'
       time: number;
       message: string;
       tree: string;
+      cbor: string;
+      id: string;
+    };
+    repoIdentity: {
+      name: string;
+      created: number;
+      delegates: string[];
+      threshold: number;
+      visibility: 'public' | 'private';
+      cbor: string;
+      id: string;
+    };
+    signedRefs: {
+      repo: string;
+      signer: string;
+      seq: number;
+      time: number;
+      refs: [string, string][];
       cbor: string;
       id: string;
     };
@@ -158,6 +181,27 @@ test('encoding vectors match docs/format-vectors.json', () => {
     }),
   );
   assert.deepEqual({ cbor: hex(c.bytes), id: toHex(c.id) }, { cbor: v.commit.cbor, id: v.commit.id });
+  // The repository identity, and refs its delegate signed.
+  const r = v.repoIdentity;
+  const identity = encodeRepoIdentity({ ...r, delegates: r.delegates.map(fromHex) });
+  assert.deepEqual({ cbor: hex(identity.bytes), id: toHex(identity.id) }, { cbor: r.cbor, id: r.id });
+  assert.deepEqual(decodeRepoIdentity(identity.bytes).delegates.map(toHex), r.delegates);
+  const d = v.signedRefs;
+  assert.equal(d.repo, r.id);
+  const refs = encodeSignedRefs(
+    signRefs(author.seed, {
+      repo: fromHex(d.repo),
+      signer: fromHex(d.signer),
+      seq: d.seq,
+      time: d.time,
+      refs: new Map(d.refs.map(([name, id]) => [name, fromHex(id)])),
+    }),
+  );
+  assert.deepEqual({ cbor: hex(refs.bytes), id: toHex(refs.id) }, { cbor: d.cbor, id: d.id });
+  assert.deepEqual(
+    [...decodeSignedRefs(refs.bytes).refs].map(([name, id]) => [name, toHex(id)]),
+    d.refs,
+  );
   assert.equal(verifyCommitBytes(Buffer.from(v.commit.cbor, 'hex')), true);
   // Pinned here as well.
   assert.equal(v.emptyTree.cbor, 'a361658061746474726565617601');
