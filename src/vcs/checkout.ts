@@ -254,6 +254,10 @@ async function riskAt(
   // Nothing at the path: nothing of the user's to lose (as in git). This is also how a move
   // that was interrupted finds the files it had already removed.
   if (!work.stat) return undefined;
+  // A directory where the target has no file: the file the move would delete is gone already,
+  // and the directory stays (the files below it are paths of their own). So it is when the user
+  // made one there, and when an interrupted move made it for the target's files.
+  if (!t && work.stat.isDirectory()) return undefined;
   // A modified or untracked working file, unless it already holds exactly the target's content
   // (a move interrupted after writing it did that): `holdsTarget` then keeps what was found.
   const changed = await work.differs(s);
@@ -422,7 +426,13 @@ export async function moveWorktree(
           continue;
         }
         // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
-        if (blockingAncestor(repo.root, p) === undefined) rmSync(join(repo.root, p), { force: true });
+        // A directory in the file's place is not the file: it stays, as riskAt has it.
+        const abs = join(repo.root, p);
+        if (
+          blockingAncestor(repo.root, p) === undefined &&
+          !lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()
+        )
+          rmSync(abs, { force: true });
         // Directories left empty go once the walk leaves them (a directory's paths are
         // contiguous in path order), not after each file: that listed them again every time.
         if (emptied !== null && dirname(emptied) !== dirname(p)) removeEmptyParents(repo.root, emptied);

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isShoalError, toHex } from '../../src/core/index.ts';
@@ -134,4 +134,52 @@ test('a move another process is making now is said to be under way, not unfinish
   holder.kill('SIGKILL');
   await once(holder, 'exit');
   assert.equal((await status(f.repo)).unfinishedMove?.runningIn, null);
+});
+
+test('a checkout from a file to a directory of that name, stopped halfway, is finished by running it again', async (t) => {
+  const f = fixture(t);
+  f.write('x', 'a file\n');
+  const fileX = await f.commitAll('x is a file');
+  rmSync(join(f.dir, 'x'));
+  for (let i = 0; i < 4; i++) f.write(`x/f${i}`, noise(64 * 1024, i + 1));
+  const dirX = await f.commitAll('x is a directory');
+  await checkout(f.repo, fileX);
+  // Stopped once the first file below x/ is written: x is a directory holding some of them.
+  let calls = 0;
+  await assert.rejects(
+    checkout(f.repo, dirX, {
+      onProgress: () => {
+        if (++calls > 1) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      },
+    }),
+    /no space left/,
+  );
+  assert.ok(lstatSync(join(f.dir, 'x')).isDirectory());
+  // The directory the move made for the target's files is no local change at 'x'.
+  await checkout(f.repo, dirX);
+  assert.equal((await status(f.repo)).unfinishedMove, null);
+  for (let i = 0; i < 4; i++)
+    assert.deepEqual(readFileSync(join(f.dir, `x/f${i}`)), Buffer.from(noise(64 * 1024, i + 1)));
+});
+
+test('a tracked file replaced by a directory of untracked files: a checkout without that file leaves the directory, --force too', async (t) => {
+  const f = fixture(t);
+  f.write('x', 'a file\n');
+  f.write('keep', 'k\n');
+  const withX = await f.commitAll('x');
+  rmSync(join(f.dir, 'x'));
+  const withoutX = await f.commitAll('no x');
+  await checkout(f.repo, withX);
+  rmSync(join(f.dir, 'x'));
+  f.write('x/mine', 'mine\n');
+  await checkout(f.repo, withoutX);
+  assert.equal(readFileSync(join(f.dir, 'x/mine'), 'utf8'), 'mine\n');
+  await checkout(f.repo, withX, { force: true }); // the directory in the way goes, as with git -f
+  await checkout(f.repo, withoutX);
+  // With --force where the directory stands in place of the file the move deletes: it stays.
+  await checkout(f.repo, withX);
+  rmSync(join(f.dir, 'x'));
+  f.write('x/mine', 'mine again\n');
+  await checkout(f.repo, withoutX, { force: true });
+  assert.equal(readFileSync(join(f.dir, 'x/mine'), 'utf8'), 'mine again\n');
 });
