@@ -348,20 +348,26 @@ export async function cloneFromSwarm(
       // Before any ref or file is written: a file of the user's where the commit has another one
       // stops the clone here, with nothing changed (DIRTY_WORKTREE), so it can be run again.
       const bytesTotal = fresh && commit ? await checkFreshCheckout(r, commit) : 0;
-      for (const [name, hex] of heads)
-        if (!r.refs.get(name)) r.refs.update(name, Buffer.from(hex, 'hex'), `clone: from ${source}`);
-      if (!branch || !commit) return { branch: null, commit: null };
-      const name = branch.slice('refs/heads/'.length);
-      if (fresh) {
+      const name = branch?.slice('refs/heads/'.length);
+      if (fresh && name !== undefined && commit) {
         r.refs.setHead({ kind: 'branch', name });
         // The index names the commit's files before any is written, so a clone stopped while it
         // writes them (a full disk, Ctrl-C, kill -9) shows them as missing from the working tree,
-        // never as deletions a commit would record; `shoal restore .` then writes them.
+        // never as deletions a commit would record; `shoal restore .` then writes them. It does
+        // so before the branches exist, too: stopped in between, HEAD has no commit yet and
+        // running the clone again starts here again. (The other way round, a clone of many
+        // files stopped while their list was written left the branch at the commit and the
+        // index empty: every file staged as deleted, which a commit then recorded.)
         r.staging.replace(
           (function* () {
             for (const f of flatten(r.objects, commitTree(r.objects, commit))) yield { ...f, stamp: null };
           })(),
         );
+      }
+      for (const [ref, hex] of heads)
+        if (!r.refs.get(ref)) r.refs.update(ref, Buffer.from(hex, 'hex'), `clone: from ${source}`);
+      if (name === undefined || !commit) return { branch: null, commit: null };
+      if (fresh) {
         try {
           await writeFreshCheckout(r, commit, { bytesTotal });
         } catch (err) {
@@ -415,6 +421,16 @@ function unfinishedInit(root: string): boolean {
   );
 }
 
+/** A repository with no identity, ref, staged file or remote, alone in its directory. */
+function unstarted(root: string, repo: Repository): boolean {
+  return (
+    readdirSync(root).join('/') === REPO_DIR &&
+    repo.refs.list().length === 0 &&
+    repo.staging.count() === 0 &&
+    repo.config('remote.origin.url') === undefined
+  );
+}
+
 function danglingSymlink(path: string): boolean {
   try {
     return lstatSync(path).isSymbolicLink() && !existsSync(path);
@@ -427,6 +443,9 @@ function openOrCreate(root: string, repoId: string): Repository {
   if (existsSync(join(root, REPO_DIR, 'index.db'))) {
     const repo = Repository.open(root);
     const current = repo.meta('repo-id');
+    // A clone stopped after it made the repository, before it recorded which one (nothing in it
+    // yet, and nothing beside it), is resumed as one that did.
+    if (current === undefined && unstarted(root, repo)) return repo;
     if (current !== repoId || repo.refs.headCommit()) {
       repo.close();
       throw new ShoalError(

@@ -3,9 +3,19 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { newRepo, randomFile, sha256File } from '../cli/repo-helpers.ts';
 import { tempDir } from '../helpers.ts';
@@ -293,3 +303,79 @@ test('Ctrl-C while a clone dials a peer that never answers: interrupted, not "co
   assert.equal(await run.exited, 1, run.stderr());
   assert.match(run.stdout(), /"code":"ABORTED"/);
 });
+
+test('a clone of many files killed (-9) as its branch appears: the index already names the files, and restore writes them', {
+  timeout: 180_000,
+}, async (t) => {
+  const origin = newRepo(t);
+  for (let d = 0; d < 40; d++) {
+    mkdirSync(origin.path(`d${d}`));
+    for (let f = 0; f < 500; f++) writeFileSync(origin.path(`d${d}/f${f}`), `${d}/${f}\n`);
+  }
+  origin.commit('many files');
+  const server = await serve(t, origin);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const run = shoalBg(t, ['clone', server.addr, user.dir], { cwd: parent, configDir: user.configDir });
+  // The list of 20,000 files took long enough to write that a clone killed after the branch
+  // was made, before the list was, left every file staged as deleted (which a commit records).
+  await until('the clone to make its branch', () => localBranches(user.dir) > 0 || run.finished());
+  assert.equal(run.finished(), false, run.stdout());
+  await run.kill();
+  const st = user.j<{ staged: unknown[] }>(['status']);
+  // (its length, not the list: a diff of 20,000 entries against none takes all the memory there is)
+  assert.equal(
+    st.staged.length,
+    0,
+    `nothing staged, the index names the commit: ${JSON.stringify(st.staged.slice(0, 3))}`,
+  );
+  user.ok(['restore', '.']);
+  const after = user.j<{ staged: unknown[]; unstaged: unknown[]; untracked: unknown[] }>(['status']);
+  assert.deepEqual([after.staged, after.unstaged, after.untracked], [[], [], []]);
+  assert.equal(readFileSync(user.path('d39/f499'), 'utf8'), '39/499\n');
+});
+
+test('a clone into a repository made by an init with nothing in it: taken as an unfinished clone, and completed', async (t) => {
+  // A clone killed after it made the repository, before it recorded which one, leaves this.
+  const origin = newRepo(t);
+  const sum = randomFile(origin.path('data.bin'), 256 * 1024);
+  origin.commit('data');
+  const server = await serve(t, origin);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  assertOk(await shoalAsync(t, ['init', user.dir], { cwd: parent, configDir: user.configDir }), 'init');
+  assertOk(
+    await shoalAsync(t, ['clone', server.addr, user.dir], { cwd: parent, configDir: user.configDir }),
+    'clone',
+  );
+  assert.equal(sha256File(user.path('data.bin')), sum);
+  assertFsck(user);
+  // One with a file of the user's beside it is no unfinished clone.
+  const other = userAt(t, join(parent, 'other'));
+  assertOk(await shoalAsync(t, ['init', other.dir], { cwd: parent, configDir: other.configDir }), 'init');
+  writeFileSync(other.path('notes.txt'), 'mine\n');
+  const refused = await shoalAsync(t, ['clone', server.addr, other.dir, '--json'], {
+    cwd: parent,
+    configDir: other.configDir,
+  });
+  assert.equal(refused.status, 1, refused.stdout);
+  assert.equal(parseJson<{ error: { code: string } }>(refused).error.code, 'ALREADY_EXISTS');
+});
+
+/** Local branches in a repository's index, read as another process would (0 before it exists). */
+function localBranches(root: string): number {
+  const file = join(root, '.shoal', 'index.db');
+  if (!existsSync(file)) return 0;
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(file, { readOnly: true });
+    db.exec('PRAGMA busy_timeout = 1000');
+    return Number(
+      (db.prepare("SELECT COUNT(*) AS n FROM refs WHERE name LIKE 'refs/heads/%'").get() as { n: number }).n,
+    );
+  } catch {
+    return 0;
+  } finally {
+    db?.close();
+  }
+}
