@@ -479,6 +479,8 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
         zcomplete(`shoal -C ${other.dir} switch o`, 5),
         zcomplete(`shoal -qC${other.dir} switch o`, 4),
         zcomplete("shoal -C '~/repoC' switch o", 5),
+        // a user's own option, with nothing left in $match by the calls before
+        `(setopt bash_rematch; unset match; ${zcomplete(`shoal -C${other.dir} switch o`, 4)})`,
         '',
       ].join('\n'),
     );
@@ -491,7 +493,7 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     assert.match(lines[0]!, /^commands /);
     assert.deepEqual(
       lines.slice(1).map((l) => l.trim()),
-      ['main topic v9', 'main only-there', 'main only-there', 'main only-there'],
+      ['main topic v9', 'main only-there', 'main only-there', 'main only-there', 'main only-there'],
     );
   } else t.diagnostic('zsh is not installed: its completion script was not run');
   const fish = r.ok(['completion', 'fish']).stdout;

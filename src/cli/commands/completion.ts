@@ -94,6 +94,7 @@ function zsh(list: Spec[]): string {
 # shoal completion for zsh. Load it with:  source <(shoal completion zsh)
 # or save it as _shoal in a directory of $fpath.
 _shoal() {
+  setopt localoptions no_bash_rematch # the regex groups below are read from $match
   local -a cmds opts
   cmds=(
 ${described}
