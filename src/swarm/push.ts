@@ -45,8 +45,9 @@ export interface PushSummary {
   peer: string;
   /** The refs the peer moved (those already at their commit there are left out). */
   updated: string[];
-  /** The refs the peer deleted (those it did not have are left out). */
+  /** The refs the peer deleted, and those asked for that it did not have. */
   deleted: string[];
+  notThere: string[];
   /** Every ref offered, with its commit. */
   pushed: { ref: string; commit: string }[];
   /** The branch offered, when one was (a push of tags alone offers none). */
@@ -173,6 +174,7 @@ export async function pushToSwarm(
     }
     let updated: string[] | undefined;
     const refusals: string[] = [];
+    let toDelete: string[] = [];
     try {
       for (let i = 0; updated === undefined; i++) {
         target = candidates[i];
@@ -180,14 +182,21 @@ export async function pushToSwarm(
         pushingTo.clear();
         pushingTo.add(target!.session.peer);
         try {
+          toDelete = refsToDelete(target!, deleting);
           updated = await target!.session.push(
             refs,
             offered,
-            refsToDelete(target!, deleting),
+            toDelete,
             opts.force === true,
             () => peer.server.lastActivity,
           );
         } catch (err) {
+          // A peer from before push --delete takes a push of no updates for a malformed one.
+          if (offered.length === 0 && isShoalError(err, 'PEER_ERROR') && !target!.session.misbehaved)
+            throw new ShoalError(
+              'PEER_ERROR',
+              `${err.message} (a peer running a shoal from before 'push --delete' cannot take one)`,
+            );
           if (!isShoalError(err, 'PERMISSION_DENIED') || err.message !== KEY_REFUSED) throw err;
           refusals.push(`peer ${target!.session.peer}: ${err.message}`);
           if (i + 1 >= candidates.length) throw new ShoalError('PERMISSION_DENIED', refusals.join('; '));
@@ -212,9 +221,11 @@ export async function pushToSwarm(
       if (!idEquals(repo.refs.get(tracking) ?? new Uint8Array(0), id))
         repo.refs.update(tracking, id, `push: to ${remote}`);
     }
+    // A branch deleted on a delegate has left the repository's branches (unless another delegate
+    // still signs it, yourself included: the next fetch brings its tracking branch back then).
     const deleted = deleting.length > 0 ? updated : [];
     for (const ref of deleted) {
-      if (!named || !toDelegate || !ref.startsWith('refs/heads/')) continue;
+      if (!named || !delegateKeys.has(target!.session.peer) || !ref.startsWith('refs/heads/')) continue;
       const tracking = `refs/remotes/${remote}/${shortRef(ref)}`;
       const was = repo.refs.get(tracking);
       if (was) repo.refs.update(tracking, null, `push: deleted on ${remote}`, was);
@@ -236,6 +247,7 @@ export async function pushToSwarm(
       peer: target!.session.peer,
       updated: deleting.length > 0 ? [] : updated,
       deleted,
+      notThere: toDelete.filter((ref) => !deleted.includes(ref)),
       pushed: offered.map(([ref, id]) => ({ ref, commit: toHex(id) })),
       ...(branch ? { branch: shortRef(branch[0]), commit: toHex(branch[1]) } : {}),
     };
@@ -253,12 +265,13 @@ function refsToDelete(c: Connected, names: string[]): string[] {
   try {
     theirs = c.refs[0] ? decodeSignedRefs(c.refs[0]).refs : undefined;
   } catch {} // the peer checks the names; a bare name is then a branch
-  return names.map((name) => {
+  const full = names.map((name) => {
     if (/^refs\/(heads|tags)\//.test(name)) return name;
     if (/^(heads|tags)\//.test(name)) return `refs/${name}`;
     const tag = `refs/tags/${name}`;
     return theirs?.has(tag) && !theirs.has(`refs/heads/${name}`) ? tag : `refs/heads/${name}`;
   });
+  return [...new Set(full)]; // a ref named twice (`x heads/x`) is asked for once
 }
 
 /** The commits the refs documents a peer sent in its hello name (it holds them, or claims to). */
@@ -284,8 +297,13 @@ function refuseDuringMerge(repo: Repository, ref: string): void {
   }
 }
 
-/** A push must not delete the branch checked out in the peer's working tree (as git). */
-function refuseDeletingCheckedOut(repo: Repository, ref: string): void {
+/**
+ * A push deletes a ref only where the peer allows forced updates: a deletion drops what the
+ * ref held as a forced update does, and a tag deleted could be pushed again at another commit.
+ * Never the branch checked out in the peer's working tree (as git).
+ */
+function refuseDeletion(repo: Repository, ref: string): void {
+  if (!repo.refs.get(ref)) return; // nothing to delete: no right needed
   const head = repo.refs.head();
   if (head.kind === 'branch' && `refs/heads/${head.name}` === ref) {
     throw new ShoalError(
@@ -293,6 +311,11 @@ function refuseDeletingCheckedOut(repo: Repository, ref: string): void {
       `'${head.name}' is the branch checked out on the peer; it cannot be deleted by a push`,
     );
   }
+  if (repo.config('access.allow-force') !== 'true')
+    throw new ShoalError(
+      'PERMISSION_DENIED',
+      `this peer does not allow deleting '${ref}' (it allows neither deletions nor forced updates)`,
+    );
 }
 
 /** An update that is no fast-forward (a tag moved at all): refused unless forced, where allowed. */
@@ -360,56 +383,53 @@ export function pushHandler(
         'the refs document is not signed by the pushing key for this repository',
       );
     }
+    // A name local commands could not use (`HEAD`, `a..b`), or one named twice (its second
+    // update would fail after the first moved, and a push is taken whole).
     const named = new Set<string>();
-    for (const [name, id] of request.updates) {
-      const claimed = doc.refs.get(name);
+    const takeName = (name: string, verb: string): void => {
       const short = name.replace(/^refs\/(heads|tags)\//, '');
-      // A name local commands could not use (`HEAD`, `a..b`), or one named twice (its second
-      // update would fail after the first moved, and a push is taken whole).
       if (short === name || refNameProblem(short) !== null || named.has(name))
-        throw new ShoalError('PERMISSION_DENIED', `'${name}' is not a branch or tag name this peer takes`);
+        throw new ShoalError('PERMISSION_DENIED', `'${name}' is not a branch or tag name this peer ${verb}`);
       named.add(name);
+    };
+    for (const [name, id] of request.updates) {
+      takeName(name, 'takes');
+      const claimed = doc.refs.get(name);
       if (!claimed || !idEquals(claimed, id)) {
         throw new ShoalError('PERMISSION_DENIED', `update of '${name}' is not in the signed refs`);
       }
     }
-    for (const name of request.deletes) {
-      const short = name.replace(/^refs\/(heads|tags)\//, '');
-      if (short === name || refNameProblem(short) !== null || named.has(name))
-        throw new ShoalError('PERMISSION_DENIED', `'${name}' is not a branch or tag name this peer deletes`);
-      named.add(name);
-    }
+    for (const name of request.deletes) takeName(name, 'deletes');
     // Before any transfer:
     for (const [name, id] of request.updates) {
       refuseDuringMerge(repo, name);
       refuseAfterUnfinishedMove(repo, name, id);
     }
-    for (const name of request.deletes) refuseDeletingCheckedOut(repo, name);
+    for (const name of request.deletes) refuseDeletion(repo, name);
     const targets: ObjectId[] = request.updates.map(([, id]) => id);
-    // Commits to fetch back from the pusher, unless the push only deletes.
-    const session =
-      targets.length === 0
-        ? null
-        : PeerSession.fromStream(
-            await node().dialProtocol(from.connection.remotePeer, SYNC_PROTOCOL),
-            from.connection.remotePeer.toString(),
-          );
+    // The stream back to the pusher: to fetch the commits from, and to show it we are at work.
+    const session = PeerSession.fromStream(
+      await node().dialProtocol(from.connection.remotePeer, SYNC_PROTOCOL),
+      from.connection.remotePeer.toString(),
+    );
     // The pusher waits for our answer and takes our requests to it as our sign of life. Between
-    // them (storing what arrived, a long checkout of the new commit below) it would hear nothing
-    // and give up after its stall timeout: a small request now and then tells it we are at work.
+    // them (waiting for another push, storing what arrived, a long checkout of the new commit
+    // below) it would hear nothing and give up after its stall timeout: a small request now and
+    // then tells it we are at work. (A push that only deletes asks after the identity document.)
     const keepAlive = setInterval(() => {
-      session?.have(targets[0]!, 0, true).catch(() => {}); // a failing session fails the fetch too
+      const asked = targets.length > 0 ? session.have(targets[0]!, 0, true) : session.have(state.id, 0);
+      asked.catch(() => {}); // a failing session fails the fetch too
     }, KEEPALIVE_MS);
     const updated: string[] = [];
     try {
-      await session?.hello(state.id);
+      await session.hello(state.id);
       // What can be refused before any transfer: a tag here at another commit, and a branch here
       // at a commit the pusher does not even have (so cannot descend from). A multi-GB push was
       // taken whole, and only then refused as no fast-forward.
       for (const [name, id] of request.updates) {
         const old = repo.refs.get(name);
         if (!old || idEquals(old, id)) continue;
-        if (name.startsWith('refs/tags/') || !(await session!.have(old, 0)).all)
+        if (name.startsWith('refs/tags/') || !(await session.have(old, 0)).all)
           refuseForcedUnlessAllowed(repo, request.force, name);
       }
       // One push at a time per repository in this process (the next waits, its pusher kept
@@ -419,7 +439,7 @@ export function pushHandler(
         await oneAtATime(repo, () =>
           repo.withWriteLock(async () => {
             try {
-              if (session) await fetchCommits({ repo, peers: [session], targets, download });
+              if (targets.length > 0) await fetchCommits({ repo, peers: [session], targets, download });
             } catch (err) {
               // The pusher sent something refused (a commit not signed by its author, bytes that do
               // not match their id): it is told why, not that no peer had the objects.
@@ -449,7 +469,7 @@ export function pushHandler(
                 moves.push({ name, id, old });
               }
               // Checked again under the lock: the peer's own user may have switched branch.
-              for (const name of request.deletes) refuseDeletingCheckedOut(repo, name);
+              for (const name of request.deletes) refuseDeletion(repo, name);
               const head = repo.refs.head();
               const checkedOut = head.kind === 'branch' ? `refs/heads/${head.name}` : null;
               // The checked-out branch first: its working tree is what can still refuse.
@@ -513,7 +533,7 @@ export function pushHandler(
       }
     } finally {
       clearInterval(keepAlive);
-      await session?.close();
+      await session.close();
     }
     return updated;
   };

@@ -429,11 +429,24 @@ test('push --delete: a writer deletes a branch and a tag on the peer, never its 
   assert.equal(tip(repo, 'topic'), topic);
   assert.equal(tip(user, 'origin/topic'), topic);
 
+  // A deletion drops what a ref held, as a forced update does: refused unless the peer allows
+  // those, and then nothing of the push is done.
+  const unforced = await push(['origin', '--delete', 'topic', '--json']);
+  assert.equal(unforced.status, 1, unforced.stdout);
+  const e = parseJson<{ error: { code: string; message: string } }>(unforced).error;
+  assert.equal(e.code, 'PERMISSION_DENIED');
+  assert.match(e.message, /does not allow deleting 'refs\/heads\/topic'/);
+  assert.equal(tip(repo, 'topic'), topic);
+  repo.ok(['config', 'access.allow-force', 'true']);
+
   // A bare name is the peer's branch, or its tag when it has no branch of that name.
-  const r = await push(['origin', '--delete', 'topic', 'v1', 'gone', '--json']);
+  const r = await push(['origin', '--delete', 'topic', 'v1', 'gone', 'heads/topic', '--json']);
   assertOk(r, 'push --delete');
-  const out = parseJson<{ deleted: string[]; updated: string[] }>(r);
-  assert.deepEqual([out.deleted, out.updated], [['refs/heads/topic', 'refs/tags/v1'], []]);
+  const out = parseJson<{ deleted: string[]; updated: string[]; notThere: string[] }>(r);
+  assert.deepEqual(
+    [out.deleted, out.notThere, out.updated],
+    [['refs/heads/topic', 'refs/tags/v1'], ['refs/heads/gone'], []],
+  );
   assert.equal(repo.run(['log', 'topic']).status, 1, 'the branch is gone on the peer');
   assert.equal(repo.run(['log', 'v1']).status, 1, 'the tag is gone on the peer');
   assert.match(
@@ -445,11 +458,12 @@ test('push --delete: a writer deletes a branch and a tag on the peer, never its 
   assert.equal(tip(user, 'topic'), topic);
   assert.equal(user.run(['log', 'origin/topic']).status, 1);
 
-  // Said in words: what was deleted, and what was not there.
+  // Said in words: what was deleted, and what was not there; a branch and a tag of one name
+  // are told apart.
   repo.ok(['branch', 'old']);
-  const human = await push(['origin', '-d', 'old', 'tags/none']);
+  const human = await push(['origin', '-d', 'old', 'tags/old']);
   assertOk(human, 'push -d');
-  assert.equal(human.stdout, 'deleted old on origin\nnone: not on origin, nothing to delete\n');
+  assert.equal(human.stdout, 'deleted heads/old on origin\ntags/old: not on origin, nothing to delete\n');
 
   // The branch checked out on the peer is refused, and nothing else of the push is done.
   repo.ok(['branch', 'kept']);

@@ -56,15 +56,14 @@ export const command: Command = {
       }
       if (ctx.json) ctx.emit(s);
       else if (deleting) {
-        const gone = new Set(s.deleted.map(shortRef));
-        for (const name of positionals.slice(1)) {
-          const short = shortRef(name.replace(/^(heads|tags)\//, 'refs/$1/'));
-          ctx.out(
-            gone.has(short)
-              ? `deleted ${short} on ${s.remote}`
-              : `${short}: not on ${s.remote}, nothing to delete`,
-          );
-        }
+        // A branch and a tag of one name are told apart (`heads/x`, `tags/x`).
+        const all = [...s.deleted, ...s.notThere];
+        const said = (ref: string): string =>
+          all.some((r) => r !== ref && shortRef(r) === shortRef(ref))
+            ? ref.slice('refs/'.length)
+            : shortRef(ref);
+        for (const ref of s.deleted) ctx.out(`deleted ${said(ref)} on ${s.remote}`);
+        for (const ref of s.notThere) ctx.out(`${said(ref)}: not on ${s.remote}, nothing to delete`);
       } else if (s.updated.length === 0) ctx.out('everything up to date');
       else {
         for (const ref of s.updated) {
