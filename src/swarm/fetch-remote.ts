@@ -20,6 +20,7 @@ import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { type Connected, connect, type Peer, parseSource, startPeer } from './peer.ts';
 import { adoptRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
+import { describeDropped } from './scheduler.ts';
 import {
   checkPeers,
   fetchTargets,
@@ -110,12 +111,16 @@ async function runFetch(
     // A peer still sending what an earlier round no longer needs (a slow peer's last window,
     // chunks another peer sent first) would answer this round only after all of it: its stream
     // is replaced by a new one, which also tells it to stop sending.
-    for (const c of view.accepted) {
-      if (c.session.failed !== null || !c.session.busy) continue;
-      try {
-        c.session = await c.session.renew(state.id);
-      } catch {} // it stays as it was: slow, not gone
-    }
+    await Promise.all(
+      view.accepted.map(async (c) => {
+        if (c.session.failed !== null || !c.session.busy) return;
+        try {
+          c.session = await c.session.renew(state.id, opts.signal);
+        } catch (err) {
+          if (isShoalError(err, 'ABORTED')) throw err;
+        } // otherwise it stays as it was: slow, not gone
+      }),
+    );
     return fetchCommits({
       maxBytes,
       spent,
@@ -177,8 +182,11 @@ async function runFetch(
       result.banned.push(...banned);
       // why, in the words of the peers given up on, where there were any
       const dropped = [...lost, ...banned];
-      const why = dropped.map((d) => `peer ${d.peer}: ${d.why}`).join('; ') || err.message;
-      if (targets.length === 1) left.set(toHex(targets[0]!), { reason: 'unavailable', size: null, why });
+      const why = describeDropped(dropped) || err.message;
+      // Listed when a peer was given up on: a fork that no peer reached ever held (a writer's
+      // refs naming a branch it never pushed) is left out without a word, every fetch.
+      if (targets.length === 1 && (err.code === 'PEER_ERROR' || dropped.length > 0))
+        left.set(toHex(targets[0]!), { reason: 'unavailable', size: null, why });
       return false;
     }
   };

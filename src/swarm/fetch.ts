@@ -18,11 +18,12 @@ import {
 } from '../core/index.ts';
 import type { PackSession, Repository } from '../store/index.ts';
 import { leafVisits, MAX_HAVE_CHUNKS } from './index-walk.ts';
-import type { PeerSession } from './peer-session.ts';
+import { abortable, type PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import {
   type ChunkRef,
   DEFAULT_STALL_MS,
+  describeDropped,
   runScheduler,
   type SchedulerPeer,
   type SchedulerResult,
@@ -173,7 +174,8 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
             // Each peer refused this key (a private repository that stopped listing it).
             if (denied && banned.length === 0 && lost.every((l) => l.code === 'PERMISSION_DENIED'))
               throw denied;
-            const why = [...banned, ...lost].map((l) => `peer ${l.peer}: ${l.why}`).join('; ');
+            // (none dropped here: every peer was lost in an earlier round of the same fetch)
+            const why = describeDropped([...banned, ...lost]) || 'each was dropped earlier in this fetch';
             throw new ShoalError(
               'PEER_ERROR',
               `no peer left to fetch from (run the command again to resume): ${why}`,
@@ -272,36 +274,40 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       // chunk, 13 MiB for a 4 GiB file.
       seen.clear();
       chunks.clear();
-      const peers = await availability(repo, alive, opts.targets, roots, list, lost, opts.signal);
+      const peers = await availability(repo, alive, opts.targets, roots, list, { lost, banned }, opts.signal);
       // Commit what arrived every second (or every 64 MiB): an interrupted fetch, even one killed
       // outright, resumes without fetching it again.
       let flushed = performance.now();
       let unflushed = 0;
-      const result = await runScheduler({
-        chunks: list,
-        peers,
-        download: opts.download,
-        store: async (id, bytes) => {
-          await session.putChunk(id, bytes, true);
-          if (opts.spent) opts.spent.bytes += bytes.length;
-          unflushed += bytes.length;
-          if (unflushed >= FLUSH_BYTES || performance.now() - flushed >= FLUSH_MS) {
-            await session.flush();
-            flushed = performance.now();
-            unflushed = 0;
-          }
-        },
-        onProgress: (p) =>
-          opts.onProgress?.({
-            phase: 'chunks',
-            bytesDone: p.bytesDone,
-            bytesTotal: p.bytesTotal,
-            objects: metadataObjects + p.chunksDone,
-            peers: p.peers,
-          }),
-        signal: opts.signal,
-        stallMs: opts.stallMs,
-      });
+      const result = await withEarlierDrops(
+        runScheduler({
+          chunks: list,
+          peers,
+          download: opts.download,
+          store: async (id, bytes) => {
+            await session.putChunk(id, bytes, true);
+            if (opts.spent) opts.spent.bytes += bytes.length;
+            unflushed += bytes.length;
+            if (unflushed >= FLUSH_BYTES || performance.now() - flushed >= FLUSH_MS) {
+              await session.flush();
+              flushed = performance.now();
+              unflushed = 0;
+            }
+          },
+          onProgress: (p) =>
+            opts.onProgress?.({
+              phase: 'chunks',
+              bytesDone: p.bytesDone,
+              bytesTotal: p.bytesTotal,
+              objects: metadataObjects + p.chunksDone,
+              peers: p.peers,
+            }),
+          signal: opts.signal,
+          stallMs: opts.stallMs,
+        }),
+        banned,
+        lost,
+      );
       await session.close();
       return {
         ...result,
@@ -316,6 +322,29 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       throw err;
     }
   });
+}
+
+/**
+ * The scheduler's result, or its failure naming also the peers dropped before it started
+ * (while the metadata came, or when asked what they hold): "no peer left" names them all.
+ */
+async function withEarlierDrops(
+  work: Promise<SchedulerResult>,
+  banned: SchedulerResult['banned'],
+  lost: SchedulerResult['lost'],
+): Promise<SchedulerResult> {
+  try {
+    return await work;
+  } catch (err) {
+    if (!isShoalError(err) || (banned.length === 0 && lost.length === 0)) throw err;
+    if (err.code !== 'PEER_ERROR' && err.code !== 'MISSING_OBJECT') throw err;
+    const detail = err.detail ?? {};
+    throw new ShoalError(err.code, `${err.message}; before that, ${describeDropped([...banned, ...lost])}`, {
+      ...detail,
+      banned: [...banned, ...((detail.banned ?? []) as SchedulerResult['banned'])],
+      lost: [...lost, ...((detail.lost ?? []) as SchedulerResult['lost'])],
+    });
+  }
 }
 
 /** On failure keep what was fetched and verified: the next run resumes from it. */
@@ -339,7 +368,7 @@ async function availability(
   targets: ObjectId[],
   roots: FileRoot[],
   chunks: ChunkRef[],
-  lost: SchedulerResult['lost'],
+  drops: Pick<SchedulerResult, 'lost' | 'banned'>,
   signal: AbortSignal | undefined,
 ): Promise<SchedulerPeer[]> {
   const n = chunks.length;
@@ -364,12 +393,16 @@ async function availability(
   for (const session of peers) {
     const has = new Uint8Array(n);
     let complete = true;
+    // Its session is closed too: a later round of the same fetch does not ask it again.
     const dropped = (err: unknown): void => {
-      lost.push({
-        peer: session.peer,
-        why: (err as Error).message,
-        ...(isShoalError(err) ? { code: err.code } : {}),
-      });
+      const why = (err as Error).message;
+      if (err instanceof WrongHaveMap) {
+        drops.banned.push({ peer: session.peer, why });
+        void session.close(`banned: ${why}`);
+        return;
+      }
+      drops.lost.push({ peer: session.peer, why, ...(isShoalError(err) ? { code: err.code } : {}) });
+      void session.close(why);
     };
     try {
       for (const t of targets) if (!(await abortable(session.have(t, 0, true), signal)).all) complete = false;
@@ -390,8 +423,7 @@ async function availability(
         if (order === null) continue;
         const map = await abortable(session.have(root.id, root.height), signal);
         if (map.count === 0 && !map.all) continue;
-        if (!map.all && map.count !== order.length)
-          throw new ShoalError('PEER_ERROR', 'have-map of the wrong length');
+        if (!map.all && map.count !== order.length) throw new WrongHaveMap();
         order.forEach((i, k) => {
           if (i >= 0 && (map.all || (map.bits[k >> 3]! >> (k & 7)) & 1)) has[i] = 1;
         });
@@ -412,6 +444,13 @@ async function availability(
     for (const p of unknown) p.has[i] = 1;
   }
   return out;
+}
+
+/** A have-map whose length is not the file's number of chunks: a broken protocol, banned. */
+class WrongHaveMap extends Error {
+  constructor() {
+    super('sent a have-map of the wrong length');
+  }
 }
 
 /**
@@ -436,25 +475,6 @@ function chunkOrder(
     const v = visits.next();
     if (v.done) return v.value ? Int32Array.from(out) : null;
     for (const i of v.value.values) out.push(i);
-  }
-}
-
-/**
- * `work`, or ABORTED as soon as `signal` is: a request a peer is slow to answer (metadata, a
- * have-map) does not keep Ctrl-C waiting. The request itself ends when the peer is let go.
- */
-async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  let onAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new ShoalError('ABORTED', 'interrupted'));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort);
-  });
-  try {
-    return await Promise.race([work, aborted]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
   }
 }
 

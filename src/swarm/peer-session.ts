@@ -121,17 +121,18 @@ export class PeerSession {
    * another peer sent first, a slow peer's window at the end of a transfer) would hold up every
    * later request on it; resetting the stream is how the peer learns to stop sending them.
    */
-  async renew(repo: Uint8Array): Promise<PeerSession> {
+  async renew(repo: Uint8Array, signal?: AbortSignal): Promise<PeerSession> {
     if (!this.connection) throw new ShoalError('PEER_ERROR', 'this session cannot be renewed');
     let stream: Stream;
     try {
-      stream = await this.connection.newStream(SYNC_PROTOCOL);
+      stream = await this.connection.newStream(SYNC_PROTOCOL, { signal });
     } catch (err) {
+      if (signal?.aborted) throw new ShoalError('ABORTED', 'interrupted');
       throw new ShoalError('PEER_ERROR', `cannot reach peer ${this.peer}: ${(err as Error).message}`);
     }
     const next = new PeerSession(stream, this.peer, this.stallMs, this.connection);
     try {
-      await next.hello(repo);
+      await abortable(next.hello(repo), signal);
     } catch (err) {
       await next.close(`hello failed: ${(err as Error).message}`);
       throw err;
@@ -348,5 +349,24 @@ export class PeerSession {
       return;
     }
     await this.writer.close().catch(() => {});
+  }
+}
+
+/**
+ * `work`, or ABORTED as soon as `signal` is: a request a peer is slow to answer (metadata, a
+ * have-map) does not keep Ctrl-C waiting. The request itself ends when the peer is let go.
+ */
+export async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new ShoalError('ABORTED', 'interrupted'));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort);
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }

@@ -51,6 +51,11 @@ export interface SchedulerOptions {
   endgameDelayMs?: number;
 }
 
+/** Peers given up on, as an error message lists them: `peer <id>: <why>; ...`. */
+export function describeDropped(peers: readonly { peer: string; why: string }[]): string {
+  return peers.map((l) => `peer ${l.peer}: ${l.why}`).join('; ');
+}
+
 export const DEFAULT_STALL_MS = 30_000;
 // Long enough that a healthy peer's answer usually wins, so small transfers are not fetched
 // twice; short enough that a slow or silent peer's last chunks soon come from elsewhere.
@@ -292,12 +297,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
           settle(
             new ShoalError(
               'PEER_ERROR',
-              `no peer left to fetch from (${n - done} chunks missing; run the command again to resume): ${[
-                ...result.banned,
-                ...result.lost,
-              ]
-                .map((l) => `peer ${l.peer}: ${l.why}`)
-                .join('; ')}`,
+              `no peer left to fetch from (${n - done} chunks missing; run the command again to resume): ${describeDropped([...result.banned, ...result.lost])}`,
               { banned: result.banned, lost: result.lost },
             ),
           );
