@@ -6,12 +6,15 @@
 import { removeTempFiles } from '../vcs/index.ts';
 import type { Context } from './context.ts';
 
-/** Remove the temporaries being written and end the command as interrupted. */
-export function exitInterrupted(ctx: Context): never {
+/**
+ * Remove the temporaries being written and end the command as interrupted; `next` says what
+ * finishes the work, where the command itself run again would not.
+ */
+export function exitInterrupted(ctx: Context, next?: string): never {
   removeTempFiles();
-  if (ctx.json)
-    process.stdout.write(`${JSON.stringify({ error: { code: 'ABORTED', message: 'interrupted' } })}\n`);
-  process.stderr.write('error: interrupted\n');
+  const message = next ? `interrupted; ${next}` : 'interrupted';
+  if (ctx.json) process.stdout.write(`${JSON.stringify({ error: { code: 'ABORTED', message } })}\n`);
+  process.stderr.write(`error: ${message}\n`);
   process.exit(1);
 }
 

@@ -107,7 +107,11 @@ export function downloadSettings(
   };
 }
 
-export function transferProgress(ctx: Context, label: string) {
+/**
+ * Progress and Ctrl-C for clone, fetch and pull. `whileWriting` is what finishes the work when
+ * Ctrl-C stops the command while it writes working files (a clone's checkout).
+ */
+export function transferProgress(ctx: Context, label: string, whileWriting?: string) {
   const p = ctx.progress(label);
   const show = p.onProgress; // undefined when nothing is drawn: no work for the display then
   const controller = new AbortController();
@@ -118,7 +122,8 @@ export function transferProgress(ctx: Context, label: string) {
   const onSignal = (): void => {
     const again = controller.signal.aborted;
     controller.abort();
-    if (stopWritingFiles() || again) exitInterrupted(ctx);
+    if (stopWritingFiles()) exitInterrupted(ctx, whileWriting);
+    if (again) exitInterrupted(ctx);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -213,7 +213,8 @@ test('Ctrl-C or SIGTERM while a clone writes its files: stops, leaves no tempora
     run.proc.kill(signal);
     const status = await run.exited;
     assert.equal(status, 1, `${signal}: ${run.stdout()}\n${run.stderr()}`);
-    assert.match(run.stderr(), /^error: interrupted$/m);
+    // and says what writes the rest
+    assert.match(run.stderr(), /^error: interrupted; .*'shoal restore \.' there writes them$/m);
     assert.deepEqual(temporaries(), [], `${signal} left a temporary behind`);
     // Everything was fetched before the files were written: restore writes them, no network.
     const restored = await shoalAsync(t, ['restore', '.'], { cwd: user.dir, configDir: user.configDir });

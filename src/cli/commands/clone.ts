@@ -25,7 +25,11 @@ export const command: Command = {
     if (positionals.length < 1 || positionals.length > 2) usage(USAGE);
     if (positionals[1] === '') throw new ShoalError('USAGE', "an empty string is not a directory (use '.')");
     onCommandLine(() => parseSource(positionals[0]!));
-    const progress = transferProgress(ctx, 'clone');
+    const progress = transferProgress(
+      ctx,
+      'clone',
+      "the files not written yet show as deleted in the clone: 'shoal restore .' there writes them",
+    );
     try {
       const s = await cloneFromSwarm(positionals[0]!, positionals[1], {
         ...downloadSettings(values, userSetting, progress),
