@@ -17,6 +17,7 @@ export {
   refuseInsideRepoDir,
   repoConfigFile,
   UNFINISHED_INDEX,
+  unfinishedInit,
 } from './repository.ts';
 export * from './shares.ts';
 export * from './signed-refs-store.ts';

@@ -175,8 +175,11 @@ export class Repository {
       // than none: say so.
       let hint = '';
       for (let dir = resolve(start); ; dir = dirname(dir)) {
-        if (lstatSync(join(dir, REPO_DIR), { throwIfNoEntry: false })?.isDirectory()) {
-          hint = `; ${join(dir, REPO_DIR)} has no index.db (a damaged repository?)`;
+        const repoDir = join(dir, REPO_DIR);
+        if (lstatSync(repoDir, { throwIfNoEntry: false })?.isDirectory()) {
+          hint = unfinishedInit(repoDir)
+            ? `; ${repoDir} is what an init that did not finish left: run 'shoal init' there again`
+            : `; ${repoDir} has no index.db (a damaged repository?)`;
           break;
         }
         if (dirname(dir) === dir) break;
@@ -340,6 +343,19 @@ function parseChunker(value: string | undefined): ChunkerParams {
 
 /** An index being created by `init`, named after the process (`index.db.init-<pid>`). */
 export const UNFINISHED_INDEX = 'index.db.init-';
+
+/** A `.shoal` directory holding only what an interrupted init leaves: no index, no pack data. */
+export function unfinishedInit(repoDir: string): boolean {
+  try {
+    const packs = join(repoDir, 'packs');
+    return (
+      readdirSync(repoDir).every((n) => n === 'packs' || n.startsWith(UNFINISHED_INDEX)) &&
+      (!existsSync(packs) || readdirSync(packs).length === 0)
+    );
+  } catch {
+    return false;
+  }
+}
 
 /** A database file with the write-ahead log and shared-memory files SQLite keeps beside it. */
 function removeIndexFiles(file: string): void {

@@ -15,7 +15,7 @@ import {
   ShoalError,
   toHex,
 } from '../core/index.ts';
-import { makeUserDirs, REPO_DIR, Repository, UNFINISHED_INDEX } from '../store/index.ts';
+import { makeUserDirs, REPO_DIR, Repository, unfinishedInit } from '../store/index.ts';
 import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../vcs/index.ts';
 import { type FetchProgress, fetchCommits } from './fetch.ts';
 import { type Connected, connect, type Peer, parseSource, startPeer } from './peer.ts';
@@ -419,14 +419,8 @@ function cloneDirName(name: string): string {
  * A destination holding nothing but the `.shoal` of an init killed before its index appeared
  * (no index.db, no pack data): the clone starts again there, and init clears what it left.
  */
-function unfinishedInit(root: string): boolean {
-  if (readdirSync(root).join('/') !== REPO_DIR) return false;
-  const dir = join(root, REPO_DIR);
-  const packs = join(dir, 'packs');
-  return (
-    readdirSync(dir).every((n) => n === 'packs' || n.startsWith(UNFINISHED_INDEX)) &&
-    (!existsSync(packs) || readdirSync(packs).length === 0)
-  );
+function unfinishedInitAt(root: string): boolean {
+  return readdirSync(root).join('/') === REPO_DIR && unfinishedInit(join(root, REPO_DIR));
 }
 
 /** A repository with no identity, ref, staged file or remote, alone in its directory. */
@@ -472,7 +466,7 @@ function openOrCreate(root: string, repoId: string): Repository {
   if (existsSync(root) && !statSync(root).isDirectory()) {
     throw new ShoalError('ALREADY_EXISTS', `destination '${root}' exists and is not a directory`);
   }
-  if (existsSync(root) && readdirSync(root).length > 0 && !unfinishedInit(root)) {
+  if (existsSync(root) && readdirSync(root).length > 0 && !unfinishedInitAt(root)) {
     throw new ShoalError('ALREADY_EXISTS', `destination '${root}' exists and is not empty`);
   }
   try {

@@ -439,6 +439,7 @@ test('init is all or nothing: after a kill there is no repository or a whole one
   writeFileSync(join(left, '.shoal', `index.db.init-${dead}`), 'half-made');
   const before = shoal(['status', '--json'], { cwd: left, configDir });
   assert.equal(json<ErrorOut>(before).error.code, 'NOT_A_REPOSITORY', describe(before));
+  assert.match(before.stderr, /is what an init that did not finish left: run 'shoal init' there again$/m);
   assert.equal(shoal(['init', left], { configDir }).status, 0);
   assert.deepEqual(
     readdirSync(join(left, '.shoal')).filter((n) => n.startsWith('index.db.init-')),
