@@ -21,9 +21,10 @@ import {
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { keyPairFromSeed, toHex } from '../../src/core/index.ts';
+import { fromHex, keyPairFromSeed, toHex } from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
 import type { SkippedFork } from '../../src/swarm/index.ts';
+import { merge } from '../../src/vcs/index.ts';
 import { forgedCommit } from '../fixtures/forged-commit.ts';
 import { haveScript, shoalOnTerminal, tempDir } from '../helpers.ts';
 import {
@@ -277,6 +278,45 @@ test('fetch and pull bring a new version; fetch updates origin/main and pull fas
     [['rel', v2]],
   );
   assert.notEqual(tip(user, 'tags/rel'), v2);
+});
+
+test('a pull whose merge stopped halfway is finished by pulling again', async (t) => {
+  const { repo } = origin(t);
+  const server = await serve(t, repo);
+  const { user } = await cloneAs(t, server.addr);
+  repo.write('notes.txt', 'changed\n');
+  repo.write('more/added.txt', 'new file\n');
+  const v2 = repo.commit('second');
+  assertOk(await shoalAsync(t, ['fetch'], { cwd: user.dir, configDir: user.configDir }), 'fetch');
+  // The merge of what the fetch found stops as a full disk stops it, once it writes a file.
+  const local = Repository.open(user.dir);
+  try {
+    await assert.rejects(
+      merge(local, fromHex(v2), {
+        name: 'origin/main',
+        identity: keyPairFromSeed(randomBytes(32)),
+        authorName: 'tester',
+        onProgress: () => {
+          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        },
+      }),
+      /no space left/,
+    );
+  } finally {
+    local.close();
+  }
+  assert.notEqual(user.j<{ unfinishedMove: unknown }>(['status']).unfinishedMove, null);
+  const pulled = await shoalAsync(t, ['pull'], { cwd: user.dir, configDir: user.configDir });
+  assertOk(pulled, 'pull after the interrupted merge');
+  assert.equal(tip(user, 'main'), v2);
+  assert.equal(readFileSync(user.path('more/added.txt'), 'utf8'), 'new file\n');
+  const st = user.j<{
+    staged: unknown[];
+    unstaged: unknown[];
+    untracked: unknown[];
+    unfinishedMove: unknown;
+  }>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked, st.unfinishedMove], [[], [], [], null]);
 });
 
 test('remote add, list and fetch by name; remote remove drops its tracking branches', async (t) => {

@@ -1,7 +1,7 @@
 // shoal pull [<remote>|<source>] [<branch>]: fetch, then merge the remote's branch into HEAD.
-import { fromHex, ShoalError } from '../../core/index.ts';
+import { fromHex, ShoalError, toHex } from '../../core/index.ts';
 import { fetchFromSwarm, remoteSource } from '../../swarm/index.ts';
-import { assertNoInterruptedMove, merge } from '../../vcs/index.ts';
+import { assertNoInterruptedMove, merge, readMoveState } from '../../vcs/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import { removeTemporariesOnInterrupt } from '../interrupt.ts';
@@ -33,11 +33,25 @@ export const command: Command = {
       const head = repo.refs.head();
       const branch = positionals[1] ?? (head.kind === 'branch' ? head.name : undefined);
       if (!branch) throw new ShoalError('USAGE', 'HEAD is detached: name the branch to pull');
+      checkSourceArgument(repo, positionals[0]);
+      const user = identity();
+      const mergeOptions = {
+        identity: user,
+        authorName: authorName(repo),
+        allowUnrelated: values['allow-unrelated-histories'] === true,
+      };
+      // A pull whose merge stopped halfway (Ctrl-C, a full disk) moved the working tree toward
+      // what its fetch found: pulling again finishes that merge first, as the merge would.
+      const { remote } = remoteSource(repo, positionals[0]);
+      const unfinished = readMoveState(repo)?.target;
+      const tracking = repo.refs.get(`refs/remotes/${remote}/${branch}`);
+      if (unfinished && tracking && unfinished === toHex(tracking)) {
+        removeTemporariesOnInterrupt(ctx);
+        await merge(repo, tracking, { ...mergeOptions, name: `${remote}/${branch}` });
+      }
       // Before fetching: a fetch would move origin/<branch> past the commit an unfinished move
       // was going to, and the merge after it could then neither finish that move nor start.
       assertNoInterruptedMove(repo);
-      checkSourceArgument(repo, positionals[0]);
-      const user = identity();
       const progress = transferProgress(ctx, 'pull');
       let fetched: Awaited<ReturnType<typeof fetchFromSwarm>>;
       try {
@@ -51,7 +65,6 @@ export const command: Command = {
       // Interrupted as the fetch completed: nothing is merged (the next pull does it).
       if (progress.signal.aborted) throw new ShoalError('ABORTED', 'interrupted');
       removeTemporariesOnInterrupt(ctx); // from here on as merge: it writes working files
-      const { remote } = remoteSource(repo, positionals[0]);
       // What this fetch found, not the remote-tracking branch: that one may be left from an
       // earlier fetch of a branch the remote has deleted since.
       const theirs = fetched.canonical[`refs/heads/${branch}`];
@@ -61,12 +74,7 @@ export const command: Command = {
           : '';
         throw new ShoalError('NOT_FOUND', `the remote has no branch '${branch}'${stale}`);
       }
-      const result = await merge(repo, fromHex(theirs), {
-        name: `${remote}/${branch}`,
-        identity: user,
-        authorName: authorName(repo),
-        allowUnrelated: values['allow-unrelated-histories'] === true,
-      });
+      const result = await merge(repo, fromHex(theirs), { ...mergeOptions, name: `${remote}/${branch}` });
       if (ctx.json) ctx.emit({ fetch: fetched, merge: mergeJson(result) });
       else {
         ctx.out(
