@@ -17,7 +17,7 @@ import {
 } from '../core/index.ts';
 import { makeUserDirs, REPO_DIR, Repository, unfinishedInit } from '../store/index.ts';
 import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../vcs/index.ts';
-import { type FetchProgress, fetchCommits } from './fetch.ts';
+import { type FetchProgress, type FetchResult, fetchCommits } from './fetch.ts';
 import { type Connected, connect, type Peer, parseSource, startPeer } from './peer.ts';
 import { adoptRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
 import { describeDropped } from './scheduler.ts';
@@ -107,6 +107,12 @@ async function runFetch(
       `no peer passed verification: ${view.banned.map((b) => b.why).join('; ')}`,
     );
   }
+  // Peers lost between rounds (their connection closed while no request of ours was out, or
+  // their stream could not be renewed): reported as those lost during a round are.
+  const between = new Map<string, string>();
+  const reported = (peer: string): boolean =>
+    between.has(peer) || [...result.lost, ...result.banned].some((l) => l.peer === peer);
+  let result: FetchResult & { refused: FetchSummary['refused'] };
   const fetchSome = async (targets: ObjectId[], maxBytes?: number, spent?: { bytes: number }) => {
     // A peer still sending what an earlier round no longer needs (a slow peer's last window,
     // chunks another peer sent first) would answer this round only after all of it: its stream
@@ -121,6 +127,12 @@ async function runFetch(
         } // otherwise it stays as it was: slow, not gone
       }),
     );
+    if (result) {
+      for (const c of view.accepted) {
+        const failed = c.session.failed;
+        if (failed !== null && !reported(c.session.peer)) between.set(c.session.peer, failed.message);
+      }
+    }
     return fetchCommits({
       maxBytes,
       spent,
@@ -138,7 +150,7 @@ async function runFetch(
   // peers can provide it and its new data fits what is left of the fork limit: a fork naming a
   // commit that no peer has costs only its own ref, one over the limit its metadata at most.
   const canonical = fetchTargets(view, false);
-  const result = { ...(await fetchSome(canonical)), refused: [] as FetchSummary['refused'] };
+  result = { ...(await fetchSome(canonical)), refused: [] };
   const fetched = new Set(canonical.map(toHex));
   const forks = fetchTargets(view, true).filter((id) => !fetched.has(toHex(id)));
   const forkLimit = opts.forkLimit ?? DEFAULT_FORK_LIMIT;
@@ -181,7 +193,7 @@ async function runFetch(
       result.lost.push(...lost);
       result.banned.push(...banned);
       // why, in the words of the peers given up on, where there were any
-      const dropped = [...lost, ...banned];
+      const dropped = [...lost, ...banned, ...[...between].map(([peer, why]) => ({ peer, why }))];
       const why = describeDropped(dropped) || err.message;
       // Listed when a peer was given up on: a fork that no peer reached ever held (a writer's
       // refs naming a branch it never pushed) is left out without a word, every fetch.
@@ -199,7 +211,7 @@ async function runFetch(
     repo: toHex(state.id),
     peers: view.accepted.map((c) => c.session.peer),
     banned: [...view.banned, ...result.banned],
-    lost: result.lost,
+    lost: [...result.lost, ...[...between].map(([peer, why]) => ({ peer, why }))],
     refused: result.refused,
     bytes: result.bytes,
     duplicateBytes: result.duplicateBytes,
