@@ -306,8 +306,10 @@ test('a pull whose merge stopped halfway is finished by pulling again', async (t
     local.close();
   }
   assert.notEqual(user.j<{ unfinishedMove: unknown }>(['status']).unfinishedMove, null);
-  const pulled = await shoalAsync(t, ['pull'], { cwd: user.dir, configDir: user.configDir });
+  const pulled = await shoalAsync(t, ['pull', '--json'], { cwd: user.dir, configDir: user.configDir });
   assertOk(pulled, 'pull after the interrupted merge');
+  // reported as the fast-forward it finished, not as "already up to date"
+  assert.equal(parseJson<{ merge: { outcome: string } }>(pulled).merge.outcome, 'fast-forward');
   assert.equal(tip(user, 'main'), v2);
   assert.equal(readFileSync(user.path('more/added.txt'), 'utf8'), 'new file\n');
   const st = user.j<{

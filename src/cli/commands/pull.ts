@@ -45,9 +45,10 @@ export const command: Command = {
       const { remote } = remoteSource(repo, positionals[0]);
       const unfinished = readMoveState(repo)?.target;
       const tracking = repo.refs.get(`refs/remotes/${remote}/${branch}`);
+      let finished: Awaited<ReturnType<typeof merge>> | undefined;
       if (unfinished && tracking && unfinished === toHex(tracking)) {
         removeTemporariesOnInterrupt(ctx);
-        await merge(repo, tracking, { ...mergeOptions, name: `${remote}/${branch}` });
+        finished = await merge(repo, tracking, { ...mergeOptions, name: `${remote}/${branch}` });
       }
       // Before fetching: a fetch would move origin/<branch> past the commit an unfinished move
       // was going to, and the merge after it could then neither finish that move nor start.
@@ -74,7 +75,9 @@ export const command: Command = {
           : '';
         throw new ShoalError('NOT_FOUND', `the remote has no branch '${branch}'${stale}`);
       }
-      const result = await merge(repo, fromHex(theirs), { ...mergeOptions, name: `${remote}/${branch}` });
+      const merged = await merge(repo, fromHex(theirs), { ...mergeOptions, name: `${remote}/${branch}` });
+      // What this pull did is the merge it finished, when the fetch brought nothing newer.
+      const result = finished && merged.outcome === 'up-to-date' ? finished : merged;
       if (ctx.json) ctx.emit({ fetch: fetched, merge: mergeJson(result) });
       else {
         ctx.out(
