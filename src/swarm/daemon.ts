@@ -98,7 +98,10 @@ export class Daemon {
       const who = from.connection.remotePeer.toString();
       try {
         const updated = await receive(served, request, from);
-        log('info', `push from ${who} to ${served.repo.root}: ${updated.join(', ') || 'already up to date'}`);
+        const deleted = updated.filter((r) => request.deletes.includes(r));
+        const moved = updated.filter((r) => !request.deletes.includes(r));
+        const said = [...moved, ...deleted.map((r) => `${r} deleted`)].join(', ');
+        log('info', `push from ${who} to ${served.repo.root}: ${said || 'already up to date'}`);
         return updated;
       } catch (err) {
         log('warn', `push from ${who} to ${served.repo.root} refused: ${(err as Error).message}`);

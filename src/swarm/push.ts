@@ -271,6 +271,11 @@ function refsToDelete(c: Connected, names: string[]): string[] {
     const tag = `refs/tags/${name}`;
     return theirs?.has(tag) && !theirs.has(`refs/heads/${name}`) ? tag : `refs/heads/${name}`;
   });
+  for (const ref of full) {
+    const problem = refNameProblem(ref.replace(/^refs\/(heads|tags)\//, ''));
+    if (problem !== null)
+      throw new ShoalError('INVALID_NAME', `'${ref}' is no branch or tag name: ${problem}`);
+  }
   return [...new Set(full)]; // a ref named twice (`x heads/x`) is asked for once
 }
 
@@ -527,7 +532,7 @@ export function pushHandler(
         if (isShoalError(err, 'LOCKED'))
           throw new ShoalError(
             'LOCKED',
-            `the peer's repository is in use there (${err.message}); push again once it is done`,
+            `the peer's repository is in use there (${err.message.replace(/; try again once it is done$/, '')}); push again once it is done`,
           );
         throw err;
       }

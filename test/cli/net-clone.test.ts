@@ -506,6 +506,14 @@ test('push --delete: a writer deletes a branch and a tag on the peer, never its 
   const human = await push(['origin', '-d', 'old', 'tags/old']);
   assertOk(human, 'push -d');
   assert.equal(human.stdout, 'deleted heads/old on origin\ntags/old: not on origin, nothing to delete\n');
+  // a name said with its kind is said so back, though nothing else shares its short name
+  const kinds = await push(['origin', '-d', 'tags/main']);
+  assertOk(kinds, 'push -d tags/main');
+  assert.equal(kinds.stdout, 'tags/main: not on origin, nothing to delete\n');
+  // a name no branch could have is refused here, before the peer is asked
+  const bad = await push(['origin', '-d', 'a..b', '--json']);
+  assert.equal(bad.status, 1, bad.stdout);
+  assert.equal(parseJson<{ error: { code: string } }>(bad).error.code, 'INVALID_NAME');
 
   // The branch checked out on the peer is refused, and nothing else of the push is done.
   repo.ok(['branch', 'kept']);

@@ -56,10 +56,12 @@ export const command: Command = {
       }
       if (ctx.json) ctx.emit(s);
       else if (deleting) {
-        // A branch and a tag of one name are told apart (`heads/x`, `tags/x`).
+        // Named as typed when it said which (`heads/x`, `tags/x`), and so wherever a branch and
+        // a tag of one name are both in the answer.
         const all = [...s.deleted, ...s.notThere];
+        const typed = new Set(positionals.slice(1).map((n) => n.replace(/^refs\//, '')));
         const said = (ref: string): string =>
-          all.some((r) => r !== ref && shortRef(r) === shortRef(ref))
+          typed.has(ref.slice('refs/'.length)) || all.some((r) => r !== ref && shortRef(r) === shortRef(ref))
             ? ref.slice('refs/'.length)
             : shortRef(ref);
         for (const ref of s.deleted) ctx.out(`deleted ${said(ref)} on ${s.remote}`);
