@@ -399,6 +399,13 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     'v9',
   ]);
   // A directory whose name ends in C, which a bundle pattern (-qC) would also match.
+  // A repository at a path with a space, named as typed: quoted, or with a backslash.
+  const spacedDir = join(tempDir(t), 'my repo');
+  mkdirSync(spacedDir);
+  const spaced = newRepo(t, { dir: spacedDir });
+  spaced.write('s.txt', 's\n');
+  spaced.commit('first');
+  spaced.ok(['branch', 'spaced-only']);
   const otherDir = join(tempDir(t), 'repoC');
   mkdirSync(otherDir);
   const other = newRepo(t, { dir: otherDir });
@@ -438,6 +445,8 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
       complete(`shoal -qC ${other.dir} switch o`, 4), // -C at the end of a bundle
       complete(`shoal -C${other.dir} switch o`, 3), // -C<dir> in one word
       complete('shoal -C \\~/repoC switch o', 4), // a ~ the shell has not expanded yet
+      complete(`shoal -C '"${spaced.dir}"' switch s`, 4), // the word holds its quotes
+      complete(`shoal -C '${spaced.dir.replace(' ', '\\ ')}' switch s`, 4),
       '',
     ].join('\n'),
   );
@@ -455,6 +464,8 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     'only-there',
     'only-there',
     'only-there',
+    'spaced-only',
+    'spaced-only',
   ]);
   assert.doesNotMatch(bash, /ready-fd/, 'an internal option, not in the usage line, is not offered');
 
@@ -479,6 +490,7 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
         zcomplete(`shoal -C ${other.dir} switch o`, 5),
         zcomplete(`shoal -qC${other.dir} switch o`, 4),
         zcomplete("shoal -C '~/repoC' switch o", 5),
+        zcomplete(`shoal -C '"${spaced.dir}"' switch s`, 5),
         // a user's own option, with nothing left in $match by the calls before
         `(setopt bash_rematch; unset match; ${zcomplete(`shoal -C${other.dir} switch o`, 4)})`,
         '',
@@ -493,7 +505,14 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     assert.match(lines[0]!, /^commands /);
     assert.deepEqual(
       lines.slice(1).map((l) => l.trim()),
-      ['main topic v9', 'main only-there', 'main only-there', 'main only-there', 'main only-there'],
+      [
+        'main topic v9',
+        'main only-there',
+        'main only-there',
+        'main only-there',
+        'main spaced-only',
+        'main only-there',
+      ],
     );
   } else t.diagnostic('zsh is not installed: its completion script was not run');
   const fish = r.ok(['completion', 'fish']).stdout;

@@ -62,7 +62,10 @@ _shoal() {
     elif [[ "\${COMP_WORDS[i]}" != -* ]]; then cmd="\${COMP_WORDS[i]}"; break
     fi
   done
-  [[ "$dir" == '~' || "$dir" == '~/'* ]] && dir="$HOME\${dir:1}" # the shell has not expanded it yet
+  # The word as typed: its quotes and backslashes taken off (never eval'd, which would run what
+  # it holds), and a leading ~ expanded, as the shell will do.
+  if [[ "$dir" == \\"*\\" || "$dir" == \\'*\\' ]]; then dir="\${dir:1:\${#dir}-2}"; else dir="\${dir//\\\\/}"; fi
+  [[ "$dir" == '~' || "$dir" == '~/'* ]] && dir="$HOME\${dir:1}"
   if [[ -z "$cmd" ]]; then
     COMPREPLY=($(compgen -W ${quote([...list.map((s) => s.name), ...GLOBAL_OPTIONS].join(' '))} -- "$cur"))
     return
@@ -106,6 +109,7 @@ ${described}
     elif [[ "\${words[i]}" != -* ]]; then cmd="\${words[i]}"; break
     fi
   done
+  dir="\${(Q)dir}" # the word as typed, unquoted
   [[ "$dir" == '~' || "$dir" == '~/'* ]] && dir="$HOME\${dir:1}"
   if [[ -z "$cmd" ]]; then
     _describe 'command' cmds
