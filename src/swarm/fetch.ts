@@ -24,6 +24,8 @@ import {
   type ChunkRef,
   DEFAULT_STALL_MS,
   describeDropped,
+  lostPeer,
+  refusedByAll,
   runScheduler,
   type SchedulerPeer,
   type SchedulerResult,
@@ -83,7 +85,6 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
   const { repo } = opts;
   const alive = [...opts.peers];
   const banned: { peer: string; why: string }[] = [];
-  let denied: ShoalError | null = null; // the first peer that refused this key
   const lost: SchedulerResult['lost'] = []; // dropped, not banned: gone, stalled, refused
   const ban = (p: PeerSession, why: string): void => {
     banned.push({ peer: p.peer, why });
@@ -172,8 +173,8 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
           }
           if (alive.length === 0) {
             // Each peer refused this key (a private repository that stopped listing it).
-            if (denied && banned.length === 0 && lost.every((l) => l.code === 'PERMISSION_DENIED'))
-              throw denied;
+            const denied = refusedByAll(banned, lost);
+            if (denied) throw new ShoalError('PERMISSION_DENIED', `peer ${denied.peer}: ${denied.why}`);
             // (none dropped here: every peer was lost in an earlier round of the same fetch)
             const why = describeDropped([...banned, ...lost]) || 'each was dropped earlier in this fetch';
             throw new ShoalError(
@@ -214,10 +215,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
             if (peer.misbehaved !== null) ban(peer, peer.misbehaved);
             else {
               alive.splice(alive.indexOf(peer), 1);
-              const code = isShoalError(err) ? err.code : undefined;
-              lost.push({ peer: peer.peer, why: (err as Error).message, ...(code ? { code } : {}) });
-              if (isShoalError(err, 'PERMISSION_DENIED'))
-                denied ??= new ShoalError('PERMISSION_DENIED', `peer ${peer.peer}: ${err.message}`);
+              lost.push(lostPeer(peer.peer, err));
             }
             continue;
           }
@@ -401,7 +399,7 @@ async function availability(
         void session.close(`banned: ${why}`);
         return;
       }
-      drops.lost.push({ peer: session.peer, why, ...(isShoalError(err) ? { code: err.code } : {}) });
+      drops.lost.push(lostPeer(session.peer, err));
       void session.close(why);
     };
     try {

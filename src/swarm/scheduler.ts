@@ -51,6 +51,23 @@ export interface SchedulerOptions {
   endgameDelayMs?: number;
 }
 
+/** A peer dropped without a ban, for `lost`: why, and the error's code where it has one. */
+export function lostPeer(peer: string, err: unknown): SchedulerResult['lost'][number] {
+  return { peer, why: (err as Error).message, ...(isShoalError(err) ? { code: err.code } : {}) };
+}
+
+/**
+ * The refusal to report when every peer given up on refused this key (a private repository that
+ * does not list it) and none was banned: running again would not help, unlike for peers gone.
+ */
+export function refusedByAll(
+  banned: readonly unknown[],
+  lost: SchedulerResult['lost'],
+): SchedulerResult['lost'][number] | undefined {
+  const denied = lost.find((l) => l.code === 'PERMISSION_DENIED');
+  return denied && banned.length === 0 && lost.every((l) => l.code === denied.code) ? denied : undefined;
+}
+
 /** Peers given up on, as an error message lists them: `peer <id>: <why>; ...`. */
 export function describeDropped(peers: readonly { peer: string; why: string }[]): string {
   return peers.map((l) => `peer ${l.peer}: ${l.why}`).join('; ');
@@ -285,8 +302,8 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
         if (live.length === 0) {
           // Every peer refused this key (a private repository that no longer lists it): say so,
           // rather than that the peers went away; running again would not help.
-          const denied = result.lost.find((l) => l.code === 'PERMISSION_DENIED');
-          if (denied && result.banned.length === 0 && result.lost.every((l) => l.code === denied.code)) {
+          const denied = refusedByAll(result.banned, result.lost);
+          if (denied) {
             settle(
               new ShoalError('PERMISSION_DENIED', `peer ${denied.peer}: ${denied.why}`, {
                 lost: result.lost,
