@@ -109,9 +109,9 @@ async function runFetch(
   }
   // Peers lost between rounds (their connection closed while no request of ours was out, or
   // their stream could not be renewed): reported as those lost during a round are.
-  const between = new Map<string, string>();
+  const between: FetchSummary['lost'] = [];
   const reported = (peer: string): boolean =>
-    between.has(peer) || [...result.lost, ...result.banned].some((l) => l.peer === peer);
+    [...between, ...result.lost, ...result.banned].some((l) => l.peer === peer);
   let result: FetchResult & { refused: FetchSummary['refused'] };
   const fetchSome = async (targets: ObjectId[], maxBytes?: number, spent?: { bytes: number }) => {
     // A peer still sending what an earlier round no longer needs (a slow peer's last window,
@@ -130,7 +130,8 @@ async function runFetch(
     if (result) {
       for (const c of view.accepted) {
         const failed = c.session.failed;
-        if (failed !== null && !reported(c.session.peer)) between.set(c.session.peer, failed.message);
+        if (failed !== null && !reported(c.session.peer))
+          between.push({ peer: c.session.peer, why: failed.message });
       }
     }
     return fetchCommits({
@@ -193,7 +194,7 @@ async function runFetch(
       result.lost.push(...lost);
       result.banned.push(...banned);
       // why, in the words of the peers given up on, where there were any
-      const dropped = [...lost, ...banned, ...[...between].map(([peer, why]) => ({ peer, why }))];
+      const dropped = [...lost, ...banned, ...between];
       const why = describeDropped(dropped) || err.message;
       // Listed when a peer was given up on: a fork that no peer reached ever held (a writer's
       // refs naming a branch it never pushed) is left out without a word, every fetch.
@@ -211,7 +212,7 @@ async function runFetch(
     repo: toHex(state.id),
     peers: view.accepted.map((c) => c.session.peer),
     banned: [...view.banned, ...result.banned],
-    lost: [...result.lost, ...[...between].map(([peer, why]) => ({ peer, why }))],
+    lost: [...result.lost, ...between],
     refused: result.refused,
     bytes: result.bytes,
     duplicateBytes: result.duplicateBytes,
