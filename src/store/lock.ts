@@ -127,11 +127,9 @@ export class WriterLock {
           : now === undefined
             ? `; if no shoal command is running, remove ${this.file}`
             : '; try again once it is done';
-        throw new ShoalError(
-          'LOCKED',
-          `repository is locked by process ${owner} (${found.purpose || 'another shoal command is running'})${advice}`,
-          { pid: owner },
-        );
+        // `held` without the advice, for a caller whose user can act on neither (a pushing peer).
+        const held = `repository is locked by process ${owner} (${found.purpose || 'another shoal command is running'})`;
+        throw new ShoalError('LOCKED', `${held}${advice}`, { pid: owner, held });
       }
       // A lock without a pid is one being written on a file system without hard links (see
       // create) or left by a crash: stale only once it is older than that takes.

@@ -532,7 +532,7 @@ export function pushHandler(
         if (isShoalError(err, 'LOCKED'))
           throw new ShoalError(
             'LOCKED',
-            `the peer's repository is in use there (${err.message.replace(/; try again once it is done$/, '')}); push again once it is done`,
+            `the peer's repository is in use there (${err.detail?.held ?? err.message}); push again once it is done`,
           );
         throw err;
       }
