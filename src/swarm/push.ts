@@ -215,20 +215,20 @@ export async function pushToSwarm(
     const toDelegate =
       delegateKeys.has(target!.session.peer) ||
       delegateKeys.has(peerIdFromPublicKeyBytes(opts.user.publicKey));
+    const trackingOf = (ref: string): string | null =>
+      named && ref.startsWith('refs/heads/') ? `refs/remotes/${remote}/${shortRef(ref)}` : null;
     for (const [ref, id] of offered) {
-      if (!named || !toDelegate || !ref.startsWith('refs/heads/')) continue;
-      const tracking = `refs/remotes/${remote}/${shortRef(ref)}`;
-      if (!idEquals(repo.refs.get(tracking) ?? new Uint8Array(0), id))
+      const tracking = trackingOf(ref);
+      if (tracking && toDelegate && !idEquals(repo.refs.get(tracking) ?? new Uint8Array(0), id))
         repo.refs.update(tracking, id, `push: to ${remote}`);
     }
     // A branch deleted on a delegate has left the repository's branches (unless another delegate
     // still signs it, yourself included: the next fetch brings its tracking branch back then).
     const deleted = deleting.length > 0 ? updated : [];
     for (const ref of deleted) {
-      if (!named || !delegateKeys.has(target!.session.peer) || !ref.startsWith('refs/heads/')) continue;
-      const tracking = `refs/remotes/${remote}/${shortRef(ref)}`;
-      const was = repo.refs.get(tracking);
-      if (was) repo.refs.update(tracking, null, `push: deleted on ${remote}`, was);
+      const tracking = trackingOf(ref);
+      const was = tracking && delegateKeys.has(target!.session.peer) ? repo.refs.get(tracking) : undefined;
+      if (was) repo.refs.update(tracking!, null, `push: deleted on ${remote}`, was);
     }
     // The peer now signs refs naming what it took (a delegate's are the repository's branches):
     // take them, as a fetch would. Without them this peer, serving its copy, went on relaying
@@ -272,7 +272,7 @@ function refsToDelete(c: Connected, names: string[]): string[] {
     return theirs?.has(tag) && !theirs.has(`refs/heads/${name}`) ? tag : `refs/heads/${name}`;
   });
   for (const ref of full) {
-    const problem = refNameProblem(ref.replace(/^refs\/(heads|tags)\//, ''));
+    const problem = refNameProblem(shortRef(ref));
     if (problem !== null)
       throw new ShoalError('INVALID_NAME', `'${ref}' is no branch or tag name: ${problem}`);
   }
@@ -392,7 +392,7 @@ export function pushHandler(
     // update would fail after the first moved, and a push is taken whole).
     const named = new Set<string>();
     const takeName = (name: string, verb: string): void => {
-      const short = name.replace(/^refs\/(heads|tags)\//, '');
+      const short = shortRef(name);
       if (short === name || refNameProblem(short) !== null || named.has(name))
         throw new ShoalError('PERMISSION_DENIED', `'${name}' is not a branch or tag name this peer ${verb}`);
       named.add(name);
