@@ -2,7 +2,7 @@
 // does not touch keep their local changes, as in git; a path it would overwrite while it has
 // uncommitted changes stops the whole checkout before anything is written.
 
-import { type BigIntStats, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { type BigIntStats, lstatSync, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setImmediate as yieldToOthers } from 'node:timers/promises';
 import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError, toHex } from '../core/index.ts';
@@ -427,12 +427,7 @@ export async function moveWorktree(
         }
         // Beyond a file or symlink the path is not in the working tree: nothing to delete there.
         // A directory in the file's place is not the file: it stays, as riskAt has it.
-        const abs = join(repo.root, p);
-        if (
-          blockingAncestor(repo.root, p) === undefined &&
-          !lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()
-        )
-          rmSync(abs, { force: true });
+        if (blockingAncestor(repo.root, p) === undefined) removeUnlessDirectory(join(repo.root, p));
         // Directories left empty go once the walk leaves them (a directory's paths are
         // contiguous in path order), not after each file: that listed them again every time.
         if (emptied !== null && dirname(emptied) !== dirname(p)) removeEmptyParents(repo.root, emptied);
@@ -546,10 +541,25 @@ export async function writeWorkingFile(
   // edit that keeps size and modification time (cp -p) changes it again, and stampWritten then
   // leaves the file unstamped. Gone or changed already: no stamp at all.
   const placed = t.kind === 'symlink' ? stat : lstatOrNull(abs);
-  if (!placed || placed.mtimeNs !== stat.mtimeNs || placed.size !== stat.size || placed.ino !== stat.ino)
-    return null;
+  if (!placed || !sameStat(placed, stat)) return null;
   // Four fields, not the whole stat (some twenty BigInts): callers keep one per file.
   return { mtimeNs: stat.mtimeNs, size: stat.size, ino: stat.ino, ctimeNs: placed.ctimeNs };
+}
+
+/**
+ * Delete the file or symlink at `abs`, if any; a directory there stays. Tried as an unlink, which
+ * a directory refuses: one system call per file removed, as rmSync's lstat and unlink were two.
+ */
+function removeUnlessDirectory(abs: string): void {
+  try {
+    unlinkSync(abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // EISDIR on Linux; EPERM where unlink of a directory is refused so (macOS), if it is one
+    if (code === 'ENOENT' || code === 'EISDIR') return;
+    if (code === 'EPERM' && lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) return;
+    throw err;
+  }
 }
 
 /** Below this many bytes of just-written files, the next status may as well read them again. */
