@@ -18,10 +18,15 @@ export function exitInterrupted(ctx: Context, next?: string): never {
   process.exit(1);
 }
 
-export function removeTemporariesOnInterrupt(ctx: Context): void {
+/** Returns what takes the handlers off again, for work that hands the signals on to other handling. */
+export function removeTemporariesOnInterrupt(ctx: Context): () => void {
   const stop = (): void => exitInterrupted(ctx);
   // (`on`, not `once`: a second Ctrl-C while the first is handled must not kill the process
   // before the temporaries are gone.)
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  return () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  };
 }

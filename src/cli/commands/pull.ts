@@ -47,8 +47,10 @@ export const command: Command = {
       const tracking = repo.refs.get(`refs/remotes/${remote}/${branch}`);
       let finished: Awaited<ReturnType<typeof merge>> | undefined;
       if (unfinished && tracking && unfinished === toHex(tracking)) {
-        removeTemporariesOnInterrupt(ctx);
+        // (its signal handlers go once it is done: the fetch below stops on Ctrl-C its own way)
+        const handled = removeTemporariesOnInterrupt(ctx);
         finished = await merge(repo, tracking, { ...mergeOptions, name: `${remote}/${branch}` });
+        handled();
       }
       // Before fetching: a fetch would move origin/<branch> past the commit an unfinished move
       // was going to, and the merge after it could then neither finish that move nor start.
