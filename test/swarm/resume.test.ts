@@ -15,7 +15,6 @@ import {
 } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { newRepo, randomFile, sha256File } from '../cli/repo-helpers.ts';
 import { tempDir } from '../helpers.ts';
@@ -25,6 +24,7 @@ import {
   type CloneSummary,
   committedChunkBytes,
   committedCommits,
+  localBranches,
   packBytes,
   parseJson,
   serve,
@@ -362,21 +362,3 @@ test('a clone into a repository made by an init with nothing in it: taken as an 
   assert.equal(refused.status, 1, refused.stdout);
   assert.equal(parseJson<{ error: { code: string } }>(refused).error.code, 'ALREADY_EXISTS');
 });
-
-/** Local branches in a repository's index, read as another process would (0 before it exists). */
-function localBranches(root: string): number {
-  const file = join(root, '.shoal', 'index.db');
-  if (!existsSync(file)) return 0;
-  let db: DatabaseSync | undefined;
-  try {
-    db = new DatabaseSync(file, { readOnly: true });
-    db.exec('PRAGMA busy_timeout = 1000');
-    return Number(
-      (db.prepare("SELECT COUNT(*) AS n FROM refs WHERE name LIKE 'refs/heads/%'").get() as { n: number }).n,
-    );
-  } catch {
-    return 0;
-  } finally {
-    db?.close();
-  }
-}

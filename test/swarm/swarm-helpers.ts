@@ -247,6 +247,11 @@ export function committedChunkBytes(root: string): number {
   return indexFigure(root, 'SELECT COALESCE(SUM(size), 0) AS n FROM objects WHERE type = 0');
 }
 
+/** Local branches in a repository's index (a clone makes them once it has the commits). */
+export function localBranches(root: string): number {
+  return indexFigure(root, "SELECT COUNT(*) AS n FROM refs WHERE name LIKE 'refs/heads/%'");
+}
+
 /** Commits a repository has committed to its index (a transfer stores them before chunks). */
 export function committedCommits(root: string): number {
   return indexFigure(root, 'SELECT COUNT(*) AS n FROM objects WHERE type = 3');
