@@ -1,6 +1,6 @@
 // Writing a file front to back from a few large reused buffers, with O_DIRECT where the
-// filesystem takes it. Checkout writes large files this way; packs go through the same code
-// with direct I/O off.
+// filesystem takes it. Checkout writes large files this way, and `add` its packs; the packs a
+// fetch writes go through the same code with direct I/O off.
 //
 // Why direct I/O for a checked-out file: a buffered write copies every byte into the page cache,
 // and on a virtual machine whose memory the host reclaims the kernel must also find fresh pages
@@ -20,9 +20,11 @@
 //
 // Without direct I/O, a caller may also lend bytes instead of having them copied
 // (appendLending): the buffer then holds only what is copied (record headers, say), and each
-// write is a writev of its pieces interleaved with the lent bytes. `add` stores new chunks this
-// way straight from the memory its workers read the file into: the page cache's copy is then the
-// only one, where a copy into the buffer first took 0.3-0.4 s of the main thread per GiB.
+// write is a writev of its pieces interleaved with the lent bytes. `add` lends new chunks
+// straight from the memory its workers read the file into; where its packs go through the page
+// cache (a filesystem without O_DIRECT), the page cache's copy is then the only one, where a
+// copy into the buffer first took 0.3-0.4 s of the main thread per GiB. A direct write needs
+// aligned memory, so bytes lent to a direct appender are copied after all.
 
 import { closeSync, constants, openSync, readSync, write, writev } from 'node:fs';
 
@@ -131,6 +133,8 @@ export class FileAppender {
   private lent = 0;
   private zeros = 0; // appended by appendZeros, not placed yet
   private readonly inFlight: Promise<void>[] = [];
+  // The writes in flight that hold lent bytes (a direct appender copies them instead).
+  private readonly lentInFlight = new Set<Promise<void>>();
   private error: unknown = null;
   private released = false;
   // Operations run one at a time, in call order, even when a caller does not wait for one
@@ -227,7 +231,7 @@ export class FileAppender {
   async lentWritten(): Promise<void> {
     const writes = await this.serially(async () => {
       if (this.lent > 0) await this.submit();
-      return [...this.inFlight];
+      return [...this.lentInFlight];
     });
     await Promise.all(writes);
     if (this.error) throw this.error;
@@ -413,6 +417,8 @@ export class FileAppender {
       },
     );
     this.inFlight.push(p);
+    this.lentInFlight.add(p);
+    void p.then(() => this.lentInFlight.delete(p));
     this.buf = this.free.pop()!;
     this.base += len;
     this.used = 0;
