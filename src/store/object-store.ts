@@ -20,7 +20,7 @@ import {
   toHex,
 } from '../core/index.ts';
 import { transaction } from './db.ts';
-import { FileAppender } from './file-appender.ts';
+import { type AppenderOptions, FileAppender } from './file-appender.ts';
 import {
   CODEC_RAW,
   CODEC_ZSTD,
@@ -56,11 +56,12 @@ interface ObjectRow {
 
 const PACK_LIMIT = 512 * 1024 * 1024;
 const CHECKPOINT_BYTES = 128 * 1024 * 1024;
-// Packs are written through the page cache. With O_DIRECT a 1 GiB add or fetch spent less system
-// time, but the checkout that usually follows then read the packs back from the device: a
-// checkout right after add took 1.4-2.3 s instead of 0.9-1.0 s, and a clone end to end was no
-// faster (BENCHMARKS.md, "Direct I/O: what was tried, and what was kept").
-const PACK_WRITES = { direct: false };
+// Packs are written through the page cache unless a session asks for O_DIRECT. What a fetch
+// stores is read back at once by the checkout that follows it (a clone, a pull): with direct
+// writes a 1 GiB clone spent less system time fetching but more reading the packs back from the
+// device, and ended later (BENCHMARKS.md, "Direct I/O: what was tried, and what was kept").
+// `add` stores chunks of a file that stays in the working tree, so nothing reads them back soon;
+// it writes directly, and spares the kernel finding page-cache memory for every byte stored.
 const SAMPLE = 4096;
 
 /** The pack to append to cannot be opened: a directory in its place is damage, not a full disk. */
@@ -351,9 +352,11 @@ export class ObjectStore {
   /**
    * Start writing; the caller must hold the repository's writer lock. `newPack` starts a fresh
    * pack instead of appending to the last one (gc must not append to a pack it may remove).
+   * `direct` writes whole blocks with O_DIRECT where the filesystem takes it, past the page cache:
+   * for bytes nothing is about to read back.
    */
-  async beginSession(opts: { newPack?: boolean } = {}): Promise<PackSession> {
-    const session = new PackSession(this, this.db);
+  async beginSession(opts: { newPack?: boolean; direct?: boolean } = {}): Promise<PackSession> {
+    const session = new PackSession(this, this.db, opts.direct === true);
     await session.open(opts.newPack === true);
     return session;
   }
@@ -440,6 +443,7 @@ export class PackSession {
   private readonly repoint: StatementSync;
   private readonly replace: StatementSync;
   private readonly qHas: StatementSync;
+  private readonly writes: AppenderOptions;
   bytesWritten = 0;
   private readonly chunkPolicy: CompressionPolicy;
   private readonly objectPolicy: CompressionPolicy;
@@ -448,8 +452,9 @@ export class PackSession {
   // The last checkpoint called (settled either way): the next one runs after it.
   private turn: Promise<void> = Promise.resolve();
 
-  constructor(store: ObjectStore, db: DatabaseSync) {
+  constructor(store: ObjectStore, db: DatabaseSync, direct: boolean) {
     this.store = store;
+    this.writes = { direct };
     this.chunkPolicy = new CompressionPolicy(store.compression);
     this.objectPolicy = new CompressionPolicy(store.compression);
     this.db = db;
@@ -471,7 +476,7 @@ export class PackSession {
       this.pack = last.id;
       const path = join(this.store.packDir, packFileName(last.id));
       this.fh = await openFile(path, 'r+').catch((err) => packOpenError(err, last.id));
-      this.out = new FileAppender(this.fh.fd, path, last.size, PACK_WRITES);
+      this.out = new FileAppender(this.fh.fd, path, last.size, this.writes);
     } else {
       await this.newPack((last?.id ?? 0) + 1);
     }
@@ -484,7 +489,7 @@ export class PackSession {
     await this.fh.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0).catch(diskError);
     await this.fh.sync().catch(diskError);
     this.db.prepare('INSERT INTO packs (id, size) VALUES (?, ?)').run(n, PACK_MAGIC.length);
-    this.out = new FileAppender(this.fh.fd, path, PACK_MAGIC.length, PACK_WRITES);
+    this.out = new FileAppender(this.fh.fd, path, PACK_MAGIC.length, this.writes);
   }
 
   /** True when the object is already stored or written in this session. */

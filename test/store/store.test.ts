@@ -189,6 +189,38 @@ test('dedup: a second put of the same chunk returns false and stores nothing', a
   });
 });
 
+test('sessions writing directly and through the page cache append to one pack, readable alike', async (t) => {
+  const { dir, repo } = newRepo(t);
+  // Odd sizes, so every session after the first starts in the middle of a block; chunks lent
+  // (as add lends them) and copied, the lent ones overwritten as soon as they are written.
+  const sizes = [70_001, 4_095, 300_000, 1, 2_100_000, 65_537];
+  const stored: Buffer[] = [];
+  for (const direct of [true, false, true, true, false]) {
+    await repo.withWriteLock(async () => {
+      const session = await repo.objects.beginSession({ direct });
+      for (const [i, size] of sizes.entries()) {
+        const bytes = randomBytes(size);
+        stored.push(Buffer.from(bytes));
+        if (i % 2 === 0) {
+          await session.putChunkLending(hashChunk(bytes), bytes);
+          await session.lentWritten();
+          bytes.fill(0x5a); // no longer the session's
+        } else await session.putChunk(hashChunk(bytes), bytes);
+      }
+      await session.close();
+    });
+  }
+  assert.equal(packs(dir).length, 1);
+  const check = (r: Repository): void => {
+    for (const bytes of stored) assert.ok(Buffer.from(r.objects.read(hashChunk(bytes))).equals(bytes));
+  };
+  check(repo);
+  repo.close();
+  const again = reopen(t, dir);
+  check(again);
+  assert.equal(statSync(packPath(dir)).size, committedSize(again));
+});
+
 test('a pack deleted by a gc elsewhere is let go: its space is not held by a reader', async (t) => {
   const { dir, repo } = newRepo(t);
   const a = randomBytes(70_000);
