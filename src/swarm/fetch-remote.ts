@@ -25,6 +25,7 @@ import {
   checkPeers,
   fetchTargets,
   type KeptTag,
+  pruneTrackingRefs,
   type SkippedFork,
   skippedForks,
   updateTrackingRefs,
@@ -42,6 +43,8 @@ export interface TransferOptions {
   stallMs?: number;
   /** Bytes the forks' commits may bring in all (default DEFAULT_FORK_LIMIT); 0 fetches none. */
   forkLimit?: number;
+  /** Drop the remote-tracking branches of branches that are gone (see pruneTrackingRefs). */
+  prune?: boolean;
   onProgress?: (p: FetchProgress) => void;
   signal?: AbortSignal;
 }
@@ -60,6 +63,8 @@ export interface FetchSummary {
   chunks: number;
   metadataObjects: number;
   updated: string[];
+  /** Remote-tracking branches dropped (with `prune`) for branches that are gone. */
+  pruned: string[];
   /** Tags held here at another commit than the remote's: kept as they are. */
   tagsKept: KeptTag[];
   canonical: Record<string, string>;
@@ -207,6 +212,7 @@ async function runFetch(
     for (const id of forks) await addForks([id]);
   }
   const { updated, tagsKept } = updateTrackingRefs(repo, remote, view, fetched);
+  const pruned = opts.prune ? pruneTrackingRefs(repo, remote, view) : [];
   for (const c of view.accepted) await c.session.close();
   return {
     repo: toHex(state.id),
@@ -220,6 +226,7 @@ async function runFetch(
     chunks: result.chunks,
     metadataObjects: result.metadataObjects,
     updated,
+    pruned,
     tagsKept,
     canonical: Object.fromEntries([...(view.canonical?.refs ?? [])].map(([k, v]) => [k, toHex(v)])),
     skippedForks: skippedForks(view, left),

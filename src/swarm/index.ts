@@ -24,4 +24,3 @@ export {
 } from './repo-state.ts';
 export type { ServerEvent } from './server.ts';
 export type { KeptTag, SkippedFork } from './sync-refs.ts';
-export { pruneTrackingRefs } from './sync-refs.ts';

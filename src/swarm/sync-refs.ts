@@ -117,22 +117,22 @@ export function skippedForks(view: RefsView, left: Map<string, Omit<SkippedFork,
 }
 
 /**
- * `fetch --prune`: drop the remote-tracking branches of `remote` whose branch the repository's
- * refs (`canonical`, as just fetched) no longer have. Returns the refs removed. With no canonical
- * refs at all (none were found), nothing is taken as deleted.
+ * `fetch --prune`: drop the remote-tracking branches whose branch is gone from the refs just
+ * fetched: `<remote>/<branch>` against the repository's refs (with none found at all, nothing is
+ * taken as deleted), and `<peer-id>/<branch>` against the newest refs of that peer held here
+ * (received by this fetch or an earlier one). Returns the refs removed.
  */
-export function pruneTrackingRefs(
-  repo: Repository,
-  remote: string,
-  canonical: Record<string, string>,
-): string[] {
-  if (Object.keys(canonical).length === 0) return [];
+export function pruneTrackingRefs(repo: Repository, remote: string, view: RefsView): string[] {
   const pruned: string[] = [];
-  const prefix = `refs/remotes/${remote}/`;
-  for (const r of repo.refs.list(prefix)) {
-    if (`refs/heads/${r.name.slice(prefix.length)}` in canonical) continue;
-    if (repo.refs.update(r.name, null, 'fetch: pruned', r.id)) pruned.push(r.name);
-  }
+  const prune = (name: string, doc: SignedRefs): void => {
+    const prefix = `refs/remotes/${name}/`;
+    for (const r of repo.refs.list(prefix)) {
+      if (doc.refs.has(`refs/heads/${r.name.slice(prefix.length)}`)) continue;
+      if (repo.refs.update(r.name, null, 'fetch: pruned', r.id)) pruned.push(r.name);
+    }
+  };
+  if (view.canonical && view.canonical.refs.size > 0) prune(remote, view.canonical);
+  for (const [peer, doc] of view.forks) prune(peer, doc);
   return pruned;
 }
 

@@ -1027,6 +1027,7 @@ test("each peer's own refs are visible as <peer-id>/<branch> after a fetch", asy
   const { user: bob } = await cloneAs(t, server.addr);
   bob.write('bob.txt', "bob's work\n");
   const bobHead = bob.commit('bob');
+  bob.ok(['branch', 'side']);
   const bobServer = await serve(t, bob);
   assert.notEqual(bobServer.peerId, server.peerId);
 
@@ -1052,7 +1053,20 @@ test("each peer's own refs are visible as <peer-id>/<branch> after a fetch", asy
   // The canonical branch is still the delegate's (the origin's), not Bob's.
   assert.equal(tip(carol, 'origin/main'), head);
   assert.equal(carol.ok(['cat', `${bobServer.peerId}/main:bob.txt`]).stdout, "bob's work\n");
+  assert.equal(tip(carol, `${bobServer.peerId}/side`), bobHead);
   assertFsck(carol);
+
+  // Bob deletes a branch of his: fetch --prune drops Carol's copy of it, and only that.
+  bob.ok(['branch', '-D', 'side']);
+  const pruned = await shoalAsync(t, ['fetch', 'origin', '--peer', bobServer.addr, '--prune', '--json'], {
+    cwd: carol.dir,
+    configDir: carol.configDir,
+  });
+  assertOk(pruned, 'fetch --prune');
+  assert.deepEqual(parseJson<{ pruned: string[] }>(pruned).pruned, [`refs/remotes/${bobServer.peerId}/side`]);
+  carol.fails(['log', `${bobServer.peerId}/side`], 'UNKNOWN_REV');
+  assert.equal(tip(carol, `${bobServer.peerId}/main`), bobHead);
+  assert.equal(tip(carol, 'origin/main'), head);
 });
 
 test('a fork whose new data is over fetch.fork-limit is listed, not fetched, until the limit allows it', async (t) => {

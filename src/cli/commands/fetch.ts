@@ -1,5 +1,5 @@
 // shoal fetch [<remote>|<source>] [--peer <multiaddr>]...: bring in what peers have.
-import { fetchFromSwarm, pruneTrackingRefs, remoteSource } from '../../swarm/index.ts';
+import { fetchFromSwarm } from '../../swarm/index.ts';
 import { type Context, type Options, parse, usage } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import type { Command } from '../main.ts';
@@ -31,15 +31,11 @@ export const command: Command = {
         const s = await fetchFromSwarm(
           repo,
           positionals[0],
-          downloadSettings(values, (k) => repo.config(k), progress),
+          // As git's --prune: tracking branches of branches the remote (or a fork) deleted go.
+          { ...downloadSettings(values, (k) => repo.config(k), progress), prune: values.prune === true },
         );
         progress.done();
-        // As git's --prune: tracking branches of branches the remote deleted go.
-        const pruned =
-          values.prune === true
-            ? pruneTrackingRefs(repo, remoteSource(repo, positionals[0]).remote, s.canonical)
-            : [];
-        if (ctx.json) ctx.emit({ ...s, pruned });
+        if (ctx.json) ctx.emit(s);
         else {
           for (const b of s.banned) ctx.err(`warning: dropped peer ${b.peer}: ${b.why}`);
           for (const r of s.refused) ctx.err(`warning: a fork was left out: ${r.why}`);
@@ -47,7 +43,7 @@ export const command: Command = {
             `fetched ${formatBytes(s.bytes)} (${plural(s.chunks, 'chunk')}, ${plural(s.metadataObjects, 'other object')}) from ${plural(Object.keys(s.perPeer).length || s.peers.length, 'peer')} in ${s.seconds.toFixed(1)} s`,
           );
           for (const u of s.updated) ctx.out(`  updated ${u.replace(/^refs\/(remotes\/)?/, '')}`);
-          for (const p of pruned) ctx.out(`  pruned ${p.slice('refs/remotes/'.length)}`);
+          for (const p of s.pruned) ctx.out(`  pruned ${p.slice('refs/remotes/'.length)}`);
           for (const line of skippedForkLines(s.skippedForks)) ctx.out(line);
           warnKeptTags(ctx, s.tagsKept);
         }
