@@ -1,10 +1,13 @@
-// bin/shoal.js run by a Node too old for the sources (a system Node, after `npm link`): it
-// hands over to the Node the project brings.
+// bin/shoal.js: run by a Node too old for the sources (a system Node, after `npm link`), it
+// hands over to the Node the project brings; a command that streams large data runs on the
+// Node flags and allocator setting chosen for its memory.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { BIN, shoalEnv, tempDir } from '../helpers.ts';
+import { BIN, shoal, shoalEnv, shoalSpawn, tempDir } from '../helpers.ts';
 
 /** A Node on the PATH older than 22.18, if this machine has one (as a stock Debian does). */
 function oldNode(): string | undefined {
@@ -30,4 +33,19 @@ test('run by an older Node, shoal runs on its own Node: output, exit status and 
   const bad = spawnSync(old!, [BIN, 'log', '-n', 'x'], { cwd: dir, env, encoding: 'utf8' });
   assert.equal(bad.status, 2, bad.stderr);
   assert.doesNotMatch(bad.stderr, /ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
+});
+
+test('a transfer runs on a small young generation, room in the old one and two malloc arenas', async (t) => {
+  const dir = tempDir(t);
+  const configDir = tempDir(t);
+  assert.equal(shoal(['init', '-q'], { cwd: dir, configDir }).status, 0);
+  const server = shoalSpawn(['serve', '--listen', '/ip4/127.0.0.1/tcp/0'], { cwd: dir, configDir });
+  t.after(() => server.kill('SIGKILL'));
+  await once(server.stdout, 'data'); // its address: running, after the exec
+  const strings = (file: string): string[] =>
+    readFileSync(`/proc/${server.pid}/${file}`, 'latin1').split('\0');
+  const args = strings('cmdline');
+  assert.ok(args.includes('--max-semi-space-size=1'), args.join(' '));
+  assert.ok(args.includes('--initial-old-space-size=64'), args.join(' '));
+  assert.ok(strings('environ').includes('MALLOC_ARENA_MAX=2'));
 });
