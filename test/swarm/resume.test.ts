@@ -270,6 +270,8 @@ test('Ctrl-C on a clone held back by --max-download ends it at once, and the nex
   run.proc.kill('SIGINT');
   assert.equal(await run.exited, 1, run.stderr());
   assert.match(run.stdout(), /"code":"ABORTED"/);
+  // What is left says how to finish it.
+  assert.match(user.ok(['status']).stdout, /^no commits yet: 'shoal pull' brings origin's$/m);
 
   const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
     cwd: parent,

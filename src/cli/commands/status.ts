@@ -25,7 +25,10 @@ export const command: Command = {
         return 0;
       }
       ctx.out(s.branch ? `on branch ${s.branch}` : `HEAD detached at ${toHex(s.head!).slice(0, 12)}`);
-      if (!s.head) ctx.out('no commits yet');
+      // A clone stopped before it had a commit (it knows its repository and origin): pull
+      // finishes it. A repository with no identity yet cannot pull.
+      const pullable = repo.meta('repo-id') !== undefined && repo.config('remote.origin.url') !== undefined;
+      if (!s.head) ctx.out(pullable ? "no commits yet: 'shoal pull' brings origin's" : 'no commits yet');
       const up = s.upstream;
       if (up) {
         const n = (k: number): string => `${k}${up.exact ? '' : '+'} commit${k === 1 && up.exact ? '' : 's'}`;
