@@ -1,6 +1,6 @@
 // Writing a file front to back from a few large reused buffers, with O_DIRECT where the
-// filesystem takes it. Checkout writes large files this way, and `add` its packs; the packs a
-// fetch writes go through the same code with direct I/O off.
+// filesystem takes it. Checkout writes large files this way, and `add` its packs; other pack
+// writers (a fetch, commit, merge, gc) go through the same code with direct I/O off.
 //
 // Why direct I/O for a checked-out file: a buffered write copies every byte into the page cache,
 // and on a virtual machine whose memory the host reclaims the kernel must also find fresh pages
@@ -406,19 +406,20 @@ export class FileAppender {
     const pieces = this.pieces;
     if (this.used > this.piecesFrom) pieces.push(full.subarray(this.piecesFrom, this.used));
     const len = this.used + this.lent;
-    const p = writevAll(this.fd, pieces, this.base).then(
+    const p: Promise<void> = writevAll(this.fd, pieces, this.base).then(
       (n) => {
         if (n !== len) this.error ??= shortWrite();
         this.free.push(full);
+        this.lentInFlight.delete(p);
       },
       (err) => {
         this.error ??= err;
         this.free.push(full);
+        this.lentInFlight.delete(p);
       },
     );
     this.inFlight.push(p);
     this.lentInFlight.add(p);
-    void p.then(() => this.lentInFlight.delete(p));
     this.buf = this.free.pop()!;
     this.base += len;
     this.used = 0;

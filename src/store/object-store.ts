@@ -56,12 +56,6 @@ interface ObjectRow {
 
 const PACK_LIMIT = 512 * 1024 * 1024;
 const CHECKPOINT_BYTES = 128 * 1024 * 1024;
-// Packs are written through the page cache unless a session asks for O_DIRECT. What a fetch
-// stores is read back at once by the checkout that follows it (a clone, a pull): with direct
-// writes a 1 GiB clone spent less system time fetching but more reading the packs back from the
-// device, and ended later (BENCHMARKS.md, "Direct I/O: what was tried, and what was kept").
-// `add` stores chunks of a file that stays in the working tree, so nothing reads them back soon;
-// it writes directly, and spares the kernel finding page-cache memory for every byte stored.
 const SAMPLE = 4096;
 
 /** The pack to append to cannot be opened: a directory in its place is damage, not a full disk. */
@@ -353,7 +347,12 @@ export class ObjectStore {
    * Start writing; the caller must hold the repository's writer lock. `newPack` starts a fresh
    * pack instead of appending to the last one (gc must not append to a pack it may remove).
    * `direct` writes whole blocks with O_DIRECT where the filesystem takes it, past the page cache:
-   * for bytes nothing is about to read back.
+   * for bytes nothing is about to read back. `add` asks for it: it stores chunks of files that
+   * stay in the working tree, and spares the kernel finding page-cache memory for every byte.
+   * Other sessions write through the page cache. What a fetch stores is read back at once by the
+   * checkout that follows it (a clone, a pull): with direct writes a 1 GiB clone spent less
+   * system time fetching but more reading the packs back from the device, and ended later
+   * (BENCHMARKS.md, "Direct I/O: what was tried, and what was kept").
    */
   async beginSession(opts: { newPack?: boolean; direct?: boolean } = {}): Promise<PackSession> {
     const session = new PackSession(this, this.db, opts.direct === true);

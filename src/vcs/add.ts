@@ -235,7 +235,7 @@ export async function add(repo: Repository, opts: AddOptions): Promise<AddResult
     const pipeline = new ChunkPipeline();
     if (largest >= PIPELINE_FILE) pipeline.warm(largest);
     // Directly to the device: what add stores is still in the working tree, and a 1 GiB add took
-    // 1.4-1.5 s this way against 1.3-3.0 s through the page cache, where the kernel must find
+    // 1.27-1.51 s this way against 1.51-3.38 s through the page cache, where the kernel must find
     // memory for every byte (BENCHMARKS.md, "Direct I/O").
     const session = await repo.objects.beginSession({ direct: true });
     try {
