@@ -549,6 +549,11 @@ export class PackSession {
     await this.append(id, r.type, r.codec, r.stored, r.size, true);
   }
 
+  /** Whether whole blocks go to the pack with O_DIRECT (asked for, and taken by the filesystem). */
+  get direct(): boolean {
+    return this.out?.direct ?? false;
+  }
+
   /** The pack this session appends to. */
   get currentPack(): number {
     return this.pack;
