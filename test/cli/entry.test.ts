@@ -3,11 +3,11 @@
 // Node flags and allocator setting chosen for its memory.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { BIN, shoal, shoalEnv, shoalSpawn, tempDir } from '../helpers.ts';
+import { BIN, shoal, shoalEnv, tempDir } from '../helpers.ts';
 
 /** A Node on the PATH older than 22.18, if this machine has one (as a stock Debian does). */
 function oldNode(): string | undefined {
@@ -35,17 +35,32 @@ test('run by an older Node, shoal runs on its own Node: output, exit status and 
   assert.doesNotMatch(bad.stderr, /ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
 });
 
-test('a transfer runs on a small young generation, room in the old one and two malloc arenas', async (t) => {
+test('a transfer runs on a small young generation, room in the old one and two malloc arenas', {
+  skip: existsSync('/proc/self/environ') ? false : 'no /proc here',
+}, async (t) => {
   const dir = tempDir(t);
   const configDir = tempDir(t);
   assert.equal(shoal(['init', '-q'], { cwd: dir, configDir }).status, 0);
-  const server = shoalSpawn(['serve', '--listen', '/ip4/127.0.0.1/tcp/0'], { cwd: dir, configDir });
-  t.after(() => server.kill('SIGKILL'));
-  await once(server.stdout, 'data'); // its address: running, after the exec
-  const strings = (file: string): string[] =>
-    readFileSync(`/proc/${server.pid}/${file}`, 'latin1').split('\0');
-  const args = strings('cmdline');
-  assert.ok(args.includes('--max-semi-space-size=1'), args.join(' '));
-  assert.ok(args.includes('--initial-old-space-size=64'), args.join(' '));
-  assert.ok(strings('environ').includes('MALLOC_ARENA_MAX=2'));
+  /** A running `shoal serve`'s arguments and environment, given MALLOC_ARENA_MAX=`arenas`. */
+  const started = async (arenas: string | undefined): Promise<{ args: string[]; env: string[] }> => {
+    const env = shoalEnv({ configDir });
+    delete env.MALLOC_ARENA_MAX;
+    if (arenas !== undefined) env.MALLOC_ARENA_MAX = arenas;
+    const server = spawn(process.execPath, [BIN, 'serve', '--listen', '/ip4/127.0.0.1/tcp/0'], {
+      cwd: dir,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => server.kill('SIGKILL'));
+    await once(server.stdout, 'data'); // its address: running, after the exec
+    const strings = (file: string): string[] =>
+      readFileSync(`/proc/${server.pid}/${file}`, 'latin1').split('\0');
+    return { args: strings('cmdline'), env: strings('environ') };
+  };
+  const plain = await started(undefined);
+  assert.ok(plain.args.includes('--max-semi-space-size=1'), plain.args.join(' '));
+  assert.ok(plain.args.includes('--initial-old-space-size=64'), plain.args.join(' '));
+  assert.ok(plain.env.includes('MALLOC_ARENA_MAX=2'));
+  // A value the user set is theirs.
+  assert.ok((await started('4')).env.includes('MALLOC_ARENA_MAX=4'));
 });
