@@ -15,10 +15,10 @@ import {
   rmdirSync,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import ignore, { type Ignore } from 'ignore';
 import { compareNames, comparePathKeys, escapeNameBytes, escapePath, ShoalError } from '../core/index.ts';
 import { namesRepoDir, REPO_DIR, type Staging } from '../store/index.ts';
 import { isTempName } from './content.ts';
+import { compileIgnore, type Verdict } from './ignore-patterns.ts';
 
 export const IGNORE_FILE = '.shoalignore';
 
@@ -118,24 +118,7 @@ const IGNORE_CASE = process.platform === 'darwin' || process.platform === 'win32
 
 interface Rules {
   base: string; // directory the rules are relative to ('' is the root)
-  matcher: Ignore;
-}
-
-type Verdict = { ignored: boolean; unignored: boolean };
-
-/**
- * What one file's patterns say of a path itself, leaving its parent directories out. `test()`
- * also says a path is ignored when one of its parents is, by that file alone; but whether a
- * parent is excluded is decided once, over every file (the walk does not enter one that is), and
- * a nearer file may bring back a directory a higher one excludes: with `build/` at the root and
- * `!build/` in `src/`, `src/build/gen.c` is not ignored, as in git. The package tests one path
- * without its parents internally; where that is not there (another version), `test()`.
- */
-function ownVerdict(matcher: Ignore, rel: string): Verdict {
-  const rules = (matcher as unknown as { _rules?: { test?: (path: string, mode: string) => Verdict } })
-    ._rules;
-  if (typeof rules?.test === 'function') return rules.test(rel, 'regex');
-  return matcher.test(rel);
+  verdict: (rel: string) => Verdict;
 }
 
 export class IgnoreRules {
@@ -158,9 +141,7 @@ export class IgnoreRules {
       // points at may be outside the working tree or change under it.
       const bytes = readRegularFile(join(this.root, dir, IGNORE_FILE), { followSymlink: false });
       rules =
-        bytes === null
-          ? null
-          : { base: dir, matcher: ignore({ ignorecase: IGNORE_CASE }).add(bytes.toString('utf8')) };
+        bytes === null ? null : { base: dir, verdict: compileIgnore(bytes.toString('utf8'), IGNORE_CASE) };
       this.cache.set(dir, rules);
     }
     return rules;
@@ -176,7 +157,7 @@ export class IgnoreRules {
     const slash = path.lastIndexOf('/');
     for (const rules of this.chainFor(slash < 0 ? '' : path.slice(0, slash))) {
       const rel = (rules.base === '' ? path : path.slice(rules.base.length + 1)) + (isDir ? '/' : '');
-      const r = ownVerdict(rules.matcher, rel);
+      const r = rules.verdict(rel);
       if (r.ignored) return true;
       if (r.unignored) return false;
     }
