@@ -111,6 +111,13 @@ const PATHS = [
   'x y',
   'other',
   'z/other.txt/',
+  // below a match
+  'b/c/d',
+  'runs/7/out.bin/x',
+  'cache/x',
+  'model.ckpt/x',
+  'deep/dir/x',
+  'x/z',
 ];
 
 for (const ignorecase of [false, true]) {
