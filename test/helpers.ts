@@ -2,13 +2,27 @@
 // an isolated user config directory.
 
 import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(ROOT, 'bin', 'shoal.js');
+
+/** Whether the filesystem of `dir` takes O_DIRECT at all (tmpfs, for one, does not). */
+export function directIoSupported(dir: string): boolean {
+  const probe = join(dir, 'direct-probe');
+  writeFileSync(probe, '');
+  try {
+    closeSync(openSync(probe, constants.O_WRONLY | constants.O_DIRECT));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(probe);
+  }
+}
 
 /** A fresh temporary directory, removed when the test ends. */
 export function tempDir(t: { after: (fn: () => void) => void }, prefix = 'shoal-test-'): string {

@@ -6,7 +6,6 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
-  constants,
   ftruncateSync,
   mkdtempSync,
   openSync,
@@ -19,21 +18,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { FileAppender } from '../../src/store/file-appender.ts';
+import { directIoSupported } from '../helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-appender-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Whether this test directory's filesystem takes O_DIRECT at all. */
-function directSupported(): boolean {
-  const probe = join(dir, 'probe');
-  writeFileSync(probe, '');
-  try {
-    closeSync(openSync(probe, constants.O_WRONLY | constants.O_DIRECT));
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // Sizes chosen to cross block and buffer boundaries in every way: tiny records, chunk-sized
 // ones, one exactly a block, and one larger than a whole 2 MiB buffer.
@@ -72,7 +60,7 @@ for (const direct of [true, false]) {
       const fd = openSync(path, 'w+');
       const out = new FileAppender(fd, path, 0, { direct });
       if (!direct) assert.equal(out.direct, false);
-      else if (directSupported()) assert.equal(out.direct, true, 'O_DIRECT is available but unused');
+      else if (directIoSupported(dir)) assert.equal(out.direct, true, 'O_DIRECT is available but unused');
       const parts = await appendMany(out, flushEvery);
       const expected = Buffer.concat(parts);
       assert.equal(out.position, expected.length);

@@ -7,12 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   appendFileSync,
-  closeSync,
-  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -34,7 +31,7 @@ import {
   xorshiftStream,
 } from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
-import { lockHolder, tempDir } from '../helpers.ts';
+import { directIoSupported, lockHolder, tempDir } from '../helpers.ts';
 
 const hexOf = (id: Uint8Array | undefined): string | undefined =>
   id ? Buffer.from(id).toString('hex') : undefined;
@@ -192,23 +189,9 @@ test('dedup: a second put of the same chunk returns false and stores nothing', a
   });
 });
 
-/** Whether the filesystem of `dir` takes O_DIRECT at all. */
-function directSupported(dir: string): boolean {
-  const probe = join(dir, 'direct-probe');
-  writeFileSync(probe, '');
-  try {
-    closeSync(openSync(probe, constants.O_WRONLY | constants.O_DIRECT));
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe);
-  }
-}
-
 test('sessions writing directly and through the page cache append to one pack, readable alike', async (t) => {
   const { dir, repo } = newRepo(t);
-  const direct = directSupported(packDir(dir));
+  const direct = directIoSupported(packDir(dir));
   // Odd sizes, so every session after the first starts in the middle of a block; chunks lent
   // (as add lends them) and copied, the lent ones overwritten as soon as they are written; a
   // checkpoint after every other chunk, as one comes every 128 MiB (its partial last block goes
