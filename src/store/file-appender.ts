@@ -135,6 +135,8 @@ export class FileAppender {
   private readonly inFlight: Promise<void>[] = [];
   // The writes in flight that hold lent bytes (a direct appender copies them instead).
   private readonly lentInFlight = new Set<Promise<void>>();
+  // The direct writes in flight, by the promise of the bytes each wrote.
+  private readonly directWrites = new Set<Promise<number>>();
   private error: unknown = null;
   private released = false;
   // Operations run one at a time, in call order, even when a caller does not wait for one
@@ -432,13 +434,21 @@ export class FileAppender {
   private async writeBlocks(buf: Buffer, len: number, at: number): Promise<void> {
     let done = 0;
     if (this.useDirect) {
+      const direct = writeAll(this.directFd, buf, 0, len, at);
+      this.directWrites.add(direct);
       try {
-        done = await writeAll(this.directFd, buf, 0, len, at);
+        done = await direct;
       } catch (err) {
         // EINVAL: this filesystem or device will not take these direct writes after all. The
         // descriptor stays open until release(): other writes may still be using it.
         if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
         this.useDirect = false;
+        // The buffered rewrite below waits for the direct writes still running: where memory
+        // pages are larger than blocks it could share a page with one, and the page cache then
+        // keep, and later write back, the bytes from before that direct write.
+        await Promise.allSettled([...this.directWrites]);
+      } finally {
+        this.directWrites.delete(direct);
       }
     }
     if (done < len) {
