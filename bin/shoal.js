@@ -57,11 +57,8 @@ function commandName(args) {
 }
 
 const name = commandName(process.argv.slice(2));
-const flags = NETWORK.includes(name)
-  ? [YOUNG_GENERATION, OLD_GENERATION]
-  : LOCAL.includes(name)
-    ? [YOUNG_GENERATION]
-    : [];
+const network = NETWORK.includes(name);
+const flags = network ? [YOUNG_GENERATION, OLD_GENERATION] : LOCAL.includes(name) ? [YOUNG_GENERATION] : [];
 if (
   typeof process.execve === 'function' &&
   flags.length > 0 &&
@@ -70,7 +67,7 @@ if (
   process.execve(
     process.execPath,
     [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)],
-    NETWORK.includes(name) ? { ...process.env, ...MALLOC_ARENAS } : process.env,
+    network ? { ...process.env, ...MALLOC_ARENAS } : process.env,
   );
 }
 

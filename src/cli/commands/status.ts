@@ -27,8 +27,10 @@ export const command: Command = {
       ctx.out(s.branch ? `on branch ${s.branch}` : `HEAD detached at ${toHex(s.head!).slice(0, 12)}`);
       // A clone stopped before it had a commit (it knows its repository and origin): pull
       // finishes it. A repository with no identity yet cannot pull.
-      const pullable = repo.meta('repo-id') !== undefined && repo.config('remote.origin.url') !== undefined;
-      if (!s.head) ctx.out(pullable ? "no commits yet: 'shoal pull' brings origin's" : 'no commits yet');
+      if (!s.head) {
+        const pullable = repo.meta('repo-id') !== undefined && repo.config('remote.origin.url') !== undefined;
+        ctx.out(pullable ? "no commits yet: 'shoal pull' brings origin's" : 'no commits yet');
+      }
       const up = s.upstream;
       if (up) {
         const n = (k: number): string => `${k}${up.exact ? '' : '+'} commit${k === 1 && up.exact ? '' : 's'}`;
