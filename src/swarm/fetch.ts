@@ -272,7 +272,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       // chunk, 13 MiB for a 4 GiB file.
       seen.clear();
       chunks.clear();
-      const peers = await availability(repo, alive, opts.targets, roots, list, { lost, banned }, opts.signal);
+      const peers = await availability(repo, alive, opts.targets, roots, list, { lost, ban }, opts.signal);
       // Commit what arrived every second (or every 64 MiB): an interrupted fetch, even one killed
       // outright, resumes without fetching it again.
       let flushed = performance.now();
@@ -366,7 +366,7 @@ async function availability(
   targets: ObjectId[],
   roots: FileRoot[],
   chunks: ChunkRef[],
-  drops: Pick<SchedulerResult, 'lost' | 'banned'>,
+  drops: { lost: SchedulerResult['lost']; ban: (p: PeerSession, why: string) => void },
   signal: AbortSignal | undefined,
 ): Promise<SchedulerPeer[]> {
   const n = chunks.length;
@@ -395,8 +395,7 @@ async function availability(
     const dropped = (err: unknown): void => {
       const why = (err as Error).message;
       if (err instanceof WrongHaveMap) {
-        drops.banned.push({ peer: session.peer, why });
-        void session.close(`banned: ${why}`);
+        drops.ban(session, why);
         return;
       }
       drops.lost.push(lostPeer(session.peer, err));
