@@ -398,20 +398,20 @@ test('completion scripts: commands, options, and branch and tag names', (t) => {
     'topic',
     'v9',
   ]);
-  // A directory whose name ends in C, which a bundle pattern (-qC) would also match.
+  /** A repository in a directory named `name`, with one commit and a branch only it has. */
+  const repoWithBranch = (name: string, branch: string) => {
+    const dir = join(tempDir(t), name);
+    mkdirSync(dir);
+    const repo = newRepo(t, { dir });
+    repo.write('f.txt', `${name}\n`);
+    repo.commit('first');
+    repo.ok(['branch', branch]);
+    return repo;
+  };
   // A repository at a path with a space, named as typed: quoted, or with a backslash.
-  const spacedDir = join(tempDir(t), 'my repo');
-  mkdirSync(spacedDir);
-  const spaced = newRepo(t, { dir: spacedDir });
-  spaced.write('s.txt', 's\n');
-  spaced.commit('first');
-  spaced.ok(['branch', 'spaced-only']);
-  const otherDir = join(tempDir(t), 'repoC');
-  mkdirSync(otherDir);
-  const other = newRepo(t, { dir: otherDir });
-  other.write('b.txt', 'b\n');
-  other.commit('first');
-  other.ok(['branch', 'only-there']);
+  const spaced = repoWithBranch('my repo', 'spaced-only');
+  // A directory whose name ends in C, which a bundle pattern (-qC) would also match.
+  const other = repoWithBranch('repoC', 'only-there');
   const bash = r.ok(['completion', 'bash']).stdout;
   for (const word of [
     'merge',

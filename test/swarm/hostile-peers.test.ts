@@ -17,17 +17,15 @@ import {
   assertFsck,
   type CloneSummary,
   cloneWithStallTimeout,
-  committedCommits,
   type EvilMode,
   evilPeer,
+  interruptCloneAfterCommit,
   parseJson,
   type Scope,
   type Server,
   serve,
   shoalAsync,
-  shoalBg,
   suiteScope,
-  until,
   userAt,
 } from './swarm-helpers.ts';
 
@@ -102,16 +100,8 @@ describe('Ctrl-C while a clone waits on a peer that never answers `have`', () =>
     const parent = tempDir(t);
     const victim = userAt(t, join(parent, 'clone'));
     assert.equal(victim.run(['config', '--global', 'transfer.stall-timeout', '600'], parent).status, 0);
-    const run = shoalBg(t, ['clone', evil.addr, victim.dir, '--json'], {
-      cwd: parent,
-      configDir: victim.configDir,
-    });
     // The commit, tree and index nodes are stored before the peer is asked what it has.
-    await until('the clone to store the commit', () => committedCommits(victim.dir) > 0 || run.finished());
-    assert.equal(run.finished(), false, run.stdout());
-    run.proc.kill('SIGINT');
-    assert.equal(await run.exited, 1, run.stderr());
-    assert.match(run.stdout(), /"code":"ABORTED"/);
+    await interruptCloneAfterCommit(t, victim, parent, [evil.addr]);
   });
 });
 

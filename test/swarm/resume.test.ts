@@ -23,7 +23,7 @@ import {
   assertOk,
   type CloneSummary,
   committedChunkBytes,
-  committedCommits,
+  interruptCloneAfterCommit,
   localBranches,
   packBytes,
   parseJson,
@@ -260,16 +260,8 @@ test('Ctrl-C on a clone held back by --max-download ends it at once, and the nex
   const server = await serve(t, origin);
   const parent = tempDir(t);
   const user = userAt(t, join(parent, 'clone'));
-  const run = shoalBg(t, ['clone', server.addr, user.dir, '--json', '--max-download', '8k'], {
-    cwd: parent,
-    configDir: user.configDir,
-  });
   // The commit, tree and index nodes are stored first; then the chunks wait for the limit.
-  await until('the clone to store the commit', () => committedCommits(user.dir) > 0 || run.finished());
-  assert.equal(run.finished(), false, run.stdout());
-  run.proc.kill('SIGINT');
-  assert.equal(await run.exited, 1, run.stderr());
-  assert.match(run.stdout(), /"code":"ABORTED"/);
+  await interruptCloneAfterCommit(t, user, parent, [server.addr, '--max-download', '8k']);
   // What is left says how to finish it.
   assert.match(user.ok(['status']).stdout, /^no commits yet: 'shoal pull' brings origin's$/m);
 

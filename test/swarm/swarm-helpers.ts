@@ -267,6 +267,24 @@ export function assertFsck(repo: TestRepo): void {
   assert.deepEqual([fsck.ok, fsck.problems], [true, []], 'fsck');
 }
 
+/**
+ * Start `shoal clone <args>` as `user` (its directory in `parent`), wait until it has stored the
+ * commit (metadata comes before chunks), then Ctrl-C it: it must end at once, as interrupted.
+ */
+export async function interruptCloneAfterCommit(
+  t: T,
+  user: TestRepo,
+  parent: string,
+  args: string[],
+): Promise<void> {
+  const run = shoalBg(t, ['clone', ...args, user.dir, '--json'], { cwd: parent, configDir: user.configDir });
+  await until('the clone to store the commit', () => committedCommits(user.dir) > 0 || run.finished());
+  assert.equal(run.finished(), false, run.stdout());
+  run.proc.kill('SIGINT');
+  assert.equal(await run.exited, 1, run.stderr());
+  assert.match(run.stdout(), /"code":"ABORTED"/);
+}
+
 /** A user with a repository opened at `dir` (which need not exist yet). */
 export function userAt(t: T, dir: string): TestRepo {
   return newRepo(t, { dir, configDir: configFor(t), init: false });
