@@ -30,8 +30,22 @@ if (major < 22 || (major === 22 && minor < 18)) {
 // place (same process id, so signals and `kill -9` behave as before) with a small young
 // generation: measured on a 4 GiB clone, peak RSS 394 MB -> 311 MB at the same speed.
 // Setting the flag from inside the running process has no effect, hence the exec.
-const YOUNG_GENERATION = '--max-semi-space-size=1';
 const LOCAL = ['add', 'checkout', 'switch', 'restore', 'merge', 'cat', 'fsck', 'gc'];
+const LOCAL_YOUNG_GENERATION = '--max-semi-space-size=1';
+// Transfers size it by role. Their major GCs come from the chunk buffers' memory outside the
+// heap: V8 starts one whenever that grows by 64 MB. Too small a young generation promotes the
+// buffers still in flight, and only a major GC frees them; too large a one scavenges so rarely
+// that dead buffers pass the 64 MB first. A seeder's major GCs in a 1 GiB clone: 47 at 1 MiB,
+// 4 at 4 MiB, 32 at 8 MiB. By hand, alternating, the same clone from a seeder at 4 MiB:
+// 323-350 MB/s against 292-311 at 1 MiB, seeder CPU 2.0-2.2 s against 2.7-2.8 s, its peak RSS
+// 173-216 MiB against 204-217. A downloader does best at 2 MiB: at 4 its peak RSS in a 4 GiB
+// clone reached 289-299 MiB, near the 300 MB it must stay under; at 2, 264-268 MiB (260-283 at
+// 1), and 18-19 major GCs in a 1 GiB clone fell to 4-9. A daemon serves, and fetches only what
+// is pushed to it.
+const SERVING = ['serve', 'daemon', 'push'];
+const SERVING_YOUNG_GENERATION = '--max-semi-space-size=4';
+const FETCHING = ['clone', 'fetch', 'pull', 'demo'];
+const FETCHING_YOUNG_GENERATION = '--max-semi-space-size=2';
 // Transfers also start with room in the old generation. With the small young generation, the
 // chunk buffers a transfer holds in flight are promoted, and V8 starts a major GC whenever they
 // approach the old generation's limit, which it first sets just above the live heap (about
@@ -40,7 +54,6 @@ const LOCAL = ['add', 'checkout', 'switch', 'restore', 'merge', 'cat', 'fsck', '
 // Local commands do without it: it raised their peak RSS by up to 24 MB (add of 4 GiB: 254 ->
 // 277 MiB, near the 286 MiB bound) for little speed (add of 1 GiB: 1.61-1.78 s -> 1.55-1.75 s).
 const OLD_GENERATION = '--initial-old-space-size=64';
-const NETWORK = ['clone', 'fetch', 'pull', 'push', 'serve', 'daemon', 'demo'];
 // And with at most two malloc arenas (glibc makes up to eight per core, and the thread pool's
 // threads each take one for what they allocate): peak RSS of a 4 GiB clone, seven runs each
 // alternating by hand, 251-269 MiB with two against 255-290 MiB without, at the same speed. A
@@ -57,13 +70,16 @@ function commandName(args) {
 }
 
 const name = commandName(process.argv.slice(2));
-const network = NETWORK.includes(name);
-const flags = network ? [YOUNG_GENERATION, OLD_GENERATION] : LOCAL.includes(name) ? [YOUNG_GENERATION] : [];
-if (
-  typeof process.execve === 'function' &&
-  flags.length > 0 &&
-  !process.execArgv.includes(YOUNG_GENERATION)
-) {
+const network = SERVING.includes(name) || FETCHING.includes(name);
+const flags = SERVING.includes(name)
+  ? [SERVING_YOUNG_GENERATION, OLD_GENERATION]
+  : FETCHING.includes(name)
+    ? [FETCHING_YOUNG_GENERATION, OLD_GENERATION]
+    : LOCAL.includes(name)
+      ? [LOCAL_YOUNG_GENERATION]
+      : [];
+// Run once: after the exec, or when a daemon's parent already chose (it passes its own flags on).
+if (typeof process.execve === 'function' && flags.length > 0 && !process.execArgv.includes(flags[0])) {
   process.execve(
     process.execPath,
     [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)],
