@@ -1,5 +1,12 @@
 // Public surface of the store: one repository on disk.
-export { indexFailure, indexProblems, outsideRead, readTransaction, transaction } from './db.ts';
+export {
+  indexFailure,
+  indexProblems,
+  outsideRead,
+  readSnapshot,
+  readTransaction,
+  transaction,
+} from './db.ts';
 export * from './dirs.ts';
 export { type AppenderOptions, FileAppender } from './file-appender.ts';
 export * from './gc.ts';

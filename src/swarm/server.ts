@@ -27,7 +27,7 @@ import {
   SYNC_PROTOCOL,
   WIRE_ERRORS,
 } from '../net/index.ts';
-import type { Repository } from '../store/index.ts';
+import { type Repository, readSnapshot } from '../store/index.ts';
 import { leafVisits } from './index-walk.ts';
 import { wireCode } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -351,28 +351,43 @@ export class SyncServer {
       await writer.writeBatch(messages);
       this.touch();
     };
-    for (const id of ids) {
-      let data: Uint8Array;
-      try {
-        data = repo.objects.read(id);
-      } catch (err) {
-        if (!isShoalError(err)) throw err;
-        // Missing, or corrupt here: either way the peer must get it elsewhere, and soon. Damage
-        // is this repository's problem, and said.
-        if (err.code === 'CORRUPT_OBJECT')
-          this.opts.onEvent?.({ type: 'damaged', peer, message: err.message });
-        group.push({ header: { type: 'missing', req, id } });
-        await sendGroup();
-        continue;
-      }
-      // Under a limit, sent before it would outgrow the quarter-second piece: a piece is larger
-      // only when one object is. (Unlimited, groups of a MiB or a little over, as measured.)
-      if (upload.limited && groupBytes > 0 && groupBytes + data.length > groupLimit) await sendGroup();
+    // A group is read inside one SQLite snapshot and sent after it: no snapshot stays open
+    // across a wait, while other streams' requests use the same connection.
+    let next = 0;
+    let held: { id: ObjectId; data: Uint8Array } | undefined; // read, left for the next group
+    const add = (id: ObjectId, data: Uint8Array) => {
       group.push({ header: { type: 'object', req, id }, payload: data });
       groupBytes += data.length;
-      if (groupBytes >= groupLimit) await sendGroup();
+    };
+    while (next < ids.length || held) {
+      readSnapshot(repo.db, () => {
+        if (held) add(held.id, held.data);
+        held = undefined;
+        while (next < ids.length && groupBytes < groupLimit) {
+          const id = ids[next++]!;
+          let data: Uint8Array;
+          try {
+            data = repo.objects.read(id);
+          } catch (err) {
+            if (!isShoalError(err)) throw err;
+            // Missing, or corrupt here: either way the peer must get it elsewhere, and soon.
+            // Damage is this repository's problem, and said.
+            if (err.code === 'CORRUPT_OBJECT')
+              this.opts.onEvent?.({ type: 'damaged', peer, message: err.message });
+            group.push({ header: { type: 'missing', req, id } });
+            return;
+          }
+          // Under a limit, sent before it would outgrow the quarter-second piece: a piece is
+          // larger only when one object is. (Unlimited, groups of a MiB or a little over.)
+          if (upload.limited && groupBytes > 0 && groupBytes + data.length > groupLimit) {
+            held = { id, data };
+            return;
+          }
+          add(id, data);
+        }
+      });
+      await sendGroup();
     }
-    await sendGroup();
     this.opts.onEvent?.({ type: 'served', peer, bytes });
   }
 }
