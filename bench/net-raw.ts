@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { multiaddr } from '@multiformats/multiaddr';
+import { runtimeFor } from '../bin/runtime.js';
 import { FrameReader, FrameWriter } from '../src/net/framing.ts';
 import { createPeerNode, STREAM_LIMITS } from '../src/net/node.ts';
 
@@ -132,8 +133,19 @@ async function sender(mode: string, addr: string): Promise<void> {
   await node.stop();
 }
 
-function child(args: string[]): { proc: ChildProcess; lines: AsyncIterator<string> } {
-  const proc = spawn(process.execPath, [process.argv[1]!, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * A sender or receiver, on the runtime shoal gives a seeder (`serve`) or a downloader (`clone`):
+ * the ceiling is then the network stack's, not a default heap's.
+ */
+function child(
+  role: 'sender' | 'receiver',
+  args: string[],
+): { proc: ChildProcess; lines: AsyncIterator<string> } {
+  const runtime = runtimeFor(role === 'sender' ? 'serve' : 'clone');
+  const proc = spawn(process.execPath, [...runtime.flags, process.argv[1]!, '--role', role, ...args], {
+    env: { ...process.env, ...runtime.env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const timer = setTimeout(() => proc.kill('SIGKILL'), 300_000);
   proc.on('exit', () => clearTimeout(timer));
   return { proc, lines: createInterface({ input: proc.stdout! })[Symbol.asyncIterator]() };
@@ -154,9 +166,9 @@ async function run(mode: string): Promise<Record<string, unknown>> {
     '--payload-kib',
     String(values['payload-kib']),
   ];
-  const recv = child(['--role', 'receiver', ...common]);
+  const recv = child('receiver', common);
   const { addr } = (await nextJson(recv.lines)) as { addr: string };
-  const send = child(['--role', 'sender', '--addr', addr, ...common]);
+  const send = child('sender', ['--addr', addr, ...common]);
   const s = (await nextJson(send.lines)) as unknown as Result;
   const r = (await nextJson(recv.lines)) as unknown as Result;
   if (r.bytes !== totalBytes) throw new Error(`receiver got ${r.bytes} of ${totalBytes} bytes`);
