@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { runtimeFor } from '../../bin/runtime.js';
 import { BIN, shoal, shoalEnv, tempDir } from '../helpers.ts';
 
 /** A Node on the PATH older than 22.18, if this machine has one (as a stock Debian does). */
@@ -63,4 +64,23 @@ test('a seeder runs on its own young generation size, room in the old one and tw
   assert.ok(plain.env.includes('MALLOC_ARENA_MAX=2'));
   // A value the user set is theirs.
   assert.ok((await started('4')).env.includes('MALLOC_ARENA_MAX=4'));
+});
+
+test('each command runs on the runtime chosen for its role', () => {
+  const young = (flags: string[]) => flags.find((f) => f.startsWith('--max-semi-space-size='));
+  const serve = runtimeFor('serve', {});
+  const clone = runtimeFor('clone', {});
+  assert.equal(young(serve.flags), '--max-semi-space-size=4');
+  assert.equal(young(runtimeFor('daemon', {}).flags), '--max-semi-space-size=4');
+  assert.equal(young(clone.flags), '--max-semi-space-size=2');
+  assert.equal(young(runtimeFor('pull', {}).flags), '--max-semi-space-size=2');
+  assert.equal(young(runtimeFor('add', {}).flags), '--max-semi-space-size=1');
+  assert.deepEqual(runtimeFor('status', {}), { flags: [], env: {} });
+  assert.deepEqual(runtimeFor(undefined, {}), { flags: [], env: {} });
+  assert.ok(clone.flags.includes('--initial-old-space-size=64'));
+  assert.deepEqual(serve.env, { MALLOC_ARENA_MAX: '2' });
+  assert.deepEqual(clone.env, { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
+  // What the user's environment already says is kept.
+  const theirs = runtimeFor('fetch', { MALLOC_ARENA_MAX: '8', MALLOC_MMAP_THRESHOLD_: '65536' });
+  assert.deepEqual(theirs.env, { MALLOC_ARENA_MAX: '8', MALLOC_MMAP_THRESHOLD_: '65536' });
 });
