@@ -360,6 +360,7 @@ export class SyncServer {
       groupBytes += data.length;
     };
     while (next < ids.length || held) {
+      let unread: ObjectId | undefined; // failed inside the snapshot: read again after it
       readSnapshot(repo.db, () => {
         if (held) add(held.id, held.data);
         held = undefined;
@@ -370,11 +371,7 @@ export class SyncServer {
             data = repo.objects.read(id);
           } catch (err) {
             if (!isShoalError(err)) throw err;
-            // Missing, or corrupt here: either way the peer must get it elsewhere, and soon.
-            // Damage is this repository's problem, and said.
-            if (err.code === 'CORRUPT_OBJECT')
-              this.opts.onEvent?.({ type: 'damaged', peer, message: err.message });
-            group.push({ header: { type: 'missing', req, id } });
+            unread = id;
             return;
           }
           // Under a limit, sent before it would outgrow the quarter-second piece: a piece is
@@ -386,6 +383,20 @@ export class SyncServer {
           add(id, data);
         }
       });
+      if (unread) {
+        // A gc in another process may have moved it since the snapshot began: the store looks
+        // an object up afresh when its pack is gone, which a snapshot would not let it see.
+        try {
+          held = { id: unread, data: repo.objects.read(unread) };
+        } catch (err) {
+          if (!isShoalError(err)) throw err;
+          // Missing, or corrupt here: either way the peer must get it elsewhere, and soon.
+          // Damage is this repository's problem, and said.
+          if (err.code === 'CORRUPT_OBJECT')
+            this.opts.onEvent?.({ type: 'damaged', peer, message: err.message });
+          group.push({ header: { type: 'missing', req, id: unread } });
+        }
+      }
       await sendGroup();
     }
     this.opts.onEvent?.({ type: 'served', peer, bytes });
