@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import {
   encodeTree,
@@ -30,7 +31,7 @@ import {
   toHex,
   xorshiftStream,
 } from '../../src/core/index.ts';
-import { Repository } from '../../src/store/index.ts';
+import { Repository, readSnapshot } from '../../src/store/index.ts';
 import { directIoSupported, lockHolder, tempDir } from '../helpers.ts';
 
 const hexOf = (id: Uint8Array | undefined): string | undefined =>
@@ -557,4 +558,35 @@ test('a flush commits only records written before it: one appended while it wait
   if (again.objects.has(hashChunk(d))) assert.deepEqual(again.objects.read(hashChunk(d)), d);
   const size = again.db.prepare('SELECT size FROM packs').get() as { size: number };
   assert.ok(size.size <= statSync(packPath(dir)).size, `index says ${size.size} bytes`);
+});
+
+test('readSnapshot reads one snapshot, ends it even when fn throws, and runs inside a transaction already open', (t) => {
+  const { dir, repo } = newRepo(t);
+  repo.db.exec('CREATE TABLE scratch (x INTEGER)');
+  const other = new DatabaseSync(join(dir, '.shoal', 'index.db'));
+  t.after(() => other.close());
+  const count = () => (repo.db.prepare('SELECT COUNT(*) AS n FROM scratch').get() as { n: number }).n;
+  const seen = readSnapshot(repo.db, () => {
+    const before = count();
+    other.exec('INSERT INTO scratch VALUES (1)'); // another connection writes meanwhile
+    return [before, count(), repo.db.isTransaction];
+  });
+  assert.deepEqual(seen, [0, 0, true]);
+  assert.equal(repo.db.isTransaction, false);
+  assert.equal(count(), 1);
+  assert.throws(
+    () =>
+      readSnapshot(repo.db, () => {
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
+  assert.equal(repo.db.isTransaction, false);
+  repo.db.exec('BEGIN');
+  assert.equal(
+    readSnapshot(repo.db, () => count()),
+    1,
+  );
+  assert.equal(repo.db.isTransaction, true, "the caller's transaction is left open");
+  repo.db.exec('COMMIT');
 });
