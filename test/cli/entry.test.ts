@@ -76,6 +76,8 @@ test('each command runs on the runtime chosen for its role', () => {
   assert.equal(young(runtimeFor('pull', {}).flags), '--max-semi-space-size=2');
   assert.equal(young(runtimeFor('add', {}).flags), '--max-semi-space-size=1');
   assert.deepEqual(runtimeFor('status', {}), { flags: [], env: {} });
+  // demo's peers are processes of their own, on their commands' runtimes.
+  assert.deepEqual(runtimeFor('demo', {}), { flags: [], env: {} });
   assert.deepEqual(runtimeFor(undefined, {}), { flags: [], env: {} });
   assert.ok(clone.flags.includes('--initial-old-space-size=64'));
   assert.deepEqual(serve.env, { MALLOC_ARENA_MAX: '2' });
