@@ -11,13 +11,16 @@ import {
   closeSync,
   copyFileSync,
   fstatSync,
+  linkSync,
   openSync,
   readFileSync,
   readlinkSync,
   realpathSync,
+  rmSync,
   statSync,
   truncateSync,
   unlinkSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -167,22 +170,46 @@ export function writeState(state: DaemonState): void {
  */
 export function claimPidFile(): void {
   const files = daemonFiles();
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(files.pid, 'wx', 0o644);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      process.on('exit', () => removeDaemonFiles(process.pid));
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  // The pid file appears with its pid in it: written aside, then linked into place (which fails
+  // if it exists). Created empty and written after, it was read as empty in between, and taken
+  // for a stale file by a second daemon starting then.
+  const aside = `${files.pid}.${process.pid}`;
+  writeFileSync(aside, `${process.pid}\n`, { mode: 0o644 });
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        takeFile(aside, files.pid);
+        process.on('exit', () => removeDaemonFiles(process.pid));
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const found = findDaemon();
+      if (found.kind === 'running' && found.pid !== process.pid)
+        throw new ShoalError('LOCKED', `a shoal daemon is already running (pid ${found.pid})`);
+      removeDaemonFiles();
     }
-    const found = findDaemon();
-    if (found.kind === 'running' && found.pid !== process.pid)
-      throw new ShoalError('LOCKED', `a shoal daemon is already running (pid ${found.pid})`);
-    removeDaemonFiles();
+  } finally {
+    rmSync(aside, { force: true });
   }
   throw new ShoalError('LOCKED', `could not take the daemon's pid file ${files.pid}`);
+}
+
+/** Create `to` with the contents of `from`, failing with EEXIST if it exists. */
+function takeFile(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw err;
+    // A file system without hard links: created, then written.
+    const fd = openSync(to, 'wx', 0o644);
+    try {
+      writeSync(fd, readFileSync(from));
+    } finally {
+      closeSync(fd);
+    }
+  }
 }
 
 const LOG_MAX_BYTES = 8 * 1024 * 1024;
