@@ -7,6 +7,7 @@ import { decode, encode } from 'cborg';
 import { Uint8ArrayList } from 'uint8arraylist';
 import { STRICT_DECODE_OPTIONS } from '../core/encoding.ts';
 import { ShoalError } from '../core/errors.ts';
+import { decodeFlatMap, encodeFlatMap } from '../core/flat-cbor.ts';
 import { ByteQueue } from './byte-queue.ts';
 
 /** A decoded message header: protocol fields plus the message `type`. */
@@ -119,8 +120,6 @@ function encodeHeader(
   if (!isPlainObject(header) || typeof header.type !== 'string' || !TYPE_PATTERN.test(header.type)) {
     throw new ShoalError('INVALID_ARGUMENT', 'frame header needs a kebab-case `type`');
   }
-  const problem = checkHeaderValue(header, 0);
-  if (problem) throw new ShoalError('INVALID_ARGUMENT', `frame header holds ${problem}`);
   if (Object.hasOwn(header, PAYLOAD_KEY)) {
     throw new ShoalError('INVALID_ARGUMENT', `frame header key \`${PAYLOAD_KEY}\` is reserved`);
   }
@@ -130,24 +129,30 @@ function encodeHeader(
   if (payloadLength !== undefined && payloadLength > maxPayloadBytes) {
     throw new ShoalError('INVALID_ARGUMENT', `payload of ${payloadLength} bytes exceeds ${maxPayloadBytes}`);
   }
-  let cbor: Uint8Array;
-  try {
-    cbor = encode(
-      payloadLength === undefined ? header : { ...header, [PAYLOAD_KEY]: payloadLength },
-      ENCODE_OPTIONS,
-    );
-  } catch (err) {
-    throw new ShoalError('INVALID_ARGUMENT', `frame header cannot be encoded: ${(err as Error).message}`);
+  const fields = payloadLength === undefined ? header : { ...header, [PAYLOAD_KEY]: payloadLength };
+  // A flat header is encoded in place after its length prefix (its values are all fit to send);
+  // anything else is checked, then goes through cborg.
+  let out = encodeFlatMap(fields, LENGTH_PREFIX_BYTES);
+  if (out === undefined) {
+    const problem = checkHeaderValue(header, 0);
+    if (problem) throw new ShoalError('INVALID_ARGUMENT', `frame header holds ${problem}`);
+    let cbor: Uint8Array;
+    try {
+      cbor = encode(fields, ENCODE_OPTIONS);
+    } catch (err) {
+      throw new ShoalError('INVALID_ARGUMENT', `frame header cannot be encoded: ${(err as Error).message}`);
+    }
+    out = new Uint8Array(LENGTH_PREFIX_BYTES + cbor.byteLength);
+    out.set(cbor, LENGTH_PREFIX_BYTES);
   }
-  if (cbor.byteLength > maxHeaderBytes) {
+  const headerBytes = out.byteLength - LENGTH_PREFIX_BYTES;
+  if (headerBytes > maxHeaderBytes) {
     throw new ShoalError(
       'INVALID_ARGUMENT',
-      `frame header of ${cbor.byteLength} bytes exceeds ${maxHeaderBytes}`,
+      `frame header of ${headerBytes} bytes exceeds ${maxHeaderBytes}`,
     );
   }
-  const out = new Uint8Array(LENGTH_PREFIX_BYTES + cbor.byteLength);
-  new DataView(out.buffer).setUint32(0, cbor.byteLength, false);
-  out.set(cbor, LENGTH_PREFIX_BYTES);
+  new DataView(out.buffer).setUint32(0, headerBytes, false);
   return out;
 }
 
@@ -165,14 +170,7 @@ export interface DecodedHeader {
   payloadLength: number | undefined;
 }
 
-function decodeHeader(bytes: Uint8Array, limits: FrameLimits): DecodedHeader {
-  const { maxHeaderBytes, maxPayloadBytes } = limits;
-  if (bytes.byteLength === 0 || bytes.byteLength > maxHeaderBytes) {
-    throw new ShoalError(
-      'PEER_ERROR',
-      `frame header of ${bytes.byteLength} bytes is outside 1..${maxHeaderBytes}`,
-    );
-  }
+function decodeGeneralHeader(bytes: Uint8Array): Record<string, unknown> {
   let value: unknown;
   try {
     value = decode(bytes, STRICT_DECODE_OPTIONS);
@@ -186,6 +184,20 @@ function decodeHeader(bytes: Uint8Array, limits: FrameLimits): DecodedHeader {
   if (!equalBytes(encode(value), bytes)) {
     throw new ShoalError('PEER_ERROR', 'frame header is not canonical CBOR');
   }
+  return value;
+}
+
+function decodeHeader(bytes: Uint8Array, limits: FrameLimits): DecodedHeader {
+  const { maxHeaderBytes, maxPayloadBytes } = limits;
+  if (bytes.byteLength === 0 || bytes.byteLength > maxHeaderBytes) {
+    throw new ShoalError(
+      'PEER_ERROR',
+      `frame header of ${bytes.byteLength} bytes is outside 1..${maxHeaderBytes}`,
+    );
+  }
+  // A flat header in canonical form decodes directly; anything else (or anything wrong) goes
+  // through cborg, which decides and says what is wrong.
+  const value = decodeFlatMap(bytes) ?? decodeGeneralHeader(bytes);
   const type = value.type;
   if (typeof type !== 'string' || !TYPE_PATTERN.test(type)) {
     throw new ShoalError('PEER_ERROR', 'frame header has no valid `type`');
