@@ -45,11 +45,25 @@ const MALLOC_ARENAS = 2;
 // 269-292 MiB in three runs; 32 KiB: 243-262 MiB in two, and a slower clone.
 const MMAP_THRESHOLD = 128 * 1024;
 
+// The options named in Node arguments, normalized as Node reads them (`--max_semi_space_size=8`
+// is `--max-semi-space-size`).
+function optionNames(args) {
+  return new Set(args.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0].replaceAll('_', '-')));
+}
+
 /**
- * The Node flags `command` runs with, and the variables its environment gains (a value the
- * caller's environment already has is kept).
+ * The Node flags `command` runs with, and the variables its environment gains. What the caller
+ * already chose stays: a value in its environment, and an option it gave Node, in `nodeArgs`
+ * (the process's own, say) or in NODE_OPTIONS. So a process already on its runtime has no flags
+ * to add and no variable to change.
  */
-export function runtimeFor(command, env = process.env) {
+export function runtimeFor(command, env = process.env, nodeArgs = []) {
+  const given = optionNames([...nodeArgs, ...(env.NODE_OPTIONS ?? '').split(/\s+/)]);
+  const { flags, env: vars } = chosenFor(command, env);
+  return { flags: flags.filter((f) => !given.has(f.split('=')[0])), env: vars };
+}
+
+function chosenFor(command, env) {
   const arenas = { MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? String(MALLOC_ARENAS) };
   if (SERVING.includes(command)) return { flags: [SERVING_YOUNG_GENERATION, OLD_GENERATION], env: arenas };
   if (FETCHING.includes(command)) {

@@ -37,14 +37,12 @@ function commandName(args) {
 
 // Commands that stream large files run with V8 flags of their own (runtime.js). Setting them
 // from inside the running process has no effect, so Node is re-executed in place: same process
-// id, so signals and `kill -9` behave as before. Once: after the exec, or when a daemon's parent
-// already chose (it passes its own flags on).
-const runtime = runtimeFor(commandName(process.argv.slice(2)));
-if (
-  typeof process.execve === 'function' &&
-  runtime.flags.length > 0 &&
-  !process.execArgv.includes(runtime.flags[0])
-) {
+// id, so signals and `kill -9` behave as before. Once: after the exec (or when a daemon's parent
+// passed its own flags on) there is nothing left to add, as there is nothing for an option the
+// user gave Node.
+const runtime = runtimeFor(commandName(process.argv.slice(2)), process.env, process.execArgv);
+const changesEnv = Object.entries(runtime.env).some(([name, value]) => process.env[name] !== value);
+if (typeof process.execve === 'function' && (runtime.flags.length > 0 || changesEnv)) {
   process.execve(
     process.execPath,
     [process.execPath, ...runtime.flags, ...process.execArgv, ...process.argv.slice(1)],

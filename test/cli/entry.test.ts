@@ -42,12 +42,20 @@ test('a seeder runs on its own young generation size, room in the old one and tw
   const dir = tempDir(t);
   const configDir = tempDir(t);
   assert.equal(shoal(['init', '-q'], { cwd: dir, configDir }).status, 0);
-  /** A running `shoal serve`'s arguments and environment, given MALLOC_ARENA_MAX=`arenas`. */
-  const started = async (arenas: string | undefined): Promise<{ args: string[]; env: string[] }> => {
+  /**
+   * A running `shoal serve`'s arguments and environment, given MALLOC_ARENA_MAX=`arenas`,
+   * NODE_OPTIONS, and Node arguments before the entry point.
+   */
+  const started = async (
+    arenas: string | undefined,
+    nodeOptions = '',
+    nodeArgs: string[] = [],
+  ): Promise<{ args: string[]; env: string[] }> => {
     const env = shoalEnv({ configDir });
     delete env.MALLOC_ARENA_MAX;
     if (arenas !== undefined) env.MALLOC_ARENA_MAX = arenas;
-    const server = spawn(process.execPath, [BIN, 'serve', '--listen', '/ip4/127.0.0.1/tcp/0'], {
+    env.NODE_OPTIONS = nodeOptions;
+    const server = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--listen', '/ip4/127.0.0.1/tcp/0'], {
       cwd: dir,
       env,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -64,6 +72,20 @@ test('a seeder runs on its own young generation size, room in the old one and tw
   assert.ok(plain.env.includes('MALLOC_ARENA_MAX=2'));
   // A value the user set is theirs.
   assert.ok((await started('4')).env.includes('MALLOC_ARENA_MAX=4'));
+  // So is a young generation size given in NODE_OPTIONS: the rest still applies.
+  const optioned = await started(undefined, '--max-semi-space-size=8');
+  assert.ok(!optioned.args.some((a) => a.startsWith('--max-semi-space-size')), optioned.args.join(' '));
+  assert.ok(optioned.args.includes('--initial-old-space-size=64'), optioned.args.join(' '));
+  assert.ok(optioned.env.includes('MALLOC_ARENA_MAX=2'));
+  // Or given to Node directly, even when it is exactly shoal's own.
+  const given = await started(undefined, '', ['--max-semi-space-size=4']);
+  assert.equal(
+    given.args.filter((a) => a.startsWith('--max-semi-space-size')).length,
+    1,
+    given.args.join(' '),
+  );
+  assert.ok(given.args.includes('--initial-old-space-size=64'), given.args.join(' '));
+  assert.ok(given.env.includes('MALLOC_ARENA_MAX=2'));
 });
 
 test('each command runs on the runtime chosen for its role', () => {
@@ -85,4 +107,11 @@ test('each command runs on the runtime chosen for its role', () => {
   // What the user's environment already says is kept.
   const theirs = runtimeFor('fetch', { MALLOC_ARENA_MAX: '8', MALLOC_MMAP_THRESHOLD_: '65536' });
   assert.deepEqual(theirs.env, { MALLOC_ARENA_MAX: '8', MALLOC_MMAP_THRESHOLD_: '65536' });
+  // And an option the user gave Node, however spelled; a process on its runtime has none to add.
+  const optioned = runtimeFor('clone', { NODE_OPTIONS: '--no-warnings  --max_semi_space_size=16' });
+  assert.deepEqual(optioned.flags, ['--initial-old-space-size=64']);
+  assert.deepEqual(runtimeFor('pull', {}, ['--initial-old-space-size=32']).flags, [
+    '--max-semi-space-size=2',
+  ]);
+  assert.deepEqual(runtimeFor('serve', {}, runtimeFor('serve', {}).flags).flags, []);
 });
