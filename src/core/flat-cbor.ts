@@ -146,8 +146,9 @@ function sameAscii(s: string, bytes: Uint8Array, at: number): boolean {
   return true;
 }
 
+// (latin1 is ASCII for these bytes; String.fromCharCode over a long run would overflow the stack)
 function asciiText(bytes: Uint8Array, at: number, length: number): string {
-  return String.fromCharCode.apply(null, bytes.subarray(at, at + length) as unknown as number[]);
+  return Buffer.from(bytes.buffer, bytes.byteOffset + at, length).toString('latin1');
 }
 
 // ASCII text of `length` bytes at `at`, or undefined when a byte is not ASCII.

@@ -154,6 +154,13 @@ describe('flat CBOR maps', () => {
     assert.ok(accepted > 0, 'no damaged encoding was itself canonical: the check saw nothing');
   });
 
+  it('decode long text as cborg does', () => {
+    const value = { type: 'error', message: 'x'.repeat(300_000), n: 0 };
+    const bytes = encodeFlatMap(value);
+    assert.ok(bytes);
+    assert.deepStrictEqual(decodeFlatMap(bytes), value);
+  });
+
   it('decode from a Buffer to plain byte arrays that do not share its memory', () => {
     const bytes = Buffer.from(encode({ id: Uint8Array.of(1, 2, 3) }));
     const value = decodeFlatMap(bytes);
