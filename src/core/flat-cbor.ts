@@ -64,11 +64,14 @@ function writeAscii(out: Uint8Array, at: number, s: string): number {
  */
 export function encodeFlatMap(value: Record<string, unknown>, offset = 0): Uint8Array | undefined {
   const keys = Object.keys(value);
+  for (const key of keys) if (!isAscii(key)) return undefined;
+  keys.sort((a, b) => (keyBefore(a, b) ? -1 : 1)); // keys of an object are distinct
+  // Each value read once (a getter could answer differently the second time).
+  const values = keys.map((key) => value[key]);
   let size = offset + headSize(keys.length);
-  for (const key of keys) {
-    if (!isAscii(key)) return undefined;
-    size += headSize(key.length) + key.length;
-    const v = value[key];
+  for (let i = 0; i < keys.length; i++) {
+    size += headSize(keys[i]!.length) + keys[i]!.length;
+    const v = values[i];
     if (typeof v === 'number') {
       if (!Number.isSafeInteger(v) || v < 0) return undefined;
       size += headSize(v);
@@ -83,12 +86,11 @@ export function encodeFlatMap(value: Record<string, unknown>, offset = 0): Uint8
       return undefined;
     }
   }
-  keys.sort((a, b) => (keyBefore(a, b) ? -1 : 1)); // keys of an object are distinct
   const out = new Uint8Array(size);
   let at = writeHead(out, offset, 5, keys.length);
-  for (const key of keys) {
-    at = writeAscii(out, at, key);
-    const v = value[key];
+  for (let i = 0; i < keys.length; i++) {
+    at = writeAscii(out, at, keys[i]!);
+    const v = values[i];
     if (typeof v === 'number') at = writeHead(out, at, 0, v);
     else if (typeof v === 'string') at = writeAscii(out, at, v);
     else if (typeof v === 'boolean') out[at++] = v ? 0xf5 : 0xf4;

@@ -24,12 +24,14 @@ const EDGES = [0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Numbe
 
 function randomMap(random: () => number): Record<string, unknown> {
   const pick = (n: number) => Math.floor(random() * n);
-  const ascii = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + pick(95))).join('');
+  // all of ASCII, control characters and DEL included
+  const ascii = (n: number) => Array.from({ length: n }, () => String.fromCharCode(pick(128))).join('');
   const out: Record<string, unknown> = {};
-  const count = pick(7);
+  // now and then 24 entries or more, whose count takes a head byte of its own
+  const count = pick(10) === 0 ? 24 + pick(20) : pick(7);
   for (let i = 0; i < count; i++) {
-    // short keys, so that keys of equal length (ordered bytewise) are common
-    const key = ascii(1 + pick(4));
+    // mostly short keys, so that keys of equal length (ordered bytewise) are common
+    const key = pick(10) === 0 ? ascii(24 + pick(10)) : ascii(pick(5));
     if (key === '__proto__') continue;
     switch (pick(5)) {
       case 0:
@@ -80,6 +82,21 @@ describe('flat CBOR maps', () => {
     assert.deepEqual([...bytes.subarray(0, 4)], [0, 0, 0, 0]);
   });
 
+  it('read each value once', () => {
+    let reads = 0;
+    const value = {
+      type: 'x',
+      get n() {
+        reads++;
+        return reads === 1 ? 1 : 'a longer string than the first answer';
+      },
+    };
+    const bytes = encodeFlatMap(value);
+    assert.ok(bytes);
+    assert.equal(reads, 1);
+    assert.deepStrictEqual(decodeFlatMap(bytes), { n: 1, type: 'x' });
+  });
+
   it('decline values outside the flat shape', () => {
     for (const value of [
       { a: -1 },
@@ -105,6 +122,10 @@ describe('flat CBOR maps', () => {
     const cases: [string, number[]][] = [
       ['an integer in a longer head', [0xa1, 0x61, 0x61, 0x18, 0x01]],
       ['a length in a longer head', [0xa1, 0x78, 0x01, 0x61, 0x01]],
+      ['an integer in a 16-bit head that fits in 8', [0xa1, 0x61, 0x61, 0x19, 0x00, 0xff]],
+      ['an integer in a 32-bit head that fits in 16', [0xa1, 0x61, 0x61, 0x1a, 0x00, 0x00, 0xff, 0xff]],
+      ['a length in a 16-bit head that fits in 8', [0xa1, 0x79, 0x00, 0x01, 0x61, 0x01]],
+      ['a map count in a longer head', [0xb8, 0x01, 0x61, 0x61, 0x01]],
       ['a 64-bit integer that fits in 32', [0xa1, 0x61, 0x61, 0x1b, 0, 0, 0, 0, 0, 0, 0, 1]],
       ['an integer beyond 2^53', [0xa1, 0x61, 0x61, 0x1b, 0, 0x20, 0, 0, 0, 0, 0, 0]],
       ['keys out of order', [0xa2, 0x61, 0x62, 0x01, 0x61, 0x61, 0x01]],
