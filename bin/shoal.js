@@ -39,14 +39,19 @@ function commandName(args) {
 // from inside the running process has no effect, so Node is re-executed in place: same process
 // id, so signals and `kill -9` behave as before. Once: after the exec (or when a daemon's parent
 // passed its own flags on) there is nothing left to add, as there is nothing for an option the
-// user gave Node.
+// user gave Node. And never twice: an exec may drop variables (glibc clears MALLOC_* for a
+// program it runs in secure mode, such as a Node given file capabilities), which would then
+// look unset again. The mark is not passed on to the processes this one starts.
+const EXECUTED = 'SHOAL_RUNTIME_APPLIED';
+const executed = process.env[EXECUTED] !== undefined;
+delete process.env[EXECUTED];
 const runtime = runtimeFor(commandName(process.argv.slice(2)), process.env, process.execArgv);
 const changesEnv = Object.entries(runtime.env).some(([name, value]) => process.env[name] !== value);
-if (typeof process.execve === 'function' && (runtime.flags.length > 0 || changesEnv)) {
+if (!executed && typeof process.execve === 'function' && (runtime.flags.length > 0 || changesEnv)) {
   process.execve(
     process.execPath,
     [process.execPath, ...runtime.flags, ...process.execArgv, ...process.argv.slice(1)],
-    { ...process.env, ...runtime.env },
+    { ...process.env, ...runtime.env, [EXECUTED]: '1' },
   );
 }
 

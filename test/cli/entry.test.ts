@@ -44,14 +44,15 @@ test('a seeder runs on its own young generation size, room in the old one and tw
   assert.equal(shoal(['init', '-q'], { cwd: dir, configDir }).status, 0);
   /**
    * A running `shoal serve`'s arguments and environment, given MALLOC_ARENA_MAX=`arenas`,
-   * NODE_OPTIONS, and Node arguments before the entry point.
+   * NODE_OPTIONS, Node arguments before the entry point, and other variables.
    */
   const started = async (
     arenas: string | undefined,
     nodeOptions = '',
     nodeArgs: string[] = [],
+    vars: Record<string, string> = {},
   ): Promise<{ args: string[]; env: string[] }> => {
-    const env = shoalEnv({ configDir });
+    const env = { ...shoalEnv({ configDir }), ...vars };
     delete env.MALLOC_ARENA_MAX;
     if (arenas !== undefined) env.MALLOC_ARENA_MAX = arenas;
     env.NODE_OPTIONS = nodeOptions;
@@ -86,6 +87,10 @@ test('a seeder runs on its own young generation size, room in the old one and tw
   );
   assert.ok(given.args.includes('--initial-old-space-size=64'), given.args.join(' '));
   assert.ok(given.env.includes('MALLOC_ARENA_MAX=2'));
+  // Never a second exec: one whose MALLOC_ARENA_MAX an exec dropped (as glibc's secure mode
+  // does) runs as it is rather than executing itself again, and again.
+  const again = await started(undefined, '', [], { SHOAL_RUNTIME_APPLIED: '1' });
+  assert.ok(!again.args.includes('--max-semi-space-size=4'), again.args.join(' '));
 });
 
 test('each command runs on the runtime chosen for its role', () => {
