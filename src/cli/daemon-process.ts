@@ -174,11 +174,12 @@ export function claimPidFile(): void {
   // if it exists). Created empty and written after, it was read as empty in between, and taken
   // for a stale file by a second daemon starting then.
   const aside = `${files.pid}.${process.pid}`;
-  writeFileSync(aside, `${process.pid}\n`, { mode: 0o644 });
+  const contents = `${process.pid}\n`;
+  writeFileSync(aside, contents, { mode: 0o644 });
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        takeFile(aside, files.pid);
+        takeFile(aside, files.pid, contents);
         process.on('exit', () => removeDaemonFiles(process.pid));
         return;
       } catch (err) {
@@ -195,8 +196,8 @@ export function claimPidFile(): void {
   throw new ShoalError('LOCKED', `could not take the daemon's pid file ${files.pid}`);
 }
 
-/** Create `to` with the contents of `from`, failing with EEXIST if it exists. */
-function takeFile(from: string, to: string): void {
+/** Create `to` as a link to `from`, which holds `contents`; fails with EEXIST if `to` exists. */
+function takeFile(from: string, to: string, contents: string): void {
   try {
     linkSync(from, to);
   } catch (err) {
@@ -205,7 +206,7 @@ function takeFile(from: string, to: string): void {
     // A file system without hard links: created, then written.
     const fd = openSync(to, 'wx', 0o644);
     try {
-      writeSync(fd, readFileSync(from));
+      writeSync(fd, contents);
     } finally {
       closeSync(fd);
     }
