@@ -4,13 +4,9 @@
 // peer that sends bad bytes, and re-queues the work of a peer that fails or disappears.
 
 import { hashChunk, idEquals, isShoalError, ShoalError, toHex } from '../core/index.ts';
+import type { ChunkTable } from './chunk-table.ts';
 import type { PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
-
-export interface ChunkRef {
-  id: Uint8Array;
-  size: number;
-}
 
 export interface SchedulerPeer {
   session: PeerSession;
@@ -39,7 +35,8 @@ export interface SchedulerResult {
 }
 
 export interface SchedulerOptions {
-  chunks: ChunkRef[];
+  /** The chunks to fetch; a peer's `has` and the progress count them in this order. */
+  chunks: ChunkTable;
   peers: SchedulerPeer[];
   store: (id: Uint8Array, bytes: Uint8Array) => Promise<void>;
   download: RateLimiter;
@@ -112,11 +109,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
   const requestedAt = new Float64Array(n); // when it was first asked for
   const endgameDelay = opts.endgameDelayMs ?? DEFAULT_ENDGAME_DELAY_MS;
   let endgameWake = Number.POSITIVE_INFINITY; // when a chunk next becomes old enough to duplicate
-  // Keyed by the id as a 32-character one-byte string: half the memory of hex keys.
-  const keyOf = (id: Uint8Array): string =>
-    Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
-  const index = new Map(opts.chunks.map((c, i) => [keyOf(c.id), i]));
-  const bytesTotal = opts.chunks.reduce((s, c) => s + c.size, 0);
+  const bytesTotal = opts.chunks.totalSize();
   const peers: PeerState[] = opts.peers.map((p) => ({
     peer: p,
     outstanding: 0,
@@ -203,7 +196,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
       for (const i of window) {
         if (bytes >= budget && picked.length > 0) break;
         picked.push(i);
-        bytes += opts.chunks[i]!.size;
+        bytes += opts.chunks.size(i);
       }
       return picked;
     }
@@ -218,7 +211,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
           continue;
         }
         picked.push(i);
-        bytes += opts.chunks[i]!.size;
+        bytes += opts.chunks.size(i);
       }
     }
     return picked;
@@ -228,10 +221,10 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     // Once the transfer is over (done, failed or interrupted), what still arrives is not stored:
     // the caller is closing the pack session.
     if (settled) return;
-    const ref = opts.chunks[i]!;
+    const size = opts.chunks.size(i);
     if (p.inFlight.delete(i)) {
       requestedFrom[i]!--;
-      p.outstanding -= ref.size;
+      p.outstanding -= size;
     }
     if (bytes === null) {
       // The peer does not have it after all.
@@ -243,9 +236,10 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
       lowWater = Math.min(lowWater, i);
       return;
     }
-    if (bytes.length !== ref.size || !idEquals(hashChunk(bytes), ref.id)) {
+    const id = opts.chunks.id(i);
+    if (bytes.length !== size || !idEquals(hashChunk(bytes), id)) {
       if (state[i] === REQUESTED && requestedFrom[i] === 0) state[i] = PENDING;
-      drop(p, `sent wrong bytes for chunk ${toHex(ref.id).slice(0, 12)}`, true);
+      drop(p, `sent wrong bytes for chunk ${toHex(id).slice(0, 12)}`, true);
       return;
     }
     const now = performance.now();
@@ -269,7 +263,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     buffered += bytes.length;
     const copy = bytes;
     storing = storing.then(async () => {
-      await opts.store(ref.id, copy);
+      await opts.store(id, copy);
       buffered -= copy.length;
     });
     storing.catch((err) => settle(err));
@@ -330,7 +324,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
           while (p.alive && p.outstanding < window(p)) {
             const batch = pick(p, Math.min(BATCH_BYTES, window(p) - p.outstanding));
             if (batch.length === 0) break;
-            const bytes = batch.reduce((s, i) => s + opts.chunks[i]!.size, 0);
+            const bytes = batch.reduce((s, i) => s + opts.chunks.size(i), 0);
             for (const i of batch) {
               if (state[i] === PENDING) {
                 state[i] = REQUESTED;
@@ -347,11 +341,11 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
             // limit: that wait is no silence of the peer's.
             if (p.sent === 0) p.waitingSince = performance.now();
             p.sent++;
-            const ids = batch.map((i) => opts.chunks[i]!.id);
+            const ids = batch.map((i) => opts.chunks.id(i));
             p.peer.session
               .get(ids, (id, data) => {
-                const i = index.get(keyOf(id));
-                if (i !== undefined) onChunk(p, i, data);
+                const i = opts.chunks.indexOf(id);
+                if (i >= 0) onChunk(p, i, data);
               })
               .then(
                 () => {
@@ -386,11 +380,11 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
         }
         const anyInFlight = peers.some((p) => p.alive && p.inFlight.size > 0);
         if (!issued && !anyInFlight) {
-          const missing = opts.chunks.findIndex((_, i) => state[i] !== DONE);
+          const missing = state.findIndex((s) => s !== DONE);
           settle(
             new ShoalError(
               'MISSING_OBJECT',
-              `no reachable peer has chunk ${toHex(opts.chunks[missing]!.id)} (${n - done} chunks missing)`,
+              `no reachable peer has chunk ${toHex(opts.chunks.id(missing))} (${n - done} chunks missing)`,
             ),
           );
           return;
