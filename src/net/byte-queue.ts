@@ -1,6 +1,26 @@
 // A FIFO of received byte chunks: O(1) append, and take(n) that returns a view when the bytes
 // lie in one chunk and a single copy otherwise. The framing reader bounds its size.
 
+/** Copies this long and longer get a buffer of their own, which releaseCopy may free. */
+const OWN_BUFFER_MIN = 4096;
+/** The buffers take() copied into: nothing else holds them, so their owner may free them. */
+const copies = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Free now the memory of bytes take() returned, once the caller is done with them and holds them
+ * nowhere else; bytes that are a view of what was received are left to the garbage collector.
+ * A downloader stores most chunks within milliseconds, but with a small young generation many
+ * have already been promoted by then, and promoted buffers are freed only by a major GC, which
+ * V8 starts when such memory grows by 64 MB: until then they pile up in the malloc heap, which
+ * does not shrink again.
+ */
+export function releaseCopy(bytes: Uint8Array): void {
+  const buffer = bytes.buffer;
+  if (!copies.has(buffer)) return;
+  copies.delete(buffer);
+  (buffer as ArrayBuffer).transfer(0); // detaches it: its memory goes back at once
+}
+
 export class ByteQueue {
   #chunks: Array<Uint8Array | undefined> = [];
   #head = 0; // index of the first live chunk
@@ -55,8 +75,10 @@ export class ByteQueue {
   #copy(n: number, consume: boolean): Uint8Array {
     // Not zero-filled first: the loop below writes every byte (a 64 KiB chunk that arrived in two
     // Noise messages is copied here, so this is a write pass per received byte saved). A plain
-    // Uint8Array over it, as take() returns otherwise: a Buffer's slice() would be a view.
-    const bytes = Buffer.allocUnsafe(n);
+    // Uint8Array over it, as take() returns otherwise: a Buffer's slice() would be a view. A
+    // buffer of its own from OWN_BUFFER_MIN on, which releaseCopy can free: allocUnsafe would
+    // take up to 32 KiB from a shared 64 KiB pool (a 16 KiB chunk, say), which it cannot.
+    const bytes = n >= OWN_BUFFER_MIN ? Buffer.allocUnsafeSlow(n) : Buffer.allocUnsafe(n);
     const out = new Uint8Array(bytes.buffer, bytes.byteOffset, n);
     let filled = 0;
     let i = this.#head;
@@ -69,7 +91,10 @@ export class ByteQueue {
       offset = 0;
       i++;
     }
-    if (consume) this.#skip(n);
+    if (consume) {
+      this.#skip(n);
+      if (n >= OWN_BUFFER_MIN) copies.add(bytes.buffer);
+    }
     return out;
   }
 

@@ -1,6 +1,7 @@
 // The public surface of src/net: the libp2p node factory, peer identity helpers, versioned
 // protocol ids and the message framing that every shoal wire protocol uses.
 
+export { releaseCopy } from './byte-queue.ts';
 export {
   DEFAULT_FRAME_LIMITS,
   DEFAULT_READ_HIGH_WATER_MARK,

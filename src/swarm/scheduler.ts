@@ -4,6 +4,7 @@
 // peer that sends bad bytes, and re-queues the work of a peer that fails or disappears.
 
 import { hashChunk, idEquals, isShoalError, ShoalError, toHex } from '../core/index.ts';
+import { releaseCopy } from '../net/index.ts';
 import type { ChunkTable } from './chunk-table.ts';
 import type { PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -38,6 +39,7 @@ export interface SchedulerOptions {
   /** The chunks to fetch; a peer's `has` and the progress count them in this order. */
   chunks: ChunkTable;
   peers: SchedulerPeer[];
+  /** Stores a verified chunk; `bytes` may be freed once it resolves, so it must not keep them. */
   store: (id: Uint8Array, bytes: Uint8Array) => Promise<void>;
   download: RateLimiter;
   onProgress?: (p: SchedulerProgress) => void;
@@ -265,6 +267,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     storing = storing.then(async () => {
       await opts.store(id, copy);
       buffered -= copy.length;
+      releaseCopy(copy); // the store keeps a copy of its own
     });
     storing.catch((err) => settle(err));
   };

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ByteQueue } from '../../src/net/byte-queue.ts';
+import { ByteQueue, releaseCopy } from '../../src/net/byte-queue.ts';
 
 describe('ByteQueue', () => {
   it('takes bytes across chunk boundaries in order', () => {
@@ -49,5 +49,30 @@ describe('ByteQueue', () => {
       assert.deepEqual(q.take(3), new Uint8Array(3).fill(i & 255));
     }
     assert.equal(q.length, 0);
+  });
+
+  it('frees only the copies it made itself, and each once', () => {
+    const q = new ByteQueue();
+    const received = new Uint8Array(20000).fill(7);
+    q.push(received.subarray(0, 10000));
+    q.push(received.subarray(10000));
+    const view = q.take(5000); // within the first chunk: a view of what was received
+    const copy = q.take(10000); // across two chunks: a buffer of its own
+    q.skip(5000);
+    q.push(new Uint8Array(1000).fill(9));
+    q.push(new Uint8Array(1000).fill(9));
+    const small = q.take(2000); // across chunks too, but from allocUnsafe's shared pool
+    assert.equal(q.length, 0);
+
+    releaseCopy(view);
+    assert.equal(received.buffer.byteLength, 20000, 'received bytes are not freed');
+    assert.deepEqual(view, new Uint8Array(5000).fill(7));
+    releaseCopy(small);
+    assert.deepEqual(small, new Uint8Array(2000).fill(9), 'a buffer from the shared pool is not freed');
+    assert.deepEqual(copy, new Uint8Array(10000).fill(7));
+    releaseCopy(copy.subarray(10)); // a view of a copy frees the copy
+    assert.equal(copy.length, 0, 'the copy is freed (its buffer detached)');
+    assert.equal(copy.buffer.byteLength, 0);
+    releaseCopy(copy); // again: nothing left to do, and no error
   });
 });
