@@ -21,6 +21,7 @@ import {
 import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
+import { runtimeFor } from '../../bin/runtime.js';
 import { fileLogger, rotateLog } from '../../src/cli/daemon-process.ts';
 import { json, shoalSpawn, tempDir } from '../helpers.ts';
 import { packBytes, shoalAsync, until } from '../swarm/swarm-helpers.ts';
@@ -215,6 +216,35 @@ test('unsharing a repository while a clone downloads from the daemon ends the cl
   assert.match(log, /stopped serving .*: unshared/);
   assert.doesNotMatch(log, /finalized|warn peer/);
   assert.equal(status(config).status, 0);
+});
+
+test('the daemon runs on a serving runtime that `start` passes on: each setting once, no exec of its own', {
+  skip: existsSync('/proc/self/environ') ? false : 'no /proc here',
+}, (t) => {
+  const config = daemonUser(t);
+  const started = startDaemon(t, config);
+  const strings = (file: string): string[] =>
+    readFileSync(`/proc/${started.pid}/${file}`, 'latin1').split('\0');
+  const args = strings('cmdline');
+  const env = strings('environ');
+  const expected = runtimeFor('daemon', process.env, process.execArgv);
+  assert.ok(expected.flags.length > 0, 'the daemon has settings of its own');
+  for (const flag of expected.flags) {
+    const name = flag.split('=')[0]!;
+    assert.deepEqual(
+      args.filter((a) => a.split('=')[0] === name),
+      [flag],
+      `${name} once, as chosen: ${args.join(' ')}`,
+    );
+  }
+  for (const [name, value] of Object.entries(expected.env)) assert.ok(env.includes(`${name}=${value}`), name);
+  // An exec sets this mark in the environment it starts with, which /proc keeps: the daemon got
+  // its settings from `start`, and had nothing left to change.
+  assert.ok(
+    !env.some((v) => v.startsWith('SHOAL_RUNTIME_APPLIED=')),
+    'the daemon did not execute itself again',
+  );
+  assert.ok(args.includes('run'));
 });
 
 test('a stale pid file is replaced by start and removed by stop', (t) => {
