@@ -115,6 +115,10 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       };
       const wantChunk = (id: ObjectId, size: number): void => {
         if (chunks.has(id) || had.has(id)) return;
+        // An id this fetch wants as a commit, tree or node is not a chunk (only a crafted tree
+        // names one as both): asked for as a chunk, every peer would send the object's bytes, fail
+        // the chunk's hash and be banned. Skipped, the checkout reports the missing chunk instead.
+        if (seen.has(toHex(id))) return;
         if (session.has(id)) {
           had.add(id, 0);
           alreadyHad++;
@@ -281,6 +285,8 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
           peers,
           download: opts.download,
           store: async (id, bytes) => {
+            // putChunk copies the bytes before it resolves, and the scheduler then frees them:
+            // putChunkLending, which writes them later, would write freed memory here.
             await session.putChunk(id, bytes, true);
             if (opts.spent) opts.spent.bytes += bytes.length;
             unflushed += bytes.length;
