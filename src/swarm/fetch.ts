@@ -95,7 +95,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
     const session = await repo.objects.beginSession();
     try {
       const seen = new Set<string>();
-      const chunks = new ChunkTable(); // to fetch
+      const named = new ChunkTable(); // to fetch, as the trees and index nodes name them
       const had = new ChunkTable(); // already stored (their sizes are not kept)
       const roots: FileRoot[] = [];
       let alreadyHad = 0;
@@ -114,15 +114,11 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
         queue.push(need);
       };
       const wantChunk = (id: ObjectId, size: number): void => {
-        if (chunks.has(id) || had.has(id)) return;
-        // An id this fetch wants as a commit, tree or node is not a chunk (only a crafted tree
-        // names one as both): asked for as a chunk, every peer would send the object's bytes, fail
-        // the chunk's hash and be banned. Skipped, the checkout reports the missing chunk instead.
-        if (seen.has(toHex(id))) return;
+        if (named.has(id) || had.has(id)) return;
         if (session.has(id)) {
           had.add(id, 0);
           alreadyHad++;
-        } else chunks.add(id, size);
+        } else named.add(id, size);
       };
       const wantContent = (id: ObjectId, height: number, size: number): void => {
         if (height === 0) wantChunk(id, size);
@@ -266,6 +262,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       }
       // The index nodes must be readable for have-maps and for serving while we download.
       await session.flush();
+      const chunks = withoutMetadata(named, seen);
 
       if (opts.maxBytes !== undefined) {
         const total = metadataBytes + chunks.totalSize();
@@ -444,6 +441,22 @@ async function availability(
     for (const p of unknown) p.has[i] = 1;
   }
   return out;
+}
+
+/**
+ * `chunks` without the ids this fetch also wanted as commits, trees or index nodes (`metadata`,
+ * hex). Object ids hash a kind with the bytes, so no honest tree names one as a file's chunk; a
+ * crafted one may. Asked for as a chunk, every peer would send the object's bytes, fail the
+ * chunk's hash and be banned. Left out, the checkout finds that it is not a chunk, and says so.
+ */
+function withoutMetadata(chunks: ChunkTable, metadata: Set<string>): ChunkTable {
+  const clash = (i: number): boolean => metadata.has(toHex(chunks.id(i)));
+  let i = 0;
+  while (i < chunks.length && !clash(i)) i++;
+  if (i === chunks.length) return chunks;
+  const kept = new ChunkTable();
+  for (let j = 0; j < chunks.length; j++) if (!clash(j)) kept.add(chunks.id(j), chunks.size(j));
+  return kept;
 }
 
 /** A have-map whose length is not the file's number of chunks: a broken protocol, banned. */

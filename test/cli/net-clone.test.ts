@@ -21,7 +21,16 @@ import {
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { fromHex, keyPairFromSeed, toHex } from '../../src/core/index.ts';
+import {
+  decodeCommit,
+  decodeTree,
+  encodeCommit,
+  encodeTree,
+  fromHex,
+  keyPairFromSeed,
+  signCommit,
+  toHex,
+} from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
 import type { SkippedFork } from '../../src/swarm/index.ts';
 import { merge } from '../../src/vcs/index.ts';
@@ -40,7 +49,15 @@ import {
   until,
   userAt,
 } from '../swarm/swarm-helpers.ts';
-import { describe, newRepo, randomFile, sha256File, type TestRepo, withTmpfs } from './repo-helpers.ts';
+import {
+  describe,
+  newRepo,
+  randomFile,
+  sha256,
+  sha256File,
+  type TestRepo,
+  withTmpfs,
+} from './repo-helpers.ts';
 
 type T = TestContext;
 
@@ -805,6 +822,68 @@ test("push of a commit in another author's name (its signature does not verify):
   assert.equal(tip(repo, 'main'), head);
   assert.equal(repo.run(['show', forgedId]).status, 1, 'the forged commit was not stored');
   assertFsck(repo);
+});
+
+test("a tree naming a directory's id as a file's chunk too: no peer is banned for it, the checkout says what is wrong", async (t) => {
+  const { repo } = origin(t);
+  // The delegate itself commits the crafted tree: it is a valid commit of the repository.
+  const seed = Buffer.from(
+    (JSON.parse(readFileSync(join(repo.configDir, 'identity.json'), 'utf8')) as { seed: string }).seed,
+    'base64',
+  );
+  const local = Repository.open(repo.dir);
+  let dataTree = '';
+  try {
+    await local.withWriteLock(async () => {
+      const head = local.refs.headCommit()!;
+      const parent = decodeCommit(local.objects.read(head, 'commit'));
+      const root = decodeTree(local.objects.read(parent.tree, 'tree'));
+      const data = root.entries.find((e) => e.name === 'data')!;
+      dataTree = toHex(data.id);
+      // 'alias.bin' sorts before 'data': the walk meets the id as a chunk first.
+      const alias = {
+        name: 'alias.bin',
+        kind: 'file' as const,
+        executable: false,
+        size: 100,
+        id: data.id,
+        height: 0,
+      };
+      const tree = encodeTree({ entries: [...root.entries, alias] });
+      const commit = encodeCommit(
+        signCommit(seed, {
+          tree: tree.id,
+          parents: [head],
+          author: parent.author,
+          time: Date.now(),
+          message: 'alias',
+        }),
+      );
+      const session = await local.objects.beginSession();
+      await session.putObject(tree);
+      await session.putObject(commit);
+      await session.close();
+      local.refs.update('refs/heads/main', commit.id, 'test: crafted');
+    });
+  } finally {
+    local.close();
+  }
+  const server = await serve(t, repo);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assert.equal(r.status, 1, describe(r));
+  const e = parseJson<ErrorOut>(r).error;
+  assert.equal(e.code, 'CORRUPT_OBJECT', e.message);
+  assert.match(e.message, new RegExp(`${dataTree}.* is a tree, expected a chunk`));
+  assert.doesNotMatch(`${r.stdout} ${r.stderr}`, /banned|wrong bytes|no peer left/);
+  // Everything else arrived: the directory and its files, fetched as what they are.
+  const big = user.run(['cat', 'main:data/big.bin']);
+  assert.equal(big.status, 0, describe(big));
+  assert.equal(sha256(big.stdoutBytes), sha256File(repo.path('data/big.bin')));
 });
 
 test('push into a serving peer whose working tree has local changes: refused, the changes kept', async (t) => {
