@@ -35,7 +35,7 @@ import { Repository } from '../../src/store/index.ts';
 import type { SkippedFork } from '../../src/swarm/index.ts';
 import { merge } from '../../src/vcs/index.ts';
 import { forgedCommit } from '../fixtures/forged-commit.ts';
-import { haveScript, shoalOnTerminal, tempDir } from '../helpers.ts';
+import { haveScript, type RunResult, shoalOnTerminal, tempDir } from '../helpers.ts';
 import {
   assertFsck,
   assertOk,
@@ -92,6 +92,22 @@ async function cloneAs(
   });
   assertOk(r, 'clone');
   return { user, summary: parseJson<CloneSummary>(r) };
+}
+
+/** `shoal clone --json` as another user, into `<tmp>/clone`, which must fail: the run and its error. */
+async function failedClone(
+  t: T,
+  source: string,
+): Promise<{ user: TestRepo; r: RunResult; error: ErrorOut['error'] }> {
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const r = await shoalAsync(t, ['clone', source, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assert.equal(r.status, 1, describe(r));
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  return { user, r, error: parseJson<ErrorOut>(r).error };
 }
 
 /** The origin served, and a clone by another user whose key may push to it. */
@@ -417,13 +433,7 @@ test('a seeder whose pack is damaged answers that chunk as missing and says so o
   bytes[bytes.length >> 1]! ^= 0x40;
   writeFileSync(pack, bytes);
   const server = await serve(t, repo);
-  const parent = tempDir(t);
-  const user = userAt(t, join(parent, 'clone'));
-  const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
-    cwd: parent,
-    configDir: user.configDir,
-  });
-  assert.equal(r.status, 1, describe(r));
+  await failedClone(t, server.addr);
   await until('the seeder to report its damage', () => /answered as missing/.test(server.stderr()));
   assert.match(
     server.stderr(),
@@ -869,14 +879,7 @@ test("a tree naming a directory's id as a file's chunk too: no peer is banned fo
     local.close();
   }
   const server = await serve(t, repo);
-  const parent = tempDir(t);
-  const user = userAt(t, join(parent, 'clone'));
-  const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
-    cwd: parent,
-    configDir: user.configDir,
-  });
-  assert.equal(r.status, 1, describe(r));
-  const e = parseJson<ErrorOut>(r).error;
+  const { user, r, error: e } = await failedClone(t, server.addr);
   assert.equal(e.code, 'CORRUPT_OBJECT', e.message);
   assert.match(e.message, new RegExp(`${dataTree}.* is a tree, expected a chunk`));
   assert.doesNotMatch(`${r.stdout} ${r.stderr}`, /banned|wrong bytes|no peer left/);
