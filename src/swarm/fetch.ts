@@ -17,7 +17,7 @@ import {
   verifyCommitBytes,
 } from '../core/index.ts';
 import type { PackSession, Repository } from '../store/index.ts';
-import { ChunkTable } from './chunk-table.ts';
+import { IdTable } from './id-table.ts';
 import { leafVisits, MAX_HAVE_CHUNKS } from './index-walk.ts';
 import { abortable, type PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -94,9 +94,9 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
   return repo.withWriteLock(async () => {
     const session = await repo.objects.beginSession();
     try {
-      const seen = new Set<string>();
-      const named = new ChunkTable(); // to fetch, as the trees and index nodes name them
-      const had = new ChunkTable(); // already stored (their sizes are not kept)
+      const seen = new IdTable(); // commits, trees and index nodes wanted (their sizes are not kept)
+      const named = new IdTable(); // to fetch, as the trees and index nodes name them
+      const had = new IdTable(); // already stored (their sizes are not kept)
       const roots: FileRoot[] = [];
       let alreadyHad = 0;
       let metadataObjects = 0;
@@ -108,10 +108,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
         });
       let queue: Need[] = [];
       const want = (need: Need): void => {
-        const key = toHex(need.id);
-        if (seen.has(key)) return;
-        seen.add(key);
-        queue.push(need);
+        if (seen.add(need.id, 0)) queue.push(need);
       };
       const wantChunk = (id: ObjectId, size: number): void => {
         if (named.has(id) || had.has(id)) return;
@@ -366,7 +363,7 @@ async function availability(
   peers: PeerSession[],
   targets: ObjectId[],
   roots: FileRoot[],
-  chunks: ChunkTable,
+  chunks: IdTable,
   drops: { lost: SchedulerResult['lost']; ban: (p: PeerSession, why: string) => void },
   signal: AbortSignal | undefined,
 ): Promise<SchedulerPeer[]> {
@@ -444,17 +441,16 @@ async function availability(
 }
 
 /**
- * `chunks` without the ids this fetch also wanted as commits, trees or index nodes (`metadata`,
- * hex). Object ids hash a kind with the bytes, so no honest tree names one as a file's chunk; a
+ * `chunks` without the ids this fetch also wanted as commits, trees or index nodes. Object ids hash a kind with the bytes, so no honest tree names one as a file's chunk; a
  * crafted one may. Asked for as a chunk, every peer would send the object's bytes, fail the
  * chunk's hash and be banned. Left out, the checkout finds that it is not a chunk, and says so.
  */
-function withoutMetadata(chunks: ChunkTable, metadata: Set<string>): ChunkTable {
-  const clash = (i: number): boolean => metadata.has(toHex(chunks.id(i)));
+function withoutMetadata(chunks: IdTable, metadata: IdTable): IdTable {
+  const clash = (i: number): boolean => metadata.has(chunks.id(i));
   let i = 0;
   while (i < chunks.length && !clash(i)) i++;
   if (i === chunks.length) return chunks;
-  const kept = new ChunkTable();
+  const kept = new IdTable();
   for (let j = 0; j < chunks.length; j++) if (!clash(j)) kept.add(chunks.id(j), chunks.size(j));
   return kept;
 }
@@ -470,7 +466,7 @@ class WrongHaveMap extends Error {
  * The position in `chunks` (-1 when not there) of each chunk of a file, in file order; null
  * when the file has more than `limit` chunks, or its walk more steps than leafVisits allows.
  */
-function chunkOrder(repo: Repository, root: FileRoot, chunks: ChunkTable, limit: number): Int32Array | null {
+function chunkOrder(repo: Repository, root: FileRoot, chunks: IdTable, limit: number): Int32Array | null {
   const out: number[] = [];
   const visits = leafVisits(
     (id) => decodeIndexNode(repo.objects.read(id, 'node')),

@@ -5,7 +5,7 @@
 
 import { hashChunk, idEquals, isShoalError, ShoalError, toHex } from '../core/index.ts';
 import { releaseCopy } from '../net/index.ts';
-import type { ChunkTable } from './chunk-table.ts';
+import type { IdTable } from './id-table.ts';
 import type { PeerSession } from './peer-session.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
@@ -37,7 +37,7 @@ export interface SchedulerResult {
 
 export interface SchedulerOptions {
   /** The chunks to fetch; a peer's `has` and the progress count them in this order. */
-  chunks: ChunkTable;
+  chunks: IdTable;
   peers: SchedulerPeer[];
   /** Stores a verified chunk; `bytes` may be freed once it resolves, so it must not keep them. */
   store: (id: Uint8Array, bytes: Uint8Array) => Promise<void>;

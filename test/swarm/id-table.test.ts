@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ChunkTable } from '../../src/swarm/chunk-table.ts';
+import { IdTable } from '../../src/swarm/id-table.ts';
 
 const idOf = (n: number): Uint8Array => new Uint8Array(createHash('sha256').update(String(n)).digest());
 
-describe('ChunkTable', () => {
+describe('IdTable', () => {
   it('keeps ids and sizes in the order added, and finds each by id through growth', () => {
-    const table = new ChunkTable();
+    const table = new IdTable();
     const reference = new Map<string, number>();
     for (let n = 0; n < 5000; n++) {
       const id = idOf(n % 4000); // the last thousand repeat earlier ids
@@ -34,7 +34,7 @@ describe('ChunkTable', () => {
   });
 
   it('tells apart ids that differ in one byte only, and keeps sizes above 32 bits', () => {
-    const table = new ChunkTable();
+    const table = new IdTable();
     const base = new Uint8Array(32); // all zero: what a crafted index might name
     for (let k = 0; k < 32; k++) {
       for (const value of [1, 0x80, 0xff]) {
@@ -56,7 +56,7 @@ describe('ChunkTable', () => {
   });
 
   it('finds an id given as a view into a larger buffer, and refuses ids of the wrong length', () => {
-    const table = new ChunkTable();
+    const table = new IdTable();
     const id = idOf(1);
     table.add(id, 5);
     const carrier = new Uint8Array(100);
@@ -69,7 +69,7 @@ describe('ChunkTable', () => {
   });
 
   it('is empty after clear, and usable again', () => {
-    const table = new ChunkTable();
+    const table = new IdTable();
     for (let n = 0; n < 300; n++) table.add(idOf(n), n);
     table.clear();
     assert.equal(table.length, 0);

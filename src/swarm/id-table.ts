@@ -1,4 +1,6 @@
-// The chunks a fetch wants, kept in flat arrays. A 4 GiB clone names about 58,000 chunks. As an
+// 32-byte object ids, each with a size, in flat arrays, in the order added, looked up by id: the
+// chunks a fetch wants, and the sets of ids it has seen. A 4 GiB clone names about 58,000
+// chunks. As an
 // {id, size} object each, with the id its own Uint8Array and ArrayBuffer, and keyed by a hex
 // string in one Map and a one-byte string in another, they took 14 MB of the downloader's live
 // heap (42 -> 28 MB in a heap snapshot mid-transfer), and that grows with the data. Here a chunk
@@ -13,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 
 const ID_BYTES = 32;
 
-export class ChunkTable {
+export class IdTable {
   #ids = new Uint8Array(ID_BYTES * 64);
   #sizes = new Float64Array(64);
   /** Open addressing: slot holds index + 1 of the chunk, 0 when empty; always at most half full. */
