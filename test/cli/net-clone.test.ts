@@ -24,6 +24,7 @@ import { type TestContext, test } from 'node:test';
 import {
   decodeCommit,
   decodeTree,
+  type EncodedObject,
   encodeCommit,
   encodeTree,
   fromHex,
@@ -122,6 +123,33 @@ async function withWriter(t: T) {
 /** The commit a revision names, through `shoal log --json`. */
 function tip(repo: TestRepo, rev: string): string {
   return repo.j<{ id: string }[]>(['log', '-n', '1', rev])[0]!.id;
+}
+
+/** The Ed25519 seed of `user`'s identity, read from its config directory. */
+function seedOf(user: TestRepo): Buffer {
+  const identity = JSON.parse(readFileSync(join(user.configDir, 'identity.json'), 'utf8')) as {
+    seed: string;
+  };
+  return Buffer.from(identity.seed, 'base64');
+}
+
+/**
+ * Store the objects `make` builds from the repository at `dir` (opened under its write lock), and
+ * point its main branch at the last of them, as no shoal command would: for crafted histories.
+ */
+async function storeAsMain(dir: string, make: (repo: Repository) => EncodedObject[]): Promise<void> {
+  const local = Repository.open(dir);
+  try {
+    await local.withWriteLock(async () => {
+      const objects = make(local);
+      const session = await local.objects.beginSession();
+      for (const object of objects) await session.putObject(object);
+      await session.close();
+      local.refs.update('refs/heads/main', objects[objects.length - 1]!.id, 'test: crafted');
+    });
+  } finally {
+    local.close();
+  }
 }
 
 function assertSameFiles(user: TestRepo, files: Record<string, string>): void {
@@ -804,26 +832,13 @@ test("push of a commit in another author's name (its signature does not verify):
   const { repo, head, user } = await withWriter(t);
   // A writer making a commit whose author is the delegate, signed with the writer's own key.
   const delegateKey = Buffer.from(repo.j<{ publicKey: string }>(['id']).publicKey, 'hex');
-  const writer = keyPairFromSeed(
-    Buffer.from(
-      (JSON.parse(readFileSync(join(user.configDir, 'identity.json'), 'utf8')) as { seed: string }).seed,
-      'base64',
-    ),
-  );
-  const local = Repository.open(user.dir);
+  const writer = keyPairFromSeed(seedOf(user));
   let forgedId = '';
-  try {
-    await local.withWriteLock(async () => {
-      const forged = forgedCommit(local, writer.seed, delegateKey);
-      const session = await local.objects.beginSession();
-      await session.putObject(forged);
-      await session.close();
-      local.refs.update('refs/heads/main', forged.id, 'test: forged');
-      forgedId = toHex(forged.id);
-    });
-  } finally {
-    local.close();
-  }
+  await storeAsMain(user.dir, (local) => {
+    const forged = forgedCommit(local, writer.seed, delegateKey);
+    forgedId = toHex(forged.id);
+    return [forged];
+  });
   const r = await shoalAsync(t, ['push', 'origin', '--json'], { cwd: user.dir, configDir: user.configDir });
   assert.equal(r.status, 1, describe(r));
   const e = parseJson<ErrorOut>(r).error;
@@ -837,47 +852,28 @@ test("push of a commit in another author's name (its signature does not verify):
 test("a tree naming a directory's id as a file's chunk too: no peer is banned for it, the checkout says what is wrong", async (t) => {
   const { repo } = origin(t);
   // The delegate itself commits the crafted tree: it is a valid commit of the repository.
-  const seed = Buffer.from(
-    (JSON.parse(readFileSync(join(repo.configDir, 'identity.json'), 'utf8')) as { seed: string }).seed,
-    'base64',
-  );
-  const local = Repository.open(repo.dir);
+  const seed = seedOf(repo);
   let dataTree = '';
-  try {
-    await local.withWriteLock(async () => {
-      const head = local.refs.headCommit()!;
-      const parent = decodeCommit(local.objects.read(head, 'commit'));
-      const root = decodeTree(local.objects.read(parent.tree, 'tree'));
-      const data = root.entries.find((e) => e.name === 'data')!;
-      dataTree = toHex(data.id);
-      // 'alias.bin' sorts before 'data': the walk meets the id as a chunk first.
-      const alias = {
-        name: 'alias.bin',
-        kind: 'file' as const,
-        executable: false,
-        size: 100,
-        id: data.id,
-        height: 0,
-      };
-      const tree = encodeTree({ entries: [...root.entries, alias] });
-      const commit = encodeCommit(
-        signCommit(seed, {
-          tree: tree.id,
-          parents: [head],
-          author: parent.author,
-          time: Date.now(),
-          message: 'alias',
-        }),
-      );
-      const session = await local.objects.beginSession();
-      await session.putObject(tree);
-      await session.putObject(commit);
-      await session.close();
-      local.refs.update('refs/heads/main', commit.id, 'test: crafted');
-    });
-  } finally {
-    local.close();
-  }
+  await storeAsMain(repo.dir, (local) => {
+    const head = local.refs.headCommit()!;
+    const parent = decodeCommit(local.objects.read(head, 'commit'));
+    const root = decodeTree(local.objects.read(parent.tree, 'tree'));
+    const data = root.entries.find((e) => e.name === 'data')!;
+    dataTree = toHex(data.id);
+    // 'alias.bin' sorts before 'data': the walk meets the id as a chunk first.
+    const alias = {
+      name: 'alias.bin',
+      kind: 'file' as const,
+      executable: false,
+      size: 100,
+      id: data.id,
+      height: 0,
+    };
+    const tree = encodeTree({ entries: [...root.entries, alias] });
+    const message = 'alias';
+    const body = { tree: tree.id, parents: [head], author: parent.author, time: Date.now(), message };
+    return [tree, encodeCommit(signCommit(seed, body))];
+  });
   const server = await serve(t, repo);
   const { user, r, error: e } = await failedClone(t, server.addr);
   assert.equal(e.code, 'CORRUPT_OBJECT', e.message);
