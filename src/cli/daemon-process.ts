@@ -397,6 +397,21 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> 
   });
 }
 
+/**
+ * Send `signal` to a child that has not exited, then wait for it (5 s, then SIGKILL). Says
+ * whether it had to be signalled ('killed') or had exited already ('exited').
+ */
+async function ended(child: ChildProcess, signal: NodeJS.Signals): Promise<'killed' | 'exited'> {
+  if (child.exitCode !== null || child.signalCode !== null) return 'exited';
+  child.kill(signal);
+  if ((await exited(child, 5000)) === null && child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    await exited(child, 5000);
+  }
+  removeDaemonFiles(child.pid); // a SIGKILL leaves them: only when the pid file is still its
+  return 'killed';
+}
+
 function logTail(file: string, lines = 5): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -430,20 +445,36 @@ export async function spawnDaemon(args: string[], timeoutMs = 30_000): Promise<D
   const pipe = child.stdio[3] as Readable;
   try {
     const line = await firstLine(pipe, timeoutMs).catch(async (err) => {
-      child.kill('SIGTERM');
+      await ended(child, 'SIGTERM');
       throw new ShoalError('TIMEOUT', `the daemon did not report ready: ${(err as Error).message}`);
     });
     if (line === undefined) {
       const code = await exited(child, 5000);
+      // Its end of the pipe closed but it runs on: it is not serving as `start` says, so it goes.
+      if (code === null && (await ended(child, 'SIGKILL')) === 'killed')
+        throw new ShoalError(
+          'PEER_ERROR',
+          `the daemon stopped talking before it was ready and was killed; see ${files.log}`,
+        );
       const tail = logTail(files.log);
       throw new ShoalError(
         'PEER_ERROR',
         `the daemon exited${code === null ? '' : ` with status ${code}`} before it was ready; see ${files.log}${tail ? `:\n${tail}` : ''}`,
       );
     }
-    const ready = JSON.parse(line) as DaemonState & { error?: { code: string; message: string } };
+    let ready: DaemonState & { error?: { code: string; message: string } };
+    try {
+      ready = JSON.parse(line);
+    } catch {
+      await ended(child, 'SIGTERM');
+      throw new ShoalError(
+        'PEER_ERROR',
+        `the daemon reported something other than its state; see ${files.log}`,
+      );
+    }
     if (ready.error) {
-      await exited(child, 5000);
+      // It stops on its own after reporting why; one that does not is stopped.
+      if ((await exited(child, 5000)) === null) await ended(child, 'SIGKILL');
       throw new ShoalError(ready.error.code as ShoalError['code'], ready.error.message);
     }
     return ready;

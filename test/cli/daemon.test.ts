@@ -23,7 +23,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { runtimeFor } from '../../bin/runtime.js';
 import { fileLogger, rotateLog } from '../../src/cli/daemon-process.ts';
-import { json, shoalSpawn, tempDir } from '../helpers.ts';
+import { json, shoal, shoalSpawn, tempDir } from '../helpers.ts';
 import { packBytes, shoalAsync, until } from '../swarm/swarm-helpers.ts';
 import { daemonUser, isDaemon, ok, run, type State, startDaemon, status } from './daemon-helpers.ts';
 import { describe, newRepo, randomFile } from './repo-helpers.ts';
@@ -529,6 +529,27 @@ test('daemon start reports why the daemon could not start', (t) => {
   const quic = run(config, ['daemon', 'start', '--listen', '/ip4/127.0.0.1/udp/1/quic', '--json']);
   assert.equal(quic.status, 2, describe(quic));
   assert.match(json<{ error: { message: string } }>(quic).error.message, /shoal listens on TCP/);
+});
+
+test('a daemon that never reports ready is stopped by start, not left running', (t) => {
+  const config = daemonUser(t);
+  const pidFile = join(tempDir(t, 'shoal-mute-'), 'pid');
+  const mute = join(import.meta.dirname, '..', 'fixtures', 'mute-daemon.ts');
+  t.after(() => {
+    const left = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+    if (left > 0 && isDaemon(left)) process.kill(left, 'SIGKILL');
+  });
+  const r = shoal(['daemon', 'start', '--json'], {
+    configDir: config,
+    env: { NODE_OPTIONS: `--import=${mute}`, MUTE_DAEMON_PID_FILE: pidFile },
+  });
+  assert.equal(r.status, 1, describe(r));
+  assert.match(json<{ error: { message: string } }>(r).error.message, /before it was ready and was killed/);
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  assert.ok(pid > 0);
+  assert.equal(isDaemon(pid), false, 'the daemon that did not report ready was stopped');
+  assert.equal(existsSync(join(config, 'daemon.pid')), false, 'its pid file went with it');
+  assert.equal(status(config).status, 1);
 });
 
 test('sharing a second copy of a shared repository warns that the first is the one served', (t) => {
