@@ -206,7 +206,7 @@ export async function connect(
   const self = peer.node.peerId.toString();
   const connected = new Set<string>(); // peers with a session
   const out: Connected[] = [];
-  const errors: string[] = [];
+  const errors = new Map<string, string[]>(); // per peer id, why each attempt failed
   let denied = false;
   let dialledSelf = false;
   const idOf = (t: string | PeerId): string =>
@@ -247,7 +247,10 @@ export async function connect(
         throw err;
       }
     } catch (err) {
-      errors.push(`${id}: ${(err as Error).message}`);
+      const failed = errors.get(id) ?? [];
+      // The address names the peer already said in front of it.
+      failed.push((err as Error).message.replaceAll(`/p2p/${id}`, ''));
+      errors.set(id, failed);
       if (isShoalError(err, 'PERMISSION_DENIED')) denied = true;
       return isShoalError(err, 'PERMISSION_DENIED'); // another address of it would say the same
     }
@@ -293,12 +296,12 @@ export async function connect(
     throw new ShoalError('ABORTED', 'interrupted');
   }
   if (out.length === 0) {
-    const why = errors.length > 0 ? `: ${errors.join('; ')}` : '';
+    const why = errors.size > 0 ? `: ${unreachedSummary(errors)}` : '';
     // A peer that holds the repository but refuses our key says more than "not found".
     if (denied)
       throw new ShoalError('PERMISSION_DENIED', `no peer serving the repository lets this key read it${why}`);
     // A peer cannot connect to itself: another shoal process of this user (same key) is no source.
-    if (dialledSelf && errors.length === 0)
+    if (dialledSelf && errors.size === 0)
       throw new ShoalError(
         'NOT_FOUND',
         `the source is this user's own peer (${self}), which cannot be dialled from itself; ` +
@@ -307,4 +310,18 @@ export async function connect(
     throw new ShoalError('NOT_FOUND', `no peer serving the repository could be reached${why}`);
   }
   return out;
+}
+
+/** Attempts shown per peer when none gave a session: a peer remembered at many addresses it left. */
+const SHOWN_ATTEMPTS = 2;
+
+/** Why no peer was reached, one part per peer: its first attempts, and how many more failed. */
+function unreachedSummary(errors: Map<string, string[]>): string {
+  return [...errors]
+    .map(([id, failed]) => {
+      const more = failed.length - SHOWN_ATTEMPTS;
+      const rest = more > 0 ? `; ${more} more address${more === 1 ? '' : 'es'} failed too` : '';
+      return `${id}: ${failed.slice(0, SHOWN_ATTEMPTS).join('; ')}${rest}`;
+    })
+    .join('; ');
 }

@@ -1338,6 +1338,16 @@ test('a source that does not exist or does not hold the repository: a clear erro
     'NOT_FOUND',
     /could not be reached|cannot reach/,
   );
+  // Nowhere of five addresses: the peer is named once, with its first two attempts.
+  const ports = new Set<number>();
+  while (ports.size < 5) ports.add(await closedPort());
+  const [first, ...others] = [...ports].map((p) => `/ip4/127.0.0.1/tcp/${p}/p2p/${server.peerId}`);
+  const many = await clone([first!, user.dir, ...others.flatMap((a) => ['--peer', a])]);
+  assert.equal(many.status, 1, describe(many));
+  const manyMessage = parseJson<ErrorOut>(many).error.message;
+  assert.equal(manyMessage.split(server.peerId).length - 1, 1, manyMessage);
+  assert.match(manyMessage, /ECONNREFUSED.*ECONNREFUSED.*; 3 more addresses failed too$/);
+  assert.equal(manyMessage.split('ECONNREFUSED').length - 1, 2, 'two attempts shown');
   // Someone listens, but it is not the peer the address names.
   const otherPeer = newRepo(t).j<{ peerId: string }>(['id']).peerId;
   const wrongPeer = server.addr.replace(server.peerId, otherPeer);
