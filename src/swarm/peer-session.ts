@@ -341,6 +341,16 @@ export class PeerSession {
     );
   }
 
+  /** The connection under this session, when this side opened it (two sessions may share one). */
+  get connectionId(): string | undefined {
+    return this.connection?.id;
+  }
+
+  /** Close the whole connection under this session (its other streams too). */
+  async closeConnection(): Promise<void> {
+    await this.connection?.close().catch(() => {});
+  }
+
   /** Close cleanly; with a reason, abort (used when banning a peer). */
   async close(reason?: string): Promise<void> {
     if (reason) {

@@ -17,6 +17,7 @@ import {
 } from '../core/index.ts';
 import { createPeerNode, type PeerNode } from '../net/index.ts';
 import { readKnownPeers, rememberPeer } from '../store/index.ts';
+import { firstToSucceed } from './overlapping.ts';
 import { PeerSession } from './peer-session.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type PushHandler, type ServerEvent, SyncServer } from './server.ts';
@@ -215,21 +216,45 @@ export async function connect(
           .getComponents()
           .findLast((c) => c.name === 'p2p')?.value ?? t)
       : t.toString();
-  // One attempt; true when it gave a session (or the peer had one already).
-  const reach = async (t: string | PeerId, id: string): Promise<boolean> => {
-    const target = typeof t === 'string' ? multiaddr(t) : t;
+  // One attempt; true when it gave a session (or the peer had one already). `bare`: the address
+  // was dialled without its /p2p/ part, so the peer that answered is checked here instead of by
+  // Noise.
+  const reach = async (
+    t: string | PeerId,
+    id: string,
+    signal: AbortSignal | undefined,
+    bare = false,
+  ): Promise<boolean> => {
     try {
-      const session = await PeerSession.open(peer.node, target, opts.signal, opts.stallMs);
+      const target = typeof t === 'string' ? multiaddr(t) : t;
+      const session = await PeerSession.open(peer.node, target, signal, opts.stallMs);
+      if (bare && session.peer !== id) {
+        await session.close();
+        await session.closeConnection();
+        throw new ShoalError(
+          'PEER_ERROR',
+          `cannot reach peer ${String(t)}: peer ${session.peer} answered there`,
+        );
+      }
       // A peer reached at once by another target (an address without /p2p/ names no one until
       // the connection says who answered) keeps its first session.
-      if (connected.has(session.peer)) {
+      let first = out.find((c) => c.session.peer === session.peer);
+      if (first) {
         await session.close();
+        if (session.connectionId !== first.session.connectionId) await session.closeConnection();
         return true;
       }
-      connected.add(session.peer);
       try {
         const hello = await session.hello(repo ?? null);
+        // Another attempt at the same peer may have said hello meanwhile.
+        first = out.find((c) => c.session.peer === session.peer);
+        if (first) {
+          await session.close();
+          if (session.connectionId !== first.session.connectionId) await session.closeConnection();
+          return true;
+        }
         out.push({ session, identity: hello.identity, refs: hello.refs });
+        connected.add(session.peer);
         const addrs = peer.node
           .getConnections(peerIdFromString(session.peer))
           .map((c) => c.remoteAddr.toString());
@@ -240,13 +265,14 @@ export async function connect(
       } catch (err) {
         await session.close();
         // Its other addresses are still worth trying: this one may be another process of the
-        // same user, serving another repository (a peer id is a user, not one process). The
+        // same user, serving another repository (a peer id is a user, not one process). Its
         // connection goes too, or the next dial of that peer id would be handed it again.
-        connected.delete(session.peer);
-        await peer.node.hangUp(peerIdFromString(session.peer)).catch(() => {});
+        await session.closeConnection();
         throw err;
       }
     } catch (err) {
+      // Another attempt at the same peer won: this one's failure is no news.
+      if (signal?.aborted && !opts.signal?.aborted) return false;
       const failed = errors.get(id) ?? [];
       // The address names the peer already said in front of it.
       failed.push((err as Error).message.replaceAll(`/p2p/${id}`, ''));
@@ -255,9 +281,9 @@ export async function connect(
       return isShoalError(err, 'PERMISSION_DENIED'); // another address of it would say the same
     }
   };
-  // Each peer's addresses in the order found, tried one after another until one answers: a
-  // peer remembered at an address it has left (a laptop on another network) is still reached
-  // at another. Distinct peers are dialled at once.
+  // Distinct peers are dialled at once, and each peer's addresses in the order found until one
+  // answers: a peer remembered at an address it has left (a laptop on another network) is still
+  // reached at another.
   const groups = new Map<string, (string | PeerId)[]>();
   for (const t of targets) {
     const id = idOf(t);
@@ -277,19 +303,36 @@ export async function connect(
       `no peer holding shoal://${toHex(source.repo)} is known or was found on the LAN; name one with --peer <multiaddr>`,
     );
   }
-  const reachPeer = async ([id, addrs]: [string, (string | PeerId)[]]): Promise<void> => {
+  // One address after another, each once the one before has failed: while the repository is
+  // not known yet, the address the user named decides which one it is.
+  const reachInOrder = async ([id, addrs]: [string, (string | PeerId)[]]): Promise<void> => {
     for (const t of addrs) {
-      if (connected.has(id) || (await reach(t, id))) return;
+      if (connected.has(id) || (await reach(t, id, opts.signal))) return;
     }
+  };
+  // The addresses overlapping: the next is tried NEXT_ADDRESS_AFTER_MS after the one before
+  // started, or as soon as it failed, and the first session ends the others. An address that
+  // swallows packets (a network the peer has left) would otherwise hold up the rest for the
+  // whole dial timeout, 6 s. They are dialled bare, without /p2p/: libp2p queues the dials of
+  // one peer id behind each other, which would make them one after another again.
+  const reachOverlapping = async ([id, addrs]: [string, (string | PeerId)[]]): Promise<void> => {
+    const dials = bareAddresses(addrs);
+    if (dials.length <= 1) return reachInOrder([id, addrs]);
+    await firstToSucceed(
+      dials,
+      (t, signal) => reach(t, id, signal, true),
+      NEXT_ADDRESS_AFTER_MS,
+      opts.signal,
+    );
   };
   // Until the repository is known, the source alone says which one; then every other peer is
   // dialled at once, so an unreachable one costs its timeout once, not once per peer.
   let rest = [...groups];
   while (repo === undefined && rest.length > 0) {
-    await reachPeer(rest[0]!);
+    await reachInOrder(rest[0]!);
     rest = rest.slice(1);
   }
-  await Promise.all(rest.map(reachPeer));
+  await Promise.all(rest.map(reachOverlapping));
   // Ctrl-C while dialling: said as such, not as peers that could not be reached.
   if (opts.signal?.aborted) {
     for (const c of out) await c.session.close();
@@ -324,4 +367,24 @@ function unreachedSummary(errors: Map<string, string[]>): string {
       return `${id}: ${failed.slice(0, SHOWN_ATTEMPTS).join('; ')}${rest}`;
     })
     .join('; ');
+}
+
+/** How long one address of a peer is tried alone before the next is tried alongside it. */
+const NEXT_ADDRESS_AFTER_MS = 250;
+
+/** The multiaddr protocol code of /p2p/. */
+const P2P_CODE = 421;
+
+/**
+ * A peer's addresses without their /p2p/ part, each once, in order. A peer id found on the LAN
+ * stays one: libp2p dials the addresses it holds for it, sorted its way, and a dial keyed by
+ * peer id waits only for other dials keyed by the same one.
+ */
+function bareAddresses(targets: (string | PeerId)[]): (string | PeerId)[] {
+  const out = new Map<string, string | PeerId>();
+  for (const t of targets) {
+    const bare = typeof t === 'string' ? multiaddr(t).decapsulateCode(P2P_CODE).toString() : t;
+    if (!out.has(String(bare))) out.set(String(bare), bare);
+  }
+  return [...out.values()];
 }

@@ -18,7 +18,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import {
@@ -51,6 +51,7 @@ import {
   userAt,
 } from '../swarm/swarm-helpers.ts';
 import {
+  configFor,
   describe,
   newRepo,
   randomFile,
@@ -1313,6 +1314,63 @@ async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => srv.close(() => resolve()));
   return port;
 }
+
+test("an address of a peer's that swallows the connection does not hold up its other addresses", async (t) => {
+  const { repo, files } = origin(t);
+  const server = await serve(t, repo);
+  const repoId = repo.j<{ id: string }>(['info']).id;
+  // What happens, in the order it happens: the first address accepts and never answers (a port
+  // taken over by another program, as a network the peer has left swallows packets); the
+  // second forwards to the peer.
+  const events: string[] = [];
+  const sockets: Socket[] = [];
+  const silent = createServer((c) => {
+    sockets.push(c);
+    events.push('silent: connected');
+    c.resume(); // read what comes, so that the other side closing is seen
+    c.on('close', () => events.push('silent: closed'));
+    c.on('error', () => {});
+  });
+  const seederPort = Number(/\/tcp\/(\d+)\//.exec(server.addr)![1]);
+  const forward = createServer((c) => {
+    sockets.push(c);
+    events.push('forward: connected');
+    const up = createConnection(seederPort, '127.0.0.1');
+    sockets.push(up);
+    c.pipe(up).pipe(c);
+    c.on('error', () => up.destroy());
+    up.on('error', () => c.destroy());
+  });
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+    forward.close();
+  });
+  const listen = async (srv: Server): Promise<number> => {
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    return (srv.address() as { port: number }).port;
+  };
+  const at = (port: number) => `/ip4/127.0.0.1/tcp/${port}/p2p/${server.peerId}`;
+  const [silentPort, forwardPort] = [await listen(silent), await listen(forward)];
+  // A third address of the peer's is another peer's, serving the same repository: the dials run
+  // without /p2p/ (overlapping), so who answered is checked after, and that one is no source.
+  const impostor = await serve(t, { dir: repo.dir, configDir: configFor(t) });
+  const impostorPort = Number(/\/tcp\/(\d+)\//.exec(impostor.addr)![1]);
+  const { user, summary } = await cloneAs(t, `shoal://${repoId}`, [
+    '--peer',
+    at(silentPort),
+    '--peer',
+    at(impostorPort),
+    '--peer',
+    at(forwardPort),
+  ]);
+  assert.deepEqual(summary.peers, [server.peerId], 'only the peer the addresses name');
+  assert.equal(sha256File(user.path('data/big.bin')), files['data/big.bin']);
+  // Tried one after the other, the second address would be dialled only once the first had
+  // timed out (6 s) and been closed.
+  assert.equal(events[0], 'silent: connected', events.join(', '));
+  assert.equal(events[1], 'forward: connected', events.join(', '));
+});
 
 test('a source that does not exist or does not hold the repository: a clear error, exit 1', async (t) => {
   const { repo } = origin(t);
