@@ -207,7 +207,8 @@ export async function connect(
   const self = peer.node.peerId.toString();
   const connected = new Set<string>(); // peers with a session
   const out: Connected[] = [];
-  const errors = new Map<string, string[]>(); // per peer id, why each attempt failed
+  // Per peer id, why each attempt failed, with its address's place in the order tried.
+  const errors = new Map<string, { at: number; why: string }[]>();
   let denied = false;
   let dialledSelf = false;
   const idOf = (t: string | PeerId): string =>
@@ -224,6 +225,7 @@ export async function connect(
     id: string,
     signal: AbortSignal | undefined,
     bare = false,
+    at = 0,
   ): Promise<boolean> => {
     try {
       const target = typeof t === 'string' ? multiaddr(t) : t;
@@ -275,7 +277,7 @@ export async function connect(
       if (signal?.aborted && !opts.signal?.aborted) return false;
       const failed = errors.get(id) ?? [];
       // The address names the peer already said in front of it.
-      failed.push((err as Error).message.replaceAll(`/p2p/${id}`, ''));
+      failed.push({ at, why: (err as Error).message.replaceAll(`/p2p/${id}`, '') });
       errors.set(id, failed);
       if (isShoalError(err, 'PERMISSION_DENIED')) denied = true;
       return isShoalError(err, 'PERMISSION_DENIED'); // another address of it would say the same
@@ -306,8 +308,8 @@ export async function connect(
   // One address after another, each once the one before has failed: while the repository is
   // not known yet, the address the user named decides which one it is.
   const reachInOrder = async ([id, addrs]: [string, (string | PeerId)[]]): Promise<void> => {
-    for (const t of addrs) {
-      if (connected.has(id) || (await reach(t, id, opts.signal))) return;
+    for (const [at, t] of addrs.entries()) {
+      if (connected.has(id) || (await reach(t, id, opts.signal, false, at))) return;
     }
   };
   // The addresses overlapping: the next is tried NEXT_ADDRESS_AFTER_MS after the one before
@@ -319,8 +321,8 @@ export async function connect(
     const dials = bareAddresses(addrs);
     if (dials.length <= 1) return reachInOrder([id, addrs]);
     await firstToSucceed(
-      dials,
-      (t, signal) => reach(t, id, signal, true),
+      [...dials.entries()],
+      ([at, t], signal) => reach(t, id, signal, true, at),
       NEXT_ADDRESS_AFTER_MS,
       opts.signal,
     );
@@ -358,13 +360,18 @@ export async function connect(
 /** Attempts shown per peer when none gave a session: a peer remembered at many addresses it left. */
 const SHOWN_ATTEMPTS = 2;
 
-/** Why no peer was reached, one part per peer: its first attempts, and how many more failed. */
-function unreachedSummary(errors: Map<string, string[]>): string {
+/**
+ * Why no peer was reached, one part per peer: the failures of its first addresses (in the order
+ * they were tried, not the order they failed: the address named first is the one to hear of),
+ * and how many more failed.
+ */
+function unreachedSummary(errors: Map<string, { at: number; why: string }[]>): string {
   return [...errors]
     .map(([id, failed]) => {
-      const more = failed.length - SHOWN_ATTEMPTS;
+      const shown = failed.toSorted((a, b) => a.at - b.at).slice(0, SHOWN_ATTEMPTS);
+      const more = failed.length - shown.length;
       const rest = more > 0 ? `; ${more} more address${more === 1 ? '' : 'es'} failed too` : '';
-      return `${id}: ${failed.slice(0, SHOWN_ATTEMPTS).join('; ')}${rest}`;
+      return `${id}: ${shown.map((f) => f.why).join('; ')}${rest}`;
     })
     .join('; ');
 }

@@ -96,14 +96,15 @@ async function cloneAs(
   return { user, summary: parseJson<CloneSummary>(r) };
 }
 
-/** `shoal clone --json` as another user, into `<tmp>/clone`, which must fail: the run and its error. */
+/** `shoal clone --json` (and `args`) as another user, into `<tmp>/clone`, which must fail: the run and its error. */
 async function failedClone(
   t: T,
   source: string,
+  args: string[] = [],
 ): Promise<{ user: TestRepo; r: RunResult; error: ErrorOut['error'] }> {
   const parent = tempDir(t);
   const user = userAt(t, join(parent, 'clone'));
-  const r = await shoalAsync(t, ['clone', source, user.dir, '--json'], {
+  const r = await shoalAsync(t, ['clone', source, user.dir, '--json', ...args], {
     cwd: parent,
     configDir: user.configDir,
   });
@@ -1370,6 +1371,37 @@ test("an address of a peer's that swallows the connection does not hold up its o
   // timed out (6 s) and been closed.
   assert.equal(events[0], 'silent: connected', events.join(', '));
   assert.equal(events[1], 'forward: connected', events.join(', '));
+});
+
+test('when no address of a peer answers, the error names their failures in the order the addresses were given', async (t) => {
+  const { repo } = origin(t);
+  const server = await serve(t, repo);
+  const repoId = repo.j<{ id: string }>(['info']).id;
+  // The first address accepts and never answers: it fails last, at the dial timeout, after the
+  // two where nothing listens were refused.
+  const sockets: Socket[] = [];
+  const silent = createServer((c) => {
+    sockets.push(c);
+    c.on('error', () => {});
+  });
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const silentPort = (silent.address() as { port: number }).port;
+  const ports = new Set<number>();
+  while (ports.size < 2) ports.add(await closedPort());
+  const at = (port: number) => `/ip4/127.0.0.1/tcp/${port}/p2p/${server.peerId}`;
+  const r = await failedClone(t, `shoal://${repoId}`, [
+    '--peer',
+    at(silentPort),
+    ...[...ports].flatMap((p) => ['--peer', at(p)]),
+  ]);
+  assert.equal(r.error.code, 'NOT_FOUND');
+  const first = r.error.message.indexOf(`tcp/${silentPort}`);
+  assert.ok(first >= 0 && first < r.error.message.indexOf('ECONNREFUSED'), r.error.message);
+  assert.match(r.error.message, /; 1 more address failed too$/);
 });
 
 test('a source that does not exist or does not hold the repository: a clear error, exit 1', async (t) => {
