@@ -105,7 +105,12 @@ export class PeerSession {
       connection = await node.dial(target, { signal });
       stream = await connection.newStream(SYNC_PROTOCOL, { signal });
     } catch (err) {
-      throw new ShoalError('PEER_ERROR', `cannot reach peer ${String(target)}: ${(err as Error).message}`);
+      // libp2p gives up on an address after a few seconds, in the words of AbortSignal.timeout.
+      const why =
+        (err as Error).name === 'TimeoutError' || /aborted due to timeout/.test((err as Error).message)
+          ? 'no answer in time (nothing there, or the peer has left that address)'
+          : (err as Error).message;
+      throw new ShoalError('PEER_ERROR', `cannot reach peer ${String(target)}: ${why}`);
     }
     return new PeerSession(stream, connection.remotePeer.toString(), stallMs, connection);
   }

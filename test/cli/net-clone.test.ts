@@ -1399,6 +1399,7 @@ test('when no address of a peer answers, the error names their failures in the o
     ...[...ports].flatMap((p) => ['--peer', at(p)]),
   ]);
   assert.equal(r.error.code, 'NOT_FOUND');
+  assert.match(r.error.message, new RegExp(`tcp/${silentPort}: no answer in time`));
   const first = r.error.message.indexOf(`tcp/${silentPort}`);
   assert.ok(first >= 0 && first < r.error.message.indexOf('ECONNREFUSED'), r.error.message);
   assert.match(r.error.message, /; 1 more address failed too$/);
