@@ -108,6 +108,14 @@ export class ObjectStore {
     return this.qHas.get(id) !== undefined && !this.isDamaged(id);
   }
 
+  /** Whether any chunk is stored (committed): a fresh clone's fetch has none to look up. */
+  holdsChunks(): boolean {
+    return (
+      this.db.prepare('SELECT 1 AS x FROM objects WHERE type = ? LIMIT 1').get(typeCode('chunk')) !==
+      undefined
+    );
+  }
+
   // Objects fsck found damaged, by hex id: `has` says no for them, so the next add or fetch that
   // brings the same bytes stores them again, and the row then points at the good copy.
   private damagedIds: Set<string> | undefined;

