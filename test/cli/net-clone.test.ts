@@ -18,7 +18,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import {
@@ -1316,54 +1316,65 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** A TCP server on loopback, closed (with its connections) when the test ends: its port. */
+async function listenOnLoopback(t: T, onConnection: (c: Socket) => void): Promise<number> {
+  const sockets: Socket[] = [];
+  const srv = createServer((c) => {
+    sockets.push(c);
+    c.on('error', () => {});
+    onConnection(c);
+  });
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    srv.close();
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return (srv.address() as { port: number }).port;
+}
+
+/**
+ * A port that accepts connections and never answers (a port taken over by another program; a
+ * network the peer has left, which swallows packets, looks the same to the dialler).
+ */
+function silentPort(t: T, events: string[] = []): Promise<number> {
+  return listenOnLoopback(t, (c) => {
+    events.push('silent: connected');
+    c.resume(); // read what comes, so that the other side closing is seen
+    c.on('close', () => events.push('silent: closed'));
+  });
+}
+
+/** The TCP port of a multiaddr. */
+function portOf(addr: string): number {
+  return Number(/\/tcp\/(\d+)(\/|$)/.exec(addr)![1]);
+}
+
 test("an address of a peer's that swallows the connection does not hold up its other addresses", async (t) => {
   const { repo, files } = origin(t);
   const server = await serve(t, repo);
   const repoId = repo.j<{ id: string }>(['info']).id;
-  // What happens, in the order it happens: the first address accepts and never answers (a port
-  // taken over by another program, as a network the peer has left swallows packets); the
-  // second forwards to the peer.
+  // What happens, in the order it happens: the first address never answers; the last forwards
+  // to the peer.
   const events: string[] = [];
-  const sockets: Socket[] = [];
-  const silent = createServer((c) => {
-    sockets.push(c);
-    events.push('silent: connected');
-    c.resume(); // read what comes, so that the other side closing is seen
-    c.on('close', () => events.push('silent: closed'));
-    c.on('error', () => {});
-  });
-  const seederPort = Number(/\/tcp\/(\d+)\//.exec(server.addr)![1]);
-  const forward = createServer((c) => {
-    sockets.push(c);
+  const silent = await silentPort(t, events);
+  const forward = await listenOnLoopback(t, (c) => {
     events.push('forward: connected');
-    const up = createConnection(seederPort, '127.0.0.1');
-    sockets.push(up);
-    c.pipe(up).pipe(c);
-    c.on('error', () => up.destroy());
+    const up = createConnection(portOf(server.addr), '127.0.0.1');
     up.on('error', () => c.destroy());
+    c.on('close', () => up.destroy());
+    c.pipe(up).pipe(c);
   });
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    silent.close();
-    forward.close();
-  });
-  const listen = async (srv: Server): Promise<number> => {
-    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-    return (srv.address() as { port: number }).port;
-  };
-  const at = (port: number) => `/ip4/127.0.0.1/tcp/${port}/p2p/${server.peerId}`;
-  const [silentPort, forwardPort] = [await listen(silent), await listen(forward)];
-  // A third address of the peer's is another peer's, serving the same repository: the dials run
-  // without /p2p/ (overlapping), so who answered is checked after, and that one is no source.
+  // The one between is another peer's, serving the same repository: the dials run without
+  // /p2p/ (overlapping), so who answered is checked after, and that one is no source.
   const impostor = await serve(t, { dir: repo.dir, configDir: configFor(t) });
-  const impostorPort = Number(/\/tcp\/(\d+)\//.exec(impostor.addr)![1]);
+  const at = (port: number) => `/ip4/127.0.0.1/tcp/${port}/p2p/${server.peerId}`;
   const { user, summary } = await cloneAs(t, `shoal://${repoId}`, [
     '--peer',
-    at(silentPort),
+    at(silent),
     '--peer',
-    at(impostorPort),
+    at(portOf(impostor.addr)),
     '--peer',
-    at(forwardPort),
+    at(forward),
   ]);
   assert.deepEqual(summary.peers, [server.peerId], 'only the peer the addresses name');
   assert.equal(sha256File(user.path('data/big.bin')), files['data/big.bin']);
@@ -1377,30 +1388,20 @@ test('when no address of a peer answers, the error names their failures in the o
   const { repo } = origin(t);
   const server = await serve(t, repo);
   const repoId = repo.j<{ id: string }>(['info']).id;
-  // The first address accepts and never answers: it fails last, at the dial timeout, after the
-  // two where nothing listens were refused.
-  const sockets: Socket[] = [];
-  const silent = createServer((c) => {
-    sockets.push(c);
-    c.on('error', () => {});
-  });
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    silent.close();
-  });
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const silentPort = (silent.address() as { port: number }).port;
+  // The first address never answers: it fails last, at the dial timeout, after the two where
+  // nothing listens were refused.
+  const silent = await silentPort(t);
   const ports = new Set<number>();
   while (ports.size < 2) ports.add(await closedPort());
   const at = (port: number) => `/ip4/127.0.0.1/tcp/${port}/p2p/${server.peerId}`;
   const r = await failedClone(t, `shoal://${repoId}`, [
     '--peer',
-    at(silentPort),
+    at(silent),
     ...[...ports].flatMap((p) => ['--peer', at(p)]),
   ]);
   assert.equal(r.error.code, 'NOT_FOUND');
-  assert.match(r.error.message, new RegExp(`tcp/${silentPort}: no answer in time`));
-  const first = r.error.message.indexOf(`tcp/${silentPort}`);
+  assert.match(r.error.message, new RegExp(`tcp/${silent}: no answer in time`));
+  const first = r.error.message.indexOf(`tcp/${silent}`);
   assert.ok(first >= 0 && first < r.error.message.indexOf('ECONNREFUSED'), r.error.message);
   assert.match(r.error.message, /; 1 more address failed too$/);
 });
