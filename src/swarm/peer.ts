@@ -319,7 +319,7 @@ export async function connect(
   // one peer id behind each other, which would make them one after another again.
   const reachOverlapping = async ([id, addrs]: [string, (string | PeerId)[]]): Promise<void> => {
     const dials = bareAddresses(addrs);
-    if (dials.length <= 1) return reachInOrder([id, addrs]);
+    if (dials.length <= 1 || connectedTo(peer.node, id)) return reachInOrder([id, addrs]);
     await firstToSucceed(
       [...dials.entries()],
       ([at, t], signal) => reach(t, id, signal, true, at),
@@ -378,6 +378,19 @@ function unreachedSummary(errors: Map<string, { at: number; why: string }[]>): s
 
 /** How long one address of a peer is tried alone before the next is tried alongside it. */
 const NEXT_ADDRESS_AFTER_MS = 250;
+
+/**
+ * Whether the node has a connection to `id` already (an earlier connect of this process): a dial
+ * by peer id is handed it at once, where a bare one would open another. False for a group keyed
+ * by an address that names no peer.
+ */
+function connectedTo(node: PeerNode, id: string): boolean {
+  try {
+    return node.getConnections(peerIdFromString(id)).length > 0;
+  } catch {
+    return false;
+  }
+}
 
 /** The multiaddr protocol code of /p2p/. */
 const P2P_CODE = 421;
