@@ -30,6 +30,7 @@ export {
   SEED_LENGTH,
 } from './identity.ts';
 export {
+  bareAddress,
   checkListenAddress,
   createPeerNode,
   DEFAULT_MAX_STREAM_WINDOW,

@@ -7,7 +7,7 @@ import { type Identify, identify } from '@libp2p/identify';
 import type { Libp2p, Stream } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { tcp } from '@libp2p/tcp';
-import { multiaddr } from '@multiformats/multiaddr';
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import { ShoalError } from '../core/errors.ts';
 import { privateKeyFromSeed } from './identity.ts';
@@ -75,6 +75,17 @@ export function limitRequestWindow(stream: Stream): boolean {
   if (typeof s.maxStreamWindowSize !== 'number') return false;
   s.maxStreamWindowSize = YAMUX_INITIAL_WINDOW;
   return true;
+}
+
+/** The multiaddr protocol code of /p2p/. */
+const P2P_CODE = 421;
+
+/**
+ * An address without its /p2p/ part. Dialled so, it names no one: libp2p does not queue the dial
+ * behind other dials of the same peer id, and the caller checks who answered.
+ */
+export function bareAddress(addr: Multiaddr | string): Multiaddr {
+  return (typeof addr === 'string' ? multiaddr(addr) : addr).decapsulateCode(P2P_CODE);
 }
 
 /** Throws INVALID_ARGUMENT unless `addr` is a multiaddr this node could listen on. */

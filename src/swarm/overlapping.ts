@@ -3,6 +3,9 @@
 // and the first to succeed ends the rest. One address of a peer that swallows packets then costs
 // a fraction of a second, not the whole dial timeout of every address after it.
 
+/** How long one address of a peer is tried alone before the next is tried alongside it. */
+export const NEXT_ADDRESS_AFTER_MS = 250;
+
 /**
  * Run `attempt` on `items` in order, each `staggerMs` after the one before started or as soon as
  * it failed, until one succeeds. The signal each attempt gets aborts once another succeeded (or

@@ -15,9 +15,9 @@ import {
   ShoalError,
   toHex,
 } from '../core/index.ts';
-import { createPeerNode, type PeerNode } from '../net/index.ts';
+import { bareAddress, createPeerNode, type PeerNode } from '../net/index.ts';
 import { readKnownPeers, rememberPeer } from '../store/index.ts';
-import { firstToSucceed } from './overlapping.ts';
+import { firstToSucceed, NEXT_ADDRESS_AFTER_MS } from './overlapping.ts';
 import { PeerSession } from './peer-session.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type PushHandler, type ServerEvent, SyncServer } from './server.ts';
@@ -376,9 +376,6 @@ function unreachedSummary(errors: Map<string, { at: number; why: string }[]>): s
     .join('; ');
 }
 
-/** How long one address of a peer is tried alone before the next is tried alongside it. */
-const NEXT_ADDRESS_AFTER_MS = 250;
-
 /**
  * Whether the node has a connection to `id` already (an earlier connect of this process): a dial
  * by peer id is handed it at once, where a bare one would open another. False for a group keyed
@@ -392,9 +389,6 @@ function connectedTo(node: PeerNode, id: string): boolean {
   }
 }
 
-/** The multiaddr protocol code of /p2p/. */
-const P2P_CODE = 421;
-
 /**
  * A peer's addresses without their /p2p/ part, each once, in order. A peer id found on the LAN
  * stays one: libp2p dials the addresses it holds for it, sorted its way, and a dial keyed by
@@ -403,7 +397,7 @@ const P2P_CODE = 421;
 function bareAddresses(targets: (string | PeerId)[]): (string | PeerId)[] {
   const out = new Map<string, string | PeerId>();
   for (const t of targets) {
-    const bare = typeof t === 'string' ? multiaddr(t).decapsulateCode(P2P_CODE).toString() : t;
+    const bare = typeof t === 'string' ? bareAddress(t).toString() : t;
     if (!out.has(String(bare))) out.set(String(bare), bare);
   }
   return [...out.values()];

@@ -14,6 +14,7 @@ import {
   type Visibility,
 } from '../core/index.ts';
 import {
+  bareAddress,
   createPeerNode,
   FrameReader,
   FrameWriter,
@@ -22,6 +23,7 @@ import {
   SYNC_PROTOCOL,
 } from '../net/index.ts';
 import type { KnownPeer } from '../store/index.ts';
+import { firstToSucceed, NEXT_ADDRESS_AFTER_MS } from './overlapping.ts';
 
 export interface ListedRepo {
   id: string;
@@ -63,17 +65,30 @@ function withPeer(addr: string, peerId: string): string {
   return addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`;
 }
 
-/** Ask one peer which repositories it serves to us. */
+/**
+ * Ask one peer which repositories it serves to us. With `expect`, the peer that answers must be
+ * that one (the target is an address without /p2p/, which names no one).
+ */
 export async function askRepos(
   node: PeerNode,
   target: PeerId | Multiaddr | Multiaddr[],
   signal?: AbortSignal,
+  expect?: string,
 ): Promise<ListedRepo[]> {
   let stream: Awaited<ReturnType<PeerNode['dialProtocol']>>;
   try {
-    stream = await node.dialProtocol(target, SYNC_PROTOCOL, { signal });
+    const connection = await node.dial(target, { signal });
+    if (expect !== undefined && connection.remotePeer.toString() !== expect) {
+      await connection.close().catch(() => {});
+      throw new Error(`peer ${connection.remotePeer} answered there`);
+    }
+    stream = await connection.newStream(SYNC_PROTOCOL, { signal });
   } catch (err) {
-    throw new ShoalError('PEER_ERROR', `cannot reach the peer: ${(err as Error).message}`);
+    const why =
+      (err as Error).name === 'TimeoutError' || /aborted due to timeout/.test((err as Error).message)
+        ? 'no answer in time'
+        : (err as Error).message;
+    throw new ShoalError('PEER_ERROR', `cannot reach the peer: ${why}`);
   }
   const onAbort = (): void => stream.abort(new Error('timed out'));
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -182,11 +197,29 @@ export async function findPeers(opts: FindPeersOptions): Promise<PeerListing[]> 
         const signal = opts.signal
           ? AbortSignal.any([opts.signal, AbortSignal.timeout(timeout)])
           : AbortSignal.timeout(timeout);
-        try {
-          l.repos = await askRepos(node, targets, signal);
-          l.reachable = true;
-        } catch (err) {
-          l.error = (err as Error).message;
+        // Its addresses overlapping, dialled bare (see connect): one it has left does not
+        // use up the time the peer has to answer.
+        const bare = [...new Set(targets.map((a) => bareAddress(a).toString()))].map((a) => multiaddr(a));
+        const failed: { at: number; why: string }[] = [];
+        await firstToSucceed(
+          [...bare.entries()],
+          async ([at, addr], ended) => {
+            try {
+              l.repos = await askRepos(node, addr, ended, l.peerId);
+              l.reachable = true;
+              return true;
+            } catch (err) {
+              failed.push({ at, why: (err as Error).message });
+              return false;
+            }
+          },
+          NEXT_ADDRESS_AFTER_MS,
+          signal,
+        );
+        if (!l.reachable) {
+          const first = failed.toSorted((a, b) => a.at - b.at)[0];
+          const why = signal.aborted ? 'cannot reach the peer: no answer in time' : first?.why;
+          l.error = bare.length > 1 ? `none of its ${bare.length} addresses answered (${why})` : why;
         }
       }),
     );

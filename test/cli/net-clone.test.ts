@@ -18,7 +18,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import {
@@ -41,12 +41,15 @@ import {
   assertFsck,
   assertOk,
   type CloneSummary,
+  listenOnLoopback,
   packBytes,
   parseJson,
+  portOf,
   publicKey,
   serve,
   shoalAsync,
   shoalBg,
+  silentPort,
   until,
   userAt,
 } from '../swarm/swarm-helpers.ts';
@@ -1314,39 +1317,6 @@ async function closedPort(): Promise<number> {
   const port = (srv.address() as { port: number }).port;
   await new Promise<void>((resolve) => srv.close(() => resolve()));
   return port;
-}
-
-/** A TCP server on loopback, closed (with its connections) when the test ends: its port. */
-async function listenOnLoopback(t: T, onConnection: (c: Socket) => void): Promise<number> {
-  const sockets: Socket[] = [];
-  const srv = createServer((c) => {
-    sockets.push(c);
-    c.on('error', () => {});
-    onConnection(c);
-  });
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    srv.close();
-  });
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  return (srv.address() as { port: number }).port;
-}
-
-/**
- * A port that accepts connections and never answers (a port taken over by another program; a
- * network the peer has left, which swallows packets, looks the same to the dialler).
- */
-function silentPort(t: T, events: string[] = []): Promise<number> {
-  return listenOnLoopback(t, (c) => {
-    events.push('silent: connected');
-    c.resume(); // read what comes, so that the other side closing is seen
-    c.on('close', () => events.push('silent: closed'));
-  });
-}
-
-/** The TCP port of a multiaddr. */
-function portOf(addr: string): number {
-  return Number(/\/tcp\/(\d+)(\/|$)/.exec(addr)![1]);
 }
 
 test("an address of a peer's that swallows the connection does not hold up its other addresses", async (t) => {

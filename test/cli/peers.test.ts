@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { json, tempDir } from '../helpers.ts';
+import { silentPort } from '../swarm/swarm-helpers.ts';
 import { daemonUser, ok, run, startDaemon } from './daemon-helpers.ts';
 import { newRepo } from './repo-helpers.ts';
 
@@ -106,6 +107,42 @@ test('a known peer is reached at its next known address when the first (or the o
     assert.equal(r.status, 0, `clone ${source}: ${r.stderr}`);
     assert.deepEqual(json<{ peers: string[] }>(r).peers, [daemon.peerId]);
   }
+});
+
+test('peers reaches a known peer past a remembered address that never answers', async (t) => {
+  const seeder = daemonUser(t);
+  const repo = newRepo(t, { configDir: seeder });
+  repo.write('f.txt', 'x\n');
+  repo.commit('x');
+  const repoId = json<{ id: string }>(repo.ok(['share', '--json'])).id;
+  const daemon = startDaemon(t, seeder);
+  const user = daemonUser(t);
+  ok(user, ['clone', daemon.addrs[0]!, 'copy'], tempDir(t));
+  // First among its addresses, one that accepts and never answers: tried one after the other,
+  // it would use up the 5 s the peer has to answer before the next one is dialled.
+  const silent = await silentPort(t);
+  const file = join(user, 'known-peers.json');
+  const peers = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { addrs: string[] }>;
+  peers[daemon.peerId]!.addrs.unshift(`/ip4/127.0.0.1/tcp/${silent}`);
+  writeFileSync(file, JSON.stringify(peers));
+  const listed = json<Listing[]>(ok(user, ['peers', '--no-mdns', '--json']));
+  const seen = listed.find((p) => p.peerId === daemon.peerId);
+  assert.equal(seen?.reachable, true, seen?.error);
+  assert.deepEqual(
+    seen.repos.map((r) => r.id),
+    [repoId],
+  );
+
+  // With none of them answering, the error says how many were tried, and why the first failed.
+  ok(seeder, ['daemon', 'stop']);
+  const gone = json<Listing[]>(ok(user, ['peers', '--no-mdns', '--json'])).find(
+    (p) => p.peerId === daemon.peerId,
+  );
+  assert.equal(gone?.reachable, false);
+  assert.match(
+    gone.error ?? '',
+    /^none of its \d+ addresses answered \(cannot reach the peer: no answer in time\)$/,
+  );
 });
 
 test('entries of known-peers.json in the wrong shape are forgotten, not an internal error', (t) => {

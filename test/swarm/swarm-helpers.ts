@@ -8,6 +8,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -446,4 +447,37 @@ export function makeLan(t: T, n: number, netem?: string, multicast = false): Lan
     spokes.push({ ns, addr, hubAddr });
   }
   return { hub, spokes };
+}
+
+/** A TCP server on loopback, closed (with its connections) when the test ends: its port. */
+export async function listenOnLoopback(t: T, onConnection: (c: Socket) => void): Promise<number> {
+  const sockets: Socket[] = [];
+  const srv = createServer((c) => {
+    sockets.push(c);
+    c.on('error', () => {});
+    onConnection(c);
+  });
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    srv.close();
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return (srv.address() as { port: number }).port;
+}
+
+/**
+ * A port that accepts connections and never answers (a port taken over by another program; a
+ * network the peer has left, which swallows packets, looks the same to the dialler).
+ */
+export function silentPort(t: T, events: string[] = []): Promise<number> {
+  return listenOnLoopback(t, (c) => {
+    events.push('silent: connected');
+    c.resume(); // read what comes, so that the other side closing is seen
+    c.on('close', () => events.push('silent: closed'));
+  });
+}
+
+/** The TCP port of a multiaddr. */
+export function portOf(addr: string): number {
+  return Number(/\/tcp\/(\d+)(\/|$)/.exec(addr)![1]);
 }
