@@ -209,6 +209,8 @@ export async function connect(
   const out: Connected[] = [];
   // Per peer id, why each attempt failed, with its address's place in the order tried.
   const errors = new Map<string, { at: number; why: string }[]>();
+  // Per peer id, the addresses that failed: remembered as misses once the peer answers elsewhere.
+  const missed = new Map<string, string[]>();
   let denied = false;
   let dialledSelf = false;
   const idOf = (t: string | PeerId): string =>
@@ -227,6 +229,7 @@ export async function connect(
     bare = false,
     at = 0,
   ): Promise<boolean> => {
+    let answered = false; // the peer named answered there (whatever it said then)
     try {
       const target = typeof t === 'string' ? multiaddr(t) : t;
       const session = await PeerSession.open(peer.node, target, signal, opts.stallMs);
@@ -238,6 +241,7 @@ export async function connect(
           `cannot reach peer ${String(t)}: peer ${session.peer} answered there`,
         );
       }
+      answered = true;
       // A peer reached at once by another target (an address without /p2p/ names no one until
       // the connection says who answered) keeps its first session.
       let first = out.find((c) => c.session.peer === session.peer);
@@ -262,7 +266,7 @@ export async function connect(
           .map((c) => c.remoteAddr.toString());
         const repoId = repo ?? encodeRepoIdentity(decodeRepoIdentity(hello.identity)).id;
         repo ??= repoId;
-        rememberPeer(session.peer, addrs, toHex(repoId));
+        rememberPeer(session.peer, addrs, toHex(repoId), missed.get(session.peer));
         return true;
       } catch (err) {
         await session.close();
@@ -279,6 +283,7 @@ export async function connect(
       // The address names the peer already said in front of it.
       failed.push({ at, why: (err as Error).message.replaceAll(`/p2p/${id}`, '') });
       errors.set(id, failed);
+      if (!answered && typeof t === 'string') missed.set(id, [...(missed.get(id) ?? []), t]);
       if (isShoalError(err, 'PERMISSION_DENIED')) denied = true;
       return isShoalError(err, 'PERMISSION_DENIED'); // another address of it would say the same
     }

@@ -101,12 +101,23 @@ test('a known peer is reached at its next known address when the first (or the o
   writeFileSync(file, JSON.stringify(peers));
   // A multiaddr where the peer no longer listens (a remote saved before it moved) reaches it too.
   const stale = `/ip4/127.0.0.1/tcp/1/p2p/${daemon.peerId}`;
-  for (const source of [`shoal://${repoId}`, daemon.peerId, stale]) {
+  const remembered = (): { addrs: string[]; misses?: Record<string, number> } =>
+    (JSON.parse(readFileSync(file, 'utf8')) as Record<string, { addrs: string[] }>)[daemon.peerId]!;
+  // Each time the peer answers at another address after the one it has left was tried, that
+  // one has missed once more; not tried (the address that answered last comes first), no change.
+  const missesAfter: (number | undefined)[] = [];
+  for (const source of [`shoal://${repoId}`, daemon.peerId, stale, stale]) {
     const dir = tempDir(t);
     const r = run(user, ['clone', source, 'again', '--json'], dir);
     assert.equal(r.status, 0, `clone ${source}: ${r.stderr}`);
     assert.deepEqual(json<{ peers: string[] }>(r).peers, [daemon.peerId]);
+    missesAfter.push(remembered().misses?.['/ip4/127.0.0.1/tcp/1']);
   }
+  // Three misses in a row, and it is forgotten; the address that answered stays.
+  assert.deepEqual(missesAfter, [1, 1, 2, undefined]);
+  assert.ok(!remembered().addrs.includes('/ip4/127.0.0.1/tcp/1'), JSON.stringify(remembered()));
+  assert.equal(remembered().misses, undefined);
+  assert.ok(remembered().addrs.length > 0);
 });
 
 test('peers reaches a known peer past a remembered address that never answers', async (t) => {
