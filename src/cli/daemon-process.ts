@@ -408,7 +408,8 @@ async function ended(child: ChildProcess, signal: NodeJS.Signals): Promise<'kill
     child.kill('SIGKILL');
     await exited(child, 5000);
   }
-  removeDaemonFiles(child.pid); // a SIGKILL leaves them: only when the pid file is still its
+  // A SIGKILL leaves its files: removed once it is gone, and only when the pid file is still its.
+  if (child.exitCode !== null || child.signalCode !== null) removeDaemonFiles(child.pid);
   return 'killed';
 }
 
