@@ -37,7 +37,9 @@ export function firstToSucceed<T>(
       }
       running++;
       const item = items[next++]!;
-      attempt(item, ended)
+      // (An attempt that throws at once, before its promise, fails like one that rejects.)
+      Promise.resolve()
+        .then(() => attempt(item, ended))
         .catch(() => false)
         .then((ok) => {
           running--;
