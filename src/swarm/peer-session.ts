@@ -91,20 +91,35 @@ export class PeerSession {
     this.closed = this.readLoop();
   }
 
+  /**
+   * A session on a new stream to `target`. With `expect`, the address names no peer (no /p2p/)
+   * and the one that answers must be that one: another is refused before any stream is opened
+   * (its connection is left alone: a dial of the same address for another peer may share it).
+   */
   static async open(
     node: PeerNode,
     target: PeerId | Multiaddr,
     signal?: AbortSignal,
     stallMs?: number,
+    expect?: string,
   ): Promise<PeerSession> {
-    let connection: Connection;
+    let connection: Connection | undefined;
     let stream: Stream;
     try {
       // The peer is named by the connection (Noise authenticated it), not by the address: an
       // address without /p2p/ names no one, and the refs a peer follows are keyed by peer id.
       connection = await node.dial(target, { signal });
+      if (expect !== undefined && connection.remotePeer.toString() !== expect) {
+        throw new ShoalError(
+          'PEER_ERROR',
+          `cannot reach peer ${String(target)}: peer ${connection.remotePeer} answered there`,
+        );
+      }
       stream = await connection.newStream(SYNC_PROTOCOL, { signal });
     } catch (err) {
+      if (isShoalError(err)) throw err;
+      // The right peer, dialled for this session, but no stream: its connection goes with it.
+      if (expect !== undefined) await connection?.close().catch(() => {});
       // libp2p gives up on an address after a few seconds, in the words of AbortSignal.timeout.
       const why =
         (err as Error).name === 'TimeoutError' || /aborted due to timeout/.test((err as Error).message)

@@ -18,7 +18,7 @@ import {
 import { bareAddress, createPeerNode, type PeerNode } from '../net/index.ts';
 import { readKnownPeers, rememberPeer } from '../store/index.ts';
 import { firstToSucceed, NEXT_ADDRESS_AFTER_MS } from './overlapping.ts';
-import { PeerSession } from './peer-session.ts';
+import { abortable, PeerSession } from './peer-session.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type PushHandler, type ServerEvent, SyncServer } from './server.ts';
 
@@ -208,9 +208,27 @@ export async function connect(
   const connected = new Set<string>(); // peers with a session
   const out: Connected[] = [];
   // Per peer id, why each attempt failed, with its address's place in the order tried.
-  const errors = new Map<string, { at: number; why: string }[]>();
-  // Per peer id, the addresses that failed: remembered as misses once the peer answers elsewhere.
-  const missed = new Map<string, string[]>();
+  const errors = new Map<string, { at: number; why: string; denied: boolean }[]>();
+  // Per group (a peer id), the addresses it did not answer at, with their place in the order
+  // tried: failed, or still silent when a later one answered. Remembered as misses once the
+  // group is done and the peer answered at another (reached: where, and at which place).
+  const missed = new Map<string, { at: number; addr: string }[]>();
+  const reached = new Map<string, { peer: string; addrs: string[]; repo: string; at: number }>();
+  const miss = (id: string, at: number, t: string | PeerId): void => {
+    if (typeof t === 'string') missed.set(id, [...(missed.get(id) ?? []), { at, addr: t }]);
+  };
+  /** Once a group is done: the peer's addresses, and those it missed before the one it answered at. */
+  const remember = (id: string): void => {
+    const r = reached.get(id);
+    if (!r) return;
+    const before = r.peer === id ? (missed.get(id) ?? []).filter((m) => m.at < r.at) : [];
+    rememberPeer(
+      r.peer,
+      r.addrs,
+      r.repo,
+      before.map((m) => m.addr),
+    );
+  };
   let denied = false;
   let dialledSelf = false;
   const idOf = (t: string | PeerId): string =>
@@ -220,8 +238,7 @@ export async function connect(
           .findLast((c) => c.name === 'p2p')?.value ?? t)
       : t.toString();
   // One attempt; true when it gave a session (or the peer had one already). `bare`: the address
-  // was dialled without its /p2p/ part, so the peer that answered is checked here instead of by
-  // Noise.
+  // was dialled without its /p2p/ part, so PeerSession.open checks who answered instead of Noise.
   const reach = async (
     t: string | PeerId,
     id: string,
@@ -232,15 +249,7 @@ export async function connect(
     let answered = false; // the peer named answered there (whatever it said then)
     try {
       const target = typeof t === 'string' ? multiaddr(t) : t;
-      const session = await PeerSession.open(peer.node, target, signal, opts.stallMs);
-      if (bare && session.peer !== id) {
-        await session.close();
-        await session.closeConnection();
-        throw new ShoalError(
-          'PEER_ERROR',
-          `cannot reach peer ${String(t)}: peer ${session.peer} answered there`,
-        );
-      }
+      const session = await PeerSession.open(peer.node, target, signal, opts.stallMs, bare ? id : undefined);
       answered = true;
       // A peer reached at once by another target (an address without /p2p/ names no one until
       // the connection says who answered) keeps its first session.
@@ -251,7 +260,8 @@ export async function connect(
         return true;
       }
       try {
-        const hello = await session.hello(repo ?? null);
+        // (A losing attempt's hello ends when the winner's does: it waits for no stalled peer.)
+        const hello = await abortable(session.hello(repo ?? null), signal);
         // Another attempt at the same peer may have said hello meanwhile.
         first = out.find((c) => c.session.peer === session.peer);
         if (first) {
@@ -266,7 +276,7 @@ export async function connect(
           .map((c) => c.remoteAddr.toString());
         const repoId = repo ?? encodeRepoIdentity(decodeRepoIdentity(hello.identity)).id;
         repo ??= repoId;
-        rememberPeer(session.peer, addrs, toHex(repoId), missed.get(session.peer));
+        reached.set(id, { peer: session.peer, addrs, repo: toHex(repoId), at });
         return true;
       } catch (err) {
         await session.close();
@@ -277,15 +287,16 @@ export async function connect(
         throw err;
       }
     } catch (err) {
+      if (!answered) miss(id, at, t);
       // Another attempt at the same peer won: this one's failure is no news.
       if (signal?.aborted && !opts.signal?.aborted) return false;
       const failed = errors.get(id) ?? [];
+      const refused = isShoalError(err, 'PERMISSION_DENIED');
       // The address names the peer already said in front of it.
-      failed.push({ at, why: (err as Error).message.replaceAll(`/p2p/${id}`, '') });
+      failed.push({ at, why: (err as Error).message.replaceAll(`/p2p/${id}`, ''), denied: refused });
       errors.set(id, failed);
-      if (!answered && typeof t === 'string') missed.set(id, [...(missed.get(id) ?? []), t]);
-      if (isShoalError(err, 'PERMISSION_DENIED')) denied = true;
-      return isShoalError(err, 'PERMISSION_DENIED'); // another address of it would say the same
+      if (refused) denied = true;
+      return refused; // another address of it would say the same
     }
   };
   // Distinct peers are dialled at once, and each peer's addresses in the order found until one
@@ -314,8 +325,9 @@ export async function connect(
   // not known yet, the address the user named decides which one it is.
   const reachInOrder = async ([id, addrs]: [string, (string | PeerId)[]]): Promise<void> => {
     for (const [at, t] of addrs.entries()) {
-      if (connected.has(id) || (await reach(t, id, opts.signal, false, at))) return;
+      if (connected.has(id) || (await reach(t, id, opts.signal, false, at))) break;
     }
+    remember(id);
   };
   // The addresses overlapping: the next is tried NEXT_ADDRESS_AFTER_MS after the one before
   // started, or as soon as it failed, and the first session ends the others. An address that
@@ -331,6 +343,7 @@ export async function connect(
       NEXT_ADDRESS_AFTER_MS,
       opts.signal,
     );
+    remember(id);
   };
   // Until the repository is known, the source alone says which one; then every other peer is
   // dialled at once, so an unreachable one costs its timeout once, not once per peer.
@@ -370,10 +383,13 @@ const SHOWN_ATTEMPTS = 2;
  * they were tried, not the order they failed: the address named first is the one to hear of),
  * and how many more failed.
  */
-function unreachedSummary(errors: Map<string, { at: number; why: string }[]>): string {
+function unreachedSummary(errors: Map<string, { at: number; why: string; denied: boolean }[]>): string {
   return [...errors]
     .map(([id, failed]) => {
-      const shown = failed.toSorted((a, b) => a.at - b.at).slice(0, SHOWN_ATTEMPTS);
+      // A refusal says most: first, wherever its address came.
+      const shown = failed
+        .toSorted((a, b) => Number(b.denied) - Number(a.denied) || a.at - b.at)
+        .slice(0, SHOWN_ATTEMPTS);
       const more = failed.length - shown.length;
       const rest = more > 0 ? `; ${more} more address${more === 1 ? '' : 'es'} failed too` : '';
       return `${id}: ${shown.map((f) => f.why).join('; ')}${rest}`;

@@ -78,10 +78,10 @@ export async function askRepos(
   let stream: Awaited<ReturnType<PeerNode['dialProtocol']>>;
   try {
     const connection = await node.dial(target, { signal });
-    if (expect !== undefined && connection.remotePeer.toString() !== expect) {
-      await connection.close().catch(() => {});
+    // Another peer's connection is left alone: a dial of the same address for that peer may share
+    // it, and stopping the node closes it anyway.
+    if (expect !== undefined && connection.remotePeer.toString() !== expect)
       throw new Error(`peer ${connection.remotePeer} answered there`);
-    }
     stream = await connection.newStream(SYNC_PROTOCOL, { signal });
   } catch (err) {
     const why =
@@ -217,8 +217,9 @@ export async function findPeers(opts: FindPeersOptions): Promise<PeerListing[]> 
           signal,
         );
         if (!l.reachable) {
+          // The first failure in address order; those still silent at the deadline said nothing.
           const first = failed.toSorted((a, b) => a.at - b.at)[0];
-          const why = signal.aborted ? 'cannot reach the peer: no answer in time' : first?.why;
+          const why = first?.why ?? 'cannot reach the peer: no answer in time';
           l.error = bare.length > 1 ? `none of its ${bare.length} addresses answered (${why})` : why;
         }
       }),

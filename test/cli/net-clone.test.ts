@@ -1273,6 +1273,27 @@ test('a private repository: a key that is not listed is refused; a listed reader
   assert.equal(parseJson<ErrorOut>(r).error.code, 'PERMISSION_DENIED', r.stdout);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   assert.equal(existsSync(join(stranger.dir, 'secret.txt')), false);
+  // The refusal is what the error says first, even after two addresses of the peer's where
+  // nothing listens.
+  const id = owner.j<{ id: string }>(['info']).id;
+  const closed = new Set<number>();
+  while (closed.size < 2) closed.add(await closedPort());
+  const refused = await shoalAsync(
+    t,
+    [
+      'clone',
+      `shoal://${id}`,
+      join(parent, 'stranger2'),
+      '--json',
+      ...[...closed].flatMap((p) => ['--peer', `/ip4/127.0.0.1/tcp/${p}/p2p/${server.peerId}`]),
+      '--peer',
+      server.addr,
+    ],
+    { cwd: parent, configDir: stranger.configDir },
+  );
+  const why = parseJson<ErrorOut>(refused).error;
+  assert.equal(why.code, 'PERMISSION_DENIED', refused.stdout);
+  assert.match(why.message, new RegExp(`${server.peerId}: [^;]*not allowed to read`), why.message);
 
   // Listed (with another key, comma separated) the reader may clone; a later fetch by a key
   // that was removed from the list is refused again.

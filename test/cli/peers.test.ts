@@ -156,6 +156,42 @@ test('peers reaches a known peer past a remembered address that never answers', 
   );
 });
 
+test('a remembered address that stays silent while the peer answers at another is forgotten too', async (t) => {
+  const seeder = daemonUser(t);
+  const repo = newRepo(t, { configDir: seeder });
+  repo.write('f.txt', 'x\n');
+  repo.commit('x');
+  repo.ok(['share']);
+  const daemon = startDaemon(t, seeder);
+  const user = daemonUser(t);
+  const parent = tempDir(t);
+  ok(user, ['clone', daemon.addrs[0]!, 'copy'], parent);
+  // The remote names an address that accepts and never answers, and known-peers.json has it
+  // too: each fetch dials it first, and the peer answers at its other address meanwhile.
+  const silent = `/ip4/127.0.0.1/tcp/${await silentPort(t)}`;
+  const file = join(user, 'known-peers.json');
+  const peers = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { addrs: string[] }>;
+  peers[daemon.peerId]!.addrs.unshift(silent);
+  writeFileSync(file, JSON.stringify(peers));
+  const copy = join(parent, 'copy');
+  ok(user, ['remote', 'set-url', 'origin', `${silent}/p2p/${daemon.peerId}`], copy);
+  const remembered = () =>
+    (
+      JSON.parse(readFileSync(file, 'utf8')) as Record<
+        string,
+        { addrs: string[]; misses?: Record<string, number> }
+      >
+    )[daemon.peerId]!;
+  const missesAfter: (number | undefined)[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = json<{ peers: string[] }>(ok(user, ['fetch', '--json'], copy));
+    assert.deepEqual(r.peers, [daemon.peerId]);
+    missesAfter.push(remembered().misses?.[silent]);
+  }
+  assert.deepEqual(missesAfter, [1, 2, undefined]);
+  assert.ok(!remembered().addrs.includes(silent), JSON.stringify(remembered()));
+});
+
 test('entries of known-peers.json in the wrong shape are forgotten, not an internal error', (t) => {
   const user = daemonUser(t);
   writeFileSync(
