@@ -21,6 +21,40 @@ interface Listing {
   error?: string;
 }
 
+/**
+ * A daemon sharing a one-file repository, and a user who cloned it into `<parent>/copy` (which
+ * makes the daemon a known peer of that user's).
+ */
+function knownSeeder(t: Parameters<typeof tempDir>[0]) {
+  const seeder = daemonUser(t);
+  const repo = newRepo(t, { configDir: seeder });
+  repo.write('f.txt', 'x\n');
+  repo.commit('x');
+  const repoId = json<{ id: string }>(repo.ok(['share', '--json'])).id;
+  const daemon = startDaemon(t, seeder);
+  const user = daemonUser(t);
+  const parent = tempDir(t);
+  ok(user, ['clone', daemon.addrs[0]!, 'copy'], parent);
+  return { seeder, repoId, daemon, user, parent, knownPeers: join(user, 'known-peers.json') };
+}
+
+interface Remembered {
+  addrs: string[];
+  misses?: Record<string, number>;
+}
+
+/** The user's known-peers.json entry of `peerId`. */
+function remembered(file: string, peerId: string): Remembered {
+  return (JSON.parse(readFileSync(file, 'utf8')) as Record<string, Remembered>)[peerId]!;
+}
+
+/** Put `addr` first among the addresses known for `peerId`. */
+function rememberFirst(file: string, peerId: string, addr: string): void {
+  const peers = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Remembered>;
+  peers[peerId]!.addrs.unshift(addr);
+  writeFileSync(file, JSON.stringify(peers));
+}
+
 test('peers lists known peers with the repositories they serve to us', async (t) => {
   const seeder = daemonUser(t);
   const open = newRepo(t, { configDir: seeder });
@@ -62,14 +96,7 @@ test('peers lists known peers with the repositories they serve to us', async (t)
 });
 
 test('peers checks its options and reports an unreachable known peer', (t) => {
-  const seeder = daemonUser(t);
-  const repo = newRepo(t, { configDir: seeder });
-  repo.write('f.txt', 'x\n');
-  repo.commit('x');
-  repo.ok(['share']);
-  const daemon = startDaemon(t, seeder);
-  const user = daemonUser(t);
-  ok(user, ['clone', daemon.addrs[0]!, 'copy'], tempDir(t));
+  const { seeder, daemon, user } = knownSeeder(t);
   ok(seeder, ['daemon', 'stop']);
 
   const listed = json<Listing[]>(ok(user, ['peers', '--no-mdns', '--json']));
@@ -85,24 +112,12 @@ test('peers checks its options and reports an unreachable known peer', (t) => {
 });
 
 test('a known peer is reached at its next known address when the first (or the one named) no longer answers', (t) => {
-  const seeder = daemonUser(t);
-  const repo = newRepo(t, { configDir: seeder });
-  repo.write('f.txt', 'x\n');
-  repo.commit('x');
-  const repoId = json<{ id: string }>(repo.ok(['share', '--json'])).id;
-  const daemon = startDaemon(t, seeder);
-  const user = daemonUser(t);
-  ok(user, ['clone', daemon.addrs[0]!, 'copy'], tempDir(t));
+  const { repoId, daemon, user, knownPeers } = knownSeeder(t);
   // The peer as if it had moved: an address where nothing listens now comes first.
-  const file = join(user, 'known-peers.json');
-  const peers = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { addrs: string[] }>;
-  const entry = peers[daemon.peerId]!;
-  entry.addrs = ['/ip4/127.0.0.1/tcp/1', ...entry.addrs];
-  writeFileSync(file, JSON.stringify(peers));
+  rememberFirst(knownPeers, daemon.peerId, '/ip4/127.0.0.1/tcp/1');
+  const known = () => remembered(knownPeers, daemon.peerId);
   // A multiaddr where the peer no longer listens (a remote saved before it moved) reaches it too.
   const stale = `/ip4/127.0.0.1/tcp/1/p2p/${daemon.peerId}`;
-  const remembered = (): { addrs: string[]; misses?: Record<string, number> } =>
-    (JSON.parse(readFileSync(file, 'utf8')) as Record<string, { addrs: string[] }>)[daemon.peerId]!;
   // Each time the peer answers at another address after the one it has left was tried, that
   // one has missed once more; not tried (the address that answered last comes first), no change.
   const missesAfter: (number | undefined)[] = [];
@@ -111,31 +126,20 @@ test('a known peer is reached at its next known address when the first (or the o
     const r = run(user, ['clone', source, 'again', '--json'], dir);
     assert.equal(r.status, 0, `clone ${source}: ${r.stderr}`);
     assert.deepEqual(json<{ peers: string[] }>(r).peers, [daemon.peerId]);
-    missesAfter.push(remembered().misses?.['/ip4/127.0.0.1/tcp/1']);
+    missesAfter.push(known().misses?.['/ip4/127.0.0.1/tcp/1']);
   }
   // Three misses in a row, and it is forgotten; the address that answered stays.
   assert.deepEqual(missesAfter, [1, 1, 2, undefined]);
-  assert.ok(!remembered().addrs.includes('/ip4/127.0.0.1/tcp/1'), JSON.stringify(remembered()));
-  assert.equal(remembered().misses, undefined);
-  assert.ok(remembered().addrs.length > 0);
+  assert.ok(!known().addrs.includes('/ip4/127.0.0.1/tcp/1'), JSON.stringify(known()));
+  assert.equal(known().misses, undefined);
+  assert.ok(known().addrs.length > 0);
 });
 
 test('peers reaches a known peer past a remembered address that never answers', async (t) => {
-  const seeder = daemonUser(t);
-  const repo = newRepo(t, { configDir: seeder });
-  repo.write('f.txt', 'x\n');
-  repo.commit('x');
-  const repoId = json<{ id: string }>(repo.ok(['share', '--json'])).id;
-  const daemon = startDaemon(t, seeder);
-  const user = daemonUser(t);
-  ok(user, ['clone', daemon.addrs[0]!, 'copy'], tempDir(t));
+  const { seeder, repoId, daemon, user, knownPeers } = knownSeeder(t);
   // First among its addresses, one that accepts and never answers: tried one after the other,
   // it would use up the 5 s the peer has to answer before the next one is dialled.
-  const silent = await silentPort(t);
-  const file = join(user, 'known-peers.json');
-  const peers = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { addrs: string[] }>;
-  peers[daemon.peerId]!.addrs.unshift(`/ip4/127.0.0.1/tcp/${silent}`);
-  writeFileSync(file, JSON.stringify(peers));
+  rememberFirst(knownPeers, daemon.peerId, `/ip4/127.0.0.1/tcp/${await silentPort(t)}`);
   const listed = json<Listing[]>(ok(user, ['peers', '--no-mdns', '--json']));
   const seen = listed.find((p) => p.peerId === daemon.peerId);
   assert.equal(seen?.reachable, true, seen?.error);
@@ -157,39 +161,22 @@ test('peers reaches a known peer past a remembered address that never answers', 
 });
 
 test('a remembered address that stays silent while the peer answers at another is forgotten too', async (t) => {
-  const seeder = daemonUser(t);
-  const repo = newRepo(t, { configDir: seeder });
-  repo.write('f.txt', 'x\n');
-  repo.commit('x');
-  repo.ok(['share']);
-  const daemon = startDaemon(t, seeder);
-  const user = daemonUser(t);
-  const parent = tempDir(t);
-  ok(user, ['clone', daemon.addrs[0]!, 'copy'], parent);
+  const { daemon, user, parent, knownPeers } = knownSeeder(t);
   // The remote names an address that accepts and never answers, and known-peers.json has it
   // too: each fetch dials it first, and the peer answers at its other address meanwhile.
   const silent = `/ip4/127.0.0.1/tcp/${await silentPort(t)}`;
-  const file = join(user, 'known-peers.json');
-  const peers = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { addrs: string[] }>;
-  peers[daemon.peerId]!.addrs.unshift(silent);
-  writeFileSync(file, JSON.stringify(peers));
+  rememberFirst(knownPeers, daemon.peerId, silent);
   const copy = join(parent, 'copy');
   ok(user, ['remote', 'set-url', 'origin', `${silent}/p2p/${daemon.peerId}`], copy);
-  const remembered = () =>
-    (
-      JSON.parse(readFileSync(file, 'utf8')) as Record<
-        string,
-        { addrs: string[]; misses?: Record<string, number> }
-      >
-    )[daemon.peerId]!;
+  const known = () => remembered(knownPeers, daemon.peerId);
   const missesAfter: (number | undefined)[] = [];
   for (let i = 0; i < 3; i++) {
     const r = json<{ peers: string[] }>(ok(user, ['fetch', '--json'], copy));
     assert.deepEqual(r.peers, [daemon.peerId]);
-    missesAfter.push(remembered().misses?.[silent]);
+    missesAfter.push(known().misses?.[silent]);
   }
   assert.deepEqual(missesAfter, [1, 2, undefined]);
-  assert.ok(!remembered().addrs.includes(silent), JSON.stringify(remembered()));
+  assert.ok(!known().addrs.includes(silent), JSON.stringify(known()));
 });
 
 test('entries of known-peers.json in the wrong shape are forgotten, not an internal error', (t) => {
