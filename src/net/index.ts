@@ -36,6 +36,8 @@ export {
   DEFAULT_MAX_STREAM_WINDOW,
   DEFAULT_MAX_STREAMS_PER_CONNECTION,
   limitRequestWindow,
+  OpenStreamError,
+  openStream,
   type PeerNode,
   type PeerNodeOptions,
   type PeerNodeServices,

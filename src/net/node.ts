@@ -4,7 +4,7 @@
 
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { type Identify, identify } from '@libp2p/identify';
-import type { Libp2p, Stream } from '@libp2p/interface';
+import type { Connection, Libp2p, Stream } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { tcp } from '@libp2p/tcp';
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
@@ -86,6 +86,47 @@ const P2P_CODE = 421;
  */
 export function bareAddress(addr: Multiaddr | string): Multiaddr {
   return (typeof addr === 'string' ? multiaddr(addr) : addr).decapsulateCode(P2P_CODE);
+}
+
+/** Opening a stream to a peer failed: libp2p's words, or the wrong peer answering. */
+export class OpenStreamError extends Error {
+  /** The dial gave up waiting for an answer (libp2p's per-address timeout, or the caller's). */
+  readonly timedOut: boolean;
+  constructor(message: string, timedOut: boolean) {
+    super(message);
+    this.timedOut = timedOut;
+  }
+}
+
+/**
+ * Dial `target` and open a `protocol` stream on the connection. With `expect`, the target names
+ * no peer (an address without /p2p/) and the peer that answers must be that one: another is
+ * refused before any stream is opened, and its connection left alone (a dial of the same address
+ * for that peer may share it; stopping the node closes it). A connection dialled for `expect`
+ * that gives no stream is closed. Failures are OpenStreamError.
+ */
+export async function openStream(
+  node: PeerNode,
+  target: Parameters<PeerNode['dial']>[0],
+  protocol: string,
+  opts: { signal?: AbortSignal; expect?: string } = {},
+): Promise<{ connection: Connection; stream: Stream }> {
+  let connection: Connection | undefined;
+  try {
+    connection = await node.dial(target, { signal: opts.signal });
+    if (opts.expect !== undefined && connection.remotePeer.toString() !== opts.expect)
+      throw new OpenStreamError(`peer ${connection.remotePeer} answered there`, false);
+    return { connection, stream: await connection.newStream(protocol, { signal: opts.signal }) };
+  } catch (err) {
+    if (err instanceof OpenStreamError) throw err;
+    if (opts.expect !== undefined) await connection?.close().catch(() => {});
+    // libp2p says it gave up on an address in the words of AbortSignal.timeout.
+    const message = (err as Error).message;
+    throw new OpenStreamError(
+      message,
+      (err as Error).name === 'TimeoutError' || /aborted due to timeout/.test(message),
+    );
+  }
 }
 
 /** Throws INVALID_ARGUMENT unless `addr` is a multiaddr this node could listen on. */

@@ -8,6 +8,8 @@ import { type ErrorCode, isShoalError, ShoalError } from '../core/index.ts';
 import {
   FrameReader,
   FrameWriter,
+  OpenStreamError,
+  openStream,
   type PeerNode,
   parseResponse,
   type Response,
@@ -91,11 +93,7 @@ export class PeerSession {
     this.closed = this.readLoop();
   }
 
-  /**
-   * A session on a new stream to `target`. With `expect`, the address names no peer (no /p2p/)
-   * and the one that answers must be that one: another is refused before any stream is opened
-   * (its connection is left alone: a dial of the same address for another peer may share it).
-   */
+  /** A session on a new stream to `target`; `expect`: the peer that must answer (see openStream). */
   static async open(
     node: PeerNode,
     target: PeerId | Multiaddr,
@@ -103,30 +101,19 @@ export class PeerSession {
     stallMs?: number,
     expect?: string,
   ): Promise<PeerSession> {
-    let connection: Connection | undefined;
-    let stream: Stream;
+    let opened: Awaited<ReturnType<typeof openStream>>;
     try {
       // The peer is named by the connection (Noise authenticated it), not by the address: an
       // address without /p2p/ names no one, and the refs a peer follows are keyed by peer id.
-      connection = await node.dial(target, { signal });
-      if (expect !== undefined && connection.remotePeer.toString() !== expect) {
-        throw new ShoalError(
-          'PEER_ERROR',
-          `cannot reach peer ${String(target)}: peer ${connection.remotePeer} answered there`,
-        );
-      }
-      stream = await connection.newStream(SYNC_PROTOCOL, { signal });
+      opened = await openStream(node, target, SYNC_PROTOCOL, { signal, expect });
     } catch (err) {
-      if (isShoalError(err)) throw err;
-      // The right peer, dialled for this session, but no stream: its connection goes with it.
-      if (expect !== undefined) await connection?.close().catch(() => {});
-      // libp2p gives up on an address after a few seconds, in the words of AbortSignal.timeout.
       const why =
-        (err as Error).name === 'TimeoutError' || /aborted due to timeout/.test((err as Error).message)
+        err instanceof OpenStreamError && err.timedOut
           ? 'no answer in time (nothing there, or the peer has left that address)'
           : (err as Error).message;
       throw new ShoalError('PEER_ERROR', `cannot reach peer ${String(target)}: ${why}`);
     }
+    const { connection, stream } = opened;
     return new PeerSession(stream, connection.remotePeer.toString(), stallMs, connection);
   }
 

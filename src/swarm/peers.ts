@@ -18,6 +18,8 @@ import {
   createPeerNode,
   FrameReader,
   FrameWriter,
+  OpenStreamError,
+  openStream,
   type PeerNode,
   parseResponse,
   SYNC_PROTOCOL,
@@ -75,19 +77,11 @@ export async function askRepos(
   signal?: AbortSignal,
   expect?: string,
 ): Promise<ListedRepo[]> {
-  let stream: Awaited<ReturnType<PeerNode['dialProtocol']>>;
+  let stream: Awaited<ReturnType<typeof openStream>>['stream'];
   try {
-    const connection = await node.dial(target, { signal });
-    // Another peer's connection is left alone: a dial of the same address for that peer may share
-    // it, and stopping the node closes it anyway.
-    if (expect !== undefined && connection.remotePeer.toString() !== expect)
-      throw new Error(`peer ${connection.remotePeer} answered there`);
-    stream = await connection.newStream(SYNC_PROTOCOL, { signal });
+    ({ stream } = await openStream(node, target, SYNC_PROTOCOL, { signal, expect }));
   } catch (err) {
-    const why =
-      (err as Error).name === 'TimeoutError' || /aborted due to timeout/.test((err as Error).message)
-        ? 'no answer in time'
-        : (err as Error).message;
+    const why = err instanceof OpenStreamError && err.timedOut ? 'no answer in time' : (err as Error).message;
     throw new ShoalError('PEER_ERROR', `cannot reach the peer: ${why}`);
   }
   const onAbort = (): void => stream.abort(new Error('timed out'));
