@@ -205,8 +205,8 @@ export async function connect(
     }
   }
   const self = peer.node.peerId.toString();
-  const connected = new Set<string>(); // peers with a session
   const out: Connected[] = [];
+  const sessionWith = (peerId: string): Connected | undefined => out.find((c) => c.session.peer === peerId);
   // Per peer id, why each attempt failed, with its address's place in the order tried.
   const errors = new Map<string, { at: number; why: string; denied: boolean }[]>();
   // Per group (a peer id), the addresses it did not answer at, with their place in the order
@@ -214,9 +214,6 @@ export async function connect(
   // group is done and the peer answered at another (reached: where, and at which place).
   const missed = new Map<string, { at: number; addr: string }[]>();
   const reached = new Map<string, { peer: string; addrs: string[]; repo: string; at: number }>();
-  const miss = (id: string, at: number, t: string | PeerId): void => {
-    if (typeof t === 'string') missed.set(id, [...(missed.get(id) ?? []), { at, addr: t }]);
-  };
   /** Once a group is done: the peer's addresses, and those it missed before the one it answered at. */
   const remember = (id: string): void => {
     const r = reached.get(id);
@@ -229,7 +226,6 @@ export async function connect(
       before.map((m) => m.addr),
     );
   };
-  let denied = false;
   let dialledSelf = false;
   const idOf = (t: string | PeerId): string =>
     typeof t === 'string'
@@ -253,7 +249,7 @@ export async function connect(
       answered = true;
       // A peer reached at once by another target (an address without /p2p/ names no one until
       // the connection says who answered) keeps its first session.
-      let first = out.find((c) => c.session.peer === session.peer);
+      let first = sessionWith(session.peer);
       if (first) {
         await session.close();
         if (session.connectionId !== first.session.connectionId) await session.closeConnection();
@@ -263,14 +259,13 @@ export async function connect(
         // (A losing attempt's hello ends when the winner's does: it waits for no stalled peer.)
         const hello = await abortable(session.hello(repo ?? null), signal);
         // Another attempt at the same peer may have said hello meanwhile.
-        first = out.find((c) => c.session.peer === session.peer);
+        first = sessionWith(session.peer);
         if (first) {
           await session.close();
           if (session.connectionId !== first.session.connectionId) await session.closeConnection();
           return true;
         }
         out.push({ session, identity: hello.identity, refs: hello.refs });
-        connected.add(session.peer);
         const addrs = peer.node
           .getConnections(peerIdFromString(session.peer))
           .map((c) => c.remoteAddr.toString());
@@ -287,7 +282,7 @@ export async function connect(
         throw err;
       }
     } catch (err) {
-      if (!answered) miss(id, at, t);
+      if (!answered && typeof t === 'string') missed.set(id, [...(missed.get(id) ?? []), { at, addr: t }]);
       // Another attempt at the same peer won: this one's failure is no news.
       if (signal?.aborted && !opts.signal?.aborted) return false;
       const failed = errors.get(id) ?? [];
@@ -295,7 +290,6 @@ export async function connect(
       // The address names the peer already said in front of it.
       failed.push({ at, why: (err as Error).message.replaceAll(`/p2p/${id}`, ''), denied: refused });
       errors.set(id, failed);
-      if (refused) denied = true;
       return refused; // another address of it would say the same
     }
   };
@@ -325,7 +319,7 @@ export async function connect(
   // not known yet, the address the user named decides which one it is.
   const reachInOrder = async ([id, addrs]: [string, (string | PeerId)[]]): Promise<void> => {
     for (const [at, t] of addrs.entries()) {
-      if (connected.has(id) || (await reach(t, id, opts.signal, false, at))) break;
+      if (sessionWith(id) || (await reach(t, id, opts.signal, false, at))) break;
     }
     remember(id);
   };
@@ -361,7 +355,7 @@ export async function connect(
   if (out.length === 0) {
     const why = errors.size > 0 ? `: ${unreachedSummary(errors)}` : '';
     // A peer that holds the repository but refuses our key says more than "not found".
-    if (denied)
+    if ([...errors.values()].some((failed) => failed.some((f) => f.denied)))
       throw new ShoalError('PERMISSION_DENIED', `no peer serving the repository lets this key read it${why}`);
     // A peer cannot connect to itself: another shoal process of this user (same key) is no source.
     if (dialledSelf && errors.size === 0)
