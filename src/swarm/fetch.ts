@@ -444,9 +444,10 @@ async function availability(
 }
 
 /**
- * `chunks` without the ids this fetch also wanted as commits, trees or index nodes. Object ids hash a kind with the bytes, so no honest tree names one as a file's chunk; a
- * crafted one may. Asked for as a chunk, every peer would send the object's bytes, fail the
- * chunk's hash and be banned. Left out, the checkout finds that it is not a chunk, and says so.
+ * `chunks` without the ids this fetch also wanted as commits, trees or index nodes. Object ids
+ * hash a kind with the bytes, so no honest tree names one as a file's chunk; a crafted one may.
+ * Asked for as a chunk, every peer would send the object's bytes, fail the chunk's hash and be
+ * banned. Left out, the checkout finds that it is not a chunk, and says so.
  */
 function withoutMetadata(chunks: IdTable, metadata: IdTable): IdTable {
   const clash = (i: number): boolean => metadata.has(chunks.id(i));

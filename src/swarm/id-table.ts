@@ -1,11 +1,10 @@
 // 32-byte object ids, each with a size, in flat arrays, in the order added, looked up by id: the
 // chunks a fetch wants, and the sets of ids it has seen. A 4 GiB clone names about 58,000
-// chunks. As an
-// {id, size} object each, with the id its own Uint8Array and ArrayBuffer, and keyed by a hex
-// string in one Map and a one-byte string in another, they took 14 MB of the downloader's live
-// heap (42 -> 28 MB in a heap snapshot mid-transfer), and that grows with the data. Here a chunk
-// costs its 32-byte id, an 8-byte size and two 4-byte hash slots, and the table answers lookups
-// by id itself. The downloader's peak RSS in that clone, four runs each alternating by hand:
+// chunks. As an {id, size} object each, with the id its own Uint8Array and ArrayBuffer, and
+// keyed by a hex string in one Map and a one-byte string in another, they took 14 MB of the
+// downloader's live heap (42 -> 28 MB in a heap snapshot mid-transfer), and that grows with the
+// data. Here a chunk costs its 32-byte id, an 8-byte size and two 4-byte hash slots, and the
+// table answers lookups by id itself. The downloader's peak RSS in that clone, four runs each alternating by hand:
 // 272-294 MiB before, 227-252 MiB after, at the same speed or better.
 //
 // The ids come from peers, so a crafted index could name many ids with the same prefix: the hash
