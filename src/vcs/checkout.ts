@@ -8,7 +8,13 @@ import { setImmediate as yieldToOthers } from 'node:timers/promises';
 import { compareNames, idEquals, isShoalError, type ObjectId, ShoalError, toHex } from '../core/index.ts';
 import { outsideRead, type Repository, readTransaction, type StagedEntry } from '../store/index.ts';
 import { RACY_WINDOW_NS, stageSymlink, stampMatches, stampOf } from './add.ts';
-import { ChangedMeanwhile, mapWriteError, writeContent, writeSymlink } from './content.ts';
+import {
+  ChangedMeanwhile,
+  mapWriteError,
+  type StartedContent,
+  writeContent,
+  writeSymlink,
+} from './content.ts';
 import { ingestFile } from './ingest.ts';
 import { isAncestorOfAny } from './merge-base.ts';
 import { assertNoMerge } from './merge-state.ts';
@@ -510,6 +516,7 @@ export async function writeWorkingFile(
   readyDirs: Set<string>,
   onBytes?: (n: number) => void,
   found?: BigIntStats | null,
+  started?: StartedContent,
 ): Promise<WrittenStat | null> {
   const abs = join(repo.root, t.path);
   let stat: BigIntStats | null;
@@ -530,6 +537,7 @@ export async function writeWorkingFile(
       stat = await writeContent(repo.objects, t, abs, t.executable, {
         onBytes,
         replaces: there !== null && !there.isDirectory(),
+        started,
         stillAsFound: found === undefined || found?.isDirectory() ? undefined : () => mayReplace(abs, found),
       });
     }

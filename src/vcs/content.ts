@@ -14,6 +14,7 @@ import {
   openSync,
   readdirSync,
   renameSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
   unlinkSync,
@@ -29,7 +30,7 @@ export interface ContentRef {
   size: number;
 }
 
-interface Leaf {
+export interface Leaf {
   id: ObjectId;
   size: number;
 }
@@ -52,7 +53,7 @@ export function* contentChunks(objects: ObjectStore, ref: ContentRef): Generator
  * The chunk ids and sizes of a file's content, in order, from its verified index nodes. The
  * sizes are checked to add up at every level, so a reader can place each chunk before reading it.
  */
-function* contentLeaves(objects: ObjectStore, ref: ContentRef): Generator<Leaf> {
+export function* contentLeaves(objects: ObjectStore, ref: ContentRef): Generator<Leaf> {
   let total = 0;
   for (const leaf of walkContent(objects, ref.id, ref.height, ref.size)) {
     total += leaf.size;
@@ -82,6 +83,11 @@ function* walkContent(objects: ObjectStore, id: ObjectId, height: number, size: 
 }
 
 const DURABLE_FILE = 1024 * 1024;
+
+/** Whether writeContent writes content of this size in pieces, from a few reused buffers. */
+export function isLargeContent(size: number): boolean {
+  return size >= DURABLE_FILE;
+}
 const EARLY_SYNC = 64 * 1024 * 1024;
 
 // The longest name a temporary may borrow from the file's: with the dot, the suffix and a pid it
@@ -108,6 +114,8 @@ const TEMP_NAME = /^\..+\.shoal-tmp-\d+$/;
 
 // The temporaries this process is writing, so that an interrupted command can remove them.
 const writing = new Set<string>();
+// The temporaries of content written ahead of its checkout (StartedContent), while a fetch runs.
+const writingAhead = new Set<string>();
 
 // Set when a command that writes working files after a transfer (clone, pull) is interrupted
 // between two files: the next file is not started.
@@ -124,12 +132,13 @@ export function stopWritingFiles(): boolean {
 
 /** Remove the temporaries being written (Ctrl-C): best effort, synchronous. */
 export function removeTempFiles(): void {
-  for (const tmp of writing) {
+  for (const tmp of [...writing, ...writingAhead]) {
     try {
       unlinkSync(tmp);
     } catch {}
   }
   writing.clear();
+  writingAhead.clear();
 }
 
 // Directories whose leftovers this process has already looked for.
@@ -140,7 +149,7 @@ const swept = new Set<string>();
  * -9), once per directory and process: every writer of working files comes through here, and
  * the walk passes over every temporary, so none is ever taken for a file of the user's.
  */
-function sweepLeftovers(dir: string): void {
+export function sweepLeftovers(dir: string): void {
   if (swept.has(dir)) return;
   swept.add(dir);
   let names: string[];
@@ -208,6 +217,80 @@ export interface WriteOptions {
    * `abs` is left as it is, and writeContent throws ChangedMeanwhile.
    */
   stillAsFound?: () => boolean;
+  /** The first part of the content, written already (see StartedContent): the rest is added. */
+  started?: StartedContent;
+}
+
+/**
+ * A large file's content written in part before it is checked out (by CheckoutAhead, while a
+ * clone fetches): an open temporary outside the working tree, holding the first `leaves` leaves
+ * of content `content`, up to `position`, as writeContent would have written them.
+ */
+export interface StartedContent {
+  content: ObjectId;
+  fd: number;
+  tmp: string;
+  position: number;
+  leaves: number;
+  previous: ObjectId | null;
+  holes: boolean;
+}
+
+let startedCount = 0;
+
+/**
+ * A new temporary in `dir` (which must exist) for content written ahead of its checkout. It is
+ * removed with the others on an interrupt, and by the next writer in `dir` if this process dies;
+ * it is not a working file being written (stopWritingFiles), as it is not in the working tree.
+ */
+export function startContent(dir: string, content: ObjectId): StartedContent {
+  sweepLeftovers(dir);
+  const tmp = join(dir, `.${++startedCount}.shoal-tmp-${process.pid}`);
+  const fd = openSync(tmp, 'w+', 0o666); // readable: an appender continuing it reads its last block
+  writingAhead.add(tmp);
+  return { content, fd, tmp, position: 0, leaves: 0, previous: null, holes: false };
+}
+
+/** Close a started content's temporary and remove it. */
+export function dropStarted(s: StartedContent): void {
+  try {
+    closeSync(s.fd);
+  } catch {}
+  rmSync(s.tmp, { force: true });
+  leftAhead(s.tmp);
+}
+
+/** `tmp` is no longer a temporary written ahead; its directory goes with the last of them. */
+function leftAhead(tmp: string): void {
+  writingAhead.delete(tmp);
+  const dir = dirname(tmp);
+  for (const other of writingAhead) if (dirname(other) === dir) return;
+  try {
+    rmdirSync(dir);
+  } catch {} // another process's leftovers in it: the next clone sweeps them
+}
+
+/**
+ * Move a started content's temporary to `tmp`, next to the path it is for. False, and dropped,
+ * when it is not this content or cannot be moved there (another file system): then the file is
+ * written whole.
+ */
+function adopt(s: StartedContent, ref: ContentRef, tmp: string): boolean {
+  if (!idEquals(s.content, ref.id) || !isLargeContent(ref.size)) {
+    dropStarted(s);
+    return false;
+  }
+  try {
+    renameSync(s.tmp, tmp);
+  } catch {
+    dropStarted(s);
+    return false;
+  }
+  const from = s.tmp;
+  s.tmp = tmp;
+  writing.add(tmp);
+  leftAhead(from);
+  return true;
 }
 
 /** What writeContent throws when `stillAsFound` said no: nothing was written at the path. */
@@ -221,6 +304,20 @@ export class ChangedMeanwhile extends Error {
 /** Repeated chunks from this size on are looked at as possible zeros (see writeContent). */
 const HOLE_CHUNK_MIN = 64 * 1024;
 const zeroIds = new Map<number, ObjectId>();
+
+/**
+ * Whether a leaf following `previous` in a file is left as a hole, not written: a chunk just like
+ * the one before is most likely zeros (a sparse file, a disk image), and its id tells its bytes
+ * without reading them.
+ */
+export function isHole(previous: ObjectId | null, leaf: Leaf): boolean {
+  return (
+    previous !== null &&
+    leaf.size >= HOLE_CHUNK_MIN &&
+    idEquals(previous, leaf.id) &&
+    idEquals(leaf.id, zeroChunkId(leaf.size))
+  );
+}
 
 /** The id of a chunk of `size` zero bytes (a few sizes are remembered: runs of zeros cut alike). */
 function zeroChunkId(size: number): ObjectId {
@@ -248,13 +345,17 @@ export async function writeContent(
   if (stopped) throw new ShoalError('ABORTED', 'interrupted');
   const tmp = tempPathFor(abs);
   sweepLeftovers(dirname(abs));
+  const started = opts.started && adopt(opts.started, ref, tmp) ? opts.started : undefined;
   let fd: number;
-  try {
-    fd = openSync(tmp, 'w', executable ? 0o777 : 0o666);
-  } catch (err) {
-    mapWriteError(err, abs);
+  if (started) fd = started.fd;
+  else {
+    try {
+      fd = openSync(tmp, 'w', executable ? 0o777 : 0o666);
+    } catch (err) {
+      mapWriteError(err, abs);
+    }
+    writing.add(tmp);
   }
-  writing.add(tmp);
   const file: TempFile = {
     fd,
     tmp,
@@ -287,18 +388,21 @@ export async function writeContent(
   try {
     // Large files go out with O_DIRECT where the filesystem allows (see FileAppender), from a
     // few reused buffers that keep memory flat however large the file is.
-    out = new FileAppender(fd, tmp, 0, { direct: true });
-    let previous: ObjectId | null = null;
-    let holes = false;
+    out = new FileAppender(fd, tmp, started?.position ?? 0, { direct: true });
+    let previous = started?.previous ?? null;
+    let holes = started?.holes ?? false;
+    let ahead = started?.leaves ?? 0;
     for (const leaf of contentLeaves(objects, ref)) {
-      // A chunk just like the one before is most likely zeros (a sparse file, a disk image):
-      // then it is left as a hole, and its id tells its bytes without reading them.
-      const repeated = previous !== null && idEquals(previous, leaf.id);
-      previous = leaf.id;
-      if (repeated && leaf.size >= HOLE_CHUNK_MIN && idEquals(leaf.id, zeroChunkId(leaf.size))) {
+      if (ahead > 0) {
+        ahead--; // written already
+        onBytes?.(leaf.size);
+        continue;
+      }
+      if (isHole(previous, leaf)) {
         await out.appendZeros(leaf.size);
         holes = true;
       } else await out.append(leaf.size, (buf, at) => objects.readChunkInto(leaf.id, leaf.size, buf, at));
+      previous = leaf.id;
       onBytes?.(leaf.size);
       startSync(out.position);
     }
