@@ -20,7 +20,7 @@ import {
   toHex,
 } from '../core/index.ts';
 import { transaction } from './db.ts';
-import { type AppenderOptions, FileAppender } from './file-appender.ts';
+import { FileAppender } from './file-appender.ts';
 import {
   CODEC_RAW,
   CODEC_ZSTD,
@@ -358,9 +358,10 @@ export class ObjectStore {
    * for bytes nothing is about to read back. `add` asks for it: it stores chunks of files that
    * stay in the working tree, and spares the kernel finding page-cache memory for every byte.
    * Other sessions write through the page cache. What a fetch stores is read back at once by the
-   * checkout that follows it (a clone, a pull): with direct writes a 1 GiB clone spent less
-   * system time fetching but more reading the packs back from the device, and ended later
-   * (BENCHMARKS.md, "Direct I/O: what was tried, and what was kept").
+   * checkout that follows it (a pull): with direct writes a 1 GiB clone spent less system time
+   * fetching but more reading the packs back from the device, and ended later (BENCHMARKS.md,
+   * "Direct I/O: what was tried, and what was kept"), until a clone wrote its files as the
+   * chunks came (writeDirectly).
    */
   async beginSession(opts: { newPack?: boolean; direct?: boolean } = {}): Promise<PackSession> {
     const session = new PackSession(this, this.db, opts.direct === true);
@@ -450,7 +451,7 @@ export class PackSession {
   private readonly repoint: StatementSync;
   private readonly replace: StatementSync;
   private readonly qHas: StatementSync;
-  private readonly writes: AppenderOptions;
+  private readonly writes: { direct: boolean };
   bytesWritten = 0;
   private readonly chunkPolicy: CompressionPolicy;
   private readonly objectPolicy: CompressionPolicy;
@@ -555,6 +556,25 @@ export class PackSession {
   async copyRecord(id: ObjectId): Promise<void> {
     const r = this.store.readStored(id);
     await this.append(id, r.type, r.codec, r.stored, r.size, true);
+  }
+
+  /**
+   * From here on, whole blocks go to the pack with O_DIRECT, as with `direct` (beginSession): for
+   * a fetch whose chunks are written to their files as they arrive, so that nothing reads them
+   * back. Call it with no append or flush running.
+   */
+  async writeDirectly(): Promise<void> {
+    if (this.writes.direct || !this.out || !this.fh) return;
+    const out = this.out;
+    await out.flush().catch(diskError);
+    await out.release();
+    this.writes.direct = true;
+    this.out = new FileAppender(
+      this.fh.fd,
+      join(this.store.packDir, packFileName(this.pack)),
+      out.position,
+      this.writes,
+    );
   }
 
   /** Whether whole blocks go to the pack with O_DIRECT (asked for, and taken by the filesystem). */
