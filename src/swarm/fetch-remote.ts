@@ -16,8 +16,8 @@ import {
   toHex,
 } from '../core/index.ts';
 import { makeUserDirs, REPO_DIR, Repository, unfinishedInit } from '../store/index.ts';
-import { checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../vcs/index.ts';
-import { type FetchProgress, type FetchResult, fetchCommits } from './fetch.ts';
+import { CheckoutAhead, checkFreshCheckout, commitTree, flatten, writeFreshCheckout } from '../vcs/index.ts';
+import { type ChunkFollower, type FetchProgress, type FetchResult, fetchCommits } from './fetch.ts';
 import { type Connected, connect, type Peer, parseSource, startPeer } from './peer.ts';
 import { adoptRepoIdentity, loadRepoIdentity, type RepoState } from './repo-state.ts';
 import { describeDropped } from './scheduler.ts';
@@ -94,6 +94,7 @@ async function runFetch(
   source: string,
   opts: TransferOptions,
   early?: { connected: Connected[]; started: number },
+  follow?: (canonical: ReadonlyMap<string, ObjectId>) => ChunkFollower | undefined,
 ): Promise<FetchSummary> {
   const started = early?.started ?? performance.now();
   const connected =
@@ -118,7 +119,12 @@ async function runFetch(
   const reported = (peer: string): boolean =>
     [...between, ...result.lost, ...result.banned].some((l) => l.peer === peer);
   let result: FetchResult & { refused: FetchSummary['refused'] };
-  const fetchSome = async (targets: ObjectId[], maxBytes?: number, spent?: { bytes: number }) => {
+  const fetchSome = async (
+    targets: ObjectId[],
+    maxBytes?: number,
+    spent?: { bytes: number },
+    follower?: ChunkFollower,
+  ) => {
     // A peer still sending what an earlier round no longer needs (a slow peer's last window,
     // chunks another peer sent first) would answer this round only after all of it: its stream
     // is replaced by a new one, which also tells it to stop sending.
@@ -142,6 +148,7 @@ async function runFetch(
     return fetchCommits({
       maxBytes,
       spent,
+      follower,
       repo,
       // peers banned or gone in an earlier round are not asked again
       peers: view.accepted.map((c) => c.session).filter((s) => s.failed === null),
@@ -156,7 +163,8 @@ async function runFetch(
   // peers can provide it and its new data fits what is left of the fork limit: a fork naming a
   // commit that no peer has costs only its own ref, one over the limit its metadata at most.
   const canonical = fetchTargets(view, false);
-  result = { ...(await fetchSome(canonical)), refused: [] };
+  const follower = follow?.(view.canonical?.refs ?? new Map());
+  result = { ...(await fetchSome(canonical, undefined, undefined, follower)), refused: [] };
   const fetched = new Set(canonical.map(toHex));
   const forks = fetchTargets(view, true).filter((id) => !fetched.has(toHex(id)));
   const forkLimit = opts.forkLimit ?? DEFAULT_FORK_LIMIT;
@@ -312,6 +320,8 @@ export interface CloneSummary extends FetchSummary {
   root: string;
   branch: string | null;
   commit: string | null;
+  /** Bytes of the checked-out files written while their chunks arrived (not read back from packs). */
+  writtenWhileFetching: number;
 }
 
 export async function cloneFromSwarm(
@@ -328,6 +338,8 @@ export async function cloneFromSwarm(
     mdns: opts.mdns,
   });
   let repo: Repository | undefined;
+  let ahead: CheckoutAhead | undefined;
+  let writtenWhileFetching = 0;
   try {
     const started = performance.now();
     // Every session opened here is on one repository: a shoal:// URL's, else the one the source
@@ -365,13 +377,32 @@ export async function cloneFromSwarm(
       if (opts.peers?.length) config['remote.origin.peers'] = opts.peers.join(' ');
     });
     peer.server.add({ repo, state });
-    const summary = await runFetch(peer, repo, state, 'origin', source, opts, { connected: first, started });
     const r = repo;
+    // A clone writes its large files while their chunks come (CheckoutAhead); run again after an
+    // interruption, what it holds already is not coming, and the checkout reads it from the packs.
+    CheckoutAhead.removeLeftovers(r);
+    const follow = (canonical: ReadonlyMap<string, ObjectId>): ChunkFollower | undefined => {
+      const branch = branchToCheckOut(canonical.keys());
+      if (branch === undefined || r.refs.headCommit()) return undefined;
+      ahead = new CheckoutAhead(r, canonical.get(branch)!);
+      return ahead;
+    };
+    const summary = await runFetch(
+      peer,
+      repo,
+      state,
+      'origin',
+      source,
+      opts,
+      { connected: first, started },
+      follow,
+    );
+    await ahead?.finish();
     // Local branches start where the canonical ones are; HEAD goes to main, else the first.
     const heads = Object.entries(summary.canonical).filter(([k]) => k.startsWith('refs/heads/'));
     const result = await r.withWriteLock(async () => {
       const fresh = !r.refs.headCommit();
-      const branch = heads.find(([k]) => k === 'refs/heads/main')?.[0] ?? heads[0]?.[0];
+      const branch = branchToCheckOut(Object.keys(summary.canonical));
       const commit = branch ? Buffer.from(summary.canonical[branch]!, 'hex') : undefined;
       // Before any ref or file is written: a file of the user's where the commit has another one
       // stops the clone here, with nothing changed (DIRTY_WORKTREE), so it can be run again.
@@ -397,7 +428,8 @@ export async function cloneFromSwarm(
       if (name === undefined || !commit) return { branch: null, commit: null };
       if (fresh) {
         try {
-          await writeFreshCheckout(r, commit, { bytesTotal });
+          await writeFreshCheckout(r, commit, { bytesTotal, ahead });
+          writtenWhileFetching = ahead?.bytesTaken ?? 0;
         } catch (err) {
           if (!isShoalError(err)) throw err;
           throw new ShoalError(
@@ -410,11 +442,22 @@ export async function cloneFromSwarm(
       }
       return { branch: name, commit: toHex(commit) };
     });
-    return { ...summary, root, ...result };
+    return { ...summary, root, ...result, writtenWhileFetching };
   } finally {
+    await ahead?.discard();
     repo?.close();
     await peer.stop();
   }
+}
+
+/** The branch a clone checks out: main, else the first of the canonical ones. */
+function branchToCheckOut(refs: Iterable<string>): string | undefined {
+  let first: string | undefined;
+  for (const ref of refs) {
+    if (ref === 'refs/heads/main') return ref;
+    if (ref.startsWith('refs/heads/')) first ??= ref;
+  }
+  return first;
 }
 
 /**

@@ -56,6 +56,20 @@ export interface FetchOptions {
   maxBytes?: number;
   /** Every byte this fetch stores is added here as it is stored, whether the fetch succeeds or not. */
   spent?: { bytes: number };
+  /** Sees each chunk as it is stored: a clone writes its files meanwhile (CheckoutAhead). */
+  follower?: ChunkFollower;
+}
+
+/** What a fetch hands the chunks it stores to, besides the packs. */
+export interface ChunkFollower {
+  /**
+   * The metadata is stored (and readable), no chunk asked for yet; `coming(id)` tells whether
+   * this fetch is still to store a chunk, `incoming` is the bytes of all it is to store. True
+   * when it will follow any.
+   */
+  start(coming: (id: ObjectId) => boolean, incoming: number): Promise<boolean>;
+  /** A chunk just stored, verified: its bytes stay valid until the promise settles. */
+  stored(id: ObjectId, bytes: Uint8Array): Promise<void>;
 }
 
 export interface FetchResult extends SchedulerResult {
@@ -271,6 +285,17 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       // The closures above keep these alive for the whole transfer otherwise.
       seen.clear();
       had.clear();
+      const { follower } = opts;
+      const storedYet = follower ? new Uint8Array(chunks.length) : null;
+      const following =
+        follower !== undefined &&
+        (await follower.start((id) => {
+          const i = chunks.indexOf(id);
+          return i >= 0 && storedYet![i] === 0;
+        }, chunks.totalSize()));
+      // What a follower writes out as it comes is not read back from the packs: they are written
+      // past the page cache then, which spares the kernel finding memory for every byte.
+      if (following) await session.writeDirectly();
       const peers = await availability(repo, alive, opts.targets, roots, chunks, { lost, ban }, opts.signal);
       // Commit what arrived every second (or every 64 MiB): an interrupted fetch, even one killed
       // outright, resumes without fetching it again.
@@ -285,6 +310,10 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
             // putChunk copies the bytes before it resolves, and the scheduler then frees them:
             // putChunkLending, which writes them later, would write freed memory here.
             await session.putChunk(id, bytes, true);
+            if (following) {
+              storedYet![chunks.indexOf(id)] = 1;
+              await follower.stored(id, bytes);
+            }
             if (opts.spent) opts.spent.bytes += bytes.length;
             unflushed += bytes.length;
             if (unflushed >= FLUSH_BYTES || performance.now() - flushed >= FLUSH_MS) {

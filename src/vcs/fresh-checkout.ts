@@ -4,7 +4,7 @@
 // an interrupted clone shows them as missing and `shoal restore .` writes them.
 
 import { dirname, join } from 'node:path';
-import { type ObjectId, ShoalError } from '../core/index.ts';
+import { idEquals, type ObjectId, ShoalError } from '../core/index.ts';
 import { type Repository, readTransaction } from '../store/index.ts';
 import {
   DIRTY_NAMED,
@@ -13,6 +13,7 @@ import {
   workingFileDiffers,
   writeWorkingFile,
 } from './checkout.ts';
+import type { CheckoutAhead } from './checkout-ahead.ts';
 import type { OnProgress } from './progress.ts';
 import { commitTree, type FlatEntry, flatten } from './trees.ts';
 import { blockingAncestor, lstatOrNull } from './worktree.ts';
@@ -70,8 +71,10 @@ export async function checkFreshCheckout(repo: Repository, commit: ObjectId): Pr
 export async function writeFreshCheckout(
   repo: Repository,
   commit: ObjectId,
-  opts: { bytesTotal?: number; onProgress?: OnProgress } = {},
+  opts: { bytesTotal?: number; onProgress?: OnProgress; ahead?: CheckoutAhead } = {},
 ): Promise<{ written: number }> {
+  // What was written while the clone fetched (the temporaries of another commit are not used)
+  const ahead = opts.ahead && idEquals(opts.ahead.commit, commit) ? opts.ahead : undefined;
   const readyDirs = new Set<string>();
   const index = new IndexUpdates(repo, { staged: true });
   let written = 0;
@@ -79,10 +82,11 @@ export async function writeFreshCheckout(
   // Trees and chunks are read in read transactions, which the stamp writes end and restart.
   await readTransaction(repo.db, async () => {
     for (const t of files(repo, commit)) {
-      const st = await writeWorkingFile(repo, t, readyDirs, (n) => {
+      const onBytes = (n: number): void => {
         bytesDone += n;
         opts.onProgress?.({ phase: 'checkout', bytesDone, bytesTotal: opts.bytesTotal });
-      });
+      };
+      const st = await writeWorkingFile(repo, t, readyDirs, onBytes, undefined, ahead?.take(t.path));
       written++;
       await index.put({ ...t, stamp: null }, st);
     }

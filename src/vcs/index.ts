@@ -3,6 +3,7 @@
 export * from './add.ts';
 export * from './branch.ts';
 export * from './checkout.ts';
+export * from './checkout-ahead.ts';
 export * from './chunk-diff.ts';
 export * from './commit.ts';
 export * from './conflicts.ts';

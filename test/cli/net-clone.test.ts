@@ -255,6 +255,50 @@ test('a clone of many files, a symlink and an executable: all written, and statu
   assertFsck(user);
 });
 
+test('a clone writes its large files as their chunks arrive: holes, repeats, copies and modes come out exact', async (t) => {
+  const repo = newRepo(t);
+  const MiB = 1024 * 1024;
+  const files: Record<string, string> = {};
+  const put = (path: string, bytes: Buffer): void => {
+    repo.write(path, bytes);
+    files[path] = sha256(bytes);
+  };
+  const random = randomBytes(3 * MiB + 4321);
+  put('a/big.bin', random);
+  // The same content again: its chunks come once, for the first, so this one is not followed.
+  put('copy.bin', random);
+  // A block of random bytes twice: the second half's chunks come with the first half, so the
+  // following stops there and the checkout writes the rest from the packs.
+  const block = randomBytes(MiB + 999);
+  put('repeat.bin', Buffer.concat([block, block]));
+  // Zeros between random bytes: repeated chunks of zeros, left as holes.
+  put('sparse.img', Buffer.concat([randomBytes(MiB), Buffer.alloc(4 * MiB), randomBytes(MiB / 2 + 7)]));
+  put('tools/run.sh', Buffer.concat([Buffer.from('#!/bin/sh\nexit 0\n'), randomBytes(2 * MiB)]));
+  chmodSync(repo.path('tools/run.sh'), 0o755);
+  put('small.txt', Buffer.from('small\n'));
+  repo.commit('files');
+  const server = await serve(t, repo);
+
+  const { user, summary } = await cloneAs(t, server.addr);
+  assertSameFiles(user, files);
+  assert.equal(statSync(user.path('tools/run.sh')).mode & 0o111, 0o111);
+  // Written while the chunks came: every large file whole, but the copy not at all, and the
+  // repeating one as far as its first repeated chunk (past the first copy of its block).
+  const whole = ['a/big.bin', 'sparse.img', 'tools/run.sh'].reduce(
+    (n, p) => n + statSync(user.path(p)).size,
+    0,
+  );
+  const ahead = summary.writtenWhileFetching;
+  assert.ok(ahead >= whole + block.length && ahead < whole + 2 * block.length, `written ahead: ${ahead}`);
+  assert.equal(existsSync(join(user.dir, '.shoal', 'ahead')), false, 'temporaries left behind');
+  const st = user.j<{ staged: unknown[]; unstaged: unknown[]; untracked: unknown[] }>(['status']);
+  assert.deepEqual([st.staged, st.unstaged, st.untracked], [[], [], []]);
+  assertFsck(user);
+  // Sparse where zeros were: fewer blocks than the file's size needs.
+  const sparse = statSync(user.path('sparse.img'));
+  assert.ok(sparse.blocks * 512 < sparse.size - 2 * MiB, `sparse.img takes ${sparse.blocks * 512} bytes`);
+});
+
 test('fetch and pull bring a new version; fetch updates origin/main and pull fast-forwards', async (t) => {
   const { repo, files } = origin(t);
   const server = await serve(t, repo);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  cpSync,
   existsSync,
   mkdirSync,
   openSync,
@@ -75,6 +76,9 @@ test('a clone killed (-9) mid-transfer resumes without fetching again what it st
   t.diagnostic(`killed with ${packBytes(user.dir)} pack bytes, ${kept} chunk bytes committed`);
   assert.ok(kept > 0, 'some of the data survived the kill');
   assert.ok(kept < SIZE, 'the clone was interrupted');
+  // What it wrote of the file while fetching is left behind, until the next run.
+  const ahead = join(user.dir, '.shoal', 'ahead');
+  assert.equal(readdirSync(ahead).length, 1);
 
   // The same command again, into the same directory: it picks up where it stopped.
   const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
@@ -89,6 +93,7 @@ test('a clone killed (-9) mid-transfer resumes without fetching again what it st
   assert.equal(s.commit, head);
   assert.equal(sha256File(user.path('weights.bin')), sum);
   assertFsck(user);
+  assert.equal(existsSync(ahead), false, 'the temporary of the killed run is still there');
 
   // A third run has nothing to do (the clone is complete: it refuses, leaving it intact).
   const again = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
@@ -200,6 +205,9 @@ test('Ctrl-C or SIGTERM while a clone writes its files: stops, leaves no tempora
   const SIZE = 256 * MiB; // a write long enough to be caught in the middle
   const origin = newRepo(t);
   const sum = randomFile(origin.path('weights.bin'), SIZE);
+  // A copy before it: written while the chunks come, so that what is left to the checkout is
+  // the whole of weights.bin, read from the packs.
+  cpSync(origin.path('weights.bin'), origin.path('a-copy.bin'));
   origin.commit('weights');
   const server = await serve(t, origin);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -216,6 +224,7 @@ test('Ctrl-C or SIGTERM while a clone writes its files: stops, leaves no tempora
     // and says what writes the rest
     assert.match(run.stderr(), /^error: interrupted; .*'shoal restore \.' there writes them$/m);
     assert.deepEqual(temporaries(), [], `${signal} left a temporary behind`);
+    assert.equal(existsSync(join(user.dir, '.shoal', 'ahead')), false, `${signal} left a temporary behind`);
     // Everything was fetched before the files were written: restore writes them, no network.
     const restored = await shoalAsync(t, ['restore', '.'], { cwd: user.dir, configDir: user.configDir });
     assertOk(restored, 'restore after the interrupted clone');
@@ -262,8 +271,9 @@ test('Ctrl-C on a clone held back by --max-download ends it at once, and the nex
   const user = userAt(t, join(parent, 'clone'));
   // The commit, tree and index nodes are stored first; then the chunks wait for the limit.
   await interruptCloneAfterCommit(t, user, parent, [server.addr, '--max-download', '8k']);
-  // What is left says how to finish it.
+  // What is left says how to finish it; nothing is left of the file it had begun to write.
   assert.match(user.ok(['status']).stdout, /^no commits yet: 'shoal pull' brings origin's$/m);
+  assert.equal(existsSync(join(user.dir, '.shoal', 'ahead')), false, 'a temporary left behind');
 
   const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
     cwd: parent,
