@@ -11,6 +11,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -365,4 +366,51 @@ test('a clone into a repository made by an init with nothing in it: taken as an 
   });
   assert.equal(refused.status, 1, refused.stdout);
   assert.equal(parseJson<{ error: { code: string } }>(refused).error.code, 'ALREADY_EXISTS');
+});
+
+test('a clone refused over a file of the user once its transfer is over leaves nothing of what it wrote meanwhile', async (t) => {
+  const origin = newRepo(t);
+  const sum = randomFile(origin.path('weights.bin'), 4 * MiB);
+  origin.commit('weights');
+  const server = await serve(t, origin);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const clone = () =>
+    shoalAsync(t, ['clone', server.addr, user.dir, '--json'], { cwd: parent, configDir: user.configDir });
+  // Stopped before any chunk came: the next run fetches them all, and writes the file meanwhile.
+  await interruptCloneAfterCommit(t, user, parent, [server.addr, '--max-download', '8k']);
+  writeFileSync(user.path('weights.bin'), 'mine\n');
+  const refused = await clone();
+  assert.equal(refused.status, 1, refused.stdout);
+  assert.equal(parseJson<{ error: { code: string } }>(refused).error.code, 'DIRTY_WORKTREE');
+  assert.equal(readFileSync(user.path('weights.bin'), 'utf8'), 'mine\n');
+  assert.equal(existsSync(join(user.dir, '.shoal', 'ahead')), false, 'a temporary left behind');
+
+  rmSync(user.path('weights.bin'));
+  const done = await clone();
+  assertOk(done, 'clone');
+  assert.equal(parseJson<CloneSummary>(done).bytes, 0, 'the refused run had fetched everything');
+  assert.equal(sha256File(user.path('weights.bin')), sum);
+});
+
+test('a clone that cannot write its files while fetching writes them after, from the packs', async (t) => {
+  const origin = newRepo(t);
+  const sum = randomFile(origin.path('weights.bin'), 4 * MiB);
+  origin.commit('weights');
+  const server = await serve(t, origin);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  await interruptCloneAfterCommit(t, user, parent, [server.addr, '--max-download', '8k']);
+  // A file where the clone keeps what it writes ahead: it cannot make its directory there.
+  writeFileSync(join(user.dir, '.shoal', 'ahead'), '');
+  const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assertOk(r, 'clone');
+  const summary = parseJson<CloneSummary>(r);
+  assert.equal(summary.bytes, 4 * MiB);
+  assert.equal(summary.writtenWhileFetching, 0);
+  assert.equal(sha256File(user.path('weights.bin')), sum);
+  assertFsck(user);
 });
