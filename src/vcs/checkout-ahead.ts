@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { idEquals, type ObjectId, toHex } from '../core/index.ts';
 import { FileAppender, type Repository } from '../store/index.ts';
 import {
+  closeStarted,
   contentLeaves,
   dropStarted,
   isHole,
@@ -250,6 +251,7 @@ export class CheckoutAhead {
     // Zeros at the end were left as a hole: the file is given its length, so that the checkout
     // continuing it finds its last block where it expects it.
     if (f.started.holes) ftruncateSync(f.started.fd, f.started.position);
+    closeStarted(f.started);
   }
 }
 

@@ -223,12 +223,13 @@ export interface WriteOptions {
 
 /**
  * A large file's content written in part before it is checked out (by CheckoutAhead, while a
- * clone fetches): an open temporary outside the working tree, holding the first `leaves` leaves
- * of content `content`, up to `position`, as writeContent would have written them.
+ * clone fetches): a temporary outside the working tree, holding the first `leaves` leaves of
+ * content `content`, up to `position`, as writeContent would have written them. It is open (`fd`)
+ * only while it is being written: a clone of many files holds one descriptor, not one each.
  */
 export interface StartedContent {
   content: ObjectId;
-  fd: number;
+  fd: number; // -1 when closed
   tmp: string;
   position: number;
   leaves: number;
@@ -251,10 +252,17 @@ export function startContent(dir: string, content: ObjectId): StartedContent {
   return { content, fd, tmp, position: 0, leaves: 0, previous: null, holes: false };
 }
 
+/** Close a started content's temporary, if open, and leave it for writeContent to continue. */
+export function closeStarted(s: StartedContent): void {
+  const fd = s.fd;
+  s.fd = -1;
+  if (fd >= 0) closeSync(fd);
+}
+
 /** Close a started content's temporary and remove it. */
 export function dropStarted(s: StartedContent): void {
   try {
-    closeSync(s.fd);
+    closeStarted(s);
   } catch {}
   rmSync(s.tmp, { force: true });
   leftAhead(s.tmp);
@@ -271,12 +279,12 @@ function leftAhead(tmp: string): void {
 }
 
 /**
- * Move a started content's temporary to `tmp`, next to the path it is for. False, and dropped,
- * when it is not this content or cannot be moved there (another file system): then the file is
- * written whole.
+ * Move a started content's temporary to `tmp`, next to the path it is for, and open it. False,
+ * and dropped, when it is not this content or cannot be moved there (another file system): then
+ * the file is written whole.
  */
 function adopt(s: StartedContent, ref: ContentRef, tmp: string): boolean {
-  if (!idEquals(s.content, ref.id) || !isLargeContent(ref.size)) {
+  if (!idEquals(s.content, ref.id) || !isLargeContent(ref.size) || s.fd >= 0) {
     dropStarted(s);
     return false;
   }
@@ -290,6 +298,13 @@ function adopt(s: StartedContent, ref: ContentRef, tmp: string): boolean {
   s.tmp = tmp;
   writing.add(tmp);
   leftAhead(from);
+  try {
+    s.fd = openSync(tmp, 'r+'); // readable: an appender continuing it reads its last block
+  } catch {
+    rmSync(tmp, { force: true });
+    writing.delete(tmp);
+    return false;
+  }
   return true;
 }
 
