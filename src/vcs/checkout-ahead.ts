@@ -116,8 +116,12 @@ export class CheckoutAhead {
     this.keptBytes = 0;
   }
 
-  /** Remove every temporary not taken into the working tree (on success and failure alike). */
+  /**
+   * Remove every temporary not taken into the working tree (on success and failure alike). A
+   * fetch that failed may still be handing over its last chunk: nothing is started after this.
+   */
   async discard(): Promise<void> {
+    this.stopped = true;
     await this.current?.out.release();
     this.current = null;
     this.kept.clear();
@@ -176,7 +180,7 @@ export class CheckoutAhead {
 
   /** Make the next file whose first chunk is kept or coming the one followed; false if none is left. */
   private followNext(): boolean {
-    while (this.files) {
+    while (this.files && !this.stopped) {
       const r = this.files.next();
       if (r.done) {
         this.files = null;
