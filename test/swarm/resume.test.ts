@@ -414,3 +414,34 @@ test('a clone that cannot write its files while fetching writes them after, from
   assert.equal(sha256File(user.path('weights.bin')), sum);
   assertFsck(user);
 });
+
+test('a clone whose only peer is killed (-9) mid-transfer fails, leaves nothing of its files, and resumes from another', async (t) => {
+  const SIZE = 32 * MiB;
+  const origin = newRepo(t);
+  const sum = randomFile(origin.path('weights.bin'), SIZE);
+  origin.commit('weights');
+  const server = await serve(t, origin, { args: ['--max-upload', '8M'] });
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  const run = shoalBg(t, ['clone', server.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  await until('the clone to store part of the data', () => packBytes(user.dir) >= SIZE / 4 || run.finished());
+  assert.equal(run.finished(), false, `the clone finished first: ${run.stdout()}`);
+  const ahead = join(user.dir, '.shoal', 'ahead');
+  assert.equal(readdirSync(ahead).length, 1, 'the file is being written as its chunks come');
+  await server.kill();
+  assert.equal(await run.exited, 1, run.stderr());
+  assert.match(run.stdout(), /"code":"PEER_ERROR"/);
+  assert.equal(existsSync(ahead), false, 'a temporary left behind');
+
+  const again = await serve(t, origin);
+  const r = await shoalAsync(t, ['clone', again.addr, user.dir, '--json'], {
+    cwd: parent,
+    configDir: user.configDir,
+  });
+  assertOk(r, 'resumed clone');
+  assert.equal(sha256File(user.path('weights.bin')), sum);
+  assertFsck(user);
+});
