@@ -83,12 +83,12 @@ function* walkContent(objects: ObjectStore, id: ObjectId, height: number, size: 
 }
 
 const DURABLE_FILE = 1024 * 1024;
+const EARLY_SYNC = 64 * 1024 * 1024;
 
 /** Whether writeContent writes content of this size in pieces, from a few reused buffers. */
 export function isLargeContent(size: number): boolean {
   return size >= DURABLE_FILE;
 }
-const EARLY_SYNC = 64 * 1024 * 1024;
 
 // The longest name a temporary may borrow from the file's: with the dot, the suffix and a pid it
 // stays within the 255 bytes most file systems allow in one name.
