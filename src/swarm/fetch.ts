@@ -63,6 +63,11 @@ export interface FetchOptions {
 /** What a fetch hands the chunks it stores to, besides the packs. */
 export interface ChunkFollower {
   /**
+   * The metadata is stored (and readable): the chunks it will follow, in the order it wants them.
+   * The fetch asks for those first, in that order, and for the rest after them.
+   */
+  wanted(): Iterable<ObjectId>;
+  /**
    * The metadata is stored (and readable), no chunk asked for yet; `coming(id)` tells whether
    * this fetch is still to store a chunk, `incoming` is the bytes of all it is to store. True
    * when it will follow any.
@@ -276,7 +281,8 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       }
       // The index nodes must be readable for have-maps and for serving while we download.
       await session.flush();
-      const chunks = withoutMetadata(named, seen);
+      let chunks = withoutMetadata(named, seen);
+      if (opts.follower) chunks = followersOrder(chunks, opts.follower);
 
       if (opts.maxBytes !== undefined) {
         const total = metadataBytes + chunks.totalSize();
@@ -285,6 +291,7 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       // The closures above keep these alive for the whole transfer otherwise.
       seen.clear();
       had.clear();
+      if (chunks !== named) named.clear();
       const { follower } = opts;
       const storedYet = follower ? new Uint8Array(chunks.length) : null;
       const following =
@@ -478,6 +485,26 @@ async function availability(
  * Asked for as a chunk, every peer would send the object's bytes, fail the chunk's hash and be
  * banned. Left out, the checkout finds that it is not a chunk, and says so.
  */
+/**
+ * `chunks` in the order a follower wants them, the others after them as they were. The trees
+ * name chunks breadth first: the chunks of a file whose index is a level deeper than the files
+ * around it come after all of theirs, where a clone's checkout writes it between them.
+ */
+function followersOrder(chunks: IdTable, follower: ChunkFollower): IdTable {
+  const ordered = new IdTable();
+  try {
+    for (const id of follower.wanted()) {
+      const i = chunks.indexOf(id);
+      if (i >= 0) ordered.add(chunks.id(i), chunks.size(i));
+    }
+  } catch {
+    return chunks; // what it reads is the fetch's to check, and it does: the order stays as named
+  }
+  if (ordered.length === 0) return chunks;
+  for (let i = 0; i < chunks.length; i++) ordered.add(chunks.id(i), chunks.size(i)); // the rest
+  return ordered;
+}
+
 function withoutMetadata(chunks: IdTable, metadata: IdTable): IdTable {
   const clash = (i: number): boolean => metadata.has(chunks.id(i));
   let i = 0;

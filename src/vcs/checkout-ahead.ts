@@ -5,7 +5,7 @@
 // stopped (writeContent's `started`), after its usual checks, and renames it into place.
 //
 // One file is followed at a time, in the order the checkout writes them. Chunks come in about
-// that order from one peer (the fetch asks for them in the order the trees name them); a copy of
+// that order from one peer (the fetch asks for them in the order `wanted` gives); a copy of
 // each chunk that comes out of turn (from several peers at once, or a peer sending a group in the
 // order of its packs) is kept a while, up to KEPT_BYTES, for a file followed soon. A file's leaf
 // that is neither coming nor kept (stored already, or a repeat of one the file had before) leaves
@@ -72,6 +72,14 @@ export class CheckoutAhead {
     let n = 0;
     for (const s of this.byPath.values()) if (dirname(s.tmp) !== this.dir) n += s.position;
     return n;
+  }
+
+  /** The chunks of the files it would follow, in the order the checkout writes them. */
+  *wanted(): Generator<ObjectId> {
+    for (const t of flatten(this.repo.objects, commitTree(this.repo.objects, this.commit))) {
+      if (t.kind !== 'file' || !isLargeContent(t.size)) continue;
+      for (const leaf of contentLeaves(this.repo.objects, t)) yield leaf.id;
+    }
   }
 
   /**

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   chmodSync,
@@ -34,7 +34,7 @@ import {
 } from '../../src/core/index.ts';
 import { Repository } from '../../src/store/index.ts';
 import type { SkippedFork } from '../../src/swarm/index.ts';
-import { merge } from '../../src/vcs/index.ts';
+import { commitTree, flatten, merge } from '../../src/vcs/index.ts';
 import { forgedCommit } from '../fixtures/forged-commit.ts';
 import { haveScript, type RunResult, shoalOnTerminal, tempDir } from '../helpers.ts';
 import {
@@ -297,6 +297,52 @@ test('a clone writes its large files as their chunks arrive: holes, repeats, cop
   // Sparse where zeros were: fewer blocks than the file's size needs.
   const sparse = statSync(user.path('sparse.img'));
   assert.ok(sparse.blocks * 512 < sparse.size - 2 * MiB, `sparse.img takes ${sparse.blocks * 512} bytes`);
+});
+
+/** `size` bytes that look random and are the same for the same seed (and chunk the same). */
+function seededBytes(seed: string, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  for (let at = 0, n = 0; at < size; n++)
+    at += createHash('sha512').update(`${seed}/${n}`).digest().copy(out, at);
+  return out;
+}
+
+test('a clone follows files whose indexes differ in depth, in the order it writes them', async (t) => {
+  // The trees name chunks breadth first: the chunks of a file whose index has two levels come
+  // after those of every file with one, unless the fetch asks in the order the checkout writes.
+  // With these seeds a.bin's index has two levels, and 31 files of one level follow it: more
+  // than the chunks a clone keeps aside while it waits for the file it follows (32 MiB).
+  const repo = newRepo(t);
+  const shallow = [
+    0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 16, 17, 18, 19, 21, 22, 23, 27, 29, 33, 34, 35, 36,
+  ];
+  shallow.push(37, 39, 41, 42, 44);
+  const seeds: [string, string][] = [
+    ['a.bin', 'm13'],
+    ...shallow.map((n, k): [string, string] => [`f${k}.bin`, `m${n}`]),
+  ];
+  const files: Record<string, string> = {};
+  for (const [path, seed] of seeds) {
+    const bytes = seededBytes(seed, 1_100_000);
+    repo.write(path, bytes);
+    files[path] = sha256(bytes);
+  }
+  repo.commit('many');
+  const local = Repository.open(repo.dir);
+  const depths = [...flatten(local.objects, commitTree(local.objects, local.refs.headCommit()!))].map(
+    (f) => f.height,
+  );
+  local.close();
+  assert.deepEqual(
+    depths,
+    [2, ...shallow.map(() => 1)],
+    'the seeds no longer give these depths (did chunking change?)',
+  );
+  const server = await serve(t, repo);
+
+  const { user, summary } = await cloneAs(t, server.addr);
+  assertSameFiles(user, files);
+  assert.equal(summary.writtenWhileFetching, seeds.length * 1_100_000);
 });
 
 test('fetch and pull bring a new version; fetch updates origin/main and pull fast-forwards', async (t) => {
