@@ -5,13 +5,12 @@
 // stopped (writeContent's `started`), after its usual checks, and renames it into place.
 //
 // One file is followed at a time, in the order the checkout writes them. Chunks come in about
-// that order from one peer (the fetch asks for them in the order `wanted` gives); a copy of
-// each chunk that comes out of turn (from several peers at once, or a peer sending a group in the
-// order of its packs) is kept a while, up to KEPT_BYTES, for a file followed soon. A file's leaf
-// that is neither coming nor kept (stored already, or a repeat of one the file had before) leaves
-// the rest of that file to the checkout, which reads it from the packs.
-// Anything that goes wrong here (a full disk, say) only stops the following: the checkout then
-// writes those files whole, and reports what it finds itself.
+// that order from one peer (the fetch asks for them in the order `wanted` gives); a copy of each
+// chunk that comes out of turn (from several peers at once) is kept a while, up to KEPT_BYTES,
+// for a file followed soon. A file's leaf that is neither coming nor kept (stored already, or a
+// repeat of one the file had before) leaves the rest of that file to the checkout, which reads
+// it from the packs. Anything that goes wrong here (a full disk, say) only stops the following:
+// the checkout then writes those files whole, and reports what it finds itself.
 
 import { ftruncateSync, mkdirSync, rmdirSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -226,8 +225,8 @@ export class CheckoutAhead {
   }
 
   /**
-   * A copy of a chunk that came out of turn (several peers send at once; one may send a group in
-   * the order of its packs), for a file followed soon. The oldest go beyond KEPT_BYTES.
+   * A copy of a chunk that came out of turn (several peers send at once), for a file followed
+   * soon. The oldest go beyond KEPT_BYTES.
    */
   private keep(id: ObjectId, bytes: Uint8Array): void {
     if (bytes.length > KEPT_BYTES) return;
