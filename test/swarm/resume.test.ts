@@ -368,17 +368,25 @@ test('a clone into a repository made by an init with nothing in it: taken as an 
   assert.equal(parseJson<{ error: { code: string } }>(refused).error.code, 'ALREADY_EXISTS');
 });
 
-test('a clone refused over a file of the user once its transfer is over leaves nothing of what it wrote meanwhile', async (t) => {
+/**
+ * A clone of a 4 MiB file stopped (Ctrl-C) once it held the commit, before any chunk came: run
+ * again (`clone()`), it fetches every chunk and writes the file meanwhile.
+ */
+async function cloneStoppedBeforeChunks(t: Parameters<typeof shoalBg>[0]) {
   const origin = newRepo(t);
   const sum = randomFile(origin.path('weights.bin'), 4 * MiB);
   origin.commit('weights');
   const server = await serve(t, origin);
   const parent = tempDir(t);
   const user = userAt(t, join(parent, 'clone'));
+  await interruptCloneAfterCommit(t, user, parent, [server.addr, '--max-download', '8k']);
   const clone = () =>
     shoalAsync(t, ['clone', server.addr, user.dir, '--json'], { cwd: parent, configDir: user.configDir });
-  // Stopped before any chunk came: the next run fetches them all, and writes the file meanwhile.
-  await interruptCloneAfterCommit(t, user, parent, [server.addr, '--max-download', '8k']);
+  return { sum, user, clone };
+}
+
+test('a clone refused over a file of the user once its transfer is over leaves nothing of what it wrote meanwhile', async (t) => {
+  const { sum, user, clone } = await cloneStoppedBeforeChunks(t);
   writeFileSync(user.path('weights.bin'), 'mine\n');
   const refused = await clone();
   assert.equal(refused.status, 1, refused.stdout);
@@ -394,19 +402,10 @@ test('a clone refused over a file of the user once its transfer is over leaves n
 });
 
 test('a clone that cannot write its files while fetching writes them after, from the packs', async (t) => {
-  const origin = newRepo(t);
-  const sum = randomFile(origin.path('weights.bin'), 4 * MiB);
-  origin.commit('weights');
-  const server = await serve(t, origin);
-  const parent = tempDir(t);
-  const user = userAt(t, join(parent, 'clone'));
-  await interruptCloneAfterCommit(t, user, parent, [server.addr, '--max-download', '8k']);
+  const { sum, user, clone } = await cloneStoppedBeforeChunks(t);
   // A file where the clone keeps what it writes ahead: it cannot make its directory there.
   writeFileSync(join(user.dir, '.shoal', 'ahead'), '');
-  const r = await shoalAsync(t, ['clone', server.addr, user.dir, '--json'], {
-    cwd: parent,
-    configDir: user.configDir,
-  });
+  const r = await clone();
   assertOk(r, 'clone');
   const summary = parseJson<CloneSummary>(r);
   assert.equal(summary.bytes, 4 * MiB);
