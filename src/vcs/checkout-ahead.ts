@@ -111,6 +111,7 @@ export class CheckoutAhead {
       await this.proceed();
     });
   }
+
   /** What was written of the file at `path`, for writeContent to continue; undefined if nothing. */
   take(path: string): StartedContent | undefined {
     return this.byPath.get(path);
@@ -240,6 +241,7 @@ export class CheckoutAhead {
   }
 
   private takeKept(leaf: Leaf): Uint8Array | undefined {
+    if (this.kept.size === 0) return undefined;
     const key = toHex(leaf.id);
     const bytes = this.kept.get(key);
     if (!bytes) return undefined;
