@@ -148,8 +148,10 @@ const swept = new Set<string>();
  * Remove the temporaries in `dir` that a process no longer running left (a checkout killed with
  * -9), once per directory and process: every writer of working files comes through here, and
  * the walk passes over every temporary, so none is ever taken for a file of the user's.
+ * `ownToo` takes those of this process's pid for leftovers too (a caller that has written none
+ * there yet).
  */
-export function sweepLeftovers(dir: string): void {
+export function sweepLeftovers(dir: string, opts: { ownToo?: boolean } = {}): void {
   if (swept.has(dir)) return;
   swept.add(dir);
   let names: string[];
@@ -160,7 +162,7 @@ export function sweepLeftovers(dir: string): void {
   }
   for (const n of names) {
     const pid = Number(n.slice(n.lastIndexOf('-') + 1));
-    if (pid === process.pid || processAlive(pid)) continue;
+    if (pid === process.pid ? !opts.ownToo : processAlive(pid)) continue;
     try {
       unlinkSync(join(dir, n));
     } catch {}
@@ -259,12 +261,14 @@ export function closeStarted(s: StartedContent): void {
   if (fd >= 0) closeSync(fd);
 }
 
-/** Close a started content's temporary and remove it. */
+/** Close a started content's temporary and remove it, as far as it can be (never throws). */
 export function dropStarted(s: StartedContent): void {
   try {
     closeStarted(s);
   } catch {}
-  rmSync(s.tmp, { force: true });
+  try {
+    rmSync(s.tmp, { force: true });
+  } catch {} // a read-only or failing disk: the next clone there sweeps it
   leftAhead(s.tmp);
 }
 

@@ -13,6 +13,7 @@ import {
   ShoalError,
 } from '../core/index.ts';
 import { compactPacks, LiveSet, type Repository } from '../store/index.ts';
+import { CheckoutAhead } from './checkout-ahead.ts';
 import { refsDocProblem } from './fsck.ts';
 import { mergeStateCommits } from './merge-state.ts';
 import { moveStateCommits } from './move-state.ts';
@@ -61,6 +62,7 @@ export function parseGrace(text: string): number {
 
 export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResult> {
   return repo.withWriteLock(async () => {
+    CheckoutAhead.removeLeftovers(repo); // what a clone killed (-9) left aside
     const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     const cutoff = (opts.now ?? Date.now()) - graceMs;
     const live = new LiveSet(repo.db);

@@ -8,6 +8,7 @@ import { compareNames, ShoalError } from '../core/index.ts';
 import type { Repository, StagedEntry } from '../store/index.ts';
 import { stampOf } from './add.ts';
 import { holdsOtherFiles, stampHolds } from './checkout.ts';
+import { CheckoutAhead } from './checkout-ahead.ts';
 import { writeContent, writeSymlink } from './content.ts';
 import { commitTree, type FlatEntry, sameEntry, stagedFile, TreeReader } from './trees.ts';
 import { blockingAncestor, lstatOrNull, removeEmptyParents, repoPath } from './worktree.ts';
@@ -18,6 +19,8 @@ export async function restore(
 ): Promise<{ restored: string[]; removed: string[] }> {
   const targets = opts.paths.map((p) => repoPath(repo.root, opts.cwd, p));
   return repo.withWriteLock(async () => {
+    // What a clone killed while writing its files left aside (restore is what finishes one)
+    CheckoutAhead.removeLeftovers(repo);
     // The files at or below each target, from the source commit or the index: each target is
     // looked up, so restoring one file does not read every path.
     const source = opts.source && new TreeReader(repo.objects, commitTree(repo.objects, opts.source));

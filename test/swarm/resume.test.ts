@@ -2,6 +2,7 @@
 // into the same directory without fetching again what it stored; so does a fetch.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -443,4 +444,32 @@ test('a clone whose only peer is killed (-9) mid-transfer fails, leaves nothing 
   assertOk(r, 'resumed clone');
   assert.equal(sha256File(user.path('weights.bin')), sum);
   assertFsck(user);
+});
+
+test('restore and gc remove what a clone killed (-9) left of the files it was writing', async (t) => {
+  const origin = newRepo(t);
+  randomFile(origin.path('weights.bin'), 2 * MiB);
+  origin.commit('weights');
+  const server = await serve(t, origin);
+  const parent = tempDir(t);
+  const user = userAt(t, join(parent, 'clone'));
+  assertOk(
+    await shoalAsync(t, ['clone', server.addr, user.dir], { cwd: parent, configDir: user.configDir }),
+    'clone',
+  );
+  // What a killed clone leaves: a temporary named after a process that is gone.
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const ahead = join(user.dir, '.shoal', 'ahead');
+  const leftover = (): string => {
+    mkdirSync(ahead, { recursive: true });
+    const file = join(ahead, `.1.shoal-tmp-${gone}`);
+    writeFileSync(file, 'partly written');
+    return file;
+  };
+  const first = leftover();
+  user.ok(['restore', '.']);
+  assert.equal(existsSync(first), false, 'restore left it');
+  const second = leftover();
+  user.ok(['gc']);
+  assert.equal(existsSync(second), false, 'gc left it');
 });
