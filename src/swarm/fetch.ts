@@ -67,14 +67,20 @@ export interface ChunkFollower {
    * The fetch asks for those first, in that order, and for the rest after them.
    */
   wanted(): Iterable<ObjectId>;
-  /**
-   * The metadata is stored (and readable), no chunk asked for yet; `coming(id)` tells whether
-   * this fetch is still to store a chunk, `incoming` is the bytes of all it is to store. True
-   * when it will follow any.
-   */
-  start(coming: (id: ObjectId) => boolean, incoming: number): Promise<boolean>;
+  /** No chunk asked for yet. True when it will follow any. */
+  start(fetch: FollowedFetch): Promise<boolean>;
   /** A chunk just stored, verified: its bytes stay valid until the promise settles. */
   stored(id: ObjectId, bytes: Uint8Array): Promise<void>;
+}
+
+/** What a follower may ask of the fetch it follows. */
+export interface FollowedFetch {
+  /** Whether this fetch is still to store the chunk. */
+  coming(id: ObjectId): boolean;
+  /** Whether the chunk is among those the follower wanted (and this fetch asks for). */
+  wanted(id: ObjectId): boolean;
+  /** The bytes of all the chunks this fetch is to store. */
+  incoming: number;
 }
 
 export interface FetchResult extends SchedulerResult {
@@ -282,7 +288,10 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       // The index nodes must be readable for have-maps and for serving while we download.
       await session.flush();
       let chunks = withoutMetadata(named, seen);
-      if (opts.follower) chunks = followersOrder(chunks, opts.follower);
+      // the first `wantedCount` of them are those the follower wants, `wantedBytes` in all
+      let wantedCount = 0;
+      let wantedBytes = 0;
+      if (opts.follower) ({ chunks, wantedCount, wantedBytes } = followersOrder(chunks, opts.follower));
 
       if (opts.maxBytes !== undefined) {
         const total = metadataBytes + chunks.totalSize();
@@ -294,15 +303,25 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       if (chunks !== named) named.clear();
       const { follower } = opts;
       const storedYet = follower ? new Uint8Array(chunks.length) : null;
+      const totalBytes = chunks.totalSize();
       const following =
         follower !== undefined &&
-        (await follower.start((id) => {
-          const i = chunks.indexOf(id);
-          return i >= 0 && storedYet![i] === 0;
-        }, chunks.totalSize()));
-      // What a follower writes out as it comes is not read back from the packs: they are written
-      // past the page cache then, which spares the kernel finding memory for every byte.
-      if (following) await session.writeDirectly();
+        wantedCount > 0 &&
+        (await follower.start({
+          coming: (id) => {
+            const i = chunks.indexOf(id);
+            return i >= 0 && storedYet![i] === 0;
+          },
+          wanted: (id) => {
+            const i = chunks.indexOf(id);
+            return i >= 0 && i < wantedCount;
+          },
+          incoming: totalBytes,
+        }));
+      // What a follower writes out as it comes is not read back from the packs: when that is
+      // most of what comes, they are written past the page cache, which spares the kernel finding
+      // memory for every byte. (Small files and other versions are read back by the checkout.)
+      if (following && wantedBytes >= totalBytes / 2) await session.writeDirectly();
       const peers = await availability(repo, alive, opts.targets, roots, chunks, { lost, ban }, opts.signal);
       // Commit what arrived every second (or every 64 MiB): an interrupted fetch, even one killed
       // outright, resumes without fetching it again.
@@ -486,23 +505,33 @@ async function availability(
  * banned. Left out, the checkout finds that it is not a chunk, and says so.
  */
 /**
- * `chunks` in the order a follower wants them, the others after them as they were. The trees
- * name chunks breadth first: the chunks of a file whose index is a level deeper than the files
- * around it come after all of theirs, where a clone's checkout writes it between them.
+ * `chunks` in the order a follower wants them, the others after them as they were; how many
+ * it wanted, and their bytes. The trees name chunks breadth first: the chunks of a file whose
+ * index is a level deeper than the files around it come after all of theirs, where a clone's
+ * checkout writes it between them. The walk is bounded as the have-maps' is (a crafted index
+ * can name one chunk a billion times): what lies beyond keeps the order it was named in.
  */
-function followersOrder(chunks: IdTable, follower: ChunkFollower): IdTable {
+function followersOrder(
+  chunks: IdTable,
+  follower: ChunkFollower,
+): { chunks: IdTable; wantedCount: number; wantedBytes: number } {
   const ordered = new IdTable();
+  let bytes = 0;
+  let visits = 0;
   try {
     for (const id of follower.wanted()) {
+      if (++visits > MAX_HAVE_WALK || ordered.length === chunks.length) break;
       const i = chunks.indexOf(id);
-      if (i >= 0) ordered.add(chunks.id(i), chunks.size(i));
+      if (i >= 0 && ordered.add(chunks.id(i), chunks.size(i))) bytes += chunks.size(i);
     }
   } catch {
-    return chunks; // what it reads is the fetch's to check, and it does: the order stays as named
+    // what it reads is the fetch's to check, and it does: the order stays as named
+    return { chunks, wantedCount: 0, wantedBytes: 0 };
   }
-  if (ordered.length === 0) return chunks;
+  const wantedCount = ordered.length;
+  if (wantedCount === 0) return { chunks, wantedCount: 0, wantedBytes: 0 };
   for (let i = 0; i < chunks.length; i++) ordered.add(chunks.id(i), chunks.size(i)); // the rest
-  return ordered;
+  return { chunks: ordered, wantedCount, wantedBytes: bytes };
 }
 
 function withoutMetadata(chunks: IdTable, metadata: IdTable): IdTable {

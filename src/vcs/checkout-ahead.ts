@@ -34,6 +34,18 @@ const KEPT_BYTES = 32 * 1024 * 1024;
 /** Room left free besides the packs' and the file's (the index, the packs' record headers). */
 const SPARE_BYTES = 64 * 1024 * 1024;
 
+/** What CheckoutAhead asks of the fetch it follows (FollowedFetch in src/swarm/fetch.ts). */
+interface Fetch {
+  /** Whether the fetch is still to store the chunk. */
+  coming(id: ObjectId): boolean;
+  /** Whether the chunk is among those `wanted` gave. */
+  wanted(id: ObjectId): boolean;
+  /** The bytes of all the chunks the fetch is to store. */
+  incoming: number;
+}
+
+const NO_FETCH: Fetch = { coming: () => false, wanted: () => false, incoming: 0 };
+
 interface Followed {
   path: string;
   leaves: Iterator<Leaf>;
@@ -47,13 +59,14 @@ export class CheckoutAhead {
   private readonly repo: Repository;
   private readonly dir: string;
   private files: Iterator<FlatEntry> | null = null;
-  private coming: (id: ObjectId) => boolean = () => false;
+  private fetch: Fetch = NO_FETCH;
   private current: Followed | null = null;
   private readonly byPath = new Map<string, StartedContent>();
   private stopped = false;
   private readonly kept = new Map<string, Uint8Array>(); // by hex id, oldest first
   private keptBytes = 0;
   private incoming = 0; // bytes the fetch is still to store
+  private running: Promise<void> = Promise.resolve(); // the step under way, if any
 
   constructor(repo: Repository, commit: ObjectId) {
     this.repo = repo;
@@ -61,9 +74,14 @@ export class CheckoutAhead {
     this.dir = aheadDir(repo);
   }
 
-  /** Remove what a clone killed (-9) before its checkout took it left here. */
+  /**
+   * Remove what a clone killed (-9) left here, before its checkout took it: a clone run again
+   * does, and so do `restore` and `gc`. Only before this process writes anything here: the
+   * temporaries of its own pid are taken for a dead process's too (a pid is often reused where
+   * a clone runs in a container of its own).
+   */
   static removeLeftovers(repo: Repository): void {
-    sweepLeftovers(aheadDir(repo));
+    sweepLeftovers(aheadDir(repo), { ownToo: true });
   }
 
   /** Bytes of the checked-out files that were written while the fetch ran. */
@@ -82,13 +100,12 @@ export class CheckoutAhead {
   }
 
   /**
-   * The commit's trees and index nodes are stored; `coming(id)` tells whether a chunk is still to
-   * be stored by this fetch, and `incoming` how many bytes of chunks it is to store. True when
-   * some file's content is coming and will be followed.
+   * The commit's trees and index nodes are stored, no chunk asked for yet. True when some file's
+   * content is coming and will be followed.
    */
-  async start(coming: (id: ObjectId) => boolean, incoming: number): Promise<boolean> {
-    this.coming = coming;
-    this.incoming = incoming;
+  async start(fetch: Fetch): Promise<boolean> {
+    this.fetch = fetch;
+    this.incoming = fetch.incoming;
     await this.attempt(async () => {
       mkdirSync(this.dir, { recursive: true });
       this.files = flatten(this.repo.objects, commitTree(this.repo.objects, this.commit));
@@ -120,20 +137,28 @@ export class CheckoutAhead {
   /** The fetch is over: the file being followed is left where it got to. */
   async finish(): Promise<void> {
     await this.attempt(() => this.park());
-    this.kept.clear();
-    this.keptBytes = 0;
+    this.letGoOfFetch();
   }
 
   /**
    * Remove every temporary not taken into the working tree (on success and failure alike). A
-   * fetch that failed may still be handing over its last chunk: nothing is started after this.
+   * step under way (a fetch that failed may still be handing over its last chunk) ends first,
+   * and nothing is started after this. Never throws.
    */
   async discard(): Promise<void> {
     this.stopped = true;
-    await this.current?.out.release();
+    await this.running;
+    await this.dropAll();
+  }
+
+  private async dropAll(): Promise<void> {
+    this.stopped = true;
+    const f = this.current;
     this.current = null;
-    this.kept.clear();
-    this.keptBytes = 0;
+    try {
+      await f?.out.release();
+    } catch {} // its write failed: nothing more is written through it either way
+    this.letGoOfFetch();
     for (const s of this.byPath.values()) if (dirname(s.tmp) === this.dir) dropStarted(s);
     this.byPath.clear();
     try {
@@ -141,14 +166,26 @@ export class CheckoutAhead {
     } catch {} // never made, or another clone's leftovers in it
   }
 
+  /** The fetch's tables (one entry a chunk) are not kept alive from here through the checkout. */
+  private letGoOfFetch(): void {
+    this.fetch = NO_FETCH;
+    this.files = null;
+    this.kept.clear();
+    this.keptBytes = 0;
+  }
+
+  /** Run a step; one that fails stops the following (the checkout then writes those files whole). */
   private async attempt(step: () => Promise<void> | void): Promise<void> {
     if (this.stopped) return;
-    try {
-      await step();
-    } catch {
-      this.stopped = true; // the checkout writes whatever is missing, and says what fails
-      await this.discard();
-    }
+    const run = (async () => {
+      try {
+        await step();
+      } catch {
+        await this.dropAll();
+      }
+    })();
+    this.running = run;
+    await run;
   }
 
   /**
@@ -160,7 +197,7 @@ export class CheckoutAhead {
       const f = this.current!;
       const kept = this.takeKept(f.next);
       if (kept) await this.write(f, kept);
-      else if (this.coming(f.next.id)) return;
+      else if (this.fetch.coming(f.next.id)) return;
       else await this.park(); // stored already (a repeat of a leaf before it, say)
     }
   }
@@ -200,7 +237,8 @@ export class CheckoutAhead {
       if (t.kind !== 'file' || !isLargeContent(t.size) || !this.roomFor(t.size)) continue;
       const leaves = contentLeaves(this.repo.objects, t);
       const first = leaves.next();
-      if (first.done || !(this.kept.has(toHex(first.value.id)) || this.coming(first.value.id))) continue;
+      if (first.done || !(this.kept.has(toHex(first.value.id)) || this.fetch.coming(first.value.id)))
+        continue;
       const started = startContent(this.dir, t.id);
       this.byPath.set(t.path, started);
       this.current = {
@@ -230,7 +268,7 @@ export class CheckoutAhead {
    * soon. The oldest go beyond KEPT_BYTES.
    */
   private keep(id: ObjectId, bytes: Uint8Array): void {
-    if (bytes.length > KEPT_BYTES) return;
+    if (bytes.length > KEPT_BYTES || !this.fetch.wanted(id)) return;
     this.kept.set(toHex(id), new Uint8Array(bytes));
     this.keptBytes += bytes.length;
     for (const [key, old] of this.kept) {
