@@ -85,6 +85,10 @@ describe('three seeders, one clone', () => {
     // At once: no single seeder could have delivered this much in that time.
     const most = Math.max(...Object.values(s.perPeer));
     assert.ok(most < SIZE * 0.8, `no seeder did nearly everything: ${JSON.stringify(s.perPeer)}`);
+    // The chunks come interleaved from three peers; those that come before their turn are kept
+    // aside for the file, so most of it is written while they come, not read back afterwards.
+    t.diagnostic(`written while fetching: ${s.writtenWhileFetching} of ${SIZE}`);
+    assert.ok(s.writtenWhileFetching >= SIZE / 2, `written while fetching: ${s.writtenWhileFetching}`);
 
     assert.equal(sha256File(clone.path('model.bin')), sum);
     assertFsck(clone);
