@@ -293,8 +293,9 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       let wantedBytes = 0;
       if (opts.follower) ({ chunks, wantedCount, wantedBytes } = followersOrder(chunks, opts.follower));
 
+      const totalBytes = chunks.totalSize();
       if (opts.maxBytes !== undefined) {
-        const total = metadataBytes + chunks.totalSize();
+        const total = metadataBytes + totalBytes;
         if (total > opts.maxBytes) throw tooLarge(total);
       }
       // The closures above keep these alive for the whole transfer otherwise.
@@ -303,7 +304,6 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
       if (chunks !== named) named.clear();
       const { follower } = opts;
       const storedYet = follower ? new Uint8Array(chunks.length) : null;
-      const totalBytes = chunks.totalSize();
       const following =
         follower !== undefined &&
         wantedCount > 0 &&
@@ -332,12 +332,12 @@ export async function fetchCommits(opts: FetchOptions): Promise<FetchResult> {
           chunks,
           peers,
           download: opts.download,
-          store: async (id, bytes) => {
+          store: async (id, bytes, i) => {
             // putChunk copies the bytes before it resolves, and the scheduler then frees them:
             // putChunkLending, which writes them later, would write freed memory here.
             await session.putChunk(id, bytes, true);
             if (following) {
-              storedYet![chunks.indexOf(id)] = 1;
+              storedYet![i] = 1;
               await follower.stored(id, bytes);
             }
             if (opts.spent) opts.spent.bytes += bytes.length;
@@ -499,12 +499,6 @@ async function availability(
 }
 
 /**
- * `chunks` without the ids this fetch also wanted as commits, trees or index nodes. Object ids
- * hash a kind with the bytes, so no honest tree names one as a file's chunk; a crafted one may.
- * Asked for as a chunk, every peer would send the object's bytes, fail the chunk's hash and be
- * banned. Left out, the checkout finds that it is not a chunk, and says so.
- */
-/**
  * `chunks` in the order a follower wants them, the others after them as they were; how many
  * it wanted, and their bytes. The trees name chunks breadth first: the chunks of a file whose
  * index is a level deeper than the files around it come after all of theirs, where a clone's
@@ -534,6 +528,12 @@ function followersOrder(
   return { chunks: ordered, wantedCount, wantedBytes: bytes };
 }
 
+/**
+ * `chunks` without the ids this fetch also wanted as commits, trees or index nodes. Object ids
+ * hash a kind with the bytes, so no honest tree names one as a file's chunk; a crafted one may.
+ * Asked for as a chunk, every peer would send the object's bytes, fail the chunk's hash and be
+ * banned. Left out, the checkout finds that it is not a chunk, and says so.
+ */
 function withoutMetadata(chunks: IdTable, metadata: IdTable): IdTable {
   const clash = (i: number): boolean => metadata.has(chunks.id(i));
   let i = 0;

@@ -39,8 +39,11 @@ export interface SchedulerOptions {
   /** The chunks to fetch; a peer's `has` and the progress count them in this order. */
   chunks: IdTable;
   peers: SchedulerPeer[];
-  /** Stores a verified chunk; `bytes` may be freed once it resolves, so it must not keep them. */
-  store: (id: Uint8Array, bytes: Uint8Array) => Promise<void>;
+  /**
+   * Stores verified chunk `i` of `chunks`; `bytes` may be freed once it resolves, so it must not
+   * keep them.
+   */
+  store: (id: Uint8Array, bytes: Uint8Array, i: number) => Promise<void>;
   download: RateLimiter;
   onProgress?: (p: SchedulerProgress) => void;
   signal?: AbortSignal;
@@ -265,7 +268,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerRes
     buffered += bytes.length;
     const copy = bytes;
     storing = storing.then(async () => {
-      await opts.store(id, copy);
+      await opts.store(id, copy, i);
       buffered -= copy.length;
       releaseCopy(copy); // the store keeps a copy of its own
     });
