@@ -93,10 +93,13 @@ export class CheckoutAhead {
 
   /** The chunks of the files it would follow, in the order the checkout writes them. */
   *wanted(): Generator<ObjectId> {
-    for (const t of flatten(this.repo.objects, commitTree(this.repo.objects, this.commit))) {
-      if (t.kind !== 'file' || !isLargeContent(t.size)) continue;
-      for (const leaf of contentLeaves(this.repo.objects, t)) yield leaf.id;
-    }
+    for (const t of this.followable()) for (const leaf of contentLeaves(this.repo.objects, t)) yield leaf.id;
+  }
+
+  /** The files it may follow, in the order the checkout writes them: large regular files. */
+  private *followable(): Generator<FlatEntry> {
+    for (const t of flatten(this.repo.objects, commitTree(this.repo.objects, this.commit)))
+      if (t.kind === 'file' && isLargeContent(t.size)) yield t;
   }
 
   /**
@@ -108,7 +111,7 @@ export class CheckoutAhead {
     this.incoming = fetch.incoming;
     await this.attempt(async () => {
       mkdirSync(this.dir, { recursive: true });
-      this.files = flatten(this.repo.objects, commitTree(this.repo.objects, this.commit));
+      this.files = this.followable();
       await this.proceed();
     });
     return this.current !== null;
@@ -234,7 +237,7 @@ export class CheckoutAhead {
         return false;
       }
       const t = r.value;
-      if (t.kind !== 'file' || !isLargeContent(t.size) || !this.roomFor(t.size)) continue;
+      if (!this.roomFor(t.size)) continue;
       const leaves = contentLeaves(this.repo.objects, t);
       const first = leaves.next();
       if (first.done || !(this.kept.has(toHex(first.value.id)) || this.fetch.coming(first.value.id)))
