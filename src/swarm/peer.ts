@@ -248,23 +248,21 @@ export async function connect(
       const session = await PeerSession.open(peer.node, target, signal, opts.stallMs, bare ? id : undefined);
       answered = true;
       // A peer reached at once by another target (an address without /p2p/ names no one until
-      // the connection says who answered) keeps its first session.
-      let first = sessionWith(session.peer);
-      if (first) {
+      // the connection says who answered) keeps its first session, and this one goes, with its
+      // connection unless the two share it.
+      const keptFirst = async (): Promise<boolean> => {
+        const first = sessionWith(session.peer);
+        if (!first) return false;
         await session.close();
         if (session.connectionId !== first.session.connectionId) await session.closeConnection();
         return true;
-      }
+      };
+      if (await keptFirst()) return true;
       try {
         // (A losing attempt's hello ends when the winner's does: it waits for no stalled peer.)
         const hello = await abortable(session.hello(repo ?? null), signal);
         // Another attempt at the same peer may have said hello meanwhile.
-        first = sessionWith(session.peer);
-        if (first) {
-          await session.close();
-          if (session.connectionId !== first.session.connectionId) await session.closeConnection();
-          return true;
-        }
+        if (await keptFirst()) return true;
         out.push({ session, identity: hello.identity, refs: hello.refs });
         const addrs = peer.node
           .getConnections(peerIdFromString(session.peer))
