@@ -4,8 +4,8 @@
 // keyed by a hex string in one Map and a one-byte string in another, they took 14 MB of the
 // downloader's live heap (42 -> 28 MB in a heap snapshot mid-transfer), and that grows with the
 // data. Here a chunk costs its 32-byte id, an 8-byte size and two 4-byte hash slots, and the
-// table answers lookups by id itself. The downloader's peak RSS in that clone, four runs each alternating by hand:
-// 272-294 MiB before, 227-252 MiB after, at the same speed or better.
+// table answers lookups by id itself. The downloader's peak RSS in that clone, four runs each
+// alternating by hand: 272-294 MiB before, 227-252 MiB after, at the same speed or better.
 //
 // The ids come from peers, so a crafted index could name many ids with the same prefix: the hash
 // mixes every byte of an id with a seed chosen per table, so collisions stay as rare as chance.
