@@ -231,9 +231,7 @@ export class CheckoutAhead {
     while (this.files && !this.stopped) {
       const r = this.files.next();
       if (r.done) {
-        this.files = null;
-        this.kept.clear();
-        this.keptBytes = 0;
+        this.letGoOfFetch(); // nothing more to follow
         return false;
       }
       const t = r.value;
