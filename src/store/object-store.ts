@@ -55,6 +55,7 @@ interface ObjectRow {
 }
 
 const PACK_LIMIT = 512 * 1024 * 1024;
+const CHUNK_TYPE = typeCode('chunk');
 const CHECKPOINT_BYTES = 128 * 1024 * 1024;
 const SAMPLE = 4096;
 
@@ -199,14 +200,7 @@ export class ObjectStore {
    */
   readChunkInto(id: ObjectId, size: number, target: Uint8Array, at: number): void {
     const row = this.lookup(id, 'chunk');
-    if (row.codec === CODEC_RAW && row.size === size && row.stored === size) {
-      const view = target.subarray(at, at + size);
-      let got = -1;
-      try {
-        got = readSync(this.fd(row.pack), view, 0, size, row.offset + RECORD_HEADER);
-      } catch {}
-      if (got === size && idEquals(hashChunk(view), id)) return;
-    }
+    if (row.size === size && this.readRawChunk(id, row, () => target.subarray(at, at + size))) return;
     const data = this.read(id, 'chunk');
     if (data.length !== size) {
       throw new ShoalError(
@@ -215,6 +209,29 @@ export class ObjectStore {
       );
     }
     target.set(data, at);
+  }
+
+  /**
+   * The verified bytes of an object, as read(), with a chunk stored raw read into the memory
+   * `place(size)` gives (a sender's reusable buffers, see SendBuffers); the rest, and anything
+   * that fails its check there, into memory of its own.
+   */
+  readPlaced(id: ObjectId, place: (size: number) => Uint8Array): Uint8Array {
+    const row = this.lookup(id);
+    let placed: Uint8Array | undefined;
+    if (this.readRawChunk(id, row, (size) => (placed = place(size))) && placed) return placed;
+    return this.read(id);
+  }
+
+  /** A raw chunk's bytes read straight into `view(size)`, and whether they verified. */
+  private readRawChunk(id: ObjectId, row: ObjectRow, view: (size: number) => Uint8Array): boolean {
+    if (row.type !== CHUNK_TYPE || row.codec !== CODEC_RAW || row.stored !== row.size) return false;
+    const target = view(row.size);
+    let got = -1;
+    try {
+      got = readSync(this.fd(row.pack), target, 0, row.size, row.offset + RECORD_HEADER);
+    } catch {}
+    return got === row.size && idEquals(hashChunk(target), id);
   }
 
   /** A record exactly as stored (gc copies it verbatim), verified like read(). */

@@ -340,6 +340,32 @@ test('readChunkInto places raw and compressed chunks and refuses a corrupt one',
   );
 });
 
+test('readPlaced reads a raw chunk into the memory given, anything else into its own', async (t) => {
+  const { dir, repo } = newRepo(t);
+  const raw = randomBytes(100_000);
+  const packed = Buffer.from(xorshiftStream(3, 1000).toString().repeat(50)); // compressible
+  const { ids } = await put(repo, [raw, packed]);
+  const memory = Buffer.alloc(300_000);
+  let given = 0;
+  const place = (size: number) => {
+    given += size;
+    return memory.subarray(given - size, given);
+  };
+  const first = repo.objects.readPlaced(ids[0]!, place);
+  assert.equal(first.buffer, memory.buffer, 'the raw chunk is read into the memory given');
+  assert.deepEqual(Buffer.from(first), raw);
+  const second = repo.objects.readPlaced(ids[1]!, place);
+  assert.notEqual(second.buffer, memory.buffer, 'a compressed chunk is not');
+  assert.deepEqual(Buffer.from(second), packed);
+  assert.equal(given, raw.length);
+
+  const rawInfo = repo.objects.info(ids[0]!)!;
+  repo.close();
+  flipByte(packPath(dir), rawInfo.offset + 44 + 777);
+  const r = reopen(t, dir);
+  assertCode(() => r.objects.readPlaced(ids[0]!, place), 'CORRUPT_OBJECT', new RegExp(toHex(ids[0]!)));
+});
+
 test('recovery on open for writing truncates an uncommitted pack tail and removes stray packs', async (t) => {
   const { dir, repo } = newRepo(t);
   const a = randomBytes(300_000);
