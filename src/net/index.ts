@@ -46,4 +46,5 @@ export {
   STREAM_LIMITS,
 } from './node.ts';
 export { type ProtocolIdParts, parseProtocolId, protocolId } from './protocol-id.ts';
+export { SendBuffers } from './send-buffers.ts';
 export * from './sync-protocol.ts';

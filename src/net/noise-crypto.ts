@@ -8,6 +8,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } fro
 import { type ICryptoInterface, type NoiseExtensions, noise } from '@chainsafe/libp2p-noise';
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto';
 import type { ConnectionEncrypter } from '@libp2p/interface';
+import { noteEncrypted } from './send-buffers.ts';
 
 type NoiseComponents = Parameters<ReturnType<typeof noise>>[0];
 
@@ -43,7 +44,19 @@ function keyObject(k: Uint8Array): KeyObject {
   return key;
 }
 
+// Tells send-buffers.ts which plaintext the cipher has read, so that its memory can be reused.
+function noteRead(plaintext: Parameters<Encrypt>[0]): void {
+  if (plaintext instanceof Uint8Array) noteEncrypted(plaintext);
+  else for (const part of plaintext) noteEncrypted(part);
+}
+
 const encrypt: Encrypt = (plaintext, nonce, ad, k) => {
+  const ciphertext = encryptWithNode(plaintext, nonce, ad, k);
+  noteRead(plaintext);
+  return ciphertext;
+};
+
+const encryptWithNode: Encrypt = (plaintext, nonce, ad, k) => {
   if (plaintext.byteLength < SMALL) return defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k);
   const cipher = createCipheriv(CIPHER, keyObject(k), nonce, { authTagLength: TAG });
   cipher.setAAD(ad, { plaintextLength: plaintext.byteLength });

@@ -24,6 +24,7 @@ import {
   REQUEST_STREAM_BUFFER,
   REQUEST_STREAM_LIMITS,
   type Request,
+  SendBuffers,
   SYNC_PROTOCOL,
   WIRE_ERRORS,
 } from '../net/index.ts';
@@ -107,6 +108,9 @@ export class SyncServer {
   }
 
   private readonly releaser: NodeJS.Timeout;
+  // What objects are read into to be sent: memory reused once Noise has encrypted it.
+  private readonly sendBuffers = new SendBuffers();
+  private readonly placeForSending = (size: number) => this.sendBuffers.take(size);
 
   /** Stop the timers this server runs (its peer is stopping). */
   stop(): void {
@@ -368,7 +372,7 @@ export class SyncServer {
           const id = ids[next++]!;
           let data: Uint8Array;
           try {
-            data = repo.objects.read(id);
+            data = repo.objects.readPlaced(id, this.placeForSending);
           } catch (err) {
             if (!isShoalError(err)) throw err;
             unread = id;
