@@ -4,13 +4,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { defaultLogger } from '@libp2p/logger';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { multiaddrConnectionPair } from '@libp2p/utils';
 import { Uint8ArrayList } from 'uint8arraylist';
-import { privateKeyFromSeed } from '../../src/net/identity.ts';
-import { noiseCrypto, shoalNoise } from '../../src/net/noise-crypto.ts';
+import { noiseCrypto } from '../../src/net/noise-crypto.ts';
 import { SendBuffers } from '../../src/net/send-buffers.ts';
+import { securedPair } from './secured-pair.ts';
 
 const KEY = randomBytes(32);
 const encrypt = (...parts: Uint8Array[]) =>
@@ -63,27 +60,14 @@ test('a slab is reused only once the cipher has read every byte given out of it'
 test('bytes sent from reused memory over a secured connection arrive intact', {
   timeout: 60_000,
 }, async () => {
-  const [a, b] = multiaddrConnectionPair();
-  const keyA = await privateKeyFromSeed(randomBytes(32));
-  const keyB = await privateKeyFromSeed(randomBytes(32));
-  const components = (privateKey: typeof keyA) => ({
-    peerId: peerIdFromPrivateKey(privateKey),
-    privateKey,
-    logger: defaultLogger(),
-    upgrader: { getStreamMuxers: () => new Map() } as never,
-  });
-  const opts = { skipStreamMuxerNegotiation: true };
-  const [out, inb] = await Promise.all([
-    shoalNoise()(components(keyA)).secureOutbound(a, { ...opts, remotePeer: peerIdFromPrivateKey(keyB) }),
-    shoalNoise()(components(keyB)).secureInbound(b, opts),
-  ]);
+  const { out, inb } = await securedPair();
   const pieces = 64;
   const pieceBytes = 100_000; // two Noise messages each; one piece per slab
   const expected = Buffer.alloc(pieces * pieceBytes);
   const got: Buffer[] = [];
   let gotBytes = 0;
   let waiting: { bytes: number; resolve: () => void } | undefined;
-  inb.connection.addEventListener('message', (evt) => {
+  inb.addEventListener('message', (evt) => {
     const data = evt.data;
     got.push(Buffer.from(data instanceof Uint8Array ? data : data.subarray()));
     gotBytes += data.byteLength;
@@ -101,12 +85,12 @@ test('bytes sent from reused memory over a secured connection arrive intact', {
     expected.set(view, i * pieceBytes);
     // As a seeder sends: header and payload in one list. Every other piece waits until the
     // last one arrived, so that reuse is certain; the others overtake what is still queued.
-    out.connection.send(new Uint8ArrayList(view.subarray(0, 10), view.subarray(10)));
+    out.send(new Uint8ArrayList(view.subarray(0, 10), view.subarray(10)));
     if (i % 2 === 1) await received((i + 1) * pieceBytes);
   }
   await received(expected.length);
   assert.deepEqual(Buffer.concat(got), expected);
   assert.ok(pool.made <= 4, `the slabs were reused (${pool.made} made for ${pieces} pieces)`);
-  await out.connection.close();
-  await inb.connection.close();
+  await out.close();
+  await inb.close();
 });
