@@ -342,6 +342,9 @@ export class SyncServer {
     const groupLimit = upload.limited
       ? Math.min(SEND_GROUP_BYTES, Math.max(64 * 1024, upload.bytesPerSecond / 4))
       : SEND_GROUP_BYTES;
+    // Unlimited, objects are read into reused memory (SendBuffers): a seeder at full speed then
+    // spares the GC most of its work. Under a limit, a group can be a small part of a slab, and
+    // a stream that stalls would keep the whole slab from reuse: each object gets its own.
     let group: { header: FrameHeader; payload?: Uint8Array }[] = [];
     let groupBytes = 0;
     const sendGroup = async (): Promise<void> => {
@@ -372,7 +375,7 @@ export class SyncServer {
           const id = ids[next++]!;
           let data: Uint8Array;
           try {
-            data = repo.objects.readPlaced(id, this.placeForSending);
+            data = upload.limited ? repo.objects.read(id) : repo.objects.readPlaced(id, this.placeForSending);
           } catch (err) {
             if (!isShoalError(err)) throw err;
             unread = id;
