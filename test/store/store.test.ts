@@ -357,7 +357,15 @@ test('readPlaced reads a raw chunk into the memory given, anything else into its
   const second = repo.objects.readPlaced(ids[1]!, place);
   assert.notEqual(second.buffer, memory.buffer, 'a compressed chunk is not');
   assert.deepEqual(Buffer.from(second), packed);
-  assert.equal(given, raw.length);
+  const tree = encodeTree({ entries: [] });
+  await repo.withWriteLock(async () => {
+    const session = await repo.objects.beginSession();
+    await session.putObject(tree);
+    await session.close();
+  });
+  assert.equal(repo.objects.info(tree.id)!.codec, 0, 'the tree is stored raw');
+  assert.deepEqual(Buffer.from(repo.objects.readPlaced(tree.id, place)), Buffer.from(tree.bytes));
+  assert.equal(given, raw.length, 'only the raw chunk took memory given');
 
   const rawInfo = repo.objects.info(ids[0]!)!;
   repo.close();
