@@ -45,6 +45,7 @@ export class SendBuffers {
   readonly #free: Slab[] = [];
   /** Slabs made so far (for tests and measurements). */
   made = 0;
+  #takenSinceTrim = false;
 
   constructor(options: { slabBytes?: number; keepFree?: number } = {}) {
     this.slabBytes = options.slabBytes ?? 1024 * 1024;
@@ -53,6 +54,7 @@ export class SendBuffers {
 
   /** `size` bytes to read into, sent afterwards. Larger than a slab: a buffer of its own. */
   take(size: number): Uint8Array {
+    this.#takenSinceTrim = true;
     if (size > this.slabBytes) return new Uint8Array(size);
     let slab = this.#current;
     if (slab === undefined || slab.bytes.byteLength - slab.given < size) {
@@ -68,6 +70,17 @@ export class SendBuffers {
   /** Slabs waiting to be reused. */
   get freeSlabs(): number {
     return this.#free.length;
+  }
+
+  /**
+   * Lets go of the free slabs if nothing was taken since the last call: a server calls it now and
+   * then, so that one that has stopped sending holds no memory for it.
+   */
+  trim(): void {
+    if (!this.#takenSinceTrim) {
+      for (const slab of this.#free.splice(0)) slabs.delete(slab.bytes.buffer);
+    }
+    this.#takenSinceTrim = false;
   }
 
   /** @internal by noteEncrypted */

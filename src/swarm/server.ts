@@ -124,8 +124,10 @@ export class SyncServer {
   constructor(opts: SyncServerOptions) {
     this.opts = opts;
     // A gc in another process deletes packs this server may hold open from an earlier request:
-    // let them go now and then, so that the space it reclaimed is free (reads do it too).
+    // let them go now and then, so that the space it reclaimed is free (reads do it too). And
+    // memory kept for sending goes once the server has sent nothing for a while.
     this.releaser = setInterval(() => {
+      this.sendBuffers.trim();
       for (const s of this.repos.values()) {
         try {
           s.repo.objects.releaseDeletedPacks();

@@ -56,6 +56,20 @@ test('a slab is reused only once the cipher has read every byte given out of it'
   assert.ok(![a, c, d, e].some((v) => v.buffer === big.buffer));
 });
 
+test('trim lets go of the free slabs once nothing was taken since the last trim', () => {
+  const pool = new SendBuffers({ slabBytes: 64 * 1024, keepFree: 4 });
+  const a = pool.take(60_000);
+  pool.take(60_000); // seals a's slab
+  encrypt(a); // which is then free
+  assert.equal(pool.freeSlabs, 1);
+  pool.trim(); // something was taken since the pool was made: kept
+  assert.equal(pool.freeSlabs, 1);
+  pool.trim(); // nothing since the last trim: let go
+  assert.equal(pool.freeSlabs, 0);
+  assert.notEqual(pool.take(60_000).buffer, a.buffer, 'a slab let go is not given out again');
+  assert.equal(pool.made, 3);
+});
+
 // Through the real stack (TCP, Noise, yamux), with bytes queued unencrypted: yamux holds what
 // does not fit the receiver's window (256 KiB at first) until the receiver reads. The sender
 // takes and fills every view before any of that is sent, so a slab reused too early would
