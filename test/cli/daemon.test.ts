@@ -531,14 +531,18 @@ test('daemon start reports why the daemon could not start', (t) => {
   assert.match(json<{ error: { message: string } }>(quic).error.message, /shoal listens on TCP/);
 });
 
+/** Kill the daemon whose pid a fixture recorded in `pidFile`, if it still runs. */
+function killRecordedDaemon(pidFile: string): void {
+  const pid = pidFile && existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+  if (pid > 0 && isDaemon(pid)) process.kill(pid, 'SIGKILL');
+}
+
 test('a daemon that never reports ready is stopped by start, not left running', (t) => {
+  let pidFile = '';
+  t.after(() => killRecordedDaemon(pidFile)); // before the directories go: hooks run in order
   const config = daemonUser(t);
-  const pidFile = join(tempDir(t, 'shoal-mute-'), 'pid');
+  pidFile = join(tempDir(t, 'shoal-mute-'), 'pid');
   const mute = join(import.meta.dirname, '..', 'fixtures', 'mute-daemon.ts');
-  t.after(() => {
-    const left = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
-    if (left > 0 && isDaemon(left)) process.kill(left, 'SIGKILL');
-  });
   const r = shoal(['daemon', 'start', '--json'], {
     configDir: config,
     env: { NODE_OPTIONS: `--import=${mute}`, MUTE_DAEMON_PID_FILE: pidFile },
