@@ -22,7 +22,8 @@ import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { runtimeFor } from '../../bin/runtime.js';
-import { fileLogger, rotateLog } from '../../src/cli/daemon-process.ts';
+import { fileLogger, rotateLog, spawnDaemon } from '../../src/cli/daemon-process.ts';
+import { isShoalError } from '../../src/core/errors.ts';
 import { json, shoal, shoalSpawn, tempDir } from '../helpers.ts';
 import { packBytes, shoalAsync, until } from '../swarm/swarm-helpers.ts';
 import { daemonUser, isDaemon, ok, run, type State, startDaemon, status } from './daemon-helpers.ts';
@@ -554,6 +555,32 @@ test('a daemon that never reports ready is stopped by start, not left running', 
   assert.equal(isDaemon(pid), false, 'the daemon that did not report ready was stopped');
   assert.equal(existsSync(join(config, 'daemon.pid')), false, 'its pid file went with it');
   assert.equal(status(config).status, 1);
+});
+
+// spawnDaemon in this process, with a ready wait of a second instead of 30.
+test('a daemon that stays silent is stopped once start has waited long enough, not left running', async (t) => {
+  let pidFile = '';
+  const saved = { ...process.env };
+  t.after(() => {
+    process.env = saved;
+    killRecordedDaemon(pidFile);
+  });
+  const config = daemonUser(t);
+  pidFile = join(tempDir(t, 'shoal-silent-'), 'pid');
+  const silent = join(import.meta.dirname, '..', 'fixtures', 'silent-daemon.ts');
+  Object.assign(process.env, {
+    SHOAL_CONFIG_DIR: config,
+    NODE_OPTIONS: `--import=${silent}`,
+    SILENT_DAEMON_PID_FILE: pidFile,
+  });
+  await assert.rejects(spawnDaemon([], 1000), (err) => {
+    assert.ok(isShoalError(err, 'TIMEOUT'), String(err));
+    assert.match(err.message, /the daemon did not report ready/);
+    return true;
+  });
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  assert.ok(pid > 0);
+  assert.equal(isDaemon(pid), false, 'the silent daemon was stopped');
 });
 
 test('sharing a second copy of a shared repository warns that the first is the one served', (t) => {
