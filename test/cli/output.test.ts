@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { createContext } from '../../src/cli/context.ts';
 import { formatBytes, quotedName, quotePath, terminalSafe } from '../../src/cli/format.ts';
+import { RecentRate } from '../../src/cli/progress.ts';
 import { BIN, haveScript, shoal, shoalEnv, shoalOnTerminal, shoalSpawn, tempDir } from '../helpers.ts';
 import { newRepo } from './repo-helpers.ts';
 
@@ -127,6 +128,19 @@ test('without a terminal a command gets no progress callback, so work done only 
   }
   assert.equal(createContext(process.cwd(), false, false).progress('add').onProgress, undefined);
   assert.equal(createContext(process.cwd(), true, false).progress('add').onProgress, undefined);
+});
+
+test('the rate shown during work is that of the last five seconds, not the average since the start', () => {
+  const rate = new RecentRate(0);
+  assert.equal(rate.at(0, 0), 0);
+  assert.equal(rate.at(1000, 1000), 1000);
+  // A slow start (dialling, say), then 10 kB/s from 5 s on.
+  for (let s = 2; s <= 5; s++) rate.at(s * 1000, 1000);
+  for (let s = 6; s <= 10; s++) rate.at(s * 1000, 1000 + (s - 5) * 10_000);
+  assert.equal(rate.at(11_000, 61_000), 10_000, 'seconds 6 to 11 alone');
+  // The network stops: the rate falls to what the last five seconds moved.
+  assert.equal(rate.at(13_000, 61_000), 6_000);
+  assert.equal(rate.at(16_000, 61_000), 0);
 });
 
 test('formatBytes: whole bytes below 1 KiB, one decimal above, for sizes and rates alike', () => {
