@@ -17,11 +17,15 @@ const LOCAL_YOUNG_GENERATION = '--max-semi-space-size=1';
 // 323-350 MB/s against 292-311 at 1 MiB, seeder CPU 2.0-2.2 s against 2.7-2.8 s, its peak RSS
 // 173-216 MiB against 204-217. A downloader does best at 2 MiB: at 4 its peak RSS in a 4 GiB
 // clone reached 289-299 MiB, over the 286 MiB (300 MB) it must stay under; at 2, 264-268 MiB
-// (260-283 at 1), and 18-19 major GCs in a 1 GiB clone fell to 4-9. A daemon serves, and
-// fetches only what is pushed to it. `demo` runs its peers as processes of their own, each on
-// the runtime of its command, and needs none itself.
+// (260-283 at 1), and 18-19 major GCs in a 1 GiB clone fell to 4-9. A seeder without an
+// upload limit has since read what it sends into memory it reuses (src/net/send-buffers.ts),
+// and ran 1 major GC in a 1 GiB clone; its young generation then went to 2 MiB as well. By hand,
+// alternating, eight 1 GiB clones each: 393-436 MB/s against 360-421 at 4 MiB, the seeder's
+// CPU 1.77-1.93 s against 1.83-2.33 s, its peak RSS 136-139 MiB against 145-162. A daemon
+// serves, and fetches only what is pushed to it. `demo` runs its peers as processes of their
+// own, each on the runtime of its command, and needs none itself.
 const SERVING = ['serve', 'daemon', 'push'];
-const SERVING_YOUNG_GENERATION = '--max-semi-space-size=4';
+const SERVING_YOUNG_GENERATION = '--max-semi-space-size=2';
 const FETCHING = ['clone', 'fetch', 'pull'];
 const FETCHING_YOUNG_GENERATION = '--max-semi-space-size=2';
 // Transfers also start with room in the old generation. With the small young generation, the

@@ -68,7 +68,7 @@ test('a seeder runs on its own young generation size, room in the old one and tw
     return { args: strings('cmdline'), env: strings('environ') };
   };
   const plain = await started(undefined);
-  assert.ok(plain.args.includes('--max-semi-space-size=4'), plain.args.join(' '));
+  assert.ok(plain.args.includes('--max-semi-space-size=2'), plain.args.join(' '));
   assert.ok(plain.args.includes('--initial-old-space-size=64'), plain.args.join(' '));
   assert.ok(plain.env.includes('MALLOC_ARENA_MAX=2'));
   // A value the user set is theirs.
@@ -79,7 +79,7 @@ test('a seeder runs on its own young generation size, room in the old one and tw
   assert.ok(optioned.args.includes('--initial-old-space-size=64'), optioned.args.join(' '));
   assert.ok(optioned.env.includes('MALLOC_ARENA_MAX=2'));
   // Or given to Node directly, even when it is exactly shoal's own.
-  const given = await started(undefined, '', ['--max-semi-space-size=4']);
+  const given = await started(undefined, '', ['--max-semi-space-size=2']);
   assert.equal(
     given.args.filter((a) => a.startsWith('--max-semi-space-size')).length,
     1,
@@ -90,15 +90,15 @@ test('a seeder runs on its own young generation size, room in the old one and tw
   // Never a second exec: one whose MALLOC_ARENA_MAX an exec dropped (as glibc's secure mode
   // does) runs as it is rather than executing itself again, and again.
   const again = await started(undefined, '', [], { SHOAL_RUNTIME_APPLIED: '1' });
-  assert.ok(!again.args.includes('--max-semi-space-size=4'), again.args.join(' '));
+  assert.ok(!again.args.includes('--max-semi-space-size=2'), again.args.join(' '));
 });
 
 test('each command runs on the runtime chosen for its role', () => {
   const young = (flags: string[]) => flags.find((f) => f.startsWith('--max-semi-space-size='));
   const serve = runtimeFor('serve', {});
   const clone = runtimeFor('clone', {});
-  assert.equal(young(serve.flags), '--max-semi-space-size=4');
-  assert.equal(young(runtimeFor('daemon', {}).flags), '--max-semi-space-size=4');
+  assert.equal(young(serve.flags), '--max-semi-space-size=2');
+  assert.equal(young(runtimeFor('daemon', {}).flags), '--max-semi-space-size=2');
   assert.equal(young(clone.flags), '--max-semi-space-size=2');
   assert.equal(young(runtimeFor('pull', {}).flags), '--max-semi-space-size=2');
   assert.equal(young(runtimeFor('add', {}).flags), '--max-semi-space-size=1');
