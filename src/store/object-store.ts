@@ -201,7 +201,7 @@ export class ObjectStore {
   readChunkInto(id: ObjectId, size: number, target: Uint8Array, at: number): void {
     const row = this.lookup(id, 'chunk');
     if (row.size === size && this.readRawChunk(id, row, () => target.subarray(at, at + size))) return;
-    const data = this.read(id, 'chunk');
+    const data = this.load(id, 'chunk', row).data;
     if (data.length !== size) {
       throw new ShoalError(
         'CORRUPT_OBJECT',
@@ -218,20 +218,22 @@ export class ObjectStore {
    */
   readPlaced(id: ObjectId, place: (size: number) => Uint8Array): Uint8Array {
     const row = this.lookup(id);
-    let placed: Uint8Array | undefined;
-    if (this.readRawChunk(id, row, (size) => (placed = place(size))) && placed) return placed;
-    return this.read(id);
+    return this.readRawChunk(id, row, place) ?? this.load(id, undefined, row).data;
   }
 
-  /** A raw chunk's bytes read straight into `view(size)`, and whether they verified. */
-  private readRawChunk(id: ObjectId, row: ObjectRow, view: (size: number) => Uint8Array): boolean {
-    if (row.type !== CHUNK_TYPE || row.codec !== CODEC_RAW || row.stored !== row.size) return false;
+  /** A raw chunk's bytes read straight into `view(size)`, if it is one and they verified. */
+  private readRawChunk(
+    id: ObjectId,
+    row: ObjectRow,
+    view: (size: number) => Uint8Array,
+  ): Uint8Array | undefined {
+    if (row.type !== CHUNK_TYPE || row.codec !== CODEC_RAW || row.stored !== row.size) return undefined;
     const target = view(row.size);
     let got = -1;
     try {
       got = readSync(this.fd(row.pack), target, 0, row.size, row.offset + RECORD_HEADER);
     } catch {}
-    return got === row.size && idEquals(hashChunk(target), id);
+    return got === row.size && idEquals(hashChunk(target), id) ? target : undefined;
   }
 
   /** A record exactly as stored (gc copies it verbatim), verified like read(). */
@@ -250,11 +252,12 @@ export class ObjectStore {
     return row;
   }
 
+  /** The object's record, read and verified; `row` is its lookup when the caller has made it. */
   private load(
     id: ObjectId,
     expected?: StoredType,
+    row = this.lookup(id, expected),
   ): { row: ObjectRow; stored: Uint8Array; data: Uint8Array } {
-    const row = this.lookup(id, expected);
     try {
       return this.loadFrom(id, row);
     } catch (err) {
